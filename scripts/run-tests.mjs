@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Runs every compiled test file in its own Node process (TF.js backends and wasm threads are per process),
+// two at a time, and ends with the line `N passed, N failed`.
+// Usage: node scripts/run-tests.mjs [substring...]  (only test files whose path contains a substring)
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { cpus } from 'node:os';
+
+const root = new URL('..', import.meta.url).pathname;
+const testDir = join(root, 'dist', 'test');
+const filters = process.argv.slice(2);
+
+function listTests(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return listTests(path);
+    return name.endsWith('.test.js') ? [path] : [];
+  });
+}
+
+const files = listTests(testDir)
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+const count = (text, label) => Number(text.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [file], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' } });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('close', (code) => {
+      const text = stripAnsi(output);
+      const total = count(text, 'Total');
+      const passed = count(text, 'Passed');
+      const skipped = count(text, 'Skipped') || 0;
+      let result;
+      if (Number.isNaN(total) || Number.isNaN(passed)) result = { passed: 0, failed: 1, skipped: 0 };
+      else {
+        const failed = total - passed - skipped;
+        // A crash after the summary (or a non-zero exit) still counts as a failure.
+        result = { passed, failed: failed === 0 && code !== 0 ? 1 : failed, skipped };
+      }
+      resolve({ file, code, text, seconds: (Date.now() - started) / 1000, ...result });
+    });
+  });
+}
+
+const queue = [...files];
+const results = [];
+const workers = Array.from({ length: Math.min(Number(process.env.TEST_CONCURRENCY ?? cpus().length), 2) }, async () => {
+  for (let file = queue.shift(); file; file = queue.shift()) {
+    const r = await runFile(file);
+    results.push(r);
+    const name = relative(testDir, file);
+    const status = r.failed ? 'FAIL' : 'ok  ';
+    console.log(`${status} ${name}  ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  (${r.seconds.toFixed(1)}s)`);
+    if (r.failed) console.log(r.text.split('\n').map((l) => '    ' + l).join('\n'));
+  }
+});
+await Promise.all(workers);
+const passed = results.reduce((s, r) => s + r.passed, 0);
+const failed = results.reduce((s, r) => s + r.failed, 0);
+const skipped = results.reduce((s, r) => s + r.skipped, 0);
+if (files.length === 0) console.log('no test files matched');
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || files.length === 0 ? 1 : 0);

@@ -1,0 +1,101 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** The backends segstream can run on, best first. */
+export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_PREFERENCE)[number];
+
+/** What was tried while choosing a backend, and why a better one did not run. */
+export interface BackendAttempt {
+  backend: BackendName;
+  ok: boolean;
+  reason?: string;
+}
+
+export interface BackendChoice {
+  /** The backend that runs. */
+  backend: BackendName;
+  /** TF.js's own name for it (`tensorflow` for both native packages). */
+  tfBackend: string;
+  attempts: BackendAttempt[];
+  /** One line saying which backend runs and why the better ones did not. */
+  summary: string;
+}
+
+export interface SelectBackendOptions {
+  /**
+   * Force one backend. Defaults to the `SEGSTREAM_BACKEND` environment variable, else the first that works
+   * of tensorflow-gpu (@tensorflow/tfjs-node-gpu), tensorflow (@tensorflow/tfjs-node), wasm, cpu.
+   */
+  backend?: BackendName | 'auto';
+}
+
+/** Hooks run after a backend is set, e.g. to register training kernels for wasm. */
+const setupHooks = new Map<string, () => void | Promise<void>>();
+
+/** Registers a function to run whenever `tfBackend` is selected (once per selection). */
+export function onBackendSelected(tfBackend: string, hook: () => void | Promise<void>): void {
+  setupHooks.set(tfBackend, hook);
+}
+
+function isBackendName(name: string): name is BackendName {
+  return (BACKEND_PREFERENCE as readonly string[]).includes(name);
+}
+
+async function tryBackend(backend: BackendName): Promise<string> {
+  switch (backend) {
+    case 'tensorflow-gpu':
+      // The native packages register the `tensorflow` backend in the shared tfjs-core on import.
+      await import('@tensorflow/tfjs-node-gpu' as string);
+      return 'tensorflow';
+    case 'tensorflow':
+      await import('@tensorflow/tfjs-node' as string);
+      return 'tensorflow';
+    case 'wasm':
+      await import('@tensorflow/tfjs-backend-wasm');
+      return 'wasm';
+    case 'cpu':
+      return 'cpu';
+  }
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/Cannot find (package|module)/.test(message)) return 'package not installed';
+  return message.split('\n')[0] ?? message;
+}
+
+/**
+ * Chooses and activates the TF.js backend: the forced one, or the best one that works here.
+ *
+ * @example
+ * ```ts
+ * const choice = await selectBackend({ backend: 'auto' });
+ * console.error(choice.summary); // "backend: wasm (tensorflow-gpu: package not installed; ...)"
+ * ```
+ * @throws Error when a forced backend cannot run, naming why.
+ */
+export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendChoice> {
+  const requested = options.backend ?? (process.env.SEGSTREAM_BACKEND as BackendName | 'auto' | undefined) ?? 'auto';
+  if (requested !== 'auto' && !isBackendName(requested)) {
+    throw new Error(`unknown backend '${requested}': expected auto, ${BACKEND_PREFERENCE.join(', ')}`);
+  }
+  const candidates = requested === 'auto' ? BACKEND_PREFERENCE : [requested];
+  const attempts: BackendAttempt[] = [];
+  for (const backend of candidates) {
+    try {
+      const tfBackend = await tryBackend(backend);
+      if (!(await tf.setBackend(tfBackend))) throw new Error(`tf.setBackend('${tfBackend}') failed`);
+      await tf.ready();
+      await setupHooks.get(tfBackend)?.();
+      attempts.push({ backend, ok: true });
+      const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.backend}: ${a.reason}`);
+      const forced = requested === 'auto' ? '' : ' (forced)';
+      const summary = `backend: ${backend}${forced}` + (skipped.length ? ` (${skipped.join('; ')})` : '');
+      return { backend, tfBackend, attempts, summary };
+    } catch (error) {
+      attempts.push({ backend, ok: false, reason: firstLine(error) });
+    }
+  }
+  const reasons = attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ');
+  throw new Error(`no usable backend (${reasons})`);
+}

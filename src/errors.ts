@@ -1,0 +1,69 @@
+/**
+ * Errors for bad input. Every error names the file it concerns and what is wrong with it, so that a
+ * user looking at one line of output knows which file to fix.
+ */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+  /** The file that is at fault (image, label or config), as given by the user. */
+  readonly file: string;
+  /** What is wrong, without the file name. */
+  readonly problem: string;
+
+  constructor(file: string, problem: string, options?: { cause?: unknown }) {
+    super(`${file}: ${problem}`, options);
+    this.file = file;
+    this.problem = problem;
+  }
+}
+
+/** What to do with an item whose input is bad: stop the run, or skip it and report it at the end. */
+export type BadInputPolicy = 'throw' | 'skip';
+
+/** One skipped item. */
+export interface SkippedItem {
+  file: string;
+  problem: string;
+}
+
+/**
+ * Collects the items a run skipped under the `skip` policy, so the run can end by saying how many were
+ * skipped and why. Nothing is dropped without passing through here.
+ */
+export class SkipReport {
+  readonly items: SkippedItem[] = [];
+
+  add(error: InputError): void {
+    this.items.push({ file: error.file, problem: error.problem });
+  }
+
+  get count(): number {
+    return this.items.length;
+  }
+
+  /** Counts per problem, for a summary line. */
+  byProblem(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const { problem } of this.items) counts.set(problem, (counts.get(problem) ?? 0) + 1);
+    return counts;
+  }
+
+  /** A human-readable summary: a count line and one line per skipped file. */
+  toString(): string {
+    if (this.count === 0) return 'skipped 0 items';
+    const lines = [`skipped ${this.count} item${this.count === 1 ? '' : 's'}:`];
+    for (const { file, problem } of this.items) lines.push(`  ${file}: ${problem}`);
+    return lines.join('\n');
+  }
+}
+
+/**
+ * Applies a bad-input policy to an error: rethrows it under `throw` (or when it is not an input error),
+ * records it under `skip`.
+ */
+export function handleBadInput(error: unknown, policy: BadInputPolicy, report: SkipReport | undefined): void {
+  if (policy === 'skip' && error instanceof InputError) {
+    report?.add(error);
+    return;
+  }
+  throw error;
+}

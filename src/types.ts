@@ -1,0 +1,61 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** An image decoded into interleaved 8-bit pixels, row-major (height x width x channels). */
+export interface RasterImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/** A class-index mask: one byte per pixel holding a class id, or the class map's ignore value. */
+export interface ClassMask {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** An image file and the label file that belongs to it, paired by file stem. */
+export interface LabelledPair {
+  /** The file stem shared by image and label; identifies the source image everywhere downstream. */
+  id: string;
+  imagePath: string;
+  labelPath: string;
+}
+
+/** A decoded RGB image with its rasterized class mask, of the same size. */
+export interface LabelledImage extends LabelledPair {
+  image: RasterImage;
+  mask: ClassMask;
+}
+
+/** Where a tile came from: enough to stitch predictions back into the full image. */
+export interface TileOrigin {
+  /** Id (file stem) of the source image. */
+  sourceId: string;
+  /** Column and row of the tile's top-left pixel in the source image (may be negative when padded). */
+  x: number;
+  y: number;
+  /** Size of the source image. */
+  sourceWidth: number;
+  sourceHeight: number;
+}
+
+/** The dataset split a source image belongs to. */
+export type Split = 'train' | 'validation' | 'test';
+
+/**
+ * A batch of tiles as tensors, ready for a model. The consumer must call `release()` once it is done with
+ * the batch: that disposes the tensors and returns the batch's credits to the source, which is what lets
+ * the source read more (backpressure).
+ */
+export interface TensorBatch {
+  /** Normalized images, float32 [B, H, W, 3]. */
+  images: tf.Tensor4D;
+  /** Class ids, int32 [B, H, W]; pixels to ignore hold the class map's ignore value. */
+  labels: tf.Tensor3D;
+  /** Where each tile came from, in batch order. */
+  origins: TileOrigin[];
+  /** Disposes the tensors and returns the credits held by this batch. Idempotent. */
+  release(): void;
+}
