@@ -21,6 +21,11 @@ export interface LabelledPair {
   id: string;
   imagePath: string;
   labelPath: string;
+  /**
+   * For label files that describe many images (COCO): the key of this image inside the file (its
+   * `file_name`). Absent for one-label-file-per-image formats.
+   */
+  labelKey?: string;
 }
 
 /** A decoded RGB image with its rasterized class mask, of the same size. */
