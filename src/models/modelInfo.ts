@@ -1,0 +1,69 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/**
+ * How a model's logits become class scores, which the trainer's loss and the predictor must agree on:
+ * `softmax` over the class axis (one class per pixel, sparse or categorical cross-entropy), or `sigmoid`
+ * per channel (independent channels trained with binary cross-entropy, as the original 4-channel BCE setup).
+ */
+export type OutputActivation = 'softmax' | 'sigmoid';
+
+export const OUTPUT_ACTIVATIONS: readonly OutputActivation[] = ['softmax', 'sigmoid'];
+
+/** The architectures segstream builds. */
+export type Architecture = 'unet' | 'deeplabv3plus' | 'pix2pix-generator' | 'pix2pix-discriminator';
+
+/**
+ * What a consumer of a segstream model needs to know beyond its weights. Stored as the model's user-defined
+ * metadata, so it is saved and loaded with the model.
+ */
+export interface SegmentationModelInfo {
+  architecture: Architecture;
+  /** Output channels: one per class (logits, no activation applied in the model). */
+  numClasses: number;
+  /** The activation the loss and predictions apply to the logits. */
+  outputActivation: OutputActivation;
+  /** Input height and width must be multiples of this. */
+  sizeDivisor: number;
+  /** Input channels. */
+  inputChannels: number;
+}
+
+const METADATA_KEY = 'segstream';
+
+/** Stores `info` as the model's user-defined metadata (saved with the model). */
+export function attachModelInfo(model: tf.LayersModel, info: SegmentationModelInfo): void {
+  model.setUserDefinedMetadata({ [METADATA_KEY]: info });
+}
+
+/**
+ * Reads the segstream metadata of a model built by a segstream builder (also after save and load).
+ *
+ * @example
+ * ```ts
+ * const { outputActivation } = getModelInfo(buildUNet({ numClasses: 5 }));
+ * const scores = outputActivation === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
+ * ```
+ * @throws Error when the model carries no segstream metadata.
+ */
+export function getModelInfo(model: tf.LayersModel): SegmentationModelInfo {
+  const metadata = model.getUserDefinedMetadata() as Record<string, unknown> | undefined;
+  const info = metadata?.[METADATA_KEY] as SegmentationModelInfo | undefined;
+  if (info === undefined) throw new Error(`model '${model.name}' has no segstream metadata: was it built by a segstream builder?`);
+  return info;
+}
+
+/**
+ * Checks that an input of `height` x `width` fits a model whose size divisor is `sizeDivisor`.
+ *
+ * @param what - names the value in the error, e.g. `options.inputSize` or a tile's file.
+ * @throws RangeError naming `what`, the size and the divisor.
+ */
+export function assertSizeDivisible(what: string, height: number, width: number, sizeDivisor: number): void {
+  for (const [axis, size] of [['height', height], ['width', width]] as const) {
+    if (!Number.isInteger(size) || size < sizeDivisor || size % sizeDivisor !== 0) {
+      throw new RangeError(
+        `${what}: ${axis} must be a positive multiple of ${sizeDivisor} (the model's total stride), got ${height}x${width}`,
+      );
+    }
+  }
+}
