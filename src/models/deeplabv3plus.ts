@@ -1,0 +1,122 @@
+import * as tf from '@tensorflow/tfjs';
+import { AtrousConv2D } from './layers/atrousConv2d.js';
+import { ResizeBilinearLike } from './layers/resizeBilinearLike.js';
+import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type OutputActivation } from './modelInfo.js';
+import { checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
+import { RESNET_DEPTHS, resnetBackbone, type ResNetDepth } from './resnet.js';
+
+/** Options of {@link buildDeepLabV3Plus}. Every option has a default. */
+export interface DeepLabV3PlusOptions {
+  /** ResNet depth of the backbone: 50 (bottleneck blocks), or the lighter 18 / 34 (basic blocks). [backbone=50] */
+  backbone?: ResNetDepth;
+  /** Stem filters of the backbone; 64 is the standard ResNet and the only width ImageNet weights fit. [backboneWidth=64] */
+  backboneWidth?: number;
+  /** Input size over the size of the backbone's features; input sizes must be multiples of it. [outputStride=16] */
+  outputStride?: 8 | 16;
+  /** Multipliers of the dilation rate of conv5's three blocks (multi-grid), e.g. [1, 2, 4]. [multiGrid=[1, 1, 1]] */
+  multiGrid?: [number, number, number];
+  /** Filters of every ASPP branch and of its projection. [asppFilters=256] */
+  asppFilters?: number;
+  /** Rates of ASPP's three atrous 3x3 branches at output stride 16; doubled at output stride 8. [asppRates=[6, 12, 18]] */
+  asppRates?: [number, number, number];
+  /** Filters of the 1x1 projection of the stride-4 low-level features. [lowLevelFilters=48] */
+  lowLevelFilters?: number;
+  /** Filters of the decoder's two 3x3 convolutions. [decoderFilters=256] */
+  decoderFilters?: number;
+  /** Dropout after the ASPP projection; 0 disables it. [dropout=0.1] */
+  dropout?: number;
+  /** Output channels, one logit map per class. [numClasses=5] */
+  numClasses?: number;
+  /** Input channels (3 for ImageNet weights). [inputChannels=3] */
+  inputChannels?: number;
+  /** Activation the loss applies to the logits; stored in the model's metadata. [outputActivation='softmax'] */
+  outputActivation?: OutputActivation;
+  /** Fixed input [height, width], or null to accept any size divisible by the output stride. [inputSize=null] */
+  inputSize?: InputSize;
+  /** Model name. [name='deeplabv3plus'] */
+  name?: string;
+}
+
+const WHERE = 'buildDeepLabV3Plus';
+
+/**
+ * Builds DeepLabv3+ on a ResNet backbone: atrous convolutions in the last stages keep the features at
+ * 1/outputStride of the input; ASPP (a 1x1 branch, three atrous 3x3 branches, image pooling) is concatenated
+ * and projected; the decoder upsamples that bilinearly to the stride-4 low-level features, concatenates their
+ * 48-channel 1x1 projection, refines with two 3x3 convolutions, and upsamples the logits bilinearly to the
+ * input size. Batch norm follows every convolution but the last.
+ *
+ * Backbone layers carry Keras' ResNet50 names; see `loadBackboneWeights` for ImageNet weights.
+ *
+ * @example
+ * ```ts
+ * const model = buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: 5 });
+ * await loadBackboneWeights(model, 'models/resnet50-imagenet/model.json');
+ * ```
+ * @param options - see {@link DeepLabV3PlusOptions}.
+ * @returns a model from float32 [B, H, W, inputChannels] to logits [B, H, W, numClasses].
+ * @throws RangeError naming the option when an option is out of range.
+ */
+export function buildDeepLabV3Plus(options: DeepLabV3PlusOptions = {}): tf.LayersModel {
+  const {
+    backbone = 50,
+    backboneWidth = 64,
+    outputStride = 16,
+    multiGrid = [1, 1, 1],
+    asppFilters = 256,
+    asppRates = [6, 12, 18],
+    lowLevelFilters = 48,
+    decoderFilters = 256,
+    dropout = 0.1,
+    numClasses = 5,
+    inputChannels = 3,
+    outputActivation = 'softmax',
+    inputSize = null,
+    name = 'deeplabv3plus',
+  } = options;
+  checkOneOf(WHERE, 'backbone', backbone, RESNET_DEPTHS);
+  checkInteger(WHERE, 'backboneWidth', backboneWidth, 1);
+  checkOneOf(WHERE, 'outputStride', outputStride, [8, 16]);
+  multiGrid.forEach((m, i) => checkInteger(WHERE, `multiGrid[${i}]`, m, 1));
+  asppRates.forEach((r, i) => checkInteger(WHERE, `asppRates[${i}]`, r, 1));
+  for (const [key, value] of Object.entries({ asppFilters, lowLevelFilters, decoderFilters, numClasses, inputChannels })) {
+    checkInteger(WHERE, key, value, 1);
+  }
+  checkRate(WHERE, 'dropout', dropout);
+  checkOneOf(WHERE, 'outputActivation', outputActivation, OUTPUT_ACTIVATIONS);
+  if (inputSize !== null) assertSizeDivisible(`${WHERE}: options.inputSize`, inputSize[0], inputSize[1], outputStride);
+
+  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
+  /** Conv (atrous when rate > 1, no bias: batch norm follows) + batch norm + ReLU. */
+  const convBnRelu = (x: tf.SymbolicTensor, layerName: string, filters: number, kernelSize: number, rate = 1) => {
+    const args = { filters, kernelSize, padding: 'same' as const, useBias: false, kernelInitializer: tf.initializers.heNormal({}), name: layerName };
+    const conv = rate > 1 ? new AtrousConv2D({ ...args, dilationRate: rate }) : tf.layers.conv2d(args);
+    x = apply(tf.layers.batchNormalization({ name: `${layerName}_bn` }), apply(conv, x));
+    return apply(tf.layers.reLU({ name: `${layerName}_relu` }), x);
+  };
+
+  const input = tf.input({ shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels], name: `${name}_input` });
+  const { lowLevel, features } = resnetBackbone(input, { depth: backbone, outputStride, multiGrid, width: backboneWidth });
+
+  const rateScale = 16 / outputStride;
+  const pooled = apply(tf.layers.reshape({ targetShape: [1, 1, features.shape[3]!], name: 'aspp_pool_reshape' }), apply(tf.layers.globalAveragePooling2d({ name: 'aspp_pool' }), features));
+  const branches = [
+    convBnRelu(features, 'aspp0', asppFilters, 1),
+    ...asppRates.map((rate, i) => convBnRelu(features, `aspp${i + 1}`, asppFilters, 3, rate * rateScale)),
+    apply(new ResizeBilinearLike({ name: 'aspp_pool_upsample' }), [convBnRelu(pooled, 'aspp_pool_conv', asppFilters, 1), features]),
+  ];
+  let x = convBnRelu(apply(tf.layers.concatenate({ name: 'aspp_concat' }), branches), 'aspp_projection', asppFilters, 1);
+  if (dropout > 0) x = apply(tf.layers.dropout({ rate: dropout, name: 'aspp_dropout' }), x);
+
+  x = apply(new ResizeBilinearLike({ name: 'decoder_upsample' }), [x, lowLevel]);
+  const projected = convBnRelu(lowLevel, 'decoder_low_level', lowLevelFilters, 1);
+  x = apply(tf.layers.concatenate({ name: 'decoder_concat' }), [x, projected]);
+  x = convBnRelu(x, 'decoder_conv1', decoderFilters, 3);
+  x = convBnRelu(x, 'decoder_conv2', decoderFilters, 3);
+  x = apply(tf.layers.conv2d({ filters: numClasses, kernelSize: 1, name: 'logits' }), x);
+  const logits = apply(new ResizeBilinearLike({ name: 'logits_upsample' }), [x, input]);
+
+  const model = tf.model({ inputs: input, outputs: logits, name });
+  attachModelInfo(model, { architecture: 'deeplabv3plus', numClasses, outputActivation, sizeDivisor: outputStride, inputChannels });
+  return model;
+}

@@ -1,0 +1,99 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/selectBackend.js';
+import { buildDeepLabV3Plus, type DeepLabV3PlusOptions } from '../src/models/deeplabv3plus.js';
+import { AtrousConv2D } from '../src/models/layers/atrousConv2d.js';
+import { resnetBackbone } from '../src/models/resnet.js';
+import { getModelInfo } from '../src/models/modelInfo.js';
+import { loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
+
+test.before(async () => {
+  await selectBackend({ backend: 'cpu' });
+});
+
+/** Narrow widths keep the cpu backend fast; the structure is the full one. */
+const small: DeepLabV3PlusOptions = { backboneWidth: 4, asppFilters: 8, lowLevelFilters: 4, decoderFilters: 8 };
+
+test('maps real xBD crops to logits at input size for ResNet-50/OS16, ResNet-50/OS8 and ResNet-18, leaking nothing', async () => {
+  const images = await loadXbdCrops(2, 64);
+  for (const options of [{ backbone: 50, outputStride: 16 }, { backbone: 50, outputStride: 8 }, { backbone: 18, outputStride: 16 }] as const) {
+    const model = buildDeepLabV3Plus({ ...small, ...options, numClasses: 5 });
+    const before = tf.memory().numTensors;
+    const shape = tf.tidy(() => (model.predict(images) as tf.Tensor).shape);
+    assert.equal(shape, [2, 64, 64, 5], JSON.stringify(options));
+    assert.is(tf.memory().numTensors, before);
+    model.dispose();
+  }
+  images.dispose();
+});
+
+test("the ResNet-50 backbone has exactly Keras' ResNet50(include_top=False) parameters, and DeepLabV3+ ~40M", () => {
+  // Keras documents ResNet50 with 25,636,712 parameters, of which the 2048x1000 classifier takes 2,049,000.
+  const input = tf.input({ shape: [224, 224, 3] });
+  const { features } = resnetBackbone(input, { depth: 50, outputStride: 32 });
+  const backbone = tf.model({ inputs: input, outputs: features });
+  assert.is(backbone.countParams(), 25_636_712 - 2_049_000);
+  assert.equal(features.shape, [null, 7, 7, 2048]);
+  backbone.dispose();
+  const model = buildDeepLabV3Plus({ backbone: 50, outputStride: 16 });
+  const count = trainableParameterCount(model);
+  console.log(`DeepLabV3+ ResNet-50: ${count} trainable parameters, ${model.countParams()} with batch-norm statistics`);
+  assert.ok(count > 26e6 && count < 42e6, `${count}`);
+  model.dispose();
+});
+
+test('output stride 16 dilates conv5 by 2 and ASPP by 6/12/18; stride 8 dilates conv4 by 2, conv5 by 4, ASPP by 12/24/36', () => {
+  const rateOf = (model: tf.LayersModel, name: string) => {
+    const layer = model.getLayer(name);
+    return layer instanceof AtrousConv2D ? layer.dilationRate[0] : 1;
+  };
+  const size = (model: tf.LayersModel, name: string) => (model.getLayer(name).outputShape as number[]).slice(1, 3);
+  const os16 = buildDeepLabV3Plus({ ...small, outputStride: 16, multiGrid: [1, 2, 4], inputSize: [64, 96] });
+  assert.equal([size(os16, 'conv2_block3_out'), size(os16, 'conv4_block6_out'), size(os16, 'conv5_block3_out')], [[16, 24], [4, 6], [4, 6]]);
+  assert.equal(['conv4_block6_2_conv', 'conv5_block1_2_conv', 'conv5_block2_2_conv', 'conv5_block3_2_conv'].map((n) => rateOf(os16, n)), [1, 2, 4, 8]);
+  assert.equal(['aspp0', 'aspp1', 'aspp2', 'aspp3'].map((n) => rateOf(os16, n)), [1, 6, 12, 18]);
+  assert.equal(size(os16, 'decoder_concat'), [16, 24]);
+  assert.equal(os16.outputs[0]!.shape, [null, 64, 96, 5]);
+  const os8 = buildDeepLabV3Plus({ ...small, outputStride: 8, inputSize: [64, 64] });
+  assert.equal([size(os8, 'conv3_block4_out'), size(os8, 'conv5_block3_out')], [[8, 8], [8, 8]]);
+  assert.equal(['conv4_block1_2_conv', 'conv5_block3_2_conv', 'aspp1', 'aspp2', 'aspp3'].map((n) => rateOf(os8, n)), [2, 4, 12, 24, 36]);
+  assert.is(getModelInfo(os8).sizeDivisor, 8);
+  os16.dispose();
+  os8.dispose();
+});
+
+test('every weight receives a gradient through the atrous stages, ASPP and decoder', () => {
+  const model = buildDeepLabV3Plus({ backbone: 18, backboneWidth: 2, asppFilters: 4, lowLevelFilters: 2, decoderFilters: 4, numClasses: 3, dropout: 0 });
+  const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1);
+  const labels = tf.oneHot(tf.randomUniform([2, 32, 32], 0, 3, 'int32', 2), 3);
+  const before = tf.memory().numTensors;
+  const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor));
+  const silent = Object.entries(grads).filter(([, g]) => tf.tidy(() => g.abs().max().dataSync()[0]!) === 0).map(([n]) => n);
+  assert.equal(silent, [], `weights without gradient: ${silent.join(', ')}`);
+  tf.dispose([value, grads]);
+  assert.is(tf.memory().numTensors, before);
+  tf.dispose([x, labels]);
+  model.dispose();
+});
+
+test('saves and loads (atrous and resize layers included) with equal outputs', async () => {
+  const model = buildDeepLabV3Plus({ ...small, backbone: 18, numClasses: 2, outputActivation: 'sigmoid' });
+  const loaded = await roundTrip(model);
+  assert.equal(getModelInfo(loaded), { architecture: 'deeplabv3plus', numClasses: 2, outputActivation: 'sigmoid', sizeDivisor: 16, inputChannels: 3 });
+  const x = tf.randomUniform([1, 32, 48, 3], 0, 1, 'float32', 3);
+  const difference = tf.tidy(() => tf.sub(model.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor).abs().max().dataSync()[0]);
+  assert.is(difference, 0);
+  x.dispose();
+  model.dispose();
+  loaded.dispose();
+});
+
+test('refuses bad options and sizes by name', () => {
+  assert.throws(() => buildDeepLabV3Plus({ outputStride: 32 as never }), /buildDeepLabV3Plus: options\.outputStride must be one of 8, 16, got 32/);
+  assert.throws(() => buildDeepLabV3Plus({ backbone: 101 as never }), /options\.backbone must be one of 18, 34, 50, got 101/);
+  assert.throws(() => buildDeepLabV3Plus({ inputSize: [64, 72] }), /options\.inputSize: width must be a positive multiple of 16.*64x72/);
+  assert.throws(() => buildDeepLabV3Plus({ asppRates: [6, 0, 18] }), /options\.asppRates\[1\] must be an integer >= 1, got 0/);
+});
+
+test.run();
