@@ -35,6 +35,11 @@ test("the ResNet-50 backbone has exactly Keras' ResNet50(include_top=False) para
   const backbone = tf.model({ inputs: input, outputs: features });
   assert.is(backbone.countParams(), 25_636_712 - 2_049_000);
   assert.equal(features.shape, [null, 7, 7, 2048]);
+  // Keras' ResNet50(include_top=False) has 175 layers (input included), named as below.
+  assert.is(backbone.layers.length, 175);
+  for (const name of ['conv1_pad', 'conv1_conv', 'conv1_bn', 'pool1_pool', 'conv2_block1_0_conv', 'conv3_block4_2_bn', 'conv4_block6_add', 'conv5_block3_out']) {
+    assert.ok(backbone.getLayer(name), name);
+  }
   backbone.dispose();
   const model = buildDeepLabV3Plus({ backbone: 50, outputStride: 16 });
   const count = trainableParameterCount(model);
