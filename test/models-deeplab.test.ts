@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildDeepLabV3Plus, type DeepLabV3PlusOptions } from '../src/models/deeplabv3plus.js';
-import { AtrousConv2D } from '../src/models/layers/atrousConv2d.js';
+import { AtrousConv2D, AtrousDepthwiseConv2D } from '../src/models/layers/atrousConv2d.js';
 import { resnetBackbone } from '../src/models/resnet.js';
 import { getModelInfo } from '../src/models/modelInfo.js';
 import { loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
@@ -28,7 +28,7 @@ test('maps real xBD crops to logits at input size for ResNet-50/OS16, ResNet-50/
   images.dispose();
 });
 
-test("the ResNet-50 backbone has exactly Keras' ResNet50(include_top=False) parameters, and DeepLabV3+ ~40M", () => {
+test("the ResNet-50 backbone has exactly Keras' ResNet50(include_top=False) parameters; DeepLabV3+ ~40M, ~27M separable", () => {
   // Keras documents ResNet50 with 25,636,712 parameters, of which the 2048x1000 classifier takes 2,049,000.
   const input = tf.input({ shape: [224, 224, 3] });
   const { features } = resnetBackbone(input, { depth: 50, outputStride: 32 });
@@ -44,14 +44,19 @@ test("the ResNet-50 backbone has exactly Keras' ResNet50(include_top=False) para
   const model = buildDeepLabV3Plus({ backbone: 50, outputStride: 16 });
   const count = trainableParameterCount(model);
   console.log(`DeepLabV3+ ResNet-50: ${count} trainable parameters, ${model.countParams()} with batch-norm statistics`);
-  assert.ok(count > 26e6 && count < 42e6, `${count}`);
+  assert.ok(count > 38e6 && count < 42e6, `${count}`);
   model.dispose();
+  const separable = buildDeepLabV3Plus({ backbone: 50, outputStride: 16, separable: true });
+  const separableCount = trainableParameterCount(separable);
+  console.log(`DeepLabV3+ ResNet-50, separable ASPP and decoder: ${separableCount} trainable parameters`);
+  assert.ok(separableCount > 26e6 && separableCount < 28e6, `${separableCount}`);
+  separable.dispose();
 });
 
 test('output stride 16 dilates conv5 by 2 and ASPP by 6/12/18; stride 8 dilates conv4 by 2, conv5 by 4, ASPP by 12/24/36', () => {
   const rateOf = (model: tf.LayersModel, name: string) => {
     const layer = model.getLayer(name);
-    return layer instanceof AtrousConv2D ? layer.dilationRate[0] : 1;
+    return layer instanceof AtrousConv2D || layer instanceof AtrousDepthwiseConv2D ? layer.dilationRate[0] : 1;
   };
   const size = (model: tf.LayersModel, name: string) => (model.getLayer(name).outputShape as number[]).slice(1, 3);
   const os16 = buildDeepLabV3Plus({ ...small, outputStride: 16, multiGrid: [1, 2, 4], inputSize: [64, 96] });
@@ -64,12 +69,15 @@ test('output stride 16 dilates conv5 by 2 and ASPP by 6/12/18; stride 8 dilates 
   assert.equal([size(os8, 'conv3_block4_out'), size(os8, 'conv5_block3_out')], [[8, 8], [8, 8]]);
   assert.equal(['conv4_block1_2_conv', 'conv5_block3_2_conv', 'aspp1', 'aspp2', 'aspp3'].map((n) => rateOf(os8, n)), [2, 4, 12, 24, 36]);
   assert.is(getModelInfo(os8).sizeDivisor, 8);
-  os16.dispose();
-  os8.dispose();
+  const separable = buildDeepLabV3Plus({ ...small, separable: true });
+  assert.equal(['aspp1_depthwise', 'aspp2_depthwise', 'aspp3_depthwise'].map((n) => rateOf(separable, n)), [6, 12, 18]);
+  assert.ok(separable.getLayer('aspp3_depthwise') instanceof AtrousDepthwiseConv2D);
+  assert.is(separable.getLayer('decoder_conv1_depthwise').getClassName(), 'DepthwiseConv2D');
+  for (const model of [os16, os8, separable]) model.dispose();
 });
 
-test('every weight receives a gradient through the atrous stages, ASPP and decoder', () => {
-  const model = buildDeepLabV3Plus({ backbone: 18, backboneWidth: 2, asppFilters: 4, lowLevelFilters: 2, decoderFilters: 4, numClasses: 3, dropout: 0 });
+for (const separable of [false, true]) test(`every weight receives a gradient through the atrous stages, ASPP and decoder (separable: ${separable})`, () => {
+  const model = buildDeepLabV3Plus({ backbone: 18, backboneWidth: 2, asppFilters: 4, lowLevelFilters: 2, decoderFilters: 4, numClasses: 3, dropout: 0, separable });
   const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1);
   const labels = tf.oneHot(tf.randomUniform([2, 32, 32], 0, 3, 'int32', 2), 3);
   const before = tf.memory().numTensors;
@@ -82,8 +90,8 @@ test('every weight receives a gradient through the atrous stages, ASPP and decod
   model.dispose();
 });
 
-test('saves and loads (atrous and resize layers included) with equal outputs', async () => {
-  const model = buildDeepLabV3Plus({ ...small, backbone: 18, numClasses: 2, outputActivation: 'sigmoid' });
+test('saves and loads (atrous, depthwise and resize layers included) with equal outputs', async () => {
+  const model = buildDeepLabV3Plus({ ...small, backbone: 18, numClasses: 2, outputActivation: 'sigmoid', separable: true });
   const loaded = await roundTrip(model);
   assert.equal(getModelInfo(loaded), { architecture: 'deeplabv3plus', numClasses: 2, outputActivation: 'sigmoid', sizeDivisor: 16, inputChannels: 3 });
   const x = tf.randomUniform([1, 32, 48, 3], 0, 1, 'float32', 3);

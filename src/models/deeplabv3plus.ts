@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { AtrousConv2D } from './layers/atrousConv2d.js';
+import { AtrousConv2D, AtrousDepthwiseConv2D } from './layers/atrousConv2d.js';
 import { ResizeBilinearLike } from './layers/resizeBilinearLike.js';
 import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type OutputActivation } from './modelInfo.js';
-import { checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
+import { checkBoolean, checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
 import { RESNET_DEPTHS, resnetBackbone, type ResNetDepth } from './resnet.js';
 
 /** Options of {@link buildDeepLabV3Plus}. Every option has a default. */
@@ -23,6 +23,11 @@ export interface DeepLabV3PlusOptions {
   lowLevelFilters?: number;
   /** Filters of the decoder's two 3x3 convolutions. [decoderFilters=256] */
   decoderFilters?: number;
+  /**
+   * Atrous separable convolutions (depthwise 3x3 + batch norm + ReLU, then pointwise 1x1) in ASPP and the
+   * decoder, as in the DeepLabv3+ paper: about 26.7M instead of 40.4M parameters with ResNet-50. [separable=false]
+   */
+  separable?: boolean;
   /** Dropout after the ASPP projection; 0 disables it. [dropout=0.1] */
   dropout?: number;
   /** Output channels, one logit map per class. [numClasses=5] */
@@ -67,6 +72,7 @@ export function buildDeepLabV3Plus(options: DeepLabV3PlusOptions = {}): tf.Layer
     asppRates = [6, 12, 18],
     lowLevelFilters = 48,
     decoderFilters = 256,
+    separable = false,
     dropout = 0.1,
     numClasses = 5,
     inputChannels = 3,
@@ -82,17 +88,32 @@ export function buildDeepLabV3Plus(options: DeepLabV3PlusOptions = {}): tf.Layer
   for (const [key, value] of Object.entries({ asppFilters, lowLevelFilters, decoderFilters, numClasses, inputChannels })) {
     checkInteger(WHERE, key, value, 1);
   }
+  checkBoolean(WHERE, 'separable', separable);
   checkRate(WHERE, 'dropout', dropout);
   checkOneOf(WHERE, 'outputActivation', outputActivation, OUTPUT_ACTIVATIONS);
   if (inputSize !== null) assertSizeDivisible(`${WHERE}: options.inputSize`, inputSize[0], inputSize[1], outputStride);
 
   const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
-  /** Conv (atrous when rate > 1, no bias: batch norm follows) + batch norm + ReLU. */
+  const bnRelu = (x: tf.SymbolicTensor, layerName: string) =>
+    apply(tf.layers.reLU({ name: `${layerName}_relu` }), apply(tf.layers.batchNormalization({ name: `${layerName}_bn` }), x));
+  /**
+   * Conv + batch norm + ReLU; no bias, since batch norm follows. A 3x3 conv is atrous when rate > 1 and, with
+   * `separable`, split into depthwise (+ batch norm + ReLU) and pointwise parts.
+   */
   const convBnRelu = (x: tf.SymbolicTensor, layerName: string, filters: number, kernelSize: number, rate = 1) => {
-    const args = { filters, kernelSize, padding: 'same' as const, useBias: false, kernelInitializer: tf.initializers.heNormal({}), name: layerName };
+    const common = { kernelSize, padding: 'same' as const, useBias: false, kernelInitializer: tf.initializers.heNormal({}) };
+    if (separable && kernelSize > 1) {
+      const depthwiseName = `${layerName}_depthwise`;
+      const depthwise =
+        rate > 1
+          ? new AtrousDepthwiseConv2D({ ...common, dilationRate: rate, name: depthwiseName })
+          : tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: common.kernelInitializer, name: depthwiseName });
+      x = bnRelu(apply(depthwise, x), depthwiseName);
+      return convBnRelu(x, `${layerName}_pointwise`, filters, 1);
+    }
+    const args = { ...common, filters, name: layerName };
     const conv = rate > 1 ? new AtrousConv2D({ ...args, dilationRate: rate }) : tf.layers.conv2d(args);
-    x = apply(tf.layers.batchNormalization({ name: `${layerName}_bn` }), apply(conv, x));
-    return apply(tf.layers.reLU({ name: `${layerName}_relu` }), x);
+    return bnRelu(apply(conv, x), layerName);
   };
 
   const input = tf.input({ shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels], name: `${name}_input` });

@@ -37,6 +37,23 @@ export function spaceToBatchPlan(
 }
 
 /**
+ * Runs a stride-1 convolution `convolve` (given as its valid, undilated form) with dilation `rate`, as
+ * TensorFlow's `with_space_to_batch` does: spaceToBatchND, the valid convolution, batchToSpaceND.
+ */
+function withSpaceToBatch(
+  x: tf.Tensor4D,
+  kernelSize: [number, number],
+  rate: [number, number],
+  padding: AtrousPadding,
+  convolve: (batched: tf.Tensor4D) => tf.Tensor4D,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const plan = spaceToBatchPlan([x.shape[1], x.shape[2]], kernelSize, rate, padding);
+    return tf.batchToSpaceND(convolve(tf.spaceToBatchND(x, rate, plan.paddings)), rate, plan.crops);
+  });
+}
+
+/**
  * A stride-1 convolution with dilation `rate`, computed as spaceToBatchND -> valid conv2d -> batchToSpaceND,
  * as TensorFlow's `atrous_conv2d` does. Unlike `tf.conv2d` with `dilations`, it has gradients on every
  * backend, because the three ops it is made of have them.
@@ -53,18 +70,23 @@ export function spaceToBatchPlan(
  */
 export function atrousConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding): tf.Tensor4D {
   if (rate[0] === 1 && rate[1] === 1) return tf.conv2d(x, kernel, 1, padding);
-  return tf.tidy(() => {
-    const plan = spaceToBatchPlan([x.shape[1], x.shape[2]], [kernel.shape[0], kernel.shape[1]], rate, padding);
-    const batched = tf.spaceToBatchND(x, rate, plan.paddings);
-    const convolved = tf.conv2d(batched, kernel, 1, 'valid');
-    return tf.batchToSpaceND(convolved, rate, plan.crops);
-  });
+  return withSpaceToBatch(x, [kernel.shape[0], kernel.shape[1]], rate, padding, (b) => tf.conv2d(b, kernel, 1, 'valid'));
 }
 
-/** Arguments of {@link AtrousConv2D}. */
-export interface AtrousConv2DArgs {
-  /** Output channels. */
-  filters: number;
+/**
+ * The depthwise counterpart of {@link atrousConv2d}: equals `tf.depthwiseConv2d` with `dilations`, and has
+ * gradients (those of an undilated depthwise convolution).
+ *
+ * @param kernel - filter [kh, kw, Cin, depthMultiplier].
+ * @returns [B, H', W', Cin * depthMultiplier].
+ */
+export function atrousDepthwiseConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding): tf.Tensor4D {
+  if (rate[0] === 1 && rate[1] === 1) return tf.depthwiseConv2d(x, kernel, 1, padding);
+  return withSpaceToBatch(x, [kernel.shape[0], kernel.shape[1]], rate, padding, (b) => tf.depthwiseConv2d(b, kernel, 1, 'valid'));
+}
+
+/** Arguments shared by {@link AtrousConv2D} and {@link AtrousDepthwiseConv2D}. */
+export interface AtrousLayerArgs {
   /** Kernel size, square or [rows, cols]. */
   kernelSize: number | [number, number];
   /** Dilation rate, square or [rows, cols]. [dilationRate=1] */
@@ -77,9 +99,21 @@ export interface AtrousConv2DArgs {
   kernelInitializer?: Initializer;
   /** [biasInitializer=zeros] */
   biasInitializer?: Initializer;
-  /** Layer name (weights are named `<name>/kernel` and `<name>/bias`, as a Keras Conv2D's). */
+  /** Layer name; weights are named `<name>/<kernel name>` and `<name>/bias`, as in Keras. */
   name?: string;
   trainable?: boolean;
+}
+
+/** Arguments of {@link AtrousConv2D}. */
+export interface AtrousConv2DArgs extends AtrousLayerArgs {
+  /** Output channels. */
+  filters: number;
+}
+
+/** Arguments of {@link AtrousDepthwiseConv2D}. */
+export interface AtrousDepthwiseConv2DArgs extends AtrousLayerArgs {
+  /** Output channels per input channel. [depthMultiplier=1] */
+  depthMultiplier?: number;
 }
 
 /** An initializer as stored in a layer config: the registered class name and its config. */
@@ -96,7 +130,7 @@ function deserializeInitializer(value: unknown, layerName: string): Initializer 
   if (value instanceof tf.serialization.Serializable) return value as Initializer;
   const { className, config } = value as SerializedInitializer;
   const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
-  if (entry === undefined) throw new Error(`AtrousConv2D '${layerName}': unknown initializer class '${className}'`);
+  if (entry === undefined) throw new Error(`layer '${layerName}': unknown initializer class '${className}'`);
   const [cls, fromConfig] = entry;
   return fromConfig(cls, config) as Initializer;
 }
@@ -107,6 +141,85 @@ function pair(where: string, name: string, value: number | [number, number]): [n
     throw new RangeError(`${where}: ${name} must be a positive integer or two of them, got ${JSON.stringify(value)}`);
   }
   return values;
+}
+
+/** What the two atrous layers share: argument checks, weights, output shape, bias, config. */
+abstract class AtrousLayer extends tf.layers.Layer {
+  readonly kernelSize: [number, number];
+  readonly dilationRate: [number, number];
+  readonly padding: AtrousPadding;
+  readonly useBias: boolean;
+  readonly kernelInitializer: Initializer;
+  readonly biasInitializer: Initializer;
+  private kernel: tf.LayerVariable | null = null;
+  private bias: tf.LayerVariable | null = null;
+
+  constructor(args: AtrousLayerArgs) {
+    super(args);
+    const where = this.where();
+    this.kernelSize = pair(where, 'kernelSize', args.kernelSize);
+    this.dilationRate = pair(where, 'dilationRate', args.dilationRate ?? 1);
+    this.padding = args.padding ?? 'same';
+    if (this.padding !== 'same' && this.padding !== 'valid') {
+      throw new RangeError(`${where}: padding must be 'same' or 'valid', got ${String(this.padding)}`);
+    }
+    this.useBias = args.useBias ?? true;
+    this.kernelInitializer = deserializeInitializer(args.kernelInitializer ?? tf.initializers.glorotUniform({}), this.name);
+    this.biasInitializer = deserializeInitializer(args.biasInitializer ?? tf.initializers.zeros(), this.name);
+  }
+
+  protected where(): string {
+    return `${this.getClassName()} '${this.name}'`;
+  }
+
+  /** Keras' name of the kernel weight. */
+  protected abstract readonly kernelName: string;
+  /** Shape of the kernel for `channels` input channels. */
+  protected abstract kernelShape(channels: number): number[];
+  /** Output channels for `channels` input channels (null when unknown). */
+  protected abstract outputChannels(channels: number | null): number | null;
+  protected abstract convolve(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D;
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const channels = shape[3];
+    if (channels == null) throw new Error(`${this.where()}: the channel dimension of the input must be known`);
+    const kernelShape = this.kernelShape(channels);
+    this.kernel = this.addWeight(this.kernelName, kernelShape, 'float32', this.kernelInitializer);
+    if (this.useBias) this.bias = this.addWeight('bias', [this.outputChannels(channels)!], 'float32', this.biasInitializer);
+    this.inputSpec = [{ ndim: 4, axes: { [-1]: channels } }];
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const size = (i: 0 | 1) => {
+      const n = shape[i + 1];
+      if (n == null || this.padding === 'same') return n ?? null;
+      return n - this.dilationRate[i] * (this.kernelSize[i] - 1);
+    };
+    return [shape[0] ?? null, size(0), size(1), this.outputChannels(shape[3] ?? null)];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const y = this.convolve(x, this.kernel!.read() as tf.Tensor4D);
+      return this.bias ? tf.add(y, this.bias.read()) : y;
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      kernelSize: this.kernelSize,
+      dilationRate: this.dilationRate,
+      padding: this.padding,
+      useBias: this.useBias,
+      kernelInitializer: serializeInitializer(this.kernelInitializer) as unknown as tf.serialization.ConfigDict,
+      biasInitializer: serializeInitializer(this.biasInitializer) as unknown as tf.serialization.ConfigDict,
+    };
+  }
 }
 
 /**
@@ -121,76 +234,75 @@ function pair(where: string, name: string, value: number | [number, number]): [n
  * const y = aspp6.apply(x) as tf.SymbolicTensor;
  * ```
  */
-export class AtrousConv2D extends tf.layers.Layer {
+export class AtrousConv2D extends AtrousLayer {
   static readonly className = 'AtrousConv2D';
   readonly filters: number;
-  readonly kernelSize: [number, number];
-  readonly dilationRate: [number, number];
-  readonly padding: AtrousPadding;
-  readonly useBias: boolean;
-  readonly kernelInitializer: Initializer;
-  readonly biasInitializer: Initializer;
-  private kernel: tf.LayerVariable | null = null;
-  private bias: tf.LayerVariable | null = null;
+  protected readonly kernelName = 'kernel';
 
   constructor(args: AtrousConv2DArgs) {
     super(args);
-    const where = `AtrousConv2D '${this.name}'`;
     if (!Number.isInteger(args.filters) || args.filters < 1) {
-      throw new RangeError(`${where}: filters must be a positive integer, got ${String(args.filters)}`);
+      throw new RangeError(`${this.where()}: filters must be a positive integer, got ${String(args.filters)}`);
     }
     this.filters = args.filters;
-    this.kernelSize = pair(where, 'kernelSize', args.kernelSize);
-    this.dilationRate = pair(where, 'dilationRate', args.dilationRate ?? 1);
-    this.padding = args.padding ?? 'same';
-    if (this.padding !== 'same' && this.padding !== 'valid') {
-      throw new RangeError(`${where}: padding must be 'same' or 'valid', got ${String(this.padding)}`);
-    }
-    this.useBias = args.useBias ?? true;
-    this.kernelInitializer = deserializeInitializer(args.kernelInitializer ?? tf.initializers.glorotUniform({}), this.name);
-    this.biasInitializer = deserializeInitializer(args.biasInitializer ?? tf.initializers.zeros(), this.name);
   }
 
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
-    const channels = shape[3];
-    if (channels == null) throw new Error(`AtrousConv2D '${this.name}': the channel dimension of the input must be known`);
-    this.kernel = this.addWeight('kernel', [...this.kernelSize, channels, this.filters], 'float32', this.kernelInitializer);
-    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], 'float32', this.biasInitializer);
-    this.inputSpec = [{ ndim: 4, axes: { [-1]: channels } }];
-    this.built = true;
+  protected kernelShape(channels: number): number[] {
+    return [...this.kernelSize, channels, this.filters];
   }
 
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
-    const size = (i: 0 | 1) => {
-      const n = shape[i + 1];
-      if (n == null || this.padding === 'same') return n ?? null;
-      return n - this.dilationRate[i] * (this.kernelSize[i] - 1);
-    };
-    return [shape[0] ?? null, size(0), size(1), this.filters];
+  protected outputChannels(): number {
+    return this.filters;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      const y = atrousConv2d(x, this.kernel!.read() as tf.Tensor4D, this.dilationRate, this.padding);
-      return this.bias ? tf.add(y, this.bias.read()) : y;
-    });
+  protected convolve(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
+    return atrousConv2d(x, kernel, this.dilationRate, this.padding);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return {
-      ...super.getConfig(),
-      filters: this.filters,
-      kernelSize: this.kernelSize,
-      dilationRate: this.dilationRate,
-      padding: this.padding,
-      useBias: this.useBias,
-      kernelInitializer: serializeInitializer(this.kernelInitializer) as unknown as tf.serialization.ConfigDict,
-      biasInitializer: serializeInitializer(this.biasInitializer) as unknown as tf.serialization.ConfigDict,
-    };
+    return { ...super.getConfig(), filters: this.filters };
+  }
+}
+
+/**
+ * A trainable atrous depthwise convolution layer (the first half of DeepLab's atrous separable convolution),
+ * stride 1, channels last; see {@link atrousDepthwiseConv2d}. Weights are named as a Keras
+ * `DepthwiseConv2D`'s (`depthwise_kernel`, `bias`). Registered for serialization.
+ *
+ * @example
+ * ```ts
+ * const depthwise = new AtrousDepthwiseConv2D({ kernelSize: 3, dilationRate: 12, useBias: false, name: 'aspp2_depthwise' });
+ * ```
+ */
+export class AtrousDepthwiseConv2D extends AtrousLayer {
+  static readonly className = 'AtrousDepthwiseConv2D';
+  readonly depthMultiplier: number;
+  protected readonly kernelName = 'depthwise_kernel';
+
+  constructor(args: AtrousDepthwiseConv2DArgs) {
+    super(args);
+    this.depthMultiplier = args.depthMultiplier ?? 1;
+    if (!Number.isInteger(this.depthMultiplier) || this.depthMultiplier < 1) {
+      throw new RangeError(`${this.where()}: depthMultiplier must be a positive integer, got ${String(this.depthMultiplier)}`);
+    }
+  }
+
+  protected kernelShape(channels: number): number[] {
+    return [...this.kernelSize, channels, this.depthMultiplier];
+  }
+
+  protected outputChannels(channels: number | null): number | null {
+    return channels === null ? null : channels * this.depthMultiplier;
+  }
+
+  protected convolve(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
+    return atrousDepthwiseConv2d(x, kernel, this.dilationRate, this.padding);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), depthMultiplier: this.depthMultiplier };
   }
 }
 
 tf.serialization.registerClass(AtrousConv2D);
+tf.serialization.registerClass(AtrousDepthwiseConv2D);
