@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildUNet } from '../src/models/unet.js';
-import { getModelInfo } from '../src/models/modelInfo.js';
+import { assertModelAcceptsSize, getModelInfo } from '../src/models/modelInfo.js';
 import { loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
 
 test.before(async () => {
@@ -74,6 +74,10 @@ test('refuses bad options and sizes by name', () => {
   assert.throws(() => buildUNet({ depth: 0 }), /buildUNet: options\.depth must be an integer from 1 to 8, got 0/);
   assert.throws(() => buildUNet({ dropout: 1 }), /options\.dropout must be a number in \[0, 1\), got 1/);
   assert.throws(() => buildUNet({ outputActivation: 'tanh' as never }), /options\.outputActivation must be one of softmax, sigmoid, got tanh/);
+  const free = buildUNet({ depth: 3, baseFilters: 2, name: 'unet_free' });
+  assert.throws(() => assertModelAcceptsSize(free, 64, 100, 'tile.png'), /tile\.png \(model 'unet_free'\): width must be a positive multiple of 8.*64x100/);
+  assertModelAcceptsSize(free, 64, 96);
+  free.dispose();
   const fixed = buildUNet({ depth: 2, baseFilters: 2, inputSize: [32, 48] });
   assert.equal(fixed.inputs[0]!.shape, [null, 32, 48, 3]);
   fixed.dispose();

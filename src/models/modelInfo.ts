@@ -67,3 +67,18 @@ export function assertSizeDivisible(what: string, height: number, width: number,
     }
   }
 }
+
+/**
+ * Checks, before a forward pass, that a segstream model accepts an input of `height` x `width`: models with
+ * free input sizes would otherwise fail deep inside TF.js (skip concatenations of mismatched sizes).
+ *
+ * @example
+ * ```ts
+ * assertModelAcceptsSize(model, tile.height, tile.width, tilePath);
+ * ```
+ * @param what - names the input in the error (a file, or the option that set the tile size).
+ * @throws RangeError naming `what`, the model, the size and the divisor.
+ */
+export function assertModelAcceptsSize(model: tf.LayersModel, height: number, width: number, what = 'input'): void {
+  assertSizeDivisible(`${what} (model '${model.name}')`, height, width, getModelInfo(model).sizeDivisor);
+}
