@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildUNet } from '../src/models/unet.js';
+import { countForwardFlops } from '../src/models/flops.js';
 import { assertModelAcceptsSize, getModelInfo } from '../src/models/modelInfo.js';
 import { loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
 
@@ -38,6 +39,11 @@ test('with depth 4, base 16, batch norm and 5 classes it has the parameters of t
   assert.is(model.layers.filter((l) => l.getClassName() === 'Conv2DTranspose').length, 4);
   assert.is(model.layers.filter((l) => l.getClassName() === 'MaxPooling2D').length, 4);
   model.dispose();
+  // shared/notes/tfjs-training-facts.md: this UNet costs 6.07 GFLOP per 256x256 image forward.
+  const sized = buildUNet({ depth: 4, baseFilters: 16, batchNorm: true, numClasses: 5, inputSize: [256, 256] });
+  assert.is(Math.round(countForwardFlops(sized) / 1e7) / 100, 6.07);
+  sized.dispose();
+  assert.throws(() => countForwardFlops(buildUNet({ depth: 1, baseFilters: 1 })), /layer 'down0_conv1' has no static size: build the model with options\.inputSize/);
 });
 
 test('every weight receives a gradient (skips and both paths are wired)', () => {

@@ -9,3 +9,4 @@ export * from './backboneWeights.js';
 export * from './fileModelIO.js';
 export * from './layers/atrousConv2d.js';
 export * from './layers/resizeBilinearLike.js';
+export * from './flops.js';
