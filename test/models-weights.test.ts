@@ -75,6 +75,12 @@ test('loads over http(s) through tf.loadLayersModel', async () => {
   const report = await loadBackboneWeights(model, `http://127.0.0.1:${port}/model.json`);
   assert.ok(report.copied.length > 20);
   assert.ok(weightsEqual(model.getLayer('conv4_block2_2_conv'), source.getLayer('conv4_block2_2_conv')));
+  const stemOnly = buildDeepLabV3Plus({ backbone: 18, backboneWidth: 2, asppFilters: 4, lowLevelFilters: 2, decoderFilters: 4 });
+  const partial = await loadBackboneWeights(stemOnly, `http://127.0.0.1:${port}/model.json`, { layerFilter: (name) => name.startsWith('conv1_') });
+  assert.equal(partial.copied, ['conv1_conv', 'conv1_bn']);
+  assert.ok(partial.unused.includes('conv2_block1_1_conv'));
+  assert.not.ok(weightsEqual(stemOnly.getLayer('conv2_block1_1_conv'), source.getLayer('conv2_block1_1_conv')));
+  stemOnly.dispose();
   model.dispose();
   source.dispose();
 });
