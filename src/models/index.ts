@@ -10,3 +10,4 @@ export * from './fileModelIO.js';
 export * from './layers/atrousConv2d.js';
 export * from './layers/resizeBilinearLike.js';
 export * from './flops.js';
+export * from './buildNetworks.js';
