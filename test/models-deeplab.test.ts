@@ -78,8 +78,9 @@ test('output stride 16 dilates conv5 by 2 and ASPP by 6/12/18; stride 8 dilates 
 
 for (const separable of [false, true]) test(`every weight receives a gradient through the atrous stages, ASPP and decoder (separable: ${separable})`, () => {
   const model = buildDeepLabV3Plus({ backbone: 18, backboneWidth: 2, asppFilters: 4, lowLevelFilters: 2, decoderFilters: 4, numClasses: 3, dropout: 0, separable });
-  const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 1);
-  const labels = tf.oneHot(tf.randomUniform([2, 32, 32], 0, 3, 'int32', 2), 3);
+  // Not square: height and width must not be mixed up anywhere, gradients included.
+  const x = tf.randomNormal([2, 32, 48, 3], 0, 1, 'float32', 1);
+  const labels = tf.oneHot(tf.randomUniform([2, 32, 48], 0, 3, 'int32', 2), 3);
   const before = tf.memory().numTensors;
   const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor));
   const silent = Object.entries(grads).filter(([, g]) => tf.tidy(() => g.abs().max().dataSync()[0]!) === 0).map(([n]) => n);

@@ -1,5 +1,26 @@
 import * as tf from '@tensorflow/tfjs';
 
+/**
+ * `tf.image.resizeBilinear` with its own gradient: TF.js 4.22's cpu `ResizeBilinearGrad` kernel computes the
+ * right values in the input's layout but labels them [B, W, H, C], so training through a resize of a
+ * non-square map fails on the cpu backend. Running the same kernel and restoring the input's shape fixes that
+ * and changes nothing where the kernel is right.
+ */
+function resizeBilinear(images: tf.Tensor4D, size: [number, number], alignCorners: boolean): tf.Tensor4D {
+  const resize = tf.customGrad((x, save) => {
+    (save as tf.GradSaveFunc)([x as tf.Tensor4D]);
+    return {
+      value: tf.image.resizeBilinear(x as tf.Tensor4D, size, alignCorners),
+      gradFunc: (dy, [saved]) => {
+        const attrs = { alignCorners, halfPixelCenters: false };
+        const dx = tf.engine().runKernel('ResizeBilinearGrad', { images: saved!, dy: dy as tf.Tensor }, attrs) as tf.Tensor;
+        return tf.tidy(() => dx.reshape(saved!.shape));
+      },
+    };
+  });
+  return resize(images) as tf.Tensor4D;
+}
+
 /** Arguments of {@link ResizeBilinearLike}. */
 export interface ResizeBilinearLikeArgs {
   /** Align the corner pixels of input and output, as TensorFlow's DeepLab does. [alignCorners=true] */
@@ -34,7 +55,7 @@ export class ResizeBilinearLike extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const [source, like] = inputs as tf.Tensor4D[];
-    return tf.image.resizeBilinear(source!, [like!.shape[1], like!.shape[2]], this.alignCorners);
+    return resizeBilinear(source!, [like!.shape[1], like!.shape[2]], this.alignCorners);
   }
 
   override getConfig(): tf.serialization.ConfigDict {
