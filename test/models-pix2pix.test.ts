@@ -40,6 +40,27 @@ test("with Pix2Pix's settings both networks have the parameters of Pix2Pix's une
   discriminator.dispose();
 });
 
+test('every weight of both networks receives a gradient from the adversarial and segmentation losses', () => {
+  const generator = buildPix2PixGenerator({ depth: 4, baseFilters: 2, maxFilters: 8, numClasses: 3 });
+  const discriminator = buildPatchGANDiscriminator({ stridedLayers: 2, baseFilters: 2, maxFilters: 8, numClasses: 3 });
+  const image = tf.randomNormal([2, 32, 48, 3], 0, 1, 'float32', 1);
+  const labels = tf.oneHot(tf.randomUniform([2, 32, 48], 0, 3, 'int32', 2), 3);
+  const before = tf.memory().numTensors;
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = generator.apply(image, { training: true }) as tf.Tensor;
+    const patches = discriminator.apply([image, tf.softmax(logits)], { training: true }) as tf.Tensor;
+    return tf.add(tf.losses.sigmoidCrossEntropy(tf.onesLike(patches), patches), tf.losses.softmaxCrossEntropy(labels, logits)) as tf.Scalar;
+  });
+  assert.is(Object.keys(grads).length, generator.trainableWeights.length + discriminator.trainableWeights.length);
+  const silent = Object.entries(grads).filter(([, g]) => tf.tidy(() => g.abs().max().dataSync()[0]!) === 0).map(([n]) => n);
+  assert.equal(silent, [], `weights without gradient: ${silent.join(', ')}`);
+  tf.dispose([value, grads]);
+  assert.is(tf.memory().numTensors, before);
+  tf.dispose([image, labels]);
+  generator.dispose();
+  discriminator.dispose();
+});
+
 test('one patch logit sees a 70x70 window of the input', () => {
   assert.is(patchGANReceptiveField(3), 70);
   const discriminator = buildPatchGANDiscriminator({ baseFilters: 2, maxFilters: 8, numClasses: 2 });

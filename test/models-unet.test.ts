@@ -48,8 +48,9 @@ test('with depth 4, base 16, batch norm and 5 classes it has the parameters of t
 
 test('every weight receives a gradient (skips and both paths are wired)', () => {
   const model = buildUNet({ depth: 2, baseFilters: 2, numClasses: 3, dropout: 0.5 });
-  const x = tf.randomNormal([1, 16, 16, 3], 0, 1, 'float32', 1);
-  const labels = tf.oneHot(tf.randomUniform([1, 16, 16], 0, 3, 'int32', 2), 3);
+  // Batch 2 and not square: no axis may be mixed up, gradients included.
+  const x = tf.randomNormal([2, 16, 24, 3], 0, 1, 'float32', 1);
+  const labels = tf.oneHot(tf.randomUniform([2, 16, 24], 0, 3, 'int32', 2), 3);
   const before = tf.memory().numTensors;
   const { value, grads } = tf.variableGrads(() =>
     tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor),
