@@ -6,7 +6,7 @@ import { buildDeepLabV3Plus, type DeepLabV3PlusOptions } from '../src/models/dee
 import { AtrousConv2D, AtrousDepthwiseConv2D } from '../src/models/layers/atrousConv2d.js';
 import { resnetBackbone } from '../src/models/resnet.js';
 import { getModelInfo } from '../src/models/modelInfo.js';
-import { loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
+import { gradientNormAndSlope, seedKernels, loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
 
 test.before(async () => {
   await selectBackend({ backend: 'cpu' });
@@ -87,6 +87,19 @@ for (const separable of [false, true]) test(`every weight receives a gradient th
   assert.equal(silent, [], `weights without gradient: ${silent.join(', ')}`);
   tf.dispose([value, grads]);
   assert.is(tf.memory().numTensors, before);
+  tf.dispose([x, labels]);
+  model.dispose();
+});
+
+test('the gradient equals finite differences (atrous stages, ASPP, resizes, non-square batch)', () => {
+  const model = buildDeepLabV3Plus({ backbone: 18, backboneWidth: 2, asppFilters: 4, lowLevelFilters: 2, decoderFilters: 4, numClasses: 3, dropout: 0, outputStride: 8 });
+  seedKernels(model, 40);
+  const x = tf.randomNormal([2, 32, 48, 3], 0, 1, 'float32', 5);
+  const labels = tf.oneHot(tf.randomUniform([2, 32, 48], 0, 3, 'int32', 6), 3);
+  // Inference-mode batch norm keeps the loss close to piecewise linear, so float32 differences stay accurate.
+  const loss = () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar;
+  const [norm, slope] = gradientNormAndSlope(model, loss, 3e-3);
+  assert.ok(Math.abs(norm - slope) < 0.03 * norm, `gradient norm ${norm}, finite-difference slope along it ${slope}`);
   tf.dispose([x, labels]);
   model.dispose();
 });

@@ -27,3 +27,35 @@ export async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> 
   await model.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
   return tf.loadLayersModel(tf.io.fromMemory(artifacts!));
 }
+
+/**
+ * Checks a model's analytic gradient against central finite differences along the gradient's own direction,
+ * where a wrong gradient shows most: returns [|gradient|, numeric derivative of `loss` along it].
+ */
+export function gradientNormAndSlope(model: tf.LayersModel, loss: () => tf.Scalar, step = 1e-2): [number, number] {
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return tf.tidy(() => {
+    const { grads } = tf.variableGrads(loss, variables);
+    const gradients = variables.map((v) => grads[v.name]!);
+    const norm = tf.sqrt(tf.addN(gradients.map((g) => g.square().sum()))) as tf.Scalar;
+    const unit = gradients.map((g) => g.div(norm));
+    const originals = variables.map((v) => v.clone());
+    const shifted = (sign: number) => {
+      variables.forEach((v, i) => v.assign(originals[i]!.add(unit[i]!.mul(sign * step))));
+      return loss().dataSync()[0]!;
+    };
+    const slope = (shifted(1) - shifted(-1)) / (2 * step);
+    variables.forEach((v, i) => v.assign(originals[i]!));
+    return [norm.dataSync()[0]!, slope];
+  });
+}
+
+/** Replaces every kernel with seeded He-normal values, so that a test's model is the same on every run. */
+export function seedKernels(model: tf.LayersModel, seed: number): void {
+  model.weights.forEach((weight, i) => {
+    const shape = weight.shape as number[];
+    if (shape.length < 2) return; // biases and batch-norm parameters start from constants anyway
+    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    weight.write(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed + i));
+  });
+}
