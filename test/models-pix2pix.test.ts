@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator, patchGANReceptiveField } from '../src/models/pix2pix.js';
-import { getModelInfo } from '../src/models/modelInfo.js';
+import { assertModelAcceptsSize, getModelInfo } from '../src/models/modelInfo.js';
 import { loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
 
 test.before(async () => {
@@ -122,7 +122,11 @@ test('both networks save and load with equal outputs and metadata', async () => 
 test('refuses bad options and sizes by name', () => {
   assert.throws(() => buildPix2PixGenerator({ inputSize: [128, 128] }), /buildPix2PixGenerator: options\.inputSize: height must be a positive multiple of 256.*128x128/);
   assert.throws(() => buildPix2PixGenerator({ depth: 4, dropoutLayers: 4 }), /options\.dropoutLayers must be an integer from 0 to 3, got 4/);
-  assert.throws(() => buildPatchGANDiscriminator({ inputSize: [16, 16] }), /buildPatchGANDiscriminator: options\.inputSize must be at least 24 per side.*16x16/);
+  assert.throws(() => buildPatchGANDiscriminator({ inputSize: [16, 16] }), /buildPatchGANDiscriminator: options\.inputSize: height must be a positive multiple of 8 \(the model's total stride\) of at least 24, got 16x16/);
+  const discriminator = buildPatchGANDiscriminator({ baseFilters: 2, maxFilters: 2 });
+  assert.throws(() => assertModelAcceptsSize(discriminator, 16, 32, 'tile.png'), /tile\.png \(model 'patchgan_discriminator'\): height must be .* of at least 24, got 16x32/);
+  assertModelAcceptsSize(discriminator, 24, 32);
+  discriminator.dispose();
   assert.throws(() => buildPatchGANDiscriminator({ maxFilters: 8, baseFilters: 16 }), /options\.maxFilters must be an integer >= 16, got 8/);
 });
 

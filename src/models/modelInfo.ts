@@ -24,6 +24,8 @@ export interface SegmentationModelInfo {
   outputActivation: OutputActivation;
   /** Input height and width must be multiples of this. */
   sizeDivisor: number;
+  /** Smallest input height and width, where more than `sizeDivisor` is needed (PatchGAN: 3 x divisor). */
+  minInputSize?: number;
   /** Input channels. */
   inputChannels: number;
 }
@@ -56,13 +58,15 @@ export function getModelInfo(model: tf.LayersModel): SegmentationModelInfo {
  * Checks that an input of `height` x `width` fits a model whose size divisor is `sizeDivisor`.
  *
  * @param what - names the value in the error, e.g. `options.inputSize` or a tile's file.
+ * @param minSize - smallest accepted side. [minSize=sizeDivisor]
  * @throws RangeError naming `what`, the size and the divisor.
  */
-export function assertSizeDivisible(what: string, height: number, width: number, sizeDivisor: number): void {
+export function assertSizeDivisible(what: string, height: number, width: number, sizeDivisor: number, minSize = sizeDivisor): void {
   for (const [axis, size] of [['height', height], ['width', width]] as const) {
-    if (!Number.isInteger(size) || size < sizeDivisor || size % sizeDivisor !== 0) {
+    if (!Number.isInteger(size) || size % sizeDivisor !== 0 || size < minSize) {
+      const atLeast = minSize > sizeDivisor ? ` of at least ${minSize}` : '';
       throw new RangeError(
-        `${what}: ${axis} must be a positive multiple of ${sizeDivisor} (the model's total stride), got ${height}x${width}`,
+        `${what}: ${axis} must be a positive multiple of ${sizeDivisor} (the model's total stride)${atLeast}, got ${height}x${width}`,
       );
     }
   }
@@ -80,5 +84,6 @@ export function assertSizeDivisible(what: string, height: number, width: number,
  * @throws RangeError naming `what`, the model, the size and the divisor.
  */
 export function assertModelAcceptsSize(model: tf.LayersModel, height: number, width: number, what = 'input'): void {
-  assertSizeDivisible(`${what} (model '${model.name}')`, height, width, getModelInfo(model).sizeDivisor);
+  const { sizeDivisor, minInputSize } = getModelInfo(model);
+  assertSizeDivisible(`${what} (model '${model.name}')`, height, width, sizeDivisor, minInputSize);
 }

@@ -155,10 +155,8 @@ export function buildPatchGANDiscriminator(options: PatchGANOptions = {}): tf.La
   checkInteger(DISCRIMINATOR, 'inputChannels', inputChannels, 1);
   const sizeDivisor = 2 ** stridedLayers;
   // The two stride-1 layers each take one pixel off: at least a 1x1 grid of patches must remain.
-  if (inputSize !== null) assertSizeDivisible(`${DISCRIMINATOR}: options.inputSize`, inputSize[0], inputSize[1], sizeDivisor);
-  if (inputSize !== null && Math.min(...inputSize) < 3 * sizeDivisor) {
-    throw new RangeError(`${DISCRIMINATOR}: options.inputSize must be at least ${3 * sizeDivisor} per side for ${stridedLayers} strided layers, got ${inputSize[0]}x${inputSize[1]}`);
-  }
+  const minInputSize = 3 * sizeDivisor;
+  if (inputSize !== null) assertSizeDivisible(`${DISCRIMINATOR}: options.inputSize`, inputSize[0], inputSize[1], sizeDivisor, minInputSize);
 
   const shape = (channels: number) => [inputSize?.[0] ?? null, inputSize?.[1] ?? null, channels];
   const image = tf.input({ shape: shape(inputChannels), name: `${name}_image` });
@@ -183,6 +181,6 @@ export function buildPatchGANDiscriminator(options: PatchGANOptions = {}): tf.La
     x = apply(tf.layers.leakyReLU({ alpha: 0.2, name: `layer${i}_lrelu` }), x);
   }
   const model = tf.model({ inputs: [image, classMap], outputs: x, name });
-  attachModelInfo(model, { architecture: 'pix2pix-discriminator', numClasses, outputActivation: 'sigmoid', sizeDivisor, inputChannels });
+  attachModelInfo(model, { architecture: 'pix2pix-discriminator', numClasses, outputActivation: 'sigmoid', sizeDivisor, minInputSize, inputChannels });
   return model;
 }
