@@ -14,7 +14,7 @@ export interface Pix2PixGeneratorOptions {
   depth?: number;
   /** Filters of the first encoder layer; doubled per layer up to `maxFilters`. [baseFilters=64] */
   baseFilters?: number;
-  /** [maxFilters=512] */
+  /** Largest number of filters of any layer. [maxFilters=512] */
   maxFilters?: number;
   /** Dropout rate in the decoder's first `dropoutLayers` layers. [dropout=0.5] */
   dropout?: number;
@@ -108,7 +108,7 @@ export interface PatchGANOptions {
   stridedLayers?: number;
   /** Filters of the first layer; doubled per layer up to `maxFilters`. [baseFilters=64] */
   baseFilters?: number;
-  /** [maxFilters=512] */
+  /** Largest number of filters of any layer. [maxFilters=512] */
   maxFilters?: number;
   /** Channels of the class map it judges (one-hot labels or the generator's softmax). [numClasses=5] */
   numClasses?: number;
