@@ -53,6 +53,18 @@ test("the ResNet-50 backbone has exactly Keras' ResNet50(include_top=False) para
   separable.dispose();
 });
 
+test("ResNet-18 and -34 backbones have torchvision's parameters, less the classifier, plus Keras-style conv biases", () => {
+  // torchvision: resnet18 11,689,512 and resnet34 21,797,672 parameters, 513,000 of them in the 512x1000 classifier.
+  // Keras-style convolutions add one bias per output channel: the stem's 64, two convs per block, one per shortcut.
+  const biases = (blocks: number[]) => 64 + blocks.reduce((sum, n, stage) => sum + (2 * n + (stage > 0 ? 1 : 0)) * 64 * 2 ** stage, 0);
+  for (const [depth, torchvision, blocks] of [[18, 11_689_512, [2, 2, 2, 2]], [34, 21_797_672, [3, 4, 6, 3]]] as const) {
+    const input = tf.input({ shape: [64, 64, 3] });
+    const backbone = tf.model({ inputs: input, outputs: resnetBackbone(input, { depth, outputStride: 32 }).features });
+    assert.is(trainableParameterCount(backbone), torchvision - 513_000 + biases([...blocks]), `ResNet-${depth}`);
+    backbone.dispose();
+  }
+});
+
 test('output stride 16 dilates conv5 by 2 and ASPP by 6/12/18; stride 8 dilates conv4 by 2, conv5 by 4, ASPP by 12/24/36', () => {
   const rateOf = (model: tf.LayersModel, name: string) => {
     const layer = model.getLayer(name);
