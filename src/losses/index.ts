@@ -1,0 +1,2 @@
+export * from './segmentationLosses.js';
+export * from './buildLoss.js';
