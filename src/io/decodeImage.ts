@@ -1,0 +1,68 @@
+import sharp from 'sharp';
+import { InputError } from '../errors.js';
+import type { RasterImage } from '../types.js';
+
+/** Width and height of an image, from its header. */
+export interface ImageSize {
+  width: number;
+  height: number;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+}
+
+/**
+ * Decodes an image file (PNG, JPEG, TIFF, WebP...) into 8-bit interleaved RGB pixels: grayscale becomes
+ * RGB, alpha is dropped, 16-bit samples are scaled to 8 bits. The EXIF orientation is not applied, because
+ * label coordinates refer to the stored pixels.
+ *
+ * @example
+ * const image = await decodeImage('data/images/tile_001.jpg'); // { data, width, height, channels: 3 }
+ *
+ * @param path the image file.
+ * @returns the RGB image, row-major.
+ * @throws InputError naming the file when it cannot be read or decoded (missing, corrupt, truncated).
+ */
+export async function decodeImage(path: string): Promise<RasterImage> {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new TypeError(`decodeImage: path must be a non-empty file path, got ${JSON.stringify(path)}`);
+  }
+  try {
+    // toColourspace('srgb') expands grayscale to RGB and brings 16-bit samples down to 8 bits.
+    const { data, info } = await sharp(path, { failOn: 'error', limitInputPixels: false })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of 3`);
+    if (info.depth !== 'uchar') throw new Error(`decoded to ${info.depth} samples instead of 8-bit`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
+  } catch (error) {
+    throw new InputError(path, `cannot decode image: ${describe(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Reads an image's width and height from its header, without decoding the pixels.
+ *
+ * @example
+ * const { width, height } = await readImageSize('data/images/tile_001.png');
+ *
+ * @param path the image file.
+ * @throws InputError naming the file when it is missing or not an image.
+ */
+export async function readImageSize(path: string): Promise<ImageSize> {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new TypeError(`readImageSize: path must be a non-empty file path, got ${JSON.stringify(path)}`);
+  }
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(path, { limitInputPixels: false }).metadata());
+  } catch (error) {
+    throw new InputError(path, `cannot read image header: ${describe(error)}`, { cause: error });
+  }
+  if (!width || !height) throw new InputError(path, 'image header has no width or height');
+  return { width, height };
+}
