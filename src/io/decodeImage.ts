@@ -36,7 +36,7 @@ export async function decodeImage(path: string): Promise<RasterImage> {
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of 3`);
-    if (info.depth !== 'uchar') throw new Error(`decoded to ${info.depth} samples instead of 8-bit`);
+    if (data.byteLength !== info.width * info.height * 3) throw new Error(`decoded to ${data.byteLength} bytes, not 8-bit RGB`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (error) {
     throw new InputError(path, `cannot decode image: ${describe(error)}`, { cause: error });
