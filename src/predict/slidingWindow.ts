@@ -1,0 +1,137 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ClassMask, RasterImage } from '../types.js';
+
+/** Options of {@link predictFullImage}. */
+export interface SlidingWindowOptions {
+  /** [tileSize=256] Side of the square window the model sees. */
+  tileSize?: number;
+  /** [overlap=tileSize/4] Pixels shared by neighbouring windows; their predictions are blended there. */
+  overlap?: number;
+  /** [batchSize=4] Windows per model call. */
+  batchSize?: number;
+  /** [normalize=x/255] Maps uint8 RGB to what the model was trained on; must match training. */
+  normalize?: (pixels: tf.Tensor4D) => tf.Tensor4D;
+}
+
+/** A full-image prediction: the class of each pixel and the blended class probabilities. */
+export interface FullImagePrediction {
+  classes: ClassMask;
+  /** Softmax probabilities, [height, width, numClasses] row-major. */
+  probabilities: Float32Array;
+  numClasses: number;
+  /** Windows the model was run on. */
+  windows: number;
+}
+
+/** Window starts along one axis: stride tileSize - overlap, the last window flush with the far edge. */
+export function windowStarts(length: number, tileSize: number, overlap: number): number[] {
+  if (length <= tileSize) return [0];
+  const stride = tileSize - overlap;
+  const starts: number[] = [];
+  for (let start = 0; start + tileSize < length; start += stride) starts.push(start);
+  starts.push(length - tileSize);
+  return starts;
+}
+
+/**
+ * Blending weight along one axis of a window: a quadratic ramp over the overlap at each side, 1 in between. Where
+ * windows overlap, each one's weight falls as the other's rises, so predictions cross-fade instead of
+ * switching at a seam; window edges (where a model sees zero padding) count least.
+ */
+function rampWeights(tileSize: number, overlap: number): Float32Array {
+  const weights = new Float32Array(tileSize);
+  for (let i = 0; i < tileSize; i++) {
+    const fromEdge = Math.min(i, tileSize - 1 - i) + 0.5;
+    // Squared so that the few pixels next to a window edge, which see the window's zero padding, count
+    // almost nothing where another window covers them.
+    weights[i] = overlap === 0 ? 1 : Math.min(1, fromEdge / overlap) ** 2;
+  }
+  return weights;
+}
+
+function checkOptions(image: RasterImage, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
+  const tileSize = options.tileSize ?? 256;
+  const overlap = options.overlap ?? Math.floor(tileSize / 4);
+  const batchSize = options.batchSize ?? 4;
+  if (!Number.isInteger(tileSize) || tileSize < 1) throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize) throw new RangeError(`predictFullImage: overlap must be an integer in [0, tileSize), got ${String(overlap)}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`predictFullImage: batchSize must be an integer >= 1, got ${String(batchSize)}`);
+  if (image.channels < 3) throw new RangeError(`predictFullImage: image must have 3 or 4 channels, got ${image.channels}`);
+  return { tileSize, overlap, batchSize };
+}
+
+/**
+ * Predicts the classes of an image of any size with a model trained on tiles: runs the model over
+ * overlapping windows (zero-padded where the image is smaller than a window), blends the windows' softmax
+ * probabilities with weights that ramp across the overlaps, and takes the arg-max. With a model whose output
+ * depends only on each pixel, the result equals predicting the whole image at once.
+ *
+ * @example
+ * ```ts
+ * const { classes } = await predictFullImage(model, await decodeImage('scene.png'), { tileSize: 256, overlap: 64 });
+ * ```
+ * @param model Images [B, tileSize, tileSize, 3] -> logits [B, tileSize, tileSize, C].
+ * @param image The full image (RGB or RGBA; alpha is dropped).
+ * @param options Window size, overlap, batch size and normalization.
+ */
+export async function predictFullImage(model: tf.LayersModel, image: RasterImage, options: SlidingWindowOptions = {}): Promise<FullImagePrediction> {
+  const { tileSize, overlap, batchSize } = checkOptions(image, options);
+  const normalize = options.normalize ?? ((pixels: tf.Tensor4D) => tf.div(pixels, 255) as tf.Tensor4D);
+  const { width, height } = image;
+  const xs = windowStarts(width, tileSize, overlap);
+  const ys = windowStarts(height, tileSize, overlap);
+  const windows = ys.flatMap((y) => xs.map((x) => ({ x, y })));
+  const ramp = rampWeights(tileSize, overlap);
+
+  const padded = tf.tidy(() => {
+    const rgb = tf.tensor3d(image.data, [height, width, image.channels], 'int32').slice([0, 0, 0], [height, width, 3]);
+    const full = rgb.pad([[0, Math.max(0, tileSize - height)], [0, Math.max(0, tileSize - width)], [0, 0]]);
+    return normalize(full.toFloat().expandDims(0) as tf.Tensor4D).squeeze([0]) as tf.Tensor3D;
+  });
+  let numClasses = 0;
+  let sums: Float32Array | null = null;
+  const weightSums = new Float32Array(width * height);
+  try {
+    for (let first = 0; first < windows.length; first += batchSize) {
+      const group = windows.slice(first, first + batchSize);
+      const probabilities = tf.tidy(() => {
+        const batch = tf.stack(group.map(({ x, y }) => padded.slice([y, x, 0], [tileSize, tileSize, 3]))) as tf.Tensor4D;
+        return tf.softmax(model.predict(batch) as tf.Tensor4D);
+      });
+      const [, outHeight, outWidth, channels] = probabilities.shape;
+      if (outHeight !== tileSize || outWidth !== tileSize) {
+        probabilities.dispose();
+        throw new RangeError(`predictFullImage: the model maps ${tileSize}x${tileSize} windows to ${outHeight}x${outWidth}; it must keep the size`);
+      }
+      const values = await probabilities.data();
+      probabilities.dispose();
+      numClasses = channels;
+      sums ??= new Float32Array(width * height * channels);
+      group.forEach(({ x, y }, index) => {
+        const base = index * tileSize * tileSize * channels;
+        for (let row = 0; row < tileSize && y + row < height; row++) {
+          for (let col = 0; col < tileSize && x + col < width; col++) {
+            const weight = ramp[row]! * ramp[col]!;
+            const pixel = (y + row) * width + x + col;
+            weightSums[pixel]! += weight;
+            const from = base + (row * tileSize + col) * channels;
+            for (let c = 0; c < channels; c++) sums![pixel * channels + c]! += weight * values[from + c]!;
+          }
+        }
+      });
+    }
+  } finally {
+    padded.dispose();
+  }
+  const probabilities = sums!;
+  const classes = new Uint8Array(width * height);
+  for (let pixel = 0; pixel < width * height; pixel++) {
+    let best = 0;
+    for (let c = 0; c < numClasses; c++) {
+      probabilities[pixel * numClasses + c]! /= weightSums[pixel]!;
+      if (probabilities[pixel * numClasses + c]! > probabilities[pixel * numClasses + best]!) best = c;
+    }
+    classes[pixel] = best;
+  }
+  return { classes: { data: classes, width, height }, probabilities, numClasses, windows: windows.length };
+}

@@ -1,0 +1,52 @@
+import sharp from 'sharp';
+import type { ClassMask, RasterImage } from '../types.js';
+
+/**
+ * Writes a class-index mask as a one-channel 8-bit PNG (pixel value = class id), the format the label
+ * pipeline writes, so predictions can be scored or viewed like labels.
+ *
+ * @example
+ * ```ts
+ * await writeClassPng(prediction.classes, 'out/scene.classes.png');
+ * ```
+ * @param mask Class ids.
+ * @param path Output file.
+ */
+export async function writeClassPng(mask: ClassMask, path: string): Promise<void> {
+  await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).png().toFile(path);
+}
+
+/** RGB of each pixel's class; classes beyond the palette are grey. */
+export function colourMask(mask: ClassMask, colors: ReadonlyArray<readonly [number, number, number]>): Uint8Array {
+  const rgb = new Uint8Array(mask.width * mask.height * 3);
+  mask.data.forEach((id, pixel) => rgb.set(colors[id] ?? [128, 128, 128], pixel * 3));
+  return rgb;
+}
+
+/**
+ * The image with its predicted classes painted over it: background pixels (class 0) unchanged, other
+ * classes blended with their colour.
+ *
+ * @example
+ * ```ts
+ * const png = await overlayPng(image, prediction.classes, classMap.colors);
+ * ```
+ * @param image The source image.
+ * @param mask Predicted classes, same size.
+ * @param colors Colour per class id.
+ * @param opacity [0.5] Weight of the class colour.
+ */
+export async function overlayPng(image: RasterImage, mask: ClassMask, colors: ReadonlyArray<readonly [number, number, number]>, opacity = 0.5): Promise<Buffer> {
+  if (image.width !== mask.width || image.height !== mask.height) {
+    throw new RangeError(`overlayPng: image is ${image.width}x${image.height} but the mask is ${mask.width}x${mask.height}`);
+  }
+  const colours = colourMask(mask, colors);
+  const out = new Uint8Array(image.width * image.height * 3);
+  for (let pixel = 0; pixel < mask.data.length; pixel++) {
+    const paint = mask.data[pixel] === 0 ? 0 : opacity;
+    for (let c = 0; c < 3; c++) {
+      out[pixel * 3 + c] = Math.round((1 - paint) * image.data[pixel * image.channels + c]! + paint * colours[pixel * 3 + c]!);
+    }
+  }
+  return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+}

@@ -1,0 +1,93 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import sharp from 'sharp';
+import { predictFullImage, windowStarts } from '../src/predict/slidingWindow.js';
+import { overlayPng } from '../src/predict/writePrediction.js';
+import type { RasterImage } from '../src/types.js';
+import { COCO_DIR } from './helpers/data.js';
+
+await tf.setBackend('cpu');
+
+async function realImage(): Promise<RasterImage> {
+  const name = readdirSync(join(COCO_DIR, 'images')).sort()[0]!;
+  const { data, info } = await sharp(join(COCO_DIR, 'images', name)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height, channels: info.channels };
+}
+
+/** A free-size conv model with seeded weights; `kernel` 1 makes each output pixel depend on its own pixel only. */
+function convModel(kernel: number, layers: number): tf.LayersModel {
+  const input = tf.input({ shape: [null, null, 3] });
+  let x: tf.SymbolicTensor = input;
+  for (let i = 0; i < layers; i++) {
+    const last = i === layers - 1;
+    x = tf.layers.conv2d({ filters: last ? 4 : 8, kernelSize: kernel, padding: 'same', activation: last ? 'linear' : 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 7 + i }) }).apply(x) as tf.SymbolicTensor;
+  }
+  return tf.model({ inputs: input, outputs: x });
+}
+
+function directProbabilities(model: tf.LayersModel, image: RasterImage): Float32Array {
+  return tf.tidy(() => tf.softmax(model.predict(tf.tensor4d(image.data, [1, image.height, image.width, 3], 'int32').toFloat().div(255)) as tf.Tensor4D).dataSync() as Float32Array);
+}
+
+function maxError(a: Float32Array, b: Float32Array, pixels: number[], channels: number): number {
+  let worst = 0;
+  for (const p of pixels) for (let c = 0; c < channels; c++) worst = Math.max(worst, Math.abs(a[p * channels + c]! - b[p * channels + c]!));
+  return worst;
+}
+
+test('window starts cover the axis and end flush with it; a bad overlap is named', async () => {
+  assert.equal(windowStarts(300, 64, 16), [0, 48, 96, 144, 192, 236]);
+  assert.equal(windowStarts(50, 64, 16), [0]);
+  assert.equal(windowStarts(64, 64, 0), [0]);
+  const rejected = await predictFullImage(convModel(1, 1), { data: new Uint8Array(12), width: 2, height: 2, channels: 3 }, { tileSize: 8, overlap: 8 }).catch((e: Error) => e);
+  assert.match(String(rejected), /overlap must be an integer in \[0, tileSize\), got 8/);
+});
+
+test('a per-pixel model predicts a 300x300 real tile through 64px windows exactly as the whole image at once', async () => {
+  const image = await realImage();
+  const model = convModel(1, 2);
+  const before = tf.memory().numTensors;
+  const tiled = await predictFullImage(model, image, { tileSize: 64, overlap: 16, batchSize: 5 });
+  assert.is(tf.memory().numTensors, before, 'no tensors left behind');
+  assert.is(tiled.windows, 36);
+  const direct = directProbabilities(model, image);
+  const all = Array.from({ length: image.width * image.height }, (_, i) => i);
+  assert.ok(maxError(tiled.probabilities, direct, all, 4) < 1e-5);
+  model.dispose();
+});
+
+test('blending removes seams: at window borders a 5x5-conv model matches the full-image prediction, unlike butting windows', async () => {
+  const image = await realImage();
+  const model = convModel(5, 3);
+  const direct = directProbabilities(model, image);
+  const { width } = image;
+  // Pixels on the rows and columns where 64px windows with no overlap meet (x or y = 64k-1, 64k).
+  const seams = new Set([63, 64, 127, 128, 191, 192, 255, 256]);
+  const seamPixels = Array.from({ length: width * image.height }, (_, i) => i).filter((i) => seams.has(i % width) || seams.has(Math.floor(i / width)));
+  const butted = await predictFullImage(model, image, { tileSize: 64, overlap: 0 });
+  const blended = await predictFullImage(model, image, { tileSize: 64, overlap: 16 });
+  const buttedError = maxError(butted.probabilities, direct, seamPixels, 4);
+  const blendedError = maxError(blended.probabilities, direct, seamPixels, 4);
+  // Zero padding inside each window changes predictions at its edges: a visible seam without blending.
+  assert.ok(buttedError > 0.01, `butted windows differ at their borders (${buttedError})`);
+  assert.ok(blendedError < buttedError / 10, `blended ${blendedError} vs butted ${buttedError}`);
+  // Across a seam, neighbouring pixels differ no more than the direct prediction's own neighbours do.
+  const jump = (p: Float32Array, x: number, y: number): number => Math.abs(p[(y * width + x) * 4]! - p[(y * width + x + 1) * 4]!);
+  for (let y = 0; y < image.height; y += 7) {
+    assert.ok(Math.abs(jump(blended.probabilities, 63, y) - jump(direct, 63, y)) < 0.02, `row ${y}: jump across x=63|64`);
+  }
+  assert.is(blended.classes.width, 300);
+  model.dispose();
+});
+
+test('overlay keeps background pixels and paints class pixels', async () => {
+  const image: RasterImage = { data: Uint8Array.from([10, 20, 30, 10, 20, 30]), width: 2, height: 1, channels: 3 };
+  const png = await overlayPng(image, { data: Uint8Array.from([0, 1]), width: 2, height: 1 }, [[0, 0, 0], [250, 0, 0]], 0.5);
+  const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  assert.equal([...data], [10, 20, 30, 130, 10, 15]);
+});
+
+test.run();
