@@ -1,0 +1,109 @@
+import * as tf from '@tensorflow/tfjs';
+import { type OperatorFunction, map } from 'rxjs';
+import { IGNORE_VALUE } from '../labels/classMap.js';
+import type { LabelledTile } from '../stream/labelledTile.js';
+import type { TensorBatch } from '../types.js';
+
+export interface ToTensorBatchOptions {
+  /** Per-channel mean subtracted from pixels scaled to [0, 1]. Default [0, 0, 0]. */
+  mean?: readonly [number, number, number];
+  /** Per-channel standard deviation the centred pixels are divided by. Default [1, 1, 1]. */
+  std?: readonly [number, number, number];
+  /** Also build one-hot labels, float32 [B, H, W, numClasses]; ignored pixels are all zero. Default false. */
+  oneHot?: boolean;
+  /** Number of classes; required with `oneHot`. */
+  numClasses?: number;
+  /** Mask value of ignored pixels. Default 255. */
+  ignoreValue?: number;
+  /** Called with the batch's tile count when it is released (returns the tiles' credits to the source). */
+  onRelease?: (tiles: number) => void;
+}
+
+/** A tensor batch that also carries one-hot labels. */
+export interface OneHotTensorBatch extends TensorBatch {
+  /** float32 [B, H, W, numClasses]; all zero where the label is the ignore value. */
+  oneHot: tf.Tensor4D;
+}
+
+function checkTriple(value: readonly number[] | undefined, name: string, fallback: number, positive: boolean): readonly number[] {
+  if (value === undefined) return [fallback, fallback, fallback];
+  if (!Array.isArray(value) || value.length !== 3 || value.some((v) => typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0))) {
+    throw new RangeError(`toTensorBatch: ${name} must be three ${positive ? 'positive ' : ''}numbers, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Builds a batch's tensors from its tiles with one tensor creation each (per-tile tensor ops are slow on
+ * the CPU backends): images float32 [B, H, W, 3] as (pixel / 255 - mean) / std, labels int32 [B, H, W], and
+ * optionally one-hot labels. The consumer must call `release()`, which disposes the tensors and reports the
+ * released tiles through `onRelease`.
+ *
+ * @example
+ * batches$.pipe(toTensorBatch({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }))
+ *
+ * @param options normalization, one-hot labels, ignore value and release callback.
+ * @returns an operator from tile arrays to tensor batches.
+ */
+export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunction<LabelledTile[], TensorBatch | OneHotTensorBatch> {
+  const mean = checkTriple(options.mean, 'mean', 0, false);
+  const std = checkTriple(options.std, 'std', 1, true);
+  const ignoreValue = options.ignoreValue ?? IGNORE_VALUE;
+  const numClasses = options.numClasses;
+  if (options.oneHot && (!Number.isInteger(numClasses) || numClasses! < 1)) {
+    throw new RangeError(`toTensorBatch: numClasses must be a positive integer with oneHot, got ${numClasses}`);
+  }
+  // One lookup per channel and byte value replaces a division and subtraction per sample.
+  const lookup = new Float32Array(256 * 3);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lookup[c * 256 + v] = (v / 255 - mean[c]!) / std[c]!;
+
+  return map((tiles) => {
+    if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
+    const { width, height } = tiles[0]!.image;
+    const pixels = width * height;
+    const images = new Float32Array(tiles.length * pixels * 3);
+    const labels = new Int32Array(tiles.length * pixels);
+    tiles.forEach((tile, b) => {
+      if (tile.image.width !== width || tile.image.height !== height) {
+        throw new RangeError(`toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`);
+      }
+      const data = tile.image.data;
+      const base = b * pixels * 3;
+      for (let i = 0; i < pixels * 3; i += 3) {
+        images[base + i] = lookup[data[i]!]!;
+        images[base + i + 1] = lookup[256 + data[i + 1]!]!;
+        images[base + i + 2] = lookup[512 + data[i + 2]!]!;
+      }
+      labels.set(tile.mask.data, b * pixels);
+    });
+    const shape: [number, number, number] = [tiles.length, height, width];
+    const batch: TensorBatch = {
+      images: tf.tensor4d(images, [...shape, 3], 'float32'),
+      labels: tf.tensor3d(labels, shape, 'int32'),
+      origins: tiles.map((tile) => tile.origin),
+      release: () => undefined,
+    };
+    let oneHot: tf.Tensor4D | undefined;
+    if (options.oneHot) {
+      const channels = numClasses!;
+      const encoded = new Float32Array(labels.length * channels);
+      for (let i = 0; i < labels.length; i++) {
+        const label = labels[i]!;
+        if (label === ignoreValue) continue;
+        if (label >= channels) throw new RangeError(`toTensorBatch: class id ${label} in a tile of ${tiles[Math.floor(i / pixels)]!.origin.sourceId} is not below numClasses=${channels}`);
+        encoded[i * channels + label] = 1;
+      }
+      oneHot = tf.tensor4d(encoded, [...shape, channels], 'float32');
+    }
+    let released = false;
+    batch.release = () => {
+      if (released) return;
+      released = true;
+      batch.images.dispose();
+      batch.labels.dispose();
+      oneHot?.dispose();
+      options.onRelease?.(tiles.length);
+    };
+    return oneHot ? { ...batch, oneHot, release: batch.release } : batch;
+  });
+}
