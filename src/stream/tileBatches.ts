@@ -1,0 +1,180 @@
+import { Observable, type OperatorFunction, filter, identity } from 'rxjs';
+import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
+import { readImageSize } from '../io/decodeImage.js';
+import type { ClassMap } from '../labels/classMap.js';
+import { type AugmentOptions, augment } from '../operators/augment.js';
+import { batchTiles } from '../operators/batchTiles.js';
+import { type ReadLabelMask, readLabelledImages } from '../operators/readLabelledImages.js';
+import { shuffle } from '../operators/shuffle.js';
+import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../operators/tile.js';
+import { type OneHotTensorBatch, type ToTensorBatchOptions, toTensorBatch } from '../operators/toTensorBatch.js';
+import type { LabelledImage, LabelledPair, TensorBatch } from '../types.js';
+import { CreditGate } from './creditGate.js';
+import type { LabelledTile } from './labelledTile.js';
+import { SeededRandom } from './seededRandom.js';
+
+export interface TileBatchesOptions {
+  /** The pairs to stream (one split's pairs: see `splitBySource`). */
+  pairs: readonly LabelledPair[];
+  classMap: ClassMap;
+  /** Reads the masks: the labels module's `readLabelMask`. */
+  readMask: ReadLabelMask;
+  /** Label format, or undefined to detect it per file. */
+  format?: string;
+  /** Tile size, stride, edge policy. */
+  tile?: TileOptions;
+  /** Augmentations; off when absent. */
+  augment?: AugmentOptions;
+  /** Shuffle buffer in tiles and seed; off when absent. Also shuffles the image order of each epoch. */
+  shuffle?: { bufferSize: number; seed: number };
+  batchSize: number;
+  /** Leave out a last batch smaller than `batchSize`. Default false. */
+  dropRemainder?: boolean;
+  /** Normalization and one-hot labels (`onRelease` is the gate's). */
+  tensors?: Omit<ToTensorBatchOptions, 'onRelease'>;
+  /** Passes over the pairs. Default 1. */
+  epochs?: number;
+  /**
+   * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 64.
+   * Must be at least shuffle buffer + batch size + the tiles of the largest image.
+   */
+  credits?: number;
+  /** A gate to use instead of a new one of `credits` (to share one budget or to watch it); never closed here. */
+  gate?: CreditGate;
+  /** Images read at once. Default: the number of cores. */
+  concurrency?: number;
+  /** Default `throw`. */
+  onBadInput?: BadInputPolicy;
+  skipReport?: SkipReport;
+}
+
+/** The credits a configuration needs besides one image's tiles so that it cannot deadlock. */
+function reservedCredits(options: TileBatchesOptions): number {
+  return (options.shuffle?.bufferSize ?? 0) + options.batchSize;
+}
+
+/**
+ * The gated source: emits each pair only once the credits for all its tiles (counted from the image header)
+ * are taken. This is where a slow consumer slows reading and decoding.
+ */
+function gatedPairs(options: TileBatchesOptions, gate: CreditGate, ownGate: boolean, creditsOf: WeakMap<LabelledPair, number>): Observable<LabelledPair> {
+  const grid = tileGrid(options.tile);
+  const epochs = options.epochs ?? 1;
+  const policy = options.onBadInput ?? 'throw';
+  return new Observable<LabelledPair>((subscriber) => {
+    const run = async (): Promise<void> => {
+      const order = [...options.pairs];
+      for (let epoch = 0; epoch < epochs && !subscriber.closed; epoch++) {
+        if (options.shuffle) new SeededRandom(options.shuffle.seed + epoch).shuffle(order);
+        for (const pair of order) {
+          if (subscriber.closed) return;
+          let tiles: number;
+          try {
+            const { width, height } = await readImageSize(pair.imagePath);
+            tiles = tilePositions(width, height, grid).length;
+          } catch (error) {
+            handleBadInput(error, policy, options.skipReport);
+            continue;
+          }
+          if (tiles + reservedCredits(options) > gate.capacity) {
+            throw new RangeError(
+              `tileBatches: ${pair.imagePath} gives ${tiles} tiles; with a shuffle buffer and batch of ${reservedCredits(options)} tiles the pipeline needs credits >= ${tiles + reservedCredits(options)}, got ${gate.capacity}`,
+            );
+          }
+          await gate.acquire(tiles);
+          if (subscriber.closed) {
+            gate.release(tiles);
+            return;
+          }
+          const emitted = { ...pair }; // a fresh object per epoch keys its own credits
+          creditsOf.set(emitted, tiles);
+          subscriber.next(emitted);
+        }
+      }
+      subscriber.complete();
+    };
+    run().catch((error: unknown) => subscriber.error(error));
+    // A gate of our own can be closed (waking the waiting source); a shared one is left to its owner.
+    return () => {
+      if (ownGate) gate.close(new Error('tileBatches: unsubscribed'));
+    };
+  });
+}
+
+/** Tiles each image and returns the credits it took but did not use (never more, with sizes from the header). */
+function tileWithCredits(options: TileBatchesOptions, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): OperatorFunction<LabelledImage, LabelledTile> {
+  const grid = tileGrid(options.tile);
+  return (images) =>
+    new Observable<LabelledTile>((subscriber) =>
+      images.subscribe({
+        next: (image) => {
+          const tiles = cutTiles(image, grid);
+          const reserved = creditsOf.get(image as LabelledPair) ?? tiles.length;
+          if (tiles.length > reserved) {
+            subscriber.error(new InputError(image.imagePath, `decoded to ${image.image.width}x${image.image.height}, more tiles than its header announced`));
+            return;
+          }
+          gate.release(reserved - tiles.length);
+          for (const tile of tiles) subscriber.next(tile);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      }),
+    );
+}
+
+/**
+ * The one-call ingest source: pairs -> (credit gate) -> read and decode -> tile -> augment -> shuffle ->
+ * batch -> tensors. At most `credits` tiles exist between the source and the consumer: each tile holds a
+ * credit until the consumer calls `release()` on the batch holding it. Iterate it with `toAsyncIterable`
+ * (pull) or subscribe (push); either way, release every batch.
+ *
+ * @example
+ * const batches = tileBatches({ pairs: split.train, classMap, readMask: readLabelMask, batchSize: 8,
+ *   shuffle: { bufferSize: 64, seed: 1 }, augment: { seed: 2 }, credits: 128 });
+ * for await (const batch of toAsyncIterable(batches, { onDiscard: (b) => b.release() })) { ...; batch.release(); }
+ *
+ * @throws RangeError up front when the credits cannot cover the shuffle buffer and a batch, and during the
+ *   run when an image has more tiles than the remaining credits could ever hold (it would deadlock).
+ */
+export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch | OneHotTensorBatch> {
+  if (!options || !Array.isArray(options.pairs)) throw new TypeError('tileBatches: pairs must be an array of LabelledPair');
+  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`tileBatches: batchSize must be a positive integer, got ${options.batchSize}`);
+  const epochs = options.epochs ?? 1;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new RangeError(`tileBatches: epochs must be a positive integer, got ${epochs}`);
+  tileGrid(options.tile);
+  const credits = options.gate?.capacity ?? options.credits ?? reservedCredits(options) + options.batchSize + 64;
+  if (!Number.isInteger(credits) || credits <= reservedCredits(options)) {
+    throw new RangeError(
+      `tileBatches: credits must exceed shuffle buffer + batch size = ${reservedCredits(options)} (plus one image's tiles), got ${credits}`,
+    );
+  }
+  return new Observable<TensorBatch | OneHotTensorBatch>((subscriber) => {
+    const gate = options.gate ?? new CreditGate(credits);
+    const creditsOf = new WeakMap<LabelledPair, number>();
+    return gatedPairs(options, gate, options.gate === undefined, creditsOf)
+      .pipe(
+        readLabelledImages({
+          classMap: options.classMap,
+          readMask: options.readMask,
+          ...(options.format === undefined ? {} : { format: options.format }),
+          ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+          onBadInput: options.onBadInput ?? 'throw',
+          ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
+          onSkip: (pair) => gate.release(creditsOf.get(pair) ?? 0),
+        }),
+        tileWithCredits(options, gate, creditsOf),
+        options.augment ? augment(options.augment) : identity,
+        options.shuffle ? shuffle<LabelledTile>(options.shuffle) : identity,
+        batchTiles({ batchSize: options.batchSize }),
+        filter((tiles) => {
+          // A dropped short batch must still give its credits back.
+          if (!options.dropRemainder || tiles.length === options.batchSize) return true;
+          gate.release(tiles.length);
+          return false;
+        }),
+        toTensorBatch({ ...options.tensors, onRelease: (tiles) => gate.release(tiles) }),
+      )
+      .subscribe(subscriber);
+  });
+}
