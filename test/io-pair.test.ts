@@ -1,0 +1,93 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pairFiles } from '../src/sources/pairFiles.js';
+import { splitBySource } from '../src/sources/splitBySource.js';
+import { COCO_DIR, XBD_DIR } from './helpers/data.js';
+
+test('xBD: every image pairs with its JSON by stem, nothing unpaired', async () => {
+  const result = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
+  const labelStems = readdirSync(join(XBD_DIR, 'labels')).map((name) => name.replace(/\.json$/, '')).sort();
+  assert.equal(result.pairs.map((p) => p.id), labelStems);
+  assert.is(result.pairs.length, 87);
+  assert.equal(result.imagesWithoutLabels, []);
+  assert.equal(result.labelsWithoutImages, []);
+  for (const pair of result.pairs) {
+    assert.ok(pair.imagePath.includes(`/images/${pair.id}.`));
+    assert.ok(pair.labelPath.endsWith(`/labels/${pair.id}.json`));
+  }
+});
+
+test('crowdAI COCO: a multi-image label file pairs with each image it names (prefix from the file name)', async () => {
+  const keysRead: string[] = [];
+  const result = await pairFiles({
+    imagesDir: join(COCO_DIR, 'images'),
+    labelsDir: join(COCO_DIR, 'labels'),
+    multiImageLabelKeys: async (labelPath) => {
+      keysRead.push(labelPath);
+      const coco = JSON.parse(readFileSync(labelPath, 'utf8')) as { images: Array<{ file_name: string }> };
+      return coco.images.map((image) => image.file_name);
+    },
+  });
+  assert.is(keysRead.length, 2);
+  assert.is(result.pairs.length, 40);
+  assert.equal(result.imagesWithoutLabels, []);
+  for (const pair of result.pairs) {
+    const split = pair.id.split('_')[0]!;
+    assert.ok(pair.labelPath.endsWith(`${split}_annotation.json`), `${pair.id} paired with ${pair.labelPath}`);
+    assert.is(`${split}_${pair.labelKey}`, `${pair.id}.jpg`);
+  }
+});
+
+test('unpaired images and labels are reported, all image extensions pair', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'segstream-pair-'));
+  mkdirSync(join(root, 'images', 'nested'), { recursive: true });
+  mkdirSync(join(root, 'labels'));
+  for (const name of ['a.png', 'b.JPG', 'c.jpeg', 'nested/d.tif', 'e.tiff', 'lonely.png', 'notes.txt']) writeFileSync(join(root, 'images', name), 'x');
+  for (const name of ['a.json', 'b.json', 'c.json', 'd.json', 'e.png', 'orphan.json']) writeFileSync(join(root, 'labels', name), 'x');
+  const result = await pairFiles({ imagesDir: join(root, 'images'), labelsDir: join(root, 'labels') });
+  assert.equal(result.pairs.map((p) => p.id), ['a', 'b', 'c', 'd', 'e']);
+  assert.equal(result.imagesWithoutLabels, [join(root, 'images', 'lonely.png')]);
+  assert.equal(result.labelsWithoutImages, [join(root, 'labels', 'orphan.json')]);
+});
+
+test('two images with one stem are refused, naming both', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'segstream-pair-dup-'));
+  mkdirSync(join(root, 'images'));
+  mkdirSync(join(root, 'labels'));
+  writeFileSync(join(root, 'images', 'a.png'), 'x');
+  writeFileSync(join(root, 'images', 'a.jpg'), 'x');
+  writeFileSync(join(root, 'labels', 'a.json'), 'x');
+  try {
+    await pairFiles({ imagesDir: join(root, 'images'), labelsDir: join(root, 'labels') });
+    assert.unreachable();
+  } catch (error) {
+    assert.match(String(error), 'a.png');
+    assert.match(String(error), 'a.jpg');
+  }
+});
+
+test('splitBySource: disjoint, complete, seeded, ratios respected, independent of input order', async () => {
+  const { pairs } = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
+  const split = splitBySource(pairs, { ratios: [0.7, 0.2, 0.1], seed: 3 });
+  const ids = (list: typeof pairs): string[] => list.map((p) => p.id);
+  const all = [...ids(split.train), ...ids(split.validation), ...ids(split.test)];
+  assert.is(new Set(all).size, 87);
+  assert.equal(all.slice().sort(), ids(pairs));
+  assert.is(split.train.length, Math.round(87 * 0.7));
+  assert.is(split.validation.length, Math.round(87 * 0.2));
+  assert.equal(splitBySource([...pairs].reverse(), { ratios: [0.7, 0.2, 0.1], seed: 3 }), split);
+  const other = splitBySource(pairs, { ratios: [0.7, 0.2, 0.1], seed: 4 });
+  assert.not.equal(ids(other.train), ids(split.train));
+  try {
+    splitBySource(pairs, { ratios: [0.5, 0.2, 0.2] });
+    assert.unreachable();
+  } catch (error) {
+    assert.match(String(error), 'ratios');
+  }
+});
+
+test.run();
