@@ -41,14 +41,20 @@ export interface AugmentationDraw {
   hue: number;
 }
 
+/** Derives the colour generator's seed from the augmentation seed. */
+const COLOUR_SEED_SALT = 0x5bd1e995;
+
 function checkFraction(value: number | undefined, name: string, max: number): number {
   const given = value ?? 0;
   if (typeof given !== 'number' || !(given >= 0 && given <= max)) throw new RangeError(`augment: ${name} must be a number in [0, ${max}], got ${value}`);
   return given;
 }
 
-/** Draws one tile's transform; the draws are made in a fixed order so a seed reproduces them. */
-export function drawAugmentation(random: SeededRandom, options: AugmentOptions, size: number): AugmentationDraw {
+/**
+ * Draws one tile's transform; the draws are made in a fixed order so a seed reproduces them. Geometry and
+ * colour draw from separate generators, so turning a colour change on does not change the geometry.
+ */
+export function drawAugmentation(random: SeededRandom, colourRandom: SeededRandom, options: AugmentOptions, size: number): AugmentationDraw {
   const flipHorizontal = (options.flipHorizontal ?? true) && random.float() < 0.5;
   const flipVertical = (options.flipVertical ?? true) && random.float() < 0.5;
   const quarterTurns = (options.rotate90 ?? true) ? random.int(0, 3) : 0;
@@ -57,7 +63,7 @@ export function drawAugmentation(random: SeededRandom, options: AugmentOptions, 
     const side = Math.max(1, Math.round(size * random.between(options.cropScale[0], options.cropScale[1])));
     crop = { x: random.int(0, size - side), y: random.int(0, size - side), side };
   }
-  const symmetric = (limit: number | undefined): number => (limit ? random.between(-limit, limit) : 0);
+  const symmetric = (limit: number | undefined): number => (limit ? colourRandom.between(-limit, limit) : 0);
   return {
     flipHorizontal,
     flipVertical,
@@ -200,6 +206,7 @@ export function augment(options: AugmentOptions): OperatorFunction<LabelledTile,
   return (tiles) =>
     defer(() => {
       const random = new SeededRandom(options.seed);
-      return tiles.pipe(map((tile) => applyAugmentation(tile, drawAugmentation(random, options, tile.image.width))));
+      const colourRandom = new SeededRandom(options.seed ^ COLOUR_SEED_SALT);
+      return tiles.pipe(map((tile) => applyAugmentation(tile, drawAugmentation(random, colourRandom, options, tile.image.width))));
     });
 }
