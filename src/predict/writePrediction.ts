@@ -50,3 +50,33 @@ export async function overlayPng(image: RasterImage, mask: ClassMask, colors: Re
   }
   return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
 }
+
+/** Longest side of a side-by-side panel; larger images are scaled down to keep events small. */
+const PANEL_MAX_SIDE = 256;
+
+/**
+ * Image, label colours and prediction colours side by side in one PNG (scaled to at most 256 pixels high),
+ * for dashboards and TensorBoard.
+ *
+ * @example
+ * ```ts
+ * const { png } = await sidePanelPng(image, labelMask, predicted, classMap.colors);
+ * ```
+ * @param image The image.
+ * @param label Its label mask (ignored pixels grey).
+ * @param predicted Predicted classes.
+ * @param colors Colour per class id.
+ */
+export async function sidePanelPng(image: RasterImage, label: ClassMask, predicted: ClassMask, colors: ReadonlyArray<readonly [number, number, number]>): Promise<{ png: Buffer; width: number; height: number }> {
+  const scale = Math.min(1, PANEL_MAX_SIDE / Math.max(image.width, image.height));
+  const width = Math.max(1, Math.round(image.width * scale));
+  const height = Math.max(1, Math.round(image.height * scale));
+  const part = (data: Uint8Array, channels: 1 | 2 | 3 | 4): Promise<Buffer> =>
+    sharp(data, { raw: { width: image.width, height: image.height, channels } }).removeAlpha().resize(width, height, { kernel: 'nearest' }).raw().toBuffer();
+  const parts = await Promise.all([part(image.data, image.channels as 3 | 4), part(colourMask(label, colors), 3), part(colourMask(predicted, colors), 3)]);
+  const png = await sharp({ create: { width: width * 3, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+    .composite(parts.map((input, i) => ({ input, raw: { width, height, channels: 3 as const }, left: i * width, top: 0 })))
+    .png()
+    .toBuffer();
+  return { png, width: width * 3, height };
+}

@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+import { IGNORE_VALUE, xbdClassMap, type ClassMap } from '../labels/classMap.js';
+
+/** Class-map presets `--classes` accepts by name. */
+export const CLASS_PRESETS: Record<string, () => ClassMap> = { xbd: xbdClassMap };
+
+/** A distinct colour for class `id` beyond a file's own colours. */
+const fallbackColour = (id: number): [number, number, number] => (id === 0 ? [0, 0, 0] : [(id * 97) % 256, (id * 57 + 80) % 256, (id * 151 + 40) % 256]);
+
+/**
+ * Resolves `--classes`: a preset name (`xbd`) or a JSON file `{ "names": [...], "colors"?: [[r,g,b], ...],
+ * "labels"?: { "label in files": id or "ignore" } }`. Without `labels`, each name labels its own class.
+ *
+ * @example
+ * ```ts
+ * const classMap = await resolveClassMap('xbd');
+ * ```
+ * @param spec Preset name or file path.
+ * @throws InputError naming the file and the field that is wrong.
+ */
+export async function resolveClassMap(spec: string): Promise<ClassMap> {
+  const preset = CLASS_PRESETS[spec];
+  if (preset) return preset();
+  let data: { names?: unknown; colors?: unknown; labels?: unknown };
+  try {
+    data = JSON.parse(await readFile(spec, 'utf8')) as typeof data;
+  } catch (error) {
+    throw new InputError(spec, `--classes is neither a preset (${Object.keys(CLASS_PRESETS).join(', ')}) nor a readable JSON class file: ${(error as Error).message}`, { cause: error });
+  }
+  const { names, colors, labels } = data;
+  if (!Array.isArray(names) || names.length < 2 || names.some((n) => typeof n !== 'string')) throw new InputError(spec, '"names" must be an array of at least 2 class names, background first');
+  if (names.length > 255) throw new InputError(spec, `"names" has ${names.length} classes; at most 255 fit in a mask`);
+  const ids = new Map<string, number>();
+  if (labels === undefined) (names as string[]).forEach((name, id) => ids.set(name, id));
+  else if (typeof labels === 'object' && labels !== null) {
+    for (const [label, id] of Object.entries(labels)) {
+      if (id === 'ignore') ids.set(label, IGNORE_VALUE);
+      else if (Number.isInteger(id) && (id as number) >= 0 && (id as number) < names.length) ids.set(label, id as number);
+      else throw new InputError(spec, `"labels"."${label}" must be a class id in [0, ${names.length - 1}] or "ignore", got ${JSON.stringify(id)}`);
+    }
+  } else throw new InputError(spec, '"labels" must map label names to class ids');
+  const palette = Array.isArray(colors) ? colors : [];
+  return {
+    names: names as string[],
+    ids,
+    ignoreValue: IGNORE_VALUE,
+    colors: (names as string[]).map((_, id) => {
+      const colour = palette[id] as unknown;
+      return Array.isArray(colour) && colour.length === 3 && colour.every((c) => Number.isInteger(c) && c >= 0 && c <= 255) ? (colour as [number, number, number]) : fallbackColour(id);
+    }),
+  };
+}

@@ -1,0 +1,62 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { InputError } from '../errors.js';
+import type { ClassMap } from '../labels/classMap.js';
+import { loadLatestCheckpoint } from '../training/checkpoint.js';
+
+/** What `run.json` in a run folder records: enough to evaluate and predict with the run's model later. */
+export interface RunManifest {
+  arch: string;
+  classes: { names: string[]; colors: Array<[number, number, number]>; ignoreValue: number; ids: Record<string, number> };
+  tileSize: number;
+  /** The options the run was started with (after config file and flags were merged). */
+  options: Record<string, unknown>;
+  backend: string;
+  startedAt: string;
+}
+
+/** Paths inside a run folder. */
+export const runPaths = (runDir: string) => ({
+  manifest: join(runDir, 'run.json'),
+  checkpoints: join(runDir, 'checkpoints'),
+  metrics: join(runDir, 'metrics.ndjson'),
+  evaluation: join(runDir, 'eval.json'),
+});
+
+/** Writes `run.json`, creating the run folder. */
+export async function writeRunManifest(runDir: string, manifest: RunManifest): Promise<void> {
+  await mkdir(runDir, { recursive: true });
+  await writeFile(runPaths(runDir).manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/** The class map a run was trained with. */
+export function manifestClassMap(manifest: RunManifest): ClassMap {
+  return { names: manifest.classes.names, colors: manifest.classes.colors, ignoreValue: manifest.classes.ignoreValue, ids: new Map(Object.entries(manifest.classes.ids)) };
+}
+
+/**
+ * Opens a run folder written by `train`: its manifest and the model of its newest checkpoint. Loading
+ * reads JSON topology and weight bytes only; no code from the folder runs.
+ *
+ * @example
+ * ```ts
+ * const { manifest, model } = await openRun('runs/unet-xbd');
+ * ```
+ * @param runDir The run folder.
+ * @throws InputError naming the folder when it has no manifest or no complete checkpoint.
+ */
+export async function openRun(runDir: string): Promise<{ manifest: RunManifest; model: tf.LayersModel }> {
+  const paths = runPaths(runDir);
+  let manifest: RunManifest;
+  try {
+    manifest = JSON.parse(await readFile(paths.manifest, 'utf8')) as RunManifest;
+  } catch (error) {
+    throw new InputError(paths.manifest, `not a segstream run folder (run.json unreadable: ${(error as Error).message})`, { cause: error });
+  }
+  const checkpoint = await loadLatestCheckpoint(paths.checkpoints);
+  if (!checkpoint?.models.model) throw new InputError(paths.checkpoints, 'no complete checkpoint with a model: train the run first');
+  for (const role of Object.keys(checkpoint.optimizerWeights)) for (const { tensor } of checkpoint.optimizerWeights[role]!) tensor.dispose();
+  for (const [role, model] of Object.entries(checkpoint.models)) if (role !== 'model') model.dispose();
+  return { manifest, model: checkpoint.models.model };
+}

@@ -1,0 +1,185 @@
+import * as tf from '@tensorflow/tfjs';
+import { concatMap, defer, from, type Observable, of } from 'rxjs';
+import type { BadInputPolicy, SkipReport } from '../errors.js';
+import { readImageSize } from '../io/decodeImage.js';
+import type { ClassMap } from '../labels/classMap.js';
+import type { LossConfig } from '../losses/buildLoss.js';
+import { buildNetworks, type ArchitectureName } from '../models/buildNetworks.js';
+import type { ReadLabelMask } from '../operators/readLabelledImages.js';
+import { readLabelledImage } from '../operators/readLabelledImages.js';
+import { tileGrid, tilePositions } from '../operators/tile.js';
+import { train } from '../operators/train.js';
+import { pairFiles } from '../sources/pairFiles.js';
+import { splitBySource, type SplitPairs } from '../sources/splitBySource.js';
+import { tileBatches } from '../stream/tileBatches.js';
+import { loadLatestCheckpoint, resumeSourcePosition } from '../training/checkpoint.js';
+import type { OptimizerConfig } from '../training/optimizers.js';
+import type { ScheduleConfig } from '../training/schedules.js';
+import type { LabelledPair, TensorBatch } from '../types.js';
+import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js';
+import { predictFullImage } from '../predict/slidingWindow.js';
+import { sidePanelPng } from '../predict/writePrediction.js';
+
+/** Everything a training run is configured by; the CLI's `train` options map onto it one to one. */
+export interface TrainPipelineOptions {
+  arch: ArchitectureName;
+  imagesDir: string;
+  labelsDir: string;
+  classMap: ClassMap;
+  /** Reads label files into masks: the labels module's `readLabelMask`. */
+  readMask: ReadLabelMask;
+  /** Label format, or undefined to detect it per file. */
+  format?: string;
+  /** [tileSize=256] */
+  tileSize?: number;
+  /** [batchSize=4] */
+  batchSize?: number;
+  /** [epochs=1] */
+  epochs?: number;
+  /** [seed=0] Split, shuffle, augmentation and initial weights derive from it. */
+  seed?: number;
+  /** [splitRatios=[0.8, 0.1, 0.1]] Train, validation, test by source image. */
+  splitRatios?: readonly [number, number, number];
+  /** [baseFilters=16] First-level filters (UNet and the Pix2Pix generator). */
+  baseFilters?: number;
+  /** [depth] UNet depth (pooling steps). */
+  depth?: number;
+  loss?: LossConfig;
+  optimizer?: OptimizerConfig;
+  schedule?: ScheduleConfig;
+  classWeights?: number[];
+  /** [shuffleBuffer=64] Tiles in the shuffle buffer. */
+  shuffleBuffer?: number;
+  /** [augment=true] Seeded flips, turns and colour jitter. */
+  augment?: boolean;
+  /** Checkpoints (every epoch, on stop and at the end) go here; `resume` continues from the newest. */
+  checkpointDir?: string;
+  checkpointEverySteps?: number;
+  resume?: boolean;
+  /** [concurrency=cores] Images decoded at once. */
+  concurrency?: number;
+  onBadInput?: BadInputPolicy;
+  skipReport?: SkipReport;
+  /** Aborting stops at the next batch boundary and writes a checkpoint. */
+  signal?: AbortSignal;
+  /** [samples=true] After each epoch, predict the first validation image and emit it as a `sample` event. */
+  samples?: boolean;
+}
+
+/** A prepared run: its pairs and networks, and the events it emits once subscribed. */
+export interface TrainingRun {
+  splits: SplitPairs;
+  model: tf.LayersModel;
+  discriminator?: tf.LayersModel;
+  stepsPerEpoch: number;
+  /** Epoch and step the run starts at (non-zero when resuming). */
+  start: { epoch: number; batch: number };
+  /** Subscribing starts training; the trainer's events and a sample prediction per epoch. */
+  events$: Observable<MetricEvent>;
+}
+
+/** Tiles per epoch from the image headers, without decoding: how many batches make one epoch. */
+async function countTiles(pairs: readonly LabelledPair[], tileSize: number): Promise<number> {
+  const grid = tileGrid({ size: tileSize });
+  let tiles = 0;
+  for (const pair of pairs) {
+    const { width, height } = await readImageSize(pair.imagePath);
+    tiles += tilePositions(width, height, grid).length;
+  }
+  return tiles;
+}
+
+/**
+ * Sets up a training run that streams straight from image and label folders: pairs the files, splits them
+ * by source image, builds the architecture's networks (or restores them from the newest checkpoint), and
+ * composes tileBatches -> train. Nothing is read or trained until `events$` is subscribed.
+ *
+ * @example
+ * ```ts
+ * const run = await prepareTrainingRun({ arch: 'unet', imagesDir, labelsDir, classMap: xbdClassMap(), readMask: readLabelMask, epochs: 2 });
+ * run.events$.subscribe((event) => console.log(event.type));
+ * ```
+ * @param options See {@link TrainPipelineOptions}.
+ * @throws Error when no image finds its label, naming the folders.
+ */
+export async function prepareTrainingRun(options: TrainPipelineOptions): Promise<TrainingRun> {
+  const tileSize = options.tileSize ?? 256;
+  const batchSize = options.batchSize ?? 4;
+  const epochs = options.epochs ?? 1;
+  const seed = options.seed ?? 0;
+  const numClasses = options.classMap.names.length;
+  const { pairs } = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir });
+  if (pairs.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
+  const splits = splitBySource(pairs, { ratios: options.splitRatios ?? [0.8, 0.1, 0.1], seed });
+  if (splits.train.length === 0) throw new Error(`the train split is empty: ${pairs.length} pairs with split ratios ${JSON.stringify(options.splitRatios)}`);
+  const stepsPerEpoch = Math.ceil((await countTiles(splits.train, tileSize)) / batchSize);
+
+  const resumed = options.resume && options.checkpointDir ? await loadLatestCheckpoint(options.checkpointDir) : null;
+  const networks = resumed
+    ? { model: resumed.models.model!, discriminator: resumed.models.discriminator }
+    : buildNetworks(options.arch, {
+        numClasses,
+        unet: { ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}), ...(options.depth ? { depth: options.depth } : {}) },
+        pix2pixGenerator: options.baseFilters ? { baseFilters: options.baseFilters } : {},
+      });
+  const start = resumed ? resumeSourcePosition(resumed.position) : { epoch: 0, batch: 0 };
+  const common = {
+    classMap: options.classMap,
+    readMask: options.readMask,
+    ...(options.format ? { format: options.format } : {}),
+    tile: { size: tileSize },
+    batchSize,
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    onBadInput: options.onBadInput ?? 'throw',
+    ...(options.skipReport ? { skipReport: options.skipReport } : {}),
+    tensors: { ignoreValue: options.classMap.ignoreValue },
+  };
+  const validation = splits.validation.length > 0 ? (): Observable<TensorBatch> => tileBatches({ ...common, pairs: splits.validation }) as Observable<TensorBatch> : undefined;
+  const shuffleBuffer = options.shuffleBuffer ?? 64;
+
+  const trained$ = defer(() =>
+    (tileBatches({
+      ...common,
+      pairs: splits.train,
+      epochs: epochs - start.epoch,
+      ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: seed + start.epoch } } : {}),
+      ...(options.augment === false ? {} : { augment: { seed: seed + 1 + start.epoch } }),
+    }) as Observable<TensorBatch>).pipe(
+      train({
+        model: networks.model,
+        ...(networks.discriminator ? { discriminator: networks.discriminator } : {}),
+        numClasses,
+        classNames: options.classMap.names,
+        ignoreValue: options.classMap.ignoreValue,
+        epochs,
+        stepsPerEpoch,
+        seed,
+        ...(options.loss ? { loss: options.loss } : {}),
+        ...(options.optimizer ? { optimizer: options.optimizer } : {}),
+        ...(options.schedule ? { schedule: options.schedule } : {}),
+        ...(options.classWeights ? { classWeights: options.classWeights } : {}),
+        ...(validation ? { validation } : {}),
+        ...(options.checkpointDir ? { checkpoint: { dir: options.checkpointDir, ...(options.checkpointEverySteps ? { everySteps: options.checkpointEverySteps } : {}) } } : {}),
+        ...(resumed ? { resumeFrom: resumed } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    ),
+  );
+  const samplePair = splits.validation[0] ?? splits.train[0]!;
+  const events$ =
+    options.samples === false
+      ? trained$
+      : trained$.pipe(
+          concatMap((event) =>
+            event.type !== 'epoch' ? of<MetricEvent>(event) : from(predictSample(networks.model, samplePair, options, tileSize, event.epoch, event.globalStep).then((sample): MetricEvent[] => [event, sample])).pipe(concatMap((events) => from(events))),
+          ),
+        );
+  return { splits, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$ };
+}
+
+async function predictSample(model: tf.LayersModel, pair: LabelledPair, options: TrainPipelineOptions, tileSize: number, epoch: number, globalStep: number): Promise<PredictionSampleEvent> {
+  const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}) });
+  const { classes } = await predictFullImage(model, labelled.image, { tileSize, overlap: Math.floor(tileSize / 4) });
+  const panel = await sidePanelPng(labelled.image, labelled.mask, classes, options.classMap.colors);
+  return { type: 'sample', epoch, globalStep, id: pair.id, png: panel.png.toString('base64'), width: panel.width, height: panel.height };
+}
