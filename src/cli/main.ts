@@ -1,0 +1,326 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { Command, Option } from 'commander';
+import { lastValueFrom, tap } from 'rxjs';
+import { InputError, SkipReport } from '../errors.js';
+import { selectBackend, type BackendName } from '../backend/selectBackend.js';
+import type { ArchitectureName } from '../models/buildNetworks.js';
+import type { LossConfig } from '../losses/buildLoss.js';
+import { createSink } from '../sinks/createSink.js';
+import { ndjsonSink } from '../sinks/ndjsonSink.js';
+import type { HttpSink } from '../sinks/httpSink.js';
+import type { MetricSink } from '../sinks/sinkEvents.js';
+import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
+import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
+import { manifestClassMap, openRun, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
+import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
+import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
+import { predictFullImage } from '../predict/slidingWindow.js';
+import { overlayPng, writeClassPng } from '../predict/writePrediction.js';
+import { decodeImage } from '../io/decodeImage.js';
+import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
+import { loadConfig } from './config.js';
+import { resolveClassMap } from './classes.js';
+import { loadLabelReader } from './labelReader.js';
+import { progressReporter } from './progress.js';
+import { TRAIN_OPTIONS, checkTrainConfig, type TrainConfig } from './trainOptions.js';
+import fg from 'fast-glob';
+
+/** Exit codes: 130 and 143 are what shells report for SIGINT and SIGTERM, so scripts can tell "interrupted". */
+export const EXIT_CODES = { ok: 0, error: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
+
+const say = (line: string): void => void process.stderr.write(`${line}\n`);
+
+function parseValue(kind: string, flag: string): (value: string, previous: unknown) => unknown {
+  switch (kind) {
+    case 'integer':
+    case 'number':
+      return (value) => {
+        const number = Number(value);
+        if (value.trim() === '' || !Number.isFinite(number)) throw new RangeError(`${flag} must be a number, got '${value}'`);
+        return number;
+      };
+    case 'list':
+      return (value, previous) => [...((previous as string[] | undefined) ?? []), value];
+    default:
+      return (value) => value;
+  }
+}
+
+/** Merges defaults < config file < flags given on the command line. */
+async function mergedTrainConfig(command: Command): Promise<TrainConfig> {
+  const values = command.opts();
+  const config: TrainConfig = {};
+  for (const spec of TRAIN_OPTIONS) if (spec.default !== undefined) config[spec.key] = spec.default;
+  if (typeof values.config === 'string') Object.assign(config, await loadConfig(values.config));
+  for (const spec of TRAIN_OPTIONS) if (command.getOptionValueSource(spec.key) === 'cli') config[spec.key] = values[spec.key];
+  delete config.config;
+  checkTrainConfig(config);
+  return config;
+}
+
+/** Stops at the next batch boundary on the first SIGINT/SIGTERM; a second one exits at once. */
+function interruptOnSignals(): { signal: AbortSignal; received: () => NodeJS.Signals | null; dispose: () => void } {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | null = null;
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (received) {
+      say(`${name} again: exiting without waiting for the checkpoint`);
+      process.exit(EXIT_CODES[name as 'SIGINT' | 'SIGTERM']);
+    }
+    received = name;
+    say(`${name}: stopping at the next batch boundary and writing a checkpoint (send again to exit at once)`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+async function trainCommand(command: Command): Promise<number> {
+  const config = await mergedTrainConfig(command);
+  const arch = config.arch as ArchitectureName;
+  const backend = await selectBackend({ backend: config.backend as BackendName | 'auto' });
+  say(backend.summary);
+  const out = (config.out as string | undefined) ?? join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${arch}`);
+  let images = config.images as string | undefined;
+  let labels = config.labels as string | undefined;
+  if ((images === undefined) !== (labels === undefined)) throw new RangeError('train: give both --images and --labels, or neither for the built-in synthetic default');
+  if (images === undefined || labels === undefined) {
+    const synthetic = await writeSyntheticXbd(join(out, 'data'), { images: config.syntheticImages as number, size: 256, seed: (config.seed as number) + 1 });
+    ({ imagesDir: images, labelsDir: labels } = synthetic);
+    say(`no --images/--labels: generated ${config.syntheticImages} synthetic xBD-format images (${Object.entries(synthetic.buildings).map(([k, v]) => `${v} ${k}`).join(', ')}) in ${join(out, 'data')}`);
+  }
+  const classMap = await resolveClassMap(config.classes as string);
+  const readMask = await loadLabelReader();
+  await mkdir(out, { recursive: true });
+
+  const sinks: MetricSink[] = [ndjsonSink(runPaths(out).metrics)];
+  try {
+    for (const spec of config.metrics as string[]) {
+      const sink = createSink(spec, config.metricsToken ? { token: config.metricsToken as string } : {});
+      sinks.push(sink);
+      if ('listening' in sink) say(`live dashboard: ${await (sink as HttpSink).listening}${config.metricsToken ? '?token=…' : ''}  (SSE at /events, Prometheus at /metrics)`);
+    }
+    const interrupt = interruptOnSignals();
+    const skipReport = new SkipReport();
+    const validationFraction = config.validationFraction as number;
+    if (validationFraction >= 0.5) throw new RangeError(`train: --validation-fraction must be below 0.5 (as much again is held out for test), got ${validationFraction}`);
+    const run = await prepareTrainingRun({
+      arch,
+      imagesDir: images,
+      labelsDir: labels,
+      classMap,
+      readMask,
+      ...(config.format !== 'auto' ? { format: config.format as string } : {}),
+      tileSize: config.tileSize as number,
+      batchSize: config.batchSize as number,
+      epochs: config.epochs as number,
+      seed: config.seed as number,
+      splitRatios: [1 - 2 * validationFraction, validationFraction, validationFraction],
+      baseFilters: config.baseFilters as number,
+      depth: config.depth as number,
+      loss: (typeof config.loss === 'string' ? { name: config.loss } : config.loss) as LossConfig,
+      optimizer: { name: 'adam', learningRate: config.learningRate as number },
+      shuffleBuffer: config.shuffleBuffer as number,
+      augment: config.augment as boolean,
+      checkpointDir: runPaths(out).checkpoints,
+      ...((config.checkpointEvery as number) > 0 ? { checkpointEverySteps: config.checkpointEvery as number } : {}),
+      resume: config.resume as boolean,
+      onBadInput: config.onBadInput as 'throw' | 'skip',
+      skipReport,
+      signal: interrupt.signal,
+    });
+    await writeRunManifest(out, {
+      arch,
+      classes: { names: classMap.names, colors: classMap.colors, ignoreValue: classMap.ignoreValue, ids: Object.fromEntries(classMap.ids) },
+      tileSize: config.tileSize as number,
+      options: { ...config, images, labels, out },
+      backend: backend.backend,
+      startedAt: new Date().toISOString(),
+    });
+    say(`training ${arch} on ${run.splits.train.length} images (${run.stepsPerEpoch} steps per epoch), validating on ${run.splits.validation.length}; run folder ${out}`);
+    const report = progressReporter({ stepsPerEpoch: run.stepsPerEpoch, epochs: config.epochs as number });
+    let lastEpoch: { validation?: { meanIoU: number }; train: { meanIoU: number } } | undefined;
+    let stopped = false;
+    try {
+      await lastValueFrom(
+        run.events$.pipe(
+          tap((event) => {
+            for (const sink of sinks) sink.write(event);
+            report(event);
+            if (event.type === 'epoch') lastEpoch = event;
+            if (event.type === 'stopped') stopped = true;
+          }),
+        ),
+        { defaultValue: undefined },
+      );
+    } finally {
+      interrupt.dispose();
+    }
+    if (skipReport.count > 0) say(skipReport.toString());
+    if (stopped) {
+      const name = interrupt.received() ?? 'SIGINT';
+      say(`interrupted by ${name}: checkpoint in ${runPaths(out).checkpoints}; continue with: npx stream-train train --out ${out} --resume`);
+      return EXIT_CODES[name as 'SIGINT' | 'SIGTERM'];
+    }
+    if (lastEpoch) say(`done: mean IoU ${(lastEpoch.validation ?? lastEpoch.train).meanIoU.toFixed(4)} (${lastEpoch.validation ? 'validation' : 'train'}); run folder ${out}`);
+    say(`next: npx stream-train eval --run ${out} --images ${images} --labels ${labels}`);
+    return EXIT_CODES.ok;
+  } finally {
+    await Promise.all(sinks.map((sink) => sink.close()));
+  }
+}
+
+async function evalCommand(options: { run: string; images: string; labels: string; json?: string; csv?: string; heatmap?: string; format: string; backend: string }): Promise<number> {
+  say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
+  const { manifest, model } = await openRun(options.run);
+  const classMap = manifestClassMap(manifest);
+  const report = await evaluateFolder(model, {
+    imagesDir: options.images,
+    labelsDir: options.labels,
+    classMap,
+    readMask: await loadLabelReader(),
+    ...(options.format !== 'auto' ? { format: options.format } : {}),
+    tileSize: manifest.tileSize,
+    onImage: (id, done, total) => say(`evaluated ${done}/${total}: ${id}`),
+  });
+  model.dispose();
+  process.stdout.write(evaluationTable(report));
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  await writeFile(runPaths(options.run).evaluation, json);
+  if (options.json) await writeFile(options.json, json);
+  const csvPath = options.csv ?? join(options.run, 'confusion.csv');
+  const heatmapPath = options.heatmap ?? join(options.run, 'confusion.png');
+  await writeFile(csvPath, confusionCsv(report));
+  await writeFile(heatmapPath, await confusionHeatmapPng(report));
+  say(`wrote ${runPaths(options.run).evaluation}${options.json ? `, ${options.json}` : ''}, ${csvPath}, ${heatmapPath}`);
+  return EXIT_CODES.ok;
+}
+
+async function predictCommand(options: { run: string; images: string; out: string; overlap?: number; backend: string }): Promise<number> {
+  say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
+  const { manifest, model } = await openRun(options.run);
+  const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
+  if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
+  await mkdir(options.out, { recursive: true });
+  for (const file of files) {
+    const image = await decodeImage(file);
+    const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
+    const stem = basename(file, extname(file));
+    await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
+    await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
+    say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${stem}.classes.png, ${stem}.overlay.png`);
+  }
+  model.dispose();
+  return EXIT_CODES.ok;
+}
+
+async function compareCommand(runs: string[], options: { markdown?: string; json?: string }): Promise<number> {
+  const rows = await compareRuns(runs);
+  const markdown = comparisonMarkdown(rows);
+  process.stdout.write(markdown);
+  if (options.markdown) await writeFile(options.markdown, markdown);
+  if (options.json) await writeFile(options.json, `${JSON.stringify(rows, null, 2)}\n`);
+  return EXIT_CODES.ok;
+}
+
+/** The `stream-train` program; `run` parses argv and returns the exit code. */
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command('stream-train')
+    .description('Train, evaluate and apply semantic-segmentation models on aerial imagery, streaming on TensorFlow.js.')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  const train = program
+    .command('train')
+    .description('train a model streaming from image and label folders (no arguments: a built-in synthetic demo run)');
+  for (const spec of TRAIN_OPTIONS) {
+    const option = new Option(spec.flags, spec.description);
+    if (spec.choices) option.choices(spec.choices);
+    if (spec.kind !== 'boolean' && spec.kind !== 'string') option.argParser(parseValue(spec.kind, spec.flags.split(' ')[0]!));
+    if (spec.default !== undefined && !(spec.kind === 'boolean' && spec.default === true)) option.default(spec.default);
+    train.addOption(option);
+  }
+  train.action(async (_options, command: Command) => setExitCode(await trainCommand(command)));
+
+  program
+    .command('eval')
+    .description('evaluate a trained run on a labelled folder: per-class table, JSON, confusion CSV and heat map')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .requiredOption('--images <dir>', 'image folder (e.g. the test split)')
+    .requiredOption('--labels <dir>', 'label folder')
+    .option('--json <file>', 'also write the report here (always written to RUN/eval.json)')
+    .option('--csv <file>', 'confusion matrix CSV', undefined)
+    .option('--heatmap <file>', 'confusion matrix PNG heat map')
+    .option('--format <format>', 'label format', 'auto')
+    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
+    .action(async (options) => setExitCode(await evalCommand(options)));
+
+  program
+    .command('predict')
+    .description('predict full-size images with overlapping, blended windows: class-index PNG and colour overlay per image')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .requiredOption('--images <dir>', 'images of any size')
+    .requiredOption('--out <dir>', 'output folder')
+    .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)').argParser(parseValue('integer', '--overlap') as (v: string) => number))
+    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
+    .action(async (options) => setExitCode(await predictCommand(options)));
+
+  program
+    .command('compare')
+    .description('several evaluated runs side by side: F1, recall, precision, accuracy, mean IoU per architecture')
+    .argument('<runs...>', 'run folders, each evaluated with eval')
+    .option('--markdown <file>', 'write the Markdown table here too')
+    .option('--json <file>', 'write the rows as JSON')
+    .action(async (runs: string[], options) => setExitCode(await compareCommand(runs, options)));
+
+  program
+    .command('prepare')
+    .description('JSON labels to class-index PNG masks (and optionally tiles), with per-class pixel counts per split')
+    .requiredOption('--images <dir>', 'image folder')
+    .requiredOption('--labels <dir>', 'label folder')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--classes <preset|file>', 'class map preset or JSON class file', 'xbd')
+    .option('--format <format>', 'auto, xbd, labelme, coco, geojson or mask', 'auto')
+    .action(async (options) => setExitCode(await prepareCommand(options)));
+  return program;
+}
+
+async function prepareCommand(options: { images: string; labels: string; out: string; classes: string; format: string }): Promise<number> {
+  // The labels module owns prepare; like the label reader it is loaded when used.
+  const specifier = '../pipelines/prepare.js';
+  const prepare = (await import(specifier)) as { prepareMasks?: (options: Record<string, unknown>) => Promise<unknown> };
+  if (typeof prepare.prepareMasks !== 'function') throw new Error('prepare needs src/pipelines/prepare.ts (prepareMasks)');
+  const summary = await prepare.prepareMasks({ imagesDir: options.images, labelsDir: options.labels, outDir: options.out, classMap: await resolveClassMap(options.classes), ...(options.format !== 'auto' ? { format: options.format } : {}) });
+  process.stdout.write(`${typeof summary === 'string' ? summary : JSON.stringify(summary, null, 2)}\n`);
+  return EXIT_CODES.ok;
+}
+
+/**
+ * Runs the CLI on `argv` (as process.argv) and returns the exit code. Errors print one line (the file and
+ * the problem for bad input), not a stack, and give exit code 1; usage errors give 2.
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  let code: number = EXIT_CODES.ok;
+  const program = buildProgram((c) => (code = c));
+  program.exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    const commanderCode = (error as { code?: string }).code;
+    if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' || commanderCode === 'commander.help') return EXIT_CODES.ok;
+    if (commanderCode?.startsWith('commander.')) return EXIT_CODES.usage;
+    say(`error: ${error instanceof Error ? error.message : String(error)}`);
+    if (process.env.SEGSTREAM_DEBUG) console.error(error);
+    return error instanceof RangeError || error instanceof TypeError ? EXIT_CODES.usage : EXIT_CODES.error;
+  }
+  return code;
+}

@@ -1,0 +1,81 @@
+import { ARCHITECTURE_NAMES } from '../models/buildNetworks.js';
+
+/** One `train` option: its flag, meaning and default, shared by `--help`, config files and validation. */
+export interface TrainOptionSpec {
+  /** camelCase key in configs and in code. */
+  key: string;
+  flags: string;
+  description: string;
+  default?: string | number | boolean | string[];
+  kind: 'string' | 'integer' | 'number' | 'boolean' | 'list';
+  choices?: readonly string[];
+}
+
+/** Every option of `train`, in the order `--help` lists them. */
+export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
+  { key: 'config', flags: '--config <file>', description: 'JSON or YAML file with any of these options (flags override it)', kind: 'string' },
+  { key: 'arch', flags: '--arch <name>', description: 'architecture', default: 'unet', kind: 'string', choices: ARCHITECTURE_NAMES },
+  { key: 'images', flags: '--images <dir>', description: 'image folder; with --labels absent too, a synthetic xBD-format set is generated into the run folder', kind: 'string' },
+  { key: 'labels', flags: '--labels <dir>', description: 'label folder (xBD, LabelMe, COCO, GeoJSON JSON or PNG masks), paired with images by file stem', kind: 'string' },
+  { key: 'classes', flags: '--classes <preset|file>', description: 'class map preset or JSON class file', default: 'xbd', kind: 'string' },
+  { key: 'format', flags: '--format <format>', description: 'label format; auto detects it per file', default: 'auto', kind: 'string' },
+  { key: 'epochs', flags: '--epochs <n>', description: 'epochs', default: 2, kind: 'integer' },
+  { key: 'batchSize', flags: '--batch-size <n>', description: 'tiles per batch', default: 4, kind: 'integer' },
+  { key: 'tileSize', flags: '--tile-size <px>', description: 'tile side in pixels', default: 128, kind: 'integer' },
+  { key: 'baseFilters', flags: '--base-filters <n>', description: 'filters of the first level (UNet, Pix2Pix generator)', default: 8, kind: 'integer' },
+  { key: 'depth', flags: '--depth <n>', description: 'UNet pooling steps', default: 3, kind: 'integer' },
+  { key: 'loss', flags: '--loss <name>', description: 'loss: sparseCrossEntropy, focal, dice, tversky, focalTversky, ... (a config file can give parameters)', default: 'sparseCrossEntropy', kind: 'string' },
+  { key: 'learningRate', flags: '--learning-rate <rate>', description: 'Adam learning rate', default: 0.001, kind: 'number' },
+  { key: 'seed', flags: '--seed <n>', description: 'seed of split, shuffle, augmentation', default: 0, kind: 'integer' },
+  { key: 'validationFraction', flags: '--validation-fraction <f>', description: 'share of source images for validation (as much again is held out for test)', default: 0.1, kind: 'number' },
+  { key: 'shuffleBuffer', flags: '--shuffle-buffer <tiles>', description: 'tiles in the shuffle buffer (0: off)', default: 64, kind: 'integer' },
+  { key: 'augment', flags: '--no-augment', description: 'turn off flips, turns and colour jitter (on by default)', default: true, kind: 'boolean' },
+  { key: 'out', flags: '--out <dir>', description: 'run folder (checkpoints, run.json, metrics.ndjson); default runs/<time>-<arch>', kind: 'string' },
+  { key: 'resume', flags: '--resume', description: 'continue from the newest checkpoint in --out', default: false, kind: 'boolean' },
+  { key: 'checkpointEvery', flags: '--checkpoint-every <steps>', description: 'also checkpoint every this many steps (0: epoch ends only)', default: 0, kind: 'integer' },
+  { key: 'metrics', flags: '--metrics <sink>', description: 'live metrics, repeatable: ndjson:-, ndjson:FILE, tensorboard:DIR, http:PORT, http:HOST:PORT', default: [], kind: 'list' },
+  { key: 'metricsToken', flags: '--metrics-token <token>', description: 'access token the http sink requires (use when binding beyond 127.0.0.1)', kind: 'string' },
+  { key: 'backend', flags: '--backend <name>', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto', kind: 'string' },
+  { key: 'onBadInput', flags: '--on-bad-input <policy>', description: 'throw: stop at the first bad file; skip: leave it out and report it', default: 'throw', kind: 'string', choices: ['throw', 'skip'] },
+  { key: 'syntheticImages', flags: '--synthetic-images <n>', description: 'images in the generated default set', default: 24, kind: 'integer' },
+];
+
+/** The merged `train` configuration. */
+export type TrainConfig = Record<string, unknown>;
+
+/**
+ * Checks a merged configuration against the option table: known keys, types, choices. Config files and
+ * flags meet here, so an error names the option whichever way it was given.
+ *
+ * @throws RangeError naming the option, the expected kind and the given value.
+ */
+export function checkTrainConfig(config: TrainConfig): void {
+  const known = new Map(TRAIN_OPTIONS.map((o) => [o.key, o]));
+  for (const [key, value] of Object.entries(config)) {
+    const spec = known.get(key);
+    if (!spec) throw new RangeError(`train: unknown option '${key}' (see npx stream-train train --help)`);
+    if (value === undefined) continue;
+    const bad = (expected: string): RangeError => new RangeError(`train: ${spec.flags.split(' ')[0]} must be ${expected}, got ${JSON.stringify(value)}`);
+    switch (spec.kind) {
+      case 'integer':
+        if (!Number.isInteger(value) || (value as number) < 0) throw bad('a non-negative integer');
+        break;
+      case 'number':
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw bad('a non-negative number');
+        break;
+      case 'boolean':
+        if (typeof value !== 'boolean') throw bad('true or false');
+        break;
+      case 'list':
+        if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw bad('a list of strings');
+        break;
+      case 'string':
+        if (typeof value !== 'string') throw bad('a string');
+        if (spec.choices && !spec.choices.includes(value)) throw bad(`one of ${spec.choices.join(', ')}`);
+        break;
+    }
+  }
+  for (const key of ['epochs', 'batchSize', 'tileSize', 'baseFilters', 'depth', 'syntheticImages']) {
+    if (config[key] === 0) throw new RangeError(`train: --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be at least 1, got 0`);
+  }
+}
