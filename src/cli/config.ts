@@ -1,10 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { InputError } from '../errors.js';
 
 /** Largest config accepted, so a wrong path (a dataset, a model) fails fast instead of filling memory. */
 const MAX_CONFIG_BYTES = 1 << 20;
+
+/** YAML to plain data; unknown tags (which the library would only warn about) are errors here. */
+function parseYamlData(text: string): unknown {
+  const document = parseDocument(text, { schema: 'core', customTags: [], prettyErrors: false });
+  const problem = document.errors[0] ?? document.warnings[0];
+  if (problem) throw new Error(problem.message);
+  return document.toJS({ maxAliasCount: 100 });
+}
 
 /**
  * Reads a run configuration from a JSON or YAML file, or an http(s) URL, as plain data. Nothing in the
@@ -35,7 +43,7 @@ export async function loadConfig(source: string): Promise<Record<string, unknown
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new InputError(source, `config is larger than ${MAX_CONFIG_BYTES} bytes`);
   let data: unknown;
   try {
-    data = extname(new URL(source, 'file:///').pathname).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text, { schema: 'core', customTags: [], maxAliasCount: 100 });
+    data = extname(new URL(source, 'file:///').pathname).toLowerCase() === '.json' ? JSON.parse(text) : parseYamlData(text);
   } catch (error) {
     throw new InputError(source, `config is not valid ${extname(source) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }

@@ -232,16 +232,9 @@ async function compareCommand(runs: string[], options: { markdown?: string; json
   return EXIT_CODES.ok;
 }
 
-/** The `stream-train` program; `run` parses argv and returns the exit code. */
-export function buildProgram(setExitCode: (code: number) => void): Command {
-  const program = new Command('stream-train')
-    .description('Train, evaluate and apply semantic-segmentation models on aerial imagery, streaming on TensorFlow.js.')
-    .showHelpAfterError()
-    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
-
-  const train = program
-    .command('train')
-    .description('train a model streaming from image and label folders (no arguments: a built-in synthetic demo run)');
+/** Declares the `train` command's options from {@link TRAIN_OPTIONS}. */
+function addTrainOptions(train: Command): Command {
+  train.description('train a model streaming from image and label folders (no arguments: a built-in synthetic demo run)');
   for (const spec of TRAIN_OPTIONS) {
     const option = new Option(spec.flags, spec.description);
     if (spec.choices) option.choices(spec.choices);
@@ -249,7 +242,34 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     if (spec.default !== undefined && !(spec.kind === 'boolean' && spec.default === true)) option.default(spec.default);
     train.addOption(option);
   }
-  train.action(async (_options, command: Command) => setExitCode(await trainCommand(command)));
+  return train;
+}
+
+/**
+ * The configuration `train` would run with for these arguments (after `train`): defaults, then the
+ * `--config` file, then the flags. For checking a config without training.
+ *
+ * @example
+ * ```ts
+ * const config = await parseTrainConfig(['--config', 'run.yaml', '--epochs', '3']);
+ * ```
+ */
+export async function parseTrainConfig(args: readonly string[]): Promise<TrainConfig> {
+  const command = addTrainOptions(new Command('train')).exitOverride().configureOutput({ writeErr: () => undefined });
+  command.parse([...args], { from: 'user' });
+  return mergedTrainConfig(command);
+}
+
+/** The `stream-train` program; `run` parses argv and returns the exit code. */
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command('stream-train')
+    .description('Train, evaluate and apply semantic-segmentation models on aerial imagery, streaming on TensorFlow.js.')
+    .showHelpAfterError()
+    // Before the commands are added, so that they inherit it: usage errors come back to runCli as exit code 2.
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  addTrainOptions(program.command('train')).action(async (_options, command: Command) => setExitCode(await trainCommand(command)));
 
   program
     .command('eval')
@@ -311,7 +331,6 @@ async function prepareCommand(options: { images: string; labels: string; out: st
 export async function runCli(argv: readonly string[]): Promise<number> {
   let code: number = EXIT_CODES.ok;
   const program = buildProgram((c) => (code = c));
-  program.exitOverride();
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
