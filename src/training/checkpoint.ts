@@ -1,0 +1,259 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { ScheduleState } from './schedules.js';
+
+/** A tensor with a name, as optimizers' getWeights/setWeights use. */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+/**
+ * Where a run stands: enough, with the weights and optimizer state, to continue it as if it had never
+ * stopped. The streaming source is repositioned from `epoch` and `batchesDone` (see {@link resumeSourcePosition}).
+ */
+export interface TrainingPosition {
+  /** Epoch in progress (0-based). */
+  epoch: number;
+  /** Optimizer steps done in `epoch`. */
+  step: number;
+  /** Source batches (micro-batches) consumed in `epoch`: step x micro-batches per step. */
+  batchesDone: number;
+  /** Optimizer steps since the start of the run. */
+  globalStep: number;
+  /** The run's seed: the source's shuffle and augmentation must derive their randomness from it and the epoch. */
+  seed: number;
+  /** Early stopping: the monitored metric's best value and epoch, and epochs since it improved. */
+  best: { value: number; epoch: number } | null;
+  epochsWithoutImprovement: number;
+  schedule: ScheduleState;
+  learningRate: number;
+  /** Set when early stopping or the epoch count ended the run. */
+  finished: boolean;
+  /** The epoch's running training metrics so far (confusion-matrix counts, loss sum and images), so that a
+   * resumed epoch's summary counts the batches before the interruption. */
+  running: { counts: number[]; lossSum: number; images: number };
+}
+
+/** The networks and optimizers a checkpoint holds, by role (e.g. `model`, `discriminator`). */
+export interface CheckpointContents {
+  models: Record<string, tf.LayersModel>;
+  optimizers: Record<string, tf.Optimizer>;
+  position: TrainingPosition;
+}
+
+/** A checkpoint read back: models rebuilt from their saved topology, optimizer state as named tensors. */
+export interface LoadedCheckpoint {
+  path: string;
+  models: Record<string, tf.LayersModel>;
+  /** Optimizer weights by role, in the optimizer's own order (iterations first). Dispose after `setWeights`. */
+  optimizerWeights: Record<string, NamedTensor[]>;
+  position: TrainingPosition;
+}
+
+export interface SaveCheckpointOptions {
+  /** [keep=2] Complete checkpoints to keep; older ones are removed after a new one is in place. */
+  keep?: number;
+  /**
+   * Milliseconds to pause after each file is written: only for tests that must kill a process in the
+   * middle of a write. Defaults to $SEGSTREAM_CHECKPOINT_WRITE_DELAY_MS, else 0.
+   */
+  writeDelayMs?: number;
+}
+
+const STEP_DIR = /^step-(\d{9})$/;
+const STATE_FILE = 'state.json';
+
+/** Writes bytes to a file and forces them to disk before returning. */
+async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Forces a directory's entries (new names, renames) to disk. */
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function joinWeightData(data: tf.io.WeightData | undefined): Uint8Array {
+  if (data === undefined) return new Uint8Array(0);
+  return new Uint8Array(Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data);
+}
+
+/** A model's TF.js artifacts: topology and weight manifest for `<role>.json`, weights for `<role>.weights.bin`. */
+async function modelArtifacts(model: tf.LayersModel, role: string): Promise<{ json: string; weights: Uint8Array }> {
+  let captured: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      captured = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const artifacts = captured!;
+  const json: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology as object,
+    weightsManifest: [{ paths: [`${role}.weights.bin`], weights: artifacts.weightSpecs ?? [] }],
+    format: artifacts.format ?? 'layers-model',
+    generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    convertedBy: null,
+    ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+  };
+  return { json: JSON.stringify(json), weights: joinWeightData(artifacts.weightData) };
+}
+
+/**
+ * Checks before training that checkpoints can be written to `dir`: creates it, writes, syncs and removes a
+ * probe file.
+ *
+ * @throws Error naming the folder and the system's reason (EACCES, ENOSPC, EROFS, ...).
+ */
+export async function assertCheckpointDirWritable(dir: string): Promise<void> {
+  const probe = join(dir, `.write-probe-${process.pid}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeDurable(probe, 'probe');
+    await rm(probe, { force: true });
+  } catch (error) {
+    throw new Error(`checkpoint folder ${resolve(dir)} is not writable: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Writes a checkpoint atomically: everything goes to a temporary folder, each file is fsynced, the folder is
+ * renamed to `step-<globalStep>` and the parent synced; only then are older checkpoints removed. A crash or a
+ * full disk at any point leaves the previous checkpoints intact, and a half-written folder is never taken
+ * for a checkpoint (its name does not match).
+ *
+ * Layout (TF.js format): `<role>.json` + `<role>.weights.bin` per model (loadable by tf.loadLayersModel),
+ * `optimizer-<role>.json` + `.bin` per optimizer (weight specs and values, iterations included), and
+ * `state.json` with the {@link TrainingPosition}, written last.
+ *
+ * @example
+ * ```ts
+ * const path = await saveCheckpoint('runs/a/checkpoints', { models: { model }, optimizers: { model: adam }, position });
+ * ```
+ * @returns the checkpoint's folder.
+ * @throws Error naming the folder and the cause when a write fails (the previous checkpoint stays).
+ */
+export async function saveCheckpoint(dir: string, contents: CheckpointContents, options: SaveCheckpointOptions = {}): Promise<string> {
+  const keep = options.keep ?? 2;
+  if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`saveCheckpoint: keep must be an integer >= 1, got ${String(keep)}`);
+  const delay = options.writeDelayMs ?? Number(process.env.SEGSTREAM_CHECKPOINT_WRITE_DELAY_MS ?? 0);
+  const pause = () => (delay > 0 ? new Promise((r) => setTimeout(r, delay)) : Promise.resolve());
+  const finalPath = join(dir, `step-${String(contents.position.globalStep).padStart(9, '0')}`);
+  const tempPath = join(dir, `.tmp-${process.pid}-${Date.now()}`);
+  try {
+    await mkdir(tempPath, { recursive: true });
+    const write = async (name: string, data: string | Uint8Array) => {
+      await writeDurable(join(tempPath, name), data);
+      await pause();
+    };
+    for (const [role, model] of Object.entries(contents.models)) {
+      const { json, weights } = await modelArtifacts(model, role);
+      await write(`${role}.weights.bin`, weights);
+      await write(`${role}.json`, json);
+    }
+    for (const [role, optimizer] of Object.entries(contents.optimizers)) {
+      const named = await optimizer.getWeights();
+      const { data, specs } = await tf.io.encodeWeights(named);
+      await write(`optimizer-${role}.bin`, joinWeightData(data));
+      await write(`optimizer-${role}.json`, JSON.stringify({ className: optimizer.getClassName(), config: optimizer.getConfig(), weightSpecs: specs }));
+    }
+    await write(STATE_FILE, JSON.stringify({ position: contents.position, models: Object.keys(contents.models), optimizers: Object.keys(contents.optimizers) }));
+    await syncDirectory(tempPath);
+    // A checkpoint of the same step (written again after a resume) is replaced as a whole.
+    await rm(finalPath, { recursive: true, force: true });
+    await rename(tempPath, finalPath);
+    await syncDirectory(dir);
+  } catch (error) {
+    await rm(tempPath, { recursive: true, force: true }).catch(() => undefined);
+    throw new Error(`writing checkpoint ${finalPath} failed (previous checkpoints kept): ${(error as Error).message}`, { cause: error });
+  }
+  await pruneCheckpoints(dir, keep);
+  return finalPath;
+}
+
+/** Removes all but the newest `keep` checkpoints and temporary folders left by killed writers. */
+async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
+  const names = await readdir(dir);
+  const steps = names.filter((n) => STEP_DIR.test(n)).sort();
+  const stale = [...steps.slice(0, Math.max(0, steps.length - keep)), ...names.filter((n) => n.startsWith('.tmp-') && !n.startsWith(`.tmp-${process.pid}-`))];
+  await Promise.all(stale.map((n) => rm(join(dir, n), { recursive: true, force: true })));
+}
+
+async function readModel(path: string, role: string): Promise<tf.LayersModel> {
+  const json = JSON.parse(await readFile(join(path, `${role}.json`), 'utf8')) as tf.io.ModelJSON;
+  const weights = await readFile(join(path, `${role}.weights.bin`));
+  const handler: tf.io.IOHandler = {
+    load: async () => ({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest.flatMap((group) => group.weights),
+      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+      ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+    }),
+  };
+  return tf.loadLayersModel(handler);
+}
+
+/**
+ * Reads one checkpoint folder written by {@link saveCheckpoint}.
+ *
+ * @throws Error naming the folder and the file that is missing or unreadable.
+ */
+export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
+  try {
+    const state = JSON.parse(await readFile(join(path, STATE_FILE), 'utf8')) as { position: TrainingPosition; models: string[]; optimizers: string[] };
+    const models: Record<string, tf.LayersModel> = {};
+    for (const role of state.models) models[role] = await readModel(path, role);
+    const optimizerWeights: Record<string, NamedTensor[]> = {};
+    for (const role of state.optimizers) {
+      const { weightSpecs } = JSON.parse(await readFile(join(path, `optimizer-${role}.json`), 'utf8')) as { weightSpecs: tf.io.WeightsManifestEntry[] };
+      const data = await readFile(join(path, `optimizer-${role}.bin`));
+      const tensors = tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), weightSpecs);
+      optimizerWeights[role] = weightSpecs.map((spec) => ({ name: spec.name, tensor: tensors[spec.name]! }));
+    }
+    return { path, models, optimizerWeights, position: state.position };
+  } catch (error) {
+    throw new Error(`checkpoint ${path} cannot be read: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * The newest complete checkpoint in `dir`, or null when there is none (no folder, or only temporary ones).
+ * A checkpoint that cannot be read is skipped for the one before it.
+ *
+ * @example
+ * ```ts
+ * const checkpoint = await loadLatestCheckpoint('runs/a/checkpoints');
+ * const startAt = checkpoint ? resumeSourcePosition(checkpoint.position) : { epoch: 0, batch: 0 };
+ * ```
+ */
+export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | null> {
+  const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
+  if (!exists) return null;
+  const steps = (await readdir(dir)).filter((n) => STEP_DIR.test(n)).sort().reverse();
+  for (const name of steps) {
+    try {
+      return await loadCheckpoint(join(dir, name));
+    } catch {
+      // Fall back to the previous complete checkpoint.
+    }
+  }
+  return null;
+}
+
+/** Where the source must start to continue a run at `position`: the epoch and the batches to skip in it. */
+export function resumeSourcePosition(position: TrainingPosition): { epoch: number; batch: number } {
+  return { epoch: position.epoch, batch: position.batchesDone };
+}
