@@ -27,6 +27,8 @@ export interface SyntheticXbdOptions {
 export interface SyntheticXbdDataset {
   imagesDir: string;
   labelsDir: string;
+  /** The same labels as class-index PNG masks (xBD ids: 0 background, 1 no-damage ... 4 destroyed). */
+  masksDir: string;
   /** Buildings drawn per damage subtype. */
   buildings: Record<string, number>;
 }
@@ -65,12 +67,16 @@ function drawGround(rgb: Uint8Array, size: number, random: SeededRandom): void {
   }
 }
 
-function drawBuilding(rgb: Uint8Array, size: number, polygon: Point[], look: (typeof DAMAGE_LOOKS)[number], random: SeededRandom): void {
+function drawBuilding(rgb: Uint8Array, mask: Uint8Array, size: number, polygon: Point[], classId: number, random: SeededRandom): void {
+  const look = DAMAGE_LOOKS[classId - 1]!;
   const xs = polygon.map(([x]) => x);
   const ys = polygon.map(([, y]) => y);
   for (let y = Math.max(0, Math.floor(Math.min(...ys))); y <= Math.min(size - 1, Math.ceil(Math.max(...ys))); y++) {
     for (let x = Math.max(0, Math.floor(Math.min(...xs))); x <= Math.min(size - 1, Math.ceil(Math.max(...xs))); x++) {
       if (!inside(polygon, x + 0.5, y + 0.5)) continue;
+      // Where buildings overlap the more severe damage wins, as the xBD class map's priority says.
+      if (mask[y * size + x]! > classId) continue;
+      mask[y * size + x] = classId;
       const pixel = (y * size + x) * 3;
       const rubble = random.float() < look.broken;
       const shade = rubble ? random.between(0.3, 0.7) : random.between(0.93, 1.05);
@@ -82,7 +88,8 @@ function drawBuilding(rgb: Uint8Array, size: number, polygon: Point[], look: (ty
 /**
  * Writes a small synthetic aerial-like dataset in xBD format: textured ground with rotated building
  * footprints whose roofs look intact, damaged or destroyed, as PNG images and xBD JSON labels (`features.xy`
- * with WKT polygons and damage `subtype`s). It stands in for real data in the built-in default run, since
+ * with WKT polygons and damage `subtype`s), plus the same labels as class-index PNG masks (pixel-centre
+ * rule; where buildings overlap the more severe damage wins, in the mask and in the image). It stands in for real data in the built-in default run, since
  * real imagery cannot be bundled; the classes are learnable from colour and texture in a few minutes.
  *
  * @example
@@ -103,20 +110,22 @@ export async function writeSyntheticXbd(dir: string, options: SyntheticXbdOption
   const random = new SeededRandom(options.seed ?? 1);
   const imagesDir = join(dir, 'images');
   const labelsDir = join(dir, 'labels');
-  await mkdir(imagesDir, { recursive: true });
-  await mkdir(labelsDir, { recursive: true });
+  const masksDir = join(dir, 'masks');
+  for (const folder of [imagesDir, labelsDir, masksDir]) await mkdir(folder, { recursive: true });
   const buildings: Record<string, number> = Object.fromEntries(DAMAGE_LOOKS.map((l) => [l.subtype, 0]));
   for (let index = 0; index < count; index++) {
     const name = `synthetic-disaster_${String(index).padStart(8, '0')}_post_disaster`;
     const rgb = new Uint8Array(size * size * 3);
+    const mask = new Uint8Array(size * size);
     drawGround(rgb, size, random);
     const features = [];
     for (let b = 0; b < perImage; b++) {
-      const look = DAMAGE_LOOKS[random.int(0, DAMAGE_LOOKS.length - 1)]!;
+      const classId = random.int(1, DAMAGE_LOOKS.length);
+      const look = DAMAGE_LOOKS[classId - 1]!;
       const w = random.between(size / 16, size / 6);
       const h = random.between(size / 16, size / 6);
       const polygon = rotatedRectangle(random.between(w, size - w), random.between(h, size - h), w, h, random.between(0, Math.PI));
-      drawBuilding(rgb, size, polygon, look, random);
+      drawBuilding(rgb, mask, size, polygon, classId, random);
       buildings[look.subtype]! += 1;
       const ring = [...polygon, polygon[0]!].map(([x, y]) => `${x.toFixed(2)} ${y.toFixed(2)}`).join(', ');
       features.push({ properties: { feature_type: 'building', subtype: look.subtype, uid: `${index}-${b}` }, wkt: `POLYGON ((${ring}))` });
@@ -126,7 +135,8 @@ export async function writeSyntheticXbd(dir: string, options: SyntheticXbdOption
       features: { lng_lat: [], xy: features },
       metadata: { width: size, height: size, disaster: 'synthetic-disaster', disaster_type: 'synthetic', img_name: `${name}.png`, gsd: 0.5 },
     };
+    await sharp(mask, { raw: { width: size, height: size, channels: 1 } }).png().toFile(join(masksDir, `${name}.png`));
     await writeFile(join(labelsDir, `${name}.json`), `${JSON.stringify(label)}\n`);
   }
-  return { imagesDir, labelsDir, buildings };
+  return { imagesDir, labelsDir, masksDir, buildings };
 }
