@@ -1,44 +1,20 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { XBD_DIR } from './helpers/data.js';
+import { lcg, rasterizeCells, xbdBuildings } from './train-fixtures.js';
 
 await selectBackend({ backend: 'cpu' });
 const classMap = xbdClassMap();
-const SIZE = 128; // masks sampled at pixel centres of a 1024 / 128 = 8 px grid
+const SIZE = 128;
 
-/** A real xBD mask, rasterized here by an even-odd point-in-polygon test at grid cell centres. */
-function xbdMask(file: string): Uint8Array {
-  const json = JSON.parse(readFileSync(join(XBD_DIR, 'labels', file), 'utf8'));
-  const mask = new Uint8Array(SIZE * SIZE);
-  for (const feature of json.features.xy) {
-    const id = classMap.ids.get(feature.properties.subtype)!;
-    const ring = [...(feature.wkt as string).matchAll(/(-?[\d.]+) (-?[\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
-    for (let row = 0; row < SIZE; row++) {
-      for (let col = 0; col < SIZE; col++) {
-        const x = col * 8 + 4, y = row * 8 + 4;
-        let inside = false;
-        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-          const [xi, yi] = ring[i]!, [xj, yj] = ring[j]!;
-          if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
-        }
-        if (inside) mask[row * SIZE + col] = id;
-      }
-    }
-  }
-  return mask;
-}
-
-/** A deterministic pseudo-random sequence (LCG) for perturbing masks. */
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
+/** A real xBD mask: polygons rasterized at the centres of an 8 px grid by the tests' own even-odd rasterizer. */
+const xbdMask = (file: string): Uint8Array => rasterizeCells(xbdBuildings(join(XBD_DIR, 'labels', file), classMap.ids), 0, 0, 1024, SIZE);
 
 /** A prediction: the mask shifted right by 2 cells, 10% of pixels set to a random class. */
 function perturb(mask: Uint8Array, seed: number): Uint8Array {

@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
 import type { TensorBatch } from '../src/types.js';
 
 /** A tiny fully convolutional net without batch norm, seeded so that every build has the same weights. */
@@ -89,4 +92,66 @@ export function maxAbsDifference(a: number[][], b: number[][]): number {
   let max = 0;
   a.forEach((row, i) => row.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i]![j]!)))));
   return max;
+}
+
+type Ring = Array<readonly [number, number]>;
+
+/** The building polygons of an xBD label file, with their class ids (un-classified = 255). */
+export function xbdBuildings(labelPath: string, ids: Map<string, number>): Array<{ id: number; ring: Ring }> {
+  const json = JSON.parse(readFileSync(labelPath, 'utf8')) as { features: { xy: Array<{ wkt: string; properties: { subtype: string } }> } };
+  return json.features.xy.map((feature) => ({
+    id: ids.get(feature.properties.subtype) ?? 255,
+    ring: [...feature.wkt.matchAll(/(-?[\d.]+) (-?[\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const),
+  }));
+}
+
+/**
+ * A class mask of `size` x `size` cells covering the source window (x0, y0, side `window`): each cell takes
+ * the class of the last polygon containing its centre (even-odd rule). An independent, simple rasterizer
+ * for tests.
+ */
+export function rasterizeCells(buildings: Array<{ id: number; ring: Ring }>, x0: number, y0: number, window: number, size: number): Uint8Array {
+  const mask = new Uint8Array(size * size);
+  const cell = window / size;
+  for (const { id, ring } of buildings) {
+    for (let row = 0; row < size; row++) {
+      for (let col = 0; col < size; col++) {
+        const x = x0 + (col + 0.5) * cell;
+        const y = y0 + (row + 0.5) * cell;
+        let inside = false;
+        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+          const [xi, yi] = ring[i]!;
+          const [xj, yj] = ring[j]!;
+          if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+        }
+        if (inside) mask[row * size + col] = id;
+      }
+    }
+  }
+  return mask;
+}
+
+/**
+ * Real xBD training tiles: from each chosen 1024x1024 image, the 256x256 window with the most building
+ * pixels, downsampled to `size` x `size` (image by sharp, mask by {@link rasterizeCells}).
+ */
+export async function xbdTiles(xbdDir: string, files: string[], size: number, ids: Map<string, number>): Promise<{ images: Float32Array; labels: Int32Array; count: number }> {
+  const images = new Float32Array(files.length * size * size * 3);
+  const labels = new Int32Array(files.length * size * size);
+  for (const [n, file] of files.entries()) {
+    const stem = file.replace(/\.json$/, '');
+    const buildings = xbdBuildings(join(xbdDir, 'labels', file), ids);
+    let best = { x: 0, y: 0, pixels: -1 };
+    for (let y = 0; y < 1024; y += 256) {
+      for (let x = 0; x < 1024; x += 256) {
+        const pixels = rasterizeCells(buildings, x, y, 256, 32).filter((v) => v > 0).length;
+        if (pixels > best.pixels) best = { x, y, pixels };
+      }
+    }
+    const imageName = readdirSync(join(xbdDir, 'images')).find((f) => f.startsWith(`${stem}.`))!;
+    const raw = await sharp(join(xbdDir, 'images', imageName)).extract({ left: best.x, top: best.y, width: 256, height: 256 }).resize(size, size).removeAlpha().raw().toBuffer();
+    for (let i = 0; i < size * size * 3; i++) images[n * size * size * 3 + i] = raw[i]! / 255;
+    labels.set(rasterizeCells(buildings, best.x, best.y, 256, size), n * size * size);
+  }
+  return { images, labels, count: files.length };
 }
