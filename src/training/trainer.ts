@@ -118,6 +118,8 @@ export class Trainer {
   /** Summed micro-batch gradients (each scaled by its image count) of the step in progress. */
   private accumulated: Map<string, tf.Tensor> | null = null;
   private pending = { micro: 0, images: 0, lossSum: 0, started: 0 };
+  /** Confusion counts of the step in progress, booked into the running totals when the step completes. */
+  private pendingMatrix: ConfusionMatrix;
   private lastCheckpointStep = -1;
   private lastCheckpointFinished = false;
   private readyPromise: Promise<void> | null = null;
@@ -161,6 +163,7 @@ export class Trainer {
       running: { counts: [], lossSum: 0, images: 0 },
     };
     this.running = { matrix: new ConfusionMatrix(numClasses, ignoreValue), lossSum: 0, images: 0 };
+    this.pendingMatrix = new ConfusionMatrix(numClasses, ignoreValue);
   }
 
   /** Where the run stands (a copy). */
@@ -230,6 +233,7 @@ export class Trainer {
   async abort(): Promise<{ events: TrainingEvent[]; checkpoint?: string }> {
     await this.ready();
     this.disposeAccumulated();
+    this.pendingMatrix.reset();
     const saved = await this.writeCheckpoint('abort');
     return saved ? { events: [saved], checkpoint: saved.path } : { events: [] };
   }
@@ -265,7 +269,7 @@ export class Trainer {
       logits = tf.keep(output);
       return this.loss(output, batch.labels);
     });
-    this.running.matrix.addLogits(logits!, batch.labels);
+    this.pendingMatrix.addLogits(logits!, batch.labels);
     logits!.dispose();
     const lossValue = value.dataSync()[0]!;
     value.dispose();
@@ -337,7 +341,7 @@ export class Trainer {
       return adversarialPart.add(segmentationPart.mul(segmentationWeight)) as tf.Scalar;
     });
     this.optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-    this.running.matrix.addLogits(logits!, batch.labels);
+    this.pendingMatrix.addLogits(logits!, batch.labels);
     losses.total = value.dataSync()[0]!;
     losses.adversarial = parts[0]!.dataSync()[0]!;
     losses.segmentation = parts[1]!.dataSync()[0]!;
@@ -353,6 +357,8 @@ export class Trainer {
     const seconds = (performance.now() - this.pending.started) / 1000;
     this.running.lossSum += losses.total * images;
     this.running.images += images;
+    this.running.matrix.merge(this.pendingMatrix);
+    this.pendingMatrix.reset();
     this.position.batchesDone += this.pending.micro;
     this.position.step += 1;
     this.position.globalStep += 1;
