@@ -41,3 +41,33 @@ export function xbdClassMap(): ClassMap {
     priority: [0, 1, 2, 3, 4],
   };
 }
+
+/**
+ * The Pascal VOC colour map, which LabelMe also uses for its class masks: colour of class `id` from the
+ * bits of `id` spread over the high bits of R, G and B.
+ */
+export function vocColormap(count: number): Array<[number, number, number]> {
+  return Array.from({ length: count }, (_, id) => {
+    let r = 0, g = 0, b = 0;
+    for (let bit = 0, c = id; c > 0; bit++, c >>= 3) {
+      r |= ((c >> 0) & 1) << (7 - bit);
+      g |= ((c >> 1) & 1) << (7 - bit);
+      b |= ((c >> 2) & 1) << (7 - bit);
+    }
+    return [r, g, b];
+  });
+}
+
+/**
+ * LabelMe's `class_names.txt` convention: one class per line, the line index is the class id,
+ * `_background_` is id 0 and `__ignore__` maps to the ignore value; colours are the VOC colour map.
+ */
+export function labelMeClassMap(classNamesText: string): ClassMap {
+  const lines = classNamesText.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0);
+  const ignoreAt = lines.indexOf('__ignore__');
+  const names = lines.filter((line) => line !== '__ignore__');
+  const ids = new Map<string, number>(names.map((name, id) => [name, id]));
+  ids.set('__ignore__', IGNORE_VALUE);
+  if (ignoreAt > 0) throw new Error(`__ignore__ must be the first line of class_names.txt when present (found on line ${ignoreAt + 1})`);
+  return { names, ids, ignoreValue: IGNORE_VALUE, colors: vocColormap(names.length) };
+}

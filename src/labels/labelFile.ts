@@ -1,0 +1,53 @@
+import { readFile, stat } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+import type { ClassMap } from './classMap.js';
+
+/** Parsed JSON label files by path, kept while unchanged: a COCO file serves many images. */
+const parsedFiles = new Map<string, { mtimeMs: number; size: number; json: unknown }>();
+const CACHE_LIMIT = 8;
+
+/** Reads and parses a JSON label file; a missing, truncated or malformed file is an InputError naming it. */
+export async function readJsonLabel(path: string): Promise<unknown> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw new InputError(path, `cannot read label file (${(error as NodeJS.ErrnoException).code ?? error})`, { cause: error });
+  }
+  const cached = parsedFiles.get(path);
+  if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.json;
+  const text = await readFile(path, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(path, `malformed JSON (${(error as Error).message})`, { cause: error });
+  }
+  if (parsedFiles.size >= CACHE_LIMIT) parsedFiles.delete(parsedFiles.keys().next().value!);
+  parsedFiles.set(path, { mtimeMs: info.mtimeMs, size: info.size, json });
+  return json;
+}
+
+/** True for a plain JSON object. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The class value for a label name, or an InputError naming the file and the known names. */
+export function classValue(classMap: ClassMap, name: unknown, file: string, where: string): number {
+  if (typeof name !== 'string') throw new InputError(file, `${where}: class name missing or not a string (${JSON.stringify(name)})`);
+  const value = classMap.ids.get(name);
+  if (value === undefined) {
+    throw new InputError(file, `${where}: unknown class '${name}' (known: ${[...classMap.ids.keys()].join(', ')})`);
+  }
+  return value;
+}
+
+/** An InputError when a label declares another size than the image it belongs to. */
+export function checkDeclaredSize(file: string, declared: { width: unknown; height: unknown }, size: { width: number; height: number }): void {
+  const { width, height } = declared;
+  if (width === undefined && height === undefined) return;
+  if (width !== size.width || height !== size.height) {
+    throw new InputError(file, `label is for a ${String(width)}x${String(height)} image but the image is ${size.width}x${size.height}`);
+  }
+}

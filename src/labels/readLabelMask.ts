@@ -1,0 +1,66 @@
+import { extname } from 'node:path';
+import { InputError } from '../errors.js';
+import type { ClassMask, LabelledPair } from '../types.js';
+import type { ClassMap } from './classMap.js';
+import { cocoShapes, isCocoLabel } from './coco.js';
+import { geoJsonShapes, isGeoJsonLabel } from './geojson.js';
+import { readJsonLabel } from './labelFile.js';
+import { isLabelMeLabel, labelMeShapes } from './labelme.js';
+import { readPngMask } from './pngMask.js';
+import { type LabelShape, type PixelRegion, rasterizeShapes } from './rasterize.js';
+import { isXbdLabel, xbdShapes } from './xbd.js';
+
+/** The label formats segstream reads; `auto` detects the format of each file. */
+export const LABEL_FORMATS = ['auto', 'xbd', 'labelme', 'coco', 'geojson', 'mask'] as const;
+export type LabelFormat = (typeof LABEL_FORMATS)[number];
+
+const MASK_EXTENSIONS = new Set(['.png', '.tif', '.tiff', '.bmp', '.gif', '.webp']);
+
+/** Detects the format of a label file from its extension and, for JSON, its structure. */
+export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFormat, 'auto'> {
+  if (isXbdLabel(json)) return 'xbd';
+  if (isCocoLabel(json)) return 'coco';
+  if (isLabelMeLabel(json)) return 'labelme';
+  if (isGeoJsonLabel(json)) return 'geojson';
+  throw new InputError(file, 'unrecognised label format (expected xBD, LabelMe, COCO or GeoJSON JSON, or a mask image)');
+}
+
+/**
+ * Reads the label file of a pair into a class-index mask of the image's size: polygons are rasterized by
+ * the pixel-centre rule (see `rasterizeShapes`), masks are read as class ids or colours. Pixels no shape
+ * covers are background (0).
+ *
+ * @example
+ * ```ts
+ * const mask = await readLabelMask(pair, { width: 1024, height: 1024 }, xbdClassMap());
+ * ```
+ * @param pair the image/label pair (`labelKey` names the image inside a COCO file).
+ * @param size the image's size: a label declaring another size is an error.
+ * @param classMap label names to class ids.
+ * @param options `format` forces a format (default `auto`).
+ * @throws InputError naming the label file and the problem.
+ */
+export async function readLabelMask(
+  pair: LabelledPair,
+  size: { width: number; height: number },
+  classMap: ClassMap,
+  options: { format?: string } = {},
+): Promise<ClassMask> {
+  const format = options.format ?? 'auto';
+  if (!(LABEL_FORMATS as readonly string[]).includes(format)) {
+    throw new TypeError(`readLabelMask: format must be one of ${LABEL_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+  }
+  const file = pair.labelPath;
+  const isMaskFile = MASK_EXTENSIONS.has(extname(file).toLowerCase());
+  if (format === 'mask' || (format === 'auto' && isMaskFile)) return readPngMask(file, size, classMap);
+  const json = await readJsonLabel(file);
+  const detected = format === 'auto' ? detectLabelFormat(file, json) : format;
+  const shapes: Array<LabelShape | PixelRegion> =
+    detected === 'xbd' ? xbdShapes(json, file, size, classMap)
+    : detected === 'labelme' ? labelMeShapes(json, file, size, classMap)
+    : detected === 'coco' ? cocoShapes(json, file, pair.labelKey, size, classMap)
+    : geoJsonShapes(json, file, size, classMap);
+  const mask: ClassMask = { data: new Uint8Array(size.width * size.height), width: size.width, height: size.height };
+  rasterizeShapes(mask, shapes, classMap.priority);
+  return mask;
+}
