@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
 import { checkDeclaredSize, classValue, isObject, readJsonLabel } from './labelFile.js';
-import { checkedShape } from './geometry.js';
+import { type ShapeOptions, checkedShape } from './geometry.js';
 import { decodeRleString, forEachRlePixel } from './cocoRle.js';
 import type { LabelShape, PixelRegion } from './rasterize.js';
 
@@ -42,6 +42,7 @@ export function cocoShapes(
   imageKey: string | undefined,
   size: { width: number; height: number },
   classMap: ClassMap,
+  options: ShapeOptions = {},
 ): Array<LabelShape | PixelRegion> {
   if (!isCocoLabel(json)) throw new InputError(file, 'not a COCO file (no images and annotations arrays)');
   if (imageKey === undefined) throw new InputError(file, 'a COCO file describes many images: the pair names none (labelKey)');
@@ -63,7 +64,8 @@ export function cocoShapes(
         if (!Array.isArray(polygon) || polygon.some((v) => typeof v !== 'number')) {
           throw new InputError(file, `${where}: segmentation[${part}] is not a list of numbers`);
         }
-        shapes.push(checkedShape({ rings: [polygon as number[]], value }, size, file, `${where}.segmentation[${part}]`));
+        const shape = checkedShape({ rings: [polygon as number[]], value }, size, file, `${where}.segmentation[${part}]`, options);
+        if (shape) shapes.push(shape);
       });
     } else if (isObject(segmentation)) {
       shapes.push(rleRegion(segmentation, value, size, file, where));

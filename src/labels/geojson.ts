@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
 import { classValue, isObject } from './labelFile.js';
-import { checkedShape, ringFromPoints } from './geometry.js';
+import { type ShapeOptions, checkedShape, ringFromPoints } from './geometry.js';
 import type { LabelShape } from './rasterize.js';
 
 /** Feature properties that may name the class, tried in this order. */
@@ -16,7 +16,7 @@ export function isGeoJsonLabel(json: unknown): boolean {
  * The shapes of a GeoJSON FeatureCollection whose coordinates are pixels (x right, y down): Polygon and
  * MultiPolygon geometries, class from the first of the `class`, `label`, `subtype`, `name` properties.
  */
-export function geoJsonShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap): LabelShape[] {
+export function geoJsonShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap, options: ShapeOptions = {}): LabelShape[] {
   if (!isGeoJsonLabel(json)) throw new InputError(file, 'not a GeoJSON FeatureCollection');
   const shapes: LabelShape[] = [];
   (json as { features: unknown[] }).features.forEach((feature, index) => {
@@ -31,7 +31,8 @@ export function geoJsonShapes(json: unknown, file: string, size: { width: number
     for (const polygon of polygons) {
       if (!Array.isArray(polygon)) throw new InputError(file, `${where}: polygon coordinates are not an array`);
       const rings = polygon.map((ring: unknown) => ringFromPoints(ring, file, where));
-      shapes.push(checkedShape({ rings, value }, size, file, where));
+      const shape = checkedShape({ rings, value }, size, file, where, options);
+      if (shape) shapes.push(shape);
     }
   });
   return shapes;

@@ -25,19 +25,40 @@ export function closedRingWithoutRepeat(ring: number[]): number[] {
   return ring;
 }
 
-/** Checks a shape against the image and converts a geometry problem into an InputError naming the file. */
+/**
+ * What to do with a degenerate shape (fewer than 3 distinct points, or zero area): `error` (the default)
+ * makes it an InputError; `skip` leaves it out (it would paint no pixel) and counts it.
+ */
+export type DegenerateShapePolicy = 'error' | 'skip';
+
+/** How readers treat shapes: the degenerate-shape policy and where skipped shapes are counted. */
+export interface ShapeOptions {
+  degenerateShapes?: DegenerateShapePolicy;
+  /** Called for each degenerate shape left out under `skip`. */
+  onSkippedShape?: (file: string, problem: string) => void;
+}
+
+/**
+ * Checks a shape against the image and converts a geometry problem into an InputError naming the file;
+ * returns undefined for a degenerate shape left out under the `skip` policy.
+ */
 export function checkedShape(
   shape: LabelShape,
   size: { width: number; height: number },
   file: string,
   where: string,
+  options: ShapeOptions,
   needsArea = true,
-): LabelShape {
+): LabelShape | undefined {
   try {
     checkShape(shape, size.width, size.height, { needsArea });
   } catch (error) {
-    if (error instanceof ShapeProblem) throw new InputError(file, `${where}: ${error.message}`);
-    throw error;
+    if (!(error instanceof ShapeProblem)) throw error;
+    if (error.kind === 'degenerate' && options.degenerateShapes === 'skip') {
+      options.onSkippedShape?.(file, `${where}: ${error.message}`);
+      return undefined;
+    }
+    throw new InputError(file, `${where}: ${error.message}`);
   }
   return shape;
 }

@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
 import { checkDeclaredSize, classValue, isObject } from './labelFile.js';
-import { checkedShape, ringFromPoints } from './geometry.js';
+import { type ShapeOptions, checkedShape, ringFromPoints } from './geometry.js';
 import type { LabelShape } from './rasterize.js';
 
 /** True when parsed JSON looks like a LabelMe file. */
@@ -18,7 +18,7 @@ const POINT_RADIUS = 5;
  * circles from centre and a rim point (a polygon of one vertex per pixel of circumference), and, like
  * LabelMe's own converter, lines and line strips as 10-pixel-wide strokes and points as 5-pixel discs.
  */
-export function labelMeShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap): LabelShape[] {
+export function labelMeShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap, options: ShapeOptions = {}): LabelShape[] {
   if (!isLabelMeLabel(json)) throw new InputError(file, 'not a LabelMe file (no shapes array)');
   const root = json as { shapes: unknown[]; imageWidth?: unknown; imageHeight?: unknown };
   checkDeclaredSize(file, { width: root.imageWidth, height: root.imageHeight }, size);
@@ -32,7 +32,7 @@ export function labelMeShapes(json: unknown, file: string, size: { width: number
     // The drawn points are checked; derived outlines (circles, strokes) may reach past the border and are clipped.
     const isArea = type === 'polygon' || type === 'rectangle';
     const polygons = shapePolygons(type, points, file, where);
-    checkedShape({ rings: isArea ? polygons : [points], value }, size, file, where, isArea);
+    if (!checkedShape({ rings: isArea ? polygons : [points], value }, size, file, where, options, isArea)) return;
     for (const ring of polygons) shapes.push({ rings: [ring], value });
   });
   return shapes;

@@ -11,7 +11,11 @@ import type { ClassMap } from './classMap.js';
 export async function readPngMask(file: string, size: { width: number; height: number }, classMap: ClassMap): Promise<ClassMask> {
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const image = sharp(file);
+    const { channels } = await image.metadata();
+    // Grey (with or without alpha) holds class ids; anything else is colour.
+    const pipeline = channels !== undefined && channels <= 2 ? image.extractChannel(0) : image.removeAlpha();
+    decoded = await pipeline.raw().toBuffer({ resolveWithObject: true });
   } catch (error) {
     throw new InputError(file, `cannot decode mask image (${(error as Error).message})`, { cause: error });
   }

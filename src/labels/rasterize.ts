@@ -18,6 +18,10 @@ export interface PixelRegion {
 /** A pixel-space problem in one shape: what the reader turns into an InputError naming its file. */
 export class ShapeProblem extends Error {
   override readonly name = 'ShapeProblem';
+  /** `degenerate`: fewer than 3 distinct points or zero area (paints nothing); `invalid`: anything else. */
+  constructor(message: string, readonly kind: 'degenerate' | 'invalid' = 'invalid') {
+    super(message);
+  }
 }
 
 /**
@@ -40,10 +44,10 @@ export function checkShape(shape: LabelShape, width: number, height: number, opt
       }
     }
     if (!needsArea) continue;
-    if (distinctPointCount(ring, 3) < 3) throw new ShapeProblem(`a ring has fewer than 3 distinct points`);
+    if (distinctPointCount(ring, 3) < 3) throw new ShapeProblem('a ring has fewer than 3 distinct points', 'degenerate');
     area += Math.abs(ringArea(ring));
   }
-  if (needsArea && (shape.rings.length === 0 || area === 0)) throw new ShapeProblem('the shape has zero area');
+  if (needsArea && (shape.rings.length === 0 || area === 0)) throw new ShapeProblem('the shape has zero area', 'degenerate');
 }
 
 function distinctPointCount(ring: number[], enough: number): number {

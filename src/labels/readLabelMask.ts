@@ -4,6 +4,7 @@ import type { ClassMask, LabelledPair } from '../types.js';
 import type { ClassMap } from './classMap.js';
 import { cocoShapes, isCocoLabel } from './coco.js';
 import { geoJsonShapes, isGeoJsonLabel } from './geojson.js';
+import type { ShapeOptions } from './geometry.js';
 import { readJsonLabel } from './labelFile.js';
 import { isLabelMeLabel, labelMeShapes } from './labelme.js';
 import { readPngMask } from './pngMask.js';
@@ -37,14 +38,15 @@ export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFor
  * @param pair the image/label pair (`labelKey` names the image inside a COCO file).
  * @param size the image's size: a label declaring another size is an error.
  * @param classMap label names to class ids.
- * @param options `format` forces a format (default `auto`).
+ * @param options `format` forces a format (default `auto`); `degenerateShapes: 'skip'` leaves out shapes
+ *   with fewer than 3 distinct points or zero area (reporting each to `onSkippedShape`) instead of failing.
  * @throws InputError naming the label file and the problem.
  */
 export async function readLabelMask(
   pair: LabelledPair,
   size: { width: number; height: number },
   classMap: ClassMap,
-  options: { format?: string } = {},
+  options: { format?: string } & ShapeOptions = {},
 ): Promise<ClassMask> {
   const format = options.format ?? 'auto';
   if (!(LABEL_FORMATS as readonly string[]).includes(format)) {
@@ -56,10 +58,10 @@ export async function readLabelMask(
   const json = await readJsonLabel(file);
   const detected = format === 'auto' ? detectLabelFormat(file, json) : format;
   const shapes: Array<LabelShape | PixelRegion> =
-    detected === 'xbd' ? xbdShapes(json, file, size, classMap)
-    : detected === 'labelme' ? labelMeShapes(json, file, size, classMap)
-    : detected === 'coco' ? cocoShapes(json, file, pair.labelKey, size, classMap)
-    : geoJsonShapes(json, file, size, classMap);
+    detected === 'xbd' ? xbdShapes(json, file, size, classMap, options)
+    : detected === 'labelme' ? labelMeShapes(json, file, size, classMap, options)
+    : detected === 'coco' ? cocoShapes(json, file, pair.labelKey, size, classMap, options)
+    : geoJsonShapes(json, file, size, classMap, options);
   const mask: ClassMask = { data: new Uint8Array(size.width * size.height), width: size.width, height: size.height };
   rasterizeShapes(mask, shapes, classMap.priority);
   return mask;

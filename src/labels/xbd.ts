@@ -2,7 +2,7 @@ import wkx from 'wkx';
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
 import { checkDeclaredSize, classValue, isObject } from './labelFile.js';
-import { checkedShape, closedRingWithoutRepeat } from './geometry.js';
+import { type ShapeOptions, checkedShape, closedRingWithoutRepeat } from './geometry.js';
 import type { LabelShape } from './rasterize.js';
 
 /** True when parsed JSON looks like an xBD / xView2 label file. */
@@ -16,7 +16,7 @@ export function isXbdLabel(json: unknown): boolean {
  * has no subtype, as the pre-disaster files do: those map to the class named `building` if the class map
  * has one, else to `no-damage`).
  */
-export function xbdShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap): LabelShape[] {
+export function xbdShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap, options: ShapeOptions = {}): LabelShape[] {
   if (!isXbdLabel(json)) throw new InputError(file, 'not an xBD label file (no features.xy array)');
   const root = json as { features: { xy: unknown[] }; metadata?: Record<string, unknown> };
   if (isObject(root.metadata)) checkDeclaredSize(file, { width: root.metadata.width, height: root.metadata.height }, size);
@@ -28,7 +28,8 @@ export function xbdShapes(json: unknown, file: string, size: { width: number; he
     const subtype = properties.subtype ?? (classMap.ids.has('building') ? 'building' : 'no-damage');
     const value = classValue(classMap, subtype, file, where);
     for (const polygon of parsePolygons(feature.wkt, file, where)) {
-      shapes.push(checkedShape({ rings: polygon, value }, size, file, where));
+      const shape = checkedShape({ rings: polygon, value }, size, file, where, options);
+      if (shape) shapes.push(shape);
     }
   });
   return shapes;
