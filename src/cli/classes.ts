@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { IGNORE_VALUE, xbdClassMap, type ClassMap } from '../labels/classMap.js';
+import { IGNORE_VALUE, labelMeClassMap, xbdClassMap, type ClassMap } from '../labels/classMap.js';
 
 /** Class-map presets `--classes` accepts by name. */
 export const CLASS_PRESETS: Record<string, () => ClassMap> = { xbd: xbdClassMap };
@@ -9,7 +9,7 @@ export const CLASS_PRESETS: Record<string, () => ClassMap> = { xbd: xbdClassMap 
 const fallbackColour = (id: number): [number, number, number] => (id === 0 ? [0, 0, 0] : [(id * 97) % 256, (id * 57 + 80) % 256, (id * 151 + 40) % 256]);
 
 /**
- * Resolves `--classes`: a preset name (`xbd`) or a JSON file `{ "names": [...], "colors"?: [[r,g,b], ...],
+ * Resolves `--classes`: a preset name (`xbd`), a LabelMe `class_names.txt`, or a JSON file `{ "names": [...], "colors"?: [[r,g,b], ...],
  * "labels"?: { "label in files": id or "ignore" } }`. Without `labels`, each name labels its own class.
  *
  * @example
@@ -22,6 +22,14 @@ const fallbackColour = (id: number): [number, number, number] => (id === 0 ? [0,
 export async function resolveClassMap(spec: string): Promise<ClassMap> {
   const preset = CLASS_PRESETS[spec];
   if (preset) return preset();
+  if (spec.endsWith('.txt')) {
+    // LabelMe's class_names.txt: one class per line, the line index is the id.
+    try {
+      return labelMeClassMap(await readFile(spec, 'utf8'));
+    } catch (error) {
+      throw new InputError(spec, `not a usable class_names.txt: ${(error as Error).message}`, { cause: error });
+    }
+  }
   let data: { names?: unknown; colors?: unknown; labels?: unknown };
   try {
     data = JSON.parse(await readFile(spec, 'utf8')) as typeof data;

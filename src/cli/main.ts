@@ -12,6 +12,7 @@ import type { HttpSink } from '../sinks/httpSink.js';
 import type { MetricSink } from '../sinks/sinkEvents.js';
 import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
+import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
 import { manifestClassMap, openRun, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
@@ -310,17 +311,34 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .requiredOption('--out <dir>', 'output folder')
     .option('--classes <preset|file>', 'class map preset or JSON class file', 'xbd')
     .option('--format <format>', 'auto, xbd, labelme, coco, geojson or mask', 'auto')
+    .option('--previews', 'also write colour previews to OUT/previews', false)
+    .option('--on-bad-input <policy>', 'throw: stop at the first bad file; skip: go on and report it', 'throw')
+    .option('--degenerate-shapes <policy>', 'error or skip polygons with under 3 points or zero area', 'error')
     .action(async (options) => setExitCode(await prepareCommand(options)));
   return program;
 }
 
-async function prepareCommand(options: { images: string; labels: string; out: string; classes: string; format: string }): Promise<number> {
-  // The labels module owns prepare; like the label reader it is loaded when used.
-  const specifier = '../pipelines/prepare.js';
-  const prepare = (await import(specifier)) as { prepareMasks?: (options: Record<string, unknown>) => Promise<unknown> };
-  if (typeof prepare.prepareMasks !== 'function') throw new Error('prepare needs src/pipelines/prepare.ts (prepareMasks)');
-  const summary = await prepare.prepareMasks({ imagesDir: options.images, labelsDir: options.labels, outDir: options.out, classMap: await resolveClassMap(options.classes), ...(options.format !== 'auto' ? { format: options.format } : {}) });
-  process.stdout.write(`${typeof summary === 'string' ? summary : JSON.stringify(summary, null, 2)}\n`);
+async function prepareCommand(options: {
+  images: string;
+  labels: string;
+  out: string;
+  classes: string;
+  format: string;
+  previews: boolean;
+  onBadInput: 'throw' | 'skip';
+  degenerateShapes: 'error' | 'skip';
+}): Promise<number> {
+  const summary = await prepareMasks({
+    imagesDir: options.images,
+    labelsDir: options.labels,
+    outDir: options.out,
+    classMap: await resolveClassMap(options.classes),
+    format: options.format,
+    previews: options.previews,
+    onBadInput: options.onBadInput,
+    degenerateShapes: options.degenerateShapes,
+  });
+  process.stdout.write(`${formatPrepareSummary(summary)}\n`);
   return EXIT_CODES.ok;
 }
 

@@ -17,12 +17,13 @@ export function isCocoLabel(json: unknown): json is CocoFile {
 }
 
 /**
- * The image keys (`file_name`s) of a COCO file, or `undefined` when the file is not COCO JSON: the hook
+ * The image keys (`file_name`s) of a COCO file, or `undefined` when the file is not (readable) COCO JSON: the hook
  * through which `pairFiles` pairs one COCO file with many images.
  */
 export async function cocoImageKeys(labelPath: string): Promise<string[] | undefined> {
   if (!labelPath.toLowerCase().endsWith('.json')) return undefined;
-  const json = await readJsonLabel(labelPath);
+  // A file that does not parse is reported when its mask is read, under the run's bad-input policy.
+  const json = await readJsonLabel(labelPath).catch(() => undefined);
   if (!isCocoLabel(json)) return undefined;
   return json.images.map((image, index) => {
     if (typeof image.file_name !== 'string') throw new InputError(labelPath, `images[${index}]: file_name missing`);

@@ -1,0 +1,134 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+import { type BadInputPolicy, InputError, SkipReport, handleBadInput } from '../errors.js';
+import { decodeImage } from '../io/decodeImage.js';
+import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
+import type { ClassMap } from '../labels/classMap.js';
+import { cocoImageKeys } from '../labels/coco.js';
+import type { DegenerateShapePolicy } from '../labels/geometry.js';
+import { readLabelMask } from '../labels/readLabelMask.js';
+import { pairFiles } from '../sources/pairFiles.js';
+import { type SplitOptions, splitBySource } from '../sources/splitBySource.js';
+import type { ClassMask, RasterImage, Split } from '../types.js';
+
+export interface PrepareMasksOptions {
+  imagesDir: string;
+  labelsDir: string;
+  /** Masks go to `OUT/masks/<stem>.png`, previews to `OUT/previews/<stem>.png`. */
+  outDir: string;
+  classMap: ClassMap;
+  /** Label format, default `auto` (detected per file). */
+  format?: string;
+  /** Also write colour previews: class colours blended over the image. Default false. */
+  previews?: boolean;
+  /** Default `throw`; `skip` goes on past bad files and reports them. */
+  onBadInput?: BadInputPolicy;
+  /** Degenerate polygons: `error` (default) or `skip` (counted in `skippedShapes`). */
+  degenerateShapes?: DegenerateShapePolicy;
+  /** How sources are assigned to splits, for the per-split counts. */
+  split?: SplitOptions;
+}
+
+export interface PrepareSummary {
+  /** Masks written. */
+  written: number;
+  /** Pixels per class name (and `ignore`), per split and in total. */
+  pixels: Record<Split | 'total', Record<string, number>>;
+  imagesWithoutLabels: string[];
+  labelsWithoutImages: string[];
+  /** Files skipped under `onBadInput: 'skip'`, with the reason. */
+  skipped: SkipReport;
+  /** Degenerate shapes left out under `degenerateShapes: 'skip'`. */
+  skippedShapes: string[];
+}
+
+/**
+ * Turns label files into class-index masks on disk: pairs images and labels by stem, rasterizes each label
+ * at its image's size, and writes `OUT/masks/<stem>.png` (single channel, class ids, ignore as 255) and
+ * optionally a colour preview. Returns per-class pixel counts per split.
+ *
+ * @example
+ * ```ts
+ * const summary = await prepareMasks({ imagesDir: 'xbd/images', labelsDir: 'xbd/labels', outDir: 'out', classMap: xbdClassMap() });
+ * console.log(formatPrepareSummary(summary, xbdClassMap()));
+ * ```
+ */
+export async function prepareMasks(options: PrepareMasksOptions): Promise<PrepareSummary> {
+  const { classMap } = options;
+  const masksDir = join(options.outDir, 'masks');
+  const previewsDir = join(options.outDir, 'previews');
+  await mkdir(masksDir, { recursive: true });
+  if (options.previews) await mkdir(previewsDir, { recursive: true });
+  const pairing = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir, multiImageLabelKeys: cocoImageKeys });
+  const splits = splitBySource(pairing.pairs, options.split);
+  const names = [...classMap.names, 'ignore'];
+  const emptyCounts = (): Record<string, number> => Object.fromEntries(names.map((name) => [name, 0]));
+  const summary: PrepareSummary = {
+    written: 0,
+    pixels: { train: emptyCounts(), validation: emptyCounts(), test: emptyCounts(), total: emptyCounts() },
+    imagesWithoutLabels: pairing.imagesWithoutLabels,
+    labelsWithoutImages: pairing.labelsWithoutImages,
+    skipped: new SkipReport(),
+    skippedShapes: [],
+  };
+  const readOptions = {
+    ...(options.format === undefined ? {} : { format: options.format }),
+    degenerateShapes: options.degenerateShapes ?? 'error',
+    onSkippedShape: (file: string, problem: string) => summary.skippedShapes.push(`${file}: ${problem}`),
+  };
+  for (const split of ['train', 'validation', 'test'] as const) {
+    for (const pair of splits[split]) {
+      try {
+        const image = await decodeImage(pair.imagePath);
+        const mask = await readLabelMask(pair, image, classMap, readOptions);
+        await writeClassMaskPng(join(masksDir, `${pair.id}.png`), mask);
+        if (options.previews) await colourPreview(image, mask, classMap).toFile(join(previewsDir, `${pair.id}.png`));
+        countPixels(mask, classMap, summary.pixels[split], summary.pixels.total);
+        summary.written++;
+      } catch (error) {
+        handleBadInput(error, options.onBadInput ?? 'throw', summary.skipped);
+      }
+    }
+  }
+  return summary;
+}
+
+function countPixels(mask: ClassMask, classMap: ClassMap, ...into: Array<Record<string, number>>): void {
+  const histogram = new Float64Array(256);
+  for (const value of mask.data) histogram[value]!++;
+  histogram.forEach((n, value) => {
+    if (n === 0) return;
+    const name = value === classMap.ignoreValue ? 'ignore' : classMap.names[value];
+    if (name === undefined) throw new InputError(`mask value ${value}`, 'is not a class of the class map');
+    for (const counts of into) counts[name] = (counts[name] ?? 0) + n;
+  });
+}
+
+/** Class colours blended at 50% over the image (background and ignored pixels left as they are). */
+export function colourPreview(image: RasterImage, mask: ClassMask, classMap: ClassMap): Sharp {
+  const out = Buffer.alloc(image.width * image.height * 3);
+  for (let i = 0; i < mask.data.length; i++) {
+    const value = mask.data[i]!;
+    const colour = value !== 0 && value !== classMap.ignoreValue ? classMap.colors[value] : undefined;
+    for (let c = 0; c < 3; c++) {
+      const pixel = image.data[i * image.channels + c]!;
+      out[3 * i + c] = colour ? (pixel + colour[c]!) >> 1 : pixel;
+    }
+  }
+  return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } }).png();
+}
+
+/** A table of pixel counts per class and split, with the files skipped and unpaired. */
+export function formatPrepareSummary(summary: PrepareSummary): string {
+  const columns = ['train', 'validation', 'test', 'total'] as const;
+  const lines = [`wrote ${summary.written} masks`, ['class'.padEnd(16), ...columns.map((c) => c.padStart(12))].join('')];
+  for (const name of Object.keys(summary.pixels.total)) {
+    lines.push([name.padEnd(16), ...columns.map((c) => String(summary.pixels[c][name] ?? 0).padStart(12))].join(''));
+  }
+  if (summary.imagesWithoutLabels.length) lines.push(`images without labels: ${summary.imagesWithoutLabels.length} (${summary.imagesWithoutLabels.slice(0, 5).join(', ')}${summary.imagesWithoutLabels.length > 5 ? ', ...' : ''})`);
+  if (summary.labelsWithoutImages.length) lines.push(`labels without images: ${summary.labelsWithoutImages.length} (${summary.labelsWithoutImages.slice(0, 5).join(', ')}${summary.labelsWithoutImages.length > 5 ? ', ...' : ''})`);
+  if (summary.skippedShapes.length) lines.push(`degenerate shapes left out: ${summary.skippedShapes.length}`);
+  if (summary.skipped.count) lines.push(summary.skipped.toString());
+  return lines.join('\n');
+}
