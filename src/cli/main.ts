@@ -22,7 +22,7 @@ import { decodeImage } from '../io/decodeImage.js';
 import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
 import { loadConfig } from './config.js';
 import { resolveClassMap } from './classes.js';
-import { loadLabelReader } from './labelReader.js';
+import { readLabelMask } from '../labels/readLabelMask.js';
 import { progressReporter } from './progress.js';
 import { TRAIN_OPTIONS, checkTrainConfig, type TrainConfig } from './trainOptions.js';
 import fg from 'fast-glob';
@@ -100,7 +100,6 @@ async function trainCommand(command: Command): Promise<number> {
     say(`no --images/--labels: generated ${config.syntheticImages} synthetic xBD-format images (${Object.entries(synthetic.buildings).map(([k, v]) => `${v} ${k}`).join(', ')}) in ${join(out, 'data')}`);
   }
   const classMap = await resolveClassMap(config.classes as string);
-  const readMask = await loadLabelReader();
   await mkdir(out, { recursive: true });
 
   const sinks: MetricSink[] = [ndjsonSink(runPaths(out).metrics)];
@@ -119,7 +118,7 @@ async function trainCommand(command: Command): Promise<number> {
       imagesDir: images,
       labelsDir: labels,
       classMap,
-      readMask,
+      readMask: readLabelMask,
       ...(config.format !== 'auto' ? { format: config.format as string } : {}),
       tileSize: config.tileSize as number,
       batchSize: config.batchSize as number,
@@ -188,7 +187,7 @@ async function evalCommand(options: { run: string; images: string; labels: strin
     imagesDir: options.images,
     labelsDir: options.labels,
     classMap,
-    readMask: await loadLabelReader(),
+    readMask: readLabelMask,
     ...(options.format !== 'auto' ? { format: options.format } : {}),
     tileSize: manifest.tileSize,
     onImage: (id, done, total) => say(`evaluated ${done}/${total}: ${id}`),
