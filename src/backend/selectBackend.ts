@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
 
 /** The backends segstream can run on, best first. */
 export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -52,6 +53,8 @@ async function tryBackend(backend: BackendName): Promise<string> {
       return 'tensorflow';
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
+      // The stock wasm backend cannot train convolutions; these kernels make it train, correctly and fast.
+      registerWasmTrainingKernels();
       return 'wasm';
     case 'cpu':
       return 'cpu';

@@ -1,0 +1,128 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/selectBackend.js';
+
+/** Runs `compute` on a backend and returns its results as plain arrays (tensors disposed). */
+async function on(backend: 'cpu' | 'wasm', compute: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await selectBackend({ backend });
+  const tensors = tf.tidy(compute);
+  const values = tensors.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(tensors);
+  return values;
+}
+
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    norm = Math.max(norm, Math.abs(b[i]!));
+  }
+  return diff / Math.max(norm, 1e-6);
+}
+
+/** A seeded pseudo-random tensor, the same on every backend. */
+function seeded(shape: number[], seed: number, integerSteps = 0): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(size);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const u = state / 2 ** 32 - 0.5;
+    values[i] = integerSteps ? Math.round(u * integerSteps) : u;
+  }
+  return tf.tensor(values, shape);
+}
+
+async function compareOnBackends(name: string, compute: () => tf.Tensor[]): Promise<void> {
+  const cpu = await on('cpu', compute);
+  const wasm = await on('wasm', compute);
+  cpu.forEach((reference, i) => {
+    assert.is(wasm[i]!.length, reference.length, `${name}: output ${i} size`);
+    const error = relativeError(wasm[i]!, reference);
+    assert.ok(error < 1e-4, `${name}: output ${i} relative error ${error}`);
+  });
+}
+
+const convCases: Array<{ input: [number, number, number, number]; kernel: number; outChannels: number; stride: number; pad: 'same' | 'valid' | number }> = [];
+for (const stride of [1, 2, 3]) {
+  for (const kernel of [1, 2, 3, 4, 5, 7]) {
+    for (const pad of ['same', 'valid', 1] as const) {
+      if (pad === 1 && kernel < 2) continue;
+      convCases.push({ input: [2, 9 + stride, 8 + kernel, 3], kernel, outChannels: 2, stride, pad });
+    }
+  }
+}
+
+test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides 1-3, kernels 1-7, same/valid/explicit', async () => {
+  for (const [index, c] of convCases.entries()) {
+    const name = `conv k${c.kernel} s${c.stride} ${c.pad} ${c.input}`;
+    await compareOnBackends(name, () => {
+      const x = seeded(c.input, 11 + index) as tf.Tensor4D;
+      const w = seeded([c.kernel, c.kernel, c.input[3], c.outChannels], 97 + index) as tf.Tensor4D;
+      const pad = typeof c.pad === 'number' ? ([[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as tf.backend_util.ExplicitPadding) : c.pad;
+      const loss = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad).square().sum();
+      const [dx, dw] = tf.grads(loss)([x, w]);
+      return [tf.conv2d(x, w, c.stride, pad), dx!, dw!];
+    });
+  }
+});
+
+test('conv2dTranspose forward and gradients on wasm equal cpu (U-Net 2x2/2 and Pix2Pix 4x4/2 decoders)', async () => {
+  const cases = [
+    { kernel: 2, stride: 2, pad: 'same' as const, input: [2, 5, 6, 4] },
+    { kernel: 4, stride: 2, pad: 'same' as const, input: [1, 4, 4, 3] },
+    { kernel: 3, stride: 1, pad: 'same' as const, input: [2, 5, 5, 2] },
+    { kernel: 3, stride: 2, pad: 'valid' as const, input: [1, 4, 3, 2] },
+  ];
+  for (const c of cases) {
+    await compareOnBackends(`transpose k${c.kernel} s${c.stride} ${c.pad}`, () => {
+      const x = seeded(c.input, 5) as tf.Tensor4D;
+      const w = seeded([c.kernel, c.kernel, 3, c.input[3]!], 6) as tf.Tensor4D;
+      const [n, h, wd] = c.input as [number, number, number];
+      const outH = c.pad === 'same' ? h * c.stride : (h - 1) * c.stride + c.kernel;
+      const outW = c.pad === 'same' ? wd * c.stride : (wd - 1) * c.stride + c.kernel;
+      const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2dTranspose(a, b, [n, outH, outW, 3], c.stride, c.pad);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor4D, b as tf.Tensor4D).square().sum())([x, w]);
+      return [f(x, w), dx!, dw!];
+    });
+  }
+});
+
+test('max pooling gradient on wasm equals cpu for every batch item and channel, with ties', async () => {
+  for (const [pool, stride, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same']] as const) {
+    await compareOnBackends(`maxPool ${pool}/${stride} ${pad}`, () => {
+      // Values on a coarse integer grid make ties in most windows.
+      const x = seeded([3, 7, 6, 4], 3, 4) as tf.Tensor4D;
+      const dx = tf.grad((a: tf.Tensor) => {
+        const pooled = tf.maxPool(a as tf.Tensor4D, pool, stride, pad);
+        return pooled.mul(seeded(pooled.shape, 9)).sum();
+      })(x);
+      return [dx];
+    });
+  }
+});
+
+test('oneHot float32 on wasm holds ones and zeros', async () => {
+  await compareOnBackends('oneHot', () => [
+    tf.oneHot(tf.tensor1d([0, 3, 1, 4, 2], 'int32'), 5, 1, 0, 'float32'),
+    tf.oneHot(tf.tensor1d([2, 0, 7], 'int32'), 3, 2, -1, 'float32'),
+  ]);
+});
+
+test('no tensors leak through the replaced kernels', async () => {
+  await selectBackend({ backend: 'wasm' });
+  const x = seeded([1, 8, 8, 2], 1) as tf.Tensor4D;
+  const w = seeded([3, 3, 2, 2], 2) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) {
+    tf.tidy(() => {
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), 2, 2, 'same').sum())([x, w]);
+    });
+  }
+  assert.is(tf.memory().numTensors, before);
+  tf.dispose([x, w]);
+});
+
+test.run();
