@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './helpers/data.js';
@@ -33,8 +35,38 @@ function trainAndInterrupt(signal: 'SIGINT' | 'SIGTERM', out: string): Promise<{
   });
 }
 
+const BIN = join(PROJECT_ROOT, 'bin', 'stream-train');
+const run = promisify(execFile);
+
+/** eval, predict and compare on the run folder the interrupted run left (its checkpoint holds the model). */
+async function evaluatePredictCompare(out: string): Promise<void> {
+  const data = join(out, 'data');
+  await run(BIN, ['eval', '--run', out, '--images', join(data, 'images'), '--labels', join(data, 'labels'), '--json', join(out, 'copy.json'), '--backend', 'cpu']);
+  const report = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8')) as { per_class: { name: string; iou: number }[]; overall: Record<string, number>; confusion_matrix: number[][]; pixels: number };
+  assert.equal(report.per_class.map((c) => c.name), ['background', 'no-damage', 'minor-damage', 'major-damage', 'destroyed']);
+  for (const key of ['precision', 'recall', 'f1', 'iou', 'accuracy', 'mean_iou']) assert.type(report.overall[key], 'number', key);
+  // Every labelled pixel of the 4 synthetic 256x256 images is counted once (no ignored labels there).
+  assert.is(report.confusion_matrix.flat().reduce((a, b) => a + b, 0), 4 * 256 * 256);
+  assert.is(readFileSync(join(out, 'copy.json'), 'utf8'), readFileSync(join(out, 'eval.json'), 'utf8'));
+  assert.match(readFileSync(join(out, 'confusion.csv'), 'utf8'), /^true\\predicted,background,no-damage,/);
+  assert.equal((await sharp(join(out, 'confusion.png')).metadata()).width, 5 * 48);
+
+  const predictions = join(out, 'predictions');
+  await run(BIN, ['predict', '--run', out, '--images', join(data, 'images'), '--out', predictions, '--backend', 'cpu']);
+  const stem = readdirSync(join(data, 'images'))[0]!.replace(/\.png$/, '');
+  const classesPng = join(predictions, `${stem}.classes.png`);
+  const { width, height, channels } = await sharp(classesPng).metadata();
+  assert.equal([width, height, channels], [256, 256, 1]);
+  const classes = await sharp(classesPng).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+  assert.ok(classes.data.every((id) => id < 5), 'class ids only');
+  assert.ok(existsSync(join(predictions, `${stem}.overlay.png`)));
+
+  const { stdout } = await run(BIN, ['compare', out]);
+  assert.match(stdout, new RegExp(`\\| unet \\| ${report.overall.f1!.toFixed(4)} \\|`));
+}
+
 for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  test(`${signal} stops at the next batch boundary, writes a checkpoint and exits ${exitCode}`, async () => {
+  test(`${signal} stops at the next batch boundary, writes a checkpoint and exits ${exitCode}${signal === 'SIGINT' ? '; eval, predict and compare use that checkpoint' : ''}`, async () => {
     const out = mkdtempSync(join(tmpdir(), `segstream-${signal}-`));
     try {
       const { code, stdout, stderr } = await trainAndInterrupt(signal, out);
@@ -46,6 +78,7 @@ for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       assert.ok(readdirSync(join(out, 'checkpoints')).length >= 1);
       assert.is(events.filter((e) => e.type === 'epoch').length, 0, 'stopped inside the first epoch');
       assert.match(stderr, new RegExp(`interrupted by ${signal}: checkpoint in .*; continue with: npx stream-train train --out .* --resume`));
+      if (signal === 'SIGINT') await evaluatePredictCompare(out);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -13,7 +13,8 @@ import type { ClassMask, RasterImage } from '../types.js';
  * @param path Output file.
  */
 export async function writeClassPng(mask: ClassMask, path: string): Promise<void> {
-  await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).png().toFile(path);
+  // b-w keeps one channel; sharp would otherwise widen the raw single channel to sRGB.
+  await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).toColourspace('b-w').png().toFile(path);
 }
 
 /** RGB of each pixel's class; classes beyond the palette are grey. */
