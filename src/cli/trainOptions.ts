@@ -19,7 +19,7 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'labels', flags: '--labels <dir>', description: 'label folder (xBD, LabelMe, COCO, GeoJSON JSON or PNG masks), paired with images by file stem', kind: 'string' },
   { key: 'classes', flags: '--classes <preset|file>', description: 'class map preset or JSON class file', default: 'xbd', kind: 'string' },
   { key: 'format', flags: '--format <format>', description: 'label format; auto detects it per file', default: 'auto', kind: 'string' },
-  { key: 'epochs', flags: '--epochs <n>', description: 'epochs', default: 2, kind: 'integer' },
+  { key: 'epochs', flags: '--epochs <n>', description: 'epochs', default: 5, kind: 'integer' },
   { key: 'batchSize', flags: '--batch-size <n>', description: 'tiles per batch', default: 4, kind: 'integer' },
   { key: 'tileSize', flags: '--tile-size <px>', description: 'tile side in pixels', default: 128, kind: 'integer' },
   { key: 'baseFilters', flags: '--base-filters <n>', description: 'filters of the first level (UNet, Pix2Pix generator)', default: 8, kind: 'integer' },
