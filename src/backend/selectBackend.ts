@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { availableParallelism } from 'node:os';
 import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
+import { initWasmWithThreads } from './wasmThreads.js';
 
 /** The backends segstream can run on, best first. */
 export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -28,6 +30,11 @@ export interface SelectBackendOptions {
    * of tensorflow-gpu (@tensorflow/tfjs-node-gpu), tensorflow (@tensorflow/tfjs-node), wasm, cpu.
    */
   backend?: BackendName | 'auto';
+  /**
+   * Threads of the wasm backend. Defaults to `SEGSTREAM_WASM_THREADS`, else the number of cores. Fixed once
+   * the wasm backend has started in a process.
+   */
+  wasmThreads?: number;
 }
 
 /** Hooks run after a backend is set, e.g. to register training kernels for wasm. */
@@ -42,7 +49,10 @@ function isBackendName(name: string): name is BackendName {
   return (BACKEND_PREFERENCE as readonly string[]).includes(name);
 }
 
-async function tryBackend(backend: BackendName): Promise<string> {
+/** Threads the wasm backend started with in this process (it cannot restart with another count). */
+let wasmThreadsStarted: number | undefined;
+
+async function tryBackend(backend: BackendName, wasmThreads: number): Promise<string> {
   switch (backend) {
     case 'tensorflow-gpu':
       // The native packages register the `tensorflow` backend in the shared tfjs-core on import.
@@ -52,7 +62,7 @@ async function tryBackend(backend: BackendName): Promise<string> {
       await import('@tensorflow/tfjs-node' as string);
       return 'tensorflow';
     case 'wasm':
-      await import('@tensorflow/tfjs-backend-wasm');
+      wasmThreadsStarted ??= await initWasmWithThreads(wasmThreads);
       // The stock wasm backend cannot train convolutions; these kernels make it train, correctly and fast.
       registerWasmTrainingKernels();
       return 'wasm';
@@ -83,17 +93,20 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     throw new Error(`unknown backend '${requested}': expected auto, ${BACKEND_PREFERENCE.join(', ')}`);
   }
   const candidates = requested === 'auto' ? BACKEND_PREFERENCE : [requested];
+  const wasmThreads = options.wasmThreads ?? Number(process.env.SEGSTREAM_WASM_THREADS ?? availableParallelism());
+  if (!Number.isInteger(wasmThreads) || wasmThreads < 1) throw new RangeError(`wasmThreads must be a positive integer, got ${wasmThreads}`);
   const attempts: BackendAttempt[] = [];
   for (const backend of candidates) {
     try {
-      const tfBackend = await tryBackend(backend);
+      const tfBackend = await tryBackend(backend, wasmThreads);
       if (!(await tf.setBackend(tfBackend))) throw new Error(`tf.setBackend('${tfBackend}') failed`);
       await tf.ready();
       await setupHooks.get(tfBackend)?.();
       attempts.push({ backend, ok: true });
       const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.backend}: ${a.reason}`);
       const forced = requested === 'auto' ? '' : ' (forced)';
-      const summary = `backend: ${backend}${forced}` + (skipped.length ? ` (${skipped.join('; ')})` : '');
+      const threads = backend === 'wasm' ? `, ${wasmThreadsStarted} thread${wasmThreadsStarted === 1 ? '' : 's'}` : '';
+      const summary = `backend: ${backend}${threads}${forced}` + (skipped.length ? ` (${skipped.join('; ')})` : '');
       return { backend, tfBackend, attempts, summary };
     } catch (error) {
       attempts.push({ backend, ok: false, reason: firstLine(error) });

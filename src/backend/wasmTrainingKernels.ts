@@ -213,6 +213,32 @@ function conv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.Tenso
   return stockConv2D!({ inputs, backend, attrs: { ...attrs, pad: [[0, 0], [top, bottom], [left, right], [0, 0]] } } as never) as tf.TensorInfo;
 }
 
+/**
+ * Gradient of FusedBatchNorm with the per-channel factors broadcast. The stock gradient tiles
+ * 1/sqrt(variance + epsilon) to the full size of x first, which on wasm is a single-threaded copy that cost
+ * more than all convolutions of a UNet step together.
+ */
+const fusedBatchNormGradient: tf.GradConfig = {
+  kernelName: 'FusedBatchNorm',
+  inputsToSave: ['x', 'mean', 'variance', 'scale'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+    const epsilon = (attrs as { varianceEpsilon: number }).varianceEpsilon;
+    const gradient = dy as tf.Tensor;
+    const reductionAxes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
+    const perChannel = (t: tf.Tensor) => (mean.rank === 1 ? tf.sum(t, reductionAxes) : t).reshape(mean.shape);
+    const scaleValue = scale ?? tf.scalar(1);
+    const inverseStd = tf.rsqrt(tf.add(variance, tf.scalar(epsilon)));
+    return {
+      x: () => tf.mul(gradient, tf.mul(inverseStd, scaleValue)).reshape(x.shape),
+      mean: () => perChannel(tf.mul(gradient, tf.mul(inverseStd, scaleValue).neg())),
+      variance: () => perChannel(tf.mul(tf.mul(gradient, tf.sub(x, mean)), tf.mul(tf.mul(scaleValue, tf.pow(inverseStd, 3)), -0.5))),
+      scale: () => perChannel(tf.mul(gradient, tf.mul(tf.sub(x, mean), inverseStd))),
+      offset: () => perChannel(gradient),
+    };
+  },
+};
+
 let stockConv2D: tf.KernelFunc | undefined;
 let stockConv2DBackpropInput: tf.KernelFunc | undefined;
 let registered = false;
@@ -233,6 +259,7 @@ export function registerWasmTrainingKernels(): void {
     ['MaxPoolGrad', maxPoolGrad],
     ['OneHot', oneHot],
   ];
+  tf.registerGradient(fusedBatchNormGradient);
   for (const [kernelName, kernelFunc] of kernels) {
     const stock = tf.getKernel(kernelName, 'wasm');
     if (stock) tf.unregisterKernel(kernelName, 'wasm');
