@@ -22,17 +22,26 @@ function listTests(dir) {
 const files = listTests(testDir)
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
+const FILE_TIMEOUT_S = Number(process.env.TEST_FILE_TIMEOUT_S ?? 420);
 const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 const count = (text, label) => Number(text.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
 
 function runFile(file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [file], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' } });
+    // Numeric comparisons run the wasm backend single-threaded unless asked otherwise; the threads test sets its own.
+    const env = { SEGSTREAM_WASM_THREADS: '1', ...process.env, FORCE_COLOR: '0' };
+    const child = spawn(process.execPath, [file], { cwd: root, env });
+    // A file that hangs is killed and counted as failed rather than stalling the whole run.
+    const timer = setTimeout(() => {
+      output += `\n(killed after ${FILE_TIMEOUT_S} s)`;
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_S * 1000);
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     child.on('close', (code) => {
+      clearTimeout(timer);
       const text = stripAnsi(output);
       const total = count(text, 'Total');
       const passed = count(text, 'Passed');

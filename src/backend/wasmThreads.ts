@@ -42,6 +42,25 @@ ${text}`;
   }
 }
 
+interface PThreadPool {
+  unusedWorkers: Array<{ loaded?: boolean }>;
+  runningWorkers: Array<{ loaded?: boolean }>;
+}
+
+/**
+ * Waits until every pthread worker has loaded its module: work started before that can block the main
+ * thread in a wait for threads whose start needs the main thread's event loop.
+ */
+async function workersLoaded(timeoutMs = 20_000): Promise<void> {
+  const pool = (tf.backend() as unknown as { wasm: { PThread?: PThreadPool } }).wasm.PThread;
+  if (!pool) return;
+  const started = Date.now();
+  while ([...pool.unusedWorkers, ...pool.runningWorkers].some((worker) => !worker.loaded)) {
+    if (Date.now() - started > timeoutMs) throw new Error(`wasm threads did not start within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /**
  * Initialises the wasm backend with `threads` threads (at least 1). Must run before the wasm backend is
  * first set; returns the number of threads the backend reports.
@@ -56,11 +75,14 @@ export async function initWasmWithThreads(threads: number): Promise<number> {
   wasm.setThreadsCount(threads);
   const saved = { Blob: globalThis.Blob, createObjectURL: URL.createObjectURL, Worker: workerThreads.Worker, cpus: os.cpus };
   const module = workerThreads as { Worker: typeof workerThreads.Worker };
+  // Emscripten refs a worker while it runs a pthread, and XNNPACK's pool threads run for good: without this
+  // a program would never exit. The main thread waits for its threads synchronously, so nothing is lost.
   class UnrefWorker extends saved.Worker {
     constructor(...args: ConstructorParameters<typeof workerThreads.Worker>) {
       super(...args);
       this.unref();
     }
+    override ref(): void {}
   }
   try {
     (globalThis as { Blob: unknown }).Blob = ScriptFile;
@@ -70,6 +92,7 @@ export async function initWasmWithThreads(threads: number): Promise<number> {
     os.cpus = () => Array.from({ length: 2 * threads }, () => saved.cpus()[0]!);
     if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') failed with threads");
     await tf.ready();
+    await workersLoaded();
   } finally {
     (globalThis as { Blob: unknown }).Blob = saved.Blob;
     URL.createObjectURL = saved.createObjectURL;
