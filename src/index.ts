@@ -1,4 +1,63 @@
 // The public entry point: every operator, model builder and pipeline with its types.
 export * from './types.js';
 export * from './errors.js';
+
+// Backends: selection (tfjs-node-gpu, tfjs-node, wasm, cpu) and the wasm training kernels.
 export * from './backend/selectBackend.js';
+export * from './backend/wasmTrainingKernels.js';
+
+// Labels to masks.
+export * from './labels/classMap.js';
+export * from './labels/readLabelMask.js';
+export * from './labels/rasterize.js';
+export { cocoImageKeys } from './labels/coco.js';
+export { decodeRleString, encodeRleString, encodeRuns } from './labels/cocoRle.js';
+export { labelMeEmbeddedImage } from './labels/labelme.js';
+export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
+
+// Files, sources and the streaming machinery.
+export * from './io/decodeImage.js';
+export * from './io/writeClassMaskPng.js';
+export * from './io/writeNpy.js';
+export * from './sources/pairFiles.js';
+export * from './sources/splitBySource.js';
+export * from './stream/creditGate.js';
+export * from './stream/tileBatches.js';
+export * from './stream/toAsyncIterable.js';
+export * from './stream/labelledTile.js';
+
+// Operators.
+export * from './operators/readLabelledImages.js';
+export * from './operators/tile.js';
+export * from './operators/augment.js';
+export * from './operators/shuffle.js';
+export * from './operators/batchTiles.js';
+export * from './operators/toTensorBatch.js';
+export * from './operators/exportTiles.js';
+export * from './operators/train.js';
+
+// Models, losses, metrics, training.
+export * from './models/index.js';
+export * from './losses/index.js';
+export * from './metrics/index.js';
+export * from './training/index.js';
+
+// Sinks for live metrics.
+export * from './sinks/sinkEvents.js';
+export * from './sinks/ndjsonSink.js';
+export * from './sinks/tensorboardSink.js';
+export * from './sinks/httpSink.js';
+export * from './sinks/prometheusText.js';
+export * from './sinks/createSink.js';
+
+// Prediction and ready-made pipelines.
+export * from './predict/slidingWindow.js';
+export * from './predict/writePrediction.js';
+export * from './pipelines/prepare.js';
+export * from './pipelines/trainPipeline.js';
+export * from './pipelines/evaluate.js';
+export * from './pipelines/compare.js';
+export * from './pipelines/runDirectory.js';
+export * from './pipelines/syntheticDataset.js';
+export { loadConfig } from './cli/config.js';
+export { resolveClassMap, CLASS_PRESETS } from './cli/classes.js';
