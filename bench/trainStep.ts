@@ -1,0 +1,56 @@
+// Measures one model's training and forward speed in this process: `node dist/bench/trainStep.js MODEL
+// BACKEND THREADS BATCH SIZE STEPS` prints one JSON line. bench/train.ts runs it once per configuration,
+// since the wasm thread count is fixed per process.
+import * as tf from '@tensorflow/tfjs';
+import { type BackendName, selectBackend } from '../src/backend/selectBackend.js';
+import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
+import { buildPatchGANDiscriminator, buildPix2PixGenerator } from '../src/models/pix2pix.js';
+import { buildUNet } from '../src/models/unet.js';
+
+const [model = 'unet', backend = 'wasm', threads = '2', batchText = '4', sizeText = '256', stepsText = '3'] = process.argv.slice(2);
+const batch = Number(batchText);
+const size = Number(sizeText);
+const steps = Number(stepsText);
+const classes = 5;
+const choice = await selectBackend({ backend: backend as BackendName, wasmThreads: Number(threads) });
+
+const images = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
+const labels = tf.oneHot(tf.randomUniform([batch, size, size], 0, classes, 'int32') as tf.Tensor3D, classes).cast('float32') as tf.Tensor4D;
+const network =
+  model === 'unet' ? buildUNet({ depth: 4, baseFilters: 16, batchNorm: true, numClasses: classes })
+  : model === 'deeplabv3plus' ? buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: classes })
+  : buildPix2PixGenerator({ numClasses: classes });
+const discriminator = model === 'pix2pix' ? buildPatchGANDiscriminator({ numClasses: classes }) : undefined;
+const optimizer = tf.train.adam(model === 'pix2pix' ? 2e-4 : 1e-3);
+const discriminatorOptimizer = tf.train.adam(2e-4);
+
+/** One optimizer step; for Pix2Pix a generator step (adversarial + segmentation) and a discriminator step. */
+function step(): void {
+  tf.tidy(() => {
+    optimizer.minimize(() => {
+      const logits = network.apply(images, { training: true }) as tf.Tensor4D;
+      const segmentation = tf.losses.softmaxCrossEntropy(labels, logits);
+      if (!discriminator) return segmentation as tf.Scalar;
+      const verdict = discriminator.apply([images, tf.softmax(logits)], { training: true }) as tf.Tensor;
+      return segmentation.mul(100).add(tf.losses.meanSquaredError(tf.onesLike(verdict), verdict)) as tf.Scalar;
+    }, false, network.trainableWeights.map((w) => w.read() as tf.Variable));
+    if (discriminator) {
+      const fake = tf.softmax(network.apply(images) as tf.Tensor4D);
+      discriminatorOptimizer.minimize(() => {
+        const real = discriminator.apply([images, labels], { training: true }) as tf.Tensor;
+        const generated = discriminator.apply([images, fake], { training: true }) as tf.Tensor;
+        return tf.losses.meanSquaredError(tf.onesLike(real), real).add(tf.losses.meanSquaredError(tf.zerosLike(generated), generated)) as tf.Scalar;
+      }, false, discriminator.trainableWeights.map((w) => w.read() as tf.Variable));
+    }
+  });
+}
+
+step(); // warm-up: kernel setup and first allocations
+let started = performance.now();
+for (let i = 0; i < steps; i++) step();
+const trainImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
+tf.tidy(() => (network.predict(images) as tf.Tensor).dataSync());
+started = performance.now();
+tf.tidy(() => (network.predict(images) as tf.Tensor).dataSync());
+const forwardImagesPerSecond = batch / ((performance.now() - started) / 1000);
+console.log(JSON.stringify({ model, backend: choice.backend, summary: choice.summary, threads: Number(threads), batch, size, steps, trainImagesPerSecond, forwardImagesPerSecond, stepsPerSecond: trainImagesPerSecond / batch }));
