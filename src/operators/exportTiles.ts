@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type OperatorFunction, concatMap } from 'rxjs';
 import sharp from 'sharp';
+import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
 import { writeNpy } from '../io/writeNpy.js';
 import type { LabelledTile } from '../stream/labelledTile.js';
 
@@ -48,7 +49,7 @@ export function exportTiles(options: ExportTilesOptions): OperatorFunction<Label
     const writes: Array<Promise<unknown>> = [];
     if (formats.includes('png')) {
       writes.push(sharp(tile.image.data, { raw: { width, height, channels: 3 } }).png().toFile(join(folders.images, `${stem}.png`)));
-      writes.push(sharp(tile.mask.data, { raw: { width, height, channels: 1 } }).png().toFile(join(folders.masks, `${stem}.png`)));
+      writes.push(writeClassMaskPng(join(folders.masks, `${stem}.png`), tile.mask));
     }
     if (formats.includes('npy')) {
       writes.push(writeNpy(join(folders.npy, `${stem}_image.npy`), tile.image.data, [height, width, 3]));

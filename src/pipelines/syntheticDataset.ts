@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
 import { SeededRandom } from '../stream/seededRandom.js';
 
 /** The damage classes drawn, as xBD `subtype`s, with a roof look each (base colour and how broken it is). */
@@ -135,7 +136,7 @@ export async function writeSyntheticXbd(dir: string, options: SyntheticXbdOption
       features: { lng_lat: [], xy: features },
       metadata: { width: size, height: size, disaster: 'synthetic-disaster', disaster_type: 'synthetic', img_name: `${name}.png`, gsd: 0.5 },
     };
-    await sharp(mask, { raw: { width: size, height: size, channels: 1 } }).png().toFile(join(masksDir, `${name}.png`));
+    await writeClassMaskPng(join(masksDir, `${name}.png`), { data: mask, width: size, height: size });
     await writeFile(join(labelsDir, `${name}.json`), `${JSON.stringify(label)}\n`);
   }
   return { imagesDir, labelsDir, masksDir, buildings };

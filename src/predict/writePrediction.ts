@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
 import type { ClassMask, RasterImage } from '../types.js';
 
 /**
@@ -13,8 +14,7 @@ import type { ClassMask, RasterImage } from '../types.js';
  * @param path Output file.
  */
 export async function writeClassPng(mask: ClassMask, path: string): Promise<void> {
-  // b-w keeps one channel; sharp would otherwise widen the raw single channel to sRGB.
-  await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).toColourspace('b-w').png().toFile(path);
+  await writeClassMaskPng(path, mask);
 }
 
 /** RGB of each pixel's class; classes beyond the palette are grey. */

@@ -1,0 +1,64 @@
+// npm run bench:ingest: from ../shared/data/xbd (87 images of 1024x1024, 1,392 tiles of 256x256) to batched
+// tensors through the streaming pipeline, against the OpenCV/NumPy peer (../shared/bench/ref_ingest_cv2.py)
+// run in the same benchmark. Prints tiles/s per stage, peak RSS, and last the ratio of the two rates.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lastValueFrom, tap } from 'rxjs';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/selectBackend.js';
+import { decodeImage } from '../src/io/decodeImage.js';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { pairFiles } from '../src/sources/pairFiles.js';
+import { tileBatches } from '../src/stream/tileBatches.js';
+
+const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+const dataDir = resolve(root, '..', 'shared', 'data', 'xbd');
+const peerScript = resolve(root, '..', 'shared', 'bench', 'ref_ingest_cv2.py');
+await selectBackend({ backend: 'cpu' }); // tensors are only created here; no model runs
+
+const { pairs } = await pairFiles({ imagesDir: resolve(dataDir, 'images'), labelsDir: resolve(dataDir, 'labels') });
+const classMap = xbdClassMap();
+let peakRss = process.memoryUsage().rss;
+const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+
+// Stage by stage, sequentially, for the per-stage rates.
+let started = performance.now();
+const decoded = [];
+for (const pair of pairs) decoded.push(await decodeImage(pair.imagePath));
+const decodeSeconds = (performance.now() - started) / 1000;
+started = performance.now();
+for (const [i, pair] of pairs.entries()) await readLabelMask(pair, decoded[i]!, classMap);
+const rasterizeSeconds = (performance.now() - started) / 1000;
+decoded.length = 0;
+const tilesPerImage = 16;
+
+// The whole pipeline as users run it: bounded, concurrent, batches of 16 tiles as tensors.
+let tiles = 0;
+started = performance.now();
+await lastValueFrom(
+  tileBatches({ pairs, classMap, readMask: readLabelMask, tile: { size: 256 }, batchSize: 16 }).pipe(
+    tap((batch) => {
+      tiles += batch.origins.length;
+      sampleRss();
+      batch.release();
+    }),
+  ),
+);
+const pipelineSeconds = (performance.now() - started) / 1000;
+const rate = tiles / pipelineSeconds;
+console.log(`decode (sharp, sequential): ${((pairs.length * tilesPerImage) / decodeSeconds).toFixed(0)} tiles/s`);
+console.log(`rasterize (xBD polygons, sequential): ${((pairs.length * tilesPerImage) / rasterizeSeconds).toFixed(0)} tiles/s`);
+console.log(`pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors): ${tiles} tiles in ${pipelineSeconds.toFixed(2)} s = ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tf.memory().numTensors}`);
+
+const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+try {
+  const out = execFileSync(python, [peerScript, dataDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const peerRate = Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
+  console.log(`opencv peer: ${out.trim().split('\n').pop()}`);
+  console.log(`segstream ${rate.toFixed(0)} tiles/s vs opencv peer ${peerRate.toFixed(0)} tiles/s: ratio ${(rate / peerRate).toFixed(2)}`);
+} catch (error) {
+  console.log(`opencv peer not run (${String((error as { stderr?: string }).stderr ?? error).trim().split('\n').pop()}); install with apt-get install -y python3-opencv`);
+}
