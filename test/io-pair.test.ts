@@ -52,6 +52,8 @@ test('unpaired images and labels are reported, all image extensions pair', async
   assert.equal(result.pairs.map((p) => p.id), ['a', 'b', 'c', 'd', 'e']);
   assert.equal(result.imagesWithoutLabels, [join(root, 'images', 'lonely.png')]);
   assert.equal(result.labelsWithoutImages, [join(root, 'labels', 'orphan.json')]);
+  const masksOnly = await pairFiles({ imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), labelExtensions: ['png'] });
+  assert.equal(masksOnly.pairs.map((p) => p.id), ['e'], 'a single label extension pairs too');
 });
 
 test('two images with one stem are refused, naming both', async () => {

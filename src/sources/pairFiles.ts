@@ -41,7 +41,8 @@ export interface PairingResult {
 const stemOf = (path: string): string => basename(path, extname(path));
 
 async function listFiles(dir: string, extensions: readonly string[]): Promise<string[]> {
-  const pattern = `**/*.{${extensions.join(',')}}`;
+  // A brace list needs two entries: `*.{png}` matches a file literally named so.
+  const pattern = extensions.length === 1 ? `**/*.${extensions[0]}` : `**/*.{${extensions.join(',')}}`;
   const files = await fg(pattern, { cwd: resolve(dir), absolute: true, caseSensitiveMatch: false, onlyFiles: true });
   return files.sort();
 }
