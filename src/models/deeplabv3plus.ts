@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtrousConv2D, AtrousDepthwiseConv2D } from './layers/atrousConv2d.js';
 import { ResizeBilinearLike } from './layers/resizeBilinearLike.js';
-import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type OutputActivation } from './modelInfo.js';
-import { checkBoolean, checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
+import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
+import { checkBoolean, checkInteger, checkOneOf, checkRate } from './optionChecks.js';
 import { RESNET_DEPTHS, resnetBackbone, type ResNetDepth } from './resnet.js';
 
 /** Options of {@link buildDeepLabV3Plus}. Every option has a default. */
-export interface DeepLabV3PlusOptions {
+export interface DeepLabV3PlusOptions extends SegmentationModelOptions {
   /** ResNet depth of the backbone: 50 (bottleneck blocks), or the lighter 18 / 34 (basic blocks). [backbone=50] */
   backbone?: ResNetDepth;
   /** Stem filters of the backbone; 64 is the standard ResNet and the only width ImageNet weights fit. [backboneWidth=64] */
@@ -30,16 +30,6 @@ export interface DeepLabV3PlusOptions {
   separable?: boolean;
   /** Dropout after the ASPP projection; 0 disables it. [dropout=0.1] */
   dropout?: number;
-  /** Output channels, one logit map per class. [numClasses=5] */
-  numClasses?: number;
-  /** Input channels (3 for ImageNet weights). [inputChannels=3] */
-  inputChannels?: number;
-  /** Activation the loss applies to the logits; stored in the model's metadata. [outputActivation='softmax'] */
-  outputActivation?: OutputActivation;
-  /** Fixed input [height, width], or null to accept any size divisible by the output stride. [inputSize=null] */
-  inputSize?: InputSize;
-  /** Model name. [name='deeplabv3plus'] */
-  name?: string;
 }
 
 const WHERE = 'buildDeepLabV3Plus';

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { InputSize } from './optionChecks.js';
 
 /**
  * How a model's logits become class scores, which the trainer's loss and the predictor must agree on:
@@ -8,6 +9,20 @@ import type * as tf from '@tensorflow/tfjs';
 export type OutputActivation = 'softmax' | 'sigmoid';
 
 export const OUTPUT_ACTIVATIONS: readonly OutputActivation[] = ['softmax', 'sigmoid'];
+
+/** The options every segmentation builder (UNet, DeepLabV3+, Pix2Pix generator) takes. */
+export interface SegmentationModelOptions {
+  /** Output channels, one logit map per class. [numClasses=5] */
+  numClasses?: number;
+  /** Input channels (3 for ImageNet weights). [inputChannels=3] */
+  inputChannels?: number;
+  /** Activation the loss applies to the logits; stored in the model's metadata (see `getModelInfo`). [outputActivation='softmax'] */
+  outputActivation?: OutputActivation;
+  /** Fixed input [height, width], or null to accept any size the model's total stride divides. [inputSize=null] */
+  inputSize?: InputSize;
+  /** Model name. [name: the architecture's] */
+  name?: string;
+}
 
 /** The architectures segstream builds. */
 export type Architecture = 'unet' | 'deeplabv3plus' | 'pix2pix-generator' | 'pix2pix-discriminator';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type OutputActivation } from './modelInfo.js';
+import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
 import { checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
 
 /** Pix2Pix initialises every convolution from normal(0, 0.02) and batch-norm scales from normal(1, 0.02). */
@@ -9,7 +9,7 @@ const batchNorm = (name: string) =>
 const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
 
 /** Options of {@link buildPix2PixGenerator}. Every option has a default. */
-export interface Pix2PixGeneratorOptions {
+export interface Pix2PixGeneratorOptions extends SegmentationModelOptions {
   /** Stride-2 downsamplings; inputs must be multiples of 2^depth (8 turns 256x256 into 1x1, as Pix2Pix's unet_256). [depth=8] */
   depth?: number;
   /** Filters of the first encoder layer; doubled per layer up to `maxFilters`. [baseFilters=64] */
@@ -20,16 +20,6 @@ export interface Pix2PixGeneratorOptions {
   dropout?: number;
   /** Decoder layers (from the innermost) with dropout. [dropoutLayers=min(3, depth - 1)] */
   dropoutLayers?: number;
-  /** Output channels: class-map logits. [numClasses=5] */
-  numClasses?: number;
-  /** [inputChannels=3] */
-  inputChannels?: number;
-  /** Activation the segmentation loss applies to the logits; stored in the metadata. [outputActivation='softmax'] */
-  outputActivation?: OutputActivation;
-  /** Fixed input [height, width], or null for any size divisible by 2^depth. [inputSize=null] */
-  inputSize?: InputSize;
-  /** [name='pix2pix_generator'] */
-  name?: string;
 }
 
 const GENERATOR = 'buildPix2PixGenerator';

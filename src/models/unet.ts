@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type OutputActivation } from './modelInfo.js';
-import { checkBoolean, checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
+import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
+import { checkBoolean, checkInteger, checkOneOf, checkRate } from './optionChecks.js';
 
 /** Options of {@link buildUNet}. Every option has a default. */
-export interface UNetOptions {
+export interface UNetOptions extends SegmentationModelOptions {
   /** Number of 2x2 max-pooling steps; the model has `depth + 1` levels and input sizes must be multiples of 2^depth. [depth=4] */
   depth?: number;
   /** Filters of the first level; each deeper level doubles them. [baseFilters=16] */
@@ -12,16 +12,6 @@ export interface UNetOptions {
   batchNorm?: boolean;
   /** Dropout rate at the end of the contracting path (the bottleneck), as in the original U-Net; 0 disables it. [dropout=0] */
   dropout?: number;
-  /** Output channels, one logit map per class. [numClasses=5] */
-  numClasses?: number;
-  /** Input channels. [inputChannels=3] */
-  inputChannels?: number;
-  /** Activation the loss applies to the logits; stored in the model's metadata (see `getModelInfo`). [outputActivation='softmax'] */
-  outputActivation?: OutputActivation;
-  /** Fixed input [height, width], or null to accept any size divisible by 2^depth. [inputSize=null] */
-  inputSize?: InputSize;
-  /** Model name. [name='unet'] */
-  name?: string;
 }
 
 const WHERE = 'buildUNet';
