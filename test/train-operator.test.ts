@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
-import { lastValueFrom, toArray, Observable } from 'rxjs';
+import { concatMap, lastValueFrom, toArray, Observable } from 'rxjs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,23 @@ test('abort writes a checkpoint; resuming from it ends with the weights of an un
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("an epoch's seconds are its wall time from its first batch, validation included", async () => {
+  const gapMs = 50;
+  // Each batch reaches the trainer `gapMs` after the previous one was released.
+  const slow = syntheticBatches(0, 6, 2, 8, C).pipe(concatMap((batch) => new Promise<TensorBatch>((resolve) => setTimeout(() => resolve(batch), gapMs))));
+  const started = performance.now();
+  const events = await run(slow, { model: tinySegmenter(C), numClasses: C, epochs: 2, stepsPerEpoch: 3, validation: () => syntheticBatches(100, 102, 2, 8, C) });
+  const elapsed = (performance.now() - started) / 1000;
+  const epochs = epochEvents(events);
+  assert.is(epochs.length, 2);
+  for (const epoch of epochs) {
+    assert.ok(epoch.validationSeconds! > 0, 'validation timed');
+    // Two gaps between three batches, then validation; timers may fire a millisecond early.
+    assert.ok(epoch.seconds >= (2 * (gapMs - 2)) / 1000 + epoch.validationSeconds!, `epoch ${epoch.epoch}: ${epoch.seconds} s, validation ${epoch.validationSeconds} s`);
+  }
+  assert.ok(epochs[0]!.seconds + epochs[1]!.seconds <= elapsed, 'epochs fit in the run');
 });
 
 test('an unwritable checkpoint folder fails before the first step, naming the folder', async () => {

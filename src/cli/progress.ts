@@ -52,7 +52,8 @@ export function progressReporter(options: ProgressOptions): (event: MetricEvent)
       }
       case 'epoch': {
         const validation = event.validation ? ` | validation loss ${fixed(event.validationLoss, 4)} mIoU ${fixed(event.validation.meanIoU, 3)} accuracy ${fixed(event.validation.pixelAccuracy, 3)}` : '';
-        line(`epoch ${event.epoch + 1}/${options.epochs} done in ${fixed(event.seconds, 1)}s: train loss ${fixed(event.trainLoss, 4)} mIoU ${fixed(event.train.meanIoU, 3)}${validation}`);
+        const validationTime = event.validationSeconds === undefined ? '' : ` (validation ${fixed(event.validationSeconds, 1)}s)`;
+        line(`epoch ${event.epoch + 1}/${options.epochs} done in ${fixed(event.seconds, 1)}s${validationTime}: train loss ${fixed(event.trainLoss, 4)} mIoU ${fixed(event.train.meanIoU, 3)}${validation}`);
         break;
       }
       case 'checkpoint':

@@ -91,7 +91,11 @@ export interface EpochSummaryEvent {
   best?: { metric: string; value: number; epoch: number };
   /** Set when early stopping ends the run after this epoch. */
   earlyStopped?: boolean;
+  /** Wall time of the epoch from its first batch to the end of its summary, validation included; after a
+   * resume, from the first batch since the resume. */
   seconds: number;
+  /** Wall time of the validation pass, part of `seconds`; present when a validation source was given. */
+  validationSeconds?: number;
 }
 
 /** Emitted when a checkpoint has been written completely. */

@@ -118,6 +118,8 @@ export class Trainer {
   /** Summed micro-batch gradients (each scaled by its image count) of the step in progress. */
   private accumulated: Map<string, tf.Tensor> | null = null;
   private pending = { micro: 0, images: 0, lossSum: 0, started: 0 };
+  /** When the epoch in progress took its first batch (after a resume: its first batch since), or null before. */
+  private epochStarted: number | null = null;
   /** Confusion counts of the step in progress, booked into the running totals when the step completes. */
   private pendingMatrix: ConfusionMatrix;
   private lastCheckpointStep = -1;
@@ -210,6 +212,7 @@ export class Trainer {
     await this.ready();
     if (this.done) return [];
     if (this.pending.micro === 0) this.pending.started = performance.now();
+    this.epochStarted ??= this.pending.started;
     const images = batch.images.shape[0];
     if (this.options.discriminator) return this.afterStep(this.ganStep(batch), images);
     this.accumulate(batch);
@@ -392,7 +395,8 @@ export class Trainer {
   }
 
   private async endEpoch(): Promise<TrainingEvent[]> {
-    const started = performance.now();
+    // An epoch resumed at its end (no batch since) counts from here.
+    const started = this.epochStarted ?? performance.now();
     const train = this.running.matrix.metrics(this.classNames);
     const trainLoss = this.running.images ? this.running.lossSum / this.running.images : 0;
     const summary: EpochSummaryEvent = {
@@ -406,9 +410,11 @@ export class Trainer {
       seconds: 0,
     };
     if (this.options.validation) {
+      const validationStarted = performance.now();
       const { loss, metrics } = await this.evaluate(this.options.validation());
       summary.validationLoss = loss;
       summary.validation = metrics;
+      summary.validationSeconds = (performance.now() - validationStarted) / 1000;
     }
     const monitor = this.monitorName();
     const value = monitoredValue(monitor, summary);
@@ -432,6 +438,7 @@ export class Trainer {
     this.running = { matrix: new ConfusionMatrix(this.options.numClasses, this.options.ignoreValue ?? 255), lossSum: 0, images: 0 };
     if (summary.earlyStopped || this.position.epoch >= (this.options.epochs ?? 1)) this.position.finished = true;
     summary.seconds = (performance.now() - started) / 1000;
+    this.epochStarted = null;
     const events: TrainingEvent[] = [summary];
     const saved = await this.writeCheckpoint('epoch');
     if (saved) events.push(saved);
