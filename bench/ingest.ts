@@ -17,7 +17,9 @@ import { tileBatches } from '../src/stream/tileBatches.js';
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const dataDir = resolve(root, '..', 'shared', 'data', 'xbd');
 const peerScript = resolve(root, '..', 'shared', 'bench', 'ref_ingest_cv2.py');
-await selectBackend({ backend: 'cpu' }); // tensors are only created here; no model runs
+// The backend training would use: how batches become tensors differs per backend (wasm copies into its heap).
+const backend = await selectBackend();
+console.log(backend.summary);
 
 const { pairs } = await pairFiles({ imagesDir: resolve(dataDir, 'images'), labelsDir: resolve(dataDir, 'labels') });
 const classMap = xbdClassMap();
@@ -35,30 +37,50 @@ const rasterizeSeconds = (performance.now() - started) / 1000;
 decoded.length = 0;
 const tilesPerImage = 16;
 
-// The whole pipeline as users run it: bounded, concurrent, batches of 16 tiles as tensors.
-let tiles = 0;
-started = performance.now();
-await lastValueFrom(
-  tileBatches({ pairs, classMap, readMask: readLabelMask, tile: { size: 256 }, batchSize: 16 }).pipe(
-    tap((batch) => {
-      tiles += batch.origins.length;
-      sampleRss();
-      batch.release();
-    }),
-  ),
-);
-const pipelineSeconds = (performance.now() - started) / 1000;
-const rate = tiles / pipelineSeconds;
+// The whole pipeline as users run it: bounded, concurrent, batches of 16 tiles as tensors. It and the peer
+// take turns, PASSES times each, and the best pass of each is compared: the machine is shared, and the best
+// pass is the one least disturbed by other load.
+const PASSES = Number(process.env.BENCH_PASSES ?? 3);
+async function pipelinePass(): Promise<number> {
+  let tiles = 0;
+  const started = performance.now();
+  await lastValueFrom(
+    tileBatches({ pairs, classMap, readMask: readLabelMask, tile: { size: 256 }, batchSize: 16 }).pipe(
+      tap((batch) => {
+        tiles += batch.origins.length;
+        sampleRss();
+        batch.release();
+      }),
+    ),
+  );
+  return tiles / ((performance.now() - started) / 1000);
+}
+const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+function peerPass(): number {
+  const out = execFileSync(python, [peerScript, dataDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
+}
 console.log(`decode (sharp, sequential): ${((pairs.length * tilesPerImage) / decodeSeconds).toFixed(0)} tiles/s`);
 console.log(`rasterize (xBD polygons, sequential): ${((pairs.length * tilesPerImage) / rasterizeSeconds).toFixed(0)} tiles/s`);
-console.log(`pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors): ${tiles} tiles in ${pipelineSeconds.toFixed(2)} s = ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tf.memory().numTensors}`);
-
-const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-try {
-  const out = execFileSync(python, [peerScript, dataDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const peerRate = Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
-  console.log(`opencv peer: ${out.trim().split('\n').pop()}`);
-  console.log(`segstream ${rate.toFixed(0)} tiles/s vs opencv peer ${peerRate.toFixed(0)} tiles/s: ratio ${(rate / peerRate).toFixed(2)}`);
-} catch (error) {
-  console.log(`opencv peer not run (${String((error as { stderr?: string }).stderr ?? error).trim().split('\n').pop()}); install with apt-get install -y python3-opencv`);
+const rates: number[] = [];
+const peerRates: number[] = [];
+let peerProblem: string | undefined;
+for (let pass = 1; pass <= PASSES; pass++) {
+  rates.push(await pipelinePass());
+  if (peerProblem === undefined) {
+    try {
+      peerRates.push(peerPass());
+    } catch (error) {
+      peerProblem = String((error as { stderr?: string }).stderr ?? error).trim().split('\n').pop();
+    }
+  }
+  console.log(`pass ${pass}: segstream ${rates.at(-1)!.toFixed(0)} tiles/s, opencv peer ${peerRates.length === pass ? `${peerRates.at(-1)!.toFixed(0)} tiles/s` : 'not run'}`);
+}
+const rate = Math.max(...rates);
+console.log(`pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors on ${tf.getBackend()}): ${pairs.length * tilesPerImage} tiles, best of ${PASSES} passes ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tf.memory().numTensors}`);
+if (peerProblem !== undefined) {
+  console.log(`opencv peer not run (${peerProblem}); install with apt-get install -y python3-opencv`);
+} else {
+  const peerRate = Math.max(...peerRates);
+  console.log(`segstream ${rate.toFixed(0)} tiles/s vs opencv peer ${peerRate.toFixed(0)} tiles/s (best of ${PASSES} each): ratio ${(rate / peerRate).toFixed(2)}`);
 }

@@ -112,6 +112,7 @@ interface Edge {
   x0: number;
   y0: number;
   slope: number;
+  firstRow: number;
   lastRow: number;
 }
 
@@ -125,10 +126,11 @@ export function forEachSpan(
   height: number,
   paint: (row: number, from: number, to: number) => void,
 ): void {
-  // Edge table: each edge starts in the first row whose centre it crosses (half-open in y, so a vertex on a
-  // row centre is counted once).
-  const startingAt: Edge[][] = Array.from({ length: height }, () => []);
-  let firstRow = height;
+  // Edges sorted by the first row whose centre they cross (half-open in y, so a vertex on a row centre is
+  // counted once); only the rows between the first and the last edge are visited, so a small shape on a
+  // large image costs what the shape covers.
+  const edges: Edge[] = [];
+  let lastRow = -1;
   for (const ring of rings) {
     const n = ring.length;
     for (let i = 0; i < n; i += 2) {
@@ -140,16 +142,21 @@ export function forEachSpan(
       const top = Math.max(0, Math.ceil(ya - 0.5));
       const bottom = Math.min(height - 1, Math.ceil(yb - 0.5) - 1);
       if (top > bottom) continue;
-      startingAt[top]!.push({ x0: xa, y0: ya, slope: (xb - xa) / (yb - ya), lastRow: bottom });
-      if (top < firstRow) firstRow = top;
+      edges.push({ x0: xa, y0: ya, slope: (xb - xa) / (yb - ya), firstRow: top, lastRow: bottom });
+      if (bottom > lastRow) lastRow = bottom;
     }
   }
-  let active: Edge[] = [];
+  if (edges.length === 0) return;
+  edges.sort((a, b) => a.firstRow - b.firstRow);
+  const active: Edge[] = [];
   const crossings: number[] = [];
-  for (let row = firstRow; row < height; row++) {
-    const starting = startingAt[row]!;
-    if (starting.length) active = active.concat(starting);
-    if (active.length === 0) continue;
+  let next = 0;
+  for (let row = edges[0]!.firstRow; row <= lastRow; row++) {
+    while (next < edges.length && edges[next]!.firstRow === row) active.push(edges[next++]!);
+    if (active.length === 0) {
+      row = edges[next]!.firstRow - 1; // skip the empty rows up to the next edge
+      continue;
+    }
     const centre = row + 0.5;
     crossings.length = 0;
     for (const edge of active) crossings.push(edge.x0 + (centre - edge.y0) * edge.slope);
@@ -160,6 +167,8 @@ export function forEachSpan(
       const to = Math.min(width, Math.ceil(crossings[k + 1]! - 0.5));
       if (from < to) paint(row, from, to);
     }
-    active = active.filter((edge) => edge.lastRow > row);
+    let kept = 0;
+    for (const edge of active) if (edge.lastRow > row) active[kept++] = edge;
+    active.length = kept;
   }
 }

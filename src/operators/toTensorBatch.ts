@@ -53,29 +53,42 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
   if (options.oneHot && (!Number.isInteger(numClasses) || numClasses! < 1)) {
     throw new RangeError(`toTensorBatch: numClasses must be a positive integer with oneHot, got ${numClasses}`);
   }
-  // One lookup per channel and byte value replaces a division and subtraction per sample.
-  const lookup = new Float32Array(256 * 3);
-  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lookup[c * 256 + v] = (v / 255 - mean[c]!) / std[c]!;
+  // (pixel / 255 - mean) / std as one multiply-add per sample.
+  const scale = std.map((s) => 1 / (255 * s));
+  const offset = mean.map((m, c) => -m / std[c]!);
+  // Backends that copy values into their own memory when a tensor is made (wasm) let one staging buffer
+  // serve every batch, which spares a 12 MB allocation and its garbage collection per batch of 16 tiles.
+  let staging: { images: Float32Array; labels: Int32Array } | undefined;
+  const buffers = (imageLength: number, labelLength: number): { images: Float32Array; labels: Int32Array } => {
+    if (tf.getBackend() !== 'wasm') return { images: new Float32Array(imageLength), labels: new Int32Array(labelLength) };
+    if (!staging || staging.images.length < imageLength || staging.labels.length < labelLength) {
+      staging = { images: new Float32Array(imageLength), labels: new Int32Array(labelLength) };
+    }
+    return { images: staging.images.subarray(0, imageLength), labels: staging.labels.subarray(0, labelLength) };
+  };
 
   return map((tiles) => {
     if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
     const { width, height } = tiles[0]!.image;
     const pixels = width * height;
-    const images = new Float32Array(tiles.length * pixels * 3);
-    const labels = new Int32Array(tiles.length * pixels);
-    tiles.forEach((tile, b) => {
+    const { images, labels } = buffers(tiles.length * pixels * 3, tiles.length * pixels);
+    const samples = pixels * 3;
+    for (let b = 0; b < tiles.length; b++) {
+      const tile = tiles[b]!;
       if (tile.image.width !== width || tile.image.height !== height) {
         throw new RangeError(`toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`);
       }
-      const data = tile.image.data;
-      const base = b * pixels * 3;
-      for (let i = 0; i < pixels * 3; i += 3) {
-        images[base + i] = lookup[data[i]!]!;
-        images[base + i + 1] = lookup[256 + data[i + 1]!]!;
-        images[base + i + 2] = lookup[512 + data[i + 2]!]!;
-      }
+      images.set(tile.image.data, b * samples); // native uint8 -> float32 conversion
       labels.set(tile.mask.data, b * pixels);
-    });
+    }
+    // Then one in-place pass: about twice as fast as converting and scaling in the same JS loop.
+    const [s0, s1, s2] = scale as [number, number, number];
+    const [o0, o1, o2] = offset as [number, number, number];
+    for (let i = 0; i < images.length; i += 3) {
+      images[i] = images[i]! * s0 + o0;
+      images[i + 1] = images[i + 1]! * s1 + o1;
+      images[i + 2] = images[i + 2]! * s2 + o2;
+    }
     const shape: [number, number, number] = [tiles.length, height, width];
     const batch: TensorBatch = {
       images: tf.tensor4d(images, [...shape, 3], 'float32'),
