@@ -111,6 +111,71 @@ test('oneHot float32 on wasm holds ones and zeros', async () => {
   ]);
 });
 
+test('depthwise conv gradients (input and filter) on wasm equal cpu: strides 1-3, kernels 1-7, multipliers 1 and 2', async () => {
+  for (const stride of [1, 2, 3]) {
+    for (const kernel of [1, 3, 4, 7]) {
+      for (const pad of ['same', 'valid'] as const) {
+        for (const multiplier of [1, 2]) {
+          const name = `depthwise k${kernel} s${stride} ${pad} x${multiplier}`;
+          await compareOnBackends(name, () => {
+            const x = seeded([2, 8 + stride, 7 + kernel, 3], kernel * 7 + stride) as tf.Tensor4D;
+            const w = seeded([kernel, kernel, 3, multiplier], kernel + 11) as tf.Tensor4D;
+            const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+              const y = tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
+              return y.mul(seeded(y.shape, 5)).sum();
+            })([x, w]);
+            return [dx!, dw!];
+          });
+        }
+      }
+    }
+  }
+});
+
+test('maxPoolWithArgmax on wasm equals cpu, windows of negative values and ties included', async () => {
+  for (const [pool, stride, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same']] as const) {
+    for (const includeBatchInIndex of [false, true]) {
+      await compareOnBackends(`maxPoolWithArgmax ${pool}/${stride} ${pad} batch-in-index ${includeBatchInIndex}`, () => {
+        // All values <= 0 in the first image: the stock kernel's running maximum starts above them.
+        const x = tf.concat([seeded([1, 7, 6, 3], 4, 4).abs().neg(), seeded([1, 7, 6, 3], 8, 4)]) as tf.Tensor4D;
+        const { result, indexes } = tf.maxPoolWithArgmax(x, pool, stride, pad, includeBatchInIndex);
+        return [result, indexes.cast('float32')];
+      });
+    }
+  }
+});
+
+test('gather gradient (UnsortedSegmentSum) on wasm equals cpu, repeated indices included', async () => {
+  await compareOnBackends('gather gradient', () => {
+    const table = seeded([6, 4, 3], 21);
+    const ids = tf.tensor1d([5, 0, 2, 2, 5, 5, 1], 'int32');
+    return [tf.grad((t: tf.Tensor) => tf.gather(t, ids).mul(seeded([7, 4, 3], 22)).sum())(table)];
+  });
+});
+
+test('slices, splits (the gradient of concat), sums and means over leading axes on wasm equal cpu', async () => {
+  await compareOnBackends('slice / split / sum', () => {
+    const x = seeded([2, 5, 6, 70], 31);
+    const [a, b] = tf.split(x, [3, 67], 3);
+    const skip = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.concat([p, q], 3).mul(seeded([2, 5, 6, 7], 32)).sum())([seeded([2, 5, 6, 3], 33), seeded([2, 5, 6, 4], 34)]);
+    return [
+      tf.slice(x, [1, 1, 2, 5], [1, 3, 3, 64]),
+      tf.slice(x, [0, 2, 0, 0], [2, 2, 6, 70]),
+      tf.slice(seeded([4, 9], 35), [1, 2], [2, 5]),
+      a!,
+      b!,
+      ...skip,
+      tf.sum(x, [0, 1, 2]),
+      tf.sum(x, [0, 1], true),
+      tf.sum(x, [1, 2]),
+      tf.sum(x),
+      tf.mean(x, [0, 1, 2]),
+      tf.mean(x, [0], true),
+      tf.moments(x, [0, 1, 2]).variance,
+    ];
+  });
+});
+
 test('no tensors leak through the replaced kernels', async () => {
   await selectBackend({ backend: 'wasm' });
   const x = seeded([1, 8, 8, 2], 1) as tf.Tensor4D;

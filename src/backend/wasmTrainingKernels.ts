@@ -3,10 +3,13 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /**
  * Training kernels for the wasm backend. As shipped it lacks `Conv2DBackpropFilter` (so no convolution can
- * train), its `MaxPoolGrad` gives gradients to batch 0 / channel 0 only, its float32 `OneHot` writes int32
- * bits, and its `Conv2DBackpropInput` (the backward pass of every conv and the forward pass of every
- * transposed conv) is a scalar loop. Each kernel here is built from fast XNNPACK convolutions plus data
- * movement, or is a plain loop where the stock one is wrong.
+ * train), the depthwise-convolution gradients (so no separable convolution can train) and
+ * `UnsortedSegmentSum` (the gradient of gather); its `MaxPoolGrad` gives gradients to batch 0 / channel 0
+ * only, its float32 `OneHot` writes int32 bits, its `MaxPoolWithArgmax` is wrong for windows of values
+ * <= 0; its `Conv2DBackpropInput` (the backward pass of every conv and the forward pass of every transposed
+ * conv) is a scalar loop, and its `Slice`/`SplitV`, `Sum` and `Mean` copy or transpose whole tensors first.
+ * Each kernel here is built from fast XNNPACK convolutions plus data movement, or is a plain loop over wasm
+ * memory where the stock one is wrong or wasteful.
  */
 
 type Attrs = Record<string, unknown>;
@@ -137,20 +140,13 @@ function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.TensorI
   return result;
 }
 
-/** Routes each output gradient to the first maximum of its window (row-major), as the cpu backend does. */
-function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number], attrs.filterSize as [number, number], attrs.strides as [number, number], 1,
-    attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
-  );
+/**
+ * Visits every pooling window with the flat input index of its first maximum (row-major; -1 for a window
+ * entirely in the padding) and the window's flat output index.
+ */
+function forEachWindowMaximum(info: tf.backend_util.Conv2DInfo, x: Float32Array, visit: (output: number, maximumAt: number) => void): void {
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
-  const out = backend.makeOutput(input.shape, 'float32');
-  const x = backend.typedArrayFromHeap(input) as Float32Array;
-  const grad = backend.typedArrayFromHeap(dy) as Float32Array;
-  const dx = backend.typedArrayFromHeap(out) as Float32Array;
-  dx.fill(0);
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
       const y0 = oy * strideHeight - top;
@@ -166,17 +162,230 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
               const xx = x0 + fx;
               if (xx < 0 || xx >= inWidth) continue;
               const index = ((b * inHeight + y) * inWidth + xx) * channels + c;
-              if (x[index]! > best) {
+              if (x[index]! > best || at < 0) {
                 best = x[index]!;
                 at = index;
               }
             }
           }
-          if (at >= 0) dx[at]! += grad[((b * outHeight + oy) * outWidth + ox) * channels + c]!;
+          visit(((b * outHeight + oy) * outWidth + ox) * channels + c, at);
         }
       }
     }
   }
+}
+
+function poolInfo(shape: number[], attrs: Attrs): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computePool2DInfo(
+    shape as [number, number, number, number], attrs.filterSize as [number, number], attrs.strides as [number, number], 1,
+    attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
+  );
+}
+
+/** Routes each output gradient to the first maximum of its window (row-major), as the cpu backend does. */
+function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+  const out = backend.makeOutput(input.shape, 'float32');
+  const x = backend.typedArrayFromHeap(input) as Float32Array;
+  const grad = backend.typedArrayFromHeap(dy) as Float32Array;
+  const dx = backend.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  forEachWindowMaximum(poolInfo(input.shape, attrs), x, (output, at) => {
+    if (at >= 0) dx[at]! += grad[output]!;
+  });
+  return out;
+}
+
+/**
+ * Max pooling with the flat index of each maximum. The stock kernel starts its running maximum at FLT_MIN,
+ * the smallest positive float, so windows whose values are all <= 0 come out wrong.
+ */
+function maxPoolWithArgmax({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const info = poolInfo(x.shape, attrs);
+  const pooled = backend.makeOutput(info.outShape, 'float32');
+  const indexes = backend.makeOutput(info.outShape, 'int32');
+  const values = backend.typedArrayFromHeap(x) as Float32Array;
+  const pooledData = backend.typedArrayFromHeap(pooled) as Float32Array;
+  const indexData = backend.typedArrayFromHeap(indexes) as Int32Array;
+  const perImage = info.inHeight * info.inWidth * info.inChannels;
+  const withBatch = attrs.includeBatchInIndex === true;
+  forEachWindowMaximum(info, values, (output, at) => {
+    pooledData[output] = at >= 0 ? values[at]! : -Infinity;
+    indexData[output] = withBatch || at < 0 ? at : at % perImage;
+  });
+  return [pooled, indexes];
+}
+
+type NumericArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Copies the box `begin`..`begin + size` of `source` (shape `shape`) into `target`, row-major. Long
+ * innermost runs are block copies; short ones (a few channels) a plain loop, which beats creating a view
+ * per run.
+ */
+function copyBox(source: NumericArray, shape: readonly number[], begin: readonly number[], size: readonly number[], target: NumericArray): void {
+  const rank = shape.length;
+  const strides = tf.util.computeStrides(shape as number[]);
+  const runLength = size[rank - 1]!;
+  const outer = size.slice(0, -1).reduce((a, b) => a * b, 1);
+  const position = new Array<number>(Math.max(0, rank - 1)).fill(0);
+  let written = 0;
+  for (let k = 0; k < outer; k++) {
+    let from = begin[rank - 1]!;
+    for (let axis = 0; axis < rank - 1; axis++) from += (begin[axis]! + position[axis]!) * strides[axis]!;
+    if (runLength >= 64) target.set(source.subarray(from, from + runLength), written);
+    else for (let i = 0; i < runLength; i++) target[written + i] = source[from + i]!;
+    written += runLength;
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      if (++position[axis]! < size[axis]!) break;
+      position[axis] = 0;
+    }
+  }
+}
+
+/** Slice reading the input in place. The stock kernel first copies the whole input out of wasm memory. */
+function slice({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const [begin, size] = tf.slice_util.parseSliceParams(x as tf.TensorInfo & tf.Tensor, attrs.begin as number[], attrs.size as number[]);
+  if (x.dtype === 'string') return stockSlice!({ inputs, backend, attrs } as never) as tf.TensorInfo;
+  const out = backend.makeOutput(size, x.dtype);
+  if (tf.util.sizeFromShape(size) > 0) {
+    copyBox(backend.typedArrayFromHeap(x) as NumericArray, x.shape, begin, size, backend.typedArrayFromHeap(out) as NumericArray);
+  }
+  return out;
+}
+
+/** SplitV (the gradient of concatenation, so of every U-Net skip) as slices that read the input in place. */
+function splitV({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits as number[], axis);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((part) => {
+    const size = [...x.shape];
+    size[axis] = part;
+    const piece = slice({ inputs: { x }, backend, attrs: { begin: [...begin], size } });
+    begin[axis] += part;
+    return piece;
+  });
+}
+
+/**
+ * Sum or mean over leading axes (the bias and batch-norm gradients, batch-norm statistics: [N, H, W, C] to
+ * [C]) in one pass with a float64 accumulator per output. The stock kernels transpose the whole input first
+ * to make the reduced axes innermost. Other reductions go to the stock kernel.
+ */
+function reduceLeadingAxes(stock: () => tf.KernelFunc, mean: boolean) {
+  return ({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+    const leading = axes.every((axis, i) => axis === i);
+    if (!leading || axes.length === 0 || axes.length === x.shape.length || x.dtype !== 'float32') {
+      return stock()({ inputs, backend, attrs } as never) as tf.TensorInfo;
+    }
+    const kept = x.shape.slice(axes.length);
+    const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+    const values = backend.typedArrayFromHeap(x) as Float32Array;
+    const width = tf.util.sizeFromShape(kept);
+    const totals = new Float64Array(width);
+    for (let offset = 0; offset < values.length; offset += width) {
+      for (let i = 0; i < width; i++) totals[i] += values[offset + i]!;
+    }
+    if (mean) {
+      const count = values.length / width;
+      for (let i = 0; i < width; i++) totals[i] /= count;
+    }
+    (backend.typedArrayFromHeap(out) as Float32Array).set(totals);
+    return out;
+  };
+}
+
+/** Sums rows of x into the segments their ids name (the gradient of gather); ids out of range are dropped. */
+function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+  const segments = attrs.numSegments as number;
+  const rowShape = x.shape.slice(segmentIds.shape.length);
+  const out = backend.makeOutput([segments, ...rowShape], x.dtype);
+  const values = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
+  const ids = backend.typedArrayFromHeap(segmentIds) as Int32Array;
+  const totals = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
+  totals.fill(0);
+  const width = tf.util.sizeFromShape(rowShape);
+  for (let row = 0; row < ids.length; row++) {
+    const id = ids[row]!;
+    if (id < 0 || id >= segments) continue;
+    for (let i = 0; i < width; i++) totals[id * width + i] += values[row * width + i]!;
+  }
+  return out;
+}
+
+/** The geometry of a depthwise convolution (dilation 1: TF.js has no gradients for dilated ones). */
+function depthwiseInfo(inputShape: number[], filterShape: number[], attrs: Attrs): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inputShape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides as [number, number], 1,
+    attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined, true,
+  );
+}
+
+/**
+ * Calls `visit(outputOffset, inputOffset, tapOffset)` for every output position and every filter tap that
+ * falls inside the input: offsets of the first channel of dy, of x and of the filter's [r, c] slice.
+ */
+function forEachDepthwiseTap(info: tf.backend_util.Conv2DInfo, visit: (output: number, input: number, tap: number) => void): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, strideHeight, strideWidth, filterHeight, filterWidth } = info;
+  const { top, left } = info.padInfo;
+  for (let b = 0; b < batchSize; b++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let ox = 0; ox < outWidth; ox++) {
+        const output = ((b * outHeight + oy) * outWidth + ox) * outChannels;
+        for (let r = 0; r < filterHeight; r++) {
+          const y = oy * strideHeight + r - top;
+          if (y < 0 || y >= inHeight) continue;
+          for (let c = 0; c < filterWidth; c++) {
+            const xx = ox * strideWidth + c - left;
+            if (xx < 0 || xx >= inWidth) continue;
+            visit(output, ((b * inHeight + y) * inWidth + xx) * inChannels, (r * filterWidth + c) * outChannels);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** dW[r, c, ci, m] = sum over n, i, j of x[n, i*s + r - top, j*s + c - left, ci] * dy[n, i, j, ci*M + m]. */
+function depthwiseConv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const filterShape = attrs.filterShape as [number, number, number, number];
+  const info = depthwiseInfo(x.shape, filterShape, attrs);
+  const multiplier = filterShape[3];
+  const channels = info.outChannels;
+  const out = backend.makeOutput(filterShape, 'float32');
+  const input = backend.typedArrayFromHeap(x) as Float32Array;
+  const grad = backend.typedArrayFromHeap(dy) as Float32Array;
+  const totals = new Float64Array(tf.util.sizeFromShape(filterShape));
+  forEachDepthwiseTap(info, (output, at, tap) => {
+    for (let d = 0; d < channels; d++) totals[tap + d] += input[at + Math.floor(d / multiplier)]! * grad[output + d]!;
+  });
+  (backend.typedArrayFromHeap(out) as Float32Array).set(totals);
+  return out;
+}
+
+/** dx[n, y, x, ci] = sum over the taps that read it of dy[n, i, j, ci*M + m] * W[r, c, ci, m]. */
+function depthwiseConv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const inputShape = attrs.inputShape as [number, number, number, number];
+  const info = depthwiseInfo(inputShape, filter.shape, attrs);
+  const multiplier = filter.shape[3]!;
+  const channels = info.outChannels;
+  const out = backend.makeOutput(inputShape, 'float32');
+  const weights = backend.typedArrayFromHeap(filter) as Float32Array;
+  const grad = backend.typedArrayFromHeap(dy) as Float32Array;
+  const dx = backend.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  forEachDepthwiseTap(info, (output, at, tap) => {
+    for (let d = 0; d < channels; d++) dx[at + Math.floor(d / multiplier)] += grad[output + d]! * weights[tap + d]!;
+  });
   return out;
 }
 
@@ -241,6 +450,9 @@ const fusedBatchNormGradient: tf.GradConfig = {
 
 let stockConv2D: tf.KernelFunc | undefined;
 let stockConv2DBackpropInput: tf.KernelFunc | undefined;
+let stockSlice: tf.KernelFunc | undefined;
+let stockSum: tf.KernelFunc | undefined;
+let stockMean: tf.KernelFunc | undefined;
 let registered = false;
 
 /**
@@ -252,12 +464,23 @@ export function registerWasmTrainingKernels(): void {
   registered = true;
   stockConv2D = tf.getKernel('Conv2D', 'wasm')?.kernelFunc;
   stockConv2DBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc;
-  const kernels: Array<[string, (args: KernelArgs) => tf.TensorInfo]> = [
+  stockSlice = tf.getKernel('Slice', 'wasm')?.kernelFunc;
+  stockSum = tf.getKernel('Sum', 'wasm')?.kernelFunc;
+  stockMean = tf.getKernel('Mean', 'wasm')?.kernelFunc;
+  const kernels: Array<[string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]]> = [
     ['Conv2D', conv2DExplicitPadding],
     ['Conv2DBackpropFilter', conv2DBackpropFilter],
     ['Conv2DBackpropInput', conv2DBackpropInput],
     ['MaxPoolGrad', maxPoolGrad],
+    ['MaxPoolWithArgmax', maxPoolWithArgmax],
     ['OneHot', oneHot],
+    ['Slice', slice],
+    ['SplitV', splitV],
+    ['Sum', reduceLeadingAxes(() => stockSum!, false)],
+    ['Mean', reduceLeadingAxes(() => stockMean!, true)],
+    ['UnsortedSegmentSum', unsortedSegmentSum],
+    ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dBackpropFilter],
+    ['DepthwiseConv2dNativeBackpropInput', depthwiseConv2dBackpropInput],
   ];
   tf.registerGradient(fusedBatchNormGradient);
   for (const [kernelName, kernelFunc] of kernels) {
