@@ -1,13 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { maskToPolygons, type MaskPolygon } from '../src/predict/maskToPolygons.js';
+import { POLYGON_LABEL_FORMATS, polygonsToLabelJson, writePolygonLabels } from '../src/predict/writePolygons.js';
 import { rasterizeShapes, ringArea } from '../src/labels/rasterize.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { xbdClassMap } from '../src/labels/classMap.js';
+import { type ClassMap, xbdClassMap } from '../src/labels/classMap.js';
 import type { ClassMask } from '../src/types.js';
 import { XBD_DIR } from './helpers/data.js';
 
@@ -168,6 +169,184 @@ test('real xBD masks: every 1024x1024 label mask comes back exactly from its pol
   }
   console.log(`  ${xbdFiles.length} xBD masks, ${regions} regions; slowest trace ${slowest.toFixed(1)} ms`);
   assert.ok(slowest < 1000, `tracing a 1024x1024 mask took ${slowest} ms`);
+});
+
+/**
+ * Every case at once, on the image border too: a frame (class 1) around a hole holding an island (3) with a
+ * hole holding one pixel (4); class-2 pixels touching only at corners, and a class-2 region whose pixels touch
+ * at a corner around a one-pixel hole; five class-3 pixels in an X; a class-1 C open to the right border.
+ */
+const SYNTHETIC = maskOf([
+  '11111110200004',
+  '10000010020000',
+  '10333010002200',
+  '10343010002020',
+  '10333010002220',
+  '10000010300000',
+  '11111110030011',
+  '00000000303010',
+  '22044000030011',
+  '20040000000014',
+]);
+
+/** Writes the polygons in a format, reads the file back with the project's reader and returns the mask. */
+async function roundTrip(polygons: MaskPolygon[], format: (typeof POLYGON_LABEL_FORMATS)[number], size: { width: number; height: number }, classMap: ClassMap = xbdClassMap()): Promise<{ mask: ClassMask; path: string }> {
+  const path = join(scratch, `${format}.json`);
+  await writePolygonLabels(polygons, path, { format, classMap, ...size, imageFileName: 'scene.png' });
+  const mask = await readLabelMask({ id: 'scene', imagePath: '', labelPath: path, labelKey: 'scene.png' }, size, classMap);
+  return { mask, path };
+}
+
+/** True when segments ab and cd cross at a point inside both (touching and overlapping do not count). */
+function properlyCross(a: number[], b: number[], c: number[], d: number[]): boolean {
+  const side = (p: number[], q: number[], r: number[]) => Math.sign((q[0]! - p[0]!) * (r[1]! - p[1]!) - (q[1]! - p[1]!) * (r[0]! - p[0]!));
+  return side(a, b, c) * side(a, b, d) < 0 && side(c, d, a) * side(c, d, b) < 0;
+}
+
+/** Quarter turns from +x to the axis-parallel direction from p to q (0: +x, 1: +y, 2: -x, 3: -y). */
+function quarter(p: number[], q: number[]): number {
+  const [dx, dy] = [q[0]! - p[0]!, q[1]! - p[1]!];
+  assert.ok((dx === 0) !== (dy === 0), 'edges are axis-parallel');
+  return dx > 0 ? 0 : dy > 0 ? 1 : dx < 0 ? 2 : 3;
+}
+
+/** True when p lies on segment ab between its ends (ab axis-parallel). */
+function strictlyInside(p: number[], a: number[], b: number[]): boolean {
+  const along = (k: 0 | 1) => p[1 - k] === a[1 - k] && a[1 - k] === b[1 - k] && p[k]! > Math.min(a[k]!, b[k]!) && p[k]! < Math.max(a[k]!, b[k]!);
+  return along(0) || along(1);
+}
+
+/**
+ * COCO annotations have one ring each (holes bridged in) that never crosses itself: no two edges cross, no
+ * vertex lies inside an edge (a bridge running along or beyond a ring), and where the ring passes a vertex more
+ * than once (bridge ends, holes touching at a corner) no pass goes through another: the directions one pass
+ * comes from and goes to never lie one on each side of another pass.
+ */
+function assertKeyholeRings(coco: { annotations: Array<{ segmentation: number[][] }> }): void {
+  for (const { segmentation } of coco.annotations) {
+    assert.is(segmentation.length, 1, 'one ring per region, holes bridged in');
+    const ring = segmentation[0]!;
+    const points = Array.from({ length: ring.length / 2 }, (_, i) => [ring[2 * i]!, ring[2 * i + 1]!]);
+    const n = points.length;
+    const edges = points.map((p, i) => [p, points[(i + 1) % n]!] as const);
+    for (let i = 0; i < n; i++) {
+      // Messages are built only on failure: these loops run over every pair.
+      for (let j = i + 1; j < n; j++) if (properlyCross(...edges[i]!, ...edges[j]!)) assert.unreachable(`edges ${i} and ${j} cross in ${ring.join(',')}`);
+      for (const edge of edges) if (strictlyInside(points[i]!, ...edge)) assert.unreachable(`vertex (${points[i]}) inside edge (${edge.join(')-(')}) in ${ring.join(',')}`);
+    }
+    const passes = new Map<string, Array<[number, number]>>();
+    points.forEach((point, i) => {
+      const pass: [number, number] = [quarter(point, points[(i - 1 + n) % n]!), quarter(point, points[(i + 1) % n]!)];
+      const earlier = passes.get(`${point}`) ?? [];
+      // Strictly between the two directions of `other`, counter-clockwise from its first.
+      const between = (other: [number, number], direction: number) => (direction - other[0] + 4) % 4 > 0 && (direction - other[0] + 4) % 4 < (other[1] - other[0] + 4) % 4;
+      const outside = (other: [number, number], direction: number) => direction !== other[0] && direction !== other[1] && !between(other, direction);
+      for (const other of earlier) {
+        const through = (between(other, pass[0]) && outside(other, pass[1])) || (outside(other, pass[0]) && between(other, pass[1]));
+        if (through) assert.unreachable(`the ring crosses itself at (${point}) in ${ring.join(',')}`);
+      }
+      passes.set(`${point}`, [...earlier, pass]);
+    });
+  }
+}
+
+test('synthetic mask: xBD, GeoJSON and COCO files read back into the same mask, pixel for pixel', async () => {
+  const polygons = maskToPolygons(SYNTHETIC);
+  const perClass = (classId: number) => polygons.filter((p) => p.classId === classId).map((p) => p.rings.length);
+  assert.equal([perClass(1), perClass(2), perClass(3), perClass(4)], [[2, 1], [1, 1, 2, 1], [2, 1, 1, 1, 1, 1], [1, 1, 1, 1]]);
+  for (const format of POLYGON_LABEL_FORMATS) {
+    const { mask } = await roundTrip(polygons, format, SYNTHETIC);
+    assertSameMask(mask, SYNTHETIC.data, format);
+  }
+});
+
+test('the files follow each format: xBD WKT and subtypes, closed right-hand GeoJSON rings, COCO keyhole rings with pixel areas', async () => {
+  const polygons = maskToPolygons(SYNTHETIC);
+  const size = { width: SYNTHETIC.width, height: SYNTHETIC.height };
+  const xbd = JSON.parse(readFileSync((await roundTrip(polygons, 'xbd', size)).path, 'utf8'));
+  assert.equal(xbd.metadata, { width: 14, height: 10, img_name: 'scene.png' });
+  assert.is(xbd.features.xy.length, 16);
+  assert.is(xbd.features.xy[0].properties.subtype, 'no-damage');
+  assert.equal(new Set(xbd.features.xy.map((f: { properties: { subtype: string } }) => f.properties.subtype)), new Set(['no-damage', 'minor-damage', 'major-damage', 'destroyed']));
+  // The frame: its outer ring along the image's top-left corner, then the 5x5 hole.
+  assert.match(xbd.features.xy[0].wkt, /^POLYGON \(\(\d+ \d+(, \d+ \d+)+\), \(\d+ \d+(, \d+ \d+)+\)\)$/);
+  assert.ok(xbd.features.xy[0].wkt.includes('0 0') && xbd.features.xy[0].wkt.includes('7 7'));
+
+  const geojson = JSON.parse(readFileSync((await roundTrip(polygons, 'geojson', size)).path, 'utf8'));
+  assert.is(geojson.type, 'FeatureCollection');
+  for (const feature of geojson.features as Array<{ geometry: { type: string; coordinates: number[][][] } }>) {
+    assert.is(feature.geometry.type, 'Polygon');
+    feature.geometry.coordinates.forEach((ring, k) => {
+      assert.equal(ring[0], ring[ring.length - 1], 'rings are closed');
+      const area = ringArea(ring.slice(0, -1).flat());
+      assert.ok(k === 0 ? area > 0 : area < 0, 'outer rings counter-clockwise, holes clockwise (y-up)');
+    });
+  }
+
+  const coco = JSON.parse(readFileSync((await roundTrip(polygons, 'coco', size)).path, 'utf8'));
+  assert.equal(coco.images, [{ id: 1, file_name: 'scene.png', width: 14, height: 10 }]);
+  assert.equal(coco.categories.map((c: { id: number; name: string }) => `${c.id}:${c.name}`), ['1:no-damage', '2:minor-damage', '3:major-damage', '4:destroyed']);
+  const pixelsOf = (classId: number) => SYNTHETIC.data.filter((v) => v === classId).length;
+  for (const classId of [1, 2, 3, 4]) {
+    const annotations = coco.annotations.filter((a: { category_id: number }) => a.category_id === classId);
+    assert.is(annotations.reduce((sum: number, a: { area: number }) => sum + a.area, 0), pixelsOf(classId), `class ${classId} area`);
+  }
+  assert.equal(coco.annotations[0].bbox, [0, 0, 7, 7]);
+  assertKeyholeRings(coco);
+});
+
+test('property: random masks read back unchanged from all three formats', async () => {
+  // Few classes make holes of background common, which COCO polygons can only carry as keyholes.
+  const maskArb = fc
+    .record({ width: fc.integer({ min: 1, max: 10 }), height: fc.integer({ min: 1, max: 10 }), classes: fc.integer({ min: 2, max: 5 }) })
+    .chain(({ width, height, classes }) => fc.array(fc.integer({ min: 0, max: classes - 1 }), { minLength: width * height, maxLength: width * height }).map((values) => ({ data: Uint8Array.from(values), width, height })));
+  await fc.assert(
+    fc.asyncProperty(maskArb, async (mask) => {
+      const polygons = maskToPolygons(mask);
+      for (const format of POLYGON_LABEL_FORMATS) assertSameMask((await roundTrip(polygons, format, mask)).mask, mask.data, format);
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('property: COCO keyhole rings never cross themselves, on masks with many holes', () => {
+  // Six pixels in ten set: regions full of holes, many in the same rows, touching each other at corners.
+  const maskArb = fc
+    .record({ width: fc.integer({ min: 2, max: 12 }), height: fc.integer({ min: 2, max: 12 }) })
+    .chain(({ width, height }) => fc.array(fc.integer({ min: 0, max: 9 }).map((v) => (v < 6 ? 1 : 0)), { minLength: width * height, maxLength: width * height }).map((values) => ({ data: Uint8Array.from(values), width, height })));
+  fc.assert(
+    fc.property(maskArb, (mask) => {
+      const polygons = maskToPolygons(mask);
+      assertKeyholeRings(polygonsToLabelJson(polygons, { format: 'coco', classMap: xbdClassMap(), ...mask, imageFileName: 'scene.png' }) as never);
+      assertSameMask(rasterized(polygons, mask.width, mask.height), mask.data, 'binary mask');
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('real xBD masks read back unchanged from all three formats (un-classified buildings are not written)', async () => {
+  // Every tenth file, and one with un-classified buildings.
+  const withUnclassified = 'guatemala-volcano_00000005_post_disaster.json';
+  const files = xbdFiles.filter((file, i) => i % 10 === 0 || file === withUnclassified);
+  const size = { width: 1024, height: 1024 };
+  for (const file of files) {
+    const label = await xbdMask(file);
+    if (file === withUnclassified) assert.ok(label.data.includes(255), 'the file has ignored pixels');
+    const expected = withoutIgnored(label.data);
+    const polygons = maskToPolygons(label, { ignoreValue: 255 });
+    for (const format of POLYGON_LABEL_FORMATS) assertSameMask((await roundTrip(polygons, format, size)).mask, expected, `${file} as ${format}`);
+  }
+  console.log(`  ${files.length} xBD label masks written and read back as xbd, geojson and coco`);
+});
+
+test('label names: a class is written under the label that reads back as it; a class without one is named', () => {
+  const roofs: ClassMap = { names: ['background', 'building'], ids: new Map([['roof', 1], ['shed', 1]]), ignoreValue: 255, colors: [[0, 0, 0], [255, 0, 0]] };
+  const polygons = maskToPolygons(maskOf(['0110', '0200']));
+  const options = { format: 'geojson' as const, width: 4, height: 2, imageFileName: 'a.png' };
+  assert.throws(() => polygonsToLabelJson(polygons, { ...options, classMap: roofs }), /class id 2 has no label name in the class map \(labels: roof, shed\)/);
+  const json = polygonsToLabelJson(polygons.slice(0, 1), { ...options, classMap: roofs }) as { features: Array<{ properties: { class: string } }> };
+  assert.is(json.features[0]!.properties.class, 'roof');
+  assert.throws(() => polygonsToLabelJson(polygons, { ...options, format: 'kml' as 'xbd', classMap: xbdClassMap() }), /format must be one of xbd, geojson, coco, got "kml"/);
 });
 
 test.after(() => rmSync(scratch, { recursive: true, force: true }));
