@@ -53,6 +53,8 @@ export * from './sinks/createSink.js';
 // Prediction and ready-made pipelines.
 export * from './predict/slidingWindow.js';
 export * from './predict/writePrediction.js';
+export * from './predict/maskToPolygons.js';
+export * from './predict/writePolygons.js';
 export * from './pipelines/prepare.js';
 export * from './pipelines/trainPipeline.js';
 export * from './pipelines/evaluate.js';

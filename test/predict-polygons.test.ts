@@ -1,16 +1,24 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { maskToPolygons, type MaskPolygon } from '../src/predict/maskToPolygons.js';
 import { POLYGON_LABEL_FORMATS, polygonsToLabelJson, writePolygonLabels } from '../src/predict/writePolygons.js';
 import { rasterizeShapes, ringArea } from '../src/labels/rasterize.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { type ClassMap, xbdClassMap } from '../src/labels/classMap.js';
 import type { ClassMask } from '../src/types.js';
-import { XBD_DIR } from './helpers/data.js';
+import { writeRunManifest } from '../src/pipelines/runDirectory.js';
+import { saveCheckpoint } from '../src/training/checkpoint.js';
+import { PROJECT_ROOT, XBD_DIR } from './helpers/data.js';
+
+await tf.setBackend('cpu');
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-polygons-'));
 
@@ -347,6 +355,41 @@ test('label names: a class is written under the label that reads back as it; a c
   const json = polygonsToLabelJson(polygons.slice(0, 1), { ...options, classMap: roofs }) as { features: Array<{ properties: { class: string } }> };
   assert.is(json.features[0]!.properties.class, 'roof');
   assert.throws(() => polygonsToLabelJson(polygons, { ...options, format: 'kml' as 'xbd', classMap: xbdClassMap() }), /format must be one of xbd, geojson, coco, got "kml"/);
+});
+
+test('stream-train predict --polygons writes OUT/<stem>.json, which reads back as the predicted classes', async () => {
+  // A model that predicts "building" exactly where the red channel is bright, on an image drawn from a
+  // mask: the synthetic mask's regions at 3x scale, so the expected prediction is known before running.
+  const scale = 3;
+  const expected = new Uint8Array(SYNTHETIC.width * scale * SYNTHETIC.height * scale);
+  const [width, height] = [SYNTHETIC.width * scale, SYNTHETIC.height * scale];
+  for (let i = 0; i < expected.length; i++) expected[i] = SYNTHETIC.data[Math.floor((i / width) / scale) * SYNTHETIC.width + Math.floor((i % width) / scale)]! > 0 ? 1 : 0;
+  const images = join(scratch, 'scenes');
+  mkdirSync(images, { recursive: true });
+  const rgb = new Uint8Array(width * height * 3).map((_, i) => (i % 3 === 0 && expected[Math.floor(i / 3)] ? 255 : 40));
+  await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toFile(join(images, 'scene.png'));
+
+  const input = tf.input({ shape: [null, null, 3] });
+  const conv = tf.layers.conv2d({ filters: 2, kernelSize: 1 });
+  const model = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
+  // Logit of "building" 10 * red - 5 against 0 for background (inputs are scaled to [0, 1]).
+  conv.setWeights([tf.tensor4d([0, 10, 0, 0, 0, 0], [1, 1, 3, 2]), tf.tensor1d([0, -5])]);
+  const run = join(scratch, 'run');
+  const classes = { names: ['background', 'building'], colors: [[0, 0, 0], [255, 0, 0]] as Array<[number, number, number]>, ignoreValue: 255, ids: { building: 1 } };
+  await writeRunManifest(run, { arch: 'unet', classes, tileSize: 32, options: {}, backend: 'cpu', startedAt: '' });
+  await saveCheckpoint(join(run, 'checkpoints'), {
+    models: { model },
+    optimizers: {},
+    position: { epoch: 0, step: 0, batchesDone: 0, globalStep: 1, seed: 1, best: null, epochsWithoutImprovement: 0, schedule: { scale: 1, best: null, epochsWithoutImprovement: 0 }, learningRate: 0, finished: true, running: { counts: [], lossSum: 0, images: 0 } },
+  });
+
+  const out = join(scratch, 'predictions');
+  const { stderr } = await promisify(execFile)(join(PROJECT_ROOT, 'bin', 'stream-train'), ['predict', '--run', run, '--images', images, '--out', out, '--polygons', 'xbd', '--backend', 'cpu']);
+  assert.match(stderr, /scene: 42x30, \d+ windows -> scene\.classes\.png, scene\.overlay\.png, scene\.json \(\d+ xbd polygons\)/);
+  assert.ok(existsSync(join(out, 'scene.classes.png')));
+  const buildingMap: ClassMap = { names: classes.names, ids: new Map([['building', 1]]), ignoreValue: 255, colors: classes.colors };
+  const polygonMask = await readLabelMask({ id: 'scene', imagePath: '', labelPath: join(out, 'scene.json') }, { width, height }, buildingMap);
+  assertSameMask(polygonMask, expected, 'predicted polygons');
 });
 
 test.after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -18,6 +18,8 @@ import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } fr
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
 import { overlayPng, writeClassPng } from '../predict/writePrediction.js';
+import { maskToPolygons } from '../predict/maskToPolygons.js';
+import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../predict/writePolygons.js';
 import { decodeImage } from '../io/decodeImage.js';
 import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
 import { loadConfig } from './config.js';
@@ -205,9 +207,15 @@ async function evalCommand(options: { run: string; images: string; labels: strin
   return EXIT_CODES.ok;
 }
 
-async function predictCommand(options: { run: string; images: string; out: string; overlap?: number; backend: string }): Promise<number> {
+/**
+ * `predict`: for each image of the folder, OUT/<stem>.classes.png (class ids), OUT/<stem>.overlay.png and,
+ * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
+ * pixel coordinates) that the label readers read back into the same class mask.
+ */
+async function predictCommand(options: { run: string; images: string; out: string; overlap?: number; polygons?: PolygonLabelFormat; backend: string }): Promise<number> {
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
   const { manifest, model } = await openRun(options.run);
+  const classMap = manifestClassMap(manifest);
   const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
   await mkdir(options.out, { recursive: true });
@@ -217,7 +225,14 @@ async function predictCommand(options: { run: string; images: string; out: strin
     const stem = basename(file, extname(file));
     await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
     await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
-    say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${stem}.classes.png, ${stem}.overlay.png`);
+    const written = [`${stem}.classes.png`, `${stem}.overlay.png`];
+    if (options.polygons) {
+      const polygons = maskToPolygons(prediction.classes, { ignoreValue: classMap.ignoreValue });
+      const labelOptions = { format: options.polygons, classMap, width: image.width, height: image.height, imageFileName: basename(file) };
+      await writePolygonLabels(polygons, join(options.out, `${stem}.json`), labelOptions);
+      written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
+    }
+    say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${written.join(', ')}`);
   }
   model.dispose();
   return EXIT_CODES.ok;
@@ -286,11 +301,15 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('predict')
-    .description('predict full-size images with overlapping, blended windows: class-index PNG and colour overlay per image')
+    .description('predict full-size images with overlapping, blended windows: class-index PNG and colour overlay per image, polygon labels with --polygons')
     .requiredOption('--run <dir>', 'run folder written by train')
     .requiredOption('--images <dir>', 'images of any size')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)').argParser(parseValue('integer', '--overlap') as (v: string) => number))
+    .addOption(
+      new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates, in a format the label readers take: xbd (xView2 WKT), geojson or coco")
+        .choices(POLYGON_LABEL_FORMATS),
+    )
     .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
     .action(async (options) => setExitCode(await predictCommand(options)));
 
