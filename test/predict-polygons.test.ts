@@ -35,6 +35,7 @@ function rasterized(polygons: MaskPolygon[], width: number, height: number): Cla
 }
 
 function assertSameMask(actual: ClassMask, expected: Uint8Array, what: string): void {
+  assert.is(actual.data.length, expected.length, `${what}: mask size`);
   if (Buffer.compare(actual.data, expected) === 0) return;
   for (let i = 0; i < expected.length; i++) {
     if (actual.data[i] !== expected[i]) assert.unreachable(`${what}: pixel (${i % actual.width}, ${Math.floor(i / actual.width)}) is ${actual.data[i]}, expected ${expected[i]}`);
