@@ -33,4 +33,59 @@ test('every architecture computes the same logits on wasm as on cpu', async () =
   tf.dispose([images, classMap]);
 });
 
+/**
+ * Training (batch statistics, every backward kernel) on wasm gives the cpu backend's gradients for every
+ * weight of every architecture: 7x7 stride-2 stem, 3x3 stride-2 max pooling, atrous convolutions, ASPP,
+ * bilinear upsampling, separable convolutions, LeakyReLU with 4x4 stride-2 convs, transposed convs.
+ * Dropout is off: its masks are drawn differently on each backend.
+ */
+test('every architecture trains with the same gradients on wasm as on cpu', async () => {
+  await selectBackend({ backend: 'cpu' });
+  const images = await loadXbdCrops(2, 64);
+  const target = tf.softmax(tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 2));
+  const models: Array<[string, tf.LayersModel, tf.Tensor | tf.Tensor[]]> = [
+    ['unet', buildUNet({ depth: 3, baseFilters: 4, batchNorm: true, numClasses: 3 }), images],
+    ['deeplab resnet-50 os16', buildDeepLabV3Plus({ backbone: 50, outputStride: 16, dropout: 0, backboneWidth: 4, asppFilters: 8, lowLevelFilters: 4, decoderFilters: 8, numClasses: 3 }), images],
+    ['deeplab separable', buildDeepLabV3Plus({ backbone: 18, separable: true, dropout: 0, backboneWidth: 4, asppFilters: 8, lowLevelFilters: 4, decoderFilters: 8, numClasses: 3 }), images],
+    ['pix2pix generator', buildPix2PixGenerator({ depth: 6, baseFilters: 4, maxFilters: 16, numClasses: 3, dropout: 0 }), images],
+    ['patchgan', buildPatchGANDiscriminator({ baseFilters: 4, maxFilters: 16, numClasses: 3 }), [images, target]],
+  ];
+  /** Gradients of a loss on the model's output for every trainable weight, as arrays; inputs scaled by `scale`. */
+  const gradients = (model: tf.LayersModel, input: tf.Tensor | tf.Tensor[], scale = 1): Float32Array[] =>
+    tf.tidy(() => {
+      const inputs = (Array.isArray(input) ? input : [input]).map((t) => t.mul(scale));
+      const { grads } = tf.variableGrads(() => {
+        const output = model.apply(inputs.length === 1 ? inputs[0]! : inputs, { training: true }) as tf.Tensor;
+        return output.mul(tf.randomNormal(output.shape, 0, 1, 'float32', 3)).mean() as tf.Scalar;
+      }, model.trainableWeights.map((w) => w.read() as tf.Variable));
+      return Object.values(grads).map((g) => g.dataSync() as Float32Array);
+    });
+  /** Per weight: the largest difference relative to the largest reference value. */
+  const relativeErrors = (values: Float32Array[], reference: Float32Array[]): number[] =>
+    values.map((grad, w) => {
+      let difference = 0;
+      let scale = 0;
+      for (let k = 0; k < grad.length; k++) {
+        difference = Math.max(difference, Math.abs(grad[k]! - reference[w]![k]!));
+        scale = Math.max(scale, Math.abs(reference[w]![k]!));
+      }
+      return difference / Math.max(scale, 1e-30);
+    });
+  // How much float32 rounding alone moves each gradient: the cpu's own gradients for inputs scaled by
+  // 1 + 1e-7. Through 50 layers of batch norm and near-ties in max pooling this reaches 1e-2 for some
+  // weights, and gradients that are zero in exact arithmetic (conv biases before batch norm) are pure noise.
+  const onCpu = models.map(([, model, input]) => gradients(model, input));
+  const noise = models.map(([, model, input], i) => relativeErrors(gradients(model, input, 1 + 1e-7), onCpu[i]!));
+  await selectBackend({ backend: 'wasm' });
+  for (const [i, [name, model, input]] of models.entries()) {
+    relativeErrors(gradients(model, input), onCpu[i]!).forEach((error, w) => {
+      // A wrong kernel gives errors of the order of the gradient itself, far above this bound.
+      const bound = 20 * noise[i]![w]! + 1e-4;
+      assert.ok(error < bound, `${name}: weight ${model.trainableWeights[w]!.name} relative error ${error}, float noise ${noise[i]![w]}`);
+    });
+    model.dispose();
+  }
+  tf.dispose([images, target]);
+});
+
 test.run();
