@@ -3,6 +3,7 @@ import { buildDeepLabV3Plus, type DeepLabV3PlusOptions } from './deeplabv3plus.j
 import type { OutputActivation } from './modelInfo.js';
 import type { InputSize } from './optionChecks.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator, type PatchGANOptions, type Pix2PixGeneratorOptions } from './pix2pix.js';
+import { SeededRandom } from '../stream/seededRandom.js';
 import { buildUNet, type UNetOptions } from './unet.js';
 
 /** The architectures a run can train, as the CLI's `--arch` names them. */
@@ -19,6 +20,8 @@ export interface NetworksOptions {
   outputActivation?: OutputActivation;
   /** [inputSize=null] */
   inputSize?: InputSize;
+  /** Seeds the initial weights: the same seed builds the same weights. Unseeded when absent. */
+  seed?: number;
   unet?: UNetOptions;
   deeplabv3plus?: DeepLabV3PlusOptions;
   pix2pixGenerator?: Pix2PixGeneratorOptions;
@@ -40,13 +43,34 @@ export interface Networks {
  *
  * @example
  * ```ts
- * const { model, discriminator } = buildNetworks('pix2pix', { numClasses: 5, pix2pixGenerator: { depth: 8 } });
+ * const { model, discriminator } = buildNetworks('pix2pix', { numClasses: 5, seed: 7, pix2pixGenerator: { depth: 8 } });
  * ```
  * @param architecture - one of {@link ARCHITECTURE_NAMES}.
  * @param options - see {@link NetworksOptions}.
  * @throws RangeError naming the architecture when it is unknown, or an option that is out of range.
  */
 export function buildNetworks(architecture: ArchitectureName, options: NetworksOptions = {}): Networks {
+  const { seed, ...rest } = options;
+  return seed === undefined ? buildArchitecture(architecture, rest) : withSeededMathRandom(seed, () => buildArchitecture(architecture, rest));
+}
+
+/**
+ * Runs `build` with `Math.random` drawing from a seeded generator. TF.js initializers given no seed seed
+ * their own generators from `Math.random`, so this fixes every initial weight without threading a seed
+ * through each layer of each builder.
+ */
+function withSeededMathRandom<T>(seed: number, build: () => T): T {
+  const random = new SeededRandom(seed);
+  const original = Math.random;
+  Math.random = () => random.float();
+  try {
+    return build();
+  } finally {
+    Math.random = original;
+  }
+}
+
+function buildArchitecture(architecture: ArchitectureName, options: Omit<NetworksOptions, 'seed'>): Networks {
   // Options left undefined fall back to each builder's default.
   const { unet, deeplabv3plus, pix2pixGenerator, pix2pixDiscriminator, ...common } = options;
   switch (architecture) {
