@@ -1,10 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
+import { tileGrid, tilePositions } from '../src/operators/tile.js';
 import { prepareMasks } from '../src/pipelines/prepare.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
@@ -53,6 +54,40 @@ test('npx stream-train prepare on LabelMe files with class_names.txt prints the 
   assert.match(output, /person\s+\d+/);
   assert.match(output, /ignore\s+\d+/);
   assert.is(readdirSync(join(outDir, 'previews')).length, 3);
+});
+
+test('prepare --tiles png,npy writes every tile of every split, each the crop of its image and mask', async () => {
+  const outDir = join(scratch, 'labelme-tiles');
+  const output = execFileSync(process.execPath, [
+    join(PROJECT_ROOT, 'bin', 'stream-train'), 'prepare',
+    '--images', join(LABELME_DIR, 'images'), '--labels', join(LABELME_DIR, 'labels'),
+    '--classes', join(LABELME_DIR, 'class_names.txt'), '--out', outDir,
+    '--tiles', 'png,npy', '--tile-size', '128', '--stride', '96', '--edge', 'shift',
+  ], { encoding: 'utf8' });
+  const grid = tileGrid({ size: 128, stride: 96, edge: 'shift' });
+  let expected = 0;
+  for (const file of readdirSync(join(LABELME_DIR, 'images'))) {
+    const { width, height } = await sharp(join(LABELME_DIR, 'images', file)).metadata();
+    expected += tilePositions(width!, height!, grid).length;
+  }
+  assert.match(output, `${expected} tiles`);
+  const written = ['train', 'validation', 'test'].flatMap((split) => {
+    const dir = join(outDir, 'tiles', split, 'images');
+    return existsSync(dir) ? readdirSync(dir).map((file) => ({ split, file })) : [];
+  });
+  assert.is(written.length, expected);
+  // One tile checked pixel for pixel against its source image and mask at the origin in its name.
+  const { split, file } = written[written.length - 1]!;
+  const [, stem, x, y] = /^(.*)_x(\d+)_y(\d+)\.png$/.exec(file)!;
+  const crop = { left: Number(x), top: Number(y), width: 128, height: 128 };
+  const sourceImage = readdirSync(join(LABELME_DIR, 'images')).find((f) => f.startsWith(`${stem}.`))!;
+  const expectedImage = await sharp(join(LABELME_DIR, 'images', sourceImage)).removeAlpha().extract(crop).raw().toBuffer();
+  assert.equal(await sharp(join(outDir, 'tiles', split, 'images', file)).removeAlpha().raw().toBuffer(), expectedImage);
+  const expectedMask = await sharp(join(outDir, 'masks', `${stem}.png`)).extractChannel(0).extract(crop).raw().toBuffer();
+  assert.equal(await sharp(join(outDir, 'tiles', split, 'masks', file)).extractChannel(0).raw().toBuffer(), expectedMask);
+  const npyMask = readFileSync(join(outDir, 'tiles', split, 'npy', file.replace(/\.png$/, '_mask.npy')));
+  assert.match(npyMask.toString('latin1', 0, 128), "'shape': (128, 128)");
+  assert.equal(npyMask.subarray(npyMask.length - 128 * 128), expectedMask);
 });
 
 test('with the skip policy, bad files are reported by name and reason and the rest is written', async () => {

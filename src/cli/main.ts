@@ -50,6 +50,13 @@ function parseValue(kind: string, flag: string): (value: string, previous: unkno
   }
 }
 
+/** `--tiles png`, `npy` or `png,npy`. */
+function parseTileFormats(value: string): Array<'png' | 'npy'> {
+  const formats = value.split(',').map((f) => f.trim());
+  if (formats.length === 0 || formats.some((f) => f !== 'png' && f !== 'npy')) throw new RangeError(`--tiles must be png, npy or png,npy, got '${value}'`);
+  return formats as Array<'png' | 'npy'>;
+}
+
 /** Merges defaults < config file < flags given on the command line. */
 async function mergedTrainConfig(command: Command): Promise<TrainConfig> {
   const values = command.opts();
@@ -330,6 +337,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--classes <preset|file>', 'class map preset or JSON class file', 'xbd')
     .option('--format <format>', 'auto, xbd, labelme, coco, geojson or mask', 'auto')
     .option('--previews', 'also write colour previews to OUT/previews', false)
+    .addOption(new Option('--tiles <formats>', 'also write the tiles of each split to OUT/tiles/<split>: png, npy or png,npy').argParser(parseTileFormats))
+    .addOption(new Option('--tile-size <px>', 'tile side with --tiles').default(256).argParser(parseValue('integer', '--tile-size') as (v: string) => number))
+    .addOption(new Option('--stride <px>', 'tile stride with --tiles (default: the tile size; smaller overlaps)').argParser(parseValue('integer', '--stride') as (v: string) => number))
+    .addOption(new Option('--edge <policy>', 'tiles past the image edge: pad (with the ignore value), drop or shift').choices(['pad', 'drop', 'shift']).default('pad'))
     .option('--on-bad-input <policy>', 'throw: stop at the first bad file; skip: go on and report it', 'throw')
     .option('--degenerate-shapes <policy>', 'error or skip polygons with under 3 points or zero area', 'error')
     .action(async (options) => setExitCode(await prepareCommand(options)));
@@ -343,6 +354,10 @@ async function prepareCommand(options: {
   classes: string;
   format: string;
   previews: boolean;
+  tiles?: Array<'png' | 'npy'>;
+  tileSize: number;
+  stride?: number;
+  edge: 'pad' | 'drop' | 'shift';
   onBadInput: 'throw' | 'skip';
   degenerateShapes: 'error' | 'skip';
 }): Promise<number> {
@@ -353,6 +368,7 @@ async function prepareCommand(options: {
     classMap: await resolveClassMap(options.classes),
     format: options.format,
     previews: options.previews,
+    ...(options.tiles ? { tiles: { formats: options.tiles, size: options.tileSize, edge: options.edge, ...(options.stride ? { stride: options.stride } : {}) } } : {}),
     onBadInput: options.onBadInput,
     degenerateShapes: options.degenerateShapes,
   });

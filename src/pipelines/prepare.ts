@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { from, lastValueFrom } from 'rxjs';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { type BadInputPolicy, InputError, SkipReport, handleBadInput } from '../errors.js';
@@ -8,6 +9,8 @@ import type { ClassMap } from '../labels/classMap.js';
 import { cocoImageKeys } from '../labels/coco.js';
 import type { DegenerateShapePolicy } from '../labels/geometry.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
+import { exportTiles } from '../operators/exportTiles.js';
+import { type TileOptions, cutTiles, tileGrid } from '../operators/tile.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { type SplitOptions, splitBySource } from '../sources/splitBySource.js';
 import type { ClassMask, RasterImage, Split } from '../types.js';
@@ -26,13 +29,20 @@ export interface PrepareMasksOptions {
   onBadInput?: BadInputPolicy;
   /** Degenerate polygons: `error` (default) or `skip` (counted in `skippedShapes`). */
   degenerateShapes?: DegenerateShapePolicy;
-  /** How sources are assigned to splits, for the per-split counts. */
+  /** How sources are assigned to splits, for the per-split counts and tile folders. */
   split?: SplitOptions;
+  /**
+   * Also cut tiles and write them per split to `OUT/tiles/<split>/` as PNG pairs (`images/`, `masks/`) and/or
+   * NumPy arrays (`npy/`); see `exportTiles`. Off when absent.
+   */
+  tiles?: { formats: ReadonlyArray<'png' | 'npy'> } & TileOptions;
 }
 
 export interface PrepareSummary {
   /** Masks written. */
   written: number;
+  /** Tiles written per split (zero without the `tiles` option). */
+  tiles: Record<Split, number>;
   /** Pixels per class name (and `ignore`), per split and in total. */
   pixels: Record<Split | 'total', Record<string, number>>;
   imagesWithoutLabels: string[];
@@ -45,8 +55,9 @@ export interface PrepareSummary {
 
 /**
  * Turns label files into class-index masks on disk: pairs images and labels by stem, rasterizes each label
- * at its image's size, and writes `OUT/masks/<stem>.png` (single channel, class ids, ignore as 255) and
- * optionally a colour preview. Returns per-class pixel counts per split.
+ * at its image's size, and writes `OUT/masks/<stem>.png` (single channel, class ids, ignore as 255),
+ * optionally a colour preview, and optionally the tiles of each split. Returns per-class pixel counts per
+ * split.
  *
  * @example
  * ```ts
@@ -62,10 +73,12 @@ export async function prepareMasks(options: PrepareMasksOptions): Promise<Prepar
   if (options.previews) await mkdir(previewsDir, { recursive: true });
   const pairing = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir, multiImageLabelKeys: cocoImageKeys });
   const splits = splitBySource(pairing.pairs, options.split);
+  const grid = options.tiles ? tileGrid(options.tiles) : undefined;
   const names = [...classMap.names, 'ignore'];
   const emptyCounts = (): Record<string, number> => Object.fromEntries(names.map((name) => [name, 0]));
   const summary: PrepareSummary = {
     written: 0,
+    tiles: { train: 0, validation: 0, test: 0 },
     pixels: { train: emptyCounts(), validation: emptyCounts(), test: emptyCounts(), total: emptyCounts() },
     imagesWithoutLabels: pairing.imagesWithoutLabels,
     labelsWithoutImages: pairing.labelsWithoutImages,
@@ -84,6 +97,11 @@ export async function prepareMasks(options: PrepareMasksOptions): Promise<Prepar
         const mask = await readLabelMask(pair, image, classMap, readOptions);
         await writeClassMaskPng(join(masksDir, `${pair.id}.png`), mask);
         if (options.previews) await colourPreview(image, mask, classMap).toFile(join(previewsDir, `${pair.id}.png`));
+        if (grid) {
+          const tiles = cutTiles({ ...pair, image, mask }, grid);
+          await lastValueFrom(from(tiles).pipe(exportTiles({ outDir: join(options.outDir, 'tiles', split), formats: options.tiles!.formats })), { defaultValue: undefined });
+          summary.tiles[split] += tiles.length;
+        }
         countPixels(mask, classMap, summary.pixels[split], summary.pixels.total);
         summary.written++;
       } catch (error) {
@@ -122,7 +140,9 @@ export function colourPreview(image: RasterImage, mask: ClassMask, classMap: Cla
 /** A table of pixel counts per class and split, with the files skipped and unpaired. */
 export function formatPrepareSummary(summary: PrepareSummary): string {
   const columns = ['train', 'validation', 'test', 'total'] as const;
-  const lines = [`wrote ${summary.written} masks`, ['class'.padEnd(16), ...columns.map((c) => c.padStart(12))].join('')];
+  const tiles = summary.tiles.train + summary.tiles.validation + summary.tiles.test;
+  const tileLine = tiles ? `, ${tiles} tiles (train ${summary.tiles.train}, validation ${summary.tiles.validation}, test ${summary.tiles.test})` : '';
+  const lines = [`wrote ${summary.written} masks${tileLine}`, ['class'.padEnd(16), ...columns.map((c) => c.padStart(12))].join('')];
   for (const name of Object.keys(summary.pixels.total)) {
     lines.push([name.padEnd(16), ...columns.map((c) => String(summary.pixels[c][name] ?? 0).padStart(12))].join(''));
   }
