@@ -33,6 +33,7 @@ export * from './operators/augment.js';
 export * from './operators/shuffle.js';
 export * from './operators/batchTiles.js';
 export * from './operators/toTensorBatch.js';
+export * from './operators/splitMicroBatches.js';
 export * from './operators/exportTiles.js';
 export * from './operators/train.js';
 
