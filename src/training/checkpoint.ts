@@ -167,6 +167,8 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents, 
     for (const [role, optimizer] of Object.entries(contents.optimizers)) {
       const named = await optimizer.getWeights();
       const { data, specs } = await tf.io.encodeWeights(named);
+      // Besides its own variables, getWeights makes a fresh tensor of the iteration count: that one is ours to free.
+      tf.dispose(named.map((w) => w.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
       await write(`optimizer-${role}.bin`, joinWeightData(data));
       await write(`optimizer-${role}.json`, JSON.stringify({ className: optimizer.getClassName(), config: optimizer.getConfig(), weightSpecs: specs }));
     }
