@@ -141,9 +141,11 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     (tileBatches({
       ...common,
       pairs: splits.train,
-      epochs: epochs - start.epoch,
-      ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: seed + start.epoch } } : {}),
-      ...(options.augment === false ? {} : { augment: { seed: seed + 1 + start.epoch } }),
+      // The source draws each epoch from (seed, epoch) alone, so a resumed run gets the batches it would have had.
+      epochs,
+      startAt: start,
+      ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed } } : {}),
+      ...(options.augment === false ? {} : { augment: { seed: seed + 1 } }),
     }) as Observable<TensorBatch>).pipe(
       train({
         model: networks.model,

@@ -38,3 +38,23 @@ export class SeededRandom {
     return items;
   }
 }
+
+/**
+ * The seed of one epoch of one random stream, from the run's seed and the absolute epoch alone: an epoch
+ * draws the same whatever ran before it, so a run resumed in its middle redraws it exactly. Streams that
+ * share a seed (a pipeline's image order and shuffle buffer) pass different `stream` numbers so that their
+ * sequences are unrelated.
+ *
+ * @example
+ * const order = new SeededRandom(epochSeed(seed, epoch, 1));
+ */
+export function epochSeed(seed: number, epoch: number, stream = 0): number {
+  if (!Number.isInteger(seed) || !Number.isInteger(epoch) || !Number.isInteger(stream)) {
+    throw new TypeError(`epochSeed: seed, epoch and stream must be integers, got ${seed}, ${epoch}, ${stream}`);
+  }
+  // MurmurHash3's 32-bit finalizer: neighbouring inputs give unrelated seeds.
+  let hash = Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35);
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  return hash ^ (hash >>> 16);
+}

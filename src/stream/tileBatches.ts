@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction, filter, identity } from 'rxjs';
+import { Observable, type OperatorFunction, concatMap, filter, identity, range } from 'rxjs';
 import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
 import { readImageSize } from '../io/decodeImage.js';
 import type { ClassMap } from '../labels/classMap.js';
@@ -11,7 +11,7 @@ import { type OneHotTensorBatch, type ToTensorBatchOptions, toTensorBatch } from
 import type { LabelledImage, LabelledPair, TensorBatch } from '../types.js';
 import { CreditGate } from './creditGate.js';
 import type { LabelledTile } from './labelledTile.js';
-import { SeededRandom } from './seededRandom.js';
+import { SeededRandom, epochSeed } from './seededRandom.js';
 
 export interface TileBatchesOptions {
   /** The pairs to stream (one split's pairs: see `splitBySource`). */
@@ -23,17 +23,27 @@ export interface TileBatchesOptions {
   format?: string;
   /** Tile size, stride, edge policy. */
   tile?: TileOptions;
-  /** Augmentations; off when absent. */
+  /** Augmentations; off when absent. Each epoch draws them from the seed and its epoch number alone. */
   augment?: AugmentOptions;
-  /** Shuffle buffer in tiles and seed; off when absent. Also shuffles the image order of each epoch. */
+  /**
+   * Shuffle buffer in tiles and seed; off when absent. Also shuffles the image order of each epoch. Each
+   * epoch draws from the seed and its epoch number alone, and its buffer is emptied before the next begins.
+   */
   shuffle?: { bufferSize: number; seed: number };
   batchSize: number;
-  /** Leave out a last batch smaller than `batchSize`. Default false. */
+  /** Leave out an epoch's last batch when it is smaller than `batchSize`. Default false. */
   dropRemainder?: boolean;
   /** Normalization and one-hot labels (`onRelease` is the gate's). */
   tensors?: Omit<ToTensorBatchOptions, 'onRelease'>;
-  /** Passes over the pairs. Default 1. */
+  /** Passes over the pairs, counted from epoch 0 also when `startAt` starts later. Default 1. */
   epochs?: number;
+  /**
+   * Where the stream starts: in epoch `epoch` (0-based, at most `epochs`) after its first `batch` batches,
+   * e.g. `resumeSourcePosition(checkpoint.position)` to continue a run. The skipped batches of that epoch are
+   * still read and drawn, so that what follows is exactly what an uninterrupted stream would give, but they
+   * are not made into tensors. Default { epoch: 0, batch: 0 }.
+   */
+  startAt?: { epoch: number; batch: number };
   /**
    * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 64.
    * Must be at least shuffle buffer + batch size + the tiles of the largest image.
@@ -53,51 +63,47 @@ function reservedCredits(options: TileBatchesOptions): number {
   return (options.shuffle?.bufferSize ?? 0) + options.batchSize;
 }
 
+/** The random streams of an epoch, told apart where they share a seed (see `epochSeed`). */
+const RANDOM_STREAM = { augment: 0, imageOrder: 1, shuffleBuffer: 2 } as const;
+
 /**
- * The gated source: emits each pair only once the credits for all its tiles (counted from the image header)
- * are taken. This is where a slow consumer slows reading and decoding.
+ * The gated source of one epoch's pairs: emits each pair only once the credits for all its tiles (counted
+ * from the image header) are taken. This is where a slow consumer slows reading and decoding.
  */
-function gatedPairs(options: TileBatchesOptions, gate: CreditGate, ownGate: boolean, creditsOf: WeakMap<LabelledPair, number>): Observable<LabelledPair> {
+function gatedPairs(options: TileBatchesOptions, epoch: number, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): Observable<LabelledPair> {
   const grid = tileGrid(options.tile);
-  const epochs = options.epochs ?? 1;
   const policy = options.onBadInput ?? 'throw';
   return new Observable<LabelledPair>((subscriber) => {
     const run = async (): Promise<void> => {
       const order = [...options.pairs];
-      for (let epoch = 0; epoch < epochs && !subscriber.closed; epoch++) {
-        if (options.shuffle) new SeededRandom(options.shuffle.seed + epoch).shuffle(order);
-        for (const pair of order) {
-          if (subscriber.closed) return;
-          let tiles: number;
-          try {
-            const { width, height } = await readImageSize(pair.imagePath);
-            tiles = tilePositions(width, height, grid).length;
-          } catch (error) {
-            handleBadInput(error, policy, options.skipReport);
-            continue;
-          }
-          if (tiles + reservedCredits(options) > gate.capacity) {
-            throw new RangeError(
-              `tileBatches: ${pair.imagePath} gives ${tiles} tiles; with a shuffle buffer and batch of ${reservedCredits(options)} tiles the pipeline needs credits >= ${tiles + reservedCredits(options)}, got ${gate.capacity}`,
-            );
-          }
-          await gate.acquire(tiles);
-          if (subscriber.closed) {
-            gate.release(tiles);
-            return;
-          }
-          const emitted = { ...pair }; // a fresh object per epoch keys its own credits
-          creditsOf.set(emitted, tiles);
-          subscriber.next(emitted);
+      if (options.shuffle) new SeededRandom(epochSeed(options.shuffle.seed, epoch, RANDOM_STREAM.imageOrder)).shuffle(order);
+      for (const pair of order) {
+        if (subscriber.closed) return;
+        let tiles: number;
+        try {
+          const { width, height } = await readImageSize(pair.imagePath);
+          tiles = tilePositions(width, height, grid).length;
+        } catch (error) {
+          handleBadInput(error, policy, options.skipReport);
+          continue;
         }
+        if (tiles + reservedCredits(options) > gate.capacity) {
+          throw new RangeError(
+            `tileBatches: ${pair.imagePath} gives ${tiles} tiles; with a shuffle buffer and batch of ${reservedCredits(options)} tiles the pipeline needs credits >= ${tiles + reservedCredits(options)}, got ${gate.capacity}`,
+          );
+        }
+        await gate.acquire(tiles);
+        if (subscriber.closed) {
+          gate.release(tiles);
+          return;
+        }
+        const emitted = { ...pair }; // a fresh object per epoch keys its own credits
+        creditsOf.set(emitted, tiles);
+        subscriber.next(emitted);
       }
       subscriber.complete();
     };
     run().catch((error: unknown) => subscriber.error(error));
-    // A gate of our own can be closed (waking the waiting source); a shared one is left to its owner.
-    return () => {
-      if (ownGate) gate.close(new Error('tileBatches: unsubscribed'));
-    };
   });
 }
 
@@ -124,15 +130,53 @@ function tileWithCredits(options: TileBatchesOptions, gate: CreditGate, creditsO
 }
 
 /**
+ * One epoch's batches of tiles. Its image order, augmentations and shuffle draws come from the seeds and the
+ * epoch number alone, and its shuffle buffer and last (possibly short) batch end with it, so that an epoch
+ * is the same whether or not the stream started before it. Batches left out (the first `skip`, a short
+ * last one with `dropRemainder`) give their credits back.
+ */
+function epochTileBatches(options: TileBatchesOptions, epoch: number, skip: number, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): Observable<LabelledTile[]> {
+  const { augment: augmentOptions, shuffle: shuffleOptions, batchSize } = options;
+  return gatedPairs(options, epoch, gate, creditsOf).pipe(
+    readLabelledImages({
+      classMap: options.classMap,
+      readMask: options.readMask,
+      ...(options.format === undefined ? {} : { format: options.format }),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      onBadInput: options.onBadInput ?? 'throw',
+      ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
+      onSkip: (pair) => gate.release(creditsOf.get(pair) ?? 0),
+    }),
+    tileWithCredits(options, gate, creditsOf),
+    augmentOptions ? augment({ ...augmentOptions, seed: epochSeed(augmentOptions.seed, epoch, RANDOM_STREAM.augment) }) : identity,
+    shuffleOptions ? shuffle<LabelledTile>({ bufferSize: shuffleOptions.bufferSize, seed: epochSeed(shuffleOptions.seed, epoch, RANDOM_STREAM.shuffleBuffer) }) : identity,
+    batchTiles({ batchSize }),
+    filter((tiles, index) => {
+      const kept = index >= skip && (!options.dropRemainder || tiles.length === batchSize);
+      if (!kept) gate.release(tiles.length);
+      return kept;
+    }),
+  );
+}
+
+/**
  * The one-call ingest source: pairs -> (credit gate) -> read and decode -> tile -> augment -> shuffle ->
- * batch -> tensors. At most `credits` tiles exist between the source and the consumer: each tile holds a
- * credit until the consumer calls `release()` on the batch holding it. Iterate it with `toAsyncIterable`
- * (pull) or subscribe (push); either way, release every batch.
+ * batch -> tensors, one epoch after another. Batches never straddle epochs: each epoch ends with its own
+ * batch, short when its tiles are not a multiple of `batchSize`, so an epoch is ceil(tiles / batchSize)
+ * batches. At most `credits` tiles exist between the source and the consumer: each tile holds a credit until
+ * the consumer calls `release()` on the batch holding it. Iterate it with `toAsyncIterable` (pull) or
+ * subscribe (push); either way, release every batch.
  *
  * @example
  * const batches = tileBatches({ pairs: split.train, classMap, readMask: readLabelMask, batchSize: 8,
  *   shuffle: { bufferSize: 64, seed: 1 }, augment: { seed: 2 }, credits: 128 });
  * for await (const batch of toAsyncIterable(batches, { onDiscard: (b) => b.release() })) { ...; batch.release(); }
+ *
+ * @example
+ * // Continue a run of 10 epochs where its checkpoint stopped, mid-epoch: the batches that follow are those
+ * // the uninterrupted run would have trained on.
+ * const checkpoint = await loadLatestCheckpoint('runs/a/checkpoints');
+ * const rest = tileBatches({ ...sameOptions, epochs: 10, startAt: resumeSourcePosition(checkpoint.position) });
  *
  * @throws RangeError up front when the credits cannot cover the shuffle buffer and a batch, and during the
  *   run when an image has more tiles than the remaining credits could ever hold (it would deadlock).
@@ -142,6 +186,10 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`tileBatches: batchSize must be a positive integer, got ${options.batchSize}`);
   const epochs = options.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 1) throw new RangeError(`tileBatches: epochs must be a positive integer, got ${epochs}`);
+  const startAt = options.startAt ?? { epoch: 0, batch: 0 };
+  if (!Number.isInteger(startAt.epoch) || startAt.epoch < 0 || startAt.epoch > epochs || !Number.isInteger(startAt.batch) || startAt.batch < 0) {
+    throw new RangeError(`tileBatches: startAt must be an epoch in 0..epochs (${epochs}) and a batch >= 0, got ${JSON.stringify(options.startAt)}`);
+  }
   tileGrid(options.tile);
   const credits = options.gate?.capacity ?? options.credits ?? reservedCredits(options) + options.batchSize + 64;
   if (!Number.isInteger(credits) || credits <= reservedCredits(options)) {
@@ -152,29 +200,17 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
   return new Observable<TensorBatch | OneHotTensorBatch>((subscriber) => {
     const gate = options.gate ?? new CreditGate(credits);
     const creditsOf = new WeakMap<LabelledPair, number>();
-    return gatedPairs(options, gate, options.gate === undefined, creditsOf)
+    // Epochs one after another: the next starts reading once the previous has emitted its last batch.
+    const batches = range(startAt.epoch, epochs - startAt.epoch)
       .pipe(
-        readLabelledImages({
-          classMap: options.classMap,
-          readMask: options.readMask,
-          ...(options.format === undefined ? {} : { format: options.format }),
-          ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-          onBadInput: options.onBadInput ?? 'throw',
-          ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
-          onSkip: (pair) => gate.release(creditsOf.get(pair) ?? 0),
-        }),
-        tileWithCredits(options, gate, creditsOf),
-        options.augment ? augment(options.augment) : identity,
-        options.shuffle ? shuffle<LabelledTile>(options.shuffle) : identity,
-        batchTiles({ batchSize: options.batchSize }),
-        filter((tiles) => {
-          // A dropped short batch must still give its credits back.
-          if (!options.dropRemainder || tiles.length === options.batchSize) return true;
-          gate.release(tiles.length);
-          return false;
-        }),
+        concatMap((epoch) => epochTileBatches(options, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf)),
         toTensorBatch({ ...options.tensors, onRelease: (tiles) => gate.release(tiles) }),
       )
       .subscribe(subscriber);
+    return () => {
+      batches.unsubscribe();
+      // A gate of our own is closed, waking a source that waits for credits; a shared one is left to its owner.
+      if (options.gate === undefined) gate.close(new Error('tileBatches: unsubscribed'));
+    };
   });
 }
