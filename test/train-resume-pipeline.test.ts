@@ -1,0 +1,120 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as tf from '@tensorflow/tfjs';
+import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lastValueFrom, tap, toArray } from 'rxjs';
+import { selectBackend } from '../src/backend/selectBackend.js';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
+import type { MetricEvent } from '../src/sinks/sinkEvents.js';
+import type { BatchMetricsEvent, EpochSummaryEvent } from '../src/training/events.js';
+import { XBD_DIR } from './helpers/data.js';
+import { seedKernels } from './helpers/models.js';
+import { weightValues } from './train-fixtures.js';
+
+const PAIRS = 2; // 1 for training (64 tiles of 128 px an epoch: 6 steps of 12, the last of 4), 1 for validation
+const STEPS_PER_EPOCH = 6;
+const EPOCHS = 2;
+const STOP_AFTER = 8; // epoch 1, after its second step
+
+/** The largest difference between two models' weights relative to the largest weight. */
+function relativeDifference(a: number[][], b: number[][]): number {
+  let difference = 0;
+  let largest = 0;
+  a.forEach((values, i) =>
+    values.forEach((value, j) => {
+      difference = Math.max(difference, Math.abs(value - b[i]![j]!));
+      largest = Math.max(largest, Math.abs(value));
+    }),
+  );
+  return difference / largest;
+}
+
+const batchEvents = (events: MetricEvent[]) => events.filter((e): e is BatchMetricsEvent => e.type === 'batch');
+const epochEvents = (events: MetricEvent[]) => events.filter((e): e is EpochSummaryEvent => e.type === 'epoch');
+
+test('a run stopped mid-epoch and resumed through the pipeline ends as the uninterrupted run: same steps, batches and weights', async () => {
+  // wasm, single-threaded (the test runner's default): as deterministic as cpu, many times faster at training.
+  await selectBackend({ backend: 'wasm' });
+  const root = await mkdtemp(join(tmpdir(), 'segstream-resume-pipeline-'));
+  try {
+    // A few real xBD pairs, linked (not copied) into folders of their own.
+    await Promise.all(['images', 'labels'].map((folder) => mkdir(join(root, folder))));
+    const images = (await readdir(join(XBD_DIR, 'images'))).sort().slice(0, PAIRS);
+    for (const image of images) {
+      await symlink(join(XBD_DIR, 'images', image), join(root, 'images', image));
+      const label = image.replace(/\.(png|jpg)$/, '.json');
+      await symlink(join(XBD_DIR, 'labels', label), join(root, 'labels', label));
+    }
+    const options: TrainPipelineOptions = {
+      arch: 'unet',
+      imagesDir: join(root, 'images'),
+      labelsDir: join(root, 'labels'),
+      classMap: xbdClassMap(),
+      readMask: readLabelMask,
+      tileSize: 128,
+      batchSize: 12,
+      epochs: EPOCHS,
+      seed: 5,
+      splitRatios: [0.5, 0.5, 0],
+      baseFilters: 4,
+      depth: 2,
+      shuffleBuffer: 24,
+      augment: true,
+      checkpointEverySteps: 1,
+      samples: false,
+    };
+    const tensorsBefore = tf.memory().numTensors;
+    const started = performance.now();
+
+    const straight = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'straight') });
+    assert.is(straight.stepsPerEpoch, STEPS_PER_EPOCH);
+    tf.tidy(() => seedKernels(straight.model, 11)); // the same initial weights in both runs
+    const straightEvents = await lastValueFrom(straight.events$.pipe(toArray()));
+
+    const stop = new AbortController();
+    const interrupted = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'interrupted'), signal: stop.signal });
+    tf.tidy(() => seedKernels(interrupted.model, 11));
+    const beforeStop = await lastValueFrom(
+      interrupted.events$.pipe(
+        tap((event) => event.type === 'batch' && event.globalStep === STOP_AFTER && stop.abort()),
+        toArray(),
+      ),
+    );
+    assert.is(beforeStop.at(-1)!.type, 'stopped');
+    assert.is(batchEvents(beforeStop).length, STOP_AFTER, 'stopped at the batch boundary');
+
+    const resumed = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'interrupted'), resume: true });
+    assert.equal(resumed.start, { epoch: 1, batch: STOP_AFTER - STEPS_PER_EPOCH });
+    const afterResume = await lastValueFrom(resumed.events$.pipe(toArray()));
+    console.log(`  ${EPOCHS * STEPS_PER_EPOCH} steps uninterrupted, then ${STOP_AFTER} + ${EPOCHS * STEPS_PER_EPOCH - STOP_AFTER} stopped and resumed, checkpoint every step: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+    const straightSteps = batchEvents(straightEvents);
+    assert.is(straightSteps.length, EPOCHS * STEPS_PER_EPOCH);
+    const resumedSteps = batchEvents(afterResume);
+    assert.equal(resumedSteps.map((e) => e.globalStep), straightSteps.slice(STOP_AFTER).map((e) => e.globalStep), 'the same optimizer steps');
+    // A step's loss is taken before its update, on its batch: equal losses mean the same batches in the same order.
+    resumedSteps.forEach((event, i) => {
+      const expected = straightSteps[STOP_AFTER + i]!.losses.total;
+      assert.ok(Math.abs(event.losses.total - expected) <= 1e-5 * Math.abs(expected), `step ${event.globalStep}: loss ${event.losses.total} vs ${expected} uninterrupted`);
+    });
+    const difference = relativeDifference(weightValues(straight.model), weightValues(resumed.model));
+    assert.ok(difference < 1e-5, `final weights differ by ${difference} (relative)`);
+    assert.ok(relativeDifference(weightValues(straight.model), weightValues(interrupted.model)) > 1e-3, 'the steps after the stop changed the weights');
+    const [straightLast, resumedLast] = [epochEvents(straightEvents).at(-1)!, epochEvents(afterResume).at(-1)!];
+    assert.ok(Math.abs(straightLast.trainLoss - resumedLast.trainLoss) <= 1e-5 * straightLast.trainLoss, 'the resumed epoch summary counts the same batches');
+    for (const epoch of [...epochEvents(straightEvents), ...epochEvents(afterResume)]) {
+      assert.ok(epoch.validationSeconds! > 0 && epoch.seconds > epoch.validationSeconds!, `epoch ${epoch.epoch}: ${epoch.seconds} s, validation ${epoch.validationSeconds} s`);
+    }
+
+    for (const run of [straight, interrupted, resumed]) run.model.dispose();
+    assert.is(tf.memory().numTensors, tensorsBefore, 'no tensor left behind by three runs');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test.run();
