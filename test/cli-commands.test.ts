@@ -13,6 +13,7 @@ import { resolveClassMap } from '../src/cli/classes.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { confusionCsv, confusionHeatmapPng, evaluationReport, evaluationTable } from '../src/pipelines/evaluate.js';
 import { writeRunManifest } from '../src/pipelines/runDirectory.js';
+import { scheduleForRun } from '../src/pipelines/trainPipeline.js';
 import { PROJECT_ROOT } from './helpers/data.js';
 
 const run = promisify(execFile);
@@ -62,6 +63,30 @@ test('config file values override defaults and flags override the file (YAML and
   const fromJson = await parseTrainConfig(['--config', jsonPath]);
   assert.equal([fromJson.tileSize, fromJson.augment], [64, false]);
   assert.is((await parseTrainConfig(['--no-augment'])).augment, false);
+});
+
+test('every trainer option has a flag: optimizer, schedule, class weights, micro-batches, early stopping, discriminator, threads', async () => {
+  const config = await parseTrainConfig([
+    '--optimizer', 'sgd', '--schedule', 'cosine', '--class-weights', '0.5,1,2,2,4', '--micro-batches', '4', '--batch-size', '16',
+    '--early-stopping', '3', '--discriminator-every', '2', '--wasm-threads', '1', '--loss', 'focalTversky',
+  ]);
+  assert.equal([config.optimizer, config.schedule, config.classWeights, config.microBatches, config.earlyStopping, config.discriminatorEvery, config.wasmThreads, config.loss], ['sgd', 'cosine', [0.5, 1, 2, 2, 4], 4, 3, 2, 1, 'focalTversky']);
+  // A config file may give the parameters of a named option.
+  const yamlPath = join(scratch, 'named.yaml');
+  writeFileSync(yamlPath, 'loss:\n  name: focalTversky\n  gamma: 0.75\nschedule: { name: step, everyEpochs: 2, gamma: 0.5 }\noptimizer: { name: adam, beta1: 0.5 }\n');
+  const fromYaml = await parseTrainConfig(['--config', yamlPath]);
+  assert.equal(fromYaml.loss, { name: 'focalTversky', gamma: 0.75 });
+  assert.equal(fromYaml.schedule, { name: 'step', everyEpochs: 2, gamma: 0.5 });
+  await rejects(() => parseTrainConfig(['--schedule', 'warmup']), /'--schedule <name>' argument 'warmup' is invalid. Allowed choices are constant, step, cosine, poly, reduceOnPlateau/);
+  const badPath = join(scratch, 'named-bad.yaml');
+  writeFileSync(badPath, 'optimizer: { name: lamb }\n');
+  await rejects(() => parseTrainConfig(['--config', badPath]), /--optimizer must be one of adam, sgd \(or an object with such a name\), got {"name":"lamb"}/);
+  await rejects(() => parseTrainConfig(['--class-weights', '1,x']), /--class-weights must be comma-separated numbers, got '1,x'/);
+  await rejects(() => parseTrainConfig(['--micro-batches', '0']), /--micro-batches must be at least 1/);
+  // Names complete into schedules over the run.
+  assert.equal(scheduleForRun('cosine', 10, 30), { name: 'cosine', totalSteps: 300 });
+  assert.equal(scheduleForRun('step', 9, 30), { name: 'step', everyEpochs: 3, gamma: 0.1 });
+  assert.equal(scheduleForRun({ name: 'poly', totalSteps: 50, power: 2 }, 10, 30), { name: 'poly', totalSteps: 50, power: 2 });
 });
 
 test('bad config values and files are named', async () => {

@@ -41,6 +41,12 @@ const run = promisify(execFile);
 /** eval, predict and compare on the run folder the interrupted run left (its checkpoint holds the model). */
 async function evaluatePredictCompare(out: string): Promise<void> {
   const data = join(out, 'data');
+  // --split evaluates exactly the images run.json lists for that split, from the run's own folders.
+  const manifest = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { splits: Record<string, string[]> };
+  await run(BIN, ['eval', '--run', out, '--split', 'train', '--json', join(out, 'train.json'), '--backend', 'cpu']);
+  const onTrain = JSON.parse(readFileSync(join(out, 'train.json'), 'utf8')) as { images: number; pixels: number };
+  assert.is(onTrain.images, manifest.splits.train!.length);
+  assert.is(onTrain.pixels, manifest.splits.train!.length * 256 * 256);
   await run(BIN, ['eval', '--run', out, '--images', join(data, 'images'), '--labels', join(data, 'labels'), '--json', join(out, 'copy.json'), '--backend', 'cpu']);
   const report = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8')) as { per_class: { name: string; iou: number }[]; overall: Record<string, number>; confusion_matrix: number[][]; pixels: number };
   assert.equal(report.per_class.map((c) => c.name), ['background', 'no-damage', 'minor-damage', 'major-damage', 'destroyed']);

@@ -6,6 +6,8 @@ import { InputError, SkipReport } from '../errors.js';
 import { selectBackend, type BackendName } from '../backend/selectBackend.js';
 import type { ArchitectureName } from '../models/buildNetworks.js';
 import type { LossConfig } from '../losses/buildLoss.js';
+import type { OptimizerConfig } from '../training/optimizers.js';
+import type { ScheduleConfig } from '../training/schedules.js';
 import { createSink } from '../sinks/createSink.js';
 import { ndjsonSink } from '../sinks/ndjsonSink.js';
 import type { HttpSink } from '../sinks/httpSink.js';
@@ -28,6 +30,7 @@ import { readLabelMask } from '../labels/readLabelMask.js';
 import { progressReporter } from './progress.js';
 import { TRAIN_OPTIONS, checkTrainConfig, type TrainConfig } from './trainOptions.js';
 import fg from 'fast-glob';
+import type { Split } from '../types.js';
 
 /** Exit codes: 130 and 143 are what shells report for SIGINT and SIGTERM, so scripts can tell "interrupted". */
 export const EXIT_CODES = { ok: 0, error: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
@@ -45,10 +48,19 @@ function parseValue(kind: string, flag: string): (value: string, previous: unkno
       };
     case 'list':
       return (value, previous) => [...((previous as string[] | undefined) ?? []), value];
+    case 'numbers':
+      return (value) => {
+        const numbers = value.split(',').map(Number);
+        if (numbers.some((n) => !Number.isFinite(n))) throw new RangeError(`${flag} must be comma-separated numbers, got '${value}'`);
+        return numbers;
+      };
     default:
       return (value) => value;
   }
 }
+
+/** A `named` option's value as a config object: `--loss dice` or `{ name: 'dice', ... }` from a config file. */
+const named = (value: unknown): Record<string, unknown> => (typeof value === 'string' ? { name: value } : (value as Record<string, unknown>));
 
 /** `--tiles png`, `npy` or `png,npy`. */
 function parseTileFormats(value: string): Array<'png' | 'npy'> {
@@ -97,7 +109,7 @@ function interruptOnSignals(): { signal: AbortSignal; received: () => NodeJS.Sig
 async function trainCommand(command: Command): Promise<number> {
   const config = await mergedTrainConfig(command);
   const arch = config.arch as ArchitectureName;
-  const backend = await selectBackend({ backend: config.backend as BackendName | 'auto' });
+  const backend = await selectBackend({ backend: config.backend as BackendName | 'auto', ...((config.wasmThreads as number) > 0 ? { wasmThreads: config.wasmThreads as number } : {}) });
   say(backend.summary);
   const out = (config.out as string | undefined) ?? join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${arch}`);
   let images = config.images as string | undefined;
@@ -136,8 +148,13 @@ async function trainCommand(command: Command): Promise<number> {
       splitRatios: [1 - 2 * validationFraction, validationFraction, validationFraction],
       baseFilters: config.baseFilters as number,
       depth: config.depth as number,
-      loss: (typeof config.loss === 'string' ? { name: config.loss } : config.loss) as LossConfig,
-      optimizer: { name: 'adam', learningRate: config.learningRate as number },
+      loss: named(config.loss) as LossConfig,
+      optimizer: { learningRate: config.learningRate as number, ...named(config.optimizer) } as OptimizerConfig,
+      schedule: named(config.schedule) as ScheduleConfig,
+      ...(config.classWeights ? { classWeights: config.classWeights as number[] } : {}),
+      microBatches: config.microBatches as number,
+      ...((config.earlyStopping as number) > 0 ? { earlyStoppingPatience: config.earlyStopping as number } : {}),
+      discriminatorEvery: config.discriminatorEvery as number,
       shuffleBuffer: config.shuffleBuffer as number,
       augment: config.augment as boolean,
       checkpointDir: runPaths(out).checkpoints,
@@ -154,6 +171,7 @@ async function trainCommand(command: Command): Promise<number> {
       options: { ...config, images, labels, out },
       backend: backend.backend,
       startedAt: new Date().toISOString(),
+      splits: { train: run.splits.train.map((p) => p.id), validation: run.splits.validation.map((p) => p.id), test: run.splits.test.map((p) => p.id) },
     });
     say(`training ${arch} on ${run.splits.train.length} images (${run.stepsPerEpoch} steps per epoch), validating on ${run.splits.validation.length}; run folder ${out}`);
     const report = progressReporter({ stepsPerEpoch: run.stepsPerEpoch, epochs: config.epochs as number });
@@ -181,20 +199,29 @@ async function trainCommand(command: Command): Promise<number> {
       return EXIT_CODES[name as 'SIGINT' | 'SIGTERM'];
     }
     if (lastEpoch) say(`done: mean IoU ${(lastEpoch.validation ?? lastEpoch.train).meanIoU.toFixed(4)} (${lastEpoch.validation ? 'validation' : 'train'}); run folder ${out}`);
-    say(`next: npx stream-train eval --run ${out} --images ${images} --labels ${labels}`);
+    say(`next: npx stream-train eval --run ${out} --split test`);
     return EXIT_CODES.ok;
   } finally {
     await Promise.all(sinks.map((sink) => sink.close()));
   }
 }
 
-async function evalCommand(options: { run: string; images: string; labels: string; json?: string; csv?: string; heatmap?: string; format: string; backend: string }): Promise<number> {
+async function evalCommand(options: { run: string; images?: string; labels?: string; split?: Split; json?: string; csv?: string; heatmap?: string; format: string; backend: string }): Promise<number> {
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
   const { manifest, model } = await openRun(options.run);
   const classMap = manifestClassMap(manifest);
+  const fromRun = (key: 'images' | 'labels'): string => {
+    const value = options[key] ?? (options.split ? manifest.options[key] : undefined);
+    if (typeof value !== 'string') throw new RangeError(`eval: --${key} is required${options.split ? ` (the run's manifest names no ${key} folder)` : ' without --split'}`);
+    return value;
+  };
+  const ids = options.split ? manifest.splits?.[options.split] : undefined;
+  if (options.split && !ids) throw new RangeError(`eval: --split needs a run whose run.json lists its splits (${runPaths(options.run).manifest} does not)`);
+  if (ids?.length === 0) throw new RangeError(`eval: the run's ${options.split} split holds no images`);
   const report = await evaluateFolder(model, {
-    imagesDir: options.images,
-    labelsDir: options.labels,
+    imagesDir: fromRun('images'),
+    labelsDir: fromRun('labels'),
+    ...(ids ? { ids } : {}),
     classMap,
     readMask: readLabelMask,
     ...(options.format !== 'auto' ? { format: options.format } : {}),
@@ -260,7 +287,7 @@ function addTrainOptions(train: Command): Command {
   for (const spec of TRAIN_OPTIONS) {
     const option = new Option(spec.flags, spec.description);
     if (spec.choices) option.choices(spec.choices);
-    if (spec.kind !== 'boolean' && spec.kind !== 'string') option.argParser(parseValue(spec.kind, spec.flags.split(' ')[0]!));
+    if (spec.kind !== 'boolean' && spec.kind !== 'string' && spec.kind !== 'named') option.argParser(parseValue(spec.kind, spec.flags.split(' ')[0]!));
     if (spec.default !== undefined && !(spec.kind === 'boolean' && spec.default === true)) option.default(spec.default);
     train.addOption(option);
   }
@@ -295,10 +322,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('eval')
-    .description('evaluate a trained run on a labelled folder: per-class table, JSON, confusion CSV and heat map')
+    .description('evaluate a trained run on a labelled folder or on one of its splits: per-class table, JSON, confusion CSV and heat map')
     .requiredOption('--run <dir>', 'run folder written by train')
-    .requiredOption('--images <dir>', 'image folder (e.g. the test split)')
-    .requiredOption('--labels <dir>', 'label folder')
+    .option('--images <dir>', "image folder (default with --split: the run's)")
+    .option('--labels <dir>', "label folder (default with --split: the run's)")
+    .addOption(new Option('--split <name>', "evaluate only the run's train, validation or test images").choices(['train', 'validation', 'test']))
     .option('--json <file>', 'also write the report here (always written to RUN/eval.json)')
     .option('--csv <file>', 'confusion matrix CSV', undefined)
     .option('--heatmap <file>', 'confusion matrix PNG heat map')

@@ -1,3 +1,4 @@
+import { LOSS_NAMES } from '../losses/buildLoss.js';
 import { ARCHITECTURE_NAMES } from '../models/buildNetworks.js';
 
 /** One `train` option: its flag, meaning and default, shared by `--help`, config files and validation. */
@@ -7,7 +8,8 @@ export interface TrainOptionSpec {
   flags: string;
   description: string;
   default?: string | number | boolean | string[];
-  kind: 'string' | 'integer' | 'number' | 'boolean' | 'list';
+  /** `named`: a name from `choices` on the command line, or in a config file an object `{ name, ...parameters }`. */
+  kind: 'string' | 'integer' | 'number' | 'boolean' | 'list' | 'numbers' | 'named';
   choices?: readonly string[];
 }
 
@@ -24,8 +26,14 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'tileSize', flags: '--tile-size <px>', description: 'tile side in pixels', default: 128, kind: 'integer' },
   { key: 'baseFilters', flags: '--base-filters <n>', description: 'filters of the first level (UNet, Pix2Pix generator)', default: 8, kind: 'integer' },
   { key: 'depth', flags: '--depth <n>', description: 'UNet pooling steps', default: 3, kind: 'integer' },
-  { key: 'loss', flags: '--loss <name>', description: 'loss: sparseCrossEntropy, focal, dice, tversky, focalTversky, ... (a config file can give parameters)', default: 'sparseCrossEntropy', kind: 'string' },
-  { key: 'learningRate', flags: '--learning-rate <rate>', description: 'Adam learning rate', default: 0.001, kind: 'number' },
+  { key: 'loss', flags: '--loss <name>', description: 'loss; a config file can give { name, ...parameters }', default: 'sparseCrossEntropy', kind: 'named', choices: LOSS_NAMES },
+  { key: 'classWeights', flags: '--class-weights <w,...>', description: 'per-class loss weights, one per class, comma-separated', kind: 'numbers' },
+  { key: 'optimizer', flags: '--optimizer <name>', description: 'adam or sgd (momentum 0.9); a config file can give { name, ...parameters }', default: 'adam', kind: 'named', choices: ['adam', 'sgd'] },
+  { key: 'learningRate', flags: '--learning-rate <rate>', description: 'base learning rate', default: 0.001, kind: 'number' },
+  { key: 'schedule', flags: '--schedule <name>', description: 'learning-rate schedule: step (x0.1 every third of the epochs), cosine and poly (over the run), reduceOnPlateau; a config file can give { name, ...parameters }', default: 'constant', kind: 'named', choices: ['constant', 'step', 'cosine', 'poly', 'reduceOnPlateau'] },
+  { key: 'microBatches', flags: '--micro-batches <n>', description: 'split each batch into n micro-batches and accumulate their gradients (large batches in little memory)', default: 1, kind: 'integer' },
+  { key: 'earlyStopping', flags: '--early-stopping <epochs>', description: 'stop when validation mean IoU has not improved for this many epochs (0: off)', default: 0, kind: 'integer' },
+  { key: 'discriminatorEvery', flags: '--discriminator-every <k>', description: 'Pix2Pix: train the discriminator on every k-th step', default: 4, kind: 'integer' },
   { key: 'seed', flags: '--seed <n>', description: 'seed of split, shuffle, augmentation', default: 0, kind: 'integer' },
   { key: 'validationFraction', flags: '--validation-fraction <f>', description: 'share of source images for validation (as much again is held out for test)', default: 0.1, kind: 'number' },
   { key: 'shuffleBuffer', flags: '--shuffle-buffer <tiles>', description: 'tiles in the shuffle buffer (0: off)', default: 64, kind: 'integer' },
@@ -36,6 +44,7 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'metrics', flags: '--metrics <sink>', description: 'live metrics, repeatable: ndjson:-, ndjson:FILE, tensorboard:DIR, http:PORT, http:HOST:PORT', default: [], kind: 'list' },
   { key: 'metricsToken', flags: '--metrics-token <token>', description: 'access token the http sink requires (use when binding beyond 127.0.0.1)', kind: 'string' },
   { key: 'backend', flags: '--backend <name>', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto', kind: 'string' },
+  { key: 'wasmThreads', flags: '--wasm-threads <n>', description: 'threads of the wasm backend (0: one per core)', default: 0, kind: 'integer' },
   { key: 'onBadInput', flags: '--on-bad-input <policy>', description: 'throw: stop at the first bad file; skip: leave it out and report it', default: 'throw', kind: 'string', choices: ['throw', 'skip'] },
   { key: 'syntheticImages', flags: '--synthetic-images <n>', description: 'images in the generated default set', default: 24, kind: 'integer' },
 ];
@@ -69,13 +78,21 @@ export function checkTrainConfig(config: TrainConfig): void {
       case 'list':
         if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw bad('a list of strings');
         break;
+      case 'numbers':
+        if (!Array.isArray(value) || value.some((v) => typeof v !== 'number' || !Number.isFinite(v) || v < 0)) throw bad('a list of non-negative numbers');
+        break;
+      case 'named': {
+        const name = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { name?: unknown }).name : value;
+        if (typeof name !== 'string' || !spec.choices!.includes(name)) throw bad(`one of ${spec.choices!.join(', ')} (or an object with such a name)`);
+        break;
+      }
       case 'string':
         if (typeof value !== 'string') throw bad('a string');
         if (spec.choices && !spec.choices.includes(value)) throw bad(`one of ${spec.choices.join(', ')}`);
         break;
     }
   }
-  for (const key of ['epochs', 'batchSize', 'tileSize', 'baseFilters', 'depth', 'syntheticImages']) {
+  for (const key of ['epochs', 'batchSize', 'tileSize', 'baseFilters', 'depth', 'syntheticImages', 'microBatches', 'discriminatorEvery']) {
     if (config[key] === 0) throw new RangeError(`train: --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be at least 1, got 0`);
   }
 }

@@ -35,6 +35,8 @@ export interface EvaluationReport {
 export interface EvaluateOptions {
   imagesDir: string;
   labelsDir: string;
+  /** Evaluate only the pairs whose ids are listed (e.g. a run's test split). All pairs when absent. */
+  ids?: readonly string[];
   classMap: ClassMap;
   readMask: ReadLabelMask;
   format?: string;
@@ -80,8 +82,15 @@ export function evaluationReport(matrix: ConfusionMatrix, classNames: string[], 
  * @param options Folders, class map, mask reader and window size.
  */
 export async function evaluateFolder(model: tf.LayersModel, options: EvaluateOptions): Promise<EvaluationReport> {
-  const { pairs } = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir });
-  if (pairs.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
+  const paired = (await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir })).pairs;
+  if (paired.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
+  const wanted = options.ids ? new Set(options.ids) : undefined;
+  const pairs = wanted ? paired.filter((pair) => wanted.has(pair.id)) : paired;
+  if (wanted && pairs.length !== wanted.size) {
+    const found = new Set(pairs.map((pair) => pair.id));
+    const missing = [...wanted].filter((id) => !found.has(id));
+    throw new Error(`${missing.length} of the ${wanted.size} images to evaluate have no image and label pair in ${options.imagesDir} / ${options.labelsDir}: ${missing.slice(0, 5).join(', ')}`);
+  }
   const matrix = new ConfusionMatrix(options.classMap.names.length, options.classMap.ignoreValue);
   for (const [index, pair] of pairs.entries()) {
     const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}) });

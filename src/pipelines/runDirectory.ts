@@ -1,3 +1,4 @@
+import type { Split } from '../types.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
@@ -14,6 +15,8 @@ export interface RunManifest {
   options: Record<string, unknown>;
   backend: string;
   startedAt: string;
+  /** The source images of each split, by id, so that `eval --split test` evaluates exactly the held-out ones. */
+  splits?: Record<Split, string[]>;
 }
 
 /** Paths inside a run folder. */

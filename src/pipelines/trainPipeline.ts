@@ -17,6 +17,7 @@ import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
 import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js';
+import { splitMicroBatches } from '../operators/splitMicroBatches.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
 import { sidePanelPng } from '../predict/writePrediction.js';
 
@@ -46,8 +47,19 @@ export interface TrainPipelineOptions {
   depth?: number;
   loss?: LossConfig;
   optimizer?: OptimizerConfig;
-  schedule?: ScheduleConfig;
+  /** A schedule, or its name for the defaults over this run (see {@link scheduleForRun}). */
+  schedule?: ScheduleConfig | ScheduleConfig['name'];
   classWeights?: number[];
+  /**
+   * [microBatches=1] Gradient accumulation: each batch of `batchSize` tiles is split into this many equal
+   * micro-batches whose gradients are summed into one optimizer step. `batchSize` must be a multiple of it;
+   * each epoch then leaves out its last batch if it is short.
+   */
+  microBatches?: number;
+  /** Stop when the monitored metric (validation mean IoU when there is validation) has not improved for this many epochs. */
+  earlyStoppingPatience?: number;
+  /** [discriminatorEvery=4] Pix2Pix: update the discriminator on every k-th optimizer step. */
+  discriminatorEvery?: number;
   /** [shuffleBuffer=64] Tiles in the shuffle buffer. */
   shuffleBuffer?: number;
   /** [augment=true] Seeded flips, turns and colour jitter. */
@@ -64,6 +76,26 @@ export interface TrainPipelineOptions {
   signal?: AbortSignal;
   /** [samples=true] After each epoch, predict the first validation image and emit it as a `sample` event. */
   samples?: boolean;
+}
+
+/**
+ * A schedule completed for a run of `epochs` x `stepsPerEpoch` optimizer steps: a name gets that schedule's
+ * defaults (step: x0.1 every third of the epochs; cosine and poly: over the whole run), and cosine or poly
+ * without `totalSteps` get the run's.
+ */
+export function scheduleForRun(schedule: ScheduleConfig | ScheduleConfig['name'], epochs: number, stepsPerEpoch: number): ScheduleConfig {
+  const totalSteps = epochs * stepsPerEpoch;
+  const config = typeof schedule === 'string' ? ({ name: schedule } as Partial<ScheduleConfig> & { name: ScheduleConfig['name'] }) : schedule;
+  switch (config.name) {
+    case 'step':
+      return { everyEpochs: Math.max(1, Math.round(epochs / 3)), gamma: 0.1, ...config } as ScheduleConfig;
+    case 'cosine':
+      return { totalSteps, ...config } as ScheduleConfig;
+    case 'poly':
+      return { totalSteps, power: 0.9, ...config } as ScheduleConfig;
+    default:
+      return config as ScheduleConfig;
+  }
 }
 
 /** A prepared run: its pairs and networks, and the events it emits once subscribed. */
@@ -112,17 +144,26 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   if (pairs.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
   const splits = splitBySource(pairs, { ratios: options.splitRatios ?? [0.8, 0.1, 0.1], seed });
   if (splits.train.length === 0) throw new Error(`the train split is empty: ${pairs.length} pairs with split ratios ${JSON.stringify(options.splitRatios)}`);
-  const stepsPerEpoch = Math.ceil((await countTiles(splits.train, tileSize)) / batchSize);
+  const microBatches = options.microBatches ?? 1;
+  if (!Number.isInteger(microBatches) || microBatches < 1 || batchSize % microBatches !== 0) {
+    throw new RangeError(`train: the batch size (${batchSize}) must be a multiple of the micro-batches (${microBatches})`);
+  }
+  const tilesPerEpoch = await countTiles(splits.train, tileSize);
+  // Micro-batches need whole batches, so a short last batch is left out of each epoch.
+  const stepsPerEpoch = microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
+  if (stepsPerEpoch === 0) throw new RangeError(`train: ${tilesPerEpoch} training tiles do not fill one batch of ${batchSize}`);
 
   const resumed = options.resume && options.checkpointDir ? await loadLatestCheckpoint(options.checkpointDir) : null;
   const networks = resumed
     ? { model: resumed.models.model!, discriminator: resumed.models.discriminator }
     : buildNetworks(options.arch, {
         numClasses,
+        seed,
         unet: { ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}), ...(options.depth ? { depth: options.depth } : {}) },
         pix2pixGenerator: options.baseFilters ? { baseFilters: options.baseFilters } : {},
       });
-  const start = resumed ? resumeSourcePosition(resumed.position) : { epoch: 0, batch: 0 };
+  // The source counts whole batches; the trainer's position counts the micro-batches it consumed.
+  const start = resumed ? { epoch: resumed.position.epoch, batch: resumeSourcePosition(resumed.position).batch / microBatches } : { epoch: 0, batch: 0 };
   const common = {
     classMap: options.classMap,
     readMask: options.readMask,
@@ -146,7 +187,9 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
       startAt: start,
       ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed } } : {}),
       ...(options.augment === false ? {} : { augment: { seed: seed + 1 } }),
+      ...(microBatches > 1 ? { dropRemainder: true } : {}),
     }) as Observable<TensorBatch>).pipe(
+      splitMicroBatches(microBatches),
       train({
         model: networks.model,
         ...(networks.discriminator ? { discriminator: networks.discriminator } : {}),
@@ -158,8 +201,11 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         seed,
         ...(options.loss ? { loss: options.loss } : {}),
         ...(options.optimizer ? { optimizer: options.optimizer } : {}),
-        ...(options.schedule ? { schedule: options.schedule } : {}),
+        ...(options.schedule ? { schedule: scheduleForRun(options.schedule, epochs, stepsPerEpoch) } : {}),
         ...(options.classWeights ? { classWeights: options.classWeights } : {}),
+        ...(microBatches > 1 ? { microBatchesPerStep: microBatches } : {}),
+        ...(options.earlyStoppingPatience ? { earlyStopping: { patience: options.earlyStoppingPatience } } : {}),
+        ...(options.discriminatorEvery ? { gan: { discriminatorEvery: options.discriminatorEvery } } : {}),
         ...(validation ? { validation } : {}),
         ...(options.checkpointDir ? { checkpoint: { dir: options.checkpointDir, ...(options.checkpointEverySteps ? { everySteps: options.checkpointEverySteps } : {}) } } : {}),
         ...(resumed ? { resumeFrom: resumed } : {}),
