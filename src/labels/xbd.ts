@@ -1,4 +1,3 @@
-import wkx from 'wkx';
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
 import { checkDeclaredSize, classValue, isObject } from './labelFile.js';
@@ -37,15 +36,72 @@ export function xbdShapes(json: unknown, file: string, size: { width: number; he
 
 /** Parses a WKT POLYGON or MULTIPOLYGON into polygons of flat rings (outer ring first). */
 function parsePolygons(wkt: string, file: string, where: string): number[][][] {
-  let geometry: wkx.Geometry;
+  let polygons: number[][][] | undefined;
   try {
-    geometry = wkx.Geometry.parse(wkt);
+    polygons = readWktPolygons(wkt);
   } catch (error) {
     throw new InputError(file, `${where}: malformed WKT (${(error as Error).message})`, { cause: error });
   }
-  const ringOf = (points: wkx.Point[]): number[] => closedRingWithoutRepeat(points.flatMap((p) => [p.x, p.y]));
-  const polygonOf = (polygon: wkx.Polygon): number[][] => [ringOf(polygon.exteriorRing), ...polygon.interiorRings.map(ringOf)];
-  if (geometry instanceof wkx.Polygon) return [polygonOf(geometry)];
-  if (geometry instanceof wkx.MultiPolygon) return geometry.polygons.map(polygonOf);
-  throw new InputError(file, `${where}: expected POLYGON or MULTIPOLYGON, got ${wkt.slice(0, 30)}`);
+  if (!polygons) throw new InputError(file, `${where}: expected POLYGON or MULTIPOLYGON, got ${wkt.slice(0, 30)}`);
+  return polygons;
+}
+
+/**
+ * Reads WKT POLYGON and MULTIPOLYGON text in one pass (a general WKT parser that rescans the rest of the text
+ * at every vertex takes minutes on a million-vertex polygon). Keywords are case-insensitive; Z, M and ZM
+ * coordinates keep x and y; an EWKT `SRID=n;` prefix is allowed; `EMPTY` gives an empty ring. Returns
+ * undefined for other geometry types.
+ *
+ * @throws Error saying what was expected where the text departs from the grammar.
+ */
+function readWktPolygons(wkt: string): number[][][] | undefined {
+  const text = wkt.replace(/^\s*SRID=\d+;/i, '');
+  const tokenPattern = /\s*([(),]|[^\s(),]+)/y;
+  const nextToken = (): string | undefined => tokenPattern.exec(text)?.[1];
+  let token = nextToken();
+  const take = (): string | undefined => {
+    const taken = token;
+    token = nextToken();
+    return taken;
+  };
+  const found = (): string => (token === undefined ? 'the end' : `'${token.slice(0, 20)}'`);
+  const expect = (symbol: string): void => {
+    if (token !== symbol) throw new Error(`expected '${symbol}' but found ${found()}`);
+    take();
+  };
+  const takeKeyword = (word: string): boolean => token?.toUpperCase() === word && take() !== undefined;
+
+  const type = take()?.toUpperCase();
+  if (type !== 'POLYGON' && type !== 'MULTIPOLYGON') return undefined;
+  const dimensions = token?.toUpperCase();
+  const valuesPerPoint = dimensions === 'ZM' ? 4 : dimensions === 'Z' || dimensions === 'M' ? 3 : 2;
+  if (valuesPerPoint > 2) take();
+  const number = (): number => {
+    const value = Number(token);
+    // NaN is let through as a number, for the shape check to report as not finite.
+    if (token === undefined || '(),'.includes(token) || (Number.isNaN(value) && token.toUpperCase() !== 'NAN')) throw new Error(`expected a number but found ${found()}`);
+    take();
+    return value;
+  };
+  const ring = (): number[] => {
+    expect('(');
+    const flat: number[] = [];
+    do {
+      flat.push(number(), number());
+      for (let extra = 2; extra < valuesPerPoint; extra++) number();
+    } while (token === ',' && take());
+    expect(')');
+    return closedRingWithoutRepeat(flat);
+  };
+  const list = <T>(item: () => T): T[] => {
+    expect('(');
+    const items = [item()];
+    while (token === ',' && take()) items.push(item());
+    expect(')');
+    return items;
+  };
+  const polygon = (): number[][] => (takeKeyword('EMPTY') ? [[]] : list(ring));
+  const polygons = type === 'POLYGON' ? [polygon()] : takeKeyword('EMPTY') ? [] : list(polygon);
+  if (token !== undefined) throw new Error(`unexpected ${found()} after the geometry`);
+  return polygons;
 }
