@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
-import { classValue, isObject } from './labelFile.js';
+import { classValue, describeValue, isObject } from './labelFile.js';
 import { type ShapeOptions, checkedShape, ringFromPoints } from './geometry.js';
 import type { LabelShape } from './rasterize.js';
 
@@ -27,7 +27,7 @@ export function geoJsonShapes(json: unknown, file: string, size: { width: number
     const value = classValue(classMap, name, file, where);
     const { type, coordinates } = feature.geometry;
     const polygons = type === 'Polygon' ? [coordinates] : type === 'MultiPolygon' ? coordinates : undefined;
-    if (!Array.isArray(polygons)) throw new InputError(file, `${where}: geometry ${JSON.stringify(type)} is not a Polygon or MultiPolygon`);
+    if (!Array.isArray(polygons)) throw new InputError(file, `${where}: geometry ${describeValue(type)} is not a Polygon or MultiPolygon`);
     for (const polygon of polygons) {
       if (!Array.isArray(polygon)) throw new InputError(file, `${where}: polygon coordinates are not an array`);
       const rings = polygon.map((ring: unknown) => ringFromPoints(ring, file, where));

@@ -16,7 +16,13 @@ export async function readJsonLabel(path: string): Promise<unknown> {
   }
   const cached = parsedFiles.get(path);
   if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.json;
-  const text = await readFile(path, 'utf8');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    // A folder, a file that vanished or lost its permissions since stat, one too large for a string.
+    throw new InputError(path, `cannot read label file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -33,9 +39,24 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * A label's value as error messages quote it: JSON, cut to 60 characters. Never throws, as `String()` does on an
+ * object with a `toString` member and `JSON.stringify` on thousands of nested arrays.
+ */
+export function describeValue(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) return Array.isArray(value) ? 'a deeply nested array' : typeof value === 'object' ? 'a deeply nested object' : String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
 /** The class value for a label name, or an InputError naming the file and the known names. */
 export function classValue(classMap: ClassMap, name: unknown, file: string, where: string): number {
-  if (typeof name !== 'string') throw new InputError(file, `${where}: class name missing or not a string (${JSON.stringify(name)})`);
+  if (typeof name !== 'string') throw new InputError(file, `${where}: class name missing or not a string (${describeValue(name)})`);
   const value = classMap.ids.get(name);
   if (value === undefined) {
     throw new InputError(file, `${where}: unknown class '${name}' (known: ${[...classMap.ids.keys()].join(', ')})`);
@@ -48,6 +69,6 @@ export function checkDeclaredSize(file: string, declared: { width: unknown; heig
   const { width, height } = declared;
   if (width === undefined && height === undefined) return;
   if (width !== size.width || height !== size.height) {
-    throw new InputError(file, `label is for a ${String(width)}x${String(height)} image but the image is ${size.width}x${size.height}`);
+    throw new InputError(file, `label is for a ${describeValue(width)}x${describeValue(height)} image but the image is ${size.width}x${size.height}`);
   }
 }

@@ -1,6 +1,6 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
-import { checkDeclaredSize, classValue, isObject } from './labelFile.js';
+import { checkDeclaredSize, classValue, describeValue, isObject } from './labelFile.js';
 import { type ShapeOptions, checkedShape, ringFromPoints } from './geometry.js';
 import type { LabelShape } from './rasterize.js';
 
@@ -66,7 +66,7 @@ function shapePolygons(type: unknown, p: number[], file: string, where: string):
       return strokes;
     }
     default:
-      throw new InputError(file, `${where}: unsupported shape_type ${JSON.stringify(type)}`);
+      throw new InputError(file, `${where}: unsupported shape_type ${describeValue(type)}`);
   }
 }
 
