@@ -1,4 +1,4 @@
-import sharp, { type OutputInfo } from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { InputError } from '../errors.js';
 import type { ClassMask } from '../types.js';
 import type { ClassMap } from './classMap.js';
@@ -9,20 +9,31 @@ import type { ClassMap } from './classMap.js';
  * colour in `classMap.colors`. An unknown id or colour, or a size other than the image's, is an InputError.
  */
 export async function readPngMask(file: string, size: { width: number; height: number }, classMap: ClassMap): Promise<ClassMask> {
+  const checkSize = (width: number | undefined, height: number | undefined): void => {
+    if (width !== size.width || height !== size.height) {
+      throw new InputError(file, `mask is ${width}x${height} but the image is ${size.width}x${size.height}`);
+    }
+  };
+  const cannotDecode = (error: unknown) => new InputError(file, `cannot decode mask image (${(error as Error).message})`, { cause: error });
+  const image = sharp(file);
+  let header: Metadata;
+  try {
+    header = await image.metadata();
+  } catch (error) {
+    throw cannotDecode(error);
+  }
+  // From the header, before decoding: a small file can decode to gigabytes.
+  checkSize(header.width, header.height);
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    const image = sharp(file);
-    const { channels } = await image.metadata();
     // Grey (with or without alpha) holds class ids; anything else is colour.
-    const pipeline = channels !== undefined && channels <= 2 ? image.extractChannel(0) : image.removeAlpha();
+    const pipeline = header.channels !== undefined && header.channels <= 2 ? image.extractChannel(0) : image.removeAlpha();
     decoded = await pipeline.raw().toBuffer({ resolveWithObject: true });
   } catch (error) {
-    throw new InputError(file, `cannot decode mask image (${(error as Error).message})`, { cause: error });
+    throw cannotDecode(error);
   }
   const { data, info } = decoded;
-  if (info.width !== size.width || info.height !== size.height) {
-    throw new InputError(file, `mask is ${info.width}x${info.height} but the image is ${size.width}x${size.height}`);
-  }
+  checkSize(info.width, info.height);
   const pixels = info.width * info.height;
   const mask = new Uint8Array(pixels);
   const classCount = classMap.names.length;
