@@ -2,7 +2,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
 
-/** Parsed JSON label files by path, kept while unchanged: a COCO file serves many images. */
+/**
+ * Parsed label files that describe many images (COCO, with its `images` array) by path, kept while unchanged:
+ * such a file is read once per image. A one-image file is read once per epoch, so keeping it would only hold
+ * memory.
+ */
 const parsedFiles = new Map<string, { mtimeMs: number; size: number; json: unknown }>();
 const CACHE_LIMIT = 8;
 
@@ -29,6 +33,7 @@ export async function readJsonLabel(path: string): Promise<unknown> {
   } catch (error) {
     throw new InputError(path, `malformed JSON (${(error as Error).message})`, { cause: error });
   }
+  if (!isObject(json) || !Array.isArray(json.images)) return json;
   if (parsedFiles.size >= CACHE_LIMIT) parsedFiles.delete(parsedFiles.keys().next().value!);
   parsedFiles.set(path, { mtimeMs: info.mtimeMs, size: info.size, json });
   return json;
