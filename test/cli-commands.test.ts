@@ -73,8 +73,9 @@ test('every trainer option has a flag: optimizer, schedule, class weights, micro
   assert.equal([config.optimizer, config.schedule, config.classWeights, config.microBatches, config.earlyStopping, config.discriminatorEvery, config.wasmThreads, config.loss], ['sgd', 'cosine', [0.5, 1, 2, 2, 4], 4, 3, 2, 1, 'focalTversky']);
   // A config file may give the parameters of a named option.
   const yamlPath = join(scratch, 'named.yaml');
-  writeFileSync(yamlPath, 'loss:\n  name: focalTversky\n  gamma: 0.75\nschedule: { name: step, everyEpochs: 2, gamma: 0.5 }\noptimizer: { name: adam, beta1: 0.5 }\n');
+  writeFileSync(yamlPath, 'loss:\n  name: focalTversky\n  gamma: 0.75\nschedule: { name: step, everyEpochs: 2, gamma: 0.5 }\noptimizer: { name: adam, beta1: 0.5 }\nbackbone: 18\n');
   const fromYaml = await parseTrainConfig(['--config', yamlPath]);
+  assert.is(fromYaml.backbone, '18');
   assert.equal(fromYaml.loss, { name: 'focalTversky', gamma: 0.75 });
   assert.equal(fromYaml.schedule, { name: 'step', everyEpochs: 2, gamma: 0.5 });
   await rejects(() => parseTrainConfig(['--schedule', 'warmup']), /'--schedule <name>' argument 'warmup' is invalid. Allowed choices are constant, step, cosine, poly, reduceOnPlateau/);

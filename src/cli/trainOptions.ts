@@ -26,6 +26,11 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'tileSize', flags: '--tile-size <px>', description: 'tile side in pixels', default: 128, kind: 'integer' },
   { key: 'baseFilters', flags: '--base-filters <n>', description: 'filters of the first level (UNet, Pix2Pix generator)', default: 8, kind: 'integer' },
   { key: 'depth', flags: '--depth <n>', description: 'UNet pooling steps', default: 3, kind: 'integer' },
+  { key: 'backbone', flags: '--backbone <depth>', description: 'DeepLabV3+: ResNet 18, 34 or 50', default: '50', kind: 'string', choices: ['18', '34', '50'] },
+  { key: 'backboneWidth', flags: '--backbone-width <n>', description: 'DeepLabV3+: stem filters of the ResNet (64 is the standard width)', default: 64, kind: 'integer' },
+  { key: 'outputStride', flags: '--output-stride <n>', description: 'DeepLabV3+: input size over feature size, 8 or 16', default: '16', kind: 'string', choices: ['8', '16'] },
+  { key: 'headFilters', flags: '--head-filters <n>', description: 'DeepLabV3+: filters of the ASPP branches and the decoder', default: 256, kind: 'integer' },
+  { key: 'separable', flags: '--separable', description: 'DeepLabV3+: depthwise-separable convolutions in ASPP and decoder', default: false, kind: 'boolean' },
   { key: 'loss', flags: '--loss <name>', description: 'loss; a config file can give { name, ...parameters }', default: 'sparseCrossEntropy', kind: 'named', choices: LOSS_NAMES },
   { key: 'classWeights', flags: '--class-weights <w,...>', description: 'per-class loss weights, one per class, comma-separated', kind: 'numbers' },
   { key: 'optimizer', flags: '--optimizer <name>', description: 'adam or sgd (momentum 0.9); a config file can give { name, ...parameters }', default: 'adam', kind: 'named', choices: ['adam', 'sgd'] },
@@ -87,12 +92,17 @@ export function checkTrainConfig(config: TrainConfig): void {
         break;
       }
       case 'string':
+        // `backbone: 50` in a YAML file means the choice '50'.
+        if (typeof value === 'number' && spec.choices?.includes(String(value))) {
+          config[key] = String(value);
+          break;
+        }
         if (typeof value !== 'string') throw bad('a string');
         if (spec.choices && !spec.choices.includes(value)) throw bad(`one of ${spec.choices.join(', ')}`);
         break;
     }
   }
-  for (const key of ['epochs', 'batchSize', 'tileSize', 'baseFilters', 'depth', 'syntheticImages', 'microBatches', 'discriminatorEvery']) {
+  for (const key of ['epochs', 'batchSize', 'tileSize', 'baseFilters', 'depth', 'syntheticImages', 'microBatches', 'discriminatorEvery', 'backboneWidth', 'headFilters']) {
     if (config[key] === 0) throw new RangeError(`train: --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be at least 1, got 0`);
   }
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, defer, from, type Observable, of } from 'rxjs';
-import type { BadInputPolicy, SkipReport } from '../errors.js';
+import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
 import { readImageSize } from '../io/decodeImage.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
@@ -17,6 +17,7 @@ import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
 import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js';
+import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
 import { splitMicroBatches } from '../operators/splitMicroBatches.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
 import { sidePanelPng } from '../predict/writePrediction.js';
@@ -45,6 +46,8 @@ export interface TrainPipelineOptions {
   baseFilters?: number;
   /** [depth] UNet depth (pooling steps). */
   depth?: number;
+  /** DeepLabV3+'s backbone and head (defaults: ResNet-50 of width 64, output stride 16, 256-filter head). */
+  deeplab?: Pick<DeepLabV3PlusOptions, 'backbone' | 'backboneWidth' | 'outputStride' | 'separable' | 'asppFilters' | 'decoderFilters'>;
   loss?: LossConfig;
   optimizer?: OptimizerConfig;
   /** A schedule, or its name for the defaults over this run (see {@link scheduleForRun}). */
@@ -111,12 +114,17 @@ export interface TrainingRun {
 }
 
 /** Tiles per epoch from the image headers, without decoding: how many batches make one epoch. */
-async function countTiles(pairs: readonly LabelledPair[], tileSize: number): Promise<number> {
+async function countTiles(pairs: readonly LabelledPair[], tileSize: number, policy: BadInputPolicy): Promise<number> {
   const grid = tileGrid({ size: tileSize });
   let tiles = 0;
   for (const pair of pairs) {
-    const { width, height } = await readImageSize(pair.imagePath);
-    tiles += tilePositions(width, height, grid).length;
+    try {
+      const { width, height } = await readImageSize(pair.imagePath);
+      tiles += tilePositions(width, height, grid).length;
+    } catch (error) {
+      // Under `skip` an unreadable image counts no tiles; the source reports it when it reaches it.
+      handleBadInput(error, policy, undefined);
+    }
   }
   return tiles;
 }
@@ -140,7 +148,9 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   const epochs = options.epochs ?? 1;
   const seed = options.seed ?? 0;
   const numClasses = options.classMap.names.length;
-  const { pairs } = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir });
+  const { pairs, imagesWithoutLabels } = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir });
+  // Left out under either policy, and reported.
+  for (const image of imagesWithoutLabels) options.skipReport?.add(new InputError(image, `no label file of the same name in ${options.labelsDir}`));
   if (pairs.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
   const splits = splitBySource(pairs, { ratios: options.splitRatios ?? [0.8, 0.1, 0.1], seed });
   if (splits.train.length === 0) throw new Error(`the train split is empty: ${pairs.length} pairs with split ratios ${JSON.stringify(options.splitRatios)}`);
@@ -148,7 +158,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   if (!Number.isInteger(microBatches) || microBatches < 1 || batchSize % microBatches !== 0) {
     throw new RangeError(`train: the batch size (${batchSize}) must be a multiple of the micro-batches (${microBatches})`);
   }
-  const tilesPerEpoch = await countTiles(splits.train, tileSize);
+  const tilesPerEpoch = await countTiles(splits.train, tileSize, options.onBadInput ?? 'throw');
   // Micro-batches need whole batches, so a short last batch is left out of each epoch.
   const stepsPerEpoch = microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
   if (stepsPerEpoch === 0) throw new RangeError(`train: ${tilesPerEpoch} training tiles do not fill one batch of ${batchSize}`);
@@ -161,6 +171,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         seed,
         unet: { ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}), ...(options.depth ? { depth: options.depth } : {}) },
         pix2pixGenerator: options.baseFilters ? { baseFilters: options.baseFilters } : {},
+        ...(options.deeplab ? { deeplabv3plus: options.deeplab } : {}),
       });
   // The source counts whole batches; the trainer's position counts the micro-batches it consumed.
   const start = resumed ? { epoch: resumed.position.epoch, batch: resumeSourcePosition(resumed.position).batch / microBatches } : { epoch: 0, batch: 0 };
