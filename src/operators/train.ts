@@ -22,8 +22,8 @@ export interface TrainOptions extends TrainerOptions {
  * wasm backends compute in float32 only.
  *
  * To resume: `const checkpoint = await loadLatestCheckpoint(dir)`, start the source at
- * `resumeSourcePosition(checkpoint.position)`, and pass `model: checkpoint.models.model` and
- * `resumeFrom: checkpoint`.
+ * `resumeSourcePosition(checkpoint.position)` (tileBatches' `startAt`), and pass
+ * `model: checkpoint.models.model` and `resumeFrom: checkpoint`.
  *
  * @example
  * ```ts
