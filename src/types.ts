@@ -61,6 +61,8 @@ export interface TensorBatch {
   labels: tf.Tensor3D;
   /** Where each tile came from, in batch order. */
   origins: TileOrigin[];
+  /** The pass over the data the batch belongs to (0-based), when the source knows it (`tileBatches` does). */
+  epoch?: number;
   /** Disposes the tensors and returns the credits held by this batch. Idempotent. */
   release(): void;
 }

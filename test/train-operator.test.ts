@@ -111,6 +111,15 @@ test("an epoch's seconds are its wall time from its first batch, validation incl
   assert.ok(epochs[0]!.seconds + epochs[1]!.seconds <= elapsed, 'epochs fit in the run');
 });
 
+test('epochs follow the batches\' epoch: one shortened by skipped input ends when the next epoch\'s first batch arrives', async () => {
+  // Epoch 0 lost a batch to bad input (3 of stepsPerEpoch 4), epoch 1 is whole, epoch 2 lost two.
+  const epochOf = [0, 0, 0, 1, 1, 1, 1, 2, 2];
+  const tagged = syntheticBatches(0, epochOf.length, 2, 8, C).pipe(concatMap(async (batch, i) => Object.assign(batch, { epoch: epochOf[i] })));
+  const events = await run(tagged, { model: tinySegmenter(C), numClasses: C, epochs: 3, stepsPerEpoch: 4 });
+  assert.equal(epochEvents(events).map((e) => [e.epoch, e.steps, e.globalStep]), [[0, 3, 3], [1, 4, 7], [2, 2, 9]]);
+  assert.equal(batchEvents(events).map((e) => e.epoch), epochOf);
+});
+
 test('an unwritable checkpoint folder fails before the first step, naming the folder', async () => {
   const stats = { count: 0, maxOutstanding: 0 };
   const dir = await mkdtemp(join(tmpdir(), 'segstream-unwritable-'));

@@ -34,6 +34,7 @@ export function splitMicroBatches(count: number): OperatorFunction<TensorBatch, 
         images,
         labels,
         origins: batch.origins.slice(k * each, (k + 1) * each),
+        ...(batch.epoch === undefined ? {} : { epoch: batch.epoch }),
         release: () => {
           if (released) return;
           released = true;

@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction, concatMap, filter, identity, range } from 'rxjs';
+import { Observable, type OperatorFunction, concatMap, filter, identity, map, range } from 'rxjs';
 import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
 import { readImageSize } from '../io/decodeImage.js';
 import type { ClassMap } from '../labels/classMap.js';
@@ -200,11 +200,17 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
   return new Observable<TensorBatch | OneHotTensorBatch>((subscriber) => {
     const gate = options.gate ?? new CreditGate(credits);
     const creditsOf = new WeakMap<LabelledPair, number>();
-    // Epochs one after another: the next starts reading once the previous has emitted its last batch.
+    const toTensors = toTensorBatch({ ...options.tensors, onRelease: (tiles) => gate.release(tiles) });
+    // Epochs one after another: the next starts reading once the previous has emitted its last batch. Each
+    // batch names its epoch, so a trainer can follow the data's epochs when bad input shortened one.
     const batches = range(startAt.epoch, epochs - startAt.epoch)
       .pipe(
-        concatMap((epoch) => epochTileBatches(options, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf)),
-        toTensorBatch({ ...options.tensors, onRelease: (tiles) => gate.release(tiles) }),
+        concatMap((epoch) =>
+          epochTileBatches(options, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf).pipe(
+            toTensors,
+            map((batch) => Object.assign(batch, { epoch })),
+          ),
+        ),
       )
       .subscribe(subscriber);
     return () => {

@@ -211,6 +211,18 @@ export class Trainer {
   async consume(batch: TensorBatch): Promise<TrainingEvent[]> {
     await this.ready();
     if (this.done) return [];
+    // Epochs follow the data: a batch of a later epoch ends the current one, also when it had fewer batches
+    // than stepsPerEpoch because bad input was skipped.
+    const events: TrainingEvent[] = [];
+    while (batch.epoch !== undefined && batch.epoch > this.position.epoch && !this.done) {
+      if (this.pending.micro > 0) events.push(...(await this.afterStep(this.applyAccumulated(), this.pending.images, true)));
+      events.push(...(await this.endEpoch()));
+    }
+    if (this.done) return events;
+    return [...events, ...(await this.consumeInEpoch(batch))];
+  }
+
+  private async consumeInEpoch(batch: TensorBatch): Promise<TrainingEvent[]> {
     if (this.pending.micro === 0) this.pending.started = performance.now();
     this.epochStarted ??= this.pending.started;
     const images = batch.images.shape[0];
