@@ -2,26 +2,21 @@
 // tensors through the streaming pipeline, against the OpenCV/NumPy peer (../shared/bench/ref_ingest_cv2.py)
 // run in the same benchmark. Prints tiles/s per stage, peak RSS, and last the ratio of the two rates.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { lastValueFrom, tap } from 'rxjs';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { pairFiles } from '../src/sources/pairFiles.js';
-import { tileBatches } from '../src/stream/tileBatches.js';
+import { drainBatches, machineLine, peerDir, python, xbdDir, xbdPairs, xbdTileBatches } from './common.js';
 
-const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const dataDir = resolve(root, '..', 'shared', 'data', 'xbd');
-const peerScript = resolve(root, '..', 'shared', 'bench', 'ref_ingest_cv2.py');
+const peerScript = resolve(peerDir, 'ref_ingest_cv2.py');
 // The backend training would use: how batches become tensors differs per backend (wasm copies into its heap).
 const backend = await selectBackend();
+console.log(machineLine());
 console.log(backend.summary);
 
-const { pairs } = await pairFiles({ imagesDir: resolve(dataDir, 'images'), labelsDir: resolve(dataDir, 'labels') });
+const pairs = await xbdPairs();
 const classMap = xbdClassMap();
 let peakRss = process.memoryUsage().rss;
 const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
@@ -42,22 +37,11 @@ const tilesPerImage = 16;
 // pass is the one least disturbed by other load.
 const PASSES = Number(process.env.BENCH_PASSES ?? 3);
 async function pipelinePass(): Promise<number> {
-  let tiles = 0;
-  const started = performance.now();
-  await lastValueFrom(
-    tileBatches({ pairs, classMap, readMask: readLabelMask, tile: { size: 256 }, batchSize: 16 }).pipe(
-      tap((batch) => {
-        tiles += batch.origins.length;
-        sampleRss();
-        batch.release();
-      }),
-    ),
-  );
-  return tiles / ((performance.now() - started) / 1000);
+  const { tiles, seconds } = await drainBatches(xbdTileBatches(pairs, 16), sampleRss);
+  return tiles / seconds;
 }
-const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 function peerPass(): number {
-  const out = execFileSync(python, [peerScript, dataDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(python, [peerScript, xbdDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
 }
 console.log(`decode (sharp, sequential): ${((pairs.length * tilesPerImage) / decodeSeconds).toFixed(0)} tiles/s`);

@@ -1,39 +1,20 @@
 // npm run bench:train: training and forward speed of the three architectures on the fallback backends, and
 // the UNet against the PyTorch peer (../shared/bench/ref_unet_torch.py) measured in the same run.
 // Options: --with-cpu also times one cpu step of the UNet at 256x256 batch 1 (minutes).
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { machineLine, measureInChild, torchUNetPeer } from './common.js';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const root = resolve(here, '..', '..');
-const peer = resolve(root, '..', 'shared', 'bench', 'ref_unet_torch.py');
 const withCpu = process.argv.includes('--with-cpu');
 
 interface Measurement { trainImagesPerSecond: number; forwardImagesPerSecond: number; stepsPerSecond: number; summary: string }
 
 function measure(model: string, backend: string, threads: number, batch: number, size: number, steps: number): Measurement {
-  const out = execFileSync(process.execPath, [resolve(here, 'trainStep.js'), model, backend, String(threads), String(batch), String(size), String(steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  return JSON.parse(out.trim().split('\n').pop()!) as Measurement;
-}
-
-function torchPeer(threads: number): { train: number; forward: number } | string {
-  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  try {
-    const out = execFileSync(python, [peer, '--batch', '4', '--size', '256', '--classes', '5', '--threads', String(threads), '--steps', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const match = out.match(/train ([\d.]+) images\/s, forward ([\d.]+) images\/s/);
-    return match ? { train: Number(match[1]), forward: Number(match[2]) } : `unexpected peer output: ${out.trim()}`;
-  } catch (error) {
-    return `PyTorch peer not run (${String((error as { stderr?: string }).stderr ?? error).split('\n').filter(Boolean).pop()}); install with apt-get install -y python3-torch`;
-  }
+  return measureInChild<Measurement>('trainStep.js', [model, backend, threads, batch, size, steps]);
 }
 
 const fmt = (v: number) => v.toFixed(3);
-console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; UNet 16-256 BatchNorm, 256x256, batch 4, 5 classes, Adam`);
+console.log(`${machineLine()}; UNet 16-256 BatchNorm, 256x256, batch 4, 5 classes, Adam`);
 for (const threads of [1, 2]) {
-  const peerResult = torchPeer(threads);
+  const peerResult = torchUNetPeer(threads);
   const unet = measure('unet', 'wasm', threads, 4, 256, 3);
   if (typeof peerResult === 'string') {
     console.log(peerResult);

@@ -6,6 +6,7 @@ import { type BackendName, selectBackend } from '../src/backend/selectBackend.js
 import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator } from '../src/models/pix2pix.js';
 import { buildUNet } from '../src/models/unet.js';
+import { BENCH_UNET } from './common.js';
 
 const [model = 'unet', backend = 'wasm', threads = '2', batchText = '4', sizeText = '256', stepsText = '3'] = process.argv.slice(2);
 const batch = Number(batchText);
@@ -17,7 +18,7 @@ const choice = await selectBackend({ backend: backend as BackendName, wasmThread
 const images = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
 const labels = tf.oneHot(tf.randomUniform([batch, size, size], 0, classes, 'int32') as tf.Tensor3D, classes).cast('float32') as tf.Tensor4D;
 const network =
-  model === 'unet' ? buildUNet({ depth: 4, baseFilters: 16, batchNorm: true, numClasses: classes })
+  model === 'unet' ? buildUNet({ ...BENCH_UNET, numClasses: classes })
   : model === 'deeplabv3plus' ? buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: classes })
   : buildPix2PixGenerator({ numClasses: classes });
 const discriminator = model === 'pix2pix' ? buildPatchGANDiscriminator({ numClasses: classes }) : undefined;

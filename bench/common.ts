@@ -1,0 +1,83 @@
+// What the bench scripts share: where the data and the peers are, the machine line, the bench UNet, the xBD
+// tile source, draining a stream of batches, the PyTorch peer, and measuring in a fresh child process.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Observable, lastValueFrom, tap } from 'rxjs';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import type { UNetOptions } from '../src/models/unet.js';
+import { pairFiles } from '../src/sources/pairFiles.js';
+import { tileBatches } from '../src/stream/tileBatches.js';
+import type { LabelledPair, TensorBatch } from '../src/types.js';
+
+/** The compiled scripts run from dist/bench/. */
+export const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const root = resolve(benchDir, '..', '..');
+export const xbdDir = resolve(root, '..', 'shared', 'data', 'xbd');
+export const peerDir = resolve(root, '..', 'shared', 'bench');
+/** Debian's python3, which has python3-opencv and python3-torch, ahead of any other on the PATH. */
+export const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/** One line naming the machine, printed at the top of every benchmark. */
+export function machineLine(): string {
+  return `machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`;
+}
+
+/** The UNet of the PyTorch peer (../shared/bench/ref_unet_torch.py): widths 16-256, BatchNorm, 5 classes. */
+export const BENCH_UNET: UNetOptions = { depth: 4, baseFilters: 16, batchNorm: true, numClasses: 5 };
+
+export async function xbdPairs(): Promise<LabelledPair[]> {
+  return (await pairFiles({ imagesDir: resolve(xbdDir, 'images'), labelsDir: resolve(xbdDir, 'labels') })).pairs;
+}
+
+/** The streaming source as training uses it: xBD pairs to 256x256 tiles to batches of float32 tensors. */
+export function xbdTileBatches(pairs: readonly LabelledPair[], batchSize: number, epochs = 1): Observable<TensorBatch> {
+  return tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize, epochs });
+}
+
+/** Runs a stream of batches to its end, releasing each as it comes; `onBatch` sees each batch first. */
+export async function drainBatches(batches: Observable<TensorBatch>, onBatch?: (batch: TensorBatch) => void): Promise<{ tiles: number; seconds: number }> {
+  let tiles = 0;
+  const started = performance.now();
+  await lastValueFrom(
+    batches.pipe(
+      tap((batch) => {
+        tiles += batch.origins.length;
+        onBatch?.(batch);
+        batch.release();
+      }),
+    ),
+    { defaultValue: undefined },
+  );
+  return { tiles, seconds: (performance.now() - started) / 1000 };
+}
+
+export interface TorchUNetSpeed {
+  train: number;
+  forward: number;
+}
+
+/** Images/s of the PyTorch peer UNet at 256x256, batch 4, 5 classes; a sentence when it could not run. */
+export function torchUNetPeer(threads: number): TorchUNetSpeed | string {
+  try {
+    const out = execFileSync(python, [resolve(peerDir, 'ref_unet_torch.py'), '--batch', '4', '--size', '256', '--classes', '5', '--threads', String(threads), '--steps', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const match = out.match(/train ([\d.]+) images\/s, forward ([\d.]+) images\/s/);
+    return match ? { train: Number(match[1]), forward: Number(match[2]) } : `unexpected peer output: ${out.trim()}`;
+  } catch (error) {
+    return `PyTorch peer not run (${String((error as { stderr?: string }).stderr ?? error).split('\n').filter(Boolean).pop()}); install with apt-get install -y python3-torch`;
+  }
+}
+
+/**
+ * Runs `node dist/bench/<script> ...args` and returns the JSON of its last output line. A fresh process per
+ * measurement: the wasm thread count is fixed per process, and wasm memory and peak RSS never shrink.
+ */
+export function measureInChild<T>(script: string, args: readonly (string | number)[]): T {
+  const out = execFileSync(process.execPath, [resolve(benchDir, script), ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
+
+export const mebibytes = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
