@@ -60,6 +60,7 @@ export * from './pipelines/prepare.js';
 export * from './pipelines/trainPipeline.js';
 export * from './pipelines/evaluate.js';
 export * from './pipelines/compare.js';
+export * from './pipelines/results.js';
 export * from './pipelines/runDirectory.js';
 export * from './pipelines/syntheticDataset.js';
 export { loadConfig } from './cli/config.js';

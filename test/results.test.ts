@@ -1,0 +1,68 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
+import { evaluationReport } from '../src/pipelines/evaluate.js';
+import { readRunResult, replaceResultsSection, resultsMarkdown } from '../src/pipelines/results.js';
+import { writeRunManifest } from '../src/pipelines/runDirectory.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'segstream-results-'));
+
+/** A run folder as train and eval leave it: run.json, eval.json and a metrics log of `steps` steps. */
+async function savedRun(name: string, arch: string, steps: number, imagesPerSecond: number, stepsPerEpoch: number): Promise<string> {
+  const dir = join(scratch, name);
+  mkdirSync(dir, { recursive: true });
+  const names = xbdClassMap().names;
+  await writeRunManifest(dir, {
+    arch,
+    classes: { names, colors: xbdClassMap().colors, ignoreValue: 255, ids: {} },
+    tileSize: 256,
+    options: { batchSize: 8, tileSize: 256, loss: 'focalTversky', baseFilters: 8, backbone: '50', seed: 1 },
+    backend: 'wasm',
+    startedAt: '2026-11-29T00:00:00Z',
+  });
+  const matrix = new ConfusionMatrix(names.length, 255);
+  matrix.add(new Uint8Array([0, 0, 1, 1, 2, 3, 4, 0]), new Uint8Array([0, 1, 1, 1, 2, 0, 4, 0]));
+  writeFileSync(join(dir, 'eval.json'), JSON.stringify(evaluationReport(matrix, names, 2)));
+  const events = Array.from({ length: steps }, (_, i) => ({ type: 'batch', epoch: Math.floor(i / stepsPerEpoch), globalStep: i + 1, imagesPerSecond }));
+  const epochs = Array.from({ length: Math.floor(steps / stepsPerEpoch) }, (_, epoch) => ({ type: 'epoch', epoch }));
+  writeFileSync(join(dir, 'metrics.ndjson'), [...events, ...epochs].map((e) => JSON.stringify(e)).join('\n') + '\n');
+  return dir;
+}
+
+test('results: the original table with its figures beside, per-class IoU/F1, and steps, epochs and time from the log', async () => {
+  const unet = await readRunResult(await savedRun('xbd-unet', 'unet', 25, 2, 10));
+  assert.equal([unet.steps, unet.epochs], [25, 2]);
+  assert.ok(Math.abs(unet.trainingSeconds - (25 * 8) / 2) < 1e-9, `8 images a step at 2 images/s: ${unet.trainingSeconds}`);
+  const deeplab = await readRunResult(await savedRun('xbd-deeplab', 'deeplabv3plus', 4, 1, 10));
+  const markdown = resultsMarkdown([unet, deeplab]);
+  const o = unet.report.overall;
+  assert.match(markdown, `| unet | xbd-unet | ${o.f1.toFixed(4)} | ${o.recall.toFixed(4)} | ${o.precision.toFixed(4)} | ${o.accuracy.toFixed(4)} | ${o.mean_iou.toFixed(4)} |`);
+  assert.match(markdown, '| unet | original (30 epochs, batch 64, focal Tversky loss) | 0.6403 | 0.5968 | 0.6933 | - | 0.4656 | - |');
+  assert.match(markdown, '| deeplabv3plus | original (ResNet-50 ImageNet, 25 epochs) | 0.4115 | 0.9569 | 0.2791 |');
+  assert.match(markdown, `| xbd-unet | ${unet.report.per_class.map((c) => `${Number.isFinite(c.iou) ? c.iou.toFixed(4) : '-'} / ${Number.isFinite(c.f1) ? c.f1.toFixed(4) : '-'}`).join(' | ')} |`);
+  assert.match(markdown, /\| xbd-unet \| 2 \| 2 \| 25 \| 2 min \| wasm \| tileSize 256, batchSize 8, loss focalTversky, seed 1, baseFilters 8 \|/);
+  assert.match(markdown, /\| xbd-deeplab \| 2 \| 0 \| 4 \| 1 min \| wasm \| .*backbone 50/);
+  assert.not.match(markdown, /xbd-unet[^\n]*backbone/, 'DeepLab settings only on DeepLab runs');
+});
+
+test('the tables replace exactly the marked section; a document without it and an unevaluated run are named', async () => {
+  const document = 'intro\n<!-- results:begin -->\nold table\n<!-- results:end -->\noutro\n';
+  assert.is(replaceResultsSection(document, 'new table\n'), 'intro\n<!-- results:begin -->\nnew table\n<!-- results:end -->\noutro\n');
+  assert.throws(() => replaceResultsSection('no markers', 'x', 'docs/RESULTS.md'), /docs\/RESULTS\.md.*results:begin/);
+  const dir = join(scratch, 'unevaluated');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'run.json'), '{}');
+  try {
+    await readRunResult(dir);
+    assert.unreachable('should throw');
+  } catch (error) {
+    assert.match(String(error), 'eval.json');
+    assert.match(String(error), 'eval --run');
+  }
+});
+
+test.run();
