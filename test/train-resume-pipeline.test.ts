@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, tap, toArray } from 'rxjs';
@@ -11,7 +11,7 @@ import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
 import type { MetricEvent } from '../src/sinks/sinkEvents.js';
 import type { BatchMetricsEvent, EpochSummaryEvent } from '../src/training/events.js';
-import { XBD_DIR } from './helpers/data.js';
+import { linkXbdPairs } from './helpers/data.js';
 import { weightValues } from './train-fixtures.js';
 
 const PAIRS = 2; // 1 for training (64 tiles of 128 px an epoch: 6 steps of 12, the last of 4), 1 for validation
@@ -40,14 +40,7 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
   await selectBackend({ backend: 'wasm' });
   const root = await mkdtemp(join(tmpdir(), 'segstream-resume-pipeline-'));
   try {
-    // A few real xBD pairs, linked (not copied) into folders of their own.
-    await Promise.all(['images', 'labels'].map((folder) => mkdir(join(root, folder))));
-    const images = (await readdir(join(XBD_DIR, 'images'))).sort().slice(0, PAIRS);
-    for (const image of images) {
-      await symlink(join(XBD_DIR, 'images', image), join(root, 'images', image));
-      const label = image.replace(/\.(png|jpg)$/, '.json');
-      await symlink(join(XBD_DIR, 'labels', label), join(root, 'labels', label));
-    }
+    await linkXbdPairs(root, PAIRS);
     const options: TrainPipelineOptions = {
       arch: 'unet',
       imagesDir: join(root, 'images'),

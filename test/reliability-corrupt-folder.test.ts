@@ -1,0 +1,98 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lastValueFrom, toArray } from 'rxjs';
+import sharp from 'sharp';
+import { selectBackend } from '../src/backend/selectBackend.js';
+import { SkipReport } from '../src/errors.js';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
+import { XBD_DIR, linkXbdPairs } from './helpers/data.js';
+
+const GOOD_PAIRS = 20;
+const TILE = 128;
+const BATCH = 16;
+
+test('a folder with corrupt files trains on the good pairs under the skip policy and reports exactly the corrupt files', async () => {
+  await selectBackend({ backend: 'wasm' });
+  const root = await mkdtemp(join(tmpdir(), 'segstream-corrupt-folder-'));
+  try {
+    const good = await linkXbdPairs(root, GOOD_PAIRS);
+    const [pngImage, spareImage, otherSpareImage] = [good.find((name) => name.endsWith('.png'))!, ...(await spareXbdImages(good))];
+    const realLabel = (image: string) => join(XBD_DIR, 'labels', image.replace(/\.(png|jpg)$/, '.json'));
+    const image = (name: string) => join(root, 'images', name);
+    const label = (name: string) => join(root, 'labels', name);
+
+    // Each corrupt pair is bad in one way only; its other file is real.
+    const pngBytes = await readFile(join(XBD_DIR, 'images', pngImage));
+    await writeFile(image('corrupt-truncated.png'), pngBytes.subarray(0, pngBytes.length / 2));
+    await symlink(realLabel(pngImage), label('corrupt-truncated.json'));
+    await writeFile(image('corrupt-not-an-image.png'), 'this is a text file with a .png name\n');
+    await symlink(realLabel(pngImage), label('corrupt-not-an-image.json'));
+    await symlink(join(XBD_DIR, 'images', spareImage!), image(`corrupt-broken-json${spareImage!.slice(-4)}`));
+    const labelText = await readFile(realLabel(spareImage!), 'utf8');
+    await writeFile(label('corrupt-broken-json.json'), labelText.slice(0, labelText.length / 2));
+    // A real 1024x1024 label with a small image: the polygons are fine, the pairing is not.
+    await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 90, g: 90, b: 90 } } }).png().toFile(image('corrupt-wrong-size.png'));
+    await symlink(realLabel(spareImage!), label('corrupt-wrong-size.json'));
+    await symlink(join(XBD_DIR, 'images', otherSpareImage!), image(`corrupt-no-label${otherSpareImage!.slice(-4)}`));
+    const expectedSkips = [
+      { file: image('corrupt-truncated.png'), problem: /cannot decode image/ },
+      { file: image('corrupt-not-an-image.png'), problem: /cannot read image header/ },
+      { file: label('corrupt-broken-json.json'), problem: /malformed JSON/ },
+      { file: label('corrupt-wrong-size.json'), problem: /label is for a 1024x1024 image but the image is 256x256/ },
+      { file: image(`corrupt-no-label${otherSpareImage!.slice(-4)}`), problem: /no label file/ },
+    ].sort((a, b) => a.file.localeCompare(b.file));
+
+    // The good tiles, from the good images' own sizes.
+    let goodTiles = 0;
+    for (const name of good) {
+      const { width, height } = await sharp(join(XBD_DIR, 'images', name)).metadata();
+      goodTiles += Math.ceil(width! / TILE) * Math.ceil(height! / TILE);
+    }
+
+    const skipReport = new SkipReport();
+    const started = performance.now();
+    const run = await prepareTrainingRun({
+      arch: 'unet',
+      imagesDir: join(root, 'images'),
+      labelsDir: join(root, 'labels'),
+      classMap: xbdClassMap(),
+      readMask: readLabelMask,
+      tileSize: TILE,
+      batchSize: BATCH,
+      epochs: 1,
+      splitRatios: [1, 0, 0],
+      // The smallest UNet: what is tested is which tiles reach it, not what it learns.
+      baseFilters: 1,
+      depth: 1,
+      shuffleBuffer: 0,
+      augment: false,
+      onBadInput: 'skip',
+      skipReport,
+      samples: false,
+    });
+    const events = await lastValueFrom(run.events$.pipe(toArray()));
+    const steps = events.filter((event) => event.type === 'batch').length;
+    console.log(`  ${GOOD_PAIRS} good pairs (${goodTiles} tiles), ${expectedSkips.length} corrupt: ${steps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s\n${skipReport.toString().replace(/^/gm, '  ')}`);
+
+    assert.is(events.filter((event) => event.type === 'epoch').length, 1, 'the run finished its epoch');
+    assert.not.ok(events.some((event) => event.type === 'stopped'));
+    assert.is(steps, Math.ceil(goodTiles / BATCH), 'one optimizer step per batch of good tiles');
+    const skipped = [...skipReport.items].sort((a, b) => a.file.localeCompare(b.file));
+    assert.equal(skipped.map((item) => item.file), expectedSkips.map((item) => item.file), 'exactly the corrupt files are reported, each once');
+    skipped.forEach((item, i) => assert.match(item.problem, expectedSkips[i]!.problem, `${item.file}: ${item.problem}`));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+/** Two real xBD images beyond the linked ones, for the corrupt pairs to borrow. */
+async function spareXbdImages(linked: string[]): Promise<string[]> {
+  return (await readdir(join(XBD_DIR, 'images'))).sort().filter((name) => !linked.includes(name)).slice(0, 2);
+}
+
+test.run();
