@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,4 +59,18 @@ export function seedKernels(model: tf.LayersModel, seed: number): void {
     const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
     weight.write(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed + i));
   });
+}
+
+/**
+ * Asserts that every trainable weight gets a non-zero gradient of `loss` (no layer is cut off from the
+ * output), that `weights` weights are trained when given, and that no tensor is left behind.
+ */
+export function assertEveryWeightLearns(loss: () => tf.Scalar, weights?: number): void {
+  const before = tf.memory().numTensors;
+  const { value, grads } = tf.variableGrads(loss);
+  if (weights !== undefined) assert.is(Object.keys(grads).length, weights);
+  const silent = Object.entries(grads).filter(([, g]) => tf.tidy(() => g.abs().max().dataSync()[0]!) === 0).map(([n]) => n);
+  assert.equal(silent, [], `weights without gradient: ${silent.join(', ')}`);
+  tf.dispose([value, grads]);
+  assert.is(tf.memory().numTensors, before);
 }
