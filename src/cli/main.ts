@@ -14,6 +14,7 @@ import type { HttpSink } from '../sinks/httpSink.js';
 import type { MetricSink } from '../sinks/sinkEvents.js';
 import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
+import { assertCheckpointDirWritable } from '../training/checkpoint.js';
 import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
 import { manifestClassMap, openRun, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
@@ -112,6 +113,8 @@ async function trainCommand(command: Command): Promise<number> {
   const backend = await selectBackend({ backend: config.backend as BackendName | 'auto', ...((config.wasmThreads as number) > 0 ? { wasmThreads: config.wasmThreads as number } : {}) });
   say(backend.summary);
   const out = (config.out as string | undefined) ?? join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${arch}`);
+  // Before anything is written there (synthetic data, metrics): a read-only or full --out fails here, in one line.
+  await assertCheckpointDirWritable(runPaths(out).checkpoints);
   let images = config.images as string | undefined;
   let labels = config.labels as string | undefined;
   if ((images === undefined) !== (labels === undefined)) throw new RangeError('train: give both --images and --labels, or neither for the built-in synthetic default');

@@ -12,7 +12,7 @@ import { train } from '../operators/train.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { splitBySource, type SplitPairs } from '../sources/splitBySource.js';
 import { tileBatches } from '../stream/tileBatches.js';
-import { loadLatestCheckpoint, resumeSourcePosition } from '../training/checkpoint.js';
+import { assertCheckpointDirWritable, loadLatestCheckpoint, resumeSourcePosition } from '../training/checkpoint.js';
 import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
@@ -148,6 +148,8 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   const epochs = options.epochs ?? 1;
   const seed = options.seed ?? 0;
   const numClasses = options.classMap.names.length;
+  // A read-only or full disk is found now, not at the first checkpoint.
+  if (options.checkpointDir) await assertCheckpointDirWritable(options.checkpointDir);
   const { pairs, imagesWithoutLabels } = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir });
   // Left out under either policy, and reported.
   for (const image of imagesWithoutLabels) options.skipReport?.add(new InputError(image, `no label file of the same name in ${options.labelsDir}`));

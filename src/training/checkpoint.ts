@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { ScheduleState } from './schedules.js';
 
 /** A tensor with a name, as optimizers' getWeights/setWeights use. */
@@ -112,6 +112,19 @@ async function modelArtifacts(model: tf.LayersModel, role: string): Promise<{ js
   return { json: JSON.stringify(json), weights: joinWeightData(artifacts.weightData) };
 }
 
+/** `mkdir -p` that fails with the real reason: Node's recursive mkdir says ENOENT below a read-only folder. */
+async function makeDirectories(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw error;
+    await makeDirectories(dirname(dir));
+    await makeDirectories(dir);
+  }
+}
+
 /**
  * Checks before training that checkpoints can be written to `dir`: creates it, writes, syncs and removes a
  * probe file.
@@ -121,7 +134,7 @@ async function modelArtifacts(model: tf.LayersModel, role: string): Promise<{ js
 export async function assertCheckpointDirWritable(dir: string): Promise<void> {
   const probe = join(dir, `.write-probe-${process.pid}`);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirectories(dir);
     await writeDurable(probe, 'probe');
     await rm(probe, { force: true });
   } catch (error) {
