@@ -1,0 +1,155 @@
+// npm run bench:streaming: what streaming costs, on the real xBD data (../shared/data/xbd) and the selected
+// backend.
+// (a) overlap: mean training step time of a small UNet fed by tileBatches from the xBD files, divided by the
+//     mean step time with the same batches already in memory as tensors; goal <= 1.05 (reading, decoding
+//     and tiling hide behind training).
+// (b) memory per batch size: peak RSS, wasm heap and peak tensor bytes over a few training steps of the same
+//     small UNet at batch 1, 2, 4 and 8. (The bench UNet of bench:train needs about 640 MiB of tensors per
+//     image within a step on wasm, so its batch 8 does not fit in wasm's 4 GiB.)
+// (c) dataset size: ingest alone (tileBatches to released batches) over 1, 4 and 16 epochs of the xBD tiles:
+//     time should grow linearly (ratios ~4 and ~16) and peak RSS stay flat (ratio ~1).
+// (b) and (c) measure each case in a fresh process (`--memory-child BATCH`, `--ingest-child EPOCHS`, which
+// print one JSON line): wasm memory and peak RSS never shrink.
+import { type Observable, filter, from, lastValueFrom, map, take, tap, toArray } from 'rxjs';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/selectBackend.js';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { type UNetOptions, buildUNet } from '../src/models/unet.js';
+import { train } from '../src/operators/train.js';
+import type { BatchMetricsEvent, TrainingEvent } from '../src/training/events.js';
+import type { LabelledPair, TensorBatch } from '../src/types.js';
+import { drainBatches, machineLine, measureInChild, mebibytes, xbdPairs, xbdTileBatches } from './common.js';
+
+const NUM_CLASSES = xbdClassMap().names.length;
+const STREAMING_UNET: UNetOptions = { depth: 3, baseFilters: 8, batchNorm: true, numClasses: NUM_CLASSES };
+const OVERLAP_BATCH_SIZE = 4;
+const WARMUP_STEPS = 2;
+const MEASURED_STEPS = Number(process.env.BENCH_STEPS ?? 20);
+// Streamed and in-memory runs take turns, ROUNDS times each; the best of each is compared (the machine is
+// shared, and the best run is the one least disturbed by other load).
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const MEMORY_BATCH_SIZES = [1, 2, 4, 8];
+const MEMORY_STEPS = 3;
+const DATASET_EPOCHS = [1, 4, 16];
+const INGEST_BATCH_SIZE = 16;
+
+const isBatchEvent = (event: TrainingEvent): event is BatchMetricsEvent => event.type === 'batch';
+const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;
+const wasmHeapBytes = () => (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length;
+
+/** Trains a fresh small UNet on the first warm-up + measured batches; the mean seconds between step ends after the warm-up. */
+async function meanStepSeconds(batches: Observable<TensorBatch>): Promise<number> {
+  const model = buildUNet(STREAMING_UNET);
+  const stepEnds: number[] = [];
+  await lastValueFrom(
+    batches.pipe(
+      take(WARMUP_STEPS + MEASURED_STEPS),
+      train({ model, numClasses: NUM_CLASSES }),
+      filter(isBatchEvent),
+      tap(() => stepEnds.push(performance.now())),
+    ),
+  );
+  model.dispose();
+  return (stepEnds.at(-1)! - stepEnds[WARMUP_STEPS - 1]!) / MEASURED_STEPS / 1000;
+}
+
+/** The same first batches the stream gives, as tensors in memory: the source's tensors kept past its release. */
+async function batchesInMemory(pairs: readonly LabelledPair[]): Promise<TensorBatch[]> {
+  return lastValueFrom(
+    xbdTileBatches(pairs, OVERLAP_BATCH_SIZE).pipe(
+      take(WARMUP_STEPS + MEASURED_STEPS),
+      map((batch): TensorBatch => {
+        const images = batch.images.clone();
+        const labels = batch.labels.clone();
+        batch.release();
+        return { images, labels, origins: batch.origins, release: () => tf.dispose([images, labels]) };
+      }),
+      toArray(),
+    ),
+  );
+}
+
+interface MemoryMeasurement {
+  batchSize: number;
+  peakRss: number;
+  wasmHeap: number | null;
+  /** The most tf.memory().numBytes after any kernel (within a step: activations and gradients). */
+  peakTensorBytes: number;
+  /** The most tf.memory().numBytes after a step (weights, optimizer state, batches waiting). */
+  tensorBytesAfterStep: number;
+  secondsPerStep: number;
+}
+
+async function memoryChild(batchSize: number): Promise<MemoryMeasurement> {
+  const pairs = await xbdPairs();
+  const model = buildUNet(STREAMING_UNET);
+  let events: BatchMetricsEvent[] = [];
+  const profile = await tf.profile(async () => {
+    events = await lastValueFrom(xbdTileBatches(pairs, batchSize).pipe(take(MEMORY_STEPS), train({ model, numClasses: NUM_CLASSES }), filter(isBatchEvent), toArray()));
+  });
+  model.dispose();
+  const afterWarmUp = events.slice(1);
+  return {
+    batchSize,
+    peakRss: peakRssBytes(),
+    wasmHeap: wasmHeapBytes() ?? null,
+    peakTensorBytes: profile.peakBytes,
+    tensorBytesAfterStep: Math.max(...events.map((event) => event.memory.tensorBytes)),
+    secondsPerStep: afterWarmUp.reduce((sum, event) => sum + batchSize / event.imagesPerSecond, 0) / afterWarmUp.length,
+  };
+}
+
+interface IngestMeasurement {
+  epochs: number;
+  tiles: number;
+  seconds: number;
+  peakRss: number;
+}
+
+async function ingestChild(epochs: number): Promise<IngestMeasurement> {
+  const pairs = await xbdPairs();
+  await drainBatches(xbdTileBatches(pairs.slice(0, 4), INGEST_BATCH_SIZE)); // warm-up: sharp, JIT, the wasm heap
+  const { tiles, seconds } = await drainBatches(xbdTileBatches(pairs, INGEST_BATCH_SIZE, epochs));
+  return { epochs, tiles, seconds, peakRss: peakRssBytes() };
+}
+
+const [mode, value] = process.argv.slice(2);
+const backend = await selectBackend();
+if (mode === '--memory-child') {
+  console.log(JSON.stringify(await memoryChild(Number(value))));
+} else if (mode === '--ingest-child') {
+  console.log(JSON.stringify(await ingestChild(Number(value))));
+} else {
+  console.log(machineLine());
+  console.log(backend.summary);
+  const pairs = await xbdPairs();
+
+  const unetLine = `UNet depth ${STREAMING_UNET.depth}, ${STREAMING_UNET.baseFilters} filters, BatchNorm, 256x256 tiles from xBD`;
+  console.log(`(a) overlap: ${unetLine}, batch ${OVERLAP_BATCH_SIZE}, ${MEASURED_STEPS} steps after ${WARMUP_STEPS} warm-up steps`);
+  const streamed: number[] = [];
+  const inMemory: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    streamed.push(await meanStepSeconds(xbdTileBatches(pairs, OVERLAP_BATCH_SIZE)));
+    inMemory.push(await meanStepSeconds(from(await batchesInMemory(pairs))));
+    console.log(`round ${round}: streamed from xBD ${streamed.at(-1)!.toFixed(3)} s/step, in memory ${inMemory.at(-1)!.toFixed(3)} s/step, tensors alive ${tf.memory().numTensors}`);
+  }
+  const ratio = Math.min(...streamed) / Math.min(...inMemory);
+  console.log(`streamed ${Math.min(...streamed).toFixed(3)} s/step vs in memory ${Math.min(...inMemory).toFixed(3)} s/step (best of ${ROUNDS} each) on ${backend.tfBackend}: ratio ${ratio.toFixed(3)} (goal <= 1.05)`);
+
+  console.log(`(b) memory per batch size: ${unetLine}, ${MEMORY_STEPS} steps, a fresh process each`);
+  for (const batchSize of MEMORY_BATCH_SIZES) {
+    const m = measureInChild<MemoryMeasurement>('streaming.js', ['--memory-child', batchSize]);
+    const wasmHeap = m.wasmHeap === null ? 'no wasm heap' : `wasm heap ${mebibytes(m.wasmHeap)} MiB`;
+    console.log(`batch ${m.batchSize} on ${backend.tfBackend}: peak RSS ${mebibytes(m.peakRss)} MiB, ${wasmHeap}, peak tensors ${mebibytes(m.peakTensorBytes)} MiB (${mebibytes(m.tensorBytesAfterStep)} MiB between steps), ${m.secondsPerStep.toFixed(2)} s/step`);
+  }
+
+  console.log(`(c) dataset size: ingest only (tileBatches, batches of ${INGEST_BATCH_SIZE}, released at once), a fresh process each`);
+  const runs = DATASET_EPOCHS.map((epochs) => measureInChild<IngestMeasurement>('streaming.js', ['--ingest-child', epochs]));
+  for (const run of runs) {
+    console.log(`${run.epochs}x (${run.tiles} tiles) on ${backend.tfBackend}: ${run.seconds.toFixed(1)} s, ${(run.tiles / run.seconds).toFixed(0)} tiles/s, peak RSS ${mebibytes(run.peakRss)} MiB`);
+  }
+  const [once, ...more] = runs;
+  for (const run of more) {
+    console.log(`time ${run.epochs}x / 1x: ratio ${(run.seconds / once!.seconds).toFixed(2)} (linear ${run.epochs}); peak RSS ${run.epochs}x / 1x: ratio ${(run.peakRss / once!.peakRss).toFixed(2)} (flat 1)`);
+  }
+}
