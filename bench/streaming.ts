@@ -4,8 +4,8 @@
 //     mean step time with the same batches already in memory as tensors; goal <= 1.05 (reading, decoding
 //     and tiling hide behind training).
 // (b) memory per batch size: peak RSS, wasm heap and peak tensor bytes over a few training steps of the same
-//     small UNet at batch 1, 2, 4 and 8. (The bench UNet of bench:train needs about 640 MiB of tensors per
-//     image within a step on wasm, so its batch 8 does not fit in wasm's 4 GiB.)
+//     small UNet at batch 1, 2, 4 and 8. (The bench UNet of bench:train peaks at about 660 MiB of tensors
+//     per image within a step on wasm, so its batch 8 does not fit in wasm's 4 GiB.)
 // (c) dataset size: ingest alone (tileBatches to released batches) over 1, 4 and 16 epochs of the xBD tiles:
 //     time should grow linearly (ratios ~4 and ~16) and peak RSS stay flat (ratio ~1).
 // (b) and (c) measure each case in a fresh process (`--memory-child BATCH`, `--ingest-child EPOCHS`, which
