@@ -27,7 +27,7 @@ console.log(`image: ${pair.id} (${image.width}x${image.height}), windows ${TILE_
  * and disposes the model.
  */
 async function timePrediction(name: string, model: tf.LayersModel): Promise<{ seconds: number; windows: number }> {
-  tf.tidy(() => (model.predict(tf.zeros([BATCH_SIZE, TILE_SIZE, TILE_SIZE, 3])) as tf.Tensor).dataSync());
+  tf.tidy(() => void (model.predict(tf.zeros([BATCH_SIZE, TILE_SIZE, TILE_SIZE, 3])) as tf.Tensor).dataSync());
   const started = performance.now();
   const { windows } = await predictFullImage(model, image, { tileSize: TILE_SIZE, batchSize: BATCH_SIZE });
   const seconds = (performance.now() - started) / 1000;

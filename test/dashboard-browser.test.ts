@@ -26,10 +26,11 @@ const lossPoints = (page: Page): Promise<number> => page.evaluate(LOSS_POINTS);
 const eventsShown = (count: number): string => `document.body.dataset.events === '${count}'`;
 
 test('the dashboard loads, replays history for late viewers and updates its charts as events arrive', async () => {
-  const sink = httpSink({ port: 0 });
-  const url = await sink.listening;
+  // The browser first: a missing Chromium then fails the test without leaving a server that keeps the process alive.
   const browser = await launch();
+  const sink = httpSink({ port: 0 });
   try {
+    const url = await sink.listening;
     for (let step = 0; step < 5; step++) sink.write(batchEvent(step, 1 / (step + 1)));
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
     const first = await context.newPage();
