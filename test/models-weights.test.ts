@@ -12,6 +12,11 @@ import { loadBackboneWeights } from '../src/models/backboneWeights.js';
 import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
 import { fileModelHandler } from '../src/models/fileModelIO.js';
 import { resnetBackbone, type ResNetDepth } from '../src/models/resnet.js';
+import { parseTrainConfig } from '../src/cli/main.js';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
+import { linkXbdPairs } from './helpers/data.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'segstream-weights-'));
 let server: Server | undefined;
@@ -129,6 +134,21 @@ test('a missing model or one without matching names is refused with the file nam
   );
   unrelated.dispose();
   model.dispose();
+});
+
+test('a training run (stream-train train --backbone-weights) starts its DeepLabV3+ from the saved ResNet', async () => {
+  const source = await saveClassifier('run-source', 18, 4);
+  const data = join(folder, 'xbd');
+  await linkXbdPairs(data, 2);
+  const common = { imagesDir: join(data, 'images'), labelsDir: join(data, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask, tileSize: 64, samples: false };
+  const run = await prepareTrainingRun({ ...common, arch: 'deeplabv3plus', deeplab: { backbone: 18, backboneWidth: 4, asppFilters: 8, decoderFilters: 8 }, backboneWeights: join(folder, 'run-source') });
+  assert.ok(run.backboneLayers!.includes('conv1_conv') && run.backboneLayers!.includes('conv5_block2_2_conv'), `copied: ${run.backboneLayers}`);
+  assert.ok(weightsEqual(run.model.getLayer('conv5_block2_2_conv'), source.getLayer('conv5_block2_2_conv')));
+  const refused = await prepareTrainingRun({ ...common, arch: 'unet', backboneWeights: join(folder, 'run-source') }).then(() => 'accepted', (error: unknown) => String(error));
+  assert.match(refused, /backbone weights are for deeplabv3plus, not unet/);
+  assert.is((await parseTrainConfig(['--arch', 'deeplabv3plus', '--backbone-weights', 'r50/model.json'])).backboneWeights, 'r50/model.json');
+  run.model.dispose();
+  source.dispose();
 });
 
 test.run();

@@ -159,6 +159,7 @@ async function trainCommand(command: Command): Promise<number> {
         asppFilters: config.headFilters as number,
         decoderFilters: config.headFilters as number,
       },
+      ...(config.backboneWeights ? { backboneWeights: config.backboneWeights as string } : {}),
       loss: named(config.loss) as LossConfig,
       optimizer: { learningRate: config.learningRate as number, ...named(config.optimizer) } as OptimizerConfig,
       schedule: named(config.schedule) as ScheduleConfig,
@@ -184,6 +185,7 @@ async function trainCommand(command: Command): Promise<number> {
       startedAt: new Date().toISOString(),
       splits: { train: run.splits.train.map((p) => p.id), validation: run.splits.validation.map((p) => p.id), test: run.splits.test.map((p) => p.id) },
     });
+    if (run.backboneLayers) say(`backbone: ${run.backboneLayers.length} layers from ${config.backboneWeights as string}`);
     say(`training ${arch} on ${run.splits.train.length} images (${run.stepsPerEpoch} steps per epoch), validating on ${run.splits.validation.length}; run folder ${out}`);
     const report = progressReporter({ stepsPerEpoch: run.stepsPerEpoch, epochs: config.epochs as number });
     let lastEpoch: { validation?: { meanIoU: number }; train: { meanIoU: number } } | undefined;

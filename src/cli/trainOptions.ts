@@ -30,6 +30,7 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'backboneWidth', flags: '--backbone-width <n>', description: 'DeepLabV3+: stem filters of the ResNet (64 is the standard width)', default: 64, kind: 'integer' },
   { key: 'outputStride', flags: '--output-stride <n>', description: 'DeepLabV3+: input size over feature size, 8 or 16', default: '16', kind: 'string', choices: ['8', '16'] },
   { key: 'headFilters', flags: '--head-filters <n>', description: 'DeepLabV3+: filters of the ASPP branches and the decoder', default: 256, kind: 'integer' },
+  { key: 'backboneWeights', flags: '--backbone-weights <model.json>', description: 'DeepLabV3+: copy a saved TF.js ResNet (path or URL, e.g. converted ImageNet ResNet-50) into the backbone by layer name', kind: 'string' },
   { key: 'separable', flags: '--separable', description: 'DeepLabV3+: depthwise-separable convolutions in ASPP and decoder', default: false, kind: 'boolean' },
   { key: 'loss', flags: '--loss <name>', description: 'loss; a config file can give { name, ...parameters }', default: 'sparseCrossEntropy', kind: 'named', choices: LOSS_NAMES },
   { key: 'classWeights', flags: '--class-weights <w,...>', description: 'per-class loss weights, one per class, comma-separated', kind: 'numbers' },

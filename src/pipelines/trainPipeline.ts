@@ -17,6 +17,7 @@ import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
 import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js';
+import { loadBackboneWeights } from '../models/backboneWeights.js';
 import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
 import { splitMicroBatches } from '../operators/splitMicroBatches.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
@@ -48,6 +49,12 @@ export interface TrainPipelineOptions {
   depth?: number;
   /** DeepLabV3+'s backbone and head (defaults: ResNet-50 of width 64, output stride 16, 256-filter head). */
   deeplab?: Pick<DeepLabV3PlusOptions, 'backbone' | 'backboneWidth' | 'outputStride' | 'separable' | 'asppFilters' | 'decoderFilters'>;
+  /**
+   * DeepLabV3+: a saved TF.js ResNet (path, file:// or http(s) URL of its model.json, e.g. Keras' ImageNet
+   * ResNet-50 converted: docs/RESNET_WEIGHTS.md) whose layers are copied into the backbone by name before a
+   * new run starts. Ignored when resuming (the checkpoint holds the trained weights).
+   */
+  backboneWeights?: string;
   loss?: LossConfig;
   optimizer?: OptimizerConfig;
   /** A schedule, or its name for the defaults over this run (see {@link scheduleForRun}). */
@@ -111,6 +118,8 @@ export interface TrainingRun {
   start: { epoch: number; batch: number };
   /** Subscribing starts training; the trainer's events and a sample prediction per epoch. */
   events$: Observable<MetricEvent>;
+  /** The backbone layers that received weights from `backboneWeights`. */
+  backboneLayers?: string[];
 }
 
 /** Tiles per epoch from the image headers, without decoding: how many batches make one epoch. */
@@ -156,6 +165,9 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   if (pairs.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
   const splits = splitBySource(pairs, { ratios: options.splitRatios ?? [0.8, 0.1, 0.1], seed });
   if (splits.train.length === 0) throw new Error(`the train split is empty: ${pairs.length} pairs with split ratios ${JSON.stringify(options.splitRatios)}`);
+  if (options.backboneWeights !== undefined && options.arch !== 'deeplabv3plus') {
+    throw new RangeError(`train: backbone weights are for deeplabv3plus, not ${options.arch}`);
+  }
   const microBatches = options.microBatches ?? 1;
   if (!Number.isInteger(microBatches) || microBatches < 1 || batchSize % microBatches !== 0) {
     throw new RangeError(`train: the batch size (${batchSize}) must be a multiple of the micro-batches (${microBatches})`);
@@ -175,6 +187,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         pix2pixGenerator: options.baseFilters ? { baseFilters: options.baseFilters } : {},
         ...(options.deeplab ? { deeplabv3plus: options.deeplab } : {}),
       });
+  const backboneLayers = options.backboneWeights !== undefined && !resumed ? (await loadBackboneWeights(networks.model, options.backboneWeights)).copied : undefined;
   // The source counts whole batches; the trainer's position counts the micro-batches it consumed.
   const start = resumed ? { epoch: resumed.position.epoch, batch: resumeSourcePosition(resumed.position).batch / microBatches } : { epoch: 0, batch: 0 };
   const common = {
@@ -235,7 +248,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
             event.type !== 'epoch' ? of<MetricEvent>(event) : from(predictSample(networks.model, samplePair, options, tileSize, event.epoch, event.globalStep).then((sample): MetricEvent[] => [event, sample])).pipe(concatMap((events) => from(events))),
           ),
         );
-  return { splits, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$ };
+  return { splits, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$, ...(backboneLayers ? { backboneLayers } : {}) };
 }
 
 async function predictSample(model: tf.LayersModel, pair: LabelledPair, options: TrainPipelineOptions, tileSize: number, epoch: number, globalStep: number): Promise<PredictionSampleEvent> {
