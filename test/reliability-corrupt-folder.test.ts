@@ -7,10 +7,9 @@ import { lastValueFrom, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { SkipReport } from '../src/errors.js';
-import { xbdClassMap } from '../src/labels/classMap.js';
-import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
 import { XBD_DIR, linkXbdPairs } from './helpers/data.js';
+import { smallestUNetRun } from './helpers/runs.js';
 
 const GOOD_PAIRS = 20;
 const TILE = 128;
@@ -56,25 +55,8 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
 
     const skipReport = new SkipReport();
     const started = performance.now();
-    const run = await prepareTrainingRun({
-      arch: 'unet',
-      imagesDir: join(root, 'images'),
-      labelsDir: join(root, 'labels'),
-      classMap: xbdClassMap(),
-      readMask: readLabelMask,
-      tileSize: TILE,
-      batchSize: BATCH,
-      epochs: 1,
-      splitRatios: [1, 0, 0],
-      // The smallest UNet: what is tested is which tiles reach it, not what it learns.
-      baseFilters: 1,
-      depth: 1,
-      shuffleBuffer: 0,
-      augment: false,
-      onBadInput: 'skip',
-      skipReport,
-      samples: false,
-    });
+    // The smallest UNet: what is tested is which tiles reach it, not what it learns.
+    const run = await prepareTrainingRun({ ...smallestUNetRun(root, TILE, BATCH), onBadInput: 'skip', skipReport });
     const events = await lastValueFrom(run.events$.pipe(toArray()));
     const steps = events.filter((event) => event.type === 'batch').length;
     console.log(`  ${GOOD_PAIRS} good pairs (${goodTiles} tiles), ${expectedSkips.length} corrupt: ${steps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s\n${skipReport.toString().replace(/^/gm, '  ')}`);

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
 import { loadLatestCheckpoint } from '../src/training/checkpoint.js';
 import { PROJECT_ROOT, linkXbdPairs } from './helpers/data.js';
+import { smallestUNetRun } from './helpers/runs.js';
 import { maxAbsDifference, weightValues } from './train-fixtures.js';
 
 // What exists elsewhere: train-checkpoint.test.ts ('a failed write leaves the previous checkpoint intact') makes
@@ -63,26 +63,11 @@ if (!probe) console.log('  (skipped: mounting a tmpfs needs root)');
 /** A run over one real xBD pair: 64 tiles of 128 px, 4 steps of 16, the smallest UNet. */
 async function oneImageRun(root: string, checkpointDir: string, reads = { count: 0 }): Promise<TrainPipelineOptions> {
   await linkXbdPairs(root, 1);
-  return {
-    arch: 'unet',
-    imagesDir: join(root, 'images'),
-    labelsDir: join(root, 'labels'),
-    classMap: xbdClassMap(),
-    readMask: (...args) => {
-      reads.count += 1;
-      return readLabelMask(...args);
-    },
-    tileSize: 128,
-    batchSize: 16,
-    epochs: 1,
-    splitRatios: [1, 0, 0],
-    baseFilters: 1,
-    depth: 1,
-    shuffleBuffer: 0,
-    augment: false,
-    checkpointDir,
-    samples: false,
+  const readMask: TrainPipelineOptions['readMask'] = (...args) => {
+    reads.count += 1;
+    return readLabelMask(...args);
   };
+  return { ...smallestUNetRun(root, 128, 16), readMask, checkpointDir };
 }
 
 tmpfsTest('a read-only or full output folder is refused by prepareTrainingRun before anything is read, naming the folder', async () => {
