@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { readLabelledImage } from '../src/operators/readLabelledImages.js';
+import { defaultResultRuns } from '../src/pipelines/results.js';
 import { manifestClassMap, openRun } from '../src/pipelines/runDirectory.js';
 import { predictFullImage } from '../src/predict/slidingWindow.js';
 import { sidePanelPng } from '../src/predict/writePrediction.js';
@@ -16,7 +17,7 @@ import { pairFiles } from '../src/sources/pairFiles.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const { values, positionals } = parseArgs({ options: { out: { type: 'string', default: resolve(root, 'renders') }, images: { type: 'string', default: '3' } }, allowPositionals: true });
-const runDirs = positionals.length > 0 ? positionals : ['unet', 'pix2pix', 'deeplabv3plus'].map((arch) => resolve(root, 'runs', `xbd-${arch}`));
+const runDirs = positionals.length > 0 ? positionals : defaultResultRuns(root);
 console.error((await selectBackend()).summary);
 for (const runDir of runDirs) {
   const { manifest, model } = await openRun(runDir);

@@ -4,11 +4,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readRunResult, replaceResultsSection, resultsMarkdown } from '../src/pipelines/results.js';
+import { defaultResultRuns, readRunResult, replaceResultsSection, resultsMarkdown } from '../src/pipelines/results.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const runs = process.argv.slice(2);
-const runDirs = runs.length > 0 ? runs : ['unet', 'pix2pix', 'deeplabv3plus'].map((arch) => resolve(root, 'runs', `xbd-${arch}`));
+const runDirs = runs.length > 0 ? runs : defaultResultRuns(root);
 const table = resultsMarkdown(await Promise.all(runDirs.map(readRunResult)));
 const documentPath = resolve(root, 'docs', 'RESULTS.md');
 await writeFile(documentPath, replaceResultsSection(await readFile(documentPath, 'utf8'), table, documentPath));

@@ -1,8 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { InputError } from '../errors.js';
-import type { EvaluationReport } from './evaluate.js';
-import { runPaths, type RunManifest } from './runDirectory.js';
+import { readEvaluatedRun } from './runDirectory.js';
 
 /** One run's row of the comparison: the original work's table (per architecture). */
 export interface ComparisonRow {
@@ -31,16 +28,7 @@ export async function compareRuns(runDirs: readonly string[]): Promise<Compariso
   if (runDirs.length === 0) throw new RangeError('compare: give at least one run folder');
   const rows: ComparisonRow[] = [];
   for (const dir of runDirs) {
-    const paths = runPaths(dir);
-    const read = async <T>(path: string, hint: string): Promise<T> => {
-      try {
-        return JSON.parse(await readFile(path, 'utf8')) as T;
-      } catch (error) {
-        throw new InputError(path, `${hint} (${(error as Error).message})`, { cause: error });
-      }
-    };
-    const manifest = await read<RunManifest>(paths.manifest, 'not a segstream run folder');
-    const report = await read<EvaluationReport>(paths.evaluation, `run not evaluated yet: npx stream-train eval --run ${dir} --images DIR --labels DIR`);
+    const { manifest, report } = await readEvaluatedRun(dir);
     const { f1, recall, precision, accuracy, mean_iou } = report.overall;
     rows.push({ run: basename(resolve(dir)), arch: manifest.arch, f1, recall, precision, accuracy, mean_iou, ...(report.xview2 ? { xview2: report.xview2.score } : {}) });
   }

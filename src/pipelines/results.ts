@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { MetricEvent } from '../sinks/sinkEvents.js';
 import type { EvaluationReport } from './evaluate.js';
-import { type RunManifest, runPaths } from './runDirectory.js';
+import { readEvaluatedRun, runPaths } from './runDirectory.js';
 
 /** What one evaluated run contributes to a results page. */
 export interface RunResult {
@@ -27,14 +27,6 @@ export const ORIGINAL_RESULTS: ReadonlyArray<{ arch: string; f1: number; recall:
   { arch: 'deeplabv3plus', f1: 0.4115, recall: 0.9569, precision: 0.2791, setting: 'ResNet-50 ImageNet, 25 epochs' },
 ];
 
-async function readJson<T>(path: string, hint: string): Promise<T> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch (error) {
-    throw new InputError(path, `${hint} (${(error as Error).message})`, { cause: error });
-  }
-}
-
 /**
  * Reads a run folder's manifest, evaluation and metrics log into a {@link RunResult}.
  *
@@ -46,8 +38,7 @@ async function readJson<T>(path: string, hint: string): Promise<T> {
  */
 export async function readRunResult(runDir: string): Promise<RunResult> {
   const paths = runPaths(runDir);
-  const manifest = await readJson<RunManifest>(paths.manifest, 'not a segstream run folder');
-  const report = await readJson<EvaluationReport>(paths.evaluation, `run not evaluated yet: npx stream-train eval --run ${runDir} --split test`);
+  const { manifest, report } = await readEvaluatedRun(runDir);
   let log: string;
   try {
     log = await readFile(paths.metrics, 'utf8');
@@ -118,3 +109,6 @@ export function replaceResultsSection(document: string, table: string, source = 
   if (from < 0 || to < from) throw new InputError(source, `has no ${begin} ... ${end} section to fill`);
   return `${document.slice(0, from + begin.length)}\n${table}${document.slice(to)}`;
 }
+
+/** The runs `docs/RESULTS.md` is made from, under the project root: one xBD run per architecture. */
+export const defaultResultRuns = (root: string): string[] => ['unet', 'pix2pix', 'deeplabv3plus'].map((arch) => resolve(root, 'runs', `xbd-${arch}`));

@@ -5,6 +5,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { loadLatestCheckpoint } from '../training/checkpoint.js';
+import type { EvaluationReport } from './evaluate.js';
 
 /** What `run.json` in a run folder records: enough to evaluate and predict with the run's model later. */
 export interface RunManifest {
@@ -62,4 +63,28 @@ export async function openRun(runDir: string): Promise<{ manifest: RunManifest; 
   for (const role of Object.keys(checkpoint.optimizerWeights)) for (const { tensor } of checkpoint.optimizerWeights[role]!) tensor.dispose();
   for (const [role, model] of Object.entries(checkpoint.models)) if (role !== 'model') model.dispose();
   return { manifest, model: checkpoint.models.model };
+}
+
+async function readRunJson<T>(path: string, hint: string): Promise<T> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (error) {
+    throw new InputError(path, `${hint} (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/**
+ * A run folder's manifest and its latest evaluation (`eval.json`), as `compare` and the results page read them.
+ *
+ * @example
+ * ```ts
+ * const { manifest, report } = await readEvaluatedRun('runs/xbd-unet');
+ * ```
+ * @throws InputError naming `run.json` or `eval.json` when it is missing or unreadable.
+ */
+export async function readEvaluatedRun(runDir: string): Promise<{ manifest: RunManifest; report: EvaluationReport }> {
+  const paths = runPaths(runDir);
+  const manifest = await readRunJson<RunManifest>(paths.manifest, 'not a segstream run folder');
+  const report = await readRunJson<EvaluationReport>(paths.evaluation, `run not evaluated yet: npx stream-train eval --run ${runDir} --split test`);
+  return { manifest, report };
 }
