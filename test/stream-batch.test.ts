@@ -96,6 +96,7 @@ test('toTensorBatch: no tensor growth over many batches; a class id beyond numCl
   } catch (error) {
     assert.match(String(error), 'numClasses');
   }
+  assert.is(tf.memory().numTensors, before, 'a refused batch leaves no tensor behind');
 });
 
 test('.npy encoding is read back by NumPy with dtype, shape and values', async () => {

@@ -89,6 +89,18 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
       images[i + 1] = images[i + 1]! * s1 + o1;
       images[i + 2] = images[i + 2]! * s2 + o2;
     }
+    // One-hot first: a bad class id is refused before any tensor exists, so nothing leaks.
+    let encoded: Float32Array | undefined;
+    if (options.oneHot) {
+      const channels = numClasses!;
+      encoded = new Float32Array(labels.length * channels);
+      for (let i = 0; i < labels.length; i++) {
+        const label = labels[i]!;
+        if (label === ignoreValue) continue;
+        if (label >= channels) throw new RangeError(`toTensorBatch: class id ${label} in a tile of ${tiles[Math.floor(i / pixels)]!.origin.sourceId} is not below numClasses=${channels}`);
+        encoded[i * channels + label] = 1;
+      }
+    }
     const shape: [number, number, number] = [tiles.length, height, width];
     const batch: TensorBatch = {
       images: tf.tensor4d(images, [...shape, 3], 'float32'),
@@ -96,18 +108,7 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
       origins: tiles.map((tile) => tile.origin),
       release: () => undefined,
     };
-    let oneHot: tf.Tensor4D | undefined;
-    if (options.oneHot) {
-      const channels = numClasses!;
-      const encoded = new Float32Array(labels.length * channels);
-      for (let i = 0; i < labels.length; i++) {
-        const label = labels[i]!;
-        if (label === ignoreValue) continue;
-        if (label >= channels) throw new RangeError(`toTensorBatch: class id ${label} in a tile of ${tiles[Math.floor(i / pixels)]!.origin.sourceId} is not below numClasses=${channels}`);
-        encoded[i * channels + label] = 1;
-      }
-      oneHot = tf.tensor4d(encoded, [...shape, channels], 'float32');
-    }
+    const oneHot = encoded ? tf.tensor4d(encoded, [...shape, numClasses!], 'float32') : undefined;
     let released = false;
     batch.release = () => {
       if (released) return;
