@@ -25,6 +25,19 @@ const LOSS_POINTS = 'window.segstreamCharts.loss.chart.data[0].length';
 const lossPoints = (page: Page): Promise<number> => page.evaluate(LOSS_POINTS);
 const eventsShown = (count: number): string => `document.body.dataset.events === '${count}'`;
 
+/**
+ * Polls a page-side boolean expression from Node until it holds. Not `page.waitForFunction`: that evaluates
+ * string predicates with eval inside the page, which the dashboard's Content-Security-Policy forbids (newer
+ * Chromium enforces it there); `page.evaluate` of an expression goes through the DevTools protocol instead.
+ */
+async function waitUntil(page: Page, expression: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${expression}`);
+    await page.waitForTimeout(20);
+  }
+}
+
 test('the dashboard loads, replays history for late viewers and updates its charts as events arrive', async () => {
   // The browser first: a missing Chromium then fails the test without leaving a server that keeps the process alive.
   const browser = await launch();
@@ -37,14 +50,14 @@ test('the dashboard loads, replays history for late viewers and updates its char
     const errors: string[] = [];
     first.on('pageerror', (e) => errors.push(String(e)));
     await first.goto(url);
-    await first.waitForFunction(eventsShown(5));
-    await first.waitForFunction(`${LOSS_POINTS} === 5`);
+    await waitUntil(first, eventsShown(5));
+    await waitUntil(first, `${LOSS_POINTS} === 5`);
 
     for (let step = 5; step < 12; step++) sink.write(batchEvent(step, 1 / (step + 1)));
     sink.write(epochEvent(0, 12));
     const png = await sharp({ create: { width: 96, height: 32, channels: 3, background: { r: 30, g: 160, b: 60 } } }).png().toBuffer();
     sink.write({ type: 'sample', epoch: 0, globalStep: 12, id: 'tile-7', png: png.toString('base64'), width: 96, height: 32 });
-    await first.waitForFunction(eventsShown(14));
+    await waitUntil(first, eventsShown(14));
     assert.is(await lossPoints(first), 13, '12 steps and one epoch point on the loss chart');
     const rows = await first.locator('#class-iou tbody tr').allTextContents();
     assert.equal(rows.map((r) => r.trim()), ['background0.850', 'building "main"0.300']);
@@ -54,7 +67,7 @@ test('the dashboard loads, replays history for late viewers and updates its char
     // A second viewer arriving now sees the same history.
     const late = await context.newPage();
     await late.goto(url);
-    await late.waitForFunction(eventsShown(14));
+    await waitUntil(late, eventsShown(14));
     assert.is(await lossPoints(late), 13);
     assert.is(sink.viewerCount, 2);
     assert.equal(errors, []);
