@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { type OperatorFunction, map } from 'rxjs';
+import { normalizedPixelTensor } from '../backend/wasmPixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../stream/labelledTile.js';
 import type { TensorBatch } from '../types.js';
@@ -36,7 +37,9 @@ function checkTriple(value: readonly number[] | undefined, name: string, fallbac
 /**
  * Builds a batch's tensors from its tiles with one tensor creation each (per-tile tensor ops are slow on
  * the CPU backends): images float32 [B, H, W, 3] as (pixel / 255 - mean) / std, labels int32 [B, H, W], and
- * optionally one-hot labels. The consumer must call `release()`, which disposes the tensors and reports the
+ * optionally one-hot labels. On wasm the images are normalized in the backend's memory by a SIMD function
+ * (see `normalizedPixelTensor`), in float32 arithmetic, so their values may differ from other backends'
+ * by one float32 rounding step. The consumer must call `release()`, which disposes the tensors and reports the
  * released tiles through `onRelease`.
  *
  * @example
@@ -57,30 +60,17 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
   const scale = std.map((s) => 1 / (255 * s));
   const offset = mean.map((m, c) => -m / std[c]!);
   // Backends that copy values into their own memory when a tensor is made (wasm) let one staging buffer
-  // serve every batch, which spares a 12 MB allocation and its garbage collection per batch of 16 tiles.
-  let staging: { images: Float32Array; labels: Int32Array } | undefined;
-  const buffers = (imageLength: number, labelLength: number): { images: Float32Array; labels: Int32Array } => {
-    if (tf.getBackend() !== 'wasm') return { images: new Float32Array(imageLength), labels: new Int32Array(labelLength) };
-    if (!staging || staging.images.length < imageLength || staging.labels.length < labelLength) {
-      staging = { images: new Float32Array(imageLength), labels: new Int32Array(labelLength) };
-    }
-    return { images: staging.images.subarray(0, imageLength), labels: staging.labels.subarray(0, labelLength) };
+  // serve every batch's labels, which spares an allocation and its garbage collection per batch.
+  let staging: Int32Array | undefined;
+  const labelBuffer = (length: number): Int32Array => {
+    if (tf.getBackend() !== 'wasm') return new Int32Array(length);
+    if (!staging || staging.length < length) staging = new Int32Array(length);
+    return staging.subarray(0, length);
   };
-
-  return map((tiles) => {
-    if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
-    const { width, height } = tiles[0]!.image;
-    const pixels = width * height;
-    const { images, labels } = buffers(tiles.length * pixels * 3, tiles.length * pixels);
-    const samples = pixels * 3;
-    for (let b = 0; b < tiles.length; b++) {
-      const tile = tiles[b]!;
-      if (tile.image.width !== width || tile.image.height !== height) {
-        throw new RangeError(`toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`);
-      }
-      images.set(tile.image.data, b * samples); // native uint8 -> float32 conversion
-      labels.set(tile.mask.data, b * pixels);
-    }
+  /** Images as (pixel / 255 - mean) / std in a Float32Array, for backends other than wasm. */
+  const normalizedInJs = (tiles: LabelledTile[], samples: number): Float32Array => {
+    const images = new Float32Array(tiles.length * samples);
+    tiles.forEach((tile, b) => images.set(tile.image.data, b * samples)); // native uint8 -> float32 conversion
     // Then one in-place pass: about twice as fast as converting and scaling in the same JS loop.
     const [s0, s1, s2] = scale as [number, number, number];
     const [o0, o1, o2] = offset as [number, number, number];
@@ -88,6 +78,21 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
       images[i] = images[i]! * s0 + o0;
       images[i + 1] = images[i + 1]! * s1 + o1;
       images[i + 2] = images[i + 2]! * s2 + o2;
+    }
+    return images;
+  };
+
+  return map((tiles) => {
+    if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
+    const { width, height } = tiles[0]!.image;
+    const pixels = width * height;
+    const labels = labelBuffer(tiles.length * pixels);
+    for (let b = 0; b < tiles.length; b++) {
+      const tile = tiles[b]!;
+      if (tile.image.width !== width || tile.image.height !== height) {
+        throw new RangeError(`toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`);
+      }
+      labels.set(tile.mask.data, b * pixels);
     }
     // One-hot first: a bad class id is refused before any tensor exists, so nothing leaks.
     let encoded: Float32Array | undefined;
@@ -103,7 +108,8 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
     }
     const shape: [number, number, number] = [tiles.length, height, width];
     const batch: TensorBatch = {
-      images: tf.tensor4d(images, [...shape, 3], 'float32'),
+      images: (normalizedPixelTensor(tiles.map((tile) => tile.image.data), [...shape, 3], scale, offset) ??
+        tf.tensor4d(normalizedInJs(tiles, pixels * 3), [...shape, 3], 'float32')) as tf.Tensor4D,
       labels: tf.tensor3d(labels, shape, 'int32'),
       origins: tiles.map((tile) => tile.origin),
       release: () => undefined,
