@@ -2,16 +2,19 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concatMap, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
+import { InputError, SkipReport } from '../src/errors.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
 import { CreditGate } from '../src/stream/creditGate.js';
 import { tileBatches, type TileBatchesOptions } from '../src/stream/tileBatches.js';
 import type { TensorBatch } from '../src/types.js';
-import { XBD_DIR } from './helpers/data.js';
+import { XBD_DIR, linkXbdPairs } from './helpers/data.js';
 
 const TILE = 128; // 64 tiles per 1024x1024 image
 const BATCH = 12; // 2 images: 128 tiles an epoch = 10 batches of 12 and one of 8
@@ -38,10 +41,10 @@ const options: TileBatchesOptions = {
 };
 
 /** Records and releases every batch of a stream; checks that every credit came back. */
-async function records(startAt?: { epoch: number; batch: number }): Promise<BatchRecord[]> {
+async function records(startAt?: { epoch: number; batch: number }, workers?: number): Promise<BatchRecord[]> {
   // The least credits that cannot deadlock: a skipped batch that kept its credits would stall the stream.
   const gate = new CreditGate(24 + BATCH + 64);
-  const batches = tileBatches({ ...options, gate, ...(startAt ? { startAt } : {}) });
+  const batches = tileBatches({ ...options, gate, ...(startAt ? { startAt } : {}), ...(workers === undefined ? {} : { workers }) });
   const recorded = await lastValueFrom(
     batches.pipe(
       concatMap(async (batch: TensorBatch) => {
@@ -75,6 +78,40 @@ test('startAt {epoch, batch} gives exactly the rest of the uninterrupted stream,
   assert.equal(await records({ epoch: EPOCHS, batch: 0 }), [], 'starting after the last epoch gives nothing');
   assert.is(tf.memory().numTensors, tensorsBefore, 'no tensor left behind');
   assert.throws(() => tileBatches({ ...options, startAt: { epoch: EPOCHS + 1, batch: 0 } }), /startAt must be an epoch in 0\.\.epochs \(3\)/);
+});
+
+test('worker threads give exactly the stream the main thread gives: same tiles, same order, same pixels', async () => {
+  const onMainThread = await records(undefined, 0);
+  assert.equal(await records(undefined, 2), onMainThread);
+  assert.equal(await records({ epoch: 1, batch: 3 }, 1), onMainThread.slice(BATCHES_PER_EPOCH + 3));
+  const customReader: typeof readLabelMask = (...args) => readLabelMask(...args);
+  assert.throws(() => tileBatches({ ...options, readMask: customReader, workers: 2 }), /a custom readMask needs workers: 0/);
+});
+
+test('a corrupt image read by a worker stops the stream with an InputError naming the file, or is skipped and reported', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'segstream-workers-'));
+  const [image] = await linkXbdPairs(root, 1);
+  const corrupt = join(root, 'images', image!);
+  // Truncated: its header (read on the main thread, for credits) is whole, so the failure comes from the worker's decode.
+  const bytes = await readFile(corrupt);
+  await rm(corrupt);
+  await writeFile(corrupt, bytes.subarray(0, bytes.length >> 2));
+  const pair = { id: 'corrupt', imagePath: corrupt, labelPath: join(root, 'labels', image!.replace(/\.(png|jpg)$/, '.json')) };
+  const stream = (onBadInput: 'throw' | 'skip', skipReport?: SkipReport) =>
+    lastValueFrom(tileBatches({ ...options, pairs: [pairs[0]!, pair], shuffle: undefined, augment: undefined, epochs: 1, workers: 2, onBadInput, ...(skipReport ? { skipReport } : {}) }).pipe(
+      concatMap(async (batch: TensorBatch) => (batch.release(), batch.origins.length)),
+      toArray(),
+    ));
+  const error = await stream('throw').then(() => undefined, (e: unknown) => e);
+  assert.instance(error, InputError);
+  assert.is((error as InputError).file, corrupt);
+  assert.match((error as InputError).problem, /cannot decode image/);
+  const report = new SkipReport();
+  const sizes = await stream('skip', report);
+  assert.is(sizes.reduce((a, b) => a + b, 0), 64, 'the good image\'s 64 tiles, nothing of the corrupt one');
+  assert.is(report.count, 1);
+  assert.is(report.items[0]!.file, corrupt);
+  await rm(root, { recursive: true });
 });
 
 test.run();

@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { Observable, type OperatorFunction } from 'rxjs';
-import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
+import type { OperatorFunction } from 'rxjs';
+import { type BadInputPolicy, InputError, type SkipReport } from '../errors.js';
 import { decodeImage } from '../io/decodeImage.js';
 import type { ClassMap } from '../labels/classMap.js';
+import { orderedReads } from '../stream/orderedReads.js';
 import type { ClassMask, LabelledImage, LabelledPair } from '../types.js';
 
 /** Reads a pair's label file into a class mask of the image's size (the labels module's `readLabelMask`). */
@@ -65,61 +66,10 @@ export function readLabelledImages(options: ReadLabelledImagesOptions): Operator
   const policy = options.onBadInput ?? 'throw';
   if (policy !== 'throw' && policy !== 'skip') throw new RangeError(`readLabelledImages: onBadInput must be 'throw' or 'skip', got ${JSON.stringify(policy)}`);
 
-  return (pairs) =>
-    new Observable<LabelledImage>((subscriber) => {
-      // Reads in flight, in input order; the head is emitted as soon as it is done, so at most
-      // `concurrency` results wait here however the reads finish.
-      const queue: Array<{ pair: LabelledPair; settled: boolean; result?: LabelledImage; error?: unknown }> = [];
-      const waiting: LabelledPair[] = [];
-      let inputDone = false;
-      let stopped = false;
-
-      const drain = (): void => {
-        while (!stopped && queue.length > 0 && queue[0]!.settled) {
-          const head = queue.shift()!;
-          if (head.error !== undefined) {
-            try {
-              handleBadInput(head.error, policy, options.skipReport);
-              options.onSkip?.(head.pair, head.error as InputError);
-            } catch (error) {
-              stopped = true;
-              subscriber.error(error);
-              return;
-            }
-          } else {
-            subscriber.next(head.result!);
-          }
-        }
-        while (!stopped && waiting.length > 0 && queue.length < concurrency) start(waiting.shift()!);
-        if (!stopped && inputDone && queue.length === 0 && waiting.length === 0) subscriber.complete();
-      };
-
-      const start = (pair: LabelledPair): void => {
-        const entry: (typeof queue)[number] = { pair, settled: false };
-        queue.push(entry);
-        readLabelledImage(pair, options).then(
-          (result) => Object.assign(entry, { settled: true, result }),
-          (error: unknown) => Object.assign(entry, { settled: true, error: error ?? new Error('read failed') }),
-        ).then(drain);
-      };
-
-      const subscription = pairs.subscribe({
-        next: (pair) => {
-          waiting.push(pair);
-          drain();
-        },
-        error: (error: unknown) => {
-          stopped = true;
-          subscriber.error(error);
-        },
-        complete: () => {
-          inputDone = true;
-          drain();
-        },
-      });
-      return () => {
-        stopped = true;
-        subscription.unsubscribe();
-      };
-    });
+  return orderedReads((pair) => readLabelledImage(pair, options), {
+    concurrency,
+    onBadInput: policy,
+    ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
+    ...(options.onSkip === undefined ? {} : { onSkip: options.onSkip }),
+  });
 }

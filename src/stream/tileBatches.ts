@@ -1,15 +1,19 @@
+import { availableParallelism } from 'node:os';
 import { Observable, type OperatorFunction, concatMap, filter, identity, map, range } from 'rxjs';
 import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
 import { readImageSize } from '../io/decodeImage.js';
+import { TileReaderPool } from '../io/tileReaderPool.js';
+import { readLabelMask } from '../labels/readLabelMask.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { type AugmentOptions, augment } from '../operators/augment.js';
 import { batchTiles } from '../operators/batchTiles.js';
-import { type ReadLabelMask, readLabelledImages } from '../operators/readLabelledImages.js';
+import { type ReadLabelMask, readLabelledImage } from '../operators/readLabelledImages.js';
 import { shuffle } from '../operators/shuffle.js';
 import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../operators/tile.js';
 import { type OneHotTensorBatch, type ToTensorBatchOptions, toTensorBatch } from '../operators/toTensorBatch.js';
-import type { LabelledImage, LabelledPair, TensorBatch } from '../types.js';
+import type { LabelledPair, TensorBatch } from '../types.js';
 import { CreditGate } from './creditGate.js';
+import { orderedReads } from './orderedReads.js';
 import type { LabelledTile } from './labelledTile.js';
 import { SeededRandom, epochSeed } from './seededRandom.js';
 
@@ -53,6 +57,12 @@ export interface TileBatchesOptions {
   gate?: CreditGate;
   /** Images read at once. Default: the number of cores. */
   concurrency?: number;
+  /**
+   * Worker threads that decode, rasterize and cut images, leaving the main thread to batch and make
+   * tensors. Default: the number of cores when `readMask` is the labels module's `readLabelMask` (workers
+   * can only run that one), else 0: read on the main thread (sharp still decodes on libuv threads).
+   */
+  workers?: number;
   /** Default `throw`. */
   onBadInput?: BadInputPolicy;
   skipReport?: SkipReport;
@@ -107,17 +117,26 @@ function gatedPairs(options: TileBatchesOptions, epoch: number, gate: CreditGate
   });
 }
 
-/** Tiles each image and returns the credits it took but did not use (never more, with sizes from the header). */
-function tileWithCredits(options: TileBatchesOptions, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): OperatorFunction<LabelledImage, LabelledTile> {
-  const grid = tileGrid(options.tile);
+/** A pair read and cut into tiles, with its decoded size. */
+interface TiledPair {
+  pair: LabelledPair;
+  tiles: LabelledTile[];
+  width: number;
+  height: number;
+}
+
+/** How one epoch's pairs become tiled pairs: on the main thread or on worker threads. */
+type PairReader = OperatorFunction<LabelledPair, TiledPair>;
+
+/** Emits each image's tiles and returns the credits it took but did not use (never more, with sizes from the header). */
+function creditedTiles(gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): OperatorFunction<TiledPair, LabelledTile> {
   return (images) =>
     new Observable<LabelledTile>((subscriber) =>
       images.subscribe({
-        next: (image) => {
-          const tiles = cutTiles(image, grid);
-          const reserved = creditsOf.get(image as LabelledPair) ?? tiles.length;
+        next: ({ pair, tiles, width, height }) => {
+          const reserved = creditsOf.get(pair) ?? tiles.length;
           if (tiles.length > reserved) {
-            subscriber.error(new InputError(image.imagePath, `decoded to ${image.image.width}x${image.image.height}, more tiles than its header announced`));
+            subscriber.error(new InputError(pair.imagePath, `decoded to ${width}x${height}, more tiles than its header announced`));
             return;
           }
           gate.release(reserved - tiles.length);
@@ -130,24 +149,48 @@ function tileWithCredits(options: TileBatchesOptions, gate: CreditGate, creditsO
 }
 
 /**
+ * The reader of a tileBatches stream: the process's shared pool of `workers` threads, or the main thread.
+ * Either way pairs are read `concurrency` at a time and come out in input order.
+ */
+function pairReader(options: TileBatchesOptions, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): PairReader {
+  const grid = tileGrid(options.tile);
+  const ordering = {
+    concurrency: options.concurrency ?? availableParallelism(),
+    onBadInput: options.onBadInput ?? 'throw',
+    ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
+    onSkip: (pair: LabelledPair) => gate.release(creditsOf.get(pair) ?? 0),
+  } as const;
+  const workers = options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
+  if (workers === 0) {
+    const read = (pair: LabelledPair): Promise<TiledPair> =>
+      readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format === undefined ? {} : { format: options.format }) }).then(
+        (image) => ({ pair, tiles: cutTiles(image, grid), width: image.image.width, height: image.image.height }),
+      );
+    return orderedReads(read, ordering);
+  }
+  const pool = TileReaderPool.shared(workers);
+  const request = { classMap: options.classMap, format: options.format, grid };
+  return orderedReads((pair) => pool.read(pair, request).then((image) => ({ pair, ...image })), ordering);
+}
+
+/**
  * One epoch's batches of tiles. Its image order, augmentations and shuffle draws come from the seeds and the
  * epoch number alone, and its shuffle buffer and last (possibly short) batch end with it, so that an epoch
  * is the same whether or not the stream started before it. Batches left out (the first `skip`, a short
  * last one with `dropRemainder`) give their credits back.
  */
-function epochTileBatches(options: TileBatchesOptions, epoch: number, skip: number, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): Observable<LabelledTile[]> {
+function epochTileBatches(
+  options: TileBatchesOptions,
+  epoch: number,
+  skip: number,
+  gate: CreditGate,
+  creditsOf: WeakMap<LabelledPair, number>,
+  read: PairReader,
+): Observable<LabelledTile[]> {
   const { augment: augmentOptions, shuffle: shuffleOptions, batchSize } = options;
   return gatedPairs(options, epoch, gate, creditsOf).pipe(
-    readLabelledImages({
-      classMap: options.classMap,
-      readMask: options.readMask,
-      ...(options.format === undefined ? {} : { format: options.format }),
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      onBadInput: options.onBadInput ?? 'throw',
-      ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
-      onSkip: (pair) => gate.release(creditsOf.get(pair) ?? 0),
-    }),
-    tileWithCredits(options, gate, creditsOf),
+    read,
+    creditedTiles(gate, creditsOf),
     augmentOptions ? augment({ ...augmentOptions, seed: epochSeed(augmentOptions.seed, epoch, RANDOM_STREAM.augment) }) : identity,
     shuffleOptions ? shuffle<LabelledTile>({ bufferSize: shuffleOptions.bufferSize, seed: epochSeed(shuffleOptions.seed, epoch, RANDOM_STREAM.shuffleBuffer) }) : identity,
     batchTiles({ batchSize }),
@@ -191,6 +234,12 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
     throw new RangeError(`tileBatches: startAt must be an epoch in 0..epochs (${epochs}) and a batch >= 0, got ${JSON.stringify(options.startAt)}`);
   }
   tileGrid(options.tile);
+  if (options.workers !== undefined) {
+    if (!Number.isInteger(options.workers) || options.workers < 0) throw new RangeError(`tileBatches: workers must be an integer >= 0, got ${options.workers}`);
+    if (options.workers > 0 && options.readMask !== readLabelMask) {
+      throw new TypeError('tileBatches: worker threads read labels with the labels module\'s readLabelMask only; a custom readMask needs workers: 0');
+    }
+  }
   const credits = options.gate?.capacity ?? options.credits ?? reservedCredits(options) + options.batchSize + 64;
   if (!Number.isInteger(credits) || credits <= reservedCredits(options)) {
     throw new RangeError(
@@ -201,12 +250,13 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
     const gate = options.gate ?? new CreditGate(credits);
     const creditsOf = new WeakMap<LabelledPair, number>();
     const toTensors = toTensorBatch({ ...options.tensors, onRelease: (tiles) => gate.release(tiles) });
+    const reader = pairReader(options, gate, creditsOf);
     // Epochs one after another: the next starts reading once the previous has emitted its last batch. Each
     // batch names its epoch, so a trainer can follow the data's epochs when bad input shortened one.
     const batches = range(startAt.epoch, epochs - startAt.epoch)
       .pipe(
         concatMap((epoch) =>
-          epochTileBatches(options, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf).pipe(
+          epochTileBatches(options, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf, reader).pipe(
             toTensors,
             map((batch) => Object.assign(batch, { epoch })),
           ),

@@ -1,0 +1,28 @@
+// A worker thread of `TileReaderPool`: decodes an image, reads its label into a mask and cuts both into
+// tiles, then hands the tiles' buffers to the main thread (transferred, not copied).
+import { parentPort } from 'node:worker_threads';
+import { InputError } from '../errors.js';
+import { readLabelMask } from '../labels/readLabelMask.js';
+import { readLabelledImage } from '../operators/readLabelledImages.js';
+import { cutTiles } from '../operators/tile.js';
+import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
+
+const port = parentPort!;
+port.on('message', (request: TileReadRequest) => {
+  const { id, pair, classMap, format, grid } = request;
+  readLabelledImage(pair, { classMap, readMask: readLabelMask, ...(format === undefined ? {} : { format }) }).then(
+    (image) => {
+      const tiles = cutTiles(image, grid);
+      const reply: TileReadReply = { id, tiles, width: image.image.width, height: image.image.height };
+      // cutTiles gives each tile buffers of its own, so handing them over leaves nothing behind here.
+      port.postMessage(reply, tiles.flatMap((tile) => [tile.image.data.buffer as ArrayBuffer, tile.mask.data.buffer as ArrayBuffer]));
+    },
+    (error: unknown) => {
+      const failure = error instanceof InputError
+        ? { file: error.file, problem: error.problem, name: error.name, message: error.message }
+        : { name: (error as Error)?.name ?? 'Error', message: (error as Error)?.message ?? String(error) };
+      const reply: TileReadReply = { id, error: failure };
+      port.postMessage(reply);
+    },
+  );
+});
