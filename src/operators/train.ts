@@ -87,6 +87,10 @@ export function train(options: TrainOptions): OperatorFunction<TensorBatch, Trai
             } finally {
               batch.release();
             }
+            // Give the event loop a turn between steps: a signal handler (SIGINT asks for this stop), the
+            // dashboard's server and the readers' callbacks run there. Steps chained only through promises
+            // would train a whole queue of batches before any of them ran.
+            await new Promise((resolve) => setImmediate(resolve));
             if (trainer.done) {
               emit(await trainer.finish());
               end();
