@@ -5,6 +5,7 @@ export * from './errors.js';
 // Backends: selection (tfjs-node-gpu, tfjs-node, wasm, cpu) and the wasm training kernels.
 export * from './backend/selectBackend.js';
 export * from './backend/wasmTrainingKernels.js';
+export { normalizedPixelTensor } from './backend/wasmPixels.js';
 
 // Labels to masks.
 export * from './labels/classMap.js';
@@ -19,12 +20,14 @@ export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
 export * from './io/decodeImage.js';
 export * from './io/writeClassMaskPng.js';
 export * from './io/writeNpy.js';
+export { TileReaderPool, type TiledImage } from './io/tileReaderPool.js';
 export * from './sources/pairFiles.js';
 export * from './sources/splitBySource.js';
 export * from './stream/creditGate.js';
 export * from './stream/tileBatches.js';
 export * from './stream/toAsyncIterable.js';
 export * from './stream/labelledTile.js';
+export * from './stream/orderedReads.js';
 
 // Operators.
 export * from './operators/readLabelledImages.js';
