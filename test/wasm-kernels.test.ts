@@ -176,17 +176,30 @@ test('slices, splits (the gradient of concat), sums and means over leading axes 
   });
 });
 
+test('depthToSpace on wasm equals cpu exactly: blocks 2 and 3, one to many channels, batch > 1', async () => {
+  for (const [shape, block] of [[[2, 3, 4, 4], 2], [[1, 5, 2, 12], 2], [[3, 2, 3, 27], 3], [[2, 4, 4, 64], 2]] as Array<[number[], number]>) {
+    const cpu = await on('cpu', () => [tf.depthToSpace(seeded(shape, 5) as tf.Tensor4D, block)]);
+    const wasm = await on('wasm', () => [tf.depthToSpace(seeded(shape, 5) as tf.Tensor4D, block)]);
+    assert.equal(Array.from(wasm[0]!), Array.from(cpu[0]!), `shape ${shape} block ${block}`);
+  }
+});
+
 test('no tensors leak through the replaced kernels', async () => {
   await selectBackend({ backend: 'wasm' });
   const x = seeded([1, 8, 8, 2], 1) as tf.Tensor4D;
   const w = seeded([3, 3, 2, 2], 2) as tf.Tensor4D;
   const before = tf.memory().numTensors;
+  // Kernels built from other kernels free their intermediate buffers: the backend holds no more data after.
+  const buffersBefore = tf.backend().numDataIds();
   for (let i = 0; i < 3; i++) {
     tf.tidy(() => {
       tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), 2, 2, 'same').sum())([x, w]);
+      // Transposed convolution: phase-split Conv2DBackpropInput and DepthToSpace forward, Conv2DBackpropFilter backward.
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [1, 16, 16, 2], 2, 'same').square().sum())([x, w]);
     });
   }
   assert.is(tf.memory().numTensors, before);
+  assert.is(tf.backend().numDataIds(), buffersBefore);
   tf.dispose([x, w]);
 });
 
