@@ -172,6 +172,9 @@ test('slices, splits (the gradient of concat), sums and means over leading axes 
       tf.mean(x, [0, 1, 2]),
       tf.mean(x, [0], true),
       tf.moments(x, [0, 1, 2]).variance,
+      // Widths that are multiples of 4 take the SIMD path, the others (70 above) the plain loop.
+      tf.sum(seeded([3, 7, 5, 64], 36), [0, 1, 2]),
+      tf.mean(seeded([3, 7, 5, 8], 37), [0, 1, 2]),
     ];
   });
 });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { type HeapFunctionSource, activeWasmHeap, addTo, heapFunction, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 
 /**
  * Training kernels for the wasm backend. As shipped it lacks `Conv2DBackpropFilter` (so no convolution can
@@ -329,10 +330,34 @@ function splitV({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   });
 }
 
+/** `f64x2.promote_low_f32x4`, `f64x2.add`, and the shuffle that moves a vector's upper 8 bytes down. */
+const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
+const F64X2_ADD = 0xf0;
+const UPPER_HALF_DOWN = [0x0d, ...Array.from({ length: 16 }, (_, i) => 8 + (i % 8))];
+
+/**
+ * `sumRows(source, rows, groups, totals)`: adds each of `rows` rows of 4 * `groups` floats at `source` into
+ * the float64 `totals`, four floats at a time, in row order (the order of the plain loop, so the same sums).
+ */
+const SUM_ROWS: HeapFunctionSource = (() => {
+  // Parameters source 0, rows 1, groups 2, totals 3; locals: total pointer 4, groups left 5, four floats 6.
+  const code = [...op.block, ...op.loop, op.localGet, 1, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 3, op.localSet, 4, op.localGet, 2, op.localSet, 5);
+  code.push(...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1);
+  code.push(op.localGet, 0, ...v128Load(0), op.localSet, 6);
+  code.push(op.localGet, 4, op.localGet, 4, ...v128Load(0), op.localGet, 6, ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...v128Store(0));
+  code.push(op.localGet, 4, op.localGet, 4, ...v128Load(16), op.localGet, 6, op.localGet, 6, 0xfd, ...UPPER_HALF_DOWN);
+  code.push(...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...v128Store(16));
+  code.push(...addTo(0, 16), ...addTo(4, 32), ...addTo(5, -1), op.br, 0, op.end, op.end);
+  code.push(...addTo(1, -1), op.br, 0, op.end, op.end);
+  return { name: 'sumRows', params: 4, i32Locals: 2, v128Locals: 1, code };
+})();
+
 /**
  * Sum or mean over leading axes (the bias and batch-norm gradients, batch-norm statistics: [N, H, W, C] to
- * [C]) in one pass with a float64 accumulator per output. The stock kernels transpose the whole input first
- * to make the reduced axes innermost. Other reductions go to the stock kernel.
+ * [C]) in one pass with a float64 accumulator per output: SIMD when C is a multiple of 4, else a JS loop.
+ * The stock kernels transpose the whole input first to make the reduced axes innermost. Other reductions
+ * go to the stock kernel.
  */
 function reduceLeadingAxes(stock: () => tf.KernelFunc, mean: boolean) {
   return ({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo => {
@@ -344,16 +369,25 @@ function reduceLeadingAxes(stock: () => tf.KernelFunc, mean: boolean) {
     }
     const kept = x.shape.slice(axes.length);
     const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
-    const values = backend.typedArrayFromHeap(x) as Float32Array;
     const width = tf.util.sizeFromShape(kept);
-    const totals = new Float64Array(width);
-    for (let offset = 0; offset < values.length; offset += width) {
-      for (let i = 0; i < width; i++) totals[i] += values[offset + i]!;
+    const rows = tf.util.sizeFromShape(x.shape) / width;
+    const heap = activeWasmHeap();
+    let totals: Float64Array;
+    if (heap && width % 4 === 0) {
+      const scratch = heap.backend.wasm._malloc(width * 8) >>> 0;
+      new Float64Array(heap.memory.buffer, scratch, width).fill(0);
+      const source = backend.typedArrayFromHeap(x) as Float32Array;
+      heapFunction(heap.memory, SUM_ROWS)(source.byteOffset, rows, width / 4, scratch);
+      totals = new Float64Array(heap.memory.buffer, scratch, width).slice();
+      heap.backend.wasm._free(scratch);
+    } else {
+      const values = backend.typedArrayFromHeap(x) as Float32Array;
+      totals = new Float64Array(width);
+      for (let offset = 0; offset < values.length; offset += width) {
+        for (let i = 0; i < width; i++) totals[i] += values[offset + i]!;
+      }
     }
-    if (mean) {
-      const count = values.length / width;
-      for (let i = 0; i < width; i++) totals[i] /= count;
-    }
+    if (mean) for (let i = 0; i < width; i++) totals[i] /= rows;
     (backend.typedArrayFromHeap(out) as Float32Array).set(totals);
     return out;
   };

@@ -1,0 +1,126 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Small SIMD functions that work directly in the wasm backend's memory, for the few steps where neither a
+ * JS loop nor a stock kernel is fast enough. Each is a one-function WebAssembly module encoded here (a few
+ * hundred bytes, no toolchain) that imports the backend's memory, so it reads and writes tensors in place.
+ */
+
+/** The parts of the WebAssembly API used here (TypeScript declares it only in its DOM library). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+declare const WebAssembly: {
+  Memory: abstract new (...args: never[]) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+};
+
+/** The wasm backend, as far as these functions use it. */
+export interface WasmBackendInternals {
+  wasm: {
+    _malloc(bytes: number): number;
+    _free(pointer: number): void;
+    wasmMemory?: WasmMemory;
+    asm?: { memory?: WasmMemory };
+  };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+}
+
+/** LEB128 of an unsigned integer (wasm's encoding of indices, sizes and offsets). */
+export function unsigned(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value !== 0);
+  return bytes;
+}
+
+/** Signed LEB128 (the immediate of i32.const). */
+export function signed(value: number): number[] {
+  const bytes: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) return [...bytes, byte];
+    bytes.push(byte | 0x80);
+  }
+}
+
+export const op = {
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  localGet: 0x20,
+  localSet: 0x21,
+  i32Const: 0x41,
+  i32Eqz: 0x45,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+} as const;
+
+/** A SIMD instruction: the 0xfd prefix and its opcode. */
+export const simd = (opcode: number): number[] => [0xfd, ...unsigned(opcode)];
+/** v128.load / v128.store at a constant offset, with no alignment promised. */
+export const v128Load = (offset: number): number[] => [...simd(0x00), 0, ...unsigned(offset)];
+export const v128Store = (offset: number): number[] => [...simd(0x0b), 0, ...unsigned(offset)];
+/** `local += by` for an i32 local. */
+export const addTo = (local: number, by: number): number[] => [op.localGet, local, op.i32Const, ...signed(by), op.i32Add, op.localSet, local];
+
+const I32 = 0x7f;
+const V128 = 0x7b;
+
+/** A function of `params` i32 parameters, extra i32 and v128 locals after them, and its code (without the final end). */
+export interface HeapFunctionSource {
+  name: string;
+  params: number;
+  i32Locals: number;
+  v128Locals: number;
+  code: number[];
+}
+
+function moduleBytes(source: HeapFunctionSource, sharedMemory: boolean): Uint8Array {
+  const section = (id: number, contents: number[]): number[] => [id, ...unsigned(contents.length), ...contents];
+  const name = (text: string): number[] => [...unsigned(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
+  const locals = [[source.i32Locals, I32], [source.v128Locals, V128]].filter(([count]) => count! > 0);
+  const body = [...unsigned(locals.length), ...locals.flatMap(([count, type]) => [...unsigned(count!), type!]), ...source.code, op.end];
+  // A shared memory must declare a maximum: wasm32's 65536 pages, which the backend's memory also has.
+  const memoryLimits = sharedMemory ? [0x03, 1, ...unsigned(65536)] : [0x00, 1];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, ...unsigned(source.params), ...new Array<number>(source.params).fill(I32), 0]),
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...memoryLimits]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name(source.name), 0x00, 0]),
+    ...section(10, [1, ...unsigned(body.length), ...body]),
+  ]);
+}
+
+const instances = new WeakMap<WasmMemory, Map<string, (...args: number[]) => void>>();
+
+/** The wasm backend and its memory when it is the active backend and its memory can be reached; else undefined. */
+export function activeWasmHeap(): { backend: WasmBackendInternals; memory: WasmMemory } | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const backend = tf.backend() as unknown as WasmBackendInternals;
+  const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? { backend, memory } : undefined;
+}
+
+/** The function `source` describes, instantiated once per backend memory. */
+export function heapFunction(memory: WasmMemory, source: HeapFunctionSource): (...args: number[]) => void {
+  let functions = instances.get(memory);
+  if (!functions) instances.set(memory, (functions = new Map()));
+  let fn = functions.get(source.name);
+  if (!fn) {
+    const module = new WebAssembly.Module(moduleBytes(source, memory.buffer instanceof SharedArrayBuffer));
+    fn = new WebAssembly.Instance(module, { env: { memory } }).exports[source.name] as (...args: number[]) => void;
+    functions.set(source.name, fn);
+  }
+  return fn;
+}
