@@ -515,9 +515,11 @@ function conv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.Tenso
 }
 
 /**
- * Gradient of FusedBatchNorm with the per-channel factors broadcast. The stock gradient tiles
- * 1/sqrt(variance + epsilon) to the full size of x first, which on wasm is a single-threaded copy that cost
- * more than all convolutions of a UNet step together.
+ * Gradient of FusedBatchNorm with the per-channel factors broadcast, and each full-size product computed
+ * once: the mean's gradient is a multiple of the offset's (sum of dy), the variance's and the scale's are
+ * multiples of one sum of dy * (x - mean). The stock gradient tiles 1/sqrt(variance + epsilon) to the full
+ * size of x first, which on wasm is a single-threaded copy that cost more than all convolutions of a UNet
+ * step together, and forms dy * (x - mean) twice.
  */
 const fusedBatchNormGradient: tf.GradConfig = {
   kernelName: 'FusedBatchNorm',
@@ -530,12 +532,16 @@ const fusedBatchNormGradient: tf.GradConfig = {
     const perChannel = (t: tf.Tensor) => (mean.rank === 1 ? tf.sum(t, reductionAxes) : t).reshape(mean.shape);
     const scaleValue = scale ?? tf.scalar(1);
     const inverseStd = tf.rsqrt(tf.add(variance, tf.scalar(epsilon)));
+    // Made here, not in the closures: each closure runs in a scope of its own that would dispose a tensor
+    // shared with another. These per-channel sums live until the backward pass ends.
+    const gradientSum = perChannel(gradient);
+    const gradientCenteredSum = perChannel(tf.mul(gradient, tf.sub(x, mean)));
     return {
       x: () => tf.mul(gradient, tf.mul(inverseStd, scaleValue)).reshape(x.shape),
-      mean: () => perChannel(tf.mul(gradient, tf.mul(inverseStd, scaleValue).neg())),
-      variance: () => perChannel(tf.mul(tf.mul(gradient, tf.sub(x, mean)), tf.mul(tf.mul(scaleValue, tf.pow(inverseStd, 3)), -0.5))),
-      scale: () => perChannel(tf.mul(gradient, tf.mul(tf.sub(x, mean), inverseStd))),
-      offset: () => perChannel(gradient),
+      mean: () => tf.mul(gradientSum, tf.mul(inverseStd, scaleValue).neg()).reshape(mean.shape),
+      variance: () => tf.mul(gradientCenteredSum, tf.mul(tf.mul(scaleValue, tf.pow(inverseStd, 3)), -0.5)).reshape(mean.shape),
+      scale: () => tf.mul(gradientCenteredSum, inverseStd).reshape(mean.shape),
+      offset: () => gradientSum.clone(),
     };
   },
 };
