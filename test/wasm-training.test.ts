@@ -38,6 +38,23 @@ test('batch-norm gradient (broadcast, registered with the wasm kernels) equals a
   tf.dispose([...inputs, weights, ...fused, ...written]);
 });
 
+test('batch-norm gradient holds only per-channel values between its layer and the end of the backward pass', async () => {
+  await selectBackend({ backend: 'wasm', wasmThreads: 1 });
+  const x = tf.tensor4d(seededValues(2 * 16 * 16 * 8, 3), [2, 16, 16, 8]);
+  const dy = tf.tensor4d(seededValues(2 * 16 * 16 * 8, 4), [2, 16, 16, 8]);
+  const [mean, variance, scale] = [tf.fill([8], 0.1), tf.fill([8], 0.5), tf.fill([8], 1.2)];
+  const gradient = tf.getGradient('FusedBatchNorm')!;
+  const before = tf.memory().numBytes;
+  // What gradFunc makes before any input's gradient is asked for lives until the whole backward pass ends
+  // (full-size products kept there held every layer's, and DeepLabV3+ training ran out of wasm memory).
+  const closures = gradient.gradFunc(dy, [x, mean, variance, scale], { varianceEpsilon: 1e-3 }) as Record<string, () => tf.Tensor>;
+  const held = tf.memory().numBytes - before;
+  assert.ok(held < x.size * 4, `gradFunc holds ${held} bytes, an activation is ${x.size * 4}`);
+  const grads = Object.values(closures).map((grad) => tf.tidy(grad));
+  assert.equal(grads.map((g) => g.shape), [[2, 16, 16, 8], [8], [8], [8], [8]]);
+  tf.dispose([x, dy, mean, variance, scale, ...grads]);
+});
+
 /** Three SGD-momentum steps of a small UNet (batch norm, transposed convs, max pooling) on one backend. */
 async function trainSmallUNet(backend: 'cpu' | 'wasm'): Promise<{ weights: Float32Array[]; leaked: number }> {
   await selectBackend({ backend, wasmThreads: 1 });
