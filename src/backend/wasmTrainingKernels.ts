@@ -538,9 +538,9 @@ const fusedBatchNormGradient: tf.GradConfig = {
     const [gradientSum, gradientCenteredSum] = tf.tidy(() => [perChannel(gradient), perChannel(tf.mul(gradient, tf.sub(x, mean)))]) as [tf.Tensor, tf.Tensor];
     return {
       x: () => tf.mul(gradient, tf.mul(inverseStd, scaleValue)).reshape(x.shape),
-      mean: () => tf.mul(gradientSum, tf.mul(inverseStd, scaleValue).neg()).reshape(mean.shape),
-      variance: () => tf.mul(gradientCenteredSum, tf.mul(tf.mul(scaleValue, tf.pow(inverseStd, 3)), -0.5)).reshape(mean.shape),
-      scale: () => tf.mul(gradientCenteredSum, inverseStd).reshape(mean.shape),
+      mean: () => tf.mul(gradientSum, tf.mul(inverseStd, scaleValue).neg()),
+      variance: () => tf.mul(gradientCenteredSum, tf.mul(tf.mul(scaleValue, tf.pow(inverseStd, 3)), -0.5)),
+      scale: () => tf.mul(gradientCenteredSum, inverseStd),
       offset: () => gradientSum.clone(),
     };
   },
