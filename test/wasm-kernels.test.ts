@@ -69,6 +69,22 @@ test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides
   }
 });
 
+test('conv2d filter gradient of a batch too large for one im2col matrix equals the sum of its images\' gradients', async () => {
+  await selectBackend({ backend: 'wasm' });
+  // 8 images of 128x128x64 with a 3x3 filter need 78M floats of im2col: the kernel works in chunks of images.
+  const x = seeded([8, 128, 128, 64], 3) as tf.Tensor4D;
+  const dy = seeded([8, 128, 128, 4], 4) as tf.Tensor4D;
+  const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [3, 3, 64, 4] };
+  const filterGradient = (images: tf.Tensor4D, gradient: tf.Tensor4D) => tf.engine().runKernel('Conv2DBackpropFilter', { x: images, dy: gradient }, attrs as never) as tf.Tensor;
+  const [whole, perImage] = tf.tidy(() => [
+    filterGradient(x, dy),
+    tf.addN(Array.from({ length: 8 }, (_, n) => filterGradient(x.slice(n, 1), dy.slice(n, 1)))),
+  ]);
+  const error = relativeError(whole!.dataSync() as Float32Array, perImage!.dataSync() as Float32Array);
+  assert.ok(error < 1e-4, `relative error ${error}`);
+  tf.dispose([x, dy, whole!, perImage!]);
+});
+
 test('conv2dTranspose forward and gradients on wasm equal cpu (U-Net 2x2/2 and Pix2Pix 4x4/2 decoders)', async () => {
   const cases = [
     { kernel: 2, stride: 2, pad: 'same' as const, input: [2, 5, 6, 4] },
@@ -185,6 +201,19 @@ test('depthToSpace on wasm equals cpu exactly: blocks 2 and 3, one to many chann
     const wasm = await on('wasm', () => [tf.depthToSpace(seeded(shape, 5) as tf.Tensor4D, block)]);
     assert.equal(Array.from(wasm[0]!), Array.from(cpu[0]!), `shape ${shape} block ${block}`);
   }
+});
+
+test('identity (clone) on wasm shares the buffer: no copy, and each tensor stays readable when the other is disposed', async () => {
+  await selectBackend({ backend: 'wasm' });
+  const x = seeded([4, 5], 8);
+  const expected = Array.from(x.dataSync());
+  const buffers = tf.backend().numDataIds();
+  const copy = tf.clone(x);
+  assert.is(tf.backend().numDataIds(), buffers);
+  x.dispose();
+  assert.equal(Array.from(copy.dataSync()), expected);
+  copy.dispose();
+  assert.is(tf.backend().numDataIds(), buffers - 1);
 });
 
 test('no tensors leak through the replaced kernels', async () => {

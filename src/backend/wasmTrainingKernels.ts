@@ -8,9 +8,9 @@ import { type HeapFunctionSource, activeWasmHeap, addTo, heapFunction, op, simd,
  * `UnsortedSegmentSum` (the gradient of gather); its `MaxPoolGrad` gives gradients to batch 0 / channel 0
  * only, its float32 `OneHot` writes int32 bits, its `MaxPoolWithArgmax` is wrong for windows of values
  * <= 0; its `Conv2DBackpropInput` (the backward pass of every conv and the forward pass of every transposed
- * conv) is a scalar loop, and its `Slice`/`SplitV`, `Sum` and `Mean` copy or transpose whole tensors first.
- * Each kernel here is built from fast XNNPACK convolutions plus data movement, or is a plain loop over wasm
- * memory where the stock one is wrong or wasteful.
+ * conv) is a scalar loop, its `Slice`/`SplitV`, `Sum` and `Mean` copy or transpose whole tensors first, and
+ * its `Identity` copies. Each kernel here is built from fast XNNPACK convolutions or matrix products plus
+ * data movement, or is a plain loop over wasm memory where the stock one is wrong or wasteful.
  */
 
 type Attrs = Record<string, unknown>;
@@ -38,12 +38,17 @@ function cropTrailing(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols
   return run(backend, 'Slice', { x }, { begin: [0, 0, 0, 0], size: [n, h - rows, w - cols, c] });
 }
 
+/** Floats of the im2col matrix one backprop-filter product may take (256 MiB): larger batches go in chunks of images. */
+const IM2COL_CHUNK_FLOATS = 16 * 1024 * 1024;
+
 /**
- * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co]. For each
- * filter column c this is a forward convolution over rows only: x's columns shifted by c (and taken every
- * sw-th) with the batch folded into the channels, [Ci, H, 1, OW*N], against dy as a filter [OH, 1, OW*N, Co],
- * the forward row stride becoming the dilation. XNNPACK is fast when the summed channels are many: folding
- * the columns in makes them OW*N (1,024 for a 256-wide batch of 4) where the batch alone gave N.
+ * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co], as one
+ * matrix product A · B per chunk of images. x, zero-padded, is split into its stride phases, each [Ci, N,
+ * gridRows, gridCols], so that tap (r, c) reads phase (r mod sh, c mod sw) at a constant offset from output
+ * pixel (i, j): row (r, c, ci) of A is a contiguous copy of that phase's channel plane, shifted. B is dy on
+ * the same grid, zero beyond the output, so the cells a shifted row wraps into contribute nothing. The
+ * product is [kh*kw*Ci, Co], the filter's own layout. XNNPACK runs it near forward-convolution speed; the
+ * earlier form (one convolution per filter column) produced only Ci*kh output rows and ran at half.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -55,47 +60,63 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
   const [n, height, width] = x.shape as [number, number, number, number];
   const { top, left } = info.padInfo;
-  // Padding after the last row that makes the output exactly kh rows; negative means rows to drop.
-  const bottom = kh - height - top + (oh - 1) * sh;
-  const channelsAsBatch = run(backend, 'Transpose', { x }, { perm: [3, 1, 2, 0] }); // [Ci, H, W, N]
-  const rowsCropped = bottom < 0 ? cropTrailing(backend, channelsAsBatch, -bottom, 0) : channelsAsBatch;
-  const rows = height + Math.min(0, bottom);
-  const dyAsFilter = run(backend, 'Transpose', { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, N, Co]
-  const filter = { ...dyAsFilter, shape: [oh, 1, ow * n, co] };
-  const columns: tf.TensorInfo[] = [];
-  for (let c = 0; c < kw; c++) {
-    // Column j of the output reads input column j*sw + c - left: outside the image it reads zeros.
-    const shifted = backend.makeOutput([ci, rows, ow, n], 'float32');
-    const from = backend.typedArrayFromHeap(rowsCropped) as Float32Array;
-    const to = backend.typedArrayFromHeap(shifted) as Float32Array;
-    to.fill(0);
-    // Output columns whose input column is inside the image: j in [first, last].
-    const first = Math.max(0, Math.ceil((left - c) / sw));
-    const last = Math.min(ow - 1, Math.floor((width - 1 + left - c) / sw));
-    for (let plane = 0; plane < ci * rows && first <= last; plane++) {
-      const source = (plane * width + first * sw + c - left) * n;
-      const target = (plane * ow + first) * n;
-      if (sw === 1) {
-        to.set(from.subarray(source, source + (last - first + 1) * n), target);
-      } else {
-        for (let j = 0; j <= last - first; j++) {
-          for (let b = 0; b < n; b++) to[target + j * n + b] = from[source + j * sw * n + b]!;
+  // Padded row i*sh + r is row i + floor(r / sh) of phase r mod sh; the grid holds every tap of every output.
+  const gridRows = oh - 1 + Math.ceil(kh / sh);
+  const gridCols = ow - 1 + Math.ceil(kw / sw);
+  const cellsPerImage = gridRows * gridCols;
+  const padded = run(backend, 'PadV2', { x }, {
+    paddings: [[0, 0], [top, Math.max(0, gridRows * sh - height - top)], [left, Math.max(0, gridCols * sw - width - left)], [0, 0]],
+    constantValue: 0,
+  });
+  // Rows or columns past the last tap (a 'valid' convolution that does not use them) are cropped.
+  const fitted = padded.shape[1]! > gridRows * sh || padded.shape[2]! > gridCols * sw
+    ? run(backend, 'Slice', { x: padded }, { begin: [0, 0, 0, 0], size: [n, gridRows * sh, gridCols * sw, ci] })
+    : padded;
+  // To [sh, sw, Ci, N, gridRows, gridCols] in two transposes of rank 3 and 4 (the stock rank-6 one is 10x slower).
+  const rowPhasesFirst = sh === 1
+    ? fitted
+    : run(backend, 'Transpose', { x: { ...fitted, shape: [n * gridRows, sh, gridCols, sw * ci] } }, { perm: [1, 0, 2, 3] });
+  const phases = run(backend, 'Transpose', { x: { ...rowPhasesFirst, shape: [sh, n * cellsPerImage, sw * ci] } }, { perm: [0, 2, 1] });
+  dispose(backend, padded);
+  if (fitted !== padded) dispose(backend, fitted);
+  if (rowPhasesFirst !== fitted) dispose(backend, rowPhasesFirst);
+  const dyOnGrid = run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, gridRows - oh], [0, gridCols - ow], [0, 0]], constantValue: 0 });
+  const rows = kh * kw * ci;
+  const grid = n * cellsPerImage;
+  const chunkCells = Math.max(1, Math.min(grid, Math.floor(IM2COL_CHUNK_FLOATS / rows)));
+  const sum = new Float32Array(rows * co);
+  for (let first = 0; first < grid; first += chunkCells) {
+    const cells = Math.min(chunkCells, grid - first);
+    const a = backend.makeOutput([rows, cells], 'float32');
+    // Views are taken after the allocation: growing the heap detaches older views.
+    const from = backend.typedArrayFromHeap(phases) as Float32Array;
+    const to = backend.typedArrayFromHeap(a) as Float32Array;
+    for (let r = 0; r < kh; r++) {
+      for (let c = 0; c < kw; c++) {
+        const phase = (r % sh) * sw + (c % sw);
+        const shift = Math.floor(r / sh) * gridCols + Math.floor(c / sw);
+        for (let channel = 0; channel < ci; channel++) {
+          const source = (phase * ci + channel) * grid + first + shift;
+          const target = ((r * kw + c) * ci + channel) * cells;
+          // A shifted row's last cells read the next plane (finite values that meet zeros of dy), or past the end.
+          const end = Math.min(source + cells, from.length);
+          to.set(from.subarray(source, end), target);
+          to.fill(0, target + end - source, target + cells);
         }
       }
     }
-    const grad = run(backend, 'Conv2D', { x: { ...shifted, shape: [ci, rows, 1, ow * n] }, filter }, {
-      strides: [1, 1],
-      pad: [[0, 0], [top, Math.max(0, bottom)], [0, 0], [0, 0]],
-      dataFormat: 'NHWC',
-      dilations: [sh, 1],
-    }); // [Ci, kh, 1, Co]
-    dispose(backend, shifted);
-    columns.push(grad);
+    const b = cells === grid
+      ? dyOnGrid
+      : run(backend, 'Slice', { x: { ...dyOnGrid, shape: [grid, co] } }, { begin: [first, 0], size: [cells, co] });
+    const product = run(backend, 'BatchMatMul', { a, b: { ...b, shape: [cells, co] } }, { transposeA: false, transposeB: false });
+    const values = backend.typedArrayFromHeap(product) as Float32Array;
+    for (let k = 0; k < values.length; k++) sum[k]! += values[k]!;
+    dispose(backend, a, product);
+    if (b !== dyOnGrid) dispose(backend, b);
   }
-  const stacked = run(backend, 'Concat', columns as unknown as Inputs, { axis: 2 }); // [Ci, kh, kw, Co]
-  const result = run(backend, 'Transpose', { x: stacked }, { perm: [1, 2, 0, 3] });
-  dispose(backend, channelsAsBatch, dyAsFilter, stacked, ...columns);
-  if (rowsCropped !== channelsAsBatch) dispose(backend, rowsCropped);
+  dispose(backend, phases, dyOnGrid);
+  const result = backend.makeOutput([kh, kw, ci, co], 'float32');
+  (backend.typedArrayFromHeap(result) as Float32Array).set(sum);
   return result;
 }
 
@@ -393,6 +414,16 @@ function reduceLeadingAxes(stock: () => tf.KernelFunc, mean: boolean) {
   };
 }
 
+/**
+ * Identity shares its input's buffer, counted once more, as the cpu and webgl backends do (tensors are
+ * immutable: no kernel writes into its inputs). The stock wasm kernel copied it: 0.1 s of a UNet step.
+ */
+function identity({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs as { x: tf.TensorInfo };
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 /** Sums rows of x into the segments their ids name (the gradient of gather); ids out of range are dropped. */
 function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
@@ -580,6 +611,7 @@ export function registerWasmTrainingKernels(): void {
     ['Sum', reduceLeadingAxes(() => stockSum!, false)],
     ['Mean', reduceLeadingAxes(() => stockMean!, true)],
     ['UnsortedSegmentSum', unsortedSegmentSum],
+    ['Identity', identity],
     ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dBackpropFilter],
     ['DepthwiseConv2dNativeBackpropInput', depthwiseConv2dBackpropInput],
   ];
