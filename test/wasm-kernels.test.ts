@@ -107,7 +107,7 @@ test('conv2dTranspose forward and gradients on wasm equal cpu (U-Net 2x2/2 and P
 });
 
 test('max pooling gradient on wasm equals cpu for every batch item and channel, with ties', async () => {
-  for (const [pool, stride, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same']] as const) {
+  for (const [pool, stride, pad] of [[2, 2, 'valid'], [2, 2, 'same'], [3, 2, 'same'], [3, 1, 'same']] as const) {
     await compareOnBackends(`maxPool ${pool}/${stride} ${pad}`, () => {
       // Values on a coarse integer grid make ties in most windows.
       const x = seeded([3, 7, 6, 4], 3, 4) as tf.Tensor4D;
@@ -149,7 +149,7 @@ test('depthwise conv gradients (input and filter) on wasm equal cpu: strides 1-3
 });
 
 test('maxPoolWithArgmax on wasm equals cpu, windows of negative values and ties included', async () => {
-  for (const [pool, stride, pad] of [[2, 2, 'valid'], [3, 2, 'same'], [3, 1, 'same']] as const) {
+  for (const [pool, stride, pad] of [[2, 2, 'valid'], [2, 2, 'same'], [3, 2, 'same'], [3, 1, 'same']] as const) {
     for (const includeBatchInIndex of [false, true]) {
       await compareOnBackends(`maxPoolWithArgmax ${pool}/${stride} ${pad} batch-in-index ${includeBatchInIndex}`, () => {
         // All values <= 0 in the first image: the stock kernel's running maximum starts above them.
@@ -181,6 +181,14 @@ test('slices, splits (the gradient of concat), sums and means over leading axes 
       a!,
       b!,
       ...skip,
+      // Runs of whole vectors (multiples of 4 values) take the SIMD copy, at any offset.
+      tf.slice(x, [0, 1, 1, 4], [2, 3, 4, 8]),
+      tf.slice(tf.cast(seeded([3, 4, 12], 38, 100), 'int32'), [1, 1, 4], [2, 2, 8]),
+      ...tf.split(seeded([2, 3, 5, 32], 39), [16, 8, 8], 3),
+      ...tf.split(seeded([4, 6, 8], 40), [1, 3], 0),
+      tf.concat([seeded([2, 3, 5, 16], 41), seeded([2, 3, 5, 8], 42), seeded([2, 3, 5, 4], 43)], 3),
+      tf.concat([seeded([2, 3, 4], 44), seeded([2, 5, 4], 45)], 1),
+      tf.concat([tf.cast(seeded([2, 4], 46, 50), 'int32'), tf.cast(seeded([2, 8], 47, 50), 'int32')], 1),
       tf.sum(x, [0, 1, 2]),
       tf.sum(x, [0, 1], true),
       tf.sum(x, [1, 2]),
@@ -192,6 +200,27 @@ test('slices, splits (the gradient of concat), sums and means over leading axes 
       tf.sum(seeded([3, 7, 5, 64], 36), [0, 1, 2]),
       tf.mean(seeded([3, 7, 5, 8], 37), [0, 1, 2]),
     ];
+  });
+});
+
+test('batch norm and per-channel add / sub / multiply on wasm equal cpu: both operand orders, scalars, 4k and other channel counts', async () => {
+  await compareOnBackends('per-channel', () => {
+    const x = seeded([2, 3, 5, 8], 51);
+    const odd = seeded([2, 3, 6], 52);
+    const vector = seeded([8], 53);
+    const positive = seeded([8], 54).abs().add(0.5);
+    const results: tf.Tensor[] = [
+      tf.batchNorm(x, vector, positive, seeded([8], 55), seeded([8], 56), 1e-3),
+      tf.batchNorm(x, vector.reshape([1, 1, 1, 8]), positive.reshape([1, 1, 1, 8]), undefined, undefined, 1e-5),
+      tf.batchNorm(odd, seeded([6], 57), seeded([6], 58).abs().add(0.5)),
+    ];
+    for (const other of [vector, vector.reshape([1, 1, 8]), tf.scalar(1.5), seeded([3, 5, 8], 59), seeded([4], 60).reshape([1, 1, 1, 4]).tile([1, 1, 1, 2])]) {
+      results.push(tf.add(x, other), tf.add(other, x), tf.sub(x, other), tf.sub(other, x), tf.mul(x, other), tf.mul(other, x));
+    }
+    results.push(tf.sub(odd, seeded([6], 61)), tf.mul(seeded([6], 62), odd));
+    // Scalars with scalars (the optimizers' bias corrections): no channel axis at all.
+    results.push(tf.sub(tf.scalar(1), tf.scalar(0.25)), tf.mul(tf.scalar(3), tf.scalar(0.5)), tf.add(tf.scalar(2), tf.tensor1d([1])));
+    return results;
   });
 });
 

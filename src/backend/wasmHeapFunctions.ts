@@ -65,6 +65,9 @@ export const op = {
   i32Sub: 0x6b,
 } as const;
 
+/** Opcodes of the float32x4 arithmetic used here (after the 0xfd prefix: pass them to `simd`). */
+export const f32x4 = { add: 0xe4, sub: 0xe5, mul: 0xe6 } as const;
+
 /** A SIMD instruction: the 0xfd prefix and its opcode. */
 export const simd = (opcode: number): number[] => [0xfd, ...unsigned(opcode)];
 /** v128.load / v128.store at a constant offset, with no alignment promised. */
@@ -72,6 +75,8 @@ export const v128Load = (offset: number): number[] => [...simd(0x00), 0, ...unsi
 export const v128Store = (offset: number): number[] => [...simd(0x0b), 0, ...unsigned(offset)];
 /** `local += by` for an i32 local. */
 export const addTo = (local: number, by: number): number[] => [op.localGet, local, op.i32Const, ...signed(by), op.i32Add, op.localSet, local];
+/** `local += other` for two i32 locals. */
+export const addLocal = (local: number, other: number): number[] => [op.localGet, local, op.localGet, other, op.i32Add, op.localSet, local];
 
 const I32 = 0x7f;
 const V128 = 0x7b;

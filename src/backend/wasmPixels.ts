@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type HeapFunctionSource, activeWasmHeap, addTo, heapFunction, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, activeWasmHeap, addTo, f32x4, heapFunction, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 
 /**
  * Turns 8-bit RGB pixels into a normalized float32 tensor directly in the wasm backend's memory. The plain
@@ -17,8 +17,6 @@ const I16X8_EXTEND_HIGH_I8X16_U = 0x8a;
 const I32X4_EXTEND_LOW_I16X8_U = 0xa9;
 const I32X4_EXTEND_HIGH_I16X8_U = 0xaa;
 const F32X4_CONVERT_I32X4_S = 0xfa;
-const F32X4_MUL = 0xe6;
-const F32X4_ADD = 0xe4;
 
 /**
  * The module: `normalize(source, target, blocks, constants)` reads `blocks` x 48 bytes at `source` and
@@ -40,7 +38,7 @@ const NORMALIZE: HeapFunctionSource = (() => {
       for (const [quarter, widenQuarter] of [I32X4_EXTEND_LOW_I16X8_U, I32X4_EXTEND_HIGH_I16X8_U].entries()) {
         const group = 4 * load + 2 * half + quarter;
         code.push(op.localGet, 1, op.localGet, HALVES, ...simd(widenQuarter), ...simd(F32X4_CONVERT_I32X4_S));
-        code.push(op.localGet, SCALE + (group % 3), ...simd(F32X4_MUL), op.localGet, OFFSET + (group % 3), ...simd(F32X4_ADD));
+        code.push(op.localGet, SCALE + (group % 3), ...simd(f32x4.mul), op.localGet, OFFSET + (group % 3), ...simd(f32x4.add));
         code.push(...v128Store(16 * group));
       }
     }
