@@ -224,6 +224,20 @@ test('batch norm and per-channel add / sub / multiply on wasm equal cpu: both op
   });
 });
 
+test('transposes on wasm equal cpu exactly: last two axes swapped in 4x4 SIMD blocks with leftover rows, other permutations', async () => {
+  const compute = () => [
+    tf.transpose(seeded([2, 9, 8], 71), [0, 2, 1]),
+    tf.transpose(seeded([12, 4], 72)),
+    tf.transpose(tf.cast(seeded([3, 8, 4], 73, 1000), 'int32'), [0, 2, 1]),
+    tf.transpose(seeded([2, 3, 7, 12], 74), [0, 1, 3, 2]),
+    tf.transpose(seeded([2, 3, 5, 6], 75), [0, 1, 3, 2]),
+    tf.transpose(seeded([2, 3, 8, 4], 76), [3, 1, 2, 0]),
+  ];
+  const cpu = await on('cpu', compute);
+  const wasm = await on('wasm', compute);
+  cpu.forEach((reference, i) => assert.equal(Array.from(wasm[i]!), Array.from(reference), `transpose ${i}`));
+});
+
 test('depthToSpace on wasm equals cpu exactly: blocks 2 and 3, one to many channels, batch > 1', async () => {
   for (const [shape, block] of [[[2, 3, 4, 4], 2], [[1, 5, 2, 12], 2], [[3, 2, 3, 27], 3], [[2, 4, 4, 64], 2]] as Array<[number[], number]>) {
     const cpu = await on('cpu', () => [tf.depthToSpace(seeded(shape, 5) as tf.Tensor4D, block)]);
@@ -232,13 +246,15 @@ test('depthToSpace on wasm equals cpu exactly: blocks 2 and 3, one to many chann
   }
 });
 
-test('identity (clone) on wasm shares the buffer: no copy, and each tensor stays readable when the other is disposed', async () => {
+test('identity (clone) and a cast to the same dtype on wasm share the buffer: no copy, and each tensor stays readable when the other is disposed', async () => {
   await selectBackend({ backend: 'wasm' });
   const x = seeded([4, 5], 8);
   const expected = Array.from(x.dataSync());
   const buffers = tf.backend().numDataIds();
   const copy = tf.clone(x);
+  const sameType = tf.cast(x, 'float32');
   assert.is(tf.backend().numDataIds(), buffers);
+  sameType.dispose();
   x.dispose();
   assert.equal(Array.from(copy.dataSync()), expected);
   copy.dispose();

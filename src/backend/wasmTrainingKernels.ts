@@ -422,6 +422,67 @@ function splitV({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   });
 }
 
+/** `i8x16.shuffle` of two vectors picking float lanes (0-3 from the first, 4-7 from the second). */
+const shuffleFloats = (lanes: readonly number[]): number[] => [0xfd, 0x0d, ...lanes.flatMap((lane) => [0, 1, 2, 3].map((byte) => 4 * lane + byte))];
+
+/**
+ * `transpose4x4(source, target, rowBlocks, columnBlocks, sourceRowBytes, targetRowBytes)`: transposes a
+ * matrix of 4 * rowBlocks rows and 4 * columnBlocks columns, a 4x4 block at a time (four loads, eight
+ * shuffles, four stores).
+ */
+const TRANSPOSE_4X4: HeapFunctionSource = (() => {
+  // Parameters source 0, target 1, rowBlocks 2, columnBlocks 3, sourceRowBytes 4, targetRowBytes 5;
+  // i32 locals: from 6, to 7, blocks left 8, pointer 9; v128 locals: rows 10-13, pairs 14-17.
+  const [FROM, TO, LEFT, POINTER, ROW, PAIR] = [6, 7, 8, 9, 10, 14];
+  const code = [...op.block, ...op.loop, op.localGet, 2, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 0, op.localSet, FROM, op.localGet, 1, op.localSet, TO, op.localGet, 3, op.localSet, LEFT);
+  code.push(...op.block, ...op.loop, op.localGet, LEFT, op.i32Eqz, op.brIf, 1);
+  code.push(op.localGet, FROM, op.localSet, POINTER);
+  for (let k = 0; k < 4; k++) code.push(op.localGet, POINTER, ...v128Load(0), op.localSet, ROW + k, ...addLocal(POINTER, 4));
+  // Pairs interleave rows 0/1 and 2/3; their halves combine into the four columns.
+  for (const [k, first, lanes] of [[0, 0, [0, 4, 1, 5]], [1, 0, [2, 6, 3, 7]], [2, 2, [0, 4, 1, 5]], [3, 2, [2, 6, 3, 7]]] as const) {
+    code.push(op.localGet, ROW + first, op.localGet, ROW + first + 1, ...shuffleFloats(lanes), op.localSet, PAIR + k);
+  }
+  code.push(op.localGet, TO, op.localSet, POINTER);
+  for (const [pair, lanes] of [[0, [0, 1, 4, 5]], [0, [2, 3, 6, 7]], [1, [0, 1, 4, 5]], [1, [2, 3, 6, 7]]] as const) {
+    code.push(op.localGet, POINTER, op.localGet, PAIR + pair, op.localGet, PAIR + pair + 2, ...shuffleFloats(lanes), ...v128Store(0), ...addLocal(POINTER, 5));
+  }
+  code.push(...addTo(FROM, 16), op.localGet, POINTER, op.localSet, TO, ...addTo(LEFT, -1), op.br, 0, op.end, op.end);
+  code.push(op.localGet, 4, op.localGet, 4, op.i32Add, op.localGet, 4, op.i32Add, op.localGet, 4, op.i32Add, op.localGet, 0, op.i32Add, op.localSet, 0);
+  code.push(...addTo(1, 16), ...addTo(2, -1), op.br, 0, op.end, op.end);
+  return { name: 'transpose4x4', params: 6, i32Locals: 4, v128Locals: 8, code };
+})();
+
+/**
+ * Transpose that swaps the last two axes of 4-byte values, the columns a multiple of 4 (the filter
+ * gradient's im2col source; the rank-3 stock kernel moves ~3 ns a value): 4x4 SIMD blocks, the last rows
+ * that do not fill a block in JS. Other permutations go to the stock kernel.
+ */
+function transpose({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const perm = attrs.perm as number[];
+  const rank = x.shape.length;
+  const swapsLastTwo = rank >= 2 && perm.every((axis, i) => axis === (i < rank - 2 ? i : 2 * rank - 3 - i));
+  const [rows, columns] = [x.shape[rank - 2] ?? 0, x.shape[rank - 1] ?? 0];
+  if (!swapsLastTwo || x.dtype === 'string' || x.dtype === 'bool' || columns % 4 !== 0 || rows < 4 || !activeWasmHeap()) {
+    return stockTranspose!({ inputs, backend, attrs } as never) as tf.TensorInfo;
+  }
+  const out = backend.makeOutput(perm.map((axis) => x.shape[axis]!), x.dtype);
+  const source = backend.typedArrayFromHeap(x) as NumericArray;
+  const target = backend.typedArrayFromHeap(out) as NumericArray;
+  const matrices = tf.util.sizeFromShape(x.shape.slice(0, -2));
+  const rowBlocks = Math.floor(rows / 4);
+  const transpose4x4 = heapFunction(activeWasmHeap()!.memory, TRANSPOSE_4X4);
+  for (let m = 0; m < matrices; m++) {
+    const offset = m * rows * columns;
+    transpose4x4(source.byteOffset + 4 * offset, target.byteOffset + 4 * offset, rowBlocks, columns / 4, 4 * columns, 4 * rows);
+    for (let row = 4 * rowBlocks; row < rows; row++) {
+      for (let column = 0; column < columns; column++) target[offset + column * rows + row] = source[offset + row * columns + column]!;
+    }
+  }
+  return out;
+}
+
 /**
  * Concat (of every U-Net skip connection): seen as 2-D, [outer, slab] with slab the size of the axes from
  * `axis` on, each input's slabs land evenly spaced in the output, one SIMD call per input. The stock kernel
@@ -521,6 +582,12 @@ function identity({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { x } = inputs as { x: tf.TensorInfo };
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Cast to the dtype a tensor already has (every ReLU gradient casts its float32 mask) is identity; others go to the stock kernel. */
+function cast(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  return args.attrs.dtype === x.dtype ? identity(args) : (stockCast!(args as never) as tf.TensorInfo);
 }
 
 /**
@@ -776,6 +843,8 @@ let stockConv2D: tf.KernelFunc | undefined;
 let stockConv2DBackpropInput: tf.KernelFunc | undefined;
 let stockSlice: tf.KernelFunc | undefined;
 let stockConcat: tf.KernelFunc | undefined;
+let stockTranspose: tf.KernelFunc | undefined;
+let stockCast: tf.KernelFunc | undefined;
 let stockFusedBatchNorm: tf.KernelFunc | undefined;
 let stockAdd: tf.KernelFunc | undefined;
 let stockSub: tf.KernelFunc | undefined;
@@ -796,6 +865,8 @@ export function registerWasmTrainingKernels(): void {
   stockConv2DBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc;
   stockSlice = tf.getKernel('Slice', 'wasm')?.kernelFunc;
   stockConcat = tf.getKernel('Concat', 'wasm')?.kernelFunc;
+  stockTranspose = tf.getKernel('Transpose', 'wasm')?.kernelFunc;
+  stockCast = tf.getKernel('Cast', 'wasm')?.kernelFunc;
   stockFusedBatchNorm = tf.getKernel('FusedBatchNorm', 'wasm')?.kernelFunc;
   stockAdd = tf.getKernel('Add', 'wasm')?.kernelFunc;
   stockSub = tf.getKernel('Sub', 'wasm')?.kernelFunc;
@@ -814,6 +885,7 @@ export function registerWasmTrainingKernels(): void {
     ['DepthToSpace', depthToSpace],
     ['SplitV', splitV],
     ['Concat', concat],
+    ['Transpose', transpose],
     ['FusedBatchNorm', fusedBatchNorm],
     ['Add', channelBroadcast('Add', () => stockAdd!)],
     ['Sub', channelBroadcast('Sub', () => stockSub!)],
@@ -822,6 +894,7 @@ export function registerWasmTrainingKernels(): void {
     ['Mean', reduceLeadingAxes(() => stockMean!, true)],
     ['UnsortedSegmentSum', unsortedSegmentSum],
     ['Identity', identity],
+    ['Cast', cast],
     ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dBackpropFilter],
     ['DepthwiseConv2dNativeBackpropInput', depthwiseConv2dBackpropInput],
   ];
