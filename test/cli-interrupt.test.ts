@@ -71,8 +71,22 @@ async function evaluatePredictCompare(out: string): Promise<void> {
   assert.match(stdout, new RegExp(`\\| unet \\| ${report.overall.f1!.toFixed(4)} \\|`));
 }
 
+/**
+ * The command the interrupted run printed, with one setting given again: the run continues with its own
+ * settings (model, tile size, data, backend) from run.json, not the defaults, and only --epochs changes.
+ */
+async function resumeAsPrinted(out: string, firstStderr: string): Promise<void> {
+  const { stderr } = await run(BIN, ['train', '--out', out, '--resume', '--epochs', '1']);
+  assert.match(stderr, `resuming ${out} with the settings in ${join(out, 'run.json')}; given again: epochs`);
+  assert.not.match(stderr, 'generated', 'no new synthetic data');
+  const trainingLine = (text: string) => /training unet on \d+ images \(\d+ steps per epoch\)/.exec(text)?.[0];
+  assert.is(trainingLine(stderr), trainingLine(firstStderr));
+  const { options } = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { options: Record<string, unknown> };
+  assert.equal([options.tileSize, options.baseFilters, options.depth, options.backend, options.epochs], [32, 2, 1, 'cpu', 1]);
+}
+
 for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  test(`${signal} stops at the next batch boundary, writes a checkpoint and exits ${exitCode}${signal === 'SIGINT' ? '; eval, predict and compare use that checkpoint' : ''}`, async () => {
+  test(`${signal} stops at the next batch boundary, writes a checkpoint and exits ${exitCode}${signal === 'SIGINT' ? '; eval, predict and compare use that checkpoint' : '; the printed command resumes with the run\'s settings'}`, async () => {
     const out = mkdtempSync(join(tmpdir(), `segstream-${signal}-`));
     try {
       const { code, stdout, stderr } = await trainAndInterrupt(signal, out);
@@ -85,6 +99,7 @@ for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       assert.is(events.filter((e) => e.type === 'epoch').length, 0, 'stopped inside the first epoch');
       assert.match(stderr, new RegExp(`interrupted by ${signal}: checkpoint in .*; continue with: npx stream-train train --out .* --resume`));
       if (signal === 'SIGINT') await evaluatePredictCompare(out);
+      else await resumeAsPrinted(out, stderr);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

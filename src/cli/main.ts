@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
@@ -16,7 +17,7 @@ import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
 import { assertCheckpointDirWritable } from '../training/checkpoint.js';
 import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
-import { manifestClassMap, openRun, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
+import { type RunManifest, manifestClassMap, openRun, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
@@ -71,12 +72,30 @@ function parseTileFormats(value: string): Array<'png' | 'npy'> {
 }
 
 /** Merges defaults < config file < flags given on the command line. */
+/** Settings a resumed run takes from its run.json: all but the ones that say how to start or where. */
+const NOT_RESUMED = new Set(['config', 'resume', 'out']);
+
+/**
+ * Defaults, then (with --resume) the settings the run in --out was started with, then the config file, then
+ * the flags given. Without the run's own settings, `train --out runs/x --resume` would train the default
+ * model on the default (synthetic) data and write over the run's checkpoints.
+ */
 async function mergedTrainConfig(command: Command): Promise<TrainConfig> {
   const values = command.opts();
   const config: TrainConfig = {};
   for (const spec of TRAIN_OPTIONS) if (spec.default !== undefined) config[spec.key] = spec.default;
-  if (typeof values.config === 'string') Object.assign(config, await loadConfig(values.config));
-  for (const spec of TRAIN_OPTIONS) if (command.getOptionValueSource(spec.key) === 'cli') config[spec.key] = values[spec.key];
+  const fromFile = typeof values.config === 'string' ? await loadConfig(values.config) : {};
+  const given = TRAIN_OPTIONS.filter((spec) => command.getOptionValueSource(spec.key) === 'cli').map((spec) => spec.key);
+  const resume = given.includes('resume') ? values.resume : fromFile.resume;
+  const out = given.includes('out') ? values.out : fromFile.out;
+  if (resume === true && typeof out === 'string' && existsSync(runPaths(out).manifest)) {
+    const { options } = JSON.parse(await readFile(runPaths(out).manifest, 'utf8')) as RunManifest;
+    for (const spec of TRAIN_OPTIONS) if (!NOT_RESUMED.has(spec.key) && options[spec.key] !== undefined) config[spec.key] = options[spec.key];
+    const overridden = [...Object.keys(fromFile), ...given].filter((key) => !NOT_RESUMED.has(key) && options[key] !== undefined);
+    say(`resuming ${out} with the settings in ${runPaths(out).manifest}${overridden.length > 0 ? `; given again: ${[...new Set(overridden)].join(', ')}` : ''}`);
+  }
+  Object.assign(config, fromFile);
+  for (const key of given) config[key] = values[key];
   delete config.config;
   checkTrainConfig(config);
   return config;
