@@ -1,15 +1,23 @@
-// npm run results -- [RUN_DIR...]: regenerates the results tables of docs/RESULTS.md from saved, evaluated
-// run folders (run.json, eval.json from `eval --split test`, metrics.ndjson). Default runs: runs/xbd-unet,
-// runs/xbd-pix2pix, runs/xbd-deeplabv3plus. Prints the tables too.
-import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+// npm run results -- [RUN_DIR | RECORD.json ...]: regenerates the results tables of docs/RESULTS.md. Run
+// folders (evaluated with `eval --split test`: run.json, eval.json, metrics.ndjson) also get their record
+// written to docs/results/<run>.json; with no arguments the tables come from the records there, so the
+// published figures regenerate from the repository alone. Prints the tables too.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultResultRuns, readRunResult, replaceResultsSection, resultsMarkdown } from '../src/pipelines/results.js';
+import { defaultResultRecords, readResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/pipelines/results.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const runs = process.argv.slice(2);
-const runDirs = runs.length > 0 ? runs : defaultResultRuns(root);
-const table = resultsMarkdown(await Promise.all(runDirs.map(readRunResult)));
+const sources = process.argv.slice(2);
+const results = await Promise.all((sources.length > 0 ? sources : defaultResultRecords(root)).map(readResult));
+const recordsDir = resolve(root, 'docs', 'results');
+for (const [i, source] of sources.entries()) {
+  if (source.endsWith('.json')) continue;
+  await mkdir(recordsDir, { recursive: true });
+  await writeFile(join(recordsDir, `${results[i]!.run}.json`), resultRecordJson(results[i]!));
+  console.error(`wrote the record of ${source} into ${join(recordsDir, `${results[i]!.run}.json`)}`);
+}
+const table = resultsMarkdown(results);
 const documentPath = resolve(root, 'docs', 'RESULTS.md');
 await writeFile(documentPath, replaceResultsSection(await readFile(documentPath, 'utf8'), table, documentPath));
 process.stdout.write(table);

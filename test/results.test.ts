@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { evaluationReport } from '../src/pipelines/evaluate.js';
-import { readRunResult, replaceResultsSection, resultsMarkdown } from '../src/pipelines/results.js';
+import { readResult, readRunResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/pipelines/results.js';
 import { writeRunManifest } from '../src/pipelines/runDirectory.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-results-'));
@@ -47,6 +47,21 @@ test('results: the original table with its figures beside, per-class IoU/F1, and
   assert.match(markdown, /\| xbd-unet \| 2 \| 2 \| 25 \| 2 min \| wasm \| tileSize 256, batchSize 8, loss focalTversky, seed 1, baseFilters 8 \|/);
   assert.match(markdown, /\| xbd-deeplab \| 2 \| 0 \| 4 \| 1 min \| wasm \| .*backbone 50/);
   assert.not.match(markdown, /xbd-unet[^\n]*backbone/, 'DeepLab settings only on DeepLab runs');
+});
+
+test('a result record (what docs/results holds) gives the same tables as its run folder; a broken record is named', async () => {
+  const fromRun = await readResult(await savedRun('xbd-pix2pix', 'pix2pix', 12, 3, 5));
+  const recordPath = join(scratch, 'xbd-pix2pix.json');
+  writeFileSync(recordPath, resultRecordJson(fromRun));
+  assert.is(resultsMarkdown([await readResult(recordPath)]), resultsMarkdown([fromRun]));
+  writeFileSync(join(scratch, 'broken.json'), '{"arch": 3}');
+  try {
+    await readResult(join(scratch, 'broken.json'));
+    assert.unreachable('should throw');
+  } catch (error) {
+    assert.match(String(error), 'broken.json');
+    assert.match(String(error), 'not a result record');
+  }
 });
 
 test('the tables replace exactly the marked section; a document without it and an unevaluated run are named', async () => {

@@ -110,5 +110,36 @@ export function replaceResultsSection(document: string, table: string, source = 
   return `${document.slice(0, from + begin.length)}\n${table}${document.slice(to)}`;
 }
 
-/** The runs `docs/RESULTS.md` is made from, under the project root: one xBD run per architecture. */
+/**
+ * A run's result as a record: the {@link RunResult} the tables are made from, as JSON. Records of the
+ * published runs live in `docs/results/`, so that the tables regenerate from the repository alone (the run
+ * folders, with checkpoints and logs, stay on the machine that trained them).
+ */
+export const resultRecordJson = (result: RunResult): string => `${JSON.stringify(result, null, 2)}\n`;
+
+/**
+ * Reads a result from a run folder (see {@link readRunResult}) or from a record file written by
+ * {@link resultRecordJson}.
+ *
+ * @example
+ * ```ts
+ * const published = await readResult('docs/results/xbd-unet.json');
+ * ```
+ * @throws InputError naming the file that is missing or unreadable.
+ */
+export async function readResult(path: string): Promise<RunResult> {
+  if (!path.endsWith('.json')) return readRunResult(path);
+  try {
+    const record = JSON.parse(await readFile(path, 'utf8')) as RunResult;
+    if (typeof record.arch !== 'string' || !record.report?.overall) throw new Error('not a result record');
+    return record;
+  } catch (error) {
+    throw new InputError(path, `unreadable result record (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/** The run folders of the published results, under the project root (where they were trained): one xBD run per architecture. */
 export const defaultResultRuns = (root: string): string[] => ['unet', 'pix2pix', 'deeplabv3plus'].map((arch) => resolve(root, 'runs', `xbd-${arch}`));
+
+/** Their records, which `docs/RESULTS.md` is made from. */
+export const defaultResultRecords = (root: string): string[] => defaultResultRuns(root).map((runDir) => resolve(root, 'docs', 'results', `${basename(runDir)}.json`));
