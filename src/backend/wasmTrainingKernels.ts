@@ -38,12 +38,12 @@ function cropTrailing(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols
   return run(backend, 'Slice', { x }, { begin: [0, 0, 0, 0], size: [n, h - rows, w - cols, c] });
 }
 
-/** Floats of the im2col matrix one backprop-filter product may take (256 MiB): larger batches go in chunks of images. */
+/** Floats of the im2col matrix one backprop-filter product may take (64 MiB): larger inputs go in chunks of output cells. */
 const IM2COL_CHUNK_FLOATS = 16 * 1024 * 1024;
 
 /**
  * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co], as one
- * matrix product A · B per chunk of images. x, zero-padded, is split into its stride phases, each [Ci, N,
+ * matrix product A · B per chunk of output cells. x, zero-padded, is split into its stride phases, each [Ci, N,
  * gridRows, gridCols], so that tap (r, c) reads phase (r mod sh, c mod sw) at a constant offset from output
  * pixel (i, j): row (r, c, ci) of A is a contiguous copy of that phase's channel plane, shifted. B is dy on
  * the same grid, zero beyond the output, so the cells a shifted row wraps into contribute nothing. The
@@ -98,7 +98,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
         for (let channel = 0; channel < ci; channel++) {
           const source = (phase * ci + channel) * grid + first + shift;
           const target = ((r * kw + c) * ci + channel) * cells;
-          // A shifted row's last cells read the next plane (finite values that meet zeros of dy), or past the end.
+          // A shifted row's last cells read on into the next plane (finite values that meet zeros of dy) or past the end (zeros).
           const end = Math.min(source + cells, from.length);
           to.set(from.subarray(source, end), target);
           to.fill(0, target + end - source, target + cells);
