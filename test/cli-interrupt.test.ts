@@ -76,6 +76,10 @@ async function evaluatePredictCompare(out: string): Promise<void> {
  * settings (model, tile size, data, backend) from run.json, not the defaults, and only --epochs changes.
  */
 async function resumeAsPrinted(out: string, firstStderr: string): Promise<void> {
+  // Without --resume the folder is refused: a new run there would lose its checkpoints to the old run's.
+  const fresh = await run(BIN, ['train', '--out', out, '--epochs', '1']).then(() => undefined, (error: { code: number; stderr: string }) => error);
+  assert.ok(fresh && fresh.code !== 0, 'a new run into a run folder fails');
+  assert.match(fresh.stderr, `${join(out, 'checkpoints')}: holds the checkpoints of an earlier run (newest step-`);
   const { stderr } = await run(BIN, ['train', '--out', out, '--resume', '--epochs', '1']);
   assert.match(stderr, `resuming ${out} with the settings in ${join(out, 'run.json')}; given again: epochs`);
   assert.not.match(stderr, 'generated', 'no new synthetic data');

@@ -15,7 +15,7 @@ import type { HttpSink } from '../sinks/httpSink.js';
 import type { MetricSink } from '../sinks/sinkEvents.js';
 import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
-import { assertCheckpointDirWritable } from '../training/checkpoint.js';
+import { assertCheckpointDirWritable, newestCheckpointName } from '../training/checkpoint.js';
 import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
 import { type RunManifest, manifestClassMap, openRun, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
@@ -134,6 +134,10 @@ async function trainCommand(command: Command): Promise<number> {
   const out = (config.out as string | undefined) ?? join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${arch}`);
   // Before anything is written there (synthetic data, metrics): a read-only or full --out fails here, in one line.
   await assertCheckpointDirWritable(runPaths(out).checkpoints);
+  // A new run in a folder that holds one would append to its log and lose its own checkpoints to the rotation
+  // (it keeps the highest step numbers, the old run's).
+  const earlier = config.resume ? undefined : await newestCheckpointName(runPaths(out).checkpoints);
+  if (earlier) throw new InputError(runPaths(out).checkpoints, `holds the checkpoints of an earlier run (newest ${earlier}): continue it with --resume, or train into another --out`);
   let images = config.images as string | undefined;
   let labels = config.labels as string | undefined;
   if ((images === undefined) !== (labels === undefined)) throw new RangeError('train: give both --images and --labels, or neither for the built-in synthetic default');

@@ -143,6 +143,20 @@ export async function assertCheckpointDirWritable(dir: string): Promise<void> {
 }
 
 /**
+ * The newest checkpoint folder name in `dir` (`step-<globalStep>`), or undefined when there is none; reads
+ * names only, nothing is loaded.
+ *
+ * @example
+ * ```ts
+ * if (!resume && await newestCheckpointName('runs/a/checkpoints')) throw new Error('runs/a holds a run');
+ * ```
+ */
+export async function newestCheckpointName(dir: string): Promise<string | undefined> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => STEP_DIR.test(n)).sort().at(-1);
+}
+
+/**
  * Writes a checkpoint atomically: everything goes to a temporary folder, each file is fsynced, the folder is
  * renamed to `step-<globalStep>` and the parent synced; only then are older checkpoints removed. A crash or a
  * full disk at any point leaves the previous checkpoints intact, and a half-written folder is never taken
