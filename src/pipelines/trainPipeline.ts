@@ -55,6 +55,7 @@ export interface TrainPipelineOptions {
    * new run starts. Ignored when resuming (the checkpoint holds the trained weights).
    */
   backboneWeights?: string;
+  /** The loss; for Pix2Pix, its generator's segmentation term (without one, Pix2Pix's L1 on softmax outputs). */
   loss?: LossConfig;
   optimizer?: OptimizerConfig;
   /** A schedule, or its name for the defaults over this run (see {@link scheduleForRun}). */
@@ -231,7 +232,9 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         ...(options.classWeights ? { classWeights: options.classWeights } : {}),
         ...(microBatches > 1 ? { microBatchesPerStep: microBatches } : {}),
         ...(options.earlyStoppingPatience ? { earlyStopping: { patience: options.earlyStoppingPatience } } : {}),
-        ...(options.discriminatorEvery ? { gan: { discriminatorEvery: options.discriminatorEvery } } : {}),
+        // Pix2Pix's segmentation term is the run's loss when one is chosen (an imbalance-aware loss: the
+        // original's L1 on softmax outputs settles on all-background for xBD's 93% background pixels).
+        gan: { segmentationLoss: options.loss ? 'loss' : 'l1', ...(options.discriminatorEvery ? { discriminatorEvery: options.discriminatorEvery } : {}) },
         ...(validation ? { validation } : {}),
         ...(options.checkpointDir ? { checkpoint: { dir: options.checkpointDir, ...(options.checkpointEverySteps ? { everySteps: options.checkpointEverySteps } : {}) } } : {}),
         ...(resumed ? { resumeFrom: resumed } : {}),

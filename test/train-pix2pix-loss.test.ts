@@ -1,0 +1,43 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstValueFrom, filter } from 'rxjs';
+import { selectBackend } from '../src/backend/selectBackend.js';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import type { LossConfig } from '../src/losses/buildLoss.js';
+import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
+import type { BatchMetricsEvent, StepLosses } from '../src/training/events.js';
+import { linkXbdPairs } from './helpers/data.js';
+
+test("Pix2Pix's generator learns from the run's loss when one is given (else Pix2Pix's L1): the first step's segmentation term follows it", async () => {
+  await selectBackend({ backend: 'wasm' });
+  const root = await mkdtemp(join(tmpdir(), 'segstream-pix2pix-loss-'));
+  try {
+    await linkXbdPairs(root, 1);
+    // Same seed, data and weights each time: only the segmentation term's definition differs.
+    const firstStep = async (loss?: LossConfig): Promise<StepLosses> => {
+      const run = await prepareTrainingRun({
+        arch: 'pix2pix', imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask,
+        tileSize: 256, batchSize: 2, epochs: 1, seed: 3, splitRatios: [1, 0, 0], baseFilters: 2, shuffleBuffer: 0, augment: false, samples: false,
+        ...(loss ? { loss } : {}),
+      });
+      const event = await firstValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')));
+      return event.losses;
+    };
+    const l1 = await firstStep();
+    const dice = await firstStep({ name: 'dice' });
+    const crossEntropy = await firstStep({ name: 'sparseCrossEntropy' });
+    // Dice lies in [0, 1]; cross-entropy of an untrained 5-class softmax is near ln 5; L1 on softmax vs one-hot is below 2 / 5.
+    assert.ok(dice.segmentation! > 0 && dice.segmentation! <= 1, `dice ${dice.segmentation}`);
+    assert.ok(Math.abs(crossEntropy.segmentation! - Math.log(5)) < 0.5, `cross-entropy ${crossEntropy.segmentation}`);
+    assert.ok(l1.segmentation! < 0.4, `L1 ${l1.segmentation}`);
+    assert.ok(new Set([l1.segmentation, dice.segmentation, crossEntropy.segmentation]).size === 3, 'three different terms');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test.run();
