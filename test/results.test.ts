@@ -1,13 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { evaluationReport } from '../src/pipelines/evaluate.js';
-import { readResult, readRunResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/pipelines/results.js';
+import { defaultResultRecords, readResult, readRunResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/pipelines/results.js';
 import { writeRunManifest } from '../src/pipelines/runDirectory.js';
+import { PROJECT_ROOT } from './helpers/data.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-results-'));
 
@@ -62,6 +63,12 @@ test('a result record (what docs/results holds) gives the same tables as its run
     assert.match(String(error), 'broken.json');
     assert.match(String(error), 'not a result record');
   }
+});
+
+test('docs/RESULTS.md holds exactly the tables that the records in docs/results give (what npm run results writes)', async () => {
+  const table = resultsMarkdown(await Promise.all(defaultResultRecords(PROJECT_ROOT).map(readResult)));
+  const page = readFileSync(join(PROJECT_ROOT, 'docs', 'RESULTS.md'), 'utf8');
+  assert.ok(page.includes(`<!-- results:begin -->\n${table}<!-- results:end -->`), 'tables and records agree');
 });
 
 test('the tables replace exactly the marked section; a document without it and an unevaluated run are named', async () => {

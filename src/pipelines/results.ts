@@ -115,7 +115,11 @@ export function replaceResultsSection(document: string, table: string, source = 
  * published runs live in `docs/results/`, so that the tables regenerate from the repository alone (the run
  * folders, with checkpoints and logs, stay on the machine that trained them).
  */
-export const resultRecordJson = (result: RunResult): string => `${JSON.stringify(result, null, 2)}\n`;
+export function resultRecordJson(result: RunResult): string {
+  // A record is meant for version control: an access token the run's live metrics needed stays out of it.
+  const { metricsToken: _token, ...options } = result.options;
+  return `${JSON.stringify({ ...result, options }, null, 2)}\n`;
+}
 
 /**
  * Reads a result from a run folder (see {@link readRunResult}) or from a record file written by
