@@ -238,6 +238,21 @@ test('transposes on wasm equal cpu exactly: last two axes swapped in 4x4 SIMD bl
   cpu.forEach((reference, i) => assert.equal(Array.from(wasm[i]!), Array.from(reference), `transpose ${i}`));
 });
 
+test('spaceToBatchND and batchToSpaceND on wasm equal cpu exactly: blocks 2x2 and 3x2, paddings and crops, 4k and other channel counts', async () => {
+  const compute = () => [
+    tf.spaceToBatchND(seeded([2, 6, 8, 4], 81), [2, 2], [[0, 0], [0, 0]]),
+    tf.spaceToBatchND(seeded([1, 7, 5, 8], 82), [3, 2], [[1, 1], [2, 1]]),
+    tf.spaceToBatchND(tf.cast(seeded([2, 4, 4, 4], 83, 100), 'int32'), [2, 2], [[2, 2], [0, 2]]),
+    tf.spaceToBatchND(seeded([1, 4, 6, 3], 84), [2, 2], [[0, 0], [1, 1]]),
+    tf.batchToSpaceND(seeded([8, 3, 4, 4], 85), [2, 2], [[0, 0], [0, 0]]),
+    tf.batchToSpaceND(seeded([12, 3, 4, 8], 86), [3, 2], [[1, 1], [2, 1]]),
+    tf.batchToSpaceND(seeded([4, 5, 3, 3], 87), [2, 2], [[0, 1], [1, 0]]),
+  ];
+  const cpu = await on('cpu', compute);
+  const wasm = await on('wasm', compute);
+  cpu.forEach((reference, i) => assert.equal(Array.from(wasm[i]!), Array.from(reference), `case ${i}`));
+});
+
 test('depthToSpace on wasm equals cpu exactly: blocks 2 and 3, one to many channels, batch > 1', async () => {
   for (const [shape, block] of [[[2, 3, 4, 4], 2], [[1, 5, 2, 12], 2], [[3, 2, 3, 27], 3], [[2, 4, 4, 64], 2]] as Array<[number[], number]>) {
     const cpu = await on('cpu', () => [tf.depthToSpace(seeded(shape, 5) as tf.Tensor4D, block)]);

@@ -422,6 +422,83 @@ function splitV({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   });
 }
 
+/** The first and last index j in [0, count) with j * step + offset inside [0, size), or undefined when none is. */
+function runRange(count: number, step: number, offset: number, size: number): { first: number; last: number } | undefined {
+  const first = Math.max(0, Math.ceil(-offset / step));
+  const last = Math.min(count - 1, Math.floor((size - 1 - offset) / step));
+  return first <= last ? { first, last } : undefined;
+}
+
+/**
+ * SpaceToBatchND of an NHWC tensor over its two spatial axes (every atrous convolution's input): output
+ * image (py * bw + px) * N + n, pixel (i, j) is the padded input's pixel (i * bh + py, j * bw + px), its C
+ * values one run, copied a row of runs per SIMD call. The stock kernel pads, then transposes at rank 6:
+ * with BatchToSpaceND, a quarter of a DeepLabV3+ training step. Other layouts go to the stock kernel.
+ */
+function spaceToBatchND({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const [bh, bw] = attrs.blockShape as number[];
+  const paddings = attrs.paddings as number[][];
+  const [n, height, width, channels] = x.shape as [number, number, number, number];
+  const source = backend.typedArrayFromHeap(x) as NumericArray;
+  if (x.shape.length !== 4 || (attrs.blockShape as number[]).length !== 2 || !wholeVectorRuns(source, channels)) {
+    return stockSpaceToBatchND!({ inputs, backend, attrs } as never) as tf.TensorInfo;
+  }
+  const [[top, bottom], [left, right]] = paddings as [[number, number], [number, number]];
+  const [outHeight, outWidth] = [(height + top + bottom) / bh!, (width + left + right) / bw!];
+  const out = backend.makeOutput([bh! * bw! * n, outHeight, outWidth, channels], x.dtype);
+  const from = backend.typedArrayFromHeap(x) as NumericArray;
+  const to = backend.typedArrayFromHeap(out) as NumericArray;
+  to.fill(0);
+  for (let py = 0; py < bh!; py++) {
+    for (let px = 0; px < bw!; px++) {
+      const columns = runRange(outWidth, bw!, px - left, width);
+      for (let image = 0; image < n && columns; image++) {
+        const outImage = (py * bw! + px) * n + image;
+        for (let i = 0; i < outHeight; i++) {
+          const y = i * bh! + py - top;
+          if (y < 0 || y >= height) continue;
+          const x0 = columns.first * bw! + px - left;
+          copyEvenRuns(from, ((image * height + y) * width + x0) * channels, bw! * channels, to, ((outImage * outHeight + i) * outWidth + columns.first) * channels, channels, columns.last - columns.first + 1, channels);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** BatchToSpaceND, the inverse of spaceToBatchND above (then cropped), by the same runs; other layouts go to the stock kernel. */
+function batchToSpaceND({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const [bh, bw] = attrs.blockShape as number[];
+  const [batch, inHeight, inWidth, channels] = x.shape as [number, number, number, number];
+  const source = backend.typedArrayFromHeap(x) as NumericArray;
+  if (x.shape.length !== 4 || (attrs.blockShape as number[]).length !== 2 || !wholeVectorRuns(source, channels)) {
+    return stockBatchToSpaceND!({ inputs, backend, attrs } as never) as tf.TensorInfo;
+  }
+  const [[top, bottom], [left, right]] = attrs.crops as [[number, number], [number, number]];
+  const n = batch / (bh! * bw!);
+  const [outHeight, outWidth] = [inHeight * bh! - top - bottom, inWidth * bw! - left - right];
+  const out = backend.makeOutput([n, outHeight, outWidth, channels], x.dtype);
+  const from = backend.typedArrayFromHeap(x) as NumericArray;
+  const to = backend.typedArrayFromHeap(out) as NumericArray;
+  for (let py = 0; py < bh!; py++) {
+    for (let px = 0; px < bw!; px++) {
+      const columns = runRange(inWidth, bw!, px - left, outWidth);
+      for (let image = 0; image < n && columns; image++) {
+        const inImage = (py * bw! + px) * n + image;
+        for (let i = 0; i < inHeight; i++) {
+          const y = i * bh! + py - top;
+          if (y < 0 || y >= outHeight) continue;
+          const x0 = columns.first * bw! + px - left;
+          copyEvenRuns(from, ((inImage * inHeight + i) * inWidth + columns.first) * channels, channels, to, ((image * outHeight + y) * outWidth + x0) * channels, bw! * channels, columns.last - columns.first + 1, channels);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** `i8x16.shuffle` of two vectors picking float lanes (0-3 from the first, 4-7 from the second). */
 const shuffleFloats = (lanes: readonly number[]): number[] => [0xfd, 0x0d, ...lanes.flatMap((lane) => [0, 1, 2, 3].map((byte) => 4 * lane + byte))];
 
@@ -843,6 +920,8 @@ let stockConv2D: tf.KernelFunc | undefined;
 let stockConv2DBackpropInput: tf.KernelFunc | undefined;
 let stockSlice: tf.KernelFunc | undefined;
 let stockConcat: tf.KernelFunc | undefined;
+let stockSpaceToBatchND: tf.KernelFunc | undefined;
+let stockBatchToSpaceND: tf.KernelFunc | undefined;
 let stockTranspose: tf.KernelFunc | undefined;
 let stockCast: tf.KernelFunc | undefined;
 let stockFusedBatchNorm: tf.KernelFunc | undefined;
@@ -865,6 +944,8 @@ export function registerWasmTrainingKernels(): void {
   stockConv2DBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc;
   stockSlice = tf.getKernel('Slice', 'wasm')?.kernelFunc;
   stockConcat = tf.getKernel('Concat', 'wasm')?.kernelFunc;
+  stockSpaceToBatchND = tf.getKernel('SpaceToBatchND', 'wasm')?.kernelFunc;
+  stockBatchToSpaceND = tf.getKernel('BatchToSpaceND', 'wasm')?.kernelFunc;
   stockTranspose = tf.getKernel('Transpose', 'wasm')?.kernelFunc;
   stockCast = tf.getKernel('Cast', 'wasm')?.kernelFunc;
   stockFusedBatchNorm = tf.getKernel('FusedBatchNorm', 'wasm')?.kernelFunc;
@@ -885,6 +966,8 @@ export function registerWasmTrainingKernels(): void {
     ['DepthToSpace', depthToSpace],
     ['SplitV', splitV],
     ['Concat', concat],
+    ['SpaceToBatchND', spaceToBatchND],
+    ['BatchToSpaceND', batchToSpaceND],
     ['Transpose', transpose],
     ['FusedBatchNorm', fusedBatchNorm],
     ['Add', channelBroadcast('Add', () => stockAdd!)],
