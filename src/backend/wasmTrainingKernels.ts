@@ -430,72 +430,72 @@ function runRange(count: number, step: number, offset: number, size: number): { 
 }
 
 /**
- * SpaceToBatchND of an NHWC tensor over its two spatial axes (every atrous convolution's input): output
- * image (py * bw + px) * N + n, pixel (i, j) is the padded input's pixel (i * bh + py, j * bw + px), its C
- * values one run, copied a row of runs per SIMD call. The stock kernel pads, then transposes at rank 6:
- * with BatchToSpaceND, a quarter of a DeepLabV3+ training step. Other layouts go to the stock kernel.
+ * Moves pixels between an NHWC image batch `full` [N, rows, cols, C] and its space-to-batch form `batched`
+ * [bh * bw * N, gridRows, gridCols, C]: batched image (py * bw + px) * N + n, pixel (i, j) is full's pixel
+ * (i * bh + py - top, j * bw + px - left) where that lies inside `full`. Each pixel's C values are one run;
+ * a row of runs is one SIMD call (C must make whole vectors).
+ */
+function copySpaceToBatchRows(
+  full: { data: NumericArray; n: number; rows: number; cols: number },
+  batched: { data: NumericArray; gridRows: number; gridCols: number },
+  block: readonly number[], top: number, left: number, channels: number, towardBatched: boolean,
+): void {
+  const [bh, bw] = block as [number, number];
+  for (let py = 0; py < bh; py++) {
+    for (let px = 0; px < bw; px++) {
+      const columns = runRange(batched.gridCols, bw, px - left, full.cols);
+      for (let image = 0; image < full.n && columns; image++) {
+        const batchedImage = (py * bw + px) * full.n + image;
+        for (let i = 0; i < batched.gridRows; i++) {
+          const y = i * bh + py - top;
+          if (y < 0 || y >= full.rows) continue;
+          const fullAt = ((image * full.rows + y) * full.cols + columns.first * bw + px - left) * channels;
+          const batchedAt = ((batchedImage * batched.gridRows + i) * batched.gridCols + columns.first) * channels;
+          const runs = columns.last - columns.first + 1;
+          if (towardBatched) copyEvenRuns(full.data, fullAt, bw * channels, batched.data, batchedAt, channels, runs, channels);
+          else copyEvenRuns(batched.data, batchedAt, channels, full.data, fullAt, bw * channels, runs, channels);
+        }
+      }
+    }
+  }
+}
+
+/** Whether x is NHWC with blocks over its two spatial axes and pixels of whole SIMD vectors (copySpaceToBatchRows' case). */
+function spatialBlocksOfRuns(backend: BackendWasm, x: tf.TensorInfo, block: readonly number[]): boolean {
+  return x.shape.length === 4 && block.length === 2 && wholeVectorRuns(backend.typedArrayFromHeap(x) as NumericArray, x.shape[3]!);
+}
+
+/**
+ * SpaceToBatchND of an NHWC tensor over its two spatial axes (every atrous convolution's input), zero
+ * padding included, by copySpaceToBatchRows. The stock kernel pads, then transposes at rank 6: with
+ * BatchToSpaceND, a quarter of a DeepLabV3+ training step. Other layouts go to the stock kernel.
  */
 function spaceToBatchND({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x } = inputs as { x: tf.TensorInfo };
-  const [bh, bw] = attrs.blockShape as number[];
-  const paddings = attrs.paddings as number[][];
-  const [n, height, width, channels] = x.shape as [number, number, number, number];
-  const source = backend.typedArrayFromHeap(x) as NumericArray;
-  if (x.shape.length !== 4 || (attrs.blockShape as number[]).length !== 2 || !wholeVectorRuns(source, channels)) {
-    return stockSpaceToBatchND!({ inputs, backend, attrs } as never) as tf.TensorInfo;
-  }
-  const [[top, bottom], [left, right]] = paddings as [[number, number], [number, number]];
-  const [outHeight, outWidth] = [(height + top + bottom) / bh!, (width + left + right) / bw!];
-  const out = backend.makeOutput([bh! * bw! * n, outHeight, outWidth, channels], x.dtype);
-  const from = backend.typedArrayFromHeap(x) as NumericArray;
-  const to = backend.typedArrayFromHeap(out) as NumericArray;
-  to.fill(0);
-  for (let py = 0; py < bh!; py++) {
-    for (let px = 0; px < bw!; px++) {
-      const columns = runRange(outWidth, bw!, px - left, width);
-      for (let image = 0; image < n && columns; image++) {
-        const outImage = (py * bw! + px) * n + image;
-        for (let i = 0; i < outHeight; i++) {
-          const y = i * bh! + py - top;
-          if (y < 0 || y >= height) continue;
-          const x0 = columns.first * bw! + px - left;
-          copyEvenRuns(from, ((image * height + y) * width + x0) * channels, bw! * channels, to, ((outImage * outHeight + i) * outWidth + columns.first) * channels, channels, columns.last - columns.first + 1, channels);
-        }
-      }
-    }
-  }
+  const block = attrs.blockShape as number[];
+  if (!spatialBlocksOfRuns(backend, x, block)) return stockSpaceToBatchND!({ inputs, backend, attrs } as never) as tf.TensorInfo;
+  const [n, rows, cols, channels] = x.shape as [number, number, number, number];
+  const [[top, bottom], [left, right]] = attrs.paddings as [[number, number], [number, number]];
+  const [gridRows, gridCols] = [(rows + top + bottom) / block[0]!, (cols + left + right) / block[1]!];
+  const out = backend.makeOutput([block[0]! * block[1]! * n, gridRows, gridCols, channels], x.dtype);
+  const batched = backend.typedArrayFromHeap(out) as NumericArray;
+  batched.fill(0);
+  copySpaceToBatchRows({ data: backend.typedArrayFromHeap(x) as NumericArray, n, rows, cols }, { data: batched, gridRows, gridCols }, block, top, left, channels, true);
   return out;
 }
 
-/** BatchToSpaceND, the inverse of spaceToBatchND above (then cropped), by the same runs; other layouts go to the stock kernel. */
+/** BatchToSpaceND, the inverse of spaceToBatchND (then cropped), by copySpaceToBatchRows; other layouts go to the stock kernel. */
 function batchToSpaceND({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x } = inputs as { x: tf.TensorInfo };
-  const [bh, bw] = attrs.blockShape as number[];
-  const [batch, inHeight, inWidth, channels] = x.shape as [number, number, number, number];
-  const source = backend.typedArrayFromHeap(x) as NumericArray;
-  if (x.shape.length !== 4 || (attrs.blockShape as number[]).length !== 2 || !wholeVectorRuns(source, channels)) {
-    return stockBatchToSpaceND!({ inputs, backend, attrs } as never) as tf.TensorInfo;
-  }
+  const block = attrs.blockShape as number[];
+  if (!spatialBlocksOfRuns(backend, x, block)) return stockBatchToSpaceND!({ inputs, backend, attrs } as never) as tf.TensorInfo;
+  const [batch, gridRows, gridCols, channels] = x.shape as [number, number, number, number];
   const [[top, bottom], [left, right]] = attrs.crops as [[number, number], [number, number]];
-  const n = batch / (bh! * bw!);
-  const [outHeight, outWidth] = [inHeight * bh! - top - bottom, inWidth * bw! - left - right];
-  const out = backend.makeOutput([n, outHeight, outWidth, channels], x.dtype);
-  const from = backend.typedArrayFromHeap(x) as NumericArray;
-  const to = backend.typedArrayFromHeap(out) as NumericArray;
-  for (let py = 0; py < bh!; py++) {
-    for (let px = 0; px < bw!; px++) {
-      const columns = runRange(inWidth, bw!, px - left, outWidth);
-      for (let image = 0; image < n && columns; image++) {
-        const inImage = (py * bw! + px) * n + image;
-        for (let i = 0; i < inHeight; i++) {
-          const y = i * bh! + py - top;
-          if (y < 0 || y >= outHeight) continue;
-          const x0 = columns.first * bw! + px - left;
-          copyEvenRuns(from, ((inImage * inHeight + i) * inWidth + columns.first) * channels, channels, to, ((image * outHeight + y) * outWidth + x0) * channels, bw! * channels, columns.last - columns.first + 1, channels);
-        }
-      }
-    }
-  }
+  const n = batch / (block[0]! * block[1]!);
+  const [rows, cols] = [gridRows * block[0]! - top - bottom, gridCols * block[1]! - left - right];
+  const out = backend.makeOutput([n, rows, cols, channels], x.dtype);
+  // Views after the allocation: growing the heap detaches older views.
+  copySpaceToBatchRows({ data: backend.typedArrayFromHeap(out) as NumericArray, n, rows, cols }, { data: backend.typedArrayFromHeap(x) as NumericArray, gridRows, gridCols }, block, top, left, channels, false);
   return out;
 }
 
