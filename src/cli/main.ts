@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
@@ -17,7 +17,7 @@ import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
 import { assertCheckpointDirWritable, newestCheckpointName } from '../training/checkpoint.js';
 import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
-import { type RunManifest, manifestClassMap, openRun, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
+import { manifestClassMap, openRun, readRunManifest, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
@@ -71,7 +71,6 @@ function parseTileFormats(value: string): Array<'png' | 'npy'> {
   return formats as Array<'png' | 'npy'>;
 }
 
-/** Merges defaults < config file < flags given on the command line. */
 /** Settings a resumed run takes from its run.json: all but the ones that say how to start or where. */
 const NOT_RESUMED = new Set(['config', 'resume', 'out']);
 
@@ -89,7 +88,7 @@ async function mergedTrainConfig(command: Command): Promise<TrainConfig> {
   const resume = given.includes('resume') ? values.resume : fromFile.resume;
   const out = given.includes('out') ? values.out : fromFile.out;
   if (resume === true && typeof out === 'string' && existsSync(runPaths(out).manifest)) {
-    const { options } = JSON.parse(await readFile(runPaths(out).manifest, 'utf8')) as RunManifest;
+    const { options } = await readRunManifest(out);
     for (const spec of TRAIN_OPTIONS) if (!NOT_RESUMED.has(spec.key) && options[spec.key] !== undefined) config[spec.key] = options[spec.key];
     const overridden = [...Object.keys(fromFile), ...given].filter((key) => !NOT_RESUMED.has(key) && options[key] !== undefined);
     say(`resuming ${out} with the settings in ${runPaths(out).manifest}${overridden.length > 0 ? `; given again: ${[...new Set(overridden)].join(', ')}` : ''}`);

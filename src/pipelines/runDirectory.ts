@@ -52,12 +52,7 @@ export function manifestClassMap(manifest: RunManifest): ClassMap {
  */
 export async function openRun(runDir: string): Promise<{ manifest: RunManifest; model: tf.LayersModel }> {
   const paths = runPaths(runDir);
-  let manifest: RunManifest;
-  try {
-    manifest = JSON.parse(await readFile(paths.manifest, 'utf8')) as RunManifest;
-  } catch (error) {
-    throw new InputError(paths.manifest, `not a segstream run folder (run.json unreadable: ${(error as Error).message})`, { cause: error });
-  }
+  const manifest = await readRunManifest(runDir);
   const checkpoint = await loadLatestCheckpoint(paths.checkpoints);
   if (!checkpoint?.models.model) throw new InputError(paths.checkpoints, 'no complete checkpoint with a model: train the run first');
   for (const role of Object.keys(checkpoint.optimizerWeights)) for (const { tensor } of checkpoint.optimizerWeights[role]!) tensor.dispose();
@@ -74,6 +69,17 @@ async function readRunJson<T>(path: string, hint: string): Promise<T> {
 }
 
 /**
+ * A run folder's manifest (`run.json`).
+ *
+ * @example
+ * ```ts
+ * const { options } = await readRunManifest('runs/xbd-unet');
+ * ```
+ * @throws InputError naming `run.json` when it is missing or unreadable.
+ */
+export const readRunManifest = (runDir: string): Promise<RunManifest> => readRunJson<RunManifest>(runPaths(runDir).manifest, 'not a segstream run folder: run.json unreadable');
+
+/**
  * A run folder's manifest and its latest evaluation (`eval.json`), as `compare` and the results page read them.
  *
  * @example
@@ -84,7 +90,7 @@ async function readRunJson<T>(path: string, hint: string): Promise<T> {
  */
 export async function readEvaluatedRun(runDir: string): Promise<{ manifest: RunManifest; report: EvaluationReport }> {
   const paths = runPaths(runDir);
-  const manifest = await readRunJson<RunManifest>(paths.manifest, 'not a segstream run folder');
+  const manifest = await readRunManifest(runDir);
   const report = await readRunJson<EvaluationReport>(paths.evaluation, `run not evaluated yet: npx stream-train eval --run ${runDir} --split test`);
   return { manifest, report };
 }
