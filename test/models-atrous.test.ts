@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { AtrousConv2D, atrousConv2d, AtrousDepthwiseConv2D, atrousDepthwiseConv2d, type AtrousPadding } from '../src/models/layers/atrousConv2d.js';
+import { AtrousConv2D, atrousConv2d, AtrousDepthwiseConv2D, atrousDepthwiseConv2d, type AtrousPadding, preferredAtrousMethod } from '../src/models/layers/atrousConv2d.js';
 import { roundTrip } from './helpers/models.js';
 
 test.before(async () => {
@@ -31,9 +31,12 @@ for (const r of [2, 3, 4, 5, 6, 7, 8, 12, 16, 18]) {
 cases.push({ rate: [2, 5], size: [11, 14], kernel: 3, padding: 'same' });
 
 type Conv = (x: tf.Tensor4D, kernel: tf.Tensor4D, padding: AtrousPadding, rate?: [number, number]) => tf.Tensor4D;
-/** Each atrous op with TF.js's dilated version of it (forward only) and its undilated version (with gradients). */
-const kinds: Array<{ name: string; atrous: typeof atrousConv2d; reference: Conv; kernelOut: number }> = [
-  { name: 'conv2d', atrous: atrousConv2d, reference: (x, k, p, r = [1, 1]) => tf.conv2d(x, k, 1, p, 'NHWC', r), kernelOut: 3 },
+type Atrous = (x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding) => tf.Tensor4D;
+const conv2dReference: Conv = (x, k, p, r = [1, 1]) => tf.conv2d(x, k, 1, p, 'NHWC', r);
+/** Each atrous op (both forms of the convolution) with TF.js's dilated version of it (forward only) and its undilated version (with gradients). */
+const kinds: Array<{ name: string; atrous: Atrous; reference: Conv; kernelOut: number }> = [
+  { name: 'conv2d space-to-batch', atrous: (x, k, r, p) => atrousConv2d(x, k, r, p, 'spaceToBatch'), reference: conv2dReference, kernelOut: 3 },
+  { name: 'conv2d taps', atrous: (x, k, r, p) => atrousConv2d(x, k, r, p, 'taps'), reference: conv2dReference, kernelOut: 3 },
   { name: 'depthwise', atrous: atrousDepthwiseConv2d, reference: (x, k, p, r = [1, 1]) => tf.depthwiseConv2d(x, k, 1, p, 'NHWC', r), kernelOut: 2 },
 ];
 
@@ -78,6 +81,13 @@ test('gradients for input and kernel equal those of an undilated conv with a zer
     }
   }
   assert.is(tf.memory().numTensors, before);
+});
+
+test('the taps form is chosen where the map is small against the rate (ASPP on 16x16), space-to-batch otherwise', () => {
+  for (const rate of [6, 12, 18]) assert.is(preferredAtrousMethod([16, 16], [3, 3], [rate, rate], 'same'), 'taps', `rate ${rate}`);
+  // Rate 2 on 16x16: both forms do the same arithmetic and space-to-batch holds no copies of x per tap.
+  assert.is(preferredAtrousMethod([16, 16], [3, 3], [2, 2], 'same'), 'spaceToBatch');
+  assert.is(preferredAtrousMethod([128, 128], [3, 3], [6, 6], 'same'), 'spaceToBatch');
 });
 
 test('kernel gradient matches central finite differences', () => {

@@ -53,10 +53,80 @@ function withSpaceToBatch(
   });
 }
 
+/** How {@link atrousConv2d} computes: TensorFlow's space-to-batch form, or one product over the taps that reach x. */
+export type AtrousMethod = 'spaceToBatch' | 'taps';
+
+/** A kernel tap (its index in kh * kw order) and where its window starts in x, relative to output (0, 0). */
+interface Tap {
+  index: number;
+  top: number;
+  left: number;
+}
+
 /**
- * A stride-1 convolution with dilation `rate`, computed as spaceToBatchND -> valid conv2d -> batchToSpaceND,
- * as TensorFlow's `atrous_conv2d` does. Unlike `tf.conv2d` with `dilations`, it has gradients on every
- * backend, because the three ops it is made of have them.
+ * The output size of a dilated stride-1 convolution and the taps whose windows overlap x: on a feature map
+ * smaller than the dilation (DeepLab's ASPP at rates 12 and 18 on 16x16 maps) the outer taps only ever read
+ * padding, and leaving them out is exact.
+ */
+function tapsReachingInput(inputSize: [number, number], kernelSize: [number, number], rate: [number, number], padding: AtrousPadding): { outSize: [number, number]; taps: Tap[] } {
+  const axis = (i: 0 | 1) => {
+    const total = padding === 'same' ? rate[i] * (kernelSize[i] - 1) : 0;
+    const out = inputSize[i] + total - rate[i] * (kernelSize[i] - 1);
+    const starts = Array.from({ length: kernelSize[i] }, (_, k) => k * rate[i] - Math.floor(total / 2));
+    return { out, starts, reaches: (start: number) => start < inputSize[i] && start + out > 0 };
+  };
+  const [rows, cols] = [axis(0), axis(1)];
+  const taps: Tap[] = [];
+  rows.starts.forEach((top, r) => cols.starts.forEach((left, c) => {
+    if (rows.reaches(top) && cols.reaches(left)) taps.push({ index: r * kernelSize[1] + c, top, left });
+  }));
+  return { outSize: [rows.out, cols.out], taps };
+}
+
+/**
+ * The cheaper way to compute a dilated convolution, by multiply-adds per channel pair: space-to-batch
+ * convolves the padded map with every tap; the taps form convolves the output size with the taps that reach
+ * x. The taps form holds a copy of x per tap, so it is chosen only where it saves a fifth or more.
+ */
+export function preferredAtrousMethod(inputSize: [number, number], kernelSize: [number, number], rate: [number, number], padding: AtrousPadding): AtrousMethod {
+  const plan = spaceToBatchPlan(inputSize, kernelSize, rate, padding);
+  const batchedOutput = (i: 0 | 1) => inputSize[i] + plan.paddings[i][0] + plan.paddings[i][1] - rate[i] * (kernelSize[i] - 1);
+  const spaceToBatchCost = batchedOutput(0) * batchedOutput(1) * kernelSize[0] * kernelSize[1];
+  const { outSize, taps } = tapsReachingInput(inputSize, kernelSize, rate, padding);
+  return outSize[0] * outSize[1] * taps.length <= 0.8 * spaceToBatchCost ? 'taps' : 'spaceToBatch';
+}
+
+/** Rows [top, top + rows) and columns [left, left + cols) of x, zero where they fall outside it. */
+function window(x: tf.Tensor4D, top: number, left: number, rows: number, cols: number): tf.Tensor4D {
+  const [, height, width] = x.shape;
+  const paddings: Array<[number, number]> = [[0, 0], [Math.max(0, -top), Math.max(0, top + rows - height)], [Math.max(0, -left), Math.max(0, left + cols - width)], [0, 0]];
+  const padded = paddings.some(([before, after]) => before > 0 || after > 0) ? tf.pad(x, paddings) : x;
+  return tf.slice(padded, [0, Math.max(0, top), Math.max(0, left), 0], [-1, rows, cols, -1]);
+}
+
+/**
+ * The dilated convolution as one 1x1 convolution: the windows of x that the reaching taps read, side by side
+ * along channels, times those taps' kernel rows. Differentiable on every backend (pad, slice, concat,
+ * gather, conv2d).
+ */
+function atrousConv2dByTaps(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, channels, filters] = kernel.shape;
+    const { outSize: [rows, cols], taps } = tapsReachingInput([x.shape[1], x.shape[2]], [kh, kw], rate, padding);
+    const windows = taps.map((tap) => window(x, tap.top, tap.left, rows, cols));
+    const stacked = windows.length === 1 ? windows[0]! : tf.concat(windows, 3);
+    const kernelRows = kernel.reshape([kh * kw, channels, filters]);
+    const used = taps.length === kh * kw ? kernelRows : tf.gather(kernelRows, taps.map((tap) => tap.index));
+    return tf.conv2d(stacked, used.reshape([1, 1, taps.length * channels, filters]) as tf.Tensor4D, 1, 'valid');
+  });
+}
+
+/**
+ * A stride-1 convolution with dilation `rate` that has gradients on every backend (TF.js's `tf.conv2d` with
+ * `dilations` has none). By default it takes whichever of two exact forms does less arithmetic
+ * ({@link preferredAtrousMethod}): spaceToBatchND -> valid conv2d -> batchToSpaceND, as TensorFlow's
+ * `atrous_conv2d` does, or, where the map is small against the dilation, one 1x1 convolution over the
+ * windows of x that the kernel's taps read.
  *
  * @example
  * ```ts
@@ -66,11 +136,14 @@ function withSpaceToBatch(
  * @param kernel - filter [kh, kw, Cin, Cout].
  * @param rate - dilation [rows, cols], each >= 1.
  * @param padding - 'same' keeps H and W; 'valid' shrinks them by `rate * (k - 1)`.
+ * @param method - force one form (tests compare them).
  * @returns [B, H', W', Cout].
  */
-export function atrousConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding): tf.Tensor4D {
+export function atrousConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding, method?: AtrousMethod): tf.Tensor4D {
   if (rate[0] === 1 && rate[1] === 1) return tf.conv2d(x, kernel, 1, padding);
-  return withSpaceToBatch(x, [kernel.shape[0], kernel.shape[1]], rate, padding, (b) => tf.conv2d(b, kernel, 1, 'valid'));
+  const kernelSize: [number, number] = [kernel.shape[0], kernel.shape[1]];
+  if ((method ?? preferredAtrousMethod([x.shape[1], x.shape[2]], kernelSize, rate, padding)) === 'taps') return atrousConv2dByTaps(x, kernel, rate, padding);
+  return withSpaceToBatch(x, kernelSize, rate, padding, (b) => tf.conv2d(b, kernel, 1, 'valid'));
 }
 
 /**
