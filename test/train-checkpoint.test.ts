@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/backend/selectBackend.js';
@@ -72,6 +72,29 @@ test('a failed write leaves the previous checkpoint intact and no partial folder
     assert.equal((await readdir(dir)).sort(), ['step-000000002', 'step-000000003'], 'no partial folder left');
     assert.is((await loadLatestCheckpoint(dir))!.position.globalStep, 3);
     assert.is(await loadLatestCheckpoint(join(dir, 'missing')), null);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unreadable newest checkpoint is skipped for the one before and reported; when none can be read the error says why', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'segstream-ckpt-'));
+  try {
+    const { model, optimizer } = trainedPair();
+    for (const step of [1, 2]) await saveCheckpoint(dir, { models: { model }, optimizers: { model: optimizer }, position: position(step) }, { keep: 2 });
+    await writeFile(join(dir, 'step-000000002', 'model.json'), '{"modelTopology": tru');
+    const loaded = (await loadLatestCheckpoint(dir))!;
+    assert.is(loaded.position.globalStep, 1);
+    assert.is(loaded.skipped.length, 1);
+    assert.ok(loaded.skipped[0]!.file.endsWith('step-000000002'), loaded.skipped[0]!.file);
+    assert.match(loaded.skipped[0]!.problem, /model\.json|JSON/);
+    await writeFile(join(dir, 'step-000000001', 'state.json'), 'not json');
+    try {
+      await loadLatestCheckpoint(dir);
+      assert.unreachable('should fail');
+    } catch (error) {
+      assert.match((error as Error).message, new RegExp(`^${dir}: none of its 2 checkpoints can be read; the newest: checkpoint .*step-000000002 cannot be read`));
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

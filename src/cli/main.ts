@@ -208,6 +208,10 @@ async function trainCommand(command: Command): Promise<number> {
       splits: { train: run.splits.train.map((p) => p.id), validation: run.splits.validation.map((p) => p.id), test: run.splits.test.map((p) => p.id) },
     });
     if (run.backboneLayers) say(`backbone: ${run.backboneLayers.length} layers from ${config.backboneWeights as string}`);
+    if (run.resumedFrom) {
+      for (const { file, problem } of run.resumedFrom.skipped) say(`skipped an unreadable checkpoint: ${file} (${problem})`);
+      say(`resumed from ${run.resumedFrom.path}`);
+    }
     say(`training ${arch} on ${run.splits.train.length} images (${run.stepsPerEpoch} steps per epoch), validating on ${run.splits.validation.length}; run folder ${out}`);
     const report = progressReporter({ stepsPerEpoch: run.stepsPerEpoch, epochs: config.epochs as number });
     let lastEpoch: { validation?: { meanIoU: number }; train: { meanIoU: number } } | undefined;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, defer, from, type Observable, of } from 'rxjs';
-import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
+import { type BadInputPolicy, InputError, type SkipReport, type SkippedItem, handleBadInput } from '../errors.js';
 import { readImageSize } from '../io/decodeImage.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
@@ -121,6 +121,8 @@ export interface TrainingRun {
   events$: Observable<MetricEvent>;
   /** The backbone layers that received weights from `backboneWeights`. */
   backboneLayers?: string[];
+  /** The checkpoint a resumed run starts from, and the newer ones that could not be read. */
+  resumedFrom?: { path: string; skipped: SkippedItem[] };
 }
 
 /** Tiles per epoch from the image headers, without decoding: how many batches make one epoch. */
@@ -251,7 +253,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
             event.type !== 'epoch' ? of<MetricEvent>(event) : from(predictSample(networks.model, samplePair, options, tileSize, event.epoch, event.globalStep).then((sample): MetricEvent[] => [event, sample])).pipe(concatMap((events) => from(events))),
           ),
         );
-  return { splits, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$, ...(backboneLayers ? { backboneLayers } : {}) };
+  return { splits, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$, ...(backboneLayers ? { backboneLayers } : {}), ...(resumed ? { resumedFrom: { path: resumed.path, skipped: resumed.skipped } } : {}) };
 }
 
 async function predictSample(model: tf.LayersModel, pair: LabelledPair, options: TrainPipelineOptions, tileSize: number, epoch: number, globalStep: number): Promise<PredictionSampleEvent> {

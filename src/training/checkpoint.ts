@@ -2,6 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { ScheduleState } from './schedules.js';
+import { InputError, type SkippedItem } from '../errors.js';
+// Checkpoints of DeepLabV3+ hold segstream's own layers: loading one needs them registered, whoever calls.
+import '../models/layers/atrousConv2d.js';
+import '../models/layers/resizeBilinearLike.js';
 
 /** A tensor with a name, as optimizers' getWeights/setWeights use. */
 export interface NamedTensor {
@@ -50,6 +54,8 @@ export interface LoadedCheckpoint {
   /** Optimizer weights by role, in the optimizer's own order (iterations first). Dispose after `setWeights`. */
   optimizerWeights: Record<string, NamedTensor[]>;
   position: TrainingPosition;
+  /** Newer checkpoints in the same folder that could not be read (a write cut short), newest first. */
+  skipped: SkippedItem[];
 }
 
 export interface SaveCheckpointOptions {
@@ -252,7 +258,7 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
       const tensors = tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), weightSpecs);
       optimizerWeights[role] = weightSpecs.map((spec) => ({ name: spec.name, tensor: tensors[spec.name]! }));
     }
-    return { path, models, optimizerWeights, position: state.position };
+    return { path, models, optimizerWeights, position: state.position, skipped: [] };
   } catch (error) {
     throw new Error(`checkpoint ${path} cannot be read: ${(error as Error).message}`, { cause: error });
   }
@@ -260,25 +266,29 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
 
 /**
  * The newest complete checkpoint in `dir`, or null when there is none (no folder, or only temporary ones).
- * A checkpoint that cannot be read is skipped for the one before it.
+ * A checkpoint that cannot be read is skipped for the one before it and listed in `skipped`; when none can
+ * be read the error names the newest and why.
  *
  * @example
  * ```ts
  * const checkpoint = await loadLatestCheckpoint('runs/a/checkpoints');
  * const startAt = checkpoint ? resumeSourcePosition(checkpoint.position) : { epoch: 0, batch: 0 };
  * ```
+ * @throws InputError naming `dir` when it holds checkpoints and none of them can be read.
  */
 export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | null> {
   const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!exists) return null;
   const steps = (await readdir(dir)).filter((n) => STEP_DIR.test(n)).sort().reverse();
+  const skipped: SkippedItem[] = [];
   for (const name of steps) {
     try {
-      return await loadCheckpoint(join(dir, name));
-    } catch {
-      // Fall back to the previous complete checkpoint.
+      return { ...(await loadCheckpoint(join(dir, name))), skipped };
+    } catch (error) {
+      skipped.push({ file: join(dir, name), problem: (error as Error).message });
     }
   }
+  if (skipped.length > 0) throw new InputError(dir, `none of its ${skipped.length} checkpoints can be read; the newest: ${skipped[0]!.problem}`);
   return null;
 }
 
