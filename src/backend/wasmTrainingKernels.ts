@@ -120,11 +120,66 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   return result;
 }
 
+/** Taps t (inclusive range) for which filter row t*s + phase + pad lies in [0, k): those that reach output phase `phase`. */
+function phaseTaps(k: number, s: number, pad: number, phase: number): { min: number; max: number } {
+  return { min: Math.ceil((-phase - pad) / s), max: Math.floor((k - 1 - phase - pad) / s) };
+}
+
 /**
- * dx from dy and the filter, split into stride phases: output row y = q*s + p receives dy[q - t] * W[t*s + p
- * + top] for every tap t in range, which for all phases at once is one stride-1 convolution of dy with a
- * rearranged filter whose output channels are (phase row, phase column, input channel), followed by
- * DepthToSpace. No zero-inserted input, so no multiplications by zero.
+ * One stride-1 convolution of dy that computes the given output phases of dx at once: output phase (py, px)
+ * at position q receives dy[q - t] * W[t*s + py + top] for each tap t in `rows` (and likewise for columns),
+ * so the filter holds, per tap and phase, the matching filter row (zero where that phase has no such tap), and
+ * its output channels are (phase, input channel). The output is [N, ceil(H / s), ceil(W / s), phases * Ci].
+ */
+function phaseConvolution(
+  backend: BackendWasm, dy: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo,
+  phases: ReadonlyArray<readonly [number, number]>, rows: { min: number; max: number }, cols: { min: number; max: number },
+): tf.TensorInfo {
+  const { strideHeight: s, filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co, inHeight: height, inWidth: width } = info;
+  const { top, left } = info.padInfo;
+  const [, oh, ow] = dy.shape as [number, number, number, number];
+  const th = rows.max - rows.min + 1;
+  const tw = cols.max - cols.min + 1;
+  const outChannels = phases.length * ci;
+  const phased = backend.makeOutput([th, tw, co, outChannels], 'float32');
+  // Views into wasm memory are taken after the allocation: growing the heap detaches older views.
+  const weights = backend.typedArrayFromHeap(filter) as Float32Array;
+  const phasedData = backend.typedArrayFromHeap(phased) as Float32Array;
+  phasedData.fill(0);
+  for (let u = 0; u < th; u++) {
+    for (let v = 0; v < tw; v++) {
+      phases.forEach(([py, px], phase) => {
+        const r = (rows.max - u) * s + py + top;
+        const c = (cols.max - v) * s + px + left;
+        if (r < 0 || r >= kh || c < 0 || c >= kw) return;
+        for (let cin = 0; cin < ci; cin++) {
+          const channel = phase * ci + cin;
+          const from = ((r * kw + c) * ci + cin) * co;
+          for (let cout = 0; cout < co; cout++) phasedData[((u * tw + v) * co + cout) * outChannels + channel] = weights[from + cout]!;
+        }
+      });
+    }
+  }
+  const bottom = Math.ceil(height / s) - oh - rows.min;
+  const right = Math.ceil(width / s) - ow - cols.min;
+  const source = bottom < 0 || right < 0 ? cropTrailing(backend, dy, Math.max(0, -bottom), Math.max(0, -right)) : dy;
+  const result = run(backend, 'Conv2D', { x: source, filter: phased }, {
+    strides: [1, 1],
+    pad: [[0, 0], [rows.max, Math.max(0, bottom)], [cols.max, Math.max(0, right)], [0, 0]],
+    dataFormat: 'NHWC',
+    dilations: [1, 1],
+  });
+  dispose(backend, phased);
+  if (source !== dy) dispose(backend, source);
+  return result;
+}
+
+/**
+ * dx from dy and the filter, split into stride phases (see `phaseConvolution`), then DepthToSpace. No
+ * zero-inserted input, so no multiplications by inserted zeros. Where every phase uses every tap of the
+ * union of their tap ranges (a 2x2 stride-2 transposed convolution, any stride-1 one) one convolution
+ * computes all phases; otherwise (4x4 stride 2: each phase uses 2 of 3 taps per axis) one per phase, which
+ * does 4/9 of the arithmetic of a single one over the union.
  */
 function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
@@ -133,58 +188,41 @@ function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): tf.TensorI
     inputShape, filter.shape as [number, number, number, number], attrs.strides as [number, number], 1,
     attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
   );
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inChannels: ci } = info;
   if (sh !== sw) return stockConv2DBackpropInput!({ inputs, backend, attrs } as never) as tf.TensorInfo;
   const s = sh;
   const [n, height, width] = inputShape;
-  const [, oh, ow] = dy.shape as [number, number, number, number];
   const { top, left } = info.padInfo;
-  // Taps t with r = t*s + p + top in [0, k) for some phase p in [0, s).
-  const tapRange = (k: number, pad: number) => ({ min: Math.ceil((-(s - 1) - pad) / s), max: Math.floor((k - 1 - pad) / s) });
-  const rows = tapRange(kh, top);
-  const cols = tapRange(kw, left);
-  const th = rows.max - rows.min + 1;
-  const tw = cols.max - cols.min + 1;
-  const outChannels = s * s * ci;
-  const phased = backend.makeOutput([th, tw, co, outChannels], 'float32');
-  // Views into wasm memory are taken after the allocation: growing the heap detaches older views.
-  const weights = backend.typedArrayFromHeap(filter) as Float32Array;
-  const phasedData = backend.typedArrayFromHeap(phased) as Float32Array;
-  phasedData.fill(0);
-  for (let u = 0; u < th; u++) {
-    for (let v = 0; v < tw; v++) {
-      for (let py = 0; py < s; py++) {
-        const r = (rows.max - u) * s + py + top;
-        if (r < 0 || r >= kh) continue;
-        for (let px = 0; px < s; px++) {
-          const c = (cols.max - v) * s + px + left;
-          if (c < 0 || c >= kw) continue;
-          for (let cin = 0; cin < ci; cin++) {
-            const channel = (py * s + px) * ci + cin;
-            const from = ((r * kw + c) * ci + cin) * co;
-            for (let cout = 0; cout < co; cout++) phasedData[((u * tw + v) * co + cout) * outChannels + channel] = weights[from + cout]!;
-          }
-        }
-      }
-    }
-  }
-  const phaseRows = Math.ceil(height / s);
-  const phaseCols = Math.ceil(width / s);
-  const bottom = phaseRows - oh - rows.min;
-  const right = phaseCols - ow - cols.min;
-  const source = bottom < 0 || right < 0 ? cropTrailing(backend, dy, Math.max(0, -bottom), Math.max(0, -right)) : dy;
-  const phases = run(backend, 'Conv2D', { x: source, filter: phased }, {
-    strides: [1, 1],
-    pad: [[0, 0], [rows.max, Math.max(0, bottom)], [cols.max, Math.max(0, right)], [0, 0]],
-    dataFormat: 'NHWC',
-    dilations: [1, 1],
+  const steps = Array.from({ length: s }, (_, p) => p);
+  const rowTaps = steps.map((p) => phaseTaps(kh, s, top, p));
+  const colTaps = steps.map((p) => phaseTaps(kw, s, left, p));
+  const union = (ranges: Array<{ min: number; max: number }>) => ({ min: Math.min(...ranges.map((r) => r.min)), max: Math.max(...ranges.map((r) => r.max)) });
+  const [rows, cols] = [union(rowTaps), union(colTaps)];
+  const phases = steps.flatMap((py) => steps.map((px) => [py, px] as const));
+  const everyPhaseFull = [...rowTaps, ...colTaps].every((range, i) => {
+    const whole = i < s ? rows : cols;
+    return range.min === whole.min && range.max === whole.max;
   });
-  dispose(backend, phased);
-  if (source !== dy) dispose(backend, source);
-  if (s === 1) return phases;
-  const interleaved = run(backend, 'DepthToSpace', { x: phases }, { blockSize: s, dataFormat: 'NHWC' });
-  dispose(backend, phases);
-  if (phaseRows * s === height && phaseCols * s === width) return interleaved;
+  let stacked: tf.TensorInfo;
+  if (everyPhaseFull) {
+    stacked = phaseConvolution(backend, dy, filter, info, phases, rows, cols);
+  } else {
+    const parts = phases.map(([py, px]) => {
+      const [r, c] = [rowTaps[py]!, colTaps[px]!];
+      if (r.min <= r.max && c.min <= c.max) return phaseConvolution(backend, dy, filter, info, [[py, px]], r, c);
+      // A phase that no tap reaches (filter smaller than the stride) is zero.
+      const zeros = backend.makeOutput([n, Math.ceil(height / s), Math.ceil(width / s), ci], 'float32');
+      (backend.typedArrayFromHeap(zeros) as Float32Array).fill(0);
+      return zeros;
+    });
+    // Concat takes its inputs as an array, as the engine passes them.
+    stacked = run(backend, 'Concat', parts as unknown as Inputs, { axis: 3 });
+    dispose(backend, ...parts);
+  }
+  if (s === 1) return stacked;
+  const interleaved = run(backend, 'DepthToSpace', { x: stacked }, { blockSize: s, dataFormat: 'NHWC' });
+  dispose(backend, stacked);
+  if (Math.ceil(height / s) * s === height && Math.ceil(width / s) * s === width) return interleaved;
   const result = run(backend, 'Slice', { x: interleaved }, { begin: [0, 0, 0, 0], size: [n, height, width, ci] });
   dispose(backend, interleaved);
   return result;
