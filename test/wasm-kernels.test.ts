@@ -54,6 +54,8 @@ for (const stride of [1, 2, 3]) {
     }
   }
 }
+// Channel counts that are multiples of 4 take the SIMD paths (the input gradient's filter rearrangement).
+convCases.push({ input: [2, 8, 9, 4], kernel: 4, outChannels: 8, stride: 2, pad: 'same' }, { input: [1, 7, 7, 8], kernel: 3, outChannels: 4, stride: 1, pad: 'same' });
 
 test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides 1-3, kernels 1-7, same/valid/explicit', async () => {
   for (const [index, c] of convCases.entries()) {

@@ -146,16 +146,24 @@ function phaseConvolution(
   const weights = backend.typedArrayFromHeap(filter) as Float32Array;
   const phasedData = backend.typedArrayFromHeap(phased) as Float32Array;
   phasedData.fill(0);
+  // Each tap's [Ci, Co] block lands transposed: 4x4 SIMD blocks where the channels allow (on small maps
+  // with wide filters, Pix2Pix's innermost layers, moving the weights took longer than the convolution).
+  const heap = activeWasmHeap();
+  const transpose4x4 = heap && ci % 4 === 0 && co % 4 === 0 ? heapFunction(heap.memory, TRANSPOSE_4X4) : undefined;
   for (let u = 0; u < th; u++) {
     for (let v = 0; v < tw; v++) {
       phases.forEach(([py, px], phase) => {
         const r = (rows.max - u) * s + py + top;
         const c = (cols.max - v) * s + px + left;
         if (r < 0 || r >= kh || c < 0 || c >= kw) return;
+        const from = (r * kw + c) * ci * co;
+        const to = (u * tw + v) * co * outChannels + phase * ci;
+        if (transpose4x4) {
+          transpose4x4(weights.byteOffset + 4 * from, phasedData.byteOffset + 4 * to, ci / 4, co / 4, 4 * co, 4 * outChannels);
+          return;
+        }
         for (let cin = 0; cin < ci; cin++) {
-          const channel = phase * ci + cin;
-          const from = ((r * kw + c) * ci + cin) * co;
-          for (let cout = 0; cout < co; cout++) phasedData[((u * tw + v) * co + cout) * outChannels + channel] = weights[from + cout]!;
+          for (let cout = 0; cout < co; cout++) phasedData[to + cout * outChannels + cin] = weights[from + cin * co + cout]!;
         }
       });
     }
