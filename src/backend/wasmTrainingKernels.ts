@@ -38,17 +38,29 @@ function cropTrailing(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols
   return run(backend, 'Slice', { x }, { begin: [0, 0, 0, 0], size: [n, h - rows, w - cols, c] });
 }
 
-/** Floats of the im2col matrix one backprop-filter product may take (64 MiB): larger inputs go in chunks of output cells. */
-const IM2COL_CHUNK_FLOATS = 16 * 1024 * 1024;
+/**
+ * A float32 tensor over `shape`'s worth of `base`'s wasm memory from float `offset` on, for kernels to read
+ * in place. Release it with `releaseView`, never `dispose`: its memory is `base`'s.
+ */
+function viewOf(backend: BackendWasm, base: tf.TensorInfo, offset: number, shape: number[]): tf.TensorInfo {
+  return backend.makeOutput(shape, 'float32', backend.getMemoryOffset(base.dataId) + 4 * offset);
+}
+
+function releaseView(backend: BackendWasm, view: tf.TensorInfo): void {
+  backend.wasm.tfjs.disposeData(backend.dataIdMap.get(view.dataId)!.id);
+  backend.dataIdMap.delete(view.dataId);
+}
 
 /**
- * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co], as one
- * matrix product A · B per chunk of output cells. x, zero-padded, is split into its stride phases, each [Ci, N,
- * gridRows, gridCols], so that tap (r, c) reads phase (r mod sh, c mod sw) at a constant offset from output
- * pixel (i, j): row (r, c, ci) of A is a contiguous copy of that phase's channel plane, shifted. B is dy on
- * the same grid, zero beyond the output, so the cells a shifted row wraps into contribute nothing. The
- * product is [kh*kw*Ci, Co], the filter's own layout. XNNPACK runs it near forward-convolution speed; the
- * earlier form (one convolution per filter column) produced only Ci*kh output rows and ran at half.
+ * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co], one
+ * matrix product per filter row. x, zero-padded, is split into its stride phases, channel planes on one
+ * grid ([sh, sw, Ci, N, gridRows, gridCols]), so that tap (r, c) reads phase (r mod sh, c mod sw) at a
+ * constant offset from output pixel (i, j). Per row phase, the planes are copied once per filter column,
+ * shifted by that column's offset ([kw, Ci] rows of the grid); filter row r's operand is then a view of
+ * those rows shifted by whole grid rows, [kw*Ci, cells], with no copy. dy on the same grid (zero beyond
+ * the output, so the cells a shifted row wraps into contribute nothing) is the other operand of every
+ * product, and each product is the filter's row r in its own layout. Copying per filter column rather than
+ * per tap (im2col) moves 1/kh of the data; the copies end in zeros that the last view reads.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -63,7 +75,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   // Padded row i*sh + r is row i + floor(r / sh) of phase r mod sh; the grid holds every tap of every output.
   const gridRows = oh - 1 + Math.ceil(kh / sh);
   const gridCols = ow - 1 + Math.ceil(kw / sw);
-  const cellsPerImage = gridRows * gridCols;
+  const grid = n * gridRows * gridCols;
   const padded = run(backend, 'PadV2', { x }, {
     paddings: [[0, 0], [top, Math.max(0, gridRows * sh - height - top)], [left, Math.max(0, gridCols * sw - width - left)], [0, 0]],
     constantValue: 0,
@@ -76,47 +88,40 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   const rowPhasesFirst = sh === 1
     ? fitted
     : run(backend, 'Transpose', { x: { ...fitted, shape: [n * gridRows, sh, gridCols, sw * ci] } }, { perm: [1, 0, 2, 3] });
-  const phases = run(backend, 'Transpose', { x: { ...rowPhasesFirst, shape: [sh, n * cellsPerImage, sw * ci] } }, { perm: [0, 2, 1] });
+  const phases = run(backend, 'Transpose', { x: { ...rowPhasesFirst, shape: [sh, grid, sw * ci] } }, { perm: [0, 2, 1] });
   dispose(backend, padded);
   if (fitted !== padded) dispose(backend, fitted);
   if (rowPhasesFirst !== fitted) dispose(backend, rowPhasesFirst);
-  const dyOnGrid = run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, gridRows - oh], [0, gridCols - ow], [0, 0]], constantValue: 0 });
-  const rows = kh * kw * ci;
-  const grid = n * cellsPerImage;
-  const chunkCells = Math.max(1, Math.min(grid, Math.floor(IM2COL_CHUNK_FLOATS / rows)));
-  const sum = new Float32Array(rows * co);
-  for (let first = 0; first < grid; first += chunkCells) {
-    const cells = Math.min(chunkCells, grid - first);
-    const a = backend.makeOutput([rows, cells], 'float32');
-    // Views are taken after the allocation: growing the heap detaches older views.
-    const from = backend.typedArrayFromHeap(phases) as Float32Array;
-    const to = backend.typedArrayFromHeap(a) as Float32Array;
-    for (let r = 0; r < kh; r++) {
-      for (let c = 0; c < kw; c++) {
-        const phase = (r % sh) * sw + (c % sw);
-        const shift = Math.floor(r / sh) * gridCols + Math.floor(c / sw);
-        for (let channel = 0; channel < ci; channel++) {
-          const source = (phase * ci + channel) * grid + first + shift;
-          const target = ((r * kw + c) * ci + channel) * cells;
-          // A shifted row's last cells read on into the next plane (finite values that meet zeros of dy) or past the end (zeros).
-          const end = Math.min(source + cells, from.length);
-          to.set(from.subarray(source, end), target);
-          to.fill(0, target + end - source, target + cells);
-        }
+  const columnRows = kw * ci * grid;
+  const slack = (Math.ceil(kh / sh) - 1) * gridCols;
+  const shifted = backend.makeOutput([sh * columnRows + slack], 'float32');
+  // Views are taken after the allocation: growing the heap detaches older views.
+  const from = backend.typedArrayFromHeap(phases) as Float32Array;
+  const to = backend.typedArrayFromHeap(shifted) as Float32Array;
+  for (let rowPhase = 0; rowPhase < sh; rowPhase++) {
+    for (let c = 0; c < kw; c++) {
+      for (let channel = 0; channel < ci; channel++) {
+        const source = ((rowPhase * sw + (c % sw)) * ci + channel) * grid + Math.floor(c / sw);
+        const target = rowPhase * columnRows + (c * ci + channel) * grid;
+        // A shifted row's last cells read on into the next plane (finite values that meet zeros of dy) or past the end (zeros).
+        const end = Math.min(source + grid, from.length);
+        to.set(from.subarray(source, end), target);
+        to.fill(0, target + end - source, target + grid);
       }
     }
-    const b = cells === grid
-      ? dyOnGrid
-      : run(backend, 'Slice', { x: { ...dyOnGrid, shape: [grid, co] } }, { begin: [first, 0], size: [cells, co] });
-    const product = run(backend, 'BatchMatMul', { a, b: { ...b, shape: [cells, co] } }, { transposeA: false, transposeB: false });
-    const values = backend.typedArrayFromHeap(product) as Float32Array;
-    for (let k = 0; k < values.length; k++) sum[k]! += values[k]!;
-    dispose(backend, a, product);
-    if (b !== dyOnGrid) dispose(backend, b);
   }
-  dispose(backend, phases, dyOnGrid);
+  to.fill(0, sh * columnRows);
+  dispose(backend, phases);
+  const dyOnGrid = run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, gridRows - oh], [0, gridCols - ow], [0, 0]], constantValue: 0 });
   const result = backend.makeOutput([kh, kw, ci, co], 'float32');
-  (backend.typedArrayFromHeap(result) as Float32Array).set(sum);
+  for (let r = 0; r < kh; r++) {
+    const rowOperand = viewOf(backend, shifted, (r % sh) * columnRows + Math.floor(r / sh) * gridCols, [kw * ci, grid]);
+    const product = run(backend, 'BatchMatMul', { a: rowOperand, b: { ...dyOnGrid, shape: [grid, co] } }, { transposeA: false, transposeB: false });
+    releaseView(backend, rowOperand);
+    (backend.typedArrayFromHeap(result) as Float32Array).set(backend.typedArrayFromHeap(product) as Float32Array, r * kw * ci * co);
+    dispose(backend, product);
+  }
+  dispose(backend, shifted, dyOnGrid);
   return result;
 }
 
