@@ -60,7 +60,8 @@ function releaseView(backend: BackendWasm, view: tf.TensorInfo): void {
  * those rows shifted by whole grid rows, [kw*Ci, cells], with no copy. dy on the same grid (zero beyond
  * the output, so the cells a shifted row wraps into contribute nothing) is the other operand of every
  * product, and each product is the filter's row r in its own layout. Copying per filter column rather than
- * per tap (im2col) moves 1/kh of the data; the copies end in zeros that the last view reads.
+ * per tap (im2col) moves 1/kh of the data; the copies (sh * kw times the padded input: 3x for a 3x3 filter)
+ * end in zeros that the last view reads.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
