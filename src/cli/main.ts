@@ -198,13 +198,16 @@ async function trainCommand(command: Command): Promise<number> {
       skipReport,
       signal: interrupt.signal,
     });
+    const now = new Date().toISOString();
+    const earlierManifest = run.resumedFrom ? await readRunManifest(out).catch(() => undefined) : undefined;
     await writeRunManifest(out, {
       arch,
       classes: { names: classMap.names, colors: classMap.colors, ignoreValue: classMap.ignoreValue, ids: Object.fromEntries(classMap.ids) },
       tileSize: config.tileSize as number,
       options: { ...config, images, labels, out },
       backend: backend.backend,
-      startedAt: new Date().toISOString(),
+      startedAt: earlierManifest?.startedAt ?? now,
+      ...(run.resumedFrom ? { resumes: [...(earlierManifest?.resumes ?? []), { at: now, backend: backend.backend, checkpoint: run.resumedFrom.path }] } : {}),
       splits: { train: run.splits.train.map((p) => p.id), validation: run.splits.validation.map((p) => p.id), test: run.splits.test.map((p) => p.id) },
     });
     if (run.backboneLayers) say(`backbone: ${run.backboneLayers.length} layers from ${config.backboneWeights as string}`);

@@ -15,7 +15,10 @@ export interface RunManifest {
   /** The options the run was started with (after config file and flags were merged). */
   options: Record<string, unknown>;
   backend: string;
+  /** When the run first started; a resumed run keeps it. */
   startedAt: string;
+  /** Each time the run was resumed: when, on which backend, from which checkpoint. */
+  resumes?: Array<{ at: string; backend: string; checkpoint: string }>;
   /** The source images of each split, by id, so that `eval --split test` evaluates exactly the held-out ones. */
   splits?: Record<Split, string[]>;
 }
