@@ -83,6 +83,45 @@ test('blending removes seams: at window borders a 5x5-conv model matches the ful
   model.dispose();
 });
 
+test('test-time augmentation: the mean over the flipped and transposed views, each mapped back; a per-pixel model is unchanged by it', async () => {
+  const full = await realImage();
+  // One 64x64 window, so that no blending mixes in: the result is the views' mean itself.
+  const side = 64;
+  const data = new Uint8Array(side * side * 3);
+  for (let row = 0; row < side; row++) data.set(full.data.subarray((row * full.width) * 3, (row * full.width + side) * 3), row * side * 3);
+  const image: RasterImage = { data, width: side, height: side, channels: 3 };
+  const model = convModel(5, 3);
+  const before = tf.memory().numTensors;
+  const dihedral = await predictFullImage(model, image, { tileSize: side, testTimeAugmentation: 'dihedral' });
+  assert.is(tf.memory().numTensors, before, 'no tensors left behind');
+  // By hand: transform the whole window, predict, transform back, average (a flip and a transpose do not commute).
+  const expected = tf.tidy(() => {
+    const x = tf.tensor4d(image.data, [1, side, side, 3], 'int32').toFloat().div(255) as tf.Tensor4D;
+    const views: tf.Tensor4D[] = [];
+    for (const transpose of [false, true]) {
+      for (const axes of [[], [1], [2], [1, 2]]) {
+        const flipped = axes.length > 0 ? tf.reverse(x, axes) : x;
+        const input = transpose ? tf.transpose(flipped, [0, 2, 1, 3]) : flipped;
+        const output = tf.softmax(model.predict(input) as tf.Tensor4D);
+        const untransposed = transpose ? tf.transpose(output, [0, 2, 1, 3]) : output;
+        views.push(axes.length > 0 ? tf.reverse(untransposed, axes) : untransposed);
+      }
+    }
+    return tf.div(tf.addN(views), views.length).dataSync() as Float32Array;
+  });
+  const all = Array.from({ length: side * side }, (_, i) => i);
+  assert.ok(maxError(dihedral.probabilities, expected, all, 4) < 1e-5, `dihedral vs by hand: ${maxError(dihedral.probabilities, expected, all, 4)}`);
+  const plain = await predictFullImage(model, image, { tileSize: side });
+  assert.ok(maxError(plain.probabilities, expected, all, 4) > 1e-3, 'a 5x5-conv model is not symmetric: the views differ');
+  const perPixel = convModel(1, 2);
+  const [flips, none] = [await predictFullImage(perPixel, full, { tileSize: 64, overlap: 16, testTimeAugmentation: 'flips' }), await predictFullImage(perPixel, full, { tileSize: 64, overlap: 16 })];
+  assert.ok(maxError(flips.probabilities, none.probabilities, Array.from({ length: full.width * full.height }, (_, i) => i), 4) < 1e-5);
+  const rejected = await predictFullImage(model, image, { testTimeAugmentation: 'rotations' as never }).catch((e: Error) => e);
+  assert.match(String(rejected), /testTimeAugmentation must be 'none', 'flips' or 'dihedral', got rotations/);
+  model.dispose();
+  perPixel.dispose();
+});
+
 test('overlay keeps background pixels and paints class pixels', async () => {
   const image: RasterImage = { data: Uint8Array.from([10, 20, 30, 10, 20, 30]), width: 2, height: 1, channels: 3 };
   const png = await overlayPng(image, { data: Uint8Array.from([0, 1]), width: 2, height: 1 }, [[0, 0, 0], [250, 0, 0]], 0.5);

@@ -20,7 +20,7 @@ import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
 import { manifestClassMap, openRun, readRunManifest, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
-import { predictFullImage } from '../predict/slidingWindow.js';
+import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { overlayPng, writeClassPng } from '../predict/writePrediction.js';
 import { maskToPolygons } from '../predict/maskToPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../predict/writePolygons.js';
@@ -248,7 +248,11 @@ async function trainCommand(command: Command): Promise<number> {
   }
 }
 
-async function evalCommand(options: { run: string; images?: string; labels?: string; split?: Split; json?: string; csv?: string; heatmap?: string; format: string; backend: string }): Promise<number> {
+/** `--tta`, shared by eval and predict. */
+const testTimeAugmentationOption = (): Option =>
+  new Option('--tta <views>', 'test-time augmentation: average each window over its 4 flips or the 8 symmetries of the square (as many model calls)').choices(['none', 'flips', 'dihedral']).default('none');
+
+async function evalCommand(options: { run: string; images?: string; labels?: string; split?: Split; json?: string; csv?: string; heatmap?: string; format: string; tta: TestTimeAugmentation; backend: string }): Promise<number> {
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
   const { manifest, model } = await openRun(options.run);
   const classMap = manifestClassMap(manifest);
@@ -268,6 +272,7 @@ async function evalCommand(options: { run: string; images?: string; labels?: str
     readMask: readLabelMask,
     ...(options.format !== 'auto' ? { format: options.format } : {}),
     tileSize: manifest.tileSize,
+    testTimeAugmentation: options.tta,
     onImage: (id, done, total) => say(`evaluated ${done}/${total}: ${id}`),
   });
   model.dispose();
@@ -288,7 +293,7 @@ async function evalCommand(options: { run: string; images?: string; labels?: str
  * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
  * pixel coordinates) that the label readers read back into the same class mask.
  */
-async function predictCommand(options: { run: string; images: string; out: string; overlap?: number; polygons?: PolygonLabelFormat; backend: string }): Promise<number> {
+async function predictCommand(options: { run: string; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; backend: string }): Promise<number> {
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
   const { manifest, model } = await openRun(options.run);
   const classMap = manifestClassMap(manifest);
@@ -297,7 +302,7 @@ async function predictCommand(options: { run: string; images: string; out: strin
   await mkdir(options.out, { recursive: true });
   for (const file of files) {
     const image = await decodeImage(file);
-    const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
+    const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
     const stem = basename(file, extname(file));
     await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
     await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
@@ -373,6 +378,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--csv <file>', 'confusion matrix CSV', undefined)
     .option('--heatmap <file>', 'confusion matrix PNG heat map')
     .option('--format <format>', 'label format', 'auto')
+    .addOption(testTimeAugmentationOption())
     .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
     .action(async (options) => setExitCode(await evalCommand(options)));
 
@@ -383,6 +389,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .requiredOption('--images <dir>', 'images of any size')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)').argParser(parseValue('integer', '--overlap') as (v: string) => number))
+    .addOption(testTimeAugmentationOption())
     .addOption(
       new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates, in a format the label readers take: xbd (xView2 WKT), geojson or coco")
         .choices(POLYGON_LABEL_FORMATS),

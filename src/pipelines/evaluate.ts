@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import type { ClassMap } from '../labels/classMap.js';
 import { ConfusionMatrix } from '../metrics/confusionMatrix.js';
 import { readLabelledImage, type ReadLabelMask } from '../operators/readLabelledImages.js';
-import { predictFullImage } from '../predict/slidingWindow.js';
+import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import type { SegmentationMetrics } from '../training/events.js';
 
@@ -29,6 +29,8 @@ export interface EvaluationReport {
   xview2?: { localizationF1: number; damageF1: number; score: number };
   /** Rows: true class; columns: predicted class. */
   confusion_matrix: number[][];
+  /** The test-time augmentation the predictions were made with, when there was one. */
+  test_time_augmentation?: Exclude<TestTimeAugmentation, 'none'>;
 }
 
 /** Options of {@link evaluateFolder}. */
@@ -42,6 +44,8 @@ export interface EvaluateOptions {
   format?: string;
   /** [tileSize=256] Sliding-window size (the run's tile size). */
   tileSize?: number;
+  /** ['none'] Average each window over its flips or all 8 symmetries (see `predictFullImage`). */
+  testTimeAugmentation?: TestTimeAugmentation;
   /** Called after each image, for progress. */
   onImage?: (id: string, done: number, total: number) => void;
 }
@@ -94,11 +98,13 @@ export async function evaluateFolder(model: tf.LayersModel, options: EvaluateOpt
   const matrix = new ConfusionMatrix(options.classMap.names.length, options.classMap.ignoreValue);
   for (const [index, pair] of pairs.entries()) {
     const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}) });
-    const { classes } = await predictFullImage(model, labelled.image, { tileSize: options.tileSize ?? 256 });
+    const { classes } = await predictFullImage(model, labelled.image, { tileSize: options.tileSize ?? 256, ...(options.testTimeAugmentation ? { testTimeAugmentation: options.testTimeAugmentation } : {}) });
     matrix.add(labelled.mask.data, classes.data);
     options.onImage?.(pair.id, index + 1, pairs.length);
   }
-  return evaluationReport(matrix, options.classMap.names, pairs.length);
+  const report = evaluationReport(matrix, options.classMap.names, pairs.length);
+  const augmentation = options.testTimeAugmentation ?? 'none';
+  return augmentation === 'none' ? report : { ...report, test_time_augmentation: augmentation };
 }
 
 const percent = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : '-');

@@ -94,7 +94,8 @@ export function resultsMarkdown(results: readonly RunResult[]): string {
   lines.push('', '| run | test images | epochs completed | optimizer steps | training time (sum of steps) | backend | settings |', '|---|---:|---:|---:|---:|---|---|');
   for (const result of results) {
     const keys = [...COMMON_SETTINGS, ...(ARCHITECTURE_SETTINGS[result.arch] ?? [])].filter((key) => result.options[key] !== undefined);
-    const settings = keys.map((key) => `${key} ${typeof result.options[key] === 'object' ? JSON.stringify(result.options[key]) : String(result.options[key])}`).join(', ');
+    const tta = result.report.test_time_augmentation ? [`evaluated with test-time augmentation ${result.report.test_time_augmentation}`] : [];
+    const settings = [...keys.map((key) => `${key} ${typeof result.options[key] === 'object' ? JSON.stringify(result.options[key]) : String(result.options[key])}`), ...tta].join(', ');
     lines.push(`| ${result.run} | ${result.report.images} | ${result.epochs} | ${result.steps} | ${(result.trainingSeconds / 60).toFixed(0)} min | ${result.backend} | ${settings} |`);
   }
   return `${lines.join('\n')}\n`;

@@ -11,6 +11,40 @@ export interface SlidingWindowOptions {
   batchSize?: number;
   /** [normalize=x/255] Maps uint8 RGB to what the model was trained on; must match training. */
   normalize?: (pixels: tf.Tensor4D) => tf.Tensor4D;
+  /**
+   * ['none'] Test-time augmentation: each window is also predicted flipped ('flips': 4 views) or flipped and
+   * transposed ('dihedral': the 8 symmetries of the square, for overhead imagery that has no up), each
+   * prediction mapped back and their probabilities averaged. Costs as many model calls as views.
+   */
+  testTimeAugmentation?: TestTimeAugmentation;
+}
+
+/** The views {@link predictFullImage} averages over: the window alone, its 4 flips, or all 8 symmetries of the square. */
+export type TestTimeAugmentation = 'none' | 'flips' | 'dihedral';
+
+/** A symmetry of the square window (flip rows, flip columns, then transpose) applied to [B, H, W, C]. */
+interface WindowSymmetry {
+  flipRows: boolean;
+  flipColumns: boolean;
+  transpose: boolean;
+}
+
+function symmetries(kind: TestTimeAugmentation): WindowSymmetry[] {
+  const flips = kind === 'none' ? [[false, false]] : [[false, false], [true, false], [false, true], [true, true]];
+  const transposes = kind === 'dihedral' ? [false, true] : [false];
+  return transposes.flatMap((transpose) => flips.map(([flipRows, flipColumns]) => ({ flipRows: flipRows!, flipColumns: flipColumns!, transpose })));
+}
+
+function applySymmetry(t: tf.Tensor4D, { flipRows, flipColumns, transpose }: WindowSymmetry): tf.Tensor4D {
+  const axes = [...(flipRows ? [1] : []), ...(flipColumns ? [2] : [])];
+  const flipped = axes.length > 0 ? tf.reverse(t, axes) : t;
+  return transpose ? tf.transpose(flipped, [0, 2, 1, 3]) : flipped;
+}
+
+/** The inverse: transpose back first, then the flips (each its own inverse). */
+function undoSymmetry(t: tf.Tensor4D, symmetry: WindowSymmetry): tf.Tensor4D {
+  const untransposed = symmetry.transpose ? tf.transpose(t, [0, 2, 1, 3]) : t;
+  return applySymmetry(untransposed, { ...symmetry, transpose: false });
 }
 
 /** A full-image prediction: the class of each pixel and the blended class probabilities. */
@@ -51,20 +85,23 @@ function rampWeights(tileSize: number, overlap: number): Float32Array {
 
 function checkOptions(image: RasterImage, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
   const tileSize = options.tileSize ?? 256;
+  const testTimeAugmentation = options.testTimeAugmentation ?? 'none';
+  if (!['none', 'flips', 'dihedral'].includes(testTimeAugmentation)) throw new RangeError(`predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`);
   const overlap = options.overlap ?? Math.floor(tileSize / 4);
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(tileSize) || tileSize < 1) throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize) throw new RangeError(`predictFullImage: overlap must be an integer in [0, tileSize), got ${String(overlap)}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`predictFullImage: batchSize must be an integer >= 1, got ${String(batchSize)}`);
   if (image.channels < 3) throw new RangeError(`predictFullImage: image must have 3 or 4 channels, got ${image.channels}`);
-  return { tileSize, overlap, batchSize };
+  return { tileSize, overlap, batchSize, testTimeAugmentation };
 }
 
 /**
  * Predicts the classes of an image of any size with a model trained on tiles: runs the model over
  * overlapping windows (zero-padded where the image is smaller than a window), blends the windows' softmax
  * probabilities with weights that ramp across the overlaps, and takes the arg-max. With a model whose output
- * depends only on each pixel, the result equals predicting the whole image at once.
+ * depends only on each pixel, the result equals predicting the whole image at once. With
+ * `testTimeAugmentation`, each window's probabilities are the mean over its flipped (and transposed) views.
  *
  * @example
  * ```ts
@@ -72,10 +109,11 @@ function checkOptions(image: RasterImage, options: SlidingWindowOptions): Requir
  * ```
  * @param model Images [B, tileSize, tileSize, 3] -> logits [B, tileSize, tileSize, C].
  * @param image The full image (RGB or RGBA; alpha is dropped).
- * @param options Window size, overlap, batch size and normalization.
+ * @param options Window size, overlap, batch size, normalization and test-time augmentation.
  */
 export async function predictFullImage(model: tf.LayersModel, image: RasterImage, options: SlidingWindowOptions = {}): Promise<FullImagePrediction> {
-  const { tileSize, overlap, batchSize } = checkOptions(image, options);
+  const { tileSize, overlap, batchSize, testTimeAugmentation } = checkOptions(image, options);
+  const views = symmetries(testTimeAugmentation);
   const normalize = options.normalize ?? ((pixels: tf.Tensor4D) => tf.div(pixels, 255) as tf.Tensor4D);
   const { width, height } = image;
   const xs = windowStarts(width, tileSize, overlap);
@@ -96,7 +134,8 @@ export async function predictFullImage(model: tf.LayersModel, image: RasterImage
       const group = windows.slice(first, first + batchSize);
       const probabilities = tf.tidy(() => {
         const batch = tf.stack(group.map(({ x, y }) => padded.slice([y, x, 0], [tileSize, tileSize, 3]))) as tf.Tensor4D;
-        return tf.softmax(model.predict(batch) as tf.Tensor4D);
+        const predictions = views.map((view) => undoSymmetry(tf.softmax(model.predict(applySymmetry(batch, view)) as tf.Tensor4D), view));
+        return predictions.length === 1 ? predictions[0]! : tf.div(tf.addN(predictions), predictions.length) as tf.Tensor4D;
       });
       const [, outHeight, outWidth, channels] = probabilities.shape;
       if (outHeight !== tileSize || outWidth !== tileSize) {
