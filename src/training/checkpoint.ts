@@ -69,6 +69,9 @@ export interface SaveCheckpointOptions {
 }
 
 const STEP_DIR = /^step-(\d{9})$/;
+
+/** The checkpoint folders among a folder's entries, oldest first (zero-padded steps sort as numbers). */
+const checkpointFolders = (names: readonly string[]): string[] => names.filter((n) => STEP_DIR.test(n)).sort();
 const STATE_FILE = 'state.json';
 
 /** Writes bytes to a file and forces them to disk before returning. */
@@ -159,7 +162,7 @@ export async function assertCheckpointDirWritable(dir: string): Promise<void> {
  */
 export async function newestCheckpointName(dir: string): Promise<string | undefined> {
   const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => STEP_DIR.test(n)).sort().at(-1);
+  return checkpointFolders(names).at(-1);
 }
 
 /**
@@ -222,7 +225,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents, 
 /** Removes all but the newest `keep` checkpoints and temporary folders left by killed writers. */
 async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
   const names = await readdir(dir);
-  const steps = names.filter((n) => STEP_DIR.test(n)).sort();
+  const steps = checkpointFolders(names);
   const stale = [...steps.slice(0, Math.max(0, steps.length - keep)), ...names.filter((n) => n.startsWith('.tmp-') && !n.startsWith(`.tmp-${process.pid}-`))];
   await Promise.all(stale.map((n) => rm(join(dir, n), { recursive: true, force: true })));
 }
@@ -279,7 +282,7 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
 export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | null> {
   const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!exists) return null;
-  const steps = (await readdir(dir)).filter((n) => STEP_DIR.test(n)).sort().reverse();
+  const steps = checkpointFolders(await readdir(dir)).reverse();
   const skipped: SkippedItem[] = [];
   for (const name of steps) {
     try {
