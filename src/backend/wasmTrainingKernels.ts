@@ -134,14 +134,15 @@ function phaseTaps(k: number, s: number, pad: number, phase: number): { min: num
 /**
  * One stride-1 convolution of dy that computes the given output phases of dx at once: output phase (py, px)
  * at position q receives dy[q - t] * W[t*s + py + top] for each tap t in `rows` (and likewise for columns),
- * so the filter holds, per tap and phase, the matching filter row (zero where that phase has no such tap), and
- * its output channels are (phase, input channel). The output is [N, ceil(H / s), ceil(W / s), phases * Ci].
+ * so the filter holds, per tap and phase, the matching filter row, and its output channels are (phase, input
+ * channel). Every given phase must use every tap of `rows` and `cols` (the caller groups them so), so every
+ * filter entry is written. The output is [N, ceil(H / s), ceil(W / s), phases * Ci].
  */
 function phaseConvolution(
   backend: BackendWasm, dy: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo,
   phases: ReadonlyArray<readonly [number, number]>, rows: { min: number; max: number }, cols: { min: number; max: number },
 ): tf.TensorInfo {
-  const { strideHeight: s, filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co, inHeight: height, inWidth: width } = info;
+  const { strideHeight: s, filterWidth: kw, inChannels: ci, outChannels: co, inHeight: height, inWidth: width } = info;
   const { top, left } = info.padInfo;
   const [, oh, ow] = dy.shape as [number, number, number, number];
   const th = rows.max - rows.min + 1;
@@ -151,7 +152,6 @@ function phaseConvolution(
   // Views into wasm memory are taken after the allocation: growing the heap detaches older views.
   const weights = backend.typedArrayFromHeap(filter) as Float32Array;
   const phasedData = backend.typedArrayFromHeap(phased) as Float32Array;
-  phasedData.fill(0);
   // Each tap's [Ci, Co] block lands transposed: 4x4 SIMD blocks where the channels allow (on small maps
   // with wide filters, Pix2Pix's innermost layers, moving the weights took longer than the convolution).
   const heap = activeWasmHeap();
@@ -161,7 +161,6 @@ function phaseConvolution(
       phases.forEach(([py, px], phase) => {
         const r = (rows.max - u) * s + py + top;
         const c = (cols.max - v) * s + px + left;
-        if (r < 0 || r >= kh || c < 0 || c >= kw) return;
         const from = (r * kw + c) * ci * co;
         const to = (u * tw + v) * co * outChannels + phase * ci;
         if (transpose4x4) {
