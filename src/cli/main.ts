@@ -20,7 +20,7 @@ import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
 import { manifestClassMap, openRun, readRunManifest, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
-import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
+import { predictFullImage, TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { overlayPng, writeClassPng } from '../predict/writePrediction.js';
 import { maskToPolygons } from '../predict/maskToPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../predict/writePolygons.js';
@@ -250,7 +250,7 @@ async function trainCommand(command: Command): Promise<number> {
 
 /** `--tta`, shared by eval and predict. */
 const testTimeAugmentationOption = (): Option =>
-  new Option('--tta <views>', 'test-time augmentation: average each window over its 4 flips or the 8 symmetries of the square (as many model calls)').choices(['none', 'flips', 'dihedral']).default('none');
+  new Option('--tta <views>', 'test-time augmentation: average each window over its 4 flips or the 8 symmetries of the square (as many model calls)').choices(TEST_TIME_AUGMENTATIONS).default('none');
 
 async function evalCommand(options: { run: string; images?: string; labels?: string; split?: Split; json?: string; csv?: string; heatmap?: string; format: string; tta: TestTimeAugmentation; backend: string }): Promise<number> {
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);

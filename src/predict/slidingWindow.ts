@@ -20,7 +20,8 @@ export interface SlidingWindowOptions {
 }
 
 /** The views {@link predictFullImage} averages over: the window alone, its 4 flips, or all 8 symmetries of the square. */
-export type TestTimeAugmentation = 'none' | 'flips' | 'dihedral';
+export const TEST_TIME_AUGMENTATIONS = ['none', 'flips', 'dihedral'] as const;
+export type TestTimeAugmentation = (typeof TEST_TIME_AUGMENTATIONS)[number];
 
 /** A symmetry of the square window (flip rows, flip columns, then transpose) applied to [B, H, W, C]. */
 interface WindowSymmetry {
@@ -86,7 +87,7 @@ function rampWeights(tileSize: number, overlap: number): Float32Array {
 function checkOptions(image: RasterImage, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
   const tileSize = options.tileSize ?? 256;
   const testTimeAugmentation = options.testTimeAugmentation ?? 'none';
-  if (!['none', 'flips', 'dihedral'].includes(testTimeAugmentation)) throw new RangeError(`predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`);
+  if (!TEST_TIME_AUGMENTATIONS.includes(testTimeAugmentation)) throw new RangeError(`predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`);
   const overlap = options.overlap ?? Math.floor(tileSize / 4);
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(tileSize) || tileSize < 1) throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
