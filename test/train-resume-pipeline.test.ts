@@ -35,7 +35,7 @@ function relativeDifference(a: number[][], b: number[][]): number {
 const batchEvents = (events: MetricEvent[]) => events.filter((e): e is BatchMetricsEvent => e.type === 'batch');
 const epochEvents = (events: MetricEvent[]) => events.filter((e): e is EpochSummaryEvent => e.type === 'epoch');
 
-test('a run stopped mid-epoch and resumed through the pipeline ends as the uninterrupted run: same steps, batches and weights', async () => {
+test('a run stopped mid-epoch and resumed through the pipeline ends as the uninterrupted run: same steps, batches and weights; a completed run goes on only when given more epochs', async () => {
   // wasm, single-threaded (the test runner's default): as deterministic as cpu, many times faster at training.
   await selectBackend({ backend: 'wasm' });
   const root = await mkdtemp(join(tmpdir(), 'segstream-resume-pipeline-'));
@@ -101,7 +101,17 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
       assert.ok(epoch.validationSeconds! > 0 && epoch.seconds > epoch.validationSeconds!, `epoch ${epoch.epoch}: ${epoch.seconds} s, validation ${epoch.validationSeconds} s`);
     }
 
-    for (const run of [straight, interrupted, resumed]) run.model.dispose();
+    // A completed run resumed with as many epochs trains nothing; with one more, it trains that epoch.
+    const again = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'straight'), resume: true });
+    assert.equal(batchEvents(await lastValueFrom(again.events$.pipe(toArray()))), [], 'nothing left to train');
+    const longer = await prepareTrainingRun({ ...options, epochs: EPOCHS + 1, checkpointDir: join(root, 'straight'), resume: true });
+    assert.equal(longer.start, { epoch: EPOCHS, batch: 0 });
+    const extraEvents = await lastValueFrom(longer.events$.pipe(toArray()));
+    const firstExtra = EPOCHS * STEPS_PER_EPOCH + 1;
+    assert.equal(batchEvents(extraEvents).map((e) => e.globalStep), Array.from({ length: STEPS_PER_EPOCH }, (_, i) => firstExtra + i));
+    assert.equal(epochEvents(extraEvents).map((e) => e.epoch), [EPOCHS]);
+
+    for (const run of [straight, interrupted, resumed, again, longer]) run.model.dispose();
     assert.is(tf.memory().numTensors, tensorsBefore, 'no tensor left behind by three runs');
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -219,6 +219,7 @@ async function trainCommand(command: Command): Promise<number> {
     const report = progressReporter({ stepsPerEpoch: run.stepsPerEpoch, epochs: config.epochs as number });
     let lastEpoch: { validation?: { meanIoU: number }; train: { meanIoU: number } } | undefined;
     let stopped = false;
+    let steps = 0;
     try {
       await lastValueFrom(
         run.events$.pipe(
@@ -226,6 +227,7 @@ async function trainCommand(command: Command): Promise<number> {
             for (const sink of sinks) sink.write(event);
             report(event);
             if (event.type === 'epoch') lastEpoch = event;
+            if (event.type === 'batch') steps++;
             if (event.type === 'stopped') stopped = true;
           }),
         ),
@@ -240,6 +242,7 @@ async function trainCommand(command: Command): Promise<number> {
       say(`interrupted by ${name}: checkpoint in ${runPaths(out).checkpoints}; continue with: npx stream-train train --out ${out} --resume`);
       return EXIT_CODES[name as 'SIGINT' | 'SIGTERM'];
     }
+    if (run.resumedFrom && steps === 0) say(`nothing left to train: the run in ${out} ended after ${run.start.epoch} epochs (give --epochs with more to go on)`);
     if (lastEpoch) say(`done: mean IoU ${(lastEpoch.validation ?? lastEpoch.train).meanIoU.toFixed(4)} (${lastEpoch.validation ? 'validation' : 'train'}); run folder ${out}`);
     say(`next: npx stream-train eval --run ${out} --split test`);
     return EXIT_CODES.ok;

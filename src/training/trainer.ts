@@ -193,6 +193,8 @@ export class Trainer {
       await restore(this.optimizer, 'model');
       await restore(this.discriminatorOptimizer, 'discriminator');
       this.position = structuredClone(checkpoint.position);
+      // A completed run's checkpoint goes on when this run asks for more epochs than it had.
+      this.position.finished = this.position.epoch >= (this.options.epochs ?? 1) || this.patienceExhausted();
       this.schedule.restore(this.position.schedule);
       this.running.matrix.counts.set(this.position.running.counts.length ? this.position.running.counts : new Array(this.running.matrix.counts.length).fill(0));
       this.running.lossSum = this.position.running.lossSum;
@@ -406,6 +408,12 @@ export class Trainer {
     return this.options.earlyStopping?.monitor ?? this.options.monitor ?? (this.options.validation ? 'validation.meanIoU' : 'train.meanIoU');
   }
 
+  /** Early stopping is on and the monitored metric has not improved for `patience` epochs. */
+  private patienceExhausted(): boolean {
+    const patience = this.options.earlyStopping?.patience;
+    return patience !== undefined && this.position.epochsWithoutImprovement >= patience;
+  }
+
   private async endEpoch(): Promise<TrainingEvent[]> {
     // An epoch resumed at its end (no batch since) counts from here.
     const started = this.epochStarted ?? performance.now();
@@ -442,8 +450,7 @@ export class Trainer {
     }
     this.schedule.epochEnded(value);
     this.position.schedule = this.schedule.state();
-    const patience = this.options.earlyStopping?.patience;
-    if (patience !== undefined && this.position.epochsWithoutImprovement >= patience) summary.earlyStopped = true;
+    if (this.patienceExhausted()) summary.earlyStopped = true;
     this.position.epoch += 1;
     this.position.step = 0;
     this.position.batchesDone = 0;
