@@ -87,6 +87,26 @@ test('conv2d filter gradient of a batch equals the sum of its images\' gradients
   tf.dispose([x, dy, whole!, perImage!]);
 });
 
+test('conv2d filter gradient in chunks of cells (as large inputs run) equals cpu: strides 1-3, kernels 2-7, chunks that split rows and images', async () => {
+  const cases: Array<{ input: [number, number, number, number]; kernel: number; stride: number; cells: number }> = [
+    { input: [2, 13, 11, 3], kernel: 3, stride: 1, cells: 37 },
+    { input: [2, 12, 12, 4], kernel: 4, stride: 2, cells: 23 },
+    { input: [3, 15, 14, 2], kernel: 7, stride: 2, cells: 50 },
+    { input: [2, 12, 13, 3], kernel: 2, stride: 3, cells: 11 },
+  ];
+  for (const [index, c] of cases.entries()) {
+    for (const pad of ['same', 'valid'] as const) {
+      await compareOnBackends(`filter gradient k${c.kernel} s${c.stride} ${pad} ${c.input} in chunks of ${c.cells} cells`, () => {
+        const x = seeded(c.input, 5 + index) as tf.Tensor4D;
+        const filterShape: [number, number, number, number] = [c.kernel, c.kernel, c.input[3], 5];
+        const dy = seeded(tf.conv2d(x, tf.zeros(filterShape), c.stride, pad).shape, 50 + index);
+        const attrs = { strides: [c.stride, c.stride], pad, dataFormat: 'NHWC', filterShape, cellsPerChunk: c.cells };
+        return [tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor];
+      });
+    }
+  }
+});
+
 test('conv2dTranspose forward and gradients on wasm equal cpu (U-Net 2x2/2 and Pix2Pix 4x4/2 decoders)', async () => {
   const cases = [
     { kernel: 2, stride: 2, pad: 'same' as const, input: [2, 5, 6, 4] },
@@ -171,8 +191,8 @@ test('gather gradient (UnsortedSegmentSum) on wasm equals cpu, repeated indices 
   });
 });
 
-test('slices, splits (the gradient of concat), sums and means over leading axes on wasm equal cpu', async () => {
-  await compareOnBackends('slice / split / sum', () => {
+test('slices, pads, splits (the gradient of concat), sums and means over leading axes on wasm equal cpu', async () => {
+  await compareOnBackends('slice / pad / split / sum', () => {
     const x = seeded([2, 5, 6, 70], 31);
     const [a, b] = tf.split(x, [3, 67], 3);
     const skip = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.concat([p, q], 3).mul(seeded([2, 5, 6, 7], 32)).sum())([seeded([2, 5, 6, 3], 33), seeded([2, 5, 6, 4], 34)]);
@@ -186,6 +206,12 @@ test('slices, splits (the gradient of concat), sums and means over leading axes 
       // Runs of whole vectors (multiples of 4 values) take the SIMD copy, at any offset.
       tf.slice(x, [0, 1, 1, 4], [2, 3, 4, 8]),
       tf.slice(tf.cast(seeded([3, 4, 12], 38, 100), 'int32'), [1, 1, 4], [2, 2, 8]),
+      // Pads: spatial borders of whole vectors (SIMD rows), odd channel counts, every axis, a constant, none.
+      tf.pad(seeded([2, 5, 6, 8], 48), [[0, 0], [1, 2], [0, 3], [0, 0]]),
+      tf.pad(seeded([2, 5, 6, 3], 49), [[1, 0], [2, 1], [1, 1], [0, 2]]),
+      tf.pad(seeded([7, 9], 50), [[2, 1], [0, 3]], 1.5),
+      tf.pad(tf.cast(seeded([3, 4, 4], 51, 100), 'int32'), [[0, 1], [1, 0], [0, 4]], -2),
+      tf.pad(seeded([2, 3, 4], 52), [[0, 0], [0, 0], [0, 0]]),
       ...tf.split(seeded([2, 3, 5, 32], 39), [16, 8, 8], 3),
       ...tf.split(seeded([4, 6, 8], 40), [1, 3], 0),
       tf.concat([seeded([2, 3, 5, 16], 41), seeded([2, 3, 5, 8], 42), seeded([2, 3, 5, 4], 43)], 3),
