@@ -69,6 +69,10 @@ async function evaluatePredictCompare(out: string): Promise<void> {
 
   const { stdout } = await run(BIN, ['compare', out]);
   assert.match(stdout, new RegExp(`\\| unet \\| ${report.overall.f1!.toFixed(4)} \\|`));
+
+  // No epoch has ended, so none is marked best: the error says so and names the folder.
+  const noBest = await run(BIN, ['eval', '--run', out, '--split', 'train', '--checkpoint', 'best', '--backend', 'cpu']).then(() => undefined, (error: { stderr: string }) => error);
+  assert.match(noBest?.stderr ?? '', `${join(out, 'checkpoints')}: no checkpoint is marked best`);
 }
 
 /**
@@ -91,6 +95,12 @@ async function resumeAsPrinted(out: string, firstStderr: string): Promise<void> 
   assert.equal([options.tileSize, options.baseFilters, options.depth, options.backend, options.epochs], [32, 2, 1, 'cpu', 1]);
   assert.is(startedAt, first.startedAt, 'the run keeps its first start time');
   assert.equal(resumes.map((r) => [r.backend, r.checkpoint.includes(join(out, 'checkpoints', 'step-'))]), [['cpu', true]]);
+  // The finished epoch is the best so far (by training mean IoU: this run has no validation images):
+  // eval --checkpoint best evaluates the checkpoint best.json names.
+  const { checkpoint: marked } = JSON.parse(readFileSync(join(out, 'checkpoints', 'best.json'), 'utf8')) as { checkpoint: string };
+  const evaluated = await run(BIN, ['eval', '--run', out, '--split', 'train', '--checkpoint', 'best', '--backend', 'cpu']);
+  assert.match(evaluated.stderr, `model: ${join(out, 'checkpoints', marked)}`);
+  assert.is((JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8')) as { checkpoint: string }).checkpoint, join(out, 'checkpoints', marked));
 }
 
 for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { loadCheckpoint, loadLatestCheckpoint, saveCheckpoint, type TrainingPosition } from '../src/training/checkpoint.js';
+import { loadBestCheckpoint, loadCheckpoint, loadLatestCheckpoint, saveCheckpoint, type TrainingPosition } from '../src/training/checkpoint.js';
 import { buildUNet } from '../src/models/unet.js';
 import { getModelInfo } from '../src/models/modelInfo.js';
 import { maxAbsDifference, weightValues } from './train-fixtures.js';
@@ -72,6 +72,25 @@ test('a failed write leaves the previous checkpoint intact and no partial folder
     assert.equal((await readdir(dir)).sort(), ['step-000000002', 'step-000000003'], 'no partial folder left');
     assert.is((await loadLatestCheckpoint(dir))!.position.globalStep, 3);
     assert.is(await loadLatestCheckpoint(join(dir, 'missing')), null);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the checkpoint marked best outlives pruning until another is marked; loadBestCheckpoint reads it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'segstream-ckpt-best-'));
+  try {
+    const { model, optimizer } = trainedPair();
+    const save = (step: number, best: boolean) => saveCheckpoint(dir, { models: { model }, optimizers: { model: optimizer }, position: position(step) }, { keep: 1, best });
+    assert.is(await loadBestCheckpoint(dir), null, 'none marked yet');
+    for (const [step, best] of [[1, false], [2, true], [3, false], [4, false]] as const) await save(step, best);
+    assert.equal((await readdir(dir)).sort(), ['best.json', 'step-000000002', 'step-000000004']);
+    const best = (await loadBestCheckpoint(dir))!;
+    assert.is(best.position.globalStep, 2);
+    best.models.model!.dispose();
+    for (const { tensor } of best.optimizerWeights.model!) tensor.dispose();
+    await save(5, true);
+    assert.equal((await readdir(dir)).sort(), ['best.json', 'step-000000005'], 'the old best goes once another is marked');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

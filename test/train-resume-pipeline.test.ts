@@ -9,6 +9,7 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
+import { loadBestCheckpoint } from '../src/training/checkpoint.js';
 import type { MetricEvent } from '../src/sinks/sinkEvents.js';
 import type { BatchMetricsEvent, EpochSummaryEvent } from '../src/training/events.js';
 import { linkXbdPairs } from './helpers/data.js';
@@ -100,6 +101,13 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
     for (const epoch of [...epochEvents(straightEvents), ...epochEvents(afterResume)]) {
       assert.ok(epoch.validationSeconds! > 0 && epoch.seconds > epoch.validationSeconds!, `epoch ${epoch.epoch}: ${epoch.seconds} s, validation ${epoch.validationSeconds} s`);
     }
+
+    // Each epoch whose validation mean IoU is the best so far marks its checkpoint best.
+    const bestEpoch = epochEvents(straightEvents).at(-1)!.best!.epoch;
+    const best = (await loadBestCheckpoint(join(root, 'straight')))!;
+    assert.is(best.position.globalStep, (bestEpoch + 1) * STEPS_PER_EPOCH, `best epoch ${bestEpoch}`);
+    best.models.model!.dispose();
+    for (const { tensor } of best.optimizerWeights.model!) tensor.dispose();
 
     // A completed run resumed with as many epochs trains nothing; with one more, it trains that epoch.
     const again = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'straight'), resume: true });

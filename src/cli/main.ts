@@ -17,7 +17,7 @@ import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
 import { assertCheckpointDirWritable, newestCheckpointName } from '../training/checkpoint.js';
 import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
-import { manifestClassMap, openRun, readRunManifest, runPaths, writeRunManifest } from '../pipelines/runDirectory.js';
+import { manifestClassMap, openRun, readRunManifest, RUN_CHECKPOINTS, runPaths, writeRunManifest, type RunCheckpoint } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
 import { predictFullImage, TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation } from '../predict/slidingWindow.js';
@@ -251,13 +251,18 @@ async function trainCommand(command: Command): Promise<number> {
   }
 }
 
+/** `--checkpoint`, shared by eval and predict. */
+const checkpointOption = (): Option =>
+  new Option('--checkpoint <which>', "the run's newest checkpoint, or the one of its best epoch (validation mean IoU; training mean IoU in a run without validation images)").choices(RUN_CHECKPOINTS).default('latest');
+
 /** `--tta`, shared by eval and predict. */
 const testTimeAugmentationOption = (): Option =>
   new Option('--tta <views>', 'test-time augmentation: average each window over its 4 flips or the 8 symmetries of the square (as many model calls)').choices(TEST_TIME_AUGMENTATIONS).default('none');
 
-async function evalCommand(options: { run: string; images?: string; labels?: string; split?: Split; json?: string; csv?: string; heatmap?: string; format: string; tta: TestTimeAugmentation; backend: string }): Promise<number> {
+async function evalCommand(options: { run: string; checkpoint: RunCheckpoint; images?: string; labels?: string; split?: Split; json?: string; csv?: string; heatmap?: string; format: string; tta: TestTimeAugmentation; backend: string }): Promise<number> {
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
-  const { manifest, model } = await openRun(options.run);
+  const { manifest, model, checkpoint } = await openRun(options.run, options.checkpoint);
+  say(`model: ${checkpoint}`);
   const classMap = manifestClassMap(manifest);
   const fromRun = (key: 'images' | 'labels'): string => {
     const value = options[key] ?? (options.split ? manifest.options[key] : undefined);
@@ -280,7 +285,7 @@ async function evalCommand(options: { run: string; images?: string; labels?: str
   });
   model.dispose();
   process.stdout.write(evaluationTable(report));
-  const json = `${JSON.stringify(report, null, 2)}\n`;
+  const json = `${JSON.stringify({ ...report, checkpoint }, null, 2)}\n`;
   await writeFile(runPaths(options.run).evaluation, json);
   if (options.json) await writeFile(options.json, json);
   const csvPath = options.csv ?? join(options.run, 'confusion.csv');
@@ -296,9 +301,10 @@ async function evalCommand(options: { run: string; images?: string; labels?: str
  * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
  * pixel coordinates) that the label readers read back into the same class mask.
  */
-async function predictCommand(options: { run: string; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; backend: string }): Promise<number> {
+async function predictCommand(options: { run: string; checkpoint: RunCheckpoint; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; backend: string }): Promise<number> {
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
-  const { manifest, model } = await openRun(options.run);
+  const { manifest, model, checkpoint } = await openRun(options.run, options.checkpoint);
+  say(`model: ${checkpoint}`);
   const classMap = manifestClassMap(manifest);
   const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
@@ -374,6 +380,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .command('eval')
     .description('evaluate a trained run on a labelled folder or on one of its splits: per-class table, JSON, confusion CSV and heat map')
     .requiredOption('--run <dir>', 'run folder written by train')
+    .addOption(checkpointOption())
     .option('--images <dir>', "image folder (default with --split: the run's)")
     .option('--labels <dir>', "label folder (default with --split: the run's)")
     .addOption(new Option('--split <name>', "evaluate only the run's train, validation or test images").choices(['train', 'validation', 'test']))
@@ -389,6 +396,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .command('predict')
     .description('predict full-size images with overlapping, blended windows: class-index PNG and colour overlay per image, polygon labels with --polygons')
     .requiredOption('--run <dir>', 'run folder written by train')
+    .addOption(checkpointOption())
     .requiredOption('--images <dir>', 'images of any size')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)').argParser(parseValue('integer', '--overlap') as (v: string) => number))

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
-import { loadLatestCheckpoint } from '../training/checkpoint.js';
+import { loadBestCheckpoint, loadLatestCheckpoint } from '../training/checkpoint.js';
 import type { EvaluationReport } from './evaluate.js';
 
 /** What `run.json` in a run folder records: enough to evaluate and predict with the run's model later. */
@@ -42,25 +42,31 @@ export function manifestClassMap(manifest: RunManifest): ClassMap {
   return { names: manifest.classes.names, colors: manifest.classes.colors, ignoreValue: manifest.classes.ignoreValue, ids: new Map(Object.entries(manifest.classes.ids)) };
 }
 
+/** Which checkpoint of a run to open: the newest, or the one of its best epoch by validation. */
+export const RUN_CHECKPOINTS = ['latest', 'best'] as const;
+export type RunCheckpoint = (typeof RUN_CHECKPOINTS)[number];
+
 /**
- * Opens a run folder written by `train`: its manifest and the model of its newest checkpoint. Loading
+ * Opens a run folder written by `train`: its manifest and the model of its newest checkpoint, or of the one
+ * marked best (the epoch with the highest validation mean IoU, or the run's monitored metric). Loading
  * reads JSON topology and weight bytes only; no code from the folder runs.
  *
  * @example
  * ```ts
- * const { manifest, model } = await openRun('runs/unet-xbd');
+ * const { manifest, model, checkpoint } = await openRun('runs/unet-xbd', 'best');
  * ```
  * @param runDir The run folder.
- * @throws InputError naming the folder when it has no manifest or no complete checkpoint.
+ * @throws InputError naming the folder when it has no manifest, no complete checkpoint, or none marked best.
  */
-export async function openRun(runDir: string): Promise<{ manifest: RunManifest; model: tf.LayersModel }> {
+export async function openRun(runDir: string, which: RunCheckpoint = 'latest'): Promise<{ manifest: RunManifest; model: tf.LayersModel; checkpoint: string }> {
   const paths = runPaths(runDir);
   const manifest = await readRunManifest(runDir);
-  const checkpoint = await loadLatestCheckpoint(paths.checkpoints);
+  const checkpoint = which === 'best' ? await loadBestCheckpoint(paths.checkpoints) : await loadLatestCheckpoint(paths.checkpoints);
+  if (!checkpoint && which === 'best') throw new InputError(paths.checkpoints, 'no checkpoint is marked best (runs before this marker, or with no finished epoch): use the latest');
   if (!checkpoint?.models.model) throw new InputError(paths.checkpoints, 'no complete checkpoint with a model: train the run first');
   for (const role of Object.keys(checkpoint.optimizerWeights)) for (const { tensor } of checkpoint.optimizerWeights[role]!) tensor.dispose();
   for (const [role, model] of Object.entries(checkpoint.models)) if (role !== 'model') model.dispose();
-  return { manifest, model: checkpoint.models.model };
+  return { manifest, model: checkpoint.models.model, checkpoint: checkpoint.path };
 }
 
 async function readRunJson<T>(path: string, hint: string): Promise<T> {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { ScheduleState } from './schedules.js';
 import { InputError, type SkippedItem } from '../errors.js';
 // Checkpoints of DeepLabV3+ hold segstream's own layers: loading one needs them registered, whoever calls.
@@ -59,8 +59,13 @@ export interface LoadedCheckpoint {
 }
 
 export interface SaveCheckpointOptions {
-  /** [keep=2] Complete checkpoints to keep; older ones are removed after a new one is in place. */
+  /**
+   * [keep=2] Complete checkpoints to keep; older ones are removed after a new one is in place, except the
+   * one marked best.
+   */
   keep?: number;
+  /** Marks this checkpoint as the run's best (`best.json` names it), which pruning then keeps. */
+  best?: boolean;
   /**
    * Milliseconds to pause after each file is written: only for tests that must kill a process in the
    * middle of a write. Defaults to $SEGSTREAM_CHECKPOINT_WRITE_DELAY_MS, else 0.
@@ -73,6 +78,16 @@ const STEP_DIR = /^step-(\d{9})$/;
 /** The checkpoint folders among a folder's entries, oldest first (zero-padded steps sort as numbers). */
 const checkpointFolders = (names: readonly string[]): string[] => names.filter((n) => STEP_DIR.test(n)).sort();
 const STATE_FILE = 'state.json';
+/** Names the checkpoint folder marked best: { checkpoint: 'step-…' }. */
+const BEST_FILE = 'best.json';
+
+/** The checkpoint folder name `best.json` in `dir` names, or undefined. */
+async function bestCheckpointName(dir: string): Promise<string | undefined> {
+  const text = await readFile(join(dir, BEST_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const name = (JSON.parse(text) as { checkpoint?: unknown }).checkpoint;
+  return typeof name === 'string' && STEP_DIR.test(name) ? name : undefined;
+}
 
 /** Writes bytes to a file and forces them to disk before returning. */
 async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
@@ -213,6 +228,12 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents, 
     // A checkpoint of the same step (written again after a resume) is replaced as a whole.
     await rm(finalPath, { recursive: true, force: true });
     await rename(tempPath, finalPath);
+    if (options.best) {
+      // Written beside, then renamed over: a reader sees the old marker or the new one, never half of one.
+      const marker = join(dir, `.tmp-${process.pid}-${BEST_FILE}`);
+      await writeDurable(marker, JSON.stringify({ checkpoint: basename(finalPath) }));
+      await rename(marker, join(dir, BEST_FILE));
+    }
     await syncDirectory(dir);
   } catch (error) {
     await rm(tempPath, { recursive: true, force: true }).catch(() => undefined);
@@ -222,11 +243,13 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents, 
   return finalPath;
 }
 
-/** Removes all but the newest `keep` checkpoints and temporary folders left by killed writers. */
+/** Removes all but the newest `keep` checkpoints (and the best), and temporary folders left by killed writers. */
 async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
   const names = await readdir(dir);
+  const best = await bestCheckpointName(dir);
   const steps = checkpointFolders(names);
-  const stale = [...steps.slice(0, Math.max(0, steps.length - keep)), ...names.filter((n) => n.startsWith('.tmp-') && !n.startsWith(`.tmp-${process.pid}-`))];
+  const old = steps.slice(0, Math.max(0, steps.length - keep)).filter((n) => n !== best);
+  const stale = [...old, ...names.filter((n) => n.startsWith('.tmp-') && !n.startsWith(`.tmp-${process.pid}-`))];
   await Promise.all(stale.map((n) => rm(join(dir, n), { recursive: true, force: true })));
 }
 
@@ -293,6 +316,21 @@ export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoin
   }
   if (skipped.length > 0) throw new InputError(dir, `none of its ${skipped.length} checkpoints can be read; the newest: ${skipped[0]!.problem}`);
   return null;
+}
+
+/**
+ * The checkpoint marked best in `dir` (the epoch whose monitored metric, validation mean IoU by default,
+ * was highest), or null when none is marked.
+ *
+ * @example
+ * ```ts
+ * const best = await loadBestCheckpoint('runs/a/checkpoints');
+ * ```
+ * @throws Error naming the folder when the marked checkpoint cannot be read.
+ */
+export async function loadBestCheckpoint(dir: string): Promise<LoadedCheckpoint | null> {
+  const name = await bestCheckpointName(dir);
+  return name ? loadCheckpoint(join(dir, name)) : null;
 }
 
 /** Where the source must start to continue a run at `position`: the epoch and the batches to skip in it. */

@@ -438,10 +438,12 @@ export class Trainer {
     }
     const monitor = this.monitorName();
     const value = monitoredValue(monitor, summary);
+    let improved = false;
     if (value !== undefined) {
       const minDelta = this.options.earlyStopping?.minDelta ?? 0;
       if (this.position.best === null || value > this.position.best.value + minDelta) {
         this.position.best = { value, epoch: this.position.epoch };
+        improved = true;
         this.position.epochsWithoutImprovement = 0;
       } else {
         this.position.epochsWithoutImprovement += 1;
@@ -459,7 +461,7 @@ export class Trainer {
     summary.seconds = (performance.now() - started) / 1000;
     this.epochStarted = null;
     const events: TrainingEvent[] = [summary];
-    const saved = await this.writeCheckpoint('epoch');
+    const saved = await this.writeCheckpoint('epoch', improved);
     if (saved) events.push(saved);
     return events;
   }
@@ -492,7 +494,8 @@ export class Trainer {
     return { loss: images ? lossSum / images : 0, metrics: matrix.metrics(this.classNames) };
   }
 
-  private async writeCheckpoint(reason: CheckpointEvent['reason']): Promise<CheckpointEvent | null> {
+  /** Writes a checkpoint unless this step's is written already; `best` marks it as the run's best. */
+  private async writeCheckpoint(reason: CheckpointEvent['reason'], best = false): Promise<CheckpointEvent | null> {
     const config = this.options.checkpoint;
     const unchanged = this.lastCheckpointStep === this.position.globalStep && this.lastCheckpointFinished === this.position.finished;
     if (!config || unchanged) return null;
@@ -503,7 +506,7 @@ export class Trainer {
       models.discriminator = this.options.discriminator;
       optimizers.discriminator = this.discriminatorOptimizer!;
     }
-    const path = await saveCheckpoint(config.dir, { models, optimizers, position: this.position }, config.keep !== undefined ? { keep: config.keep } : {});
+    const path = await saveCheckpoint(config.dir, { models, optimizers, position: this.position }, { ...(config.keep !== undefined ? { keep: config.keep } : {}), best });
     this.lastCheckpointStep = this.position.globalStep;
     this.lastCheckpointFinished = this.position.finished;
     return { type: 'checkpoint', path, epoch: this.position.epoch, step: this.position.step, globalStep: this.position.globalStep, reason };
