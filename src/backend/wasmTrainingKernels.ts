@@ -164,7 +164,6 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   return result;
 }
 
-
 /** Taps t (inclusive range) for which filter row t*s + phase + pad lies in [0, k): those that reach output phase `phase`. */
 function phaseTaps(k: number, s: number, pad: number, phase: number): { min: number; max: number } {
   return { min: Math.ceil((-phase - pad) / s), max: Math.floor((k - 1 - phase - pad) / s) };
