@@ -91,6 +91,11 @@ test('the checkpoint marked best outlives pruning until another is marked; loadB
     for (const { tensor } of best.optimizerWeights.model!) tensor.dispose();
     await save(5, true);
     assert.equal((await readdir(dir)).sort(), ['best.json', 'step-000000005'], 'the old best goes once another is marked');
+    // A damaged marker is an error naming it, not a silent fall-back that would let pruning take the best.
+    await writeFile(join(dir, 'best.json'), '{"checkpoint": "step-5"}');
+    await loadBestCheckpoint(dir).then(() => assert.unreachable('should fail'), (error: Error) => assert.match(error.message, /best\.json: names no checkpoint folder/));
+    await writeFile(join(dir, 'best.json'), '{"checkpoint":');
+    await loadBestCheckpoint(dir).then(() => assert.unreachable('should fail'), (error: Error) => assert.match(error.message, /best\.json: is not JSON/));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -81,12 +81,22 @@ const STATE_FILE = 'state.json';
 /** Names the checkpoint folder marked best: { checkpoint: 'step-…' }. */
 const BEST_FILE = 'best.json';
 
-/** The checkpoint folder name `best.json` in `dir` names, or undefined. */
+/**
+ * The checkpoint folder name `best.json` in `dir` names, or undefined when there is no such file.
+ * @throws InputError naming the file when it does not name a checkpoint folder.
+ */
 async function bestCheckpointName(dir: string): Promise<string | undefined> {
-  const text = await readFile(join(dir, BEST_FILE), 'utf8').catch(() => undefined);
+  const path = join(dir, BEST_FILE);
+  const text = await readFile(path, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  const name = (JSON.parse(text) as { checkpoint?: unknown }).checkpoint;
-  return typeof name === 'string' && STEP_DIR.test(name) ? name : undefined;
+  let name: unknown;
+  try {
+    name = (JSON.parse(text) as { checkpoint?: unknown }).checkpoint;
+  } catch (error) {
+    throw new InputError(path, `is not JSON (${(error as Error).message})`, { cause: error });
+  }
+  if (typeof name !== 'string' || !STEP_DIR.test(name)) throw new InputError(path, `names no checkpoint folder (step-<9 digits>): ${JSON.stringify(name)}`);
+  return name;
 }
 
 /** Writes bytes to a file and forces them to disk before returning. */
