@@ -87,20 +87,22 @@ test('conv2d filter gradient of a batch equals the sum of its images\' gradients
   tf.dispose([x, dy, whole!, perImage!]);
 });
 
-test('conv2d filter gradient in chunks of cells (as large inputs run) equals cpu: strides 1-3, kernels 2-7, chunks that split rows and images', async () => {
-  const cases: Array<{ input: [number, number, number, number]; kernel: number; stride: number; cells: number }> = [
-    { input: [2, 13, 11, 3], kernel: 3, stride: 1, cells: 37 },
-    { input: [2, 12, 12, 4], kernel: 4, stride: 2, cells: 23 },
-    { input: [3, 15, 14, 2], kernel: 7, stride: 2, cells: 50 },
-    { input: [2, 12, 13, 3], kernel: 2, stride: 3, cells: 11 },
+test('conv2d filter gradient over blocks of cells equals cpu: strides 1-3, kernels 2-7, odd input channels, output channels in partial and several vectors', async () => {
+  // Grids of hundreds of cells span several blocks; 3 and 5 input channels get a zero channel, 5/20/36 output channels zero lanes and a second or third group of 16.
+  const cases: Array<{ input: [number, number, number, number]; kernel: number; stride: number; outChannels: number }> = [
+    { input: [2, 13, 11, 3], kernel: 3, stride: 1, outChannels: 5 },
+    { input: [2, 12, 12, 4], kernel: 4, stride: 2, outChannels: 20 },
+    { input: [3, 15, 14, 5], kernel: 7, stride: 2, outChannels: 8 },
+    { input: [2, 12, 13, 3], kernel: 2, stride: 3, outChannels: 36 },
+    { input: [1, 17, 9, 18], kernel: 5, stride: 1, outChannels: 33 },
   ];
   for (const [index, c] of cases.entries()) {
     for (const pad of ['same', 'valid'] as const) {
-      await compareOnBackends(`filter gradient k${c.kernel} s${c.stride} ${pad} ${c.input} in chunks of ${c.cells} cells`, () => {
+      await compareOnBackends(`filter gradient k${c.kernel} s${c.stride} ${pad} ${c.input} to ${c.outChannels} channels`, () => {
         const x = seeded(c.input, 5 + index) as tf.Tensor4D;
-        const filterShape: [number, number, number, number] = [c.kernel, c.kernel, c.input[3], 5];
+        const filterShape: [number, number, number, number] = [c.kernel, c.kernel, c.input[3], c.outChannels];
         const dy = seeded(tf.conv2d(x, tf.zeros(filterShape), c.stride, pad).shape, 50 + index);
-        const attrs = { strides: [c.stride, c.stride], pad, dataFormat: 'NHWC', filterShape, cellsPerChunk: c.cells };
+        const attrs = { strides: [c.stride, c.stride], pad, dataFormat: 'NHWC', filterShape };
         return [tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor];
       });
     }

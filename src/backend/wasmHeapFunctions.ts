@@ -73,6 +73,8 @@ export const simd = (opcode: number): number[] => [0xfd, ...unsigned(opcode)];
 /** v128.load / v128.store at a constant offset, with no alignment promised. */
 export const v128Load = (offset: number): number[] => [...simd(0x00), 0, ...unsigned(offset)];
 export const v128Store = (offset: number): number[] => [...simd(0x0b), 0, ...unsigned(offset)];
+/** v128.load32_splat: one float at a constant offset, in all four lanes. */
+export const v128Load32Splat = (offset: number): number[] => [...simd(0x09), 0, ...unsigned(offset)];
 /** `local += by` for an i32 local. */
 export const addTo = (local: number, by: number): number[] => [op.localGet, local, op.i32Const, ...signed(by), op.i32Add, op.localSet, local];
 /** `local += other` for two i32 locals. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type HeapFunctionSource, activeWasmHeap, addLocal, addTo, f32x4, heapFunction, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, activeWasmHeap, addLocal, addTo, f32x4, heapFunction, op, simd, v128Load, v128Load32Splat, v128Store } from './wasmHeapFunctions.js';
 
 /**
  * Training kernels for the wasm backend. As shipped it lacks `Conv2DBackpropFilter` (so no convolution can
@@ -38,35 +38,51 @@ function cropTrailing(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols
   return run(backend, 'Slice', { x }, { begin: [0, 0, 0, 0], size: [n, h - rows, w - cols, c] });
 }
 
+/** Cells per block of the filter-gradient products: the block of dy and of x that every tap and channel pair reads stays in L1 or L2 (64 was fastest from 16 to 2048 at 3 to 256 channels). */
+const PRODUCT_BLOCK_CELLS = 64;
+
 /**
- * A float32 tensor over `shape`'s worth of `base`'s wasm memory from float `offset` on, for kernels to read
- * in place. Release it with `releaseView`, never `dispose`: its memory is `base`'s.
+ * `accumulateProduct<V>(a, aStep, aStride, b, bStride, c, cStride, pairs, cells)`: for each of `pairs`
+ * pairs of rows of A and C, adds to the row's 4V floats of C the sum over `cells` cells k of A[row, k] *
+ * B[k, 0:4V]. Byte steps: aStep from cell to cell of A, aStride from row to row of A, bStride from cell to
+ * cell of B, cStride from row to row of C. The 2 x V vectors of C stay in registers over k.
  */
-function viewOf(backend: BackendWasm, base: tf.TensorInfo, offset: number, shape: number[]): tf.TensorInfo {
-  return backend.makeOutput(shape, 'float32', backend.getMemoryOffset(base.dataId) + 4 * offset);
+function accumulateProductSource(vectors: number): HeapFunctionSource {
+  // Parameters a 0, aStep 1, aStride 2, b 3, bStride 4, c 5, cStride 6, pairs 7, cells 8; i32 locals: A's
+  // two row pointers 9 and 10, B pointer 11, cells left 12, C's second row 13; v128 locals: accumulators,
+  // B's vectors, a splat.
+  const accumulator = (row: number, j: number): number => 14 + row * vectors + j;
+  const fromB = (j: number): number => 14 + 2 * vectors + j;
+  const splat = 14 + 3 * vectors;
+  const columns = Array.from({ length: vectors }, (_, j) => j);
+  const code = [...op.block, ...op.loop, op.localGet, 7, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 5, op.localGet, 6, op.i32Add, op.localSet, 13);
+  for (const j of columns) code.push(op.localGet, 5, ...v128Load(16 * j), op.localSet, accumulator(0, j), op.localGet, 13, ...v128Load(16 * j), op.localSet, accumulator(1, j));
+  code.push(op.localGet, 0, op.localSet, 9, op.localGet, 0, op.localGet, 2, op.i32Add, op.localSet, 10, op.localGet, 3, op.localSet, 11, op.localGet, 8, op.localSet, 12);
+  code.push(...op.block, ...op.loop, op.localGet, 12, op.i32Eqz, op.brIf, 1);
+  for (const j of columns) code.push(op.localGet, 11, ...v128Load(16 * j), op.localSet, fromB(j));
+  for (const row of [0, 1]) {
+    code.push(op.localGet, 9 + row, ...v128Load32Splat(0), op.localSet, splat);
+    for (const j of columns) code.push(op.localGet, accumulator(row, j), op.localGet, splat, op.localGet, fromB(j), ...simd(f32x4.mul), ...simd(f32x4.add), op.localSet, accumulator(row, j));
+  }
+  code.push(...addLocal(9, 1), ...addLocal(10, 1), ...addLocal(11, 4), ...addTo(12, -1), op.br, 0, op.end, op.end);
+  for (const j of columns) code.push(op.localGet, 5, op.localGet, accumulator(0, j), ...v128Store(16 * j), op.localGet, 13, op.localGet, accumulator(1, j), ...v128Store(16 * j));
+  code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(5, 6), ...addLocal(5, 6), ...addTo(7, -1), op.br, 0, op.end, op.end);
+  return { name: `accumulateProduct${vectors}`, params: 9, i32Locals: 5, v128Locals: 3 * vectors + 1, code };
 }
 
-function releaseView(backend: BackendWasm, view: tf.TensorInfo): void {
-  backend.wasm.tfjs.disposeData(backend.dataIdMap.get(view.dataId)!.id);
-  backend.dataIdMap.delete(view.dataId);
-}
-
-/** Row products of the filter gradient with more operand floats than this (32 MiB) run in chunks of cells. */
-const CHUNKED_PRODUCT_FLOATS = 8 * 2 ** 20;
-/** dy floats of one chunk (512 KiB: the matrix-product kernel re-reads them for every tile of rows). */
-const CHUNK_DY_FLOATS = 2 ** 17;
+/** accumulateProduct for 1 to 4 vectors of C per row (16 channels at most per call). */
+const ACCUMULATE_PRODUCT = [1, 2, 3, 4].map(accumulateProductSource);
 
 /**
- * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co], one
- * matrix product per filter row. x, zero-padded, is split into its stride phases, channel planes on one
- * grid ([sh, sw, Ci, N, gridRows, gridCols]), so that tap (r, c) reads phase (r mod sh, c mod sw) at a
- * constant offset from output pixel (i, j). Per row phase, the planes are copied once per filter column,
- * shifted by that column's offset ([kw, Ci] rows of the grid); filter row r's operand is then a view of
- * those rows shifted by whole grid rows, [kw*Ci, cells], with no copy. dy on the same grid (zero beyond
- * the output, so the cells a shifted row wraps into contribute nothing) is the other operand of every
- * product, and each product is the filter's row r in its own layout. Copying per filter column rather than
- * per tap (im2col) moves 1/kh of the data; the copies (sh * kw times the padded input: 3x for a 3x3 filter)
- * end in zeros that the last view reads.
+ * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co]. x,
+ * zero-padded, is split into its stride phases ([sh, sw, N, gridRows, gridCols, Ci]; no split for stride 1),
+ * so that tap (r, c) reads phase (r mod sh, c mod sw) at a constant cell offset from output pixel (i, j):
+ * each tap's operand is the phases read from an offset, with no copy. dy on the same grid (zero beyond the
+ * output, so the cells a shifted read wraps into contribute nothing) is the other operand of every tap's
+ * product. XNNPACK's matrix product, made for short shared dimensions, streams its operands from memory for
+ * every tile of its output when the shared dimension is a layer's cells (half the forward convolution's
+ * speed); these products run over blocks of cells, each block's dy read by every tap while in cache.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -82,85 +98,55 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   const gridRows = oh - 1 + Math.ceil(kh / sh);
   const gridCols = ow - 1 + Math.ceil(kw / sw);
   const grid = n * gridRows * gridCols;
+  // The products take channels of x in pairs and of dy in whole vectors: zero channels complete them.
+  const pairedChannels = ci + (ci % 2);
+  const channels = 4 * Math.ceil(co / 4);
   const padded = run(backend, 'PadV2', { x }, {
-    paddings: [[0, 0], [top, Math.max(0, gridRows * sh - height - top)], [left, Math.max(0, gridCols * sw - width - left)], [0, 0]],
+    paddings: [[0, 0], [top, Math.max(0, gridRows * sh - height - top)], [left, Math.max(0, gridCols * sw - width - left)], [0, pairedChannels - ci]],
     constantValue: 0,
   });
   // Rows or columns past the last tap (a 'valid' convolution that does not use them) are cropped.
   const fitted = padded.shape[1]! > gridRows * sh || padded.shape[2]! > gridCols * sw
-    ? run(backend, 'Slice', { x: padded }, { begin: [0, 0, 0, 0], size: [n, gridRows * sh, gridCols * sw, ci] })
+    ? run(backend, 'Slice', { x: padded }, { begin: [0, 0, 0, 0], size: [n, gridRows * sh, gridCols * sw, pairedChannels] })
     : padded;
-  // To [sh, sw, Ci, N, gridRows, gridCols] in two transposes of rank 3 and 4 (the stock rank-6 one is 10x slower).
+  // To [sh, sw, N * gridRows * gridCols, Ci] in two transposes of rank 4 (the stock rank-5 one is slow).
   const rowPhasesFirst = sh === 1
     ? fitted
-    : run(backend, 'Transpose', { x: { ...fitted, shape: [n * gridRows, sh, gridCols, sw * ci] } }, { perm: [1, 0, 2, 3] });
-  const phases = run(backend, 'Transpose', { x: { ...rowPhasesFirst, shape: [sh, grid, sw * ci] } }, { perm: [0, 2, 1] });
-  dispose(backend, padded);
-  if (fitted !== padded) dispose(backend, fitted);
-  if (rowPhasesFirst !== fitted) dispose(backend, rowPhasesFirst);
-  // A product whose operands exceed the last-level cache streams them from memory for every tile of its
-  // output (16 channels at 256 px: half the forward convolution's speed); over chunks of cells whose share of
-  // dy stays in cache it runs at about that speed. Each chunk holds `halo` cells more than it owns, so that
-  // shifted rows read on within the chunk, where dy is zero.
-  const halo = (Math.ceil(kh / sh) - 1) * gridCols;
-  const operandFloats = (kw * ci + co) * grid;
-  // attrs.cellsPerChunk (not a TF.js attribute) sets the chunks, for tests of their boundaries.
-  const owned = (attrs.cellsPerChunk as number | undefined)
-    ?? (operandFloats > CHUNKED_PRODUCT_FLOATS ? Math.max(4 * halo, Math.floor(CHUNK_DY_FLOATS / co) - halo) : grid);
-  const chunks = Math.ceil(grid / Math.min(owned, grid));
-  const ownedCells = Math.ceil(grid / chunks);
-  const chunkCells = ownedCells + halo;
-  const planes = kw * ci;
-  const shifted = backend.makeOutput([sh * chunks * planes * chunkCells + halo], 'float32');
-  const dyChunks = backend.makeOutput([chunks * chunkCells * co], 'float32');
-  const dyOnGrid = run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, gridRows - oh], [0, gridCols - ow], [0, 0]], constantValue: 0 });
-  // Views are taken after the allocations: growing the heap detaches older views.
-  const from = backend.typedArrayFromHeap(phases) as Float32Array;
-  const to = backend.typedArrayFromHeap(shifted) as Float32Array;
-  for (let rowPhase = 0; rowPhase < sh; rowPhase++) {
-    for (let c = 0; c < kw; c++) {
-      for (let channel = 0; channel < ci; channel++) {
-        const plane = ((rowPhase * sw + (c % sw)) * ci + channel) * grid + Math.floor(c / sw);
-        for (let chunk = 0; chunk < chunks; chunk++) {
-          const source = plane + chunk * ownedCells;
-          const target = ((rowPhase * chunks + chunk) * planes + c * ci + channel) * chunkCells;
-          // A chunk's last cells read on into the next plane (finite values that meet zeros of dy) or past the end (zeros).
-          const end = Math.min(source + chunkCells, from.length);
-          to.set(from.subarray(source, end), target);
-          to.fill(0, target + Math.max(0, end - source), target + chunkCells);
+    : run(backend, 'Transpose', { x: { ...fitted, shape: [n * gridRows, sh, gridCols, sw * pairedChannels] } }, { perm: [1, 0, 2, 3] });
+  const phases = sw === 1
+    ? rowPhasesFirst
+    : run(backend, 'Transpose', { x: { ...rowPhasesFirst, shape: [sh, grid, sw, pairedChannels] } }, { perm: [0, 2, 1, 3] });
+  for (const t of new Set([padded, fitted, rowPhasesFirst])) if (t !== phases) dispose(backend, t);
+  const dyOnGrid = run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, gridRows - oh], [0, gridCols - ow], [0, channels - co]], constantValue: 0 });
+  const cropped = pairedChannels !== ci || channels !== co;
+  const product = backend.makeOutput(cropped ? [kh, kw, pairedChannels, channels] : [kh, kw, ci, co], 'float32');
+  (backend.typedArrayFromHeap(product) as Float32Array).fill(0);
+  const memory = activeWasmHeap()!.memory;
+  const [operands, gradient, sums] = [phases, dyOnGrid, product].map((t) => backend.getMemoryOffset(t.dataId)) as [number, number, number];
+  for (let first = 0; first < grid; first += PRODUCT_BLOCK_CELLS) {
+    for (let column = 0; column < channels; column += 16) {
+      const accumulate = heapFunction(memory, ACCUMULATE_PRODUCT[Math.min(4, (channels - column) / 4) - 1]!);
+      for (let r = 0; r < kh; r++) {
+        for (let c = 0; c < kw; c++) {
+          const offset = Math.floor(r / sh) * gridCols + Math.floor(c / sw);
+          // Cells from grid - offset on lie beyond the output (dy zero there); skipping them keeps the reads in the phases.
+          const cells = Math.min(PRODUCT_BLOCK_CELLS, grid - offset - first);
+          if (cells <= 0) continue;
+          const phaseStart = ((r % sh) * sw + (c % sw)) * grid;
+          accumulate(
+            operands + 4 * (phaseStart + offset + first) * pairedChannels, 4 * pairedChannels, 4,
+            gradient + 4 * (first * channels + column), 4 * channels,
+            sums + 4 * ((r * kw + c) * pairedChannels * channels + column), 4 * channels, pairedChannels / 2, cells,
+          );
         }
       }
     }
   }
-  to.fill(0, sh * chunks * planes * chunkCells);
-  dispose(backend, phases);
-  const dyFrom = backend.typedArrayFromHeap(dyOnGrid) as Float32Array;
-  const dyTo = backend.typedArrayFromHeap(dyChunks) as Float32Array;
-  for (let chunk = 0; chunk < chunks; chunk++) {
-    const source = chunk * ownedCells * co;
-    const end = Math.min(source + ownedCells * co, dyFrom.length);
-    dyTo.set(dyFrom.subarray(source, end), chunk * chunkCells * co);
-    dyTo.fill(0, chunk * chunkCells * co + end - source, (chunk + 1) * chunkCells * co);
-  }
-  dispose(backend, dyOnGrid);
+  dispose(backend, phases, dyOnGrid);
+  if (!cropped) return product;
   const result = backend.makeOutput([kh, kw, ci, co], 'float32');
-  for (let chunk = 0; chunk < chunks; chunk++) {
-    // One view of the chunk's dy for all rows: the matrix-product kernel packs it once.
-    const dyOperand = viewOf(backend, dyChunks, chunk * chunkCells * co, [chunkCells, co]);
-    for (let r = 0; r < kh; r++) {
-      const offset = ((r % sh) * chunks + chunk) * planes * chunkCells + Math.floor(r / sh) * gridCols;
-      const rowOperand = viewOf(backend, shifted, offset, [planes, chunkCells]);
-      const product = run(backend, 'BatchMatMul', { a: rowOperand, b: dyOperand }, { transposeA: false, transposeB: false });
-      releaseView(backend, rowOperand);
-      const sum = (backend.typedArrayFromHeap(result) as Float32Array).subarray(r * planes * co, (r + 1) * planes * co);
-      const part = backend.typedArrayFromHeap(product) as Float32Array;
-      if (chunk === 0) sum.set(part);
-      else for (let i = 0; i < part.length; i++) sum[i] = sum[i]! + part[i]!;
-      dispose(backend, product);
-    }
-    releaseView(backend, dyOperand);
-  }
-  dispose(backend, shifted, dyChunks);
+  copyBox(backend.typedArrayFromHeap(product) as Float32Array, [kh, kw, pairedChannels, channels], [0, 0, 0, 0], [kh, kw, ci, co], backend.typedArrayFromHeap(result) as Float32Array);
+  dispose(backend, product);
   return result;
 }
 
@@ -452,37 +438,43 @@ function copyEvenRuns(source: NumericArray, from: number, sourceStep: number, ta
 
 /**
  * Copies the box of `size` at `sourceBegin` in `source` (shape `sourceShape`) to `targetBegin` in `target`
- * (shape `targetShape`; by default the box itself, row-major). Runs of whole SIMD vectors go through
- * copyEvenRuns, a row of runs at a time; otherwise long innermost runs are block copies and short ones a
- * plain loop, which beats creating a view per run.
+ * (shape `targetShape`; by default the box itself, row-major), a row of evenly spaced runs (along axis
+ * rank - 2) at a time: runs of whole SIMD vectors in one copyEvenRuns call, long runs as block copies,
+ * short ones in a plain loop, which beats creating a view per run.
  */
 function copyBox(
   source: NumericArray, sourceShape: readonly number[], sourceBegin: readonly number[], size: readonly number[],
   target: NumericArray, targetShape: readonly number[] = size, targetBegin: readonly number[] = size.map(() => 0),
 ): void {
+  if (sourceShape.length <= 1) {
+    const [from, to, length] = [sourceBegin[0] ?? 0, targetBegin[0] ?? 0, size[0] ?? 1];
+    target.set(source.subarray(from, from + length), to);
+    return;
+  }
   const rank = sourceShape.length;
   const sourceStrides = tf.util.computeStrides(sourceShape as number[]);
   const targetStrides = tf.util.computeStrides(targetShape as number[]);
   const runLength = size[rank - 1]!;
-  // With rank >= 2 the runs along axis rank - 2 are evenly spaced: one SIMD call copies them.
-  const grouped = rank >= 2 && wholeVectorRuns(source, runLength);
-  const groupAxes = grouped ? rank - 2 : rank - 1;
+  const [runs, sourceStep, targetStep] = [size[rank - 2]!, sourceStrides[rank - 2]!, targetStrides[rank - 2]!];
+  const vectorRuns = wholeVectorRuns(source, runLength);
+  const groupAxes = rank - 2;
   const outer = size.slice(0, groupAxes).reduce((a, b) => a * b, 1);
   const position = new Array<number>(groupAxes).fill(0);
   for (let k = 0; k < outer; k++) {
-    let from = sourceBegin[rank - 1]!;
-    let to = targetBegin[rank - 1]!;
+    let from = sourceBegin[rank - 1]! + sourceBegin[rank - 2]! * sourceStep;
+    let to = targetBegin[rank - 1]! + targetBegin[rank - 2]! * targetStep;
     for (let axis = 0; axis < groupAxes; axis++) {
       from += (sourceBegin[axis]! + position[axis]!) * sourceStrides[axis]!;
       to += (targetBegin[axis]! + position[axis]!) * targetStrides[axis]!;
     }
-    if (grouped) {
-      const [sourceStep, targetStep] = [sourceStrides[rank - 2]!, targetStrides[rank - 2]!];
-      copyEvenRuns(source, from + sourceBegin[rank - 2]! * sourceStep, sourceStep, target, to + targetBegin[rank - 2]! * targetStep, targetStep, size[rank - 2]!, runLength);
+    if (vectorRuns) {
+      copyEvenRuns(source, from, sourceStep, target, to, targetStep, runs, runLength);
     } else if (runLength >= 64) {
-      target.set(source.subarray(from, from + runLength), to);
+      for (let run = 0; run < runs; run++) target.set(source.subarray(from + run * sourceStep, from + run * sourceStep + runLength), to + run * targetStep);
     } else {
-      for (let i = 0; i < runLength; i++) target[to + i] = source[from + i]!;
+      for (let run = 0; run < runs; run++, from += sourceStep, to += targetStep) {
+        for (let i = 0; i < runLength; i++) target[to + i] = source[from + i]!;
+      }
     }
     for (let axis = groupAxes - 1; axis >= 0; axis--) {
       if (++position[axis]! < size[axis]!) break;
