@@ -1,9 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * Small SIMD functions that work directly in the wasm backend's memory, for the few steps where neither a
  * JS loop nor a stock kernel is fast enough. Each is a one-function WebAssembly module encoded here (a few
  * hundred bytes, no toolchain) that imports the backend's memory, so it reads and writes tensors in place.
+ * This module loads no TF.js, so that a helper thread sharing the memory can run them too.
  */
 
 /** The parts of the WebAssembly API used here (TypeScript declares it only in its DOM library). */
@@ -15,18 +14,6 @@ declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 };
-
-/** The wasm backend, as far as these functions use it. */
-export interface WasmBackendInternals {
-  wasm: {
-    _malloc(bytes: number): number;
-    _free(pointer: number): void;
-    wasmMemory?: WasmMemory;
-    asm?: { memory?: WasmMemory };
-  };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  dataIdMap: { get(dataId: object): { memoryOffset: number } };
-}
 
 /** LEB128 of an unsigned integer (wasm's encoding of indices, sizes and offsets). */
 export function unsigned(value: number): number[] {
@@ -109,15 +96,27 @@ function moduleBytes(source: HeapFunctionSource, sharedMemory: boolean): Uint8Ar
   ]);
 }
 
-const instances = new WeakMap<WasmMemory, Map<string, (...args: number[]) => void>>();
-
-/** The wasm backend and its memory when it is the active backend and its memory can be reached; else undefined. */
-export function activeWasmHeap(): { backend: WasmBackendInternals; memory: WasmMemory } | undefined {
-  if (tf.getBackend() !== 'wasm') return undefined;
-  const backend = tf.backend() as unknown as WasmBackendInternals;
-  const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
-  return memory instanceof WebAssembly.Memory ? { backend, memory } : undefined;
+/** Whether `value` is a WebAssembly memory. */
+export function isWasmMemory(value: unknown): value is WasmMemory {
+  return value instanceof WebAssembly.Memory;
 }
+
+const modules = new Map<string, object>();
+
+/** `source` compiled for a shared (threaded backend) or unshared memory, once per process. */
+export function heapFunctionModule(source: HeapFunctionSource, sharedMemory: boolean): object {
+  const key = `${source.name}/${sharedMemory}`;
+  let module = modules.get(key);
+  if (!module) modules.set(key, (module = new WebAssembly.Module(moduleBytes(source, sharedMemory))));
+  return module;
+}
+
+/** A compiled heap function bound to `memory` (in any thread that shares it). */
+export function instantiateHeapFunction(module: object, memory: WasmMemory, name: string): (...args: number[]) => void {
+  return new WebAssembly.Instance(module, { env: { memory } }).exports[name] as (...args: number[]) => void;
+}
+
+const instances = new WeakMap<WasmMemory, Map<string, (...args: number[]) => void>>();
 
 /** The function `source` describes, instantiated once per backend memory. */
 export function heapFunction(memory: WasmMemory, source: HeapFunctionSource): (...args: number[]) => void {
@@ -125,8 +124,7 @@ export function heapFunction(memory: WasmMemory, source: HeapFunctionSource): (.
   if (!functions) instances.set(memory, (functions = new Map()));
   let fn = functions.get(source.name);
   if (!fn) {
-    const module = new WebAssembly.Module(moduleBytes(source, memory.buffer instanceof SharedArrayBuffer));
-    fn = new WebAssembly.Instance(module, { env: { memory } }).exports[source.name] as (...args: number[]) => void;
+    fn = instantiateHeapFunction(heapFunctionModule(source, memory.buffer instanceof SharedArrayBuffer), memory, source.name);
     functions.set(source.name, fn);
   }
   return fn;

@@ -1,0 +1,94 @@
+import { type HeapFunctionSource, addLocal, addTo, f32x4, op, simd, v128Load, v128Load32Splat, v128Store } from './wasmHeapFunctions.js';
+
+/**
+ * The matrix products of the wasm filter gradient (Conv2DBackpropFilter): for every filter tap, the sum over
+ * the cells of a grid of x's channels times dy's channels. Loads no TF.js: the helper thread that runs half
+ * of the channel pairs imports it too.
+ */
+
+/** Cells per block of the filter-gradient products: the block of dy and of x that every tap and channel pair reads stays in L1 or L2 (64 was fastest from 16 to 2048 at 3 to 256 channels). */
+const PRODUCT_BLOCK_CELLS = 64;
+
+/**
+ * `accumulateProduct<V>(a, aStep, aStride, b, bStride, c, cStride, pairs, cells)`: for each of `pairs`
+ * pairs of rows of A and C, adds to the row's 4V floats of C the sum over `cells` cells k of A[row, k] *
+ * B[k, 0:4V]. Byte steps: aStep from cell to cell of A, aStride from row to row of A, bStride from cell to
+ * cell of B, cStride from row to row of C. The 2 x V vectors of C stay in registers over k.
+ */
+function accumulateProductSource(vectors: number): HeapFunctionSource {
+  // Parameters a 0, aStep 1, aStride 2, b 3, bStride 4, c 5, cStride 6, pairs 7, cells 8; i32 locals: A's
+  // two row pointers 9 and 10, B pointer 11, cells left 12, C's second row 13; v128 locals: accumulators,
+  // B's vectors, a splat.
+  const accumulator = (row: number, j: number): number => 14 + row * vectors + j;
+  const fromB = (j: number): number => 14 + 2 * vectors + j;
+  const splat = 14 + 3 * vectors;
+  const columns = Array.from({ length: vectors }, (_, j) => j);
+  const code = [...op.block, ...op.loop, op.localGet, 7, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 5, op.localGet, 6, op.i32Add, op.localSet, 13);
+  for (const j of columns) code.push(op.localGet, 5, ...v128Load(16 * j), op.localSet, accumulator(0, j), op.localGet, 13, ...v128Load(16 * j), op.localSet, accumulator(1, j));
+  code.push(op.localGet, 0, op.localSet, 9, op.localGet, 0, op.localGet, 2, op.i32Add, op.localSet, 10, op.localGet, 3, op.localSet, 11, op.localGet, 8, op.localSet, 12);
+  code.push(...op.block, ...op.loop, op.localGet, 12, op.i32Eqz, op.brIf, 1);
+  for (const j of columns) code.push(op.localGet, 11, ...v128Load(16 * j), op.localSet, fromB(j));
+  for (const row of [0, 1]) {
+    code.push(op.localGet, 9 + row, ...v128Load32Splat(0), op.localSet, splat);
+    for (const j of columns) code.push(op.localGet, accumulator(row, j), op.localGet, splat, op.localGet, fromB(j), ...simd(f32x4.mul), ...simd(f32x4.add), op.localSet, accumulator(row, j));
+  }
+  code.push(...addLocal(9, 1), ...addLocal(10, 1), ...addLocal(11, 4), ...addTo(12, -1), op.br, 0, op.end, op.end);
+  for (const j of columns) code.push(op.localGet, 5, op.localGet, accumulator(0, j), ...v128Store(16 * j), op.localGet, 13, op.localGet, accumulator(1, j), ...v128Store(16 * j));
+  code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(5, 6), ...addLocal(5, 6), ...addTo(7, -1), op.br, 0, op.end, op.end);
+  return { name: `accumulateProduct${vectors}`, params: 9, i32Locals: 5, v128Locals: 3 * vectors + 1, code };
+}
+
+/** accumulateProduct for 1 to 4 vectors of C per row (16 channels at most per call). */
+export const ACCUMULATE_PRODUCT = [1, 2, 3, 4].map(accumulateProductSource);
+
+/** One filter gradient's products: byte addresses in wasm memory and the layout of the grid they span. */
+export interface FilterGradientProducts {
+  /** x zero-padded and split into stride phases: [sh, sw, grid cells, pairedChannels]. */
+  operands: number;
+  /** dy on the grid, zero beyond the output: [grid cells, channels]. */
+  gradient: number;
+  /** The zeroed sums: [kh, kw, pairedChannels, channels]. */
+  sums: number;
+  grid: number;
+  gridCols: number;
+  strideHeight: number;
+  strideWidth: number;
+  filterHeight: number;
+  filterWidth: number;
+  /** x's channels, even (a zero channel completes an odd count). */
+  pairedChannels: number;
+  /** dy's channels, a multiple of 4. */
+  channels: number;
+}
+
+/** The fields of FilterGradientProducts in the order a helper thread reads them, then the first and last pair. */
+export const PRODUCT_FIELDS = ['operands', 'gradient', 'sums', 'grid', 'gridCols', 'strideHeight', 'strideWidth', 'filterHeight', 'filterWidth', 'pairedChannels', 'channels'] as const;
+
+/**
+ * Adds the products of channel pairs [firstPair, endPair) to the sums: per block of cells, per group of up
+ * to 16 channels of dy, per tap, with `accumulate[V - 1]` the instance of ACCUMULATE_PRODUCT[V - 1].
+ */
+export function runFilterGradientProducts(accumulate: ReadonlyArray<(...args: number[]) => void>, job: FilterGradientProducts, firstPair: number, endPair: number): void {
+  const { operands, gradient, sums, grid, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels } = job;
+  const rowBytes = 4 * pairedChannels;
+  for (let first = 0; first < grid; first += PRODUCT_BLOCK_CELLS) {
+    for (let column = 0; column < channels; column += 16) {
+      const product = accumulate[Math.min(4, (channels - column) / 4) - 1]!;
+      for (let r = 0; r < kh; r++) {
+        for (let c = 0; c < kw; c++) {
+          const offset = Math.floor(r / sh) * gridCols + Math.floor(c / sw);
+          // Cells from grid - offset on lie beyond the output (dy zero there); skipping them keeps the reads in the phases.
+          const cells = Math.min(PRODUCT_BLOCK_CELLS, grid - offset - first);
+          if (cells <= 0) continue;
+          const phaseStart = ((r % sh) * sw + (c % sw)) * grid;
+          product(
+            operands + rowBytes * (phaseStart + offset + first) + 8 * firstPair, rowBytes, 4,
+            gradient + 4 * (first * channels + column), 4 * channels,
+            sums + 4 * (((r * kw + c) * pairedChannels + 2 * firstPair) * channels + column), 4 * channels, endPair - firstPair, cells,
+          );
+        }
+      }
+    }
+  }
+}
