@@ -44,13 +44,16 @@ export const ACCUMULATE_PRODUCT = [1, 2, 3, 4].map(accumulateProductSource);
 
 /** One filter gradient's products: byte addresses in wasm memory and the layout of the grid they span. */
 export interface FilterGradientProducts {
-  /** x zero-padded and split into stride phases: [sh, sw, grid cells, pairedChannels]. */
+  /** x zero-padded and split into stride phases: [sh, sw, images, gridRows, gridCols, pairedChannels]. */
   operands: number;
-  /** dy on the grid, zero beyond the output: [grid cells, channels]. */
+  /** dy: [images, outHeight, outWidth, channels]. */
   gradient: number;
   /** The zeroed sums: [kh, kw, pairedChannels, channels]. */
   sums: number;
-  grid: number;
+  images: number;
+  outHeight: number;
+  outWidth: number;
+  gridRows: number;
   gridCols: number;
   strideHeight: number;
   strideWidth: number;
@@ -63,30 +66,35 @@ export interface FilterGradientProducts {
 }
 
 /** The fields of FilterGradientProducts in the order a helper thread reads them, then the first and last pair. */
-export const PRODUCT_FIELDS = ['operands', 'gradient', 'sums', 'grid', 'gridCols', 'strideHeight', 'strideWidth', 'filterHeight', 'filterWidth', 'pairedChannels', 'channels'] as const;
+export const PRODUCT_FIELDS = [
+  'operands', 'gradient', 'sums', 'images', 'outHeight', 'outWidth', 'gridRows', 'gridCols', 'strideHeight', 'strideWidth', 'filterHeight', 'filterWidth', 'pairedChannels', 'channels',
+] as const;
 
 /**
- * Adds the products of channel pairs [firstPair, endPair) to the sums: per block of cells, per group of up
- * to 16 channels of dy, per tap, with `accumulate[V - 1]` the instance of ACCUMULATE_PRODUCT[V - 1].
+ * Adds the products of channel pairs [firstPair, endPair) to the sums: per block of up to
+ * PRODUCT_BLOCK_CELLS cells of an output row, per group of up to 16 channels of dy, per tap, with
+ * `accumulate[V - 1]` the instance of ACCUMULATE_PRODUCT[V - 1]. Tap (r, c) of output (i, j) is cell
+ * (i + r div sh, j + c div sw) of phase (r mod sh, c mod sw).
  */
 export function runFilterGradientProducts(accumulate: ReadonlyArray<(...args: number[]) => void>, job: FilterGradientProducts, firstPair: number, endPair: number): void {
-  const { operands, gradient, sums, grid, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels } = job;
-  const rowBytes = 4 * pairedChannels;
-  for (let first = 0; first < grid; first += PRODUCT_BLOCK_CELLS) {
-    for (let column = 0; column < channels; column += 16) {
-      const product = accumulate[Math.min(4, (channels - column) / 4) - 1]!;
-      for (let r = 0; r < kh; r++) {
-        for (let c = 0; c < kw; c++) {
-          const offset = Math.floor(r / sh) * gridCols + Math.floor(c / sw);
-          // Cells from grid - offset on lie beyond the output (dy zero there); skipping them keeps the reads in the phases.
-          const cells = Math.min(PRODUCT_BLOCK_CELLS, grid - offset - first);
-          if (cells <= 0) continue;
-          const phaseStart = ((r % sh) * sw + (c % sw)) * grid;
-          product(
-            operands + rowBytes * (phaseStart + offset + first) + 8 * firstPair, rowBytes, 4,
-            gradient + 4 * (first * channels + column), 4 * channels,
-            sums + 4 * (((r * kw + c) * pairedChannels + 2 * firstPair) * channels + column), 4 * channels, endPair - firstPair, cells,
-          );
+  const { operands, gradient, sums, images, outHeight, outWidth, gridRows, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels } = job;
+  const cellBytes = 4 * pairedChannels;
+  const phaseCells = images * gridRows * gridCols;
+  for (let row = 0; row < images * outHeight; row++) {
+    const gridRow = Math.floor(row / outHeight) * gridRows + (row % outHeight);
+    for (let first = 0; first < outWidth; first += PRODUCT_BLOCK_CELLS) {
+      const cells = Math.min(PRODUCT_BLOCK_CELLS, outWidth - first);
+      for (let column = 0; column < channels; column += 16) {
+        const product = accumulate[Math.min(4, (channels - column) / 4) - 1]!;
+        const fromGradient = gradient + 4 * ((row * outWidth + first) * channels + column);
+        for (let r = 0; r < kh; r++) {
+          for (let c = 0; c < kw; c++) {
+            const cell = ((r % sh) * sw + (c % sw)) * phaseCells + (gridRow + Math.floor(r / sh)) * gridCols + first + Math.floor(c / sw);
+            product(
+              operands + cellBytes * cell + 8 * firstPair, cellBytes, 4, fromGradient, 4 * channels,
+              sums + 4 * (((r * kw + c) * pairedChannels + 2 * firstPair) * channels + column), 4 * channels, endPair - firstPair, cells,
+            );
+          }
         }
       }
     }

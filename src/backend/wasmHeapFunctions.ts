@@ -48,6 +48,7 @@ export const op = {
   localSet: 0x21,
   i32Const: 0x41,
   i32Eqz: 0x45,
+  i32LtU: 0x49,
   i32Add: 0x6a,
   i32Sub: 0x6b,
 } as const;
@@ -60,6 +61,9 @@ export const simd = (opcode: number): number[] => [0xfd, ...unsigned(opcode)];
 /** v128.load / v128.store at a constant offset, with no alignment promised. */
 export const v128Load = (offset: number): number[] => [...simd(0x00), 0, ...unsigned(offset)];
 export const v128Store = (offset: number): number[] => [...simd(0x0b), 0, ...unsigned(offset)];
+/** i32.load / i32.store at a constant offset (4-byte aligned). */
+export const i32Load = (offset: number): number[] => [0x28, 2, ...unsigned(offset)];
+export const i32Store = (offset: number): number[] => [0x36, 2, ...unsigned(offset)];
 /** v128.load32_splat: one float at a constant offset, in all four lanes. */
 export const v128Load32Splat = (offset: number): number[] => [...simd(0x09), 0, ...unsigned(offset)];
 /** `local += by` for an i32 local. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
 import { filterGradientProducts } from './filterGradientThread.js';
 
@@ -43,12 +43,11 @@ function cropTrailing(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols
 /**
  * dW[r, c, ci, co] = sum over n, i, j of x[n, i*sh + r - top, j*sw + c - left, ci] * dy[n, i, j, co]. x,
  * zero-padded, is split into its stride phases ([sh, sw, N, gridRows, gridCols, Ci]; no split for stride 1),
- * so that tap (r, c) reads phase (r mod sh, c mod sw) at a constant cell offset from output pixel (i, j):
- * each tap's operand is the phases read from an offset, with no copy. dy on the same grid (zero beyond the
- * output, so the cells a shifted read wraps into contribute nothing) is the other operand of every tap's
- * product. XNNPACK's matrix product, made for short shared dimensions, streams its operands from memory for
- * every tile of its output when the shared dimension is a layer's cells (half the forward convolution's
- * speed); these products run over blocks of cells, each block's dy read by every tap while in cache.
+ * so that tap (r, c) of output pixel (i, j) is a cell of phase (r mod sh, c mod sw) at a constant offset
+ * from (i, j): each tap's operand is the phases read from an offset, with no copy, and dy is read as it is.
+ * XNNPACK's matrix product, made for short shared dimensions, streams its operands from memory for every
+ * tile of its output when the shared dimension is a layer's pixels (half the forward convolution's speed);
+ * these products run over blocks of an output row, each block's dy read by every tap while in cache.
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -83,15 +82,15 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
     ? rowPhasesFirst
     : run(backend, 'Transpose', { x: { ...rowPhasesFirst, shape: [sh, grid, sw, pairedChannels] } }, { perm: [0, 2, 1, 3] });
   for (const t of new Set([padded, fitted, rowPhasesFirst])) if (t !== phases) dispose(backend, t);
-  const dyOnGrid = run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, gridRows - oh], [0, gridCols - ow], [0, channels - co]], constantValue: 0 });
+  const paddedDy = run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, 0], [0, 0], [0, channels - co]], constantValue: 0 });
   const cropped = pairedChannels !== ci || channels !== co;
   const product = backend.makeOutput(cropped ? [kh, kw, pairedChannels, channels] : [kh, kw, ci, co], 'float32');
   (backend.typedArrayFromHeap(product) as Float32Array).fill(0);
-  const [operands, gradient, sums] = [phases, dyOnGrid, product].map((t) => backend.getMemoryOffset(t.dataId)) as [number, number, number];
+  const [operands, gradient, sums] = [phases, paddedDy, product].map((t) => backend.getMemoryOffset(t.dataId)) as [number, number, number];
   filterGradientProducts(activeWasmHeap()!.memory, {
-    operands, gradient, sums, grid, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels,
+    operands, gradient, sums, images: n, outHeight: oh, outWidth: ow, gridRows, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels,
   });
-  dispose(backend, phases, dyOnGrid);
+  dispose(backend, phases, paddedDy);
   if (!cropped) return product;
   const result = backend.makeOutput([kh, kw, ci, co], 'float32');
   copyBox(backend.typedArrayFromHeap(product) as Float32Array, [kh, kw, pairedChannels, channels], [0, 0, 0, 0], [kh, kw, ci, co], backend.typedArrayFromHeap(result) as Float32Array);
@@ -358,38 +357,42 @@ function maxPoolWithArgmax({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
 type NumericArray = Float32Array | Int32Array | Uint8Array;
 
 /**
- * `copyRuns(source, sourceStep, target, targetStep, runs, vectors)`: copies `runs` runs of `vectors` x 16
- * bytes, the k-th from source + k * sourceStep to target + k * targetStep (byte addresses).
+ * `copyRuns(source, sourceStep, target, targetStep, runs, words)`: copies `runs` runs of `words` 4-byte
+ * words, the k-th from source + k * sourceStep to target + k * targetStep (byte addresses): 16-byte vectors,
+ * then the words left over.
  */
 const COPY_RUNS: HeapFunctionSource = (() => {
-  // Parameters source 0, sourceStep 1, target 2, targetStep 3, runs 4, vectors 5; locals: from 6, to 7, vectors left 8.
+  // Parameters source 0, sourceStep 1, target 2, targetStep 3, runs 4, words 5; locals: from 6, to 7, words left 8.
   const code = [...op.block, ...op.loop, op.localGet, 4, op.i32Eqz, op.brIf, 1];
   code.push(op.localGet, 0, op.localSet, 6, op.localGet, 2, op.localSet, 7, op.localGet, 5, op.localSet, 8);
-  code.push(...op.block, ...op.loop, op.localGet, 8, op.i32Eqz, op.brIf, 1);
+  code.push(...op.block, ...op.loop, op.localGet, 8, op.i32Const, 4, op.i32LtU, op.brIf, 1);
   code.push(op.localGet, 7, op.localGet, 6, ...v128Load(0), ...v128Store(0));
-  code.push(...addTo(6, 16), ...addTo(7, 16), ...addTo(8, -1), op.br, 0, op.end, op.end);
+  code.push(...addTo(6, 16), ...addTo(7, 16), ...addTo(8, -4), op.br, 0, op.end, op.end);
+  code.push(...op.block, ...op.loop, op.localGet, 8, op.i32Eqz, op.brIf, 1);
+  code.push(op.localGet, 7, op.localGet, 6, ...i32Load(0), ...i32Store(0));
+  code.push(...addTo(6, 4), ...addTo(7, 4), ...addTo(8, -1), op.br, 0, op.end, op.end);
   code.push(...addLocal(0, 1), ...addLocal(2, 3), ...addTo(4, -1), op.br, 0, op.end, op.end);
   return { name: 'copyRuns', params: 6, i32Locals: 3, v128Locals: 0, code };
 })();
 
-/** Whether runs of `length` values of `array` are whole SIMD vectors that copyEvenRuns can move. */
-function wholeVectorRuns(array: NumericArray, length: number): boolean {
-  return length % 4 === 0 && array.BYTES_PER_ELEMENT === 4 && activeWasmHeap() !== undefined;
+/** Whether copyEvenRuns can move `array`'s values: 4-byte values in the active wasm backend's memory. */
+function wordRuns(array: NumericArray): boolean {
+  return array.BYTES_PER_ELEMENT === 4 && activeWasmHeap() !== undefined;
 }
 
 /**
- * Copies `runs` runs of `length` 4-byte values (wholeVectorRuns), evenly spaced in source and target (steps
- * in values), with one SIMD call: a JS copy per run of a few channels costs more than the copy itself.
+ * Copies `runs` runs of `length` 4-byte values (wordRuns), evenly spaced in source and target (steps in
+ * values), with one SIMD call: a JS copy per run of a few channels costs more than the copy itself.
  */
 function copyEvenRuns(source: NumericArray, from: number, sourceStep: number, target: NumericArray, to: number, targetStep: number, runs: number, length: number): void {
-  heapFunction(activeWasmHeap()!.memory, COPY_RUNS)(source.byteOffset + 4 * from, 4 * sourceStep, target.byteOffset + 4 * to, 4 * targetStep, runs, length / 4);
+  heapFunction(activeWasmHeap()!.memory, COPY_RUNS)(source.byteOffset + 4 * from, 4 * sourceStep, target.byteOffset + 4 * to, 4 * targetStep, runs, length);
 }
 
 /**
  * Copies the box of `size` at `sourceBegin` in `source` (shape `sourceShape`) to `targetBegin` in `target`
  * (shape `targetShape`; by default the box itself, row-major), a row of evenly spaced runs (along axis
- * rank - 2) at a time: runs of whole SIMD vectors in one copyEvenRuns call, long runs as block copies,
- * short ones in a plain loop, which beats creating a view per run.
+ * rank - 2) at a time: runs of 4-byte values in one copyEvenRuns call; of other types, long runs as block
+ * copies and short ones in a plain loop, which beats creating a view per run.
  */
 function copyBox(
   source: NumericArray, sourceShape: readonly number[], sourceBegin: readonly number[], size: readonly number[],
@@ -405,7 +408,7 @@ function copyBox(
   const targetStrides = tf.util.computeStrides(targetShape as number[]);
   const runLength = size[rank - 1]!;
   const [runs, sourceStep, targetStep] = [size[rank - 2]!, sourceStrides[rank - 2]!, targetStrides[rank - 2]!];
-  const vectorRuns = wholeVectorRuns(source, runLength);
+  const wasmRuns = wordRuns(source);
   const groupAxes = rank - 2;
   const outer = size.slice(0, groupAxes).reduce((a, b) => a * b, 1);
   const position = new Array<number>(groupAxes).fill(0);
@@ -416,7 +419,7 @@ function copyBox(
       from += (sourceBegin[axis]! + position[axis]!) * sourceStrides[axis]!;
       to += (targetBegin[axis]! + position[axis]!) * targetStrides[axis]!;
     }
-    if (vectorRuns) {
+    if (wasmRuns) {
       copyEvenRuns(source, from, sourceStep, target, to, targetStep, runs, runLength);
     } else if (runLength >= 64) {
       for (let run = 0; run < runs; run++) target.set(source.subarray(from + run * sourceStep, from + run * sourceStep + runLength), to + run * targetStep);
@@ -520,7 +523,7 @@ function copySpaceToBatchRows(
 
 /** Whether x is NHWC with blocks over its two spatial axes and pixels of whole SIMD vectors (copySpaceToBatchRows' case). */
 function spatialBlocksOfRuns(backend: BackendWasm, x: tf.TensorInfo, block: readonly number[]): boolean {
-  return x.shape.length === 4 && block.length === 2 && wholeVectorRuns(backend.typedArrayFromHeap(x) as NumericArray, x.shape[3]!);
+  return x.shape.length === 4 && block.length === 2 && wordRuns(backend.typedArrayFromHeap(x) as NumericArray);
 }
 
 /**
@@ -630,7 +633,7 @@ function concat({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const axis = tf.util.parseAxisParam(attrs.axis as number, first.shape)[0]!;
   const slab = (part: tf.TensorInfo) => tf.util.sizeFromShape(part.shape.slice(axis));
   const sample = backend.typedArrayFromHeap(first) as NumericArray;
-  if (parts.length < 2 || parts.some((part) => part.dtype !== first.dtype || !wholeVectorRuns(sample, slab(part)))) {
+  if (parts.length < 2 || parts.some((part) => part.dtype !== first.dtype || !wordRuns(sample))) {
     return stockConcat!({ inputs, backend, attrs } as never) as tf.TensorInfo;
   }
   const outShape = tf.backend_util.computeOutShape(parts.map((part) => part.shape), axis);
