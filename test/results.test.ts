@@ -48,6 +48,10 @@ test('results: the original table with its figures beside, per-class IoU/F1, and
   assert.match(markdown, /\| xbd-unet \| 2 \| 2 \| 25 \| 2 min \| wasm \| tileSize 256, batchSize 8, loss focalTversky, seed 1, baseFilters 8 \|/);
   assert.match(markdown, /\| xbd-deeplab \| 2 \| 0 \| 4 \| 1 min \| wasm \| .*backbone 50/);
   assert.not.match(markdown, /xbd-unet[^\n]*backbone/, 'DeepLab settings only on DeepLab runs');
+  // Two runs of one architecture share one row of the original's figures, after both.
+  const wider = await readRunResult(await savedRun('xbd-unet16', 'unet', 6, 3, 10));
+  const rows = resultsMarkdown([unet, wider, deeplab]).split('\n').map((line) => line.split(' | ')[1]);
+  assert.equal(rows.slice(2, 6), ['xbd-unet', 'xbd-unet16', 'original (30 epochs, batch 64, focal Tversky loss)', 'xbd-deeplab']);
 });
 
 test('a result record (what docs/results holds) gives the same tables as its run folder; a broken record is named', async () => {

@@ -80,12 +80,13 @@ const cell = (value: number | undefined): string => (value === undefined || !Num
 export function resultsMarkdown(results: readonly RunResult[]): string {
   const lines: string[] = [];
   lines.push('| architecture | run | F1 | recall | precision | accuracy | mean IoU | xView2 score |', '|---|---|---:|---:|---:|---:|---:|---:|');
-  for (const result of results) {
+  results.forEach((result, i) => {
     const o = result.report.overall;
     lines.push(`| ${result.arch} | ${result.run} | ${cell(o.f1)} | ${cell(o.recall)} | ${cell(o.precision)} | ${cell(o.accuracy)} | ${cell(o.mean_iou)} | ${cell(result.report.xview2?.score)} |`);
-    const original = ORIGINAL_RESULTS.find((r) => r.arch === result.arch);
+    // The original's row follows the last of consecutive runs of an architecture.
+    const original = results[i + 1]?.arch === result.arch ? undefined : ORIGINAL_RESULTS.find((r) => r.arch === result.arch);
     if (original) lines.push(`| ${result.arch} | original (${original.setting}) | ${cell(original.f1)} | ${cell(original.recall)} | ${cell(original.precision)} | - | ${cell(original.meanIoU)} | - |`);
-  }
+  });
   const classNames = results[0]?.report.per_class.map((c) => c.name) ?? [];
   lines.push('', `Per class, IoU / F1 on the test split:`, '', `| run | ${classNames.join(' | ')} |`, `|---|${classNames.map(() => '---:').join('|')}|`);
   for (const result of results) {
