@@ -9,6 +9,8 @@ import { type WasmMemory, heapFunction, heapFunctionModule } from './wasmHeapFun
  * helper is woken and awaited through Atomics on a shared control block, not through messages.
  */
 interface Helper {
+  /** The wasm memory the helper works in. */
+  memory: WasmMemory;
   /** [0] the last job posted, [1] the last job done (negated when it failed). */
   flags: Int32Array;
   /** The job: PRODUCT_FIELDS, then its first and end channel pair. */
@@ -40,14 +42,14 @@ export async function startFilterGradientThread(memory: WasmMemory): Promise<voi
     worker.once('error', reject);
     worker.postMessage({ memory, modules, names: ACCUMULATE_PRODUCT.map((source) => source.name), control, errors: port2 }, [port2]);
   });
-  helper = { flags: new Int32Array(control, 0, 2), fields: new Uint32Array(control, 8), errors: port1, posted: 0 };
+  helper = { memory, flags: new Int32Array(control, 0, 2), fields: new Uint32Array(control, 8), errors: port1, posted: 0 };
 }
 
 /** Adds `job`'s products to its sums, half of the channel pairs on the helper thread when it was started. */
 export function filterGradientProducts(memory: WasmMemory, job: FilterGradientProducts): void {
   const accumulate = ACCUMULATE_PRODUCT.map((source) => heapFunction(memory, source));
   const pairs = job.pairedChannels / 2;
-  if (!helper || pairs < 2) {
+  if (!helper || helper.memory !== memory || pairs < 2) {
     runFilterGradientProducts(accumulate, job, 0, pairs);
     return;
   }
