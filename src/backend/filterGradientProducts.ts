@@ -2,11 +2,11 @@ import { type HeapFunctionSource, addLocal, addTo, f32x4, op, simd, v128Load, v1
 
 /**
  * The matrix products of the wasm filter gradient (Conv2DBackpropFilter): for every filter tap, the sum over
- * the cells of a grid of x's channels times dy's channels. Loads no TF.js: the helper thread that runs half
- * of the channel pairs imports it too.
+ * the output pixels of x's channels at the tap times dy's channels. Loads no TF.js: the helper thread that
+ * runs half of the channel pairs imports it too.
  */
 
-/** Cells per block of the filter-gradient products: the block of dy and of x that every tap and channel pair reads stays in L1 or L2 (64 was fastest from 16 to 2048 at 3 to 256 channels). */
+/** Output pixels per block (of one row): the block of dy and of x that every tap and channel pair reads stays in L1 or L2 (64 was fastest from 16 to 2048, at 3 to 256 channels). */
 const PRODUCT_BLOCK_CELLS = 64;
 
 /**
