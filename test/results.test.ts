@@ -52,6 +52,9 @@ test('results: the original table with its figures beside, per-class IoU/F1, and
   const wider = await readRunResult(await savedRun('xbd-unet16', 'unet', 6, 3, 10));
   const rows = resultsMarkdown([unet, wider, deeplab]).split('\n').map((line) => line.split(' | ')[1]);
   assert.equal(rows.slice(2, 6), ['xbd-unet', 'xbd-unet16', 'original (30 epochs, batch 64, focal Tversky loss)', 'xbd-deeplab']);
+  // The checkpoint an evaluation names (eval --checkpoint best) is in its run's settings.
+  const best = { ...wider, report: { ...wider.report, checkpoint: join(scratch, 'xbd-unet16', 'checkpoints', 'step-000000004') } };
+  assert.match(resultsMarkdown([best]), /\| xbd-unet16 \|[^\n]*baseFilters 8, evaluated checkpoint step-000000004 \|/);
 });
 
 test('a result record (what docs/results holds) gives the same tables as its run folder; a broken record is named', async () => {

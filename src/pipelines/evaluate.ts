@@ -31,6 +31,8 @@ export interface EvaluationReport {
   confusion_matrix: number[][];
   /** The test-time augmentation the predictions were made with, when there was one. */
   test_time_augmentation?: Exclude<TestTimeAugmentation, 'none'>;
+  /** The checkpoint folder evaluated (`eval` writes it into RUN/eval.json). */
+  checkpoint?: string;
 }
 
 /** Options of {@link evaluateFolder}. */

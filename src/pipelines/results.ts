@@ -96,7 +96,8 @@ export function resultsMarkdown(results: readonly RunResult[]): string {
   for (const result of results) {
     const keys = [...COMMON_SETTINGS, ...(ARCHITECTURE_SETTINGS[result.arch] ?? [])].filter((key) => result.options[key] !== undefined);
     const tta = result.report.test_time_augmentation ? [`evaluated with test-time augmentation ${result.report.test_time_augmentation}`] : [];
-    const settings = [...keys.map((key) => `${key} ${typeof result.options[key] === 'object' ? JSON.stringify(result.options[key]) : String(result.options[key])}`), ...tta].join(', ');
+    const checkpoint = result.report.checkpoint ? [`evaluated checkpoint ${basename(result.report.checkpoint)}`] : [];
+    const settings = [...keys.map((key) => `${key} ${typeof result.options[key] === 'object' ? JSON.stringify(result.options[key]) : String(result.options[key])}`), ...tta, ...checkpoint].join(', ');
     lines.push(`| ${result.run} | ${result.report.images} | ${result.epochs} | ${result.steps} | ${(result.trainingSeconds / 60).toFixed(0)} min | ${result.backend} | ${settings} |`);
   }
   return `${lines.join('\n')}\n`;
