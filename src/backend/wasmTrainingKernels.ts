@@ -494,7 +494,7 @@ function runRange(count: number, step: number, offset: number, size: number): { 
  * Moves pixels between an NHWC image batch `full` [N, rows, cols, C] and its space-to-batch form `batched`
  * [bh * bw * N, gridRows, gridCols, C]: batched image (py * bw + px) * N + n, pixel (i, j) is full's pixel
  * (i * bh + py - top, j * bw + px - left) where that lies inside `full`. Each pixel's C values are one run;
- * a row of runs is one SIMD call (C must make whole vectors).
+ * a row of runs is one SIMD call (4-byte values).
  */
 function copySpaceToBatchRows(
   full: { data: NumericArray; n: number; rows: number; cols: number },
@@ -521,7 +521,7 @@ function copySpaceToBatchRows(
   }
 }
 
-/** Whether x is NHWC with blocks over its two spatial axes and pixels of whole SIMD vectors (copySpaceToBatchRows' case). */
+/** Whether x is NHWC with blocks over its two spatial axes and 4-byte values (copySpaceToBatchRows' case). */
 function spatialBlocksOfRuns(backend: BackendWasm, x: tf.TensorInfo, block: readonly number[]): boolean {
   return x.shape.length === 4 && block.length === 2 && wordRuns(backend.typedArrayFromHeap(x) as NumericArray);
 }
@@ -624,7 +624,7 @@ function transpose({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
 /**
  * Concat (of every U-Net skip connection): seen as 2-D, [outer, slab] with slab the size of the axes from
  * `axis` on, each input's slabs land evenly spaced in the output, one SIMD call per input. The stock kernel
- * copies row by row in JS. Other dtypes and slabs that are not whole vectors go to the stock kernel.
+ * copies row by row in JS. Inputs of other than 4-byte values or of mixed dtypes go to the stock kernel.
  */
 function concat({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const parts = Object.values(inputs).filter((part) => tf.util.sizeFromShape(part.shape) > 0);
@@ -633,7 +633,7 @@ function concat({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const axis = tf.util.parseAxisParam(attrs.axis as number, first.shape)[0]!;
   const slab = (part: tf.TensorInfo) => tf.util.sizeFromShape(part.shape.slice(axis));
   const sample = backend.typedArrayFromHeap(first) as NumericArray;
-  if (parts.length < 2 || parts.some((part) => part.dtype !== first.dtype || !wordRuns(sample))) {
+  if (parts.length < 2 || !wordRuns(sample) || parts.some((part) => part.dtype !== first.dtype)) {
     return stockConcat!({ inputs, backend, attrs } as never) as tf.TensorInfo;
   }
   const outShape = tf.backend_util.computeOutShape(parts.map((part) => part.shape), axis);
