@@ -142,6 +142,20 @@ test('Dice, Tversky and focal Tversky from soft per-class counts', () => {
   close(evaluate(diceLoss({ numClasses: C, activation: 'sigmoid' })), sigDice.reduce((a, b) => a + b, 0) / C, 'sigmoid dice');
 });
 
+test('Tversky defaults: a missed pixel of a class costs more than a false alarm of it', () => {
+  // Confident (logit 8) predictions of 8 pixels, 2 of them class 1: one misses a class-1 pixel, the other
+  // marks a background pixel as class 1. Recall of the rare class is what the defaults favour.
+  const labels = tf.tensor3d([1, 1, 0, 0, 0, 0, 0, 0], [1, 1, 8], 'int32');
+  const predicting = (classes: number[]) => tf.oneHot(tf.tensor1d(classes, 'int32'), 2).mul(8).reshape([1, 1, 8, 2]) as tf.Tensor4D;
+  const missed = predicting([1, 0, 0, 0, 0, 0, 0, 0]);
+  const falseAlarm = predicting([1, 1, 1, 0, 0, 0, 0, 0]);
+  for (const loss of [tverskyLoss({ numClasses: 2 }), focalTverskyLoss({ numClasses: 2 })]) {
+    const [costOfMiss, costOfAlarm] = [loss(missed, labels), loss(falseAlarm, labels)].map((v) => { const x = v.dataSync()[0]!; v.dispose(); return x; });
+    assert.ok(costOfMiss! > costOfAlarm! * 1.1, `miss ${costOfMiss} vs false alarm ${costOfAlarm}`);
+  }
+  tf.dispose([labels, missed, falseAlarm]);
+});
+
 test('ignored pixels get no gradient and do not change the value', () => {
   for (const loss of [sparseCrossEntropy({ numClasses: C }), diceLoss({ numClasses: C }), binaryCrossEntropy({ numClasses: C }), focalTverskyLoss({ numClasses: C })]) {
     const logits = logitsTensor();

@@ -29,7 +29,7 @@ export type LossName = (typeof LOSS_NAMES)[number];
 
 /**
  * A loss as written in a config file: its name and its own parameters, e.g.
- * `{"name": "focalTversky", "alpha": 0.7, "beta": 0.3, "gamma": 0.75}` or
+ * `{"name": "focalTversky", "alpha": 0.3, "beta": 0.7, "gamma": 0.75}` or
  * `{"name": "weightedSum", "terms": [{"weight": 1, "loss": {"name": "sparseCrossEntropy"}}, ...]}`.
  * `classWeights` may be set per loss; otherwise the run's class weights apply.
  */

@@ -26,9 +26,12 @@ export interface RegionLossOptions extends LossCommonOptions {
 
 /** Options of the Tversky losses. */
 export interface TverskyOptions extends RegionLossOptions {
-  /** [alpha=0.7] Weight of false positives. */
+  /**
+   * [alpha=0.3] Weight of false positives. The defaults weigh a missed pixel more than a false alarm, as
+   * Salehi et al. (2017) and Abraham & Khan (2019) do for rare classes: recall of small structures.
+   */
   alpha?: number;
-  /** [beta=0.3] Weight of false negatives. */
+  /** [beta=0.7] Weight of false negatives. */
   beta?: number;
 }
 
@@ -285,8 +288,8 @@ function tverskyIndex(logits: tf.Tensor4D, labels: tf.Tensor3D, settings: { numC
 
 function tverskySettings(where: string, options: TverskyOptions) {
   const common = checkCommon(where, options);
-  const alpha = options.alpha ?? 0.7;
-  const beta = options.beta ?? 0.3;
+  const alpha = options.alpha ?? 0.3;
+  const beta = options.beta ?? 0.7;
   checkNonNegative(where, 'alpha', alpha);
   checkNonNegative(where, 'beta', beta);
   return { ...common, ...regionSettings(where, options), alpha, beta };
@@ -315,7 +318,7 @@ export function tverskyLoss(options: TverskyOptions): SegmentationLoss {
  *
  * @example
  * ```ts
- * const loss = focalTverskyLoss({ numClasses: 5, alpha: 0.7, beta: 0.3, gamma: 0.75 });
+ * const loss = focalTverskyLoss({ numClasses: 5, alpha: 0.3, beta: 0.7, gamma: 0.75 });
  * ```
  * @param options - see {@link FocalTverskyOptions}.
  */
