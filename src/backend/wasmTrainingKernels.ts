@@ -3,6 +3,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
 import { filterGradientProducts } from './filterGradientThread.js';
+import { BATCH_NORM_TRAINING_GRADIENT } from './fusedKernels.js';
 
 /**
  * Training kernels for the wasm backend. As shipped it lacks `Conv2DBackpropFilter` (so no convolution can
@@ -824,6 +825,138 @@ function channelBroadcast(kernelName: 'Add' | 'Sub' | 'Multiply', stock: () => t
   };
 }
 
+/**
+ * `gradientSums(dy, x, rows, groups, means, totals)`: over `rows` rows of 4 * `groups` channels adds dy and
+ * dy * (x - mean) into float64 totals, 64 bytes a group of four channels (sum of dy, then of the products);
+ * `means` holds 16 bytes a group.
+ */
+const GRADIENT_SUMS: HeapFunctionSource = (() => {
+  // Parameters dy 0, x 1, rows 2, groups 3, means 4, totals 5; locals: mean pointer 6, total pointer 7,
+  // groups left 8, dy vector 9, product 10.
+  const accumulate = (offset: number, vector: number, upper: boolean) => [
+    op.localGet, 7, op.localGet, 7, ...v128Load(offset), op.localGet, vector,
+    ...(upper ? [op.localGet, vector, 0xfd, ...UPPER_HALF_DOWN] : []),
+    ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...v128Store(offset),
+  ];
+  const code = [...op.block, ...op.loop, op.localGet, 2, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 4, op.localSet, 6, op.localGet, 5, op.localSet, 7, op.localGet, 3, op.localSet, 8);
+  code.push(...op.block, ...op.loop, op.localGet, 8, op.i32Eqz, op.brIf, 1);
+  code.push(op.localGet, 0, ...v128Load(0), op.localSet, 9);
+  code.push(op.localGet, 1, ...v128Load(0), op.localGet, 6, ...v128Load(0), ...simd(f32x4.sub), op.localGet, 9, ...simd(f32x4.mul), op.localSet, 10);
+  code.push(...accumulate(0, 9, false), ...accumulate(16, 9, true), ...accumulate(32, 10, false), ...accumulate(48, 10, true));
+  code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(6, 16), ...addTo(7, 64), ...addTo(8, -1), op.br, 0, op.end, op.end);
+  code.push(...addTo(2, -1), op.br, 0, op.end, op.end);
+  return { name: 'gradientSums', params: 6, i32Locals: 3, v128Locals: 2, code };
+})();
+
+/**
+ * `affineTwoInputs(dy, x, target, rows, groups, constants)`: writes dy * a + (x - mean) * b + k over `rows`
+ * rows of 4 * `groups` channels, per-channel vectors read from `constants`, 64 bytes a group of four
+ * channels (mean, a, b, k).
+ */
+const AFFINE_TWO_INPUTS: HeapFunctionSource = (() => {
+  // Parameters dy 0, x 1, target 2, rows 3, groups 4, constants 5; locals: constant pointer 6, groups left 7.
+  const code = [...op.block, ...op.loop, op.localGet, 3, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 5, op.localSet, 6, op.localGet, 4, op.localSet, 7);
+  code.push(...op.block, ...op.loop, op.localGet, 7, op.i32Eqz, op.brIf, 1);
+  code.push(op.localGet, 2, op.localGet, 0, ...v128Load(0), op.localGet, 6, ...v128Load(16), ...simd(f32x4.mul));
+  code.push(op.localGet, 1, ...v128Load(0), op.localGet, 6, ...v128Load(0), ...simd(f32x4.sub), op.localGet, 6, ...v128Load(32), ...simd(f32x4.mul));
+  code.push(...simd(f32x4.add), op.localGet, 6, ...v128Load(48), ...simd(f32x4.add), ...v128Store(0));
+  code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(2, 16), ...addTo(6, 64), ...addTo(7, -1), op.br, 0, op.end, op.end);
+  code.push(...addTo(3, -1), op.br, 0, op.end, op.end);
+  return { name: 'affineTwoInputs', params: 6, i32Locals: 2, v128Locals: 0, code };
+})();
+
+/** Per channel: the sum of dy and of dy * (x - mean) over the rows of [rows, C] tensors, in float64. */
+function batchNormGradientSums(backend: BackendWasm, dy: tf.TensorInfo, x: tf.TensorInfo, means: Float32Array): { dySums: Float64Array; productSums: Float64Array } {
+  const channels = means.length;
+  const rows = tf.util.sizeFromShape(x.shape) / channels;
+  const heap = activeWasmHeap();
+  const dySums = new Float64Array(channels);
+  const productSums = new Float64Array(channels);
+  if (heap && channels % 4 === 0) {
+    const groups = channels / 4;
+    const scratch = heap.backend.wasm._malloc(80 * groups) >>> 0;
+    try {
+      new Float32Array(heap.memory.buffer, scratch, channels).set(means);
+      const totalsAt = scratch + 16 * groups;
+      new Float64Array(heap.memory.buffer, totalsAt, 8 * groups).fill(0);
+      const [gradient, input] = [dy, x].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array];
+      heapFunction(heap.memory, GRADIENT_SUMS)(gradient.byteOffset, input.byteOffset, rows, groups, scratch, totalsAt);
+      const totals = new Float64Array(heap.memory.buffer, totalsAt, 8 * groups);
+      for (let c = 0; c < channels; c++) {
+        const at = 8 * (c >> 2) + (c & 3);
+        dySums[c] = totals[at]!;
+        productSums[c] = totals[at + 4]!;
+      }
+    } finally {
+      heap.backend.wasm._free(scratch);
+    }
+    return { dySums, productSums };
+  }
+  const gradient = backend.typedArrayFromHeap(dy) as Float32Array;
+  const input = backend.typedArrayFromHeap(x) as Float32Array;
+  for (let i = 0; i < gradient.length; i++) {
+    const c = i % channels;
+    dySums[c] += gradient[i]!;
+    productSums[c] += gradient[i]! * (input[i]! - means[c]!);
+  }
+  return { dySums, productSums };
+}
+
+/**
+ * The batch-norm training gradient (see BATCH_NORM_TRAINING_GRADIENT): with s = 1/sqrt(variance + eps),
+ * G = sum of dy * (x - mean) and n rows, dScale = G s, dOffset = sum of dy, and dx = a dy + b (x - mean) + k
+ * with a = scale s, b = -scale s^3 G / n, k = -scale s (sum of dy) / n. Two passes over x, float64 sums.
+ */
+function batchNormTrainingGradient({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { dy, x, mean, variance, scale } = inputs as Record<'dy' | 'x' | 'mean' | 'variance' | 'scale', tf.TensorInfo>;
+  const channels = x.shape.at(-1) ?? 0;
+  const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
+  const epsilon = attrs.varianceEpsilon as number;
+  const means = channelValues(backend, mean, channels, 0);
+  const variances = channelValues(backend, variance, channels, 0);
+  const scales = channelValues(backend, scale, channels, 1);
+  const { dySums, productSums } = batchNormGradientSums(backend, dy, x, means);
+  const inverseStd = Array.from(variances, (v) => 1 / Math.sqrt(v + epsilon));
+  const a = new Float32Array(channels);
+  const b = new Float32Array(channels);
+  const k = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    const s = inverseStd[c]!;
+    a[c] = scales[c]! * s;
+    b[c] = (-scales[c]! * s * s * s * productSums[c]!) / rows;
+    k[c] = (-scales[c]! * s * dySums[c]!) / rows;
+  }
+  const dScale = backend.makeOutput([channels], 'float32');
+  (backend.typedArrayFromHeap(dScale) as Float32Array).set(productSums.map((g, c) => g * inverseStd[c]!));
+  const dOffset = backend.makeOutput([channels], 'float32');
+  (backend.typedArrayFromHeap(dOffset) as Float32Array).set(dySums);
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const heap = activeWasmHeap();
+  if (heap && channels % 4 === 0) {
+    const groups = channels / 4;
+    const scratch = heap.backend.wasm._malloc(64 * groups) >>> 0;
+    try {
+      const constants = new Float32Array(heap.memory.buffer, scratch, 16 * groups);
+      for (let group = 0; group < groups; group++) {
+        for (const [field, values] of [means, a, b, k].entries()) constants.set(values.subarray(4 * group, 4 * group + 4), 16 * group + 4 * field);
+      }
+      const [gradient, input, target] = [dy, x, dx].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+      heapFunction(heap.memory, AFFINE_TWO_INPUTS)(gradient.byteOffset, input.byteOffset, target.byteOffset, rows, groups, scratch);
+    } finally {
+      heap.backend.wasm._free(scratch);
+    }
+  } else {
+    const [gradient, input, target] = [dy, x, dx].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+    for (let i = 0; i < target.length; i++) {
+      const c = i % channels;
+      target[i] = gradient[i]! * a[c]! + (input[i]! - means[c]!) * b[c]! + k[c]!;
+    }
+  }
+  return [dx, dScale, dOffset];
+}
+
 /** Sums rows of x into the segments their ids name (the gradient of gather); ids out of range are dropped. */
 function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
@@ -1044,6 +1177,7 @@ export function registerWasmTrainingKernels(): void {
     ['Cast', cast],
     ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dBackpropFilter],
     ['DepthwiseConv2dNativeBackpropInput', depthwiseConv2dBackpropInput],
+    [BATCH_NORM_TRAINING_GRADIENT, batchNormTrainingGradient],
   ];
   tf.registerGradient(fusedBatchNormGradient);
   for (const [kernelName, kernelFunc] of kernels) {

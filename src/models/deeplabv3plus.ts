@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchNormalization } from './layers/batchNormalization.js';
 import { AtrousConv2D, AtrousDepthwiseConv2D } from './layers/atrousConv2d.js';
 import { ResizeBilinearLike } from './layers/resizeBilinearLike.js';
 import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
@@ -85,7 +86,7 @@ export function buildDeepLabV3Plus(options: DeepLabV3PlusOptions = {}): tf.Layer
 
   const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
   const bnRelu = (x: tf.SymbolicTensor, layerName: string) =>
-    apply(tf.layers.reLU({ name: `${layerName}_relu` }), apply(tf.layers.batchNormalization({ name: `${layerName}_bn` }), x));
+    apply(tf.layers.reLU({ name: `${layerName}_relu` }), apply(batchNormalization({ name: `${layerName}_bn` }), x));
   /**
    * Conv + batch norm + ReLU; no bias, since batch norm follows. A 3x3 conv is atrous when rate > 1 and, with
    * `separable`, split into depthwise (+ batch norm + ReLU) and pointwise parts.

@@ -9,5 +9,6 @@ export * from './backboneWeights.js';
 export * from './fileModelIO.js';
 export * from './layers/atrousConv2d.js';
 export * from './layers/resizeBilinearLike.js';
+export * from './layers/batchNormalization.js';
 export * from './flops.js';
 export * from './buildNetworks.js';

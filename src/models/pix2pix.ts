@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchNormalization } from './layers/batchNormalization.js';
 import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
 import { checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
 
 /** Pix2Pix initialises every convolution from normal(0, 0.02) and batch-norm scales from normal(1, 0.02). */
 const convInitializer = () => tf.initializers.randomNormal({ mean: 0, stddev: 0.02 });
 const batchNorm = (name: string) =>
-  tf.layers.batchNormalization({ gammaInitializer: tf.initializers.randomNormal({ mean: 1, stddev: 0.02 }), name });
+  batchNormalization({ gammaInitializer: tf.initializers.randomNormal({ mean: 1, stddev: 0.02 }), name });
 const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
 
 /** Options of {@link buildPix2PixGenerator}. Every option has a default. */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchNormalization } from './layers/batchNormalization.js';
 import { AtrousConv2D } from './layers/atrousConv2d.js';
 
 /** The ResNet variants segstream builds: 18 and 34 with basic blocks, 50 with bottleneck blocks. */
@@ -43,7 +44,7 @@ function convBn(x: tf.SymbolicTensor, name: string, filters: number, kernelSize:
       ? new AtrousConv2D({ filters, kernelSize, dilationRate: rate, padding, kernelInitializer, name: `${name}_conv` })
       : tf.layers.conv2d({ filters, kernelSize, strides: stride, padding, kernelInitializer, name: `${name}_conv` });
   // Keras' ResNet50 batch-norm settings, so ImageNet statistics behave as they were trained.
-  x = apply(tf.layers.batchNormalization({ axis: 3, epsilon: 1.001e-5, name: `${name}_bn` }), apply(conv, x));
+  x = apply(batchNormalization({ axis: 3, epsilon: 1.001e-5, name: `${name}_bn` }), apply(conv, x));
   return relu ? apply(tf.layers.reLU({ name: `${name}_relu` }), x) : x;
 }
 
@@ -83,7 +84,7 @@ export function resnetBackbone(input: tf.SymbolicTensor, options: ResNetBackbone
   const bottleneck = depth === 50;
   let x = apply(tf.layers.zeroPadding2d({ padding: 3, name: 'conv1_pad' }), input);
   x = apply(tf.layers.conv2d({ filters: width, kernelSize: 7, strides: 2, kernelInitializer: 'heNormal', name: 'conv1_conv' }), x);
-  x = apply(tf.layers.batchNormalization({ axis: 3, epsilon: 1.001e-5, name: 'conv1_bn' }), x);
+  x = apply(batchNormalization({ axis: 3, epsilon: 1.001e-5, name: 'conv1_bn' }), x);
   x = apply(tf.layers.reLU({ name: 'conv1_relu' }), x);
   x = apply(tf.layers.zeroPadding2d({ padding: 1, name: 'pool1_pad' }), x);
   x = apply(tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool1_pool' }), x);

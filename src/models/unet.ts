@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchNormalization } from './layers/batchNormalization.js';
 import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
 import { checkBoolean, checkInteger, checkOneOf, checkRate } from './optionChecks.js';
 
@@ -62,7 +63,7 @@ export function buildUNet(options: UNetOptions = {}): tf.LayersModel {
         .conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: 'heNormal', name: `${prefix}_conv${k}` })
         .apply(x) as tf.SymbolicTensor;
       // PyTorch's BatchNorm2d defaults, so that the model trains like the reference.
-      if (batchNorm) x = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${prefix}_bn${k}` }).apply(x) as tf.SymbolicTensor;
+      if (batchNorm) x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${prefix}_bn${k}` }).apply(x) as tf.SymbolicTensor;
       x = tf.layers.reLU({ name: `${prefix}_relu${k}` }).apply(x) as tf.SymbolicTensor;
     }
     return x;

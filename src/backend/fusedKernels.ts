@@ -1,0 +1,13 @@
+/**
+ * Kernels that segstream adds under names of its own, for work that TF.js spreads over many kernels.
+ * A backend that has one registers it; callers check `tf.getKernel(name, tf.getBackend())` and otherwise
+ * compose the same result from stock ops.
+ */
+
+/**
+ * The gradient of batch normalization in training (statistics of the batch itself), over the last axis:
+ * inputs `dy`, `x` ([..., C]), `mean`, `variance`, `scale` ([C]); attribute `varianceEpsilon`; outputs
+ * `[dx, dScale, dOffset]`. One pass for the two per-channel sums and one for dx, where the stock graph of
+ * moments and `FusedBatchNorm` makes about fifteen passes over x-sized tensors.
+ */
+export const BATCH_NORM_TRAINING_GRADIENT = 'SegstreamBatchNormTrainingGradient';
