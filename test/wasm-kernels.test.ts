@@ -308,6 +308,42 @@ test('identity (clone) and a cast to the same dtype on wasm share the buffer: no
   assert.is(tf.backend().numDataIds(), buffers - 1);
 });
 
+test('exp on wasm: within 2 units in the last place of Math.exp over [-110, 100], and NaN, infinities, underflow and overflow as it', async () => {
+  await selectBackend({ backend: 'wasm' });
+  const count = 200_003; // not a multiple of 4: the last values take the scalar path
+  const xs = new Float32Array(count);
+  for (let i = 0; i < count; i++) xs[i] = -110 + (210 * i) / count;
+  const edges = [NaN, Infinity, -Infinity, 0, -0, 88.72, 88.73, -87.4, -103.9, -104.5, 1e-8, -0.34657];
+  xs.set(edges, 0);
+  xs.set(edges.slice(0, 3), count - 3);
+  const y = tf.tidy(() => tf.exp(tf.tensor1d(xs)).dataSync());
+  for (let i = 0; i < count; i++) {
+    const expected = Math.fround(Math.exp(xs[i]!));
+    const actual = y[i]!;
+    if (Number.isNaN(expected) || !Number.isFinite(expected) || expected < 2 ** -126) {
+      // NaN, infinities, zero and subnormals: the same value, or the neighbouring subnormal.
+      assert.ok(Object.is(actual, expected) || Math.abs(actual - expected) <= 2 ** -149, `exp(${xs[i]}) = ${actual}, expected ${expected}`);
+    } else {
+      assert.ok(Math.abs(actual - expected) <= 2 * 2 ** -23 * expected, `exp(${xs[i]}) = ${actual}, expected ${expected}`);
+    }
+  }
+});
+
+test('relu gradient on wasm equals cpu exactly, with x = 0, NaN x and infinite or NaN dy', async () => {
+  const values = (seed: number) => {
+    const t = seeded([2, 5, 5, 6], seed, 6).dataSync() as Float32Array;
+    t.set([0, -0, NaN, 1, -1, 2], 0);
+    return t;
+  };
+  const x = values(1);
+  const dy = values(2);
+  dy.set([Infinity, -Infinity, 1, NaN, NaN, 3], 0);
+  const compute = () => [tf.grad((a: tf.Tensor) => tf.relu(a).mul(tf.tensor(dy, [2, 5, 5, 6])).sum())(tf.tensor(x, [2, 5, 5, 6]))];
+  const [cpu] = await on('cpu', compute);
+  const [wasm] = await on('wasm', compute);
+  for (let i = 0; i < cpu!.length; i++) assert.ok(Object.is(wasm![i], cpu![i]) || wasm![i] === cpu![i], `value ${i}: ${wasm![i]} vs ${cpu![i]}`);
+});
+
 test('no tensors leak through the replaced kernels', async () => {
   await selectBackend({ backend: 'wasm' });
   const x = seeded([1, 8, 8, 2], 1) as tf.Tensor4D;

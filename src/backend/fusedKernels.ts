@@ -11,3 +11,6 @@
  * moments and `FusedBatchNorm` makes about fifteen passes over x-sized tensors.
  */
 export const BATCH_NORM_TRAINING_GRADIENT = 'SegstreamBatchNormTrainingGradient';
+
+/** The gradient of Relu: inputs `dy`, `x` (float32, one shape); output dy * step(x), one pass. */
+export const RELU_GRADIENT = 'SegstreamReluGradient';

@@ -54,19 +54,21 @@ export const op = {
 } as const;
 
 /** Opcodes of the float32x4 arithmetic and comparisons used here (after the 0xfd prefix: pass them to `simd`). */
-export const f32x4 = { add: 0xe4, sub: 0xe5, mul: 0xe6, lt: 0x43, gt: 0x44, min: 0xe8, max: 0xe9, nearest: 0x6a } as const;
+export const f32x4 = { add: 0xe4, sub: 0xe5, mul: 0xe6, ne: 0x42, lt: 0x43, gt: 0x44, min: 0xe8, max: 0xe9, nearest: 0x6a } as const;
 
 /** Opcodes of whole-vector bit operations (`bitselect(a, b, mask)` takes a's bits where mask is set). */
 export const v128Bits = { and: 0x4e, andNot: 0x4f, or: 0x50, bitselect: 0x52 } as const;
 
 /** Opcodes of the int32x4 operations used here (`truncSatFromF32x4` rounds toward zero, saturating). */
-export const i32x4 = { shl: 0xab, add: 0xae, truncSatFromF32x4: 0xf8 } as const;
+export const i32x4 = { shl: 0xab, shrS: 0xac, add: 0xae, sub: 0xb1, truncSatFromF32x4: 0xf8 } as const;
 
 /** A SIMD instruction: the 0xfd prefix and its opcode. */
 export const simd = (opcode: number): number[] => [0xfd, ...unsigned(opcode)];
 /** v128.load / v128.store at a constant offset, with no alignment promised. */
 /** `v128.const` of four equal float32 values. */
-export const f32x4Const = (value: number): number[] => [...simd(0x0c), ...Array.from({ length: 4 }, () => [...new Uint8Array(new Float32Array([value]).buffer)]).flat()];
+export const f32x4Const = (value: number): number[] => [...simd(0x0c), ...new Uint8Array(new Float32Array(4).fill(value).buffer)];
+/** `v128.const` of four equal int32 values. */
+export const i32x4Const = (value: number): number[] => [...simd(0x0c), ...new Uint8Array(new Int32Array(4).fill(value).buffer)];
 
 export const v128Load = (offset: number): number[] => [...simd(0x00), 0, ...unsigned(offset)];
 export const v128Store = (offset: number): number[] => [...simd(0x0b), 0, ...unsigned(offset)];

@@ -3,7 +3,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
 import { filterGradientProducts } from './filterGradientThread.js';
-import { BATCH_NORM_TRAINING_GRADIENT } from './fusedKernels.js';
+import { BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
+import { exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
 
 /**
  * Training kernels for the wasm backend. As shipped it lacks `Conv2DBackpropFilter` (so no convolution can
@@ -1170,6 +1171,7 @@ let stockMultiply: tf.KernelFunc | undefined;
 let stockDepthToSpace: tf.KernelFunc | undefined;
 let stockSum: tf.KernelFunc | undefined;
 let stockMean: tf.KernelFunc | undefined;
+let stockExp: tf.KernelFunc | undefined;
 let registered = false;
 
 /**
@@ -1195,6 +1197,7 @@ export function registerWasmTrainingKernels(): void {
   stockDepthToSpace = tf.getKernel('DepthToSpace', 'wasm')?.kernelFunc;
   stockSum = tf.getKernel('Sum', 'wasm')?.kernelFunc;
   stockMean = tf.getKernel('Mean', 'wasm')?.kernelFunc;
+  stockExp = tf.getKernel('Exp', 'wasm')?.kernelFunc;
   const kernels: Array<[string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]]> = [
     ['Conv2D', conv2DExplicitPadding],
     ['Conv2DBackpropFilter', conv2DBackpropFilter],
@@ -1222,8 +1225,11 @@ export function registerWasmTrainingKernels(): void {
     ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dBackpropFilter],
     ['DepthwiseConv2dNativeBackpropInput', depthwiseConv2dBackpropInput],
     [BATCH_NORM_TRAINING_GRADIENT, batchNormTrainingGradient],
+    [RELU_GRADIENT, reluGradient],
+    ['Exp', exp(() => stockExp!)],
   ];
   tf.registerGradient(fusedBatchNormGradient);
+  tf.registerGradient(reluGradientConfig);
   for (const [kernelName, kernelFunc] of kernels) {
     const stock = tf.getKernel(kernelName, 'wasm');
     if (stock) tf.unregisterKernel(kernelName, 'wasm');
