@@ -22,8 +22,13 @@ interface Helper {
 
 let helper: Helper | undefined;
 
-/** A kernel waits at most this long for the helper's half (a large layer's takes well under a second). */
-const HELPER_TIMEOUT_MS = 60_000;
+/**
+ * A kernel waits for the helper's half (a large layer's takes well under a second) in slices of 1 s and
+ * gives up after 60 slices in a row that end without it. Counted in slices, not as one deadline, so that a
+ * process stopped for a while (SIGSTOP, a suspended laptop) loses one slice, not the run.
+ */
+const HELPER_WAIT_SLICE_MS = 1_000;
+const HELPER_WAIT_SLICES = 60;
 
 /**
  * Starts the helper thread for `memory` (once per process); nothing when the memory is not shared (a
@@ -63,10 +68,11 @@ export function filterGradientProducts(memory: WasmMemory, job: FilterGradientPr
   Atomics.store(flags, 0, posted);
   Atomics.notify(flags, 0);
   runFilterGradientProducts(accumulate, job, half, pairs);
-  for (;;) {
+  for (let slices = 0; ; ) {
     const done = Atomics.load(flags, 1);
     if (done === posted) return;
     if (done === -posted) throw new Error(`the filter-gradient helper thread failed: ${receiveMessageOnPort(helper.errors)?.message ?? 'no reason given'}`);
-    if (Atomics.wait(flags, 1, done, HELPER_TIMEOUT_MS) === 'timed-out') throw new Error(`the filter-gradient helper thread did not finish within ${HELPER_TIMEOUT_MS / 1000} s`);
+    if (Atomics.wait(flags, 1, done, HELPER_WAIT_SLICE_MS) !== 'timed-out') slices = 0;
+    else if (++slices >= HELPER_WAIT_SLICES) throw new Error(`the filter-gradient helper thread did not finish within ${HELPER_WAIT_SLICES} waits of ${HELPER_WAIT_SLICE_MS / 1000} s`);
   }
 }
