@@ -89,8 +89,12 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   const product = backend.makeOutput(cropped ? [kh, kw, pairedChannels, channels] : [kh, kw, ci, co], 'float32');
   (backend.typedArrayFromHeap(product) as Float32Array).fill(0);
   const [operands, gradient, sums] = [phases, paddedDy, product].map((t) => backend.getMemoryOffset(t.dataId)) as [number, number, number];
+  // A single tap over an unpadded grid reads x and dy cell for cell: the batch is one row of cells, so
+  // blocks span output rows (on 16 px maps per-row blocks reloaded the sums four times as often).
+  const oneRow = kh === 1 && kw === 1 && gridRows === oh && gridCols === ow;
+  const layout = oneRow ? { images: 1, outHeight: 1, outWidth: n * oh * ow, gridRows: 1, gridCols: n * oh * ow } : { images: n, outHeight: oh, outWidth: ow, gridRows, gridCols };
   filterGradientProducts(activeWasmHeap()!.memory, {
-    operands, gradient, sums, images: n, outHeight: oh, outWidth: ow, gridRows, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels,
+    operands, gradient, sums, ...layout, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels,
   });
   dispose(backend, phases, paddedDy);
   if (!cropped) return product;
