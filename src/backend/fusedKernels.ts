@@ -14,3 +14,9 @@ export const BATCH_NORM_TRAINING_GRADIENT = 'SegstreamBatchNormTrainingGradient'
 
 /** The gradient of Relu: inputs `dy`, `x` (float32, one shape); output dy * step(x), one pass. */
 export const RELU_GRADIENT = 'SegstreamReluGradient';
+
+/**
+ * Mean and (population) variance over all axes but the last: input `x` ([..., C], float32); outputs
+ * `[mean, variance]` ([C]), two reading passes where tf.moments runs four kernels.
+ */
+export const BATCH_MOMENTS = 'SegstreamBatchMoments';

@@ -3,7 +3,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
 import { filterGradientProducts } from './filterGradientThread.js';
-import { BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
+import { BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
 import { exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
 
 /**
@@ -722,6 +722,29 @@ const SUM_ROWS: HeapFunctionSource = (() => {
   return { name: 'sumRows', params: 4, i32Locals: 2, v128Locals: 1, code };
 })();
 
+/** Sums of the columns of x seen as [rows, width], in float64: SIMD when width is a multiple of 4. */
+function columnSums(backend: BackendWasm, x: tf.TensorInfo, width: number): Float64Array {
+  const rows = tf.util.sizeFromShape(x.shape) / width;
+  const heap = activeWasmHeap();
+  if (heap && width % 4 === 0) {
+    const scratch = heap.backend.wasm._malloc(width * 8) >>> 0;
+    try {
+      new Float64Array(heap.memory.buffer, scratch, width).fill(0);
+      const source = backend.typedArrayFromHeap(x) as Float32Array;
+      heapFunction(heap.memory, SUM_ROWS)(source.byteOffset, rows, width / 4, scratch);
+      return new Float64Array(heap.memory.buffer, scratch, width).slice();
+    } finally {
+      heap.backend.wasm._free(scratch);
+    }
+  }
+  const values = backend.typedArrayFromHeap(x) as Float32Array;
+  const totals = new Float64Array(width);
+  for (let offset = 0; offset < values.length; offset += width) {
+    for (let i = 0; i < width; i++) totals[i] += values[offset + i]!;
+  }
+  return totals;
+}
+
 /**
  * Sum or mean over leading axes (the bias and batch-norm gradients, batch-norm statistics: [N, H, W, C] to
  * [C]) in one pass with a float64 accumulator per output: SIMD when C is a multiple of 4, else a JS loop.
@@ -740,22 +763,7 @@ function reduceLeadingAxes(stock: () => tf.KernelFunc, mean: boolean) {
     const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
     const width = tf.util.sizeFromShape(kept);
     const rows = tf.util.sizeFromShape(x.shape) / width;
-    const heap = activeWasmHeap();
-    let totals: Float64Array;
-    if (heap && width % 4 === 0) {
-      const scratch = heap.backend.wasm._malloc(width * 8) >>> 0;
-      new Float64Array(heap.memory.buffer, scratch, width).fill(0);
-      const source = backend.typedArrayFromHeap(x) as Float32Array;
-      heapFunction(heap.memory, SUM_ROWS)(source.byteOffset, rows, width / 4, scratch);
-      totals = new Float64Array(heap.memory.buffer, scratch, width).slice();
-      heap.backend.wasm._free(scratch);
-    } else {
-      const values = backend.typedArrayFromHeap(x) as Float32Array;
-      totals = new Float64Array(width);
-      for (let offset = 0; offset < values.length; offset += width) {
-        for (let i = 0; i < width; i++) totals[i] += values[offset + i]!;
-      }
-    }
+    const totals = columnSums(backend, x, width);
     if (mean) for (let i = 0; i < width; i++) totals[i] /= rows;
     (backend.typedArrayFromHeap(out) as Float32Array).set(totals);
     return out;
@@ -1006,6 +1014,24 @@ function batchNormTrainingGradient({ inputs, backend, attrs }: KernelArgs): tf.T
   return [dx, dScale, dOffset];
 }
 
+/**
+ * BATCH_MOMENTS: the mean from one pass of column sums, the variance from a second that sums x (x - mean)
+ * with the gradient's SIMD function, less mean * (sum of x - n mean), which is the sum of (x - mean)^2
+ * without the float32 mean's rounding. Both passes read x only; the stock moments write two x-sized tensors.
+ */
+function batchMoments({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const channels = x.shape.at(-1) ?? 0;
+  const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
+  const means = Float32Array.from(columnSums(backend, x, channels), (sum) => sum / rows);
+  const { dySums: sums, productSums } = batchNormGradientSums(backend, x, x, means);
+  const mean = backend.makeOutput([channels], 'float32');
+  (backend.typedArrayFromHeap(mean) as Float32Array).set(means);
+  const variance = backend.makeOutput([channels], 'float32');
+  (backend.typedArrayFromHeap(variance) as Float32Array).set(productSums.map((p, c) => (p - means[c]! * (sums[c]! - rows * means[c]!)) / rows));
+  return [mean, variance];
+}
+
 /** Sums rows of x into the segments their ids name (the gradient of gather); ids out of range are dropped. */
 function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
@@ -1229,6 +1255,7 @@ export function registerWasmTrainingKernels(): void {
     ['DepthwiseConv2dNativeBackpropFilter', depthwiseConv2dBackpropFilter],
     ['DepthwiseConv2dNativeBackpropInput', depthwiseConv2dBackpropInput],
     [BATCH_NORM_TRAINING_GRADIENT, batchNormTrainingGradient],
+    [BATCH_MOMENTS, batchMoments],
     [RELU_GRADIENT, reluGradient],
     ['Exp', exp(() => stockExp!)],
   ];

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_NORM_TRAINING_GRADIENT } from '../../backend/fusedKernels.js';
+import { BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT } from '../../backend/fusedKernels.js';
 
 type BatchNormalizationArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
 type StockBatchNormalization = ReturnType<typeof tf.layers.batchNormalization>;
@@ -22,6 +22,13 @@ interface BatchNormalizationState {
   movingVariance: LayerWeight;
 }
 
+/** Mean and variance over all axes but the last: one kernel where the backend has BATCH_MOMENTS. */
+function batchMoments(x: tf.Tensor, axes: number[]): { mean: tf.Tensor; variance: tf.Tensor } {
+  if (!tf.getKernel(BATCH_MOMENTS, tf.getBackend()) || x.dtype !== 'float32') return tf.moments(x, axes);
+  const [mean, variance] = tf.engine().runKernel(BATCH_MOMENTS, { x }) as tf.Tensor[];
+  return { mean: mean!, variance: variance! };
+}
+
 /**
  * Normalizes x over all axes but the last with the batch's own statistics, returning the output and the
  * statistics. The gradient is the closed form through mean and variance (one kernel where the backend has
@@ -32,7 +39,7 @@ function normalizeBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon
   let statistics: tf.Tensor[] = [];
   const normalize = tf.customGrad((input, scale, offset, save) => {
     const [xs, gammas, betas] = [input, scale, offset] as tf.Tensor[];
-    const { mean, variance } = tf.moments(xs!, axes);
+    const { mean, variance } = batchMoments(xs!, axes);
     statistics = [tf.keep(mean), tf.keep(variance)];
     (save as tf.GradSaveFunc)([xs!, mean, variance, gammas!]);
     return {
