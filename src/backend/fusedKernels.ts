@@ -20,3 +20,11 @@ export const RELU_GRADIENT = 'SegstreamReluGradient';
  * `[mean, variance]` ([C]), two reading passes where tf.moments runs four kernels.
  */
 export const BATCH_MOMENTS = 'SegstreamBatchMoments';
+
+/**
+ * One Adam step of one variable: inputs `value`, `gradient`, `firstMoment`, `secondMoment` (float32, one
+ * shape); attributes `beta1`, `beta2`, `epsilon`, `learningRate` and the bias corrections
+ * `firstCorrection` = 1 - beta1^t and `secondCorrection`; outputs `[value, firstMoment, secondMoment]`
+ * updated, with the float32 operations of tf.train.adam in its order (the same numbers), in one pass.
+ */
+export const ADAM_UPDATE = 'SegstreamAdamUpdate';

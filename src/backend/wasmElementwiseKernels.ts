@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type HeapFunctionSource, addTo, f32x4, f32x4Const, heapFunction, i32x4, i32x4Const, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, addTo, f32x4, f32x4Const, heapFunction, i32x4, i32x4Const, op, simd, v128Bits, v128Load, v128Load32Splat, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
 import { RELU_GRADIENT } from './fusedKernels.js';
 
@@ -103,3 +103,58 @@ export const reluGradientConfig: tf.GradConfig = {
     };
   },
 };
+
+/** The constants ADAM_STEP reads, in this order (float32 each). */
+const ADAM_CONSTANTS = ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'firstCorrection', 'secondCorrection', 'epsilon', 'negativeRate'] as const;
+
+/**
+ * `adamStep(value, gradient, m, v, valueOut, mOut, vOut, vectors, constants)`: for `vectors` groups of four
+ * floats m' = m b1 + g (1 - b1), v' = v b2 + g^2 (1 - b2), value' = (m' / c1) / (sqrt(v' / c2) + eps) * -rate
+ * + value, each operation rounded to float32 as tf.train.adam's separate kernels round it.
+ */
+const ADAM_STEP: HeapFunctionSource = (() => {
+  // Parameters value 0, gradient 1, m 2, v 3, value out 4, m out 5, v out 6, vectors 7, constants 8;
+  // vectors: gradient 9, new m 10, new v 11.
+  const constant = (name: (typeof ADAM_CONSTANTS)[number]) => [op.localGet, 8, ...v128Load32Splat(4 * ADAM_CONSTANTS.indexOf(name))];
+  const code = [...op.block, ...op.loop, op.localGet, 7, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 1, ...v128Load(0), op.localSet, 9);
+  code.push(op.localGet, 2, ...v128Load(0), ...constant('beta1'), ...simd(f32x4.mul), op.localGet, 9, ...constant('oneMinusBeta1'), ...simd(f32x4.mul), ...simd(f32x4.add), op.localSet, 10);
+  code.push(op.localGet, 3, ...v128Load(0), ...constant('beta2'), ...simd(f32x4.mul), op.localGet, 9, op.localGet, 9, ...simd(f32x4.mul), ...constant('oneMinusBeta2'), ...simd(f32x4.mul), ...simd(f32x4.add), op.localSet, 11);
+  code.push(op.localGet, 5, op.localGet, 10, ...v128Store(0), op.localGet, 6, op.localGet, 11, ...v128Store(0));
+  code.push(op.localGet, 4, op.localGet, 10, ...constant('firstCorrection'), ...simd(f32x4.div));
+  code.push(op.localGet, 11, ...constant('secondCorrection'), ...simd(f32x4.div), ...simd(f32x4.sqrt), ...constant('epsilon'), ...simd(f32x4.add), ...simd(f32x4.div));
+  code.push(...constant('negativeRate'), ...simd(f32x4.mul), op.localGet, 0, ...v128Load(0), ...simd(f32x4.add), ...v128Store(0));
+  for (const pointer of [0, 1, 2, 3, 4, 5, 6]) code.push(...addTo(pointer, 16));
+  code.push(...addTo(7, -1), op.br, 0, op.end, op.end);
+  return { name: 'adamStep', params: 9, i32Locals: 0, v128Locals: 3, code };
+})();
+
+/** ADAM_UPDATE on wasm: the SIMD function over whole vectors, float32 arithmetic in JS for the rest. */
+export function adamUpdate({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { value, gradient, firstMoment, secondMoment } = inputs as Record<'value' | 'gradient' | 'firstMoment' | 'secondMoment', tf.TensorInfo>;
+  const { beta1, beta2, epsilon, learningRate, firstCorrection, secondCorrection } = attrs as Record<string, number>;
+  const constants = new Float32Array([beta1!, 1 - beta1!, beta2!, 1 - beta2!, firstCorrection!, secondCorrection!, epsilon!, -learningRate!]);
+  const outputs = [value, firstMoment, secondMoment].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const heap = activeWasmHeap();
+  const scratch = heap ? heap.backend.wasm._malloc(4 * constants.length) >>> 0 : 0;
+  try {
+    // Views after the allocation: growing the heap detaches older ones.
+    const [w, g, m, v, wOut, mOut, vOut] = [value, gradient, firstMoment, secondMoment, ...outputs].map((t) => backend.typedArrayFromHeap(t!) as Float32Array) as Float32Array[];
+    const vectors = heap ? w!.length >> 2 : 0;
+    if (heap) {
+      new Float32Array(heap.memory.buffer, scratch, constants.length).set(constants);
+      heapFunction(heap.memory, ADAM_STEP)(...[w, g, m, v, wOut, mOut, vOut].map((t) => t!.byteOffset), vectors, scratch);
+    }
+    const [b1, oneMinusB1, b2, oneMinusB2, c1, c2, eps, negativeRate] = constants as unknown as number[];
+    const f = Math.fround;
+    for (let i = 4 * vectors; i < w!.length; i++) {
+      const gi = g![i]!;
+      const mi = (mOut![i] = f(f(m![i]! * b1!) + f(gi * oneMinusB1!)));
+      const vi = (vOut![i] = f(f(v![i]! * b2!) + f(f(gi * gi) * oneMinusB2!)));
+      wOut![i] = f(f(f(f(mi / c1!) / f(f(Math.sqrt(f(vi / c2!))) + eps!)) * negativeRate!) + w![i]!);
+    }
+  } finally {
+    if (heap) heap.backend.wasm._free(scratch);
+  }
+  return outputs;
+}

@@ -3,8 +3,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
 import { filterGradientProducts } from './filterGradientThread.js';
-import { BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
-import { exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
+import { ADAM_UPDATE, BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
+import { adamUpdate, exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
 
 /**
  * Training kernels for the wasm backend. As shipped it lacks `Conv2DBackpropFilter` (so no convolution can
@@ -1257,6 +1257,7 @@ export function registerWasmTrainingKernels(): void {
     [BATCH_NORM_TRAINING_GRADIENT, batchNormTrainingGradient],
     [BATCH_MOMENTS, batchMoments],
     [RELU_GRADIENT, reluGradient],
+    [ADAM_UPDATE, adamUpdate],
     ['Exp', exp(() => stockExp!)],
   ];
   tf.registerGradient(fusedBatchNormGradient);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { Adam } from './adam.js';
 
 /** An optimizer as a config names it. */
 export type OptimizerConfig =
@@ -26,7 +27,7 @@ export function buildOptimizer(config: OptimizerConfig): tf.Optimizer {
       check('beta1', beta1, beta1 >= 0 && beta1 < 1);
       check('beta2', beta2, beta2 >= 0 && beta2 < 1);
       check('epsilon', epsilon, epsilon > 0);
-      return tf.train.adam(learningRate, beta1, beta2, epsilon);
+      return new Adam(learningRate, beta1, beta2, epsilon);
     }
     case 'sgd': {
       const { learningRate = 0.01, momentum = 0.9, nesterov = false } = config;
