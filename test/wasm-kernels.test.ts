@@ -87,10 +87,14 @@ test('conv2d filter gradient of a batch equals the sum of its images\' gradients
   tf.dispose([x, dy, whole!, perImage!]);
 });
 
-test('conv2d filter gradient over blocks of cells equals cpu: strides 1-3, kernels 2-7, odd input channels, output channels in partial and several vectors', async () => {
+test('conv2d filter gradient over blocks of cells equals cpu: strides 1-3, kernels 1-7, odd input channels, x read in place, output channels in partial and several vectors', async () => {
   // Grids of hundreds of cells span several blocks; 3 and 5 input channels get a zero channel, 5/20/36 output channels zero lanes and a second or third group of 16.
+  // Stride 1 with even input channels reads x unpadded: rows of 70 cross blocks of 64, a 4x4 'same' kernel pads unevenly, 1x1 spans rows.
   const cases: Array<{ input: [number, number, number, number]; kernel: number; stride: number; outChannels: number }> = [
     { input: [2, 13, 11, 3], kernel: 3, stride: 1, outChannels: 5 },
+    { input: [1, 6, 70, 6], kernel: 3, stride: 1, outChannels: 8 },
+    { input: [2, 9, 10, 4], kernel: 4, stride: 1, outChannels: 4 },
+    { input: [2, 5, 6, 2], kernel: 1, stride: 1, outChannels: 5 },
     { input: [2, 12, 12, 4], kernel: 4, stride: 2, outChannels: 20 },
     { input: [3, 15, 14, 5], kernel: 7, stride: 2, outChannels: 8 },
     { input: [2, 12, 13, 3], kernel: 2, stride: 3, outChannels: 36 },

@@ -44,7 +44,10 @@ export const ACCUMULATE_PRODUCT = [1, 2, 3, 4].map(accumulateProductSource);
 
 /** One filter gradient's products: byte addresses in wasm memory and the layout of the grid they span. */
 export interface FilterGradientProducts {
-  /** x zero-padded and split into stride phases: [sh, sw, images, gridRows, gridCols, pairedChannels]. */
+  /**
+   * x split into stride phases, [sh, sw, images, gridRows, gridCols, pairedChannels]: zero-padded (padTop
+   * and padLeft 0), or, for stride 1, x itself with its padding given by padTop and padLeft.
+   */
   operands: number;
   /** dy: [images, outHeight, outWidth, channels]. */
   gradient: number;
@@ -63,36 +66,45 @@ export interface FilterGradientProducts {
   pairedChannels: number;
   /** dy's channels, a multiple of 4. */
   channels: number;
+  /** Rows and columns of zeros before the grid that the taps reach but the grid does not hold. */
+  padTop: number;
+  padLeft: number;
 }
 
 /** The fields of FilterGradientProducts in the order a helper thread reads them, then the first and last pair. */
 export const PRODUCT_FIELDS = [
-  'operands', 'gradient', 'sums', 'images', 'outHeight', 'outWidth', 'gridRows', 'gridCols', 'strideHeight', 'strideWidth', 'filterHeight', 'filterWidth', 'pairedChannels', 'channels',
+  'operands', 'gradient', 'sums', 'images', 'outHeight', 'outWidth', 'gridRows', 'gridCols', 'strideHeight', 'strideWidth', 'filterHeight', 'filterWidth', 'pairedChannels', 'channels', 'padTop', 'padLeft',
 ] as const;
 
 /**
  * Adds the products of channel pairs [firstPair, endPair) to the sums: per block of up to
  * PRODUCT_BLOCK_CELLS cells of an output row, per group of up to 16 channels of dy, per tap, with
  * `accumulate[V - 1]` the instance of ACCUMULATE_PRODUCT[V - 1]. Tap (r, c) of output (i, j) is cell
- * (i + r div sh, j + c div sw) of phase (r mod sh, c mod sw).
+ * (i + r div sh - padTop, j + c div sw - padLeft) of phase (r mod sh, c mod sw); the cells outside the grid
+ * are zeros and are skipped: rows whole, columns by narrowing the block.
  */
 export function runFilterGradientProducts(accumulate: ReadonlyArray<(...args: number[]) => void>, job: FilterGradientProducts, firstPair: number, endPair: number): void {
-  const { operands, gradient, sums, images, outHeight, outWidth, gridRows, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels } = job;
+  const { operands, gradient, sums, images, outHeight, outWidth, gridRows, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels, padTop, padLeft } = job;
   const cellBytes = 4 * pairedChannels;
   const phaseCells = images * gridRows * gridCols;
   for (let row = 0; row < images * outHeight; row++) {
-    const gridRow = Math.floor(row / outHeight) * gridRows + (row % outHeight);
+    const image = Math.floor(row / outHeight);
     for (let first = 0; first < outWidth; first += PRODUCT_BLOCK_CELLS) {
-      const cells = Math.min(PRODUCT_BLOCK_CELLS, outWidth - first);
+      const last = Math.min(first + PRODUCT_BLOCK_CELLS, outWidth);
       for (let column = 0; column < channels; column += 16) {
         const product = accumulate[Math.min(4, (channels - column) / 4) - 1]!;
-        const fromGradient = gradient + 4 * ((row * outWidth + first) * channels + column);
         for (let r = 0; r < kh; r++) {
+          const gridRow = (row % outHeight) + Math.floor(r / sh) - padTop;
+          if (gridRow < 0 || gridRow >= gridRows) continue;
           for (let c = 0; c < kw; c++) {
-            const cell = ((r % sh) * sw + (c % sw)) * phaseCells + (gridRow + Math.floor(r / sh)) * gridCols + first + Math.floor(c / sw);
+            const shift = Math.floor(c / sw) - padLeft;
+            const start = Math.max(first, -shift);
+            const end = Math.min(last, gridCols - shift);
+            if (end <= start) continue;
+            const cell = ((r % sh) * sw + (c % sw)) * phaseCells + (image * gridRows + gridRow) * gridCols + start + shift;
             product(
-              operands + cellBytes * cell + 8 * firstPair, cellBytes, 4, fromGradient, 4 * channels,
-              sums + 4 * (((r * kw + c) * pairedChannels + 2 * firstPair) * channels + column), 4 * channels, endPair - firstPair, cells,
+              operands + cellBytes * cell + 8 * firstPair, cellBytes, 4, gradient + 4 * ((row * outWidth + start) * channels + column), 4 * channels,
+              sums + 4 * (((r * kw + c) * pairedChannels + 2 * firstPair) * channels + column), 4 * channels, endPair - firstPair, end - start,
             );
           }
         }
