@@ -5,6 +5,7 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { BatchNormalization } from '../src/models/layers/batchNormalization.js';
 import { BATCH_NORM_TRAINING_GRADIENT } from '../src/backend/fusedKernels.js';
 import { roundTrip } from './helpers/models.js';
+import { relativeError } from './helpers/compare.js';
 
 type Backend = 'cpu' | 'wasm';
 const SETTINGS = {
@@ -41,16 +42,6 @@ async function gradients(backend: Backend, layerKind: 'stock' | 'segstream', sha
   const [movingMean, movingVariance] = layer.getWeights().slice(2).map((w) => w.dataSync() as Float32Array);
   tf.dispose([x, weights]);
   return { ...result, movingMean: movingMean!, movingVariance: movingVariance! };
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    norm = Math.max(norm, Math.abs(b[i]!));
-  }
-  return diff / Math.max(norm, 1e-6);
 }
 
 // 8 and 16 channels take the wasm SIMD passes; 6 the kernels' plain loops; rank 2 is a dense layer's batch

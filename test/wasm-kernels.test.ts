@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
+import { relativeError } from './helpers/compare.js';
 
 /** Runs `compute` on a backend and returns its results as plain arrays (tensors disposed). */
 async function on(backend: 'cpu' | 'wasm', compute: () => tf.Tensor[]): Promise<Float32Array[]> {
@@ -10,16 +11,6 @@ async function on(backend: 'cpu' | 'wasm', compute: () => tf.Tensor[]): Promise<
   const values = tensors.map((t) => t.dataSync() as Float32Array);
   tf.dispose(tensors);
   return values;
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    norm = Math.max(norm, Math.abs(b[i]!));
-  }
-  return diff / Math.max(norm, 1e-6);
 }
 
 /** A seeded pseudo-random tensor, the same on every backend. */
