@@ -61,9 +61,9 @@ export interface TorchUNetSpeed {
 }
 
 /** Images/s of the PyTorch peer UNet at 256x256, batch 4, 5 classes; a sentence when it could not run. */
-export function torchUNetPeer(threads: number): TorchUNetSpeed | string {
+export function torchUNetPeer(threads: number, steps: number): TorchUNetSpeed | string {
   try {
-    const out = execFileSync(python, [resolve(peerDir, 'ref_unet_torch.py'), '--batch', '4', '--size', '256', '--classes', '5', '--threads', String(threads), '--steps', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(python, [resolve(peerDir, 'ref_unet_torch.py'), '--batch', '4', '--size', '256', '--classes', '5', '--threads', String(threads), '--steps', String(steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const match = out.match(/train ([\d.]+) images\/s, forward ([\d.]+) images\/s/);
     return match ? { train: Number(match[1]), forward: Number(match[2]) } : `unexpected peer output: ${out.trim()}`;
   } catch (error) {

@@ -41,7 +41,7 @@ await timePrediction('deeplabv3plus resnet50 os16', buildDeepLabV3Plus({ backbon
 
 // The peer with as many threads as cores, as the backends use by default.
 const threads = availableParallelism();
-const peer = torchUNetPeer(threads);
+const peer = torchUNetPeer(threads, 3);
 if (typeof peer === 'string') {
   console.log(peer);
 } else {

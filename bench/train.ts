@@ -13,9 +13,12 @@ function measure(model: string, backend: string, threads: number, batch: number,
 
 const fmt = (v: number) => v.toFixed(3);
 console.log(`${machineLine()}; UNet 16-256 BatchNorm, 256x256, batch 4, 5 classes, Adam`);
+// Steps timed on each side (after a warm-up step): this machine's speed drifts by tens of percent within
+// minutes, and three steps were too few to average it out.
+const UNET_STEPS = 8;
 for (const threads of [1, 2]) {
-  const peerResult = torchUNetPeer(threads);
-  const unet = measure('unet', 'wasm', threads, 4, 256, 3);
+  const peerResult = torchUNetPeer(threads, UNET_STEPS);
+  const unet = measure('unet', 'wasm', threads, 4, 256, UNET_STEPS);
   if (typeof peerResult === 'string') {
     console.log(peerResult);
     console.log(`unet wasm ${threads} thread(s): train ${fmt(unet.trainImagesPerSecond)} images/s, forward ${fmt(unet.forwardImagesPerSecond)} images/s`);
