@@ -62,6 +62,26 @@ test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides
   }
 });
 
+test('3x3 stride-1 convolutions by Winograd on wasm equal cpu: bias, same / valid / uneven explicit padding, 1 to 5 channel vectors, several blocks on both threads, and their gradients', async () => {
+  const cases: Array<{ input: [number, number, number, number]; outChannels: number; pad: 'same' | 'valid' | tf.backend_util.ExplicitPadding }> = [
+    { input: [2, 8, 12, 4], outChannels: 8, pad: 'same' },
+    { input: [1, 10, 10, 8], outChannels: 20, pad: 'valid' },
+    { input: [2, 6, 6, 12], outChannels: 12, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
+    // 17 tile rows of 64 tiles, 2 rows a block at these channels: blocks on both threads and a partial block.
+    { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },
+  ];
+  for (const [index, c] of cases.entries()) {
+    await compareOnBackends(`winograd ${JSON.stringify(c)}`, () => {
+      const x = seeded(c.input, 5 + index) as tf.Tensor4D;
+      const w = seeded([3, 3, c.input[3], c.outChannels], 50 + index) as tf.Tensor4D;
+      const bias = seeded([c.outChannels], 70 + index) as tf.Tensor1D;
+      const convolve = (a: tf.Tensor, b: tf.Tensor) => tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, bias, strides: 1, pad: c.pad });
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => convolve(a, b).square().sum())([x, w]);
+      return [convolve(x, w), tf.conv2d(x, w, 1, c.pad), dx!, dw!];
+    });
+  }
+});
+
 test('conv2d filter gradient of a batch equals the sum of its images\' gradients (shifted rows wrap into the next image)', async () => {
   await selectBackend({ backend: 'wasm' });
   // Each filter row reads its operand at an offset in one buffer of all images: the cells that wrap meet zeros of dy.
@@ -343,6 +363,8 @@ test('no tensors leak through the replaced kernels', async () => {
   await selectBackend({ backend: 'wasm' });
   const x = seeded([1, 8, 8, 2], 1) as tf.Tensor4D;
   const w = seeded([3, 3, 2, 2], 2) as tf.Tensor4D;
+  const wide = seeded([1, 8, 8, 4], 3) as tf.Tensor4D;
+  const wideFilter = seeded([3, 3, 4, 4], 4) as tf.Tensor4D;
   const before = tf.memory().numTensors;
   // Kernels built from other kernels free their intermediate buffers: the backend holds no more data after.
   const buffersBefore = tf.backend().numDataIds();
@@ -351,11 +373,13 @@ test('no tensors leak through the replaced kernels', async () => {
       tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), 2, 2, 'same').sum())([x, w]);
       // Transposed convolution: phase-split Conv2DBackpropInput and DepthToSpace forward, Conv2DBackpropFilter backward.
       tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [1, 16, 16, 2], 2, 'same').square().sum())([x, w]);
+      // Winograd: padded input, transformed filter, zero bias and scratch, forward and input gradient.
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').sum())([wide, wideFilter]);
     });
   }
   assert.is(tf.memory().numTensors, before);
   assert.is(tf.backend().numDataIds(), buffersBefore);
-  tf.dispose([x, w]);
+  tf.dispose([x, w, wide, wideFilter]);
 });
 
 test.run();

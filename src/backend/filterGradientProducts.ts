@@ -1,4 +1,4 @@
-import { type HeapFunctionSource, addLocal, addTo, f32x4, op, simd, v128Load, v128Load32Splat, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Load32Splat, v128Store } from './wasmHeapFunctions.js';
 
 /**
  * The matrix products of the wasm filter gradient (Conv2DBackpropFilter): for every filter tap, the sum over
@@ -15,7 +15,7 @@ const PRODUCT_BLOCK_CELLS = 64;
  * B[k, 0:4V]. Byte steps: aStep from cell to cell of A, aStride from row to row of A, bStride from cell to
  * cell of B, cStride from row to row of C. The 2 x V vectors of C stay in registers over k.
  */
-function accumulateProductSource(vectors: number): HeapFunctionSource {
+function accumulateProductSource(vectors: number, overwrite: boolean): HeapFunctionSource {
   // Parameters a 0, aStep 1, aStride 2, b 3, bStride 4, c 5, cStride 6, pairs 7, cells 8; i32 locals: A's
   // two row pointers 9 and 10, B pointer 11, cells left 12, C's second row 13; v128 locals: accumulators,
   // B's vectors, a splat.
@@ -25,7 +25,8 @@ function accumulateProductSource(vectors: number): HeapFunctionSource {
   const columns = Array.from({ length: vectors }, (_, j) => j);
   const code = [...op.block, ...op.loop, op.localGet, 7, op.i32Eqz, op.brIf, 1];
   code.push(op.localGet, 5, op.localGet, 6, op.i32Add, op.localSet, 13);
-  for (const j of columns) code.push(op.localGet, 5, ...v128Load(16 * j), op.localSet, accumulator(0, j), op.localGet, 13, ...v128Load(16 * j), op.localSet, accumulator(1, j));
+  const start = (row: number, j: number) => (overwrite ? f32x4Const(0) : [op.localGet, row === 0 ? 5 : 13, ...v128Load(16 * j)]);
+  for (const j of columns) code.push(...start(0, j), op.localSet, accumulator(0, j), ...start(1, j), op.localSet, accumulator(1, j));
   code.push(op.localGet, 0, op.localSet, 9, op.localGet, 0, op.localGet, 2, op.i32Add, op.localSet, 10, op.localGet, 3, op.localSet, 11, op.localGet, 8, op.localSet, 12);
   code.push(...op.block, ...op.loop, op.localGet, 12, op.i32Eqz, op.brIf, 1);
   for (const j of columns) code.push(op.localGet, 11, ...v128Load(16 * j), op.localSet, fromB(j));
@@ -36,11 +37,13 @@ function accumulateProductSource(vectors: number): HeapFunctionSource {
   code.push(...addLocal(9, 1), ...addLocal(10, 1), ...addLocal(11, 4), ...addTo(12, -1), op.br, 0, op.end, op.end);
   for (const j of columns) code.push(op.localGet, 5, op.localGet, accumulator(0, j), ...v128Store(16 * j), op.localGet, 13, op.localGet, accumulator(1, j), ...v128Store(16 * j));
   code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(5, 6), ...addLocal(5, 6), ...addTo(7, -1), op.br, 0, op.end, op.end);
-  return { name: `accumulateProduct${vectors}`, params: 9, i32Locals: 5, v128Locals: 3 * vectors + 1, code };
+  return { name: `${overwrite ? 'matrixProduct' : 'accumulateProduct'}${vectors}`, params: 9, i32Locals: 5, v128Locals: 3 * vectors + 1, code };
 }
 
 /** accumulateProduct for 1 to 4 vectors of C per row (16 channels at most per call). */
-export const ACCUMULATE_PRODUCT = [1, 2, 3, 4].map(accumulateProductSource);
+export const ACCUMULATE_PRODUCT = [1, 2, 3, 4].map((vectors) => accumulateProductSource(vectors, false));
+/** The same products written over C instead of added to it (`matrixProduct<V>`, same parameters). */
+export const MATRIX_PRODUCT = [1, 2, 3, 4].map((vectors) => accumulateProductSource(vectors, true));
 
 /** One filter gradient's products: byte addresses in wasm memory and the layout of the grid they span. */
 export interface FilterGradientProducts {

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
 import { initWasmWithThreads } from './wasmThreads.js';
 import { wasmHeap } from './wasmBackendHeap.js';
-import { startFilterGradientThread } from './filterGradientThread.js';
+import { startWasmHelperThread } from './wasmHelperThread.js';
 
 /** The backends segstream can run on, best first. */
 export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -68,7 +68,7 @@ async function tryBackend(backend: BackendName, wasmThreads: number): Promise<st
       // The stock wasm backend cannot train convolutions; these kernels make it train, correctly and fast.
       registerWasmTrainingKernels();
       // With threads, half of each filter gradient's products run on a helper thread.
-      if (wasmThreadsStarted > 1) await startFilterGradientThread(wasmHeap()!.memory);
+      if (wasmThreadsStarted > 1) await startWasmHelperThread(wasmHeap()!.memory);
       return 'wasm';
     case 'cpu':
       return 'cpu';

@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
-import { filterGradientProducts } from './filterGradientThread.js';
+import { WINOGRAD_FILTER, winogradBlocks } from './winogradTiles.js';
+import { runOnBothThreads } from './wasmHelperThread.js';
+import { FILTER_GRADIENT_JOB, WINOGRAD_JOB } from './wasmHelperJobs.js';
 import { ADAM_UPDATE, BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
 import { adamUpdate, exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
 
@@ -105,9 +107,8 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   // blocks span output rows (on 16 px maps per-row blocks reloaded the sums four times as often).
   const oneRow = kh === 1 && kw === 1 && gridRows === oh && gridCols === ow && padTop === 0 && padLeft === 0;
   const layout = oneRow ? { images: 1, outHeight: 1, outWidth: n * oh * ow, gridRows: 1, gridCols: n * oh * ow } : { images: n, outHeight: oh, outWidth: ow, gridRows, gridCols };
-  filterGradientProducts(activeWasmHeap()!.memory, {
-    operands, gradient, sums, ...layout, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels, padTop, padLeft,
-  });
+  const job = { operands, gradient, sums, ...layout, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels, padTop, padLeft };
+  runOnBothThreads(activeWasmHeap()!.memory, FILTER_GRADIENT_JOB, job, pairedChannels / 2);
   dispose(backend, paddedDy, ...(grid.operands === x ? [] : [grid.operands]));
   if (!cropped) return product;
   const result = backend.makeOutput([kh, kw, ci, co], 'float32');
@@ -1150,11 +1151,8 @@ function oneHot({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   return out;
 }
 
-/**
- * The stock wasm Conv2D computes 'same' padding wrongly when the stride exceeds the kernel (k2 s3 gives
- * other numbers than the cpu backend); the same convolution with the padding spelled out is right.
- */
-function conv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+/** The stock Conv2D with 'same' padding spelled out (see `conv2D`). */
+function stockConv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   if (attrs.pad !== 'same') return stockConv2D!({ inputs, backend, attrs } as never) as tf.TensorInfo;
   const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
   const info = tf.backend_util.computeConv2DInfo(
@@ -1163,6 +1161,62 @@ function conv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.Tenso
   );
   const { top, bottom, left, right } = info.padInfo;
   return stockConv2D!({ inputs, backend, attrs: { ...attrs, pad: [[0, 0], [top, bottom], [left, right], [0, 0]] } } as never) as tf.TensorInfo;
+}
+
+/**
+ * A 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) (`winogradTiles.ts`), on both threads; undefined when
+ * the layer does not fit it: channels in multiples of 4, an even output height, an output width that is a
+ * multiple of 4 (the products take tiles in pairs). XNNPACK runs these layers (every convolution of a UNet
+ * but its first and last, and their input gradients) at 25-30 GFLOP/s a thread here; Winograd does 4/9 of
+ * the multiplications, and its transforms cost less than the rest.
+ */
+function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: Attrs): tf.TensorInfo | undefined {
+  const heap = activeWasmHeap();
+  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
+  if (!heap || x.dtype !== 'float32' || attrs.dataFormat !== 'NHWC' || kh !== 3 || kw !== 3 || ci % 4 !== 0 || co % 4 !== 0) return undefined;
+  if (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== co)) return undefined;
+  const [n, height, width] = x.shape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    [n, height, width, ci], [kh, kw, ci, co], attrs.strides as [number, number], (attrs.dilations ?? 1) as [number, number],
+    attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
+  );
+  const { strideHeight, strideWidth, dilationHeight, dilationWidth, outHeight, outWidth } = info;
+  if (strideHeight !== 1 || strideWidth !== 1 || dilationHeight !== 1 || dilationWidth !== 1 || outHeight % 2 !== 0 || outWidth % 4 !== 0) return undefined;
+  const { top, left } = info.padInfo;
+  const paddings = [[0, 0], [top, outHeight + 2 - height - top], [left, outWidth + 2 - width - left], [0, 0]];
+  const padded = paddings.flat().some((p) => p !== 0) ? run(backend, 'PadV2', { x }, { paddings, constantValue: 0 }) : x;
+  const transformed = backend.makeOutput([16, ci, co], 'float32');
+  const offset = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
+  heapFunction(heap.memory, WINOGRAD_FILTER)(offset(filter), offset(transformed), 4 * ci * co, (ci * co) / 4);
+  const zeros = bias ? undefined : backend.makeOutput([co], 'float32');
+  if (zeros) (backend.typedArrayFromHeap(zeros) as Float32Array).fill(0);
+  const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co);
+  const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
+  const output = backend.makeOutput([n, outHeight, outWidth, co], 'float32');
+  const job = {
+    input: offset(padded), filter: offset(transformed), bias: offset(bias ?? zeros!), output: offset(output), scratch: offset(scratch), scratchBytes,
+    outHeight, outWidth, inChannels: ci, outChannels: co, blockRows,
+  };
+  runOnBothThreads(heap.memory, WINOGRAD_JOB, job, (n * outHeight) / 2);
+  dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []), ...(padded === x ? [] : [padded]));
+  return output;
+}
+
+/**
+ * Conv2D: Winograd where it applies, else the stock kernel. The stock kernel computes 'same' padding wrongly
+ * when the stride exceeds the kernel (k2 s3 gives other numbers than the cpu backend); the same convolution
+ * with the padding spelled out is right.
+ */
+function conv2D(args: KernelArgs): tf.TensorInfo {
+  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  return winogradConvolution(args.backend, x, filter, undefined, args.attrs) ?? stockConv2DExplicitPadding(args);
+}
+
+/** FusedConv2D without an activation (a convolution and its bias, as layers call it): Winograd where it applies. */
+function fusedConv2D(args: KernelArgs): tf.TensorInfo {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+  const plain = (args.attrs.activation ?? 'linear') === 'linear' && !preluActivationWeights;
+  return (plain ? winogradConvolution(args.backend, x, filter, bias, args.attrs) : undefined) ?? (stockFusedConv2D!(args as never) as tf.TensorInfo);
 }
 
 /**
@@ -1198,6 +1252,7 @@ const fusedBatchNormGradient: tf.GradConfig = {
 };
 
 let stockConv2D: tf.KernelFunc | undefined;
+let stockFusedConv2D: tf.KernelFunc | undefined;
 let stockConv2DBackpropInput: tf.KernelFunc | undefined;
 let stockSlice: tf.KernelFunc | undefined;
 let stockPadV2: tf.KernelFunc | undefined;
@@ -1224,6 +1279,7 @@ export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
   stockConv2D = tf.getKernel('Conv2D', 'wasm')?.kernelFunc;
+  stockFusedConv2D = tf.getKernel('FusedConv2D', 'wasm')?.kernelFunc;
   stockConv2DBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc;
   stockSlice = tf.getKernel('Slice', 'wasm')?.kernelFunc;
   stockPadV2 = tf.getKernel('PadV2', 'wasm')?.kernelFunc;
@@ -1241,7 +1297,8 @@ export function registerWasmTrainingKernels(): void {
   stockMean = tf.getKernel('Mean', 'wasm')?.kernelFunc;
   stockExp = tf.getKernel('Exp', 'wasm')?.kernelFunc;
   const kernels: Array<[string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]]> = [
-    ['Conv2D', conv2DExplicitPadding],
+    ['Conv2D', conv2D],
+    ['FusedConv2D', fusedConv2D],
     ['Conv2DBackpropFilter', conv2DBackpropFilter],
     ['Conv2DBackpropInput', conv2DBackpropInput],
     ['MaxPoolGrad', maxPoolGrad],

@@ -1,8 +1,9 @@
 import { type MessagePort, parentPort } from 'node:worker_threads';
-import { type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './filterGradientProducts.js';
+import { HELPER_JOBS } from './wasmHelperJobs.js';
+import { JOB_FIELDS_AT } from './wasmHelperThread.js';
 import { type WasmMemory, instantiateHeapFunction } from './wasmHeapFunctions.js';
 
-/** What filterGradientThread hands its helper: the backend's memory, the compiled products and the control block. */
+/** What wasmHelperThread hands its helper: the backend's memory, every kind's compiled functions and the control block. */
 interface HelperSetup {
   memory: WasmMemory;
   modules: object[];
@@ -11,9 +12,11 @@ interface HelperSetup {
   errors: MessagePort;
 }
 
-// The helper thread: waits for a job, runs its channel pairs, flags it done (or failed, with the reason on `errors`).
+// The helper thread: waits for a job, runs its units, flags it done (or failed, with the reason on `errors`).
 parentPort!.once('message', ({ memory, modules, names, control, errors }: HelperSetup) => {
-  const accumulate = modules.map((module, i) => instantiateHeapFunction(module, memory, names[i]!));
+  const instances = modules.map((module, i) => instantiateHeapFunction(module, memory, names[i]!));
+  let next = 0;
+  const functions = HELPER_JOBS.map((kind) => instances.slice(next, (next += kind.sources.length)));
   const flags = new Int32Array(control, 0, 2);
   const fields = new Uint32Array(control, 8);
   parentPort!.postMessage('ready');
@@ -21,8 +24,10 @@ parentPort!.once('message', ({ memory, modules, names, control, errors }: Helper
     Atomics.wait(flags, 0, seen);
     seen = Atomics.load(flags, 0);
     try {
-      const job = Object.fromEntries(PRODUCT_FIELDS.map((field, i) => [field, fields[i]!])) as unknown as FilterGradientProducts;
-      runFilterGradientProducts(accumulate, job, fields[PRODUCT_FIELDS.length]!, fields[PRODUCT_FIELDS.length + 1]!);
+      const [index, first, end] = fields as unknown as [number, number, number];
+      const kind = HELPER_JOBS[index]!;
+      const job = Object.fromEntries(kind.fields.map((field, i) => [field, fields[JOB_FIELDS_AT + i]!]));
+      kind.run(functions[index]!, job as never, first, end, 1);
       Atomics.store(flags, 1, seen);
     } catch (error) {
       errors.postMessage(error instanceof Error ? error.stack ?? error.message : String(error));

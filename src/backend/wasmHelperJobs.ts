@@ -1,0 +1,33 @@
+import { ACCUMULATE_PRODUCT, type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './filterGradientProducts.js';
+import type { HeapFunctionSource } from './wasmHeapFunctions.js';
+import { WINOGRAD_FIELDS, WINOGRAD_TILE_FUNCTIONS, type WinogradConvolution, runWinogradTiles } from './winogradTiles.js';
+
+/**
+ * The kinds of work a wasm kernel shares with the helper thread (`wasmHelperThread.ts`). A job is a record
+ * of numbers (addresses in the shared wasm memory and sizes) that both threads read; each runs a range of
+ * its units (channel pairs, tile rows) with its own instances of the kind's heap functions. Loads no TF.js.
+ */
+export interface HelperJobKind<Job> {
+  /** The heap functions `run` takes, instantiated, in this order. */
+  sources: readonly HeapFunctionSource[];
+  /** The job's fields in the order they travel to the helper. */
+  fields: ReadonlyArray<keyof Job & string>;
+  /** Units [first, end) of `job`; `part` (0 on the kernel's thread, 1 on the helper) picks per-thread scratch. */
+  run(functions: ReadonlyArray<(...args: number[]) => void>, job: Job, first: number, end: number, part: number): void;
+}
+
+/** The filter gradient's products, by channel pairs of x. */
+export const FILTER_GRADIENT_JOB: HelperJobKind<FilterGradientProducts> = {
+  sources: ACCUMULATE_PRODUCT,
+  fields: PRODUCT_FIELDS,
+  run: (functions, job, first, end) => runFilterGradientProducts(functions, job, first, end),
+};
+
+/** A Winograd convolution, by tile rows. */
+export const WINOGRAD_JOB: HelperJobKind<WinogradConvolution> = { sources: WINOGRAD_TILE_FUNCTIONS, fields: WINOGRAD_FIELDS, run: runWinogradTiles };
+
+/** Every kind, indexed by the number that names it to the helper. */
+export const HELPER_JOBS: ReadonlyArray<HelperJobKind<never>> = [FILTER_GRADIENT_JOB, WINOGRAD_JOB] as never;
+
+/** The most fields any kind has: the size of the control block's job area. */
+export const MOST_HELPER_FIELDS = Math.max(...HELPER_JOBS.map((kind) => kind.fields.length));

@@ -1,0 +1,189 @@
+import { MATRIX_PRODUCT } from './filterGradientProducts.js';
+import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
+
+/**
+ * Winograd's F(2x2, 3x3) for the wasm backend's 3x3 stride-1 convolutions: each 2x2 block of output pixels
+ * comes from its 4x4 input window with 16 multiplications per channel pair instead of 36. A layer becomes 16
+ * matrix products, one per position of the 4x4 transformed tiles, of [tiles, Ci] by [Ci, Co], between two
+ * cheap transforms (additions only) of the input tiles and of the results. Loads no TF.js: the helper
+ * thread runs half of the tile rows with it.
+ *
+ * The transforms (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+ * U = G g G^T for each 3x3 filter g, V = B^T d B for each 4x4 input tile d, output A^T (U . V) A, with
+ * G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], B^T = [[1, 0, -1, 0], [0, 1, 1, 0],
+ * [0, -1, 1, 0], [0, 1, 0, -1]], A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Four channels per SIMD vector.
+ */
+
+type Code = number[];
+const get = (local: number): Code => [op.localGet, local];
+const add = (a: Code, b: Code): Code => [...a, ...b, ...simd(f32x4.add)];
+const sub = (a: Code, b: Code): Code => [...a, ...b, ...simd(f32x4.sub)];
+const half = (a: Code): Code => [...a, ...f32x4Const(0.5), ...simd(f32x4.mul)];
+
+/** G applied to three vectors (a filter's column or row): four vectors. */
+const filterRows = (g: Code[]): Code[] => [g[0]!, half(add(add(g[0]!, g[1]!), g[2]!)), half(add(sub(g[0]!, g[1]!), g[2]!)), g[2]!];
+/** B^T applied to four vectors. */
+const inputRows = (d: Code[]): Code[] => [sub(d[0]!, d[2]!), add(d[1]!, d[2]!), sub(d[2]!, d[1]!), sub(d[1]!, d[3]!)];
+/** A^T applied to four vectors. */
+const outputRows = (m: Code[]): Code[] => [add(add(m[0]!, m[1]!), m[2]!), sub(sub(m[1]!, m[2]!), m[3]!)];
+
+/** 0, 1, ..., n - 1. */
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * `transformFilter(filter, transformed, tapBytes, vectors)`: G g G^T for `vectors` groups of four (input,
+ * output) channel pairs of a [3, 3, Ci, Co] filter, into [16, Ci, Co] (tapBytes = 4 Ci Co apart).
+ */
+export const WINOGRAD_FILTER: HeapFunctionSource = (() => {
+  // Parameters filter 0, transformed 1, tapBytes 2, vectors 3; i32 local: pointer 4; v128 locals: taps 5-13,
+  // rows 14-25.
+  const tap = (r: number, c: number) => 5 + 3 * r + c;
+  const row = (i: number, c: number) => 14 + 3 * i + c;
+  const code = [...op.block, ...op.loop, op.localGet, 3, op.i32Eqz, op.brIf, 1, op.localGet, 0, op.localSet, 4];
+  for (const t of range(9)) code.push(op.localGet, 4, ...v128Load(0), op.localSet, 5 + t, ...addLocal(4, 2));
+  for (const c of range(3)) filterRows(range(3).map((r) => get(tap(r, c)))).forEach((value, i) => code.push(...value, op.localSet, row(i, c)));
+  code.push(op.localGet, 1, op.localSet, 4);
+  for (const i of range(4)) for (const value of filterRows(range(3).map((c) => get(row(i, c))))) code.push(op.localGet, 4, ...value, ...v128Store(0), ...addLocal(4, 2));
+  code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(3, -1), op.br, 0, op.end, op.end);
+  return { name: 'winogradFilter', params: 4, i32Locals: 1, v128Locals: 21, code };
+})();
+
+/**
+ * `transformInputTiles(x, rowBytes, cellBytes, u, planeBytes, tiles, vectors)`: B^T d B for `tiles` 4x4
+ * windows along a row, two cells apart (x: the first window's top-left cell; rowBytes, cellBytes: the padded
+ * input's strides), `vectors` groups of four channels each, into 16 planes (planeBytes apart) of [tiles, Ci]
+ * rows that start at u.
+ */
+export const WINOGRAD_INPUT_TILES: HeapFunctionSource = (() => {
+  // Parameters x 0, rowBytes 1, cellBytes 2, u 3, planeBytes 4, tiles 5, vectors 6; i32 locals: window
+  // pointer 7, plane pointer 8, vectors left 9, row pointer 10; v128 locals: window 11-26, rows 27-42.
+  const cell = (i: number, j: number) => 11 + 4 * i + j;
+  const row = (i: number, j: number) => 27 + 4 * i + j;
+  const code = [...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 0, op.localSet, 7, op.localGet, 3, op.localSet, 8, op.localGet, 6, op.localSet, 9);
+  code.push(...op.loop, op.localGet, 7, op.localSet, 10);
+  for (const i of range(4)) {
+    for (const j of range(4)) code.push(op.localGet, 10, ...v128Load(0), op.localSet, cell(i, j), ...(j < 3 ? addLocal(10, 2) : []));
+    code.push(op.localGet, 7, ...range(i + 1).flatMap(() => [op.localGet, 1, op.i32Add]), op.localSet, 10);
+  }
+  for (const j of range(4)) inputRows(range(4).map((i) => get(cell(i, j)))).forEach((value, i) => code.push(...value, op.localSet, row(i, j)));
+  code.push(op.localGet, 8, op.localSet, 10);
+  for (const i of range(4)) for (const value of inputRows(range(4).map((j) => get(row(i, j))))) code.push(op.localGet, 10, ...value, ...v128Store(0), ...addLocal(10, 4));
+  code.push(...addTo(7, 16), ...addTo(8, 16), ...addTo(9, -1), op.localGet, 9, op.brIf, 0, op.end);
+  code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(3, 2), ...addTo(5, -1), op.br, 0, op.end, op.end);
+  return { name: 'winogradInputTiles', params: 7, i32Locals: 4, v128Locals: 32, code };
+})();
+
+/**
+ * `transformOutputTiles(m, planeBytes, out, rowBytes, cellBytes, tiles, vectors, bias)`: A^T M A plus the
+ * bias for `tiles` tiles of 16 planes of [tiles, Co] (planeBytes apart), each into a 2x2 block of the output
+ * (out: the first block's top-left pixel; rowBytes, cellBytes: the output's strides), `vectors` groups of
+ * four channels each.
+ */
+export const WINOGRAD_OUTPUT_TILES: HeapFunctionSource = (() => {
+  // Parameters m 0, planeBytes 1, out 2, rowBytes 3, cellBytes 4, tiles 5, vectors 6, bias 7; i32 locals:
+  // plane pointer 8, output pointer 9, vectors left 10, bias pointer 11, load pointer 12; v128 locals:
+  // products 13-28, rows 29-36, bias 37.
+  const product = (i: number, j: number) => 13 + 4 * i + j;
+  const row = (i: number, j: number) => 29 + 4 * i + j;
+  const code = [...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 0, op.localSet, 8, op.localGet, 2, op.localSet, 9, op.localGet, 6, op.localSet, 10, op.localGet, 7, op.localSet, 11);
+  code.push(...op.loop, op.localGet, 8, op.localSet, 12);
+  for (const i of range(4)) for (const j of range(4)) code.push(op.localGet, 12, ...v128Load(0), op.localSet, product(i, j), ...addLocal(12, 1));
+  for (const j of range(4)) outputRows(range(4).map((i) => get(product(i, j)))).forEach((value, i) => code.push(...value, op.localSet, row(i, j)));
+  code.push(op.localGet, 11, ...v128Load(0), op.localSet, 37);
+  for (const i of range(2)) {
+    outputRows(range(4).map((j) => get(row(i, j)))).forEach((value, j) => {
+      code.push(op.localGet, 9, ...(i ? [op.localGet, 3, op.i32Add] : []), ...(j ? [op.localGet, 4, op.i32Add] : []), ...add(value, get(37)), ...v128Store(0));
+    });
+  }
+  code.push(...addTo(8, 16), ...addTo(9, 16), ...addTo(11, 16), ...addTo(10, -1), op.localGet, 10, op.brIf, 0, op.end);
+  code.push(...addLocal(0, 4), ...addLocal(2, 4), ...addLocal(2, 4), ...addTo(5, -1), op.br, 0, op.end, op.end);
+  return { name: 'winogradOutputTiles', params: 8, i32Locals: 5, v128Locals: 25, code };
+})();
+
+/** The heap functions a Winograd convolution runs, in the order `runWinogradTiles` takes them instantiated. */
+export const WINOGRAD_TILE_FUNCTIONS = [WINOGRAD_INPUT_TILES, WINOGRAD_OUTPUT_TILES, ...MATRIX_PRODUCT];
+
+/** One Winograd convolution: byte addresses in wasm memory and its sizes. */
+export interface WinogradConvolution {
+  /** x zero-padded so that every output pixel's window lies inside: [images, outHeight + 2, outWidth + 2, inChannels]. */
+  input: number;
+  /** The filter transformed by WINOGRAD_FILTER: [16, inChannels, outChannels]. */
+  filter: number;
+  /** [outChannels] added to every output pixel. */
+  bias: number;
+  /** [images, outHeight, outWidth, outChannels]. */
+  output: number;
+  /** Room for the transformed tiles and products of one block, per thread (`scratchBytes` each). */
+  scratch: number;
+  scratchBytes: number;
+  /** Even. */
+  outHeight: number;
+  /** A multiple of 4: the products take tiles in pairs. */
+  outWidth: number;
+  /** Multiples of 4. */
+  inChannels: number;
+  outChannels: number;
+  /** Tile rows (of outWidth / 2 tiles) transformed and multiplied at a time. */
+  blockRows: number;
+}
+
+/** The fields of WinogradConvolution in the order a helper thread reads them. */
+export const WINOGRAD_FIELDS = [
+  'input', 'filter', 'bias', 'output', 'scratch', 'scratchBytes', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'blockRows',
+] as const;
+
+/**
+ * Scratch floats per block are 16 (tiles) (Ci + Co): a block of about 8192 (Ci + Co) / 2 floats, 512 KiB in
+ * all, keeps the transformed tiles in L2 between the transform and the products.
+ */
+const BLOCK_FLOATS = 1 << 17;
+
+/** Tile rows per block for a layer, and the scratch bytes a thread needs for one block. */
+export function winogradBlocks(outWidth: number, inChannels: number, outChannels: number): { blockRows: number; scratchBytes: number } {
+  const rowFloats = 16 * (outWidth / 2) * (inChannels + outChannels);
+  const blockRows = Math.max(1, Math.floor(BLOCK_FLOATS / rowFloats));
+  return { blockRows, scratchBytes: 4 * blockRows * rowFloats };
+}
+
+/**
+ * Computes tile rows [firstRow, endRow) (of images * outHeight / 2 in all) of the convolution, in scratch part
+ * `part`: per block of rows, transforms the input tiles, multiplies each of the 16 planes by the filter's
+ * (16 output channels per call), transforms back into the output with the bias. `functions` are
+ * WINOGRAD_TILE_FUNCTIONS instantiated.
+ */
+export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) => void>, job: WinogradConvolution, firstRow: number, endRow: number, part: number): void {
+  const [transformInput, transformOutput, ...products] = functions as [(...args: number[]) => void, (...args: number[]) => void, ...Array<(...args: number[]) => void>];
+  const { input, filter, bias, output, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const tilesPerRow = outWidth / 2;
+  const tileRowsPerImage = outHeight / 2;
+  const inRowBytes = 4 * ci * (outWidth + 2);
+  const outRowBytes = 4 * co * outWidth;
+  const blockTiles = blockRows * tilesPerRow;
+  const tiles = job.scratch + part * job.scratchBytes;
+  const results = tiles + 64 * blockTiles * ci;
+  for (let first = firstRow; first < endRow; first += blockRows) {
+    const rows = Math.min(blockRows, endRow - first);
+    for (let r = 0; r < rows; r++) {
+      const image = Math.floor((first + r) / tileRowsPerImage);
+      const y = 2 * ((first + r) % tileRowsPerImage);
+      transformInput(input + ((image * (outHeight + 2) + y) * inRowBytes), inRowBytes, 4 * ci, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, tilesPerRow, ci / 4);
+    }
+    const pairs = (rows * tilesPerRow) / 2;
+    for (let plane = 0; plane < 16; plane++) {
+      for (let column = 0; column < co; column += 16) {
+        const product = products[Math.min(4, (co - column) / 4) - 1]!;
+        product(
+          tiles + 4 * plane * blockTiles * ci, 4, 4 * ci, filter + 4 * (plane * ci * co + column), 4 * co,
+          results + 4 * (plane * blockTiles * co + column), 4 * co, pairs, ci,
+        );
+      }
+    }
+    for (let r = 0; r < rows; r++) {
+      const image = Math.floor((first + r) / tileRowsPerImage);
+      const y = 2 * ((first + r) % tileRowsPerImage);
+      transformOutput(results + 4 * r * tilesPerRow * co, 4 * blockTiles * co, output + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, tilesPerRow, co / 4, bias);
+    }
+  }
+}
