@@ -62,11 +62,14 @@ test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides
   }
 });
 
-test('3x3 stride-1 convolutions by Winograd on wasm equal cpu: bias, same / valid / uneven explicit padding, 1 to 5 channel vectors, several blocks on both threads, and their gradients', async () => {
+test('3x3 stride-1 convolutions and filter gradients by Winograd on wasm equal cpu: bias, same / valid / uneven explicit padding, 1 to 11 channel vectors, several blocks on both threads', async () => {
   const cases: Array<{ input: [number, number, number, number]; outChannels: number; pad: 'same' | 'valid' | tf.backend_util.ExplicitPadding }> = [
     { input: [2, 8, 12, 4], outChannels: 8, pad: 'same' },
     { input: [1, 10, 10, 8], outChannels: 20, pad: 'valid' },
     { input: [2, 6, 6, 12], outChannels: 12, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
+    // At 512 channel pairs and more the filter gradient takes Winograd's path too: 3 and 1 vectors in the last group.
+    { input: [2, 6, 8, 12], outChannels: 44, pad: 'same' },
+    { input: [1, 6, 6, 36], outChannels: 20, pad: 'valid' },
     // 17 tile rows of 64 tiles, 2 rows a block at these channels: blocks on both threads and a partial block.
     { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },
   ];

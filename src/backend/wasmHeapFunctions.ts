@@ -54,7 +54,7 @@ export const op = {
 } as const;
 
 /** Opcodes of the float32x4 arithmetic and comparisons used here (after the 0xfd prefix: pass them to `simd`). */
-export const f32x4 = { add: 0xe4, sub: 0xe5, mul: 0xe6, div: 0xe7, sqrt: 0xe3, ne: 0x42, gt: 0x44, min: 0xe8, max: 0xe9, nearest: 0x6a } as const;
+export const f32x4 = { neg: 0xe1, add: 0xe4, sub: 0xe5, mul: 0xe6, div: 0xe7, sqrt: 0xe3, ne: 0x42, gt: 0x44, min: 0xe8, max: 0xe9, nearest: 0x6a } as const;
 
 /** Opcodes of whole-vector bit operations (`bitselect(a, b, mask)` takes a's bits where mask is set). */
 export const v128Bits = { and: 0x4e, andNot: 0x4f, or: 0x50, bitselect: 0x52 } as const;

@@ -1,6 +1,9 @@
 import { ACCUMULATE_PRODUCT, type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './filterGradientProducts.js';
 import type { HeapFunctionSource } from './wasmHeapFunctions.js';
-import { WINOGRAD_FIELDS, WINOGRAD_TILE_FUNCTIONS, type WinogradConvolution, runWinogradTiles } from './winogradTiles.js';
+import {
+  WINOGRAD_FIELDS, WINOGRAD_GRADIENT_FIELDS, WINOGRAD_GRADIENT_FUNCTIONS, WINOGRAD_TILE_FUNCTIONS, type WinogradConvolution, type WinogradFilterGradient,
+  runWinogradFilterGradient, runWinogradTiles,
+} from './winogradTiles.js';
 
 /**
  * The kinds of work a wasm kernel shares with the helper thread (`wasmHelperThread.ts`). A job is a record
@@ -26,8 +29,11 @@ export const FILTER_GRADIENT_JOB: HelperJobKind<FilterGradientProducts> = {
 /** A Winograd convolution, by tile rows. */
 export const WINOGRAD_JOB: HelperJobKind<WinogradConvolution> = { sources: WINOGRAD_TILE_FUNCTIONS, fields: WINOGRAD_FIELDS, run: runWinogradTiles };
 
+/** A Winograd filter gradient, by tile rows, each thread into its own part of the sums. */
+export const WINOGRAD_GRADIENT_JOB: HelperJobKind<WinogradFilterGradient> = { sources: WINOGRAD_GRADIENT_FUNCTIONS, fields: WINOGRAD_GRADIENT_FIELDS, run: runWinogradFilterGradient };
+
 /** Every kind, indexed by the number that names it to the helper. */
-export const HELPER_JOBS: ReadonlyArray<HelperJobKind<never>> = [FILTER_GRADIENT_JOB, WINOGRAD_JOB] as never;
+export const HELPER_JOBS: ReadonlyArray<HelperJobKind<never>> = [FILTER_GRADIENT_JOB, WINOGRAD_JOB, WINOGRAD_GRADIENT_JOB] as never;
 
 /** The most fields any kind has: the size of the control block's job area. */
 export const MOST_HELPER_FIELDS = Math.max(...HELPER_JOBS.map((kind) => kind.fields.length));

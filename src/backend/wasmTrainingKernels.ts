@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
-import { WINOGRAD_FILTER, winogradBlocks } from './winogradTiles.js';
+import { GRADIENT_BLOCK_TILES, WINOGRAD_FILTER, WINOGRAD_FILTER_GRADIENT, winogradBlocks } from './winogradTiles.js';
 import { runOnBothThreads } from './wasmHelperThread.js';
-import { FILTER_GRADIENT_JOB, WINOGRAD_JOB } from './wasmHelperJobs.js';
+import { FILTER_GRADIENT_JOB, WINOGRAD_GRADIENT_JOB, WINOGRAD_JOB } from './wasmHelperJobs.js';
 import { ADAM_UPDATE, BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
 import { adamUpdate, exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
 
@@ -86,6 +86,8 @@ function strideSplitGrid(backend: BackendWasm, x: tf.TensorInfo, info: tf.backen
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const filterShape = attrs.filterShape as [number, number, number, number];
+  const winograd = winogradFilterGradient(backend, x, dy, filterShape, attrs);
+  if (winograd) return winograd;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number], filterShape, attrs.strides as [number, number], 1,
     attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
@@ -1164,17 +1166,14 @@ function stockConv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.
 }
 
 /**
- * A 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) (`winogradTiles.ts`), on both threads; undefined when
- * the layer does not fit it: channels in multiples of 4, an even output height, an output width that is a
- * multiple of 4 (the products take tiles in pairs). XNNPACK runs these layers (every convolution of a UNet
- * but its first and last, and their input gradients) at 25-30 GFLOP/s a thread here; Winograd does 4/9 of
- * the multiplications, and its transforms cost less than the rest.
+ * The layer's sizes and x zero-padded so that every output pixel's 4x4 window lies inside, when Winograd's
+ * F(2x2, 3x3) (`winogradTiles.ts`) applies: a 3x3 stride-1 undilated NHWC convolution of float32 with
+ * channels in multiples of 4, an even output height and an output width that is a multiple of 4 (the
+ * convolution's products take tiles in pairs); undefined otherwise. The caller disposes `padded` unless it is x.
  */
-function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: Attrs): tf.TensorInfo | undefined {
-  const heap = activeWasmHeap();
-  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-  if (!heap || x.dtype !== 'float32' || attrs.dataFormat !== 'NHWC' || kh !== 3 || kw !== 3 || ci % 4 !== 0 || co % 4 !== 0) return undefined;
-  if (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== co)) return undefined;
+function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: readonly number[], attrs: Attrs) {
+  const [kh, kw, ci, co] = filterShape as [number, number, number, number];
+  if (x.dtype !== 'float32' || attrs.dataFormat !== 'NHWC' || kh !== 3 || kw !== 3 || ci % 4 !== 0 || co % 4 !== 0) return undefined;
   const [n, height, width] = x.shape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(
     [n, height, width, ci], [kh, kw, ci, co], attrs.strides as [number, number], (attrs.dilations ?? 1) as [number, number],
@@ -1185,21 +1184,64 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   const { top, left } = info.padInfo;
   const paddings = [[0, 0], [top, outHeight + 2 - height - top], [left, outWidth + 2 - width - left], [0, 0]];
   const padded = paddings.flat().some((p) => p !== 0) ? run(backend, 'PadV2', { x }, { paddings, constantValue: 0 }) : x;
+  return { padded, images: n, outHeight, outWidth, inChannels: ci, outChannels: co };
+}
+
+const memoryOffset = (backend: BackendWasm, t: tf.TensorInfo): number => backend.getMemoryOffset(t.dataId);
+
+/**
+ * A 3x3 stride-1 convolution by Winograd on both threads, where `winogradLayer` allows; else undefined.
+ * XNNPACK runs these layers (every convolution of a UNet but its first and last, and their input gradients)
+ * at 25-30 GFLOP/s a thread here; Winograd does 4/9 of the multiplications, and its transforms cost less
+ * than the rest.
+ */
+function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: Attrs): tf.TensorInfo | undefined {
+  const heap = activeWasmHeap();
+  const co = filter.shape[3]!;
+  if (!heap || (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== co))) return undefined;
+  const layer = winogradLayer(backend, x, filter.shape, attrs);
+  if (!layer) return undefined;
+  const { padded, images, outHeight, outWidth, inChannels: ci } = layer;
   const transformed = backend.makeOutput([16, ci, co], 'float32');
-  const offset = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
-  heapFunction(heap.memory, WINOGRAD_FILTER)(offset(filter), offset(transformed), 4 * ci * co, (ci * co) / 4);
+  heapFunction(heap.memory, WINOGRAD_FILTER)(memoryOffset(backend, filter), memoryOffset(backend, transformed), 4 * ci * co, (ci * co) / 4);
   const zeros = bias ? undefined : backend.makeOutput([co], 'float32');
   if (zeros) (backend.typedArrayFromHeap(zeros) as Float32Array).fill(0);
-  const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co);
+  const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co, 2);
   const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
-  const output = backend.makeOutput([n, outHeight, outWidth, co], 'float32');
-  const job = {
-    input: offset(padded), filter: offset(transformed), bias: offset(bias ?? zeros!), output: offset(output), scratch: offset(scratch), scratchBytes,
-    outHeight, outWidth, inChannels: ci, outChannels: co, blockRows,
-  };
-  runOnBothThreads(heap.memory, WINOGRAD_JOB, job, (n * outHeight) / 2);
+  const output = backend.makeOutput([images, outHeight, outWidth, co], 'float32');
+  const [input, filterAt, biasAt, outputAt, scratchAt] = [padded, transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number, number];
+  const job = { input, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows };
+  runOnBothThreads(heap.memory, WINOGRAD_JOB, job, (images * outHeight) / 2);
   dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []), ...(padded === x ? [] : [padded]));
   return output;
+}
+
+/**
+ * Fewest (input, output) channel pairs for which the filter gradient takes Winograd's path: with 16 channels
+ * in and out the transforms cost what the products save (0.85-0.99x the direct products, 256 px maps).
+ */
+const WINOGRAD_GRADIENT_CHANNEL_PAIRS = 512;
+
+/**
+ * The filter gradient of a 3x3 stride-1 convolution by Winograd on both threads (each thread sums half of
+ * the tile rows into a part of its own), where `winogradLayer` allows; else undefined.
+ */
+function winogradFilterGradient(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, filterShape: readonly number[], attrs: Attrs): tf.TensorInfo | undefined {
+  const heap = activeWasmHeap();
+  if (filterShape[2]! * filterShape[3]! < WINOGRAD_GRADIENT_CHANNEL_PAIRS) return undefined;
+  const layer = heap && winogradLayer(backend, x, filterShape, attrs);
+  if (!layer) return undefined;
+  const { padded, images, outHeight, outWidth, inChannels: ci, outChannels: co } = layer;
+  const sums = backend.makeOutput([2 * 16 * ci * co], 'float32');
+  (backend.typedArrayFromHeap(sums) as Float32Array).fill(0);
+  const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co, GRADIENT_BLOCK_TILES);
+  const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
+  const [input, gradient, sumsAt, scratchAt] = [padded, dy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
+  runOnBothThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { input, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows }, (images * outHeight) / 2);
+  const result = backend.makeOutput([3, 3, ci, co], 'float32');
+  heapFunction(heap.memory, WINOGRAD_FILTER_GRADIENT)(sumsAt, memoryOffset(backend, result), 4 * ci * co, 64 * ci * co, (ci * co) / 4);
+  dispose(backend, sums, scratch, ...(padded === x ? [] : [padded]));
+  return result;
 }
 
 /**

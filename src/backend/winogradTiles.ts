@@ -1,4 +1,4 @@
-import { MATRIX_PRODUCT } from './filterGradientProducts.js';
+import { ACCUMULATE_PRODUCT, MATRIX_PRODUCT } from './filterGradientProducts.js';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 
 /**
@@ -12,6 +12,8 @@ import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, 
  * U = G g G^T for each 3x3 filter g, V = B^T d B for each 4x4 input tile d, output A^T (U . V) A, with
  * G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], B^T = [[1, 0, -1, 0], [0, 1, 1, 0],
  * [0, -1, 1, 0], [0, 1, 0, -1]], A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Four channels per SIMD vector.
+ * The filter gradient is the adjoint: with V = B^T d B and Z = A dy A^T for each tile, S = the sum over the
+ * tiles of V Z per position (16 products of [Ci, tiles] by [tiles, Co]), and dW = G^T S G.
  */
 
 type Code = number[];
@@ -26,6 +28,13 @@ const filterRows = (g: Code[]): Code[] => [g[0]!, half(add(add(g[0]!, g[1]!), g[
 const inputRows = (d: Code[]): Code[] => [sub(d[0]!, d[2]!), add(d[1]!, d[2]!), sub(d[2]!, d[1]!), sub(d[1]!, d[3]!)];
 /** A^T applied to four vectors. */
 const outputRows = (m: Code[]): Code[] => [add(add(m[0]!, m[1]!), m[2]!), sub(sub(m[1]!, m[2]!), m[3]!)];
+/** A applied to two vectors (a gradient's column or row). */
+const gradientRows = (y: Code[]): Code[] => [y[0]!, add(y[0]!, y[1]!), sub(y[0]!, y[1]!), [...y[1]!, ...simd(f32x4.neg)]];
+/** G^T applied to four vectors. */
+const filterGradientRows = (s: Code[]): Code[] => {
+  const middle = half(add(s[1]!, s[2]!));
+  return [add(s[0]!, middle), half(sub(s[1]!, s[2]!)), add(middle, s[3]!)];
+};
 
 /** 0, 1, ..., n - 1. */
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -102,8 +111,54 @@ export const WINOGRAD_OUTPUT_TILES: HeapFunctionSource = (() => {
   return { name: 'winogradOutputTiles', params: 8, i32Locals: 5, v128Locals: 25, code };
 })();
 
+/**
+ * `transformGradientTiles(dy, rowBytes, cellBytes, z, planeBytes, tiles, vectors)`: A y A^T for `tiles` 2x2
+ * blocks along a row of dy (rowBytes, cellBytes: its strides), `vectors` groups of four channels each, into
+ * 16 planes (planeBytes apart) of [tiles, Co] rows that start at z.
+ */
+export const WINOGRAD_GRADIENT_TILES: HeapFunctionSource = (() => {
+  // Parameters dy 0, rowBytes 1, cellBytes 2, z 3, planeBytes 4, tiles 5, vectors 6; i32 locals: block
+  // pointer 7, plane pointer 8, vectors left 9, store pointer 10; v128 locals: block 11-14, rows 15-22.
+  const cell = (i: number, j: number) => 11 + 2 * i + j;
+  const row = (i: number, j: number) => 15 + 2 * i + j;
+  const code = [...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 0, op.localSet, 7, op.localGet, 3, op.localSet, 8, op.localGet, 6, op.localSet, 9);
+  code.push(...op.loop);
+  for (const i of range(2)) for (const j of range(2)) code.push(op.localGet, 7, ...(i ? [op.localGet, 1, op.i32Add] : []), ...(j ? [op.localGet, 2, op.i32Add] : []), ...v128Load(0), op.localSet, cell(i, j));
+  for (const j of range(2)) gradientRows(range(2).map((i) => get(cell(i, j)))).forEach((value, i) => code.push(...value, op.localSet, row(i, j)));
+  code.push(op.localGet, 8, op.localSet, 10);
+  for (const i of range(4)) for (const value of gradientRows(range(2).map((j) => get(row(i, j))))) code.push(op.localGet, 10, ...value, ...v128Store(0), ...addLocal(10, 4));
+  code.push(...addTo(7, 16), ...addTo(8, 16), ...addTo(9, -1), op.localGet, 9, op.brIf, 0, op.end);
+  code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(3, 2), ...addTo(5, -1), op.br, 0, op.end, op.end);
+  return { name: 'winogradGradientTiles', params: 7, i32Locals: 4, v128Locals: 12, code };
+})();
+
+/**
+ * `transformFilterGradient(sums, filterGradient, planeBytes, partBytes, vectors)`: G^T S G for `vectors`
+ * groups of four (input, output) channel pairs, S the sum of two parts of [16, Ci, Co] sums (partBytes
+ * apart; planeBytes = 4 Ci Co apart within one), into a [3, 3, Ci, Co] filter gradient.
+ */
+export const WINOGRAD_FILTER_GRADIENT: HeapFunctionSource = (() => {
+  // Parameters sums 0, filterGradient 1, planeBytes 2, partBytes 3, vectors 4; i32 locals: pointer 5, second
+  // part's pointer 6; v128 locals: sums 7-22, rows 23-34.
+  const sum = (i: number, j: number) => 7 + 4 * i + j;
+  const row = (r: number, j: number) => 23 + 4 * r + j;
+  const code = [...op.block, ...op.loop, op.localGet, 4, op.i32Eqz, op.brIf, 1];
+  code.push(op.localGet, 0, op.localSet, 5, op.localGet, 0, op.localGet, 3, op.i32Add, op.localSet, 6);
+  for (const i of range(4)) {
+    for (const j of range(4)) code.push(op.localGet, 5, ...v128Load(0), op.localGet, 6, ...v128Load(0), ...simd(f32x4.add), op.localSet, sum(i, j), ...addLocal(5, 2), ...addLocal(6, 2));
+  }
+  for (const j of range(4)) filterGradientRows(range(4).map((i) => get(sum(i, j)))).forEach((value, r) => code.push(...value, op.localSet, row(r, j)));
+  code.push(op.localGet, 1, op.localSet, 5);
+  for (const r of range(3)) for (const value of filterGradientRows(range(4).map((j) => get(row(r, j))))) code.push(op.localGet, 5, ...value, ...v128Store(0), ...addLocal(5, 2));
+  code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(4, -1), op.br, 0, op.end, op.end);
+  return { name: 'winogradFilterGradient', params: 5, i32Locals: 2, v128Locals: 28, code };
+})();
+
 /** The heap functions a Winograd convolution runs, in the order `runWinogradTiles` takes them instantiated. */
 export const WINOGRAD_TILE_FUNCTIONS = [WINOGRAD_INPUT_TILES, WINOGRAD_OUTPUT_TILES, ...MATRIX_PRODUCT];
+/** The heap functions a Winograd filter gradient runs, in the order `runWinogradFilterGradient` takes them instantiated. */
+export const WINOGRAD_GRADIENT_FUNCTIONS = [WINOGRAD_INPUT_TILES, WINOGRAD_GRADIENT_TILES, ...ACCUMULATE_PRODUCT];
 
 /** One Winograd convolution: byte addresses in wasm memory and its sizes. */
 export interface WinogradConvolution {
@@ -136,14 +191,20 @@ export const WINOGRAD_FIELDS = [
 
 /**
  * Scratch floats per block are 16 (tiles) (Ci + Co): a block of about 8192 (Ci + Co) / 2 floats, 512 KiB in
- * all, keeps the transformed tiles in L2 between the transform and the products.
+ * all, keeps the transformed tiles in L2 between the transforms and the products.
  */
 const BLOCK_FLOATS = 1 << 17;
+/**
+ * Tiles a filter gradient's block holds at least, whatever its size: each product call loads and stores its
+ * rows of sums once per block (on 16 px maps of 256 channels, blocks of 8 tiles made it slower than direct).
+ */
+export const GRADIENT_BLOCK_TILES = 64;
 
-/** Tile rows per block for a layer, and the scratch bytes a thread needs for one block. */
-export function winogradBlocks(outWidth: number, inChannels: number, outChannels: number): { blockRows: number; scratchBytes: number } {
-  const rowFloats = 16 * (outWidth / 2) * (inChannels + outChannels);
-  const blockRows = Math.max(1, Math.floor(BLOCK_FLOATS / rowFloats));
+/** Tile rows per block for a layer (of at least `minimumTiles` tiles), and the scratch bytes a thread needs for one block. */
+export function winogradBlocks(outWidth: number, inChannels: number, outChannels: number, minimumTiles: number): { blockRows: number; scratchBytes: number } {
+  const tilesPerRow = outWidth / 2;
+  const rowFloats = 16 * tilesPerRow * (inChannels + outChannels);
+  const blockRows = Math.max(Math.ceil(minimumTiles / tilesPerRow), Math.floor(BLOCK_FLOATS / rowFloats));
   return { blockRows, scratchBytes: 4 * blockRows * rowFloats };
 }
 
@@ -157,7 +218,6 @@ export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) =>
   const [transformInput, transformOutput, ...products] = functions as [(...args: number[]) => void, (...args: number[]) => void, ...Array<(...args: number[]) => void>];
   const { input, filter, bias, output, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
   const tilesPerRow = outWidth / 2;
-  const tileRowsPerImage = outHeight / 2;
   const inRowBytes = 4 * ci * (outWidth + 2);
   const outRowBytes = 4 * co * outWidth;
   const blockTiles = blockRows * tilesPerRow;
@@ -165,11 +225,9 @@ export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) =>
   const results = tiles + 64 * blockTiles * ci;
   for (let first = firstRow; first < endRow; first += blockRows) {
     const rows = Math.min(blockRows, endRow - first);
-    for (let r = 0; r < rows; r++) {
-      const image = Math.floor((first + r) / tileRowsPerImage);
-      const y = 2 * ((first + r) % tileRowsPerImage);
-      transformInput(input + ((image * (outHeight + 2) + y) * inRowBytes), inRowBytes, 4 * ci, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, tilesPerRow, ci / 4);
-    }
+    forEachTileRow(first, rows, outHeight, (r, image, y) => {
+      transformInput(input + (image * (outHeight + 2) + y) * inRowBytes, inRowBytes, 4 * ci, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, tilesPerRow, ci / 4);
+    });
     const pairs = (rows * tilesPerRow) / 2;
     for (let plane = 0; plane < 16; plane++) {
       for (let column = 0; column < co; column += 16) {
@@ -180,10 +238,69 @@ export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) =>
         );
       }
     }
-    for (let r = 0; r < rows; r++) {
-      const image = Math.floor((first + r) / tileRowsPerImage);
-      const y = 2 * ((first + r) % tileRowsPerImage);
+    forEachTileRow(first, rows, outHeight, (r, image, y) => {
       transformOutput(results + 4 * r * tilesPerRow * co, 4 * blockTiles * co, output + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, tilesPerRow, co / 4, bias);
+    });
+  }
+}
+
+/** One Winograd filter gradient: byte addresses in wasm memory and its sizes. */
+export interface WinogradFilterGradient {
+  /** x zero-padded as for the convolution: [images, outHeight + 2, outWidth + 2, inChannels]. */
+  input: number;
+  /** dy: [images, outHeight, outWidth, outChannels]. */
+  gradient: number;
+  /** Two zeroed parts of [16, inChannels, outChannels] sums, one per thread, 64 Ci Co bytes apart. */
+  sums: number;
+  /** Room for the transformed tiles of one block, per thread (`scratchBytes` each). */
+  scratch: number;
+  scratchBytes: number;
+  /** Even. */
+  outHeight: number;
+  outWidth: number;
+  /** Multiples of 4. */
+  inChannels: number;
+  outChannels: number;
+  blockRows: number;
+}
+
+/** The fields of WinogradFilterGradient in the order a helper thread reads them. */
+export const WINOGRAD_GRADIENT_FIELDS = ['input', 'gradient', 'sums', 'scratch', 'scratchBytes', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'blockRows'] as const;
+
+/** Calls `visit(row, image, y)` for the tile rows [first, first + rows): each row's image and top output row. */
+function forEachTileRow(first: number, rows: number, outHeight: number, visit: (row: number, image: number, y: number) => void): void {
+  for (let r = 0; r < rows; r++) visit(r, Math.floor((first + r) / (outHeight / 2)), 2 * ((first + r) % (outHeight / 2)));
+}
+
+/**
+ * Adds tile rows [firstRow, endRow) to sums part `part`: per block of rows, transforms x's and dy's tiles,
+ * then adds to each of the 16 planes of sums the products of its two planes over the block's tiles (input
+ * channels in pairs, 16 output channels per call). `functions` are WINOGRAD_GRADIENT_FUNCTIONS instantiated.
+ */
+export function runWinogradFilterGradient(functions: ReadonlyArray<(...args: number[]) => void>, job: WinogradFilterGradient, firstRow: number, endRow: number, part: number): void {
+  const [transformInput, transformGradient, ...products] = functions as [(...args: number[]) => void, (...args: number[]) => void, ...Array<(...args: number[]) => void>];
+  const { input, gradient, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const tilesPerRow = outWidth / 2;
+  const inRowBytes = 4 * ci * (outWidth + 2);
+  const outRowBytes = 4 * co * outWidth;
+  const blockTiles = blockRows * tilesPerRow;
+  const tiles = job.scratch + part * job.scratchBytes;
+  const transformed = tiles + 64 * blockTiles * ci;
+  const sums = job.sums + part * 64 * ci * co;
+  for (let first = firstRow; first < endRow; first += blockRows) {
+    const rows = Math.min(blockRows, endRow - first);
+    forEachTileRow(first, rows, outHeight, (r, image, y) => {
+      transformInput(input + (image * (outHeight + 2) + y) * inRowBytes, inRowBytes, 4 * ci, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, tilesPerRow, ci / 4);
+      transformGradient(gradient + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, transformed + 4 * r * tilesPerRow * co, 4 * blockTiles * co, tilesPerRow, co / 4);
+    });
+    for (let plane = 0; plane < 16; plane++) {
+      for (let column = 0; column < co; column += 16) {
+        const product = products[Math.min(4, (co - column) / 4) - 1]!;
+        product(
+          tiles + 4 * plane * blockTiles * ci, 4 * ci, 4, transformed + 4 * (plane * blockTiles * co + column), 4 * co,
+          sums + 4 * (plane * ci * co + column), 4 * co, ci / 2, rows * tilesPerRow,
+        );
+      }
     }
   }
 }
