@@ -70,6 +70,8 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd on wasm equal c
     // At 512 channel pairs and more the filter gradient takes Winograd's path too: 3 and 1 vectors in the last group.
     { input: [2, 6, 8, 12], outChannels: 44, pad: 'same' },
     { input: [1, 6, 6, 36], outChannels: 20, pad: 'valid' },
+    // Windows that start three rows above x and end four columns right of it.
+    { input: [1, 6, 10, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
     // 17 tile rows of 64 tiles, 2 rows a block at these channels: blocks on both threads and a partial block.
     { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },
   ];

@@ -1,5 +1,5 @@
 import { ACCUMULATE_PRODUCT, type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './filterGradientProducts.js';
-import type { HeapFunctionSource } from './wasmHeapFunctions.js';
+import type { HeapFunctionSource, WasmMemory } from './wasmHeapFunctions.js';
 import {
   WINOGRAD_FIELDS, WINOGRAD_GRADIENT_FIELDS, WINOGRAD_GRADIENT_FUNCTIONS, WINOGRAD_TILE_FUNCTIONS, type WinogradConvolution, type WinogradFilterGradient,
   runWinogradFilterGradient, runWinogradTiles,
@@ -15,15 +15,15 @@ export interface HelperJobKind<Job> {
   sources: readonly HeapFunctionSource[];
   /** The job's fields in the order they travel to the helper. */
   fields: ReadonlyArray<keyof Job & string>;
-  /** Units [first, end) of `job`; `part` (0 on the kernel's thread, 1 on the helper) picks per-thread scratch. */
-  run(functions: ReadonlyArray<(...args: number[]) => void>, job: Job, first: number, end: number, part: number): void;
+  /** Units [first, end) of `job` in `memory`; `part` (0 on the kernel's thread, 1 on the helper) picks per-thread scratch. */
+  run(functions: ReadonlyArray<(...args: number[]) => void>, memory: WasmMemory, job: Job, first: number, end: number, part: number): void;
 }
 
 /** The filter gradient's products, by channel pairs of x. */
 export const FILTER_GRADIENT_JOB: HelperJobKind<FilterGradientProducts> = {
   sources: ACCUMULATE_PRODUCT,
   fields: PRODUCT_FIELDS,
-  run: (functions, job, first, end) => runFilterGradientProducts(functions, job, first, end),
+  run: (functions, _memory, job, first, end) => runFilterGradientProducts(functions, job, first, end),
 };
 
 /** A Winograd convolution, by tile rows. */

@@ -62,7 +62,7 @@ export async function startWasmHelperThread(memory: WasmMemory): Promise<void> {
 export function runOnBothThreads<Job>(memory: WasmMemory, kind: HelperJobKind<Job>, job: Job, units: number): void {
   const functions = kind.sources.map((source) => heapFunction(memory, source));
   if (!helper || helper.memory !== memory || units < 2) {
-    kind.run(functions, job, 0, units, 0);
+    kind.run(functions, memory, job, 0, units, 0);
     return;
   }
   const { flags, fields } = helper;
@@ -71,7 +71,7 @@ export function runOnBothThreads<Job>(memory: WasmMemory, kind: HelperJobKind<Jo
   const posted = ++helper.posted;
   Atomics.store(flags, 0, posted);
   Atomics.notify(flags, 0);
-  kind.run(functions, job, half, units, 0);
+  kind.run(functions, memory, job, half, units, 0);
   for (let slices = 0; ; ) {
     const done = Atomics.load(flags, 1);
     if (done === posted) return;

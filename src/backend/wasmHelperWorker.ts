@@ -27,7 +27,7 @@ parentPort!.once('message', ({ memory, modules, names, control, errors }: Helper
       const [index, first, end] = fields as unknown as [number, number, number];
       const kind = HELPER_JOBS[index]!;
       const job = Object.fromEntries(kind.fields.map((field, i) => [field, fields[JOB_FIELDS_AT + i]!]));
-      kind.run(functions[index]!, job as never, first, end, 1);
+      kind.run(functions[index]!, memory, job as never, first, end, 1);
       Atomics.store(flags, 1, seen);
     } catch (error) {
       errors.postMessage(error instanceof Error ? error.stack ?? error.message : String(error));

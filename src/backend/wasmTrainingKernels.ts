@@ -1166,10 +1166,10 @@ function stockConv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.
 }
 
 /**
- * The layer's sizes and x zero-padded so that every output pixel's 4x4 window lies inside, when Winograd's
- * F(2x2, 3x3) (`winogradTiles.ts`) applies: a 3x3 stride-1 undilated NHWC convolution of float32 with
- * channels in multiples of 4, an even output height and an output width that is a multiple of 4 (the
- * convolution's products take tiles in pairs); undefined otherwise. The caller disposes `padded` unless it is x.
+ * Where Winograd's F(2x2, 3x3) (`winogradTiles.ts`) applies, the layer as its input transform reads it: a
+ * 3x3 stride-1 undilated NHWC convolution of float32 with channels in multiples of 4, an even output height
+ * and an output width that is a multiple of 4 (the convolution's products take tiles in pairs); undefined
+ * otherwise.
  */
 function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: readonly number[], attrs: Attrs) {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
@@ -1181,10 +1181,10 @@ function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: read
   );
   const { strideHeight, strideWidth, dilationHeight, dilationWidth, outHeight, outWidth } = info;
   if (strideHeight !== 1 || strideWidth !== 1 || dilationHeight !== 1 || dilationWidth !== 1 || outHeight % 2 !== 0 || outWidth % 4 !== 0) return undefined;
-  const { top, left } = info.padInfo;
-  const paddings = [[0, 0], [top, outHeight + 2 - height - top], [left, outWidth + 2 - width - left], [0, 0]];
-  const padded = paddings.flat().some((p) => p !== 0) ? run(backend, 'PadV2', { x }, { paddings, constantValue: 0 }) : x;
-  return { padded, images: n, outHeight, outWidth, inChannels: ci, outChannels: co };
+  return {
+    images: n, input: backend.getMemoryOffset(x.dataId), inHeight: height, inWidth: width, padTop: info.padInfo.top, padLeft: info.padInfo.left,
+    outHeight, outWidth, inChannels: ci, outChannels: co,
+  };
 }
 
 const memoryOffset = (backend: BackendWasm, t: tf.TensorInfo): number => backend.getMemoryOffset(t.dataId);
@@ -1201,7 +1201,7 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   if (!heap || (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== co))) return undefined;
   const layer = winogradLayer(backend, x, filter.shape, attrs);
   if (!layer) return undefined;
-  const { padded, images, outHeight, outWidth, inChannels: ci } = layer;
+  const { images, outHeight, outWidth, inChannels: ci } = layer;
   const transformed = backend.makeOutput([16, ci, co], 'float32');
   heapFunction(heap.memory, WINOGRAD_FILTER)(memoryOffset(backend, filter), memoryOffset(backend, transformed), 4 * ci * co, (ci * co) / 4);
   const zeros = bias ? undefined : backend.makeOutput([co], 'float32');
@@ -1209,10 +1209,9 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co, 2);
   const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
   const output = backend.makeOutput([images, outHeight, outWidth, co], 'float32');
-  const [input, filterAt, biasAt, outputAt, scratchAt] = [padded, transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number, number];
-  const job = { input, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows };
-  runOnBothThreads(heap.memory, WINOGRAD_JOB, job, (images * outHeight) / 2);
-  dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []), ...(padded === x ? [] : [padded]));
+  const [filterAt, biasAt, outputAt, scratchAt] = [transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
+  runOnBothThreads(heap.memory, WINOGRAD_JOB, { ...layer, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / 2);
+  dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []));
   return output;
 }
 
@@ -1231,16 +1230,16 @@ function winogradFilterGradient(backend: BackendWasm, x: tf.TensorInfo, dy: tf.T
   if (filterShape[2]! * filterShape[3]! < WINOGRAD_GRADIENT_CHANNEL_PAIRS) return undefined;
   const layer = heap && winogradLayer(backend, x, filterShape, attrs);
   if (!layer) return undefined;
-  const { padded, images, outHeight, outWidth, inChannels: ci, outChannels: co } = layer;
+  const { images, outHeight, outWidth, inChannels: ci, outChannels: co } = layer;
   const sums = backend.makeOutput([2 * 16 * ci * co], 'float32');
   (backend.typedArrayFromHeap(sums) as Float32Array).fill(0);
   const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co, GRADIENT_BLOCK_TILES);
   const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
-  const [input, gradient, sumsAt, scratchAt] = [padded, dy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
-  runOnBothThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { input, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows }, (images * outHeight) / 2);
+  const [gradient, sumsAt, scratchAt] = [dy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number];
+  runOnBothThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { ...layer, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / 2);
   const result = backend.makeOutput([3, 3, ci, co], 'float32');
   heapFunction(heap.memory, WINOGRAD_FILTER_GRADIENT)(sumsAt, memoryOffset(backend, result), 4 * ci * co, 64 * ci * co, (ci * co) / 4);
-  dispose(backend, sums, scratch, ...(padded === x ? [] : [padded]));
+  dispose(backend, sums, scratch);
   return result;
 }
 

@@ -1,5 +1,5 @@
 import { ACCUMULATE_PRODUCT, MATRIX_PRODUCT } from './filterGradientProducts.js';
-import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, type WasmMemory, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 
 /**
  * Winograd's F(2x2, 3x3) for the wasm backend's 3x3 stride-1 convolutions: each 2x2 block of output pixels
@@ -160,34 +160,43 @@ export const WINOGRAD_TILE_FUNCTIONS = [WINOGRAD_INPUT_TILES, WINOGRAD_OUTPUT_TI
 /** The heap functions a Winograd filter gradient runs, in the order `runWinogradFilterGradient` takes them instantiated. */
 export const WINOGRAD_GRADIENT_FUNCTIONS = [WINOGRAD_INPUT_TILES, WINOGRAD_GRADIENT_TILES, ...ACCUMULATE_PRODUCT];
 
-/** One Winograd convolution: byte addresses in wasm memory and its sizes. */
-export interface WinogradConvolution {
-  /** x zero-padded so that every output pixel's window lies inside: [images, outHeight + 2, outWidth + 2, inChannels]. */
+/** x as the input transforms read it: in place, with the zero padding its convolution adds around it. */
+export interface WinogradInput {
+  /** x: [images, inHeight, inWidth, inChannels]. */
   input: number;
+  inHeight: number;
+  inWidth: number;
+  /** Rows above and columns left of x (zeros) that the first windows start at. */
+  padTop: number;
+  padLeft: number;
+  /** Even. */
+  outHeight: number;
+  /** Even (a multiple of 4 for the convolution: its products take tiles in pairs). */
+  outWidth: number;
+  /** Multiples of 4. */
+  inChannels: number;
+  outChannels: number;
+  /** Room for one block's transformed tiles and products, and a staged window, per thread (`scratchBytes` each). */
+  scratch: number;
+  scratchBytes: number;
+  /** Tile rows (of outWidth / 2 tiles) transformed and multiplied at a time. */
+  blockRows: number;
+}
+
+const INPUT_FIELDS = ['input', 'inHeight', 'inWidth', 'padTop', 'padLeft', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'scratch', 'scratchBytes', 'blockRows'] as const;
+
+/** One Winograd convolution: byte addresses in wasm memory and its sizes. */
+export interface WinogradConvolution extends WinogradInput {
   /** The filter transformed by WINOGRAD_FILTER: [16, inChannels, outChannels]. */
   filter: number;
   /** [outChannels] added to every output pixel. */
   bias: number;
   /** [images, outHeight, outWidth, outChannels]. */
   output: number;
-  /** Room for the transformed tiles and products of one block, per thread (`scratchBytes` each). */
-  scratch: number;
-  scratchBytes: number;
-  /** Even. */
-  outHeight: number;
-  /** A multiple of 4: the products take tiles in pairs. */
-  outWidth: number;
-  /** Multiples of 4. */
-  inChannels: number;
-  outChannels: number;
-  /** Tile rows (of outWidth / 2 tiles) transformed and multiplied at a time. */
-  blockRows: number;
 }
 
 /** The fields of WinogradConvolution in the order a helper thread reads them. */
-export const WINOGRAD_FIELDS = [
-  'input', 'filter', 'bias', 'output', 'scratch', 'scratchBytes', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'blockRows',
-] as const;
+export const WINOGRAD_FIELDS = [...INPUT_FIELDS, 'filter', 'bias', 'output'] as const;
 
 /**
  * Scratch floats per block are 16 (tiles) (Ci + Co): a block of about 8192 (Ci + Co) / 2 floats, 512 KiB in
@@ -200,12 +209,54 @@ const BLOCK_FLOATS = 1 << 17;
  */
 export const GRADIENT_BLOCK_TILES = 64;
 
-/** Tile rows per block for a layer (of at least `minimumTiles` tiles), and the scratch bytes a thread needs for one block. */
+/** Tile rows per block for a layer (of at least `minimumTiles` tiles), and the scratch bytes a thread needs for one block and a staged window. */
 export function winogradBlocks(outWidth: number, inChannels: number, outChannels: number, minimumTiles: number): { blockRows: number; scratchBytes: number } {
   const tilesPerRow = outWidth / 2;
   const rowFloats = 16 * tilesPerRow * (inChannels + outChannels);
   const blockRows = Math.max(Math.ceil(minimumTiles / tilesPerRow), Math.floor(BLOCK_FLOATS / rowFloats));
-  return { blockRows, scratchBytes: 4 * blockRows * rowFloats };
+  return { blockRows, scratchBytes: 4 * (blockRows * rowFloats + 16 * inChannels) };
+}
+
+/** Calls `visit(row, image, y)` for the tile rows [first, first + rows): each row's image and top output row. */
+function forEachTileRow(first: number, rows: number, outHeight: number, visit: (row: number, image: number, y: number) => void): void {
+  for (let r = 0; r < rows; r++) visit(r, Math.floor((first + r) / (outHeight / 2)), 2 * ((first + r) % (outHeight / 2)));
+}
+
+/**
+ * Transforms the input tiles of one tile row (output rows y and y + 1 of `image`) into the 16 planes at u
+ * (planeBytes apart): the windows inside x straight from x, the others (a row's first and last, with
+ * 'same' padding, and all of the first and last rows) from a zero-padded copy of the window at `staging`.
+ */
+function transformInputRow(
+  transformInput: (...args: number[]) => void, heap: Float32Array, job: WinogradInput, image: number, y: number, u: number, planeBytes: number, staging: number,
+): void {
+  const { input, inHeight: height, inWidth: width, padTop, padLeft, outWidth, inChannels: ci } = job;
+  const tilesPerRow = outWidth / 2;
+  const top = y - padTop;
+  const cellBytes = 4 * ci;
+  // Tiles [inside, endInside) read columns 2t - padLeft .. 2t - padLeft + 3 of rows top .. top + 3, all in x.
+  const rowsInside = top >= 0 && top + 4 <= height;
+  const inside = rowsInside ? Math.min(tilesPerRow, Math.ceil(padLeft / 2)) : tilesPerRow;
+  const endInside = rowsInside ? Math.max(inside, Math.min(tilesPerRow, Math.floor((width - 4 + padLeft) / 2) + 1)) : tilesPerRow;
+  if (endInside > inside) {
+    transformInput(input + ((image * height + top) * width + 2 * inside - padLeft) * cellBytes, width * cellBytes, cellBytes, u + inside * cellBytes, planeBytes, endInside - inside, ci / 4);
+  }
+  for (let t = 0; t < tilesPerRow; t++) {
+    if (t === inside && endInside > inside) t = endInside;
+    if (t >= tilesPerRow) break;
+    heap.fill(0, staging / 4, staging / 4 + 16 * ci);
+    for (let i = 0; i < 4; i++) {
+      const row = top + i;
+      if (row < 0 || row >= height) continue;
+      for (let j = 0; j < 4; j++) {
+        const column = 2 * t - padLeft + j;
+        if (column < 0 || column >= width) continue;
+        const from = input / 4 + ((image * height + row) * width + column) * ci;
+        heap.copyWithin(staging / 4 + (4 * i + j) * ci, from, from + ci);
+      }
+    }
+    transformInput(staging, 4 * cellBytes, cellBytes, u + t * cellBytes, planeBytes, 1, ci / 4);
+  }
 }
 
 /**
@@ -214,19 +265,20 @@ export function winogradBlocks(outWidth: number, inChannels: number, outChannels
  * (16 output channels per call), transforms back into the output with the bias. `functions` are
  * WINOGRAD_TILE_FUNCTIONS instantiated.
  */
-export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) => void>, job: WinogradConvolution, firstRow: number, endRow: number, part: number): void {
+export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) => void>, memory: WasmMemory, job: WinogradConvolution, firstRow: number, endRow: number, part: number): void {
   const [transformInput, transformOutput, ...products] = functions as [(...args: number[]) => void, (...args: number[]) => void, ...Array<(...args: number[]) => void>];
-  const { input, filter, bias, output, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const { filter, bias, output, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const heap = new Float32Array(memory.buffer);
   const tilesPerRow = outWidth / 2;
-  const inRowBytes = 4 * ci * (outWidth + 2);
   const outRowBytes = 4 * co * outWidth;
   const blockTiles = blockRows * tilesPerRow;
   const tiles = job.scratch + part * job.scratchBytes;
   const results = tiles + 64 * blockTiles * ci;
+  const staging = results + 64 * blockTiles * co;
   for (let first = firstRow; first < endRow; first += blockRows) {
     const rows = Math.min(blockRows, endRow - first);
     forEachTileRow(first, rows, outHeight, (r, image, y) => {
-      transformInput(input + (image * (outHeight + 2) + y) * inRowBytes, inRowBytes, 4 * ci, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, tilesPerRow, ci / 4);
+      transformInputRow(transformInput, heap, job, image, y, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
     });
     const pairs = (rows * tilesPerRow) / 2;
     for (let plane = 0; plane < 16; plane++) {
@@ -245,52 +297,36 @@ export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) =>
 }
 
 /** One Winograd filter gradient: byte addresses in wasm memory and its sizes. */
-export interface WinogradFilterGradient {
-  /** x zero-padded as for the convolution: [images, outHeight + 2, outWidth + 2, inChannels]. */
-  input: number;
+export interface WinogradFilterGradient extends WinogradInput {
   /** dy: [images, outHeight, outWidth, outChannels]. */
   gradient: number;
   /** Two zeroed parts of [16, inChannels, outChannels] sums, one per thread, 64 Ci Co bytes apart. */
   sums: number;
-  /** Room for the transformed tiles of one block, per thread (`scratchBytes` each). */
-  scratch: number;
-  scratchBytes: number;
-  /** Even. */
-  outHeight: number;
-  outWidth: number;
-  /** Multiples of 4. */
-  inChannels: number;
-  outChannels: number;
-  blockRows: number;
 }
 
 /** The fields of WinogradFilterGradient in the order a helper thread reads them. */
-export const WINOGRAD_GRADIENT_FIELDS = ['input', 'gradient', 'sums', 'scratch', 'scratchBytes', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'blockRows'] as const;
-
-/** Calls `visit(row, image, y)` for the tile rows [first, first + rows): each row's image and top output row. */
-function forEachTileRow(first: number, rows: number, outHeight: number, visit: (row: number, image: number, y: number) => void): void {
-  for (let r = 0; r < rows; r++) visit(r, Math.floor((first + r) / (outHeight / 2)), 2 * ((first + r) % (outHeight / 2)));
-}
+export const WINOGRAD_GRADIENT_FIELDS = [...INPUT_FIELDS, 'gradient', 'sums'] as const;
 
 /**
  * Adds tile rows [firstRow, endRow) to sums part `part`: per block of rows, transforms x's and dy's tiles,
  * then adds to each of the 16 planes of sums the products of its two planes over the block's tiles (input
  * channels in pairs, 16 output channels per call). `functions` are WINOGRAD_GRADIENT_FUNCTIONS instantiated.
  */
-export function runWinogradFilterGradient(functions: ReadonlyArray<(...args: number[]) => void>, job: WinogradFilterGradient, firstRow: number, endRow: number, part: number): void {
+export function runWinogradFilterGradient(functions: ReadonlyArray<(...args: number[]) => void>, memory: WasmMemory, job: WinogradFilterGradient, firstRow: number, endRow: number, part: number): void {
   const [transformInput, transformGradient, ...products] = functions as [(...args: number[]) => void, (...args: number[]) => void, ...Array<(...args: number[]) => void>];
-  const { input, gradient, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const { gradient, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const heap = new Float32Array(memory.buffer);
   const tilesPerRow = outWidth / 2;
-  const inRowBytes = 4 * ci * (outWidth + 2);
   const outRowBytes = 4 * co * outWidth;
   const blockTiles = blockRows * tilesPerRow;
   const tiles = job.scratch + part * job.scratchBytes;
   const transformed = tiles + 64 * blockTiles * ci;
+  const staging = transformed + 64 * blockTiles * co;
   const sums = job.sums + part * 64 * ci * co;
   for (let first = firstRow; first < endRow; first += blockRows) {
     const rows = Math.min(blockRows, endRow - first);
     forEachTileRow(first, rows, outHeight, (r, image, y) => {
-      transformInput(input + (image * (outHeight + 2) + y) * inRowBytes, inRowBytes, 4 * ci, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, tilesPerRow, ci / 4);
+      transformInputRow(transformInput, heap, job, image, y, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
       transformGradient(gradient + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, transformed + 4 * r * tilesPerRow * co, 4 * blockTiles * co, tilesPerRow, co / 4);
     });
     for (let plane = 0; plane < 16; plane++) {
