@@ -62,7 +62,7 @@ test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides
   }
 });
 
-test('3x3 stride-1 convolutions and filter gradients by Winograd on wasm equal cpu: bias, same / valid / uneven explicit padding, 1 to 11 channel vectors, several blocks on both threads', async () => {
+test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and F(4x4, 3x3) on wasm equal cpu: bias, same / valid / uneven explicit padding, 1 to 11 channel vectors, several blocks on both threads', async () => {
   const cases: Array<{ input: [number, number, number, number]; outChannels: number; pad: 'same' | 'valid' | tf.backend_util.ExplicitPadding }> = [
     { input: [2, 8, 12, 4], outChannels: 8, pad: 'same' },
     { input: [1, 10, 10, 8], outChannels: 20, pad: 'valid' },
@@ -72,8 +72,13 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd on wasm equal c
     { input: [1, 6, 6, 36], outChannels: 20, pad: 'valid' },
     // Windows that start three rows above x and end four columns right of it.
     { input: [1, 6, 10, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
-    // 17 tile rows of 64 tiles, 2 rows a block at these channels: blocks on both threads and a partial block.
+    // Outputs at least 32 wide whose height is a multiple of 4 and width of 8 take F(4x4, 3x3).
+    { input: [1, 6, 30, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
+    { input: [2, 12, 32, 16], outChannels: 36, pad: 'same' },
+    // 17 tile rows of 64 tiles (F(2x2, 3x3)), 2 rows a block at these channels, and 9 rows of 16 tiles
+    // (F(4x4, 3x3)), 3 rows a block: blocks on both threads and partial blocks.
     { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },
+    { input: [1, 36, 64, 32], outChannels: 32, pad: 'same' },
   ];
   for (const [index, c] of cases.entries()) {
     await compareOnBackends(`winograd ${JSON.stringify(c)}`, () => {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
-import { GRADIENT_BLOCK_TILES, WINOGRAD_FILTER, WINOGRAD_FILTER_GRADIENT, winogradBlocks } from './winogradTiles.js';
+import { GRADIENT_BLOCK_TILES, WINOGRAD_BLOCK_SIZES, winogradBlocks, winogradFilterGradientSource, winogradFilterSource } from './winogradTiles.js';
 import { runOnBothThreads } from './wasmHelperThread.js';
 import { FILTER_GRADIENT_JOB, WINOGRAD_GRADIENT_JOB, WINOGRAD_JOB } from './wasmHelperJobs.js';
 import { ADAM_UPDATE, BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
@@ -1166,10 +1166,16 @@ function stockConv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.
 }
 
 /**
- * Where Winograd's F(2x2, 3x3) (`winogradTiles.ts`) applies, the layer as its input transform reads it: a
- * 3x3 stride-1 undilated NHWC convolution of float32 with channels in multiples of 4, an even output height
- * and an output width that is a multiple of 4 (the convolution's products take tiles in pairs); undefined
- * otherwise.
+ * The narrowest output for each Winograd block size: on maps narrower than 32 F(4x4, 3x3) stages most of
+ * its windows (those that reach the padding) one by one, and ran at 0.91-0.94x F(2x2, 3x3) at 16 px.
+ */
+const MINIMUM_WIDTH: Record<number, number> = { 2: 0, 4: 32 };
+
+/**
+ * Where Winograd's F(m x m, 3x3) (`winogradTiles.ts`) applies, the layer as its input transform reads it: a
+ * 3x3 stride-1 undilated NHWC convolution of float32 with channels in multiples of 4, its output height a
+ * multiple of m and its width of 2m (the convolution's products take tiles in pairs), m = 4 where the
+ * output allows (1.3-1.6x F(2x2, 3x3) on a UNet's layers), else 2; undefined otherwise.
  */
 function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: readonly number[], attrs: Attrs) {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
@@ -1180,8 +1186,10 @@ function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: read
     attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
   );
   const { strideHeight, strideWidth, dilationHeight, dilationWidth, outHeight, outWidth } = info;
-  if (strideHeight !== 1 || strideWidth !== 1 || dilationHeight !== 1 || dilationWidth !== 1 || outHeight % 2 !== 0 || outWidth % 4 !== 0) return undefined;
+  const blockSize = WINOGRAD_BLOCK_SIZES.find((m) => outHeight % m === 0 && outWidth % (2 * m) === 0 && outWidth >= MINIMUM_WIDTH[m]!);
+  if (strideHeight !== 1 || strideWidth !== 1 || dilationHeight !== 1 || dilationWidth !== 1 || !blockSize) return undefined;
   return {
+    blockSize,
     images: n, input: backend.getMemoryOffset(x.dataId), inHeight: height, inWidth: width, padTop: info.padInfo.top, padLeft: info.padInfo.left,
     outHeight, outWidth, inChannels: ci, outChannels: co,
   };
@@ -1201,16 +1209,16 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   if (!heap || (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== co))) return undefined;
   const layer = winogradLayer(backend, x, filter.shape, attrs);
   if (!layer) return undefined;
-  const { images, outHeight, outWidth, inChannels: ci } = layer;
-  const transformed = backend.makeOutput([16, ci, co], 'float32');
-  heapFunction(heap.memory, WINOGRAD_FILTER)(memoryOffset(backend, filter), memoryOffset(backend, transformed), 4 * ci * co, (ci * co) / 4);
+  const { blockSize, images, outHeight, outWidth, inChannels: ci } = layer;
+  const transformed = backend.makeOutput([(blockSize + 2) ** 2, ci, co], 'float32');
+  heapFunction(heap.memory, winogradFilterSource(blockSize))(memoryOffset(backend, filter), memoryOffset(backend, transformed), 4 * ci * co, (ci * co) / 4);
   const zeros = bias ? undefined : backend.makeOutput([co], 'float32');
   if (zeros) (backend.typedArrayFromHeap(zeros) as Float32Array).fill(0);
-  const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co, 2);
+  const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, 2);
   const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
   const output = backend.makeOutput([images, outHeight, outWidth, co], 'float32');
   const [filterAt, biasAt, outputAt, scratchAt] = [transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
-  runOnBothThreads(heap.memory, WINOGRAD_JOB, { ...layer, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / 2);
+  runOnBothThreads(heap.memory, WINOGRAD_JOB, { ...layer, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
   dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []));
   return output;
 }
@@ -1230,15 +1238,16 @@ function winogradFilterGradient(backend: BackendWasm, x: tf.TensorInfo, dy: tf.T
   if (filterShape[2]! * filterShape[3]! < WINOGRAD_GRADIENT_CHANNEL_PAIRS) return undefined;
   const layer = heap && winogradLayer(backend, x, filterShape, attrs);
   if (!layer) return undefined;
-  const { images, outHeight, outWidth, inChannels: ci, outChannels: co } = layer;
-  const sums = backend.makeOutput([2 * 16 * ci * co], 'float32');
+  const { blockSize, images, outHeight, outWidth, inChannels: ci, outChannels: co } = layer;
+  const planes = (blockSize + 2) ** 2;
+  const sums = backend.makeOutput([2 * planes * ci * co], 'float32');
   (backend.typedArrayFromHeap(sums) as Float32Array).fill(0);
-  const { blockRows, scratchBytes } = winogradBlocks(outWidth, ci, co, GRADIENT_BLOCK_TILES);
+  const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, GRADIENT_BLOCK_TILES);
   const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
   const [gradient, sumsAt, scratchAt] = [dy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number];
-  runOnBothThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { ...layer, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / 2);
+  runOnBothThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { ...layer, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
   const result = backend.makeOutput([3, 3, ci, co], 'float32');
-  heapFunction(heap.memory, WINOGRAD_FILTER_GRADIENT)(sumsAt, memoryOffset(backend, result), 4 * ci * co, 64 * ci * co, (ci * co) / 4);
+  heapFunction(heap.memory, winogradFilterGradientSource(blockSize))(sumsAt, memoryOffset(backend, result), 4 * ci * co, 4 * planes * ci * co, (ci * co) / 4);
   dispose(backend, sums, scratch);
   return result;
 }

@@ -2,163 +2,224 @@ import { ACCUMULATE_PRODUCT, MATRIX_PRODUCT } from './filterGradientProducts.js'
 import { type HeapFunctionSource, type WasmMemory, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 
 /**
- * Winograd's F(2x2, 3x3) for the wasm backend's 3x3 stride-1 convolutions: each 2x2 block of output pixels
- * comes from its 4x4 input window with 16 multiplications per channel pair instead of 36. A layer becomes 16
- * matrix products, one per position of the 4x4 transformed tiles, of [tiles, Ci] by [Ci, Co], between two
- * cheap transforms (additions only) of the input tiles and of the results. Loads no TF.js: the helper
- * thread runs half of the tile rows with it.
+ * Winograd's minimal filtering for the wasm backend's 3x3 stride-1 convolutions (Lavin and Gray, "Fast
+ * Algorithms for Convolutional Neural Networks", 2016). F(m x m, 3x3) computes each m x m block of output
+ * pixels from its (m + 2) x (m + 2) input window with (m + 2)^2 multiplications per channel pair instead of
+ * 9 m^2: F(2x2, 3x3) 16 instead of 36, F(4x4, 3x3) 36 instead of 144. A layer becomes (m + 2)^2 matrix
+ * products, one per position of the transformed tiles, of [tiles, Ci] by [Ci, Co], between transforms of
+ * the input windows and of the results (additions and a few multiplications by constants). Loads no TF.js:
+ * the helper thread runs half of the tile rows with it.
  *
- * The transforms (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
- * U = G g G^T for each 3x3 filter g, V = B^T d B for each 4x4 input tile d, output A^T (U . V) A, with
- * G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], B^T = [[1, 0, -1, 0], [0, 1, 1, 0],
- * [0, -1, 1, 0], [0, 1, 0, -1]], A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Four channels per SIMD vector.
- * The filter gradient is the adjoint: with V = B^T d B and Z = A dy A^T for each tile, S = the sum over the
- * tiles of V Z per position (16 products of [Ci, tiles] by [tiles, Co]), and dW = G^T S G.
+ * Transforms: U = G g G^T for each 3x3 filter g, V = B^T d B for each input window d, output A^T (U . V) A.
+ * The filter gradient is the adjoint: with V and Z = A dy A^T for each tile, S = the sum over the tiles of
+ * V Z per position ((m + 2)^2 products of [Ci, tiles] by [tiles, Co]), and dW = G^T S G. Four channels per
+ * SIMD vector.
  */
+interface WinogradMatrices {
+  /** Output block size m. */
+  m: number;
+  /** G: (m + 2) x 3. */
+  filter: number[][];
+  /** B^T: (m + 2) x (m + 2). */
+  input: number[][];
+  /** A^T: m x (m + 2). */
+  output: number[][];
+}
+
+/** F(2x2, 3x3) at the points 0, 1, -1 (and infinity). */
+const F2: WinogradMatrices = {
+  m: 2,
+  filter: [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+  input: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+  output: [[1, 1, 1, 0], [0, 1, -1, -1]],
+};
+
+/** F(4x4, 3x3) at the points 0, 1, -1, 2, -2 (and infinity). */
+const F4: WinogradMatrices = {
+  m: 4,
+  filter: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+  input: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+  output: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+};
+
+/** The output block sizes built here, in the order a layer tries them. */
+export const WINOGRAD_BLOCK_SIZES = [4, 2] as const;
+const MATRICES = [F4, F2];
 
 type Code = number[];
 const get = (local: number): Code => [op.localGet, local];
-const add = (a: Code, b: Code): Code => [...a, ...b, ...simd(f32x4.add)];
-const sub = (a: Code, b: Code): Code => [...a, ...b, ...simd(f32x4.sub)];
-const half = (a: Code): Code => [...a, ...f32x4Const(0.5), ...simd(f32x4.mul)];
-
-/** G applied to three vectors (a filter's column or row): four vectors. */
-const filterRows = (g: Code[]): Code[] => [g[0]!, half(add(add(g[0]!, g[1]!), g[2]!)), half(add(sub(g[0]!, g[1]!), g[2]!)), g[2]!];
-/** B^T applied to four vectors. */
-const inputRows = (d: Code[]): Code[] => [sub(d[0]!, d[2]!), add(d[1]!, d[2]!), sub(d[2]!, d[1]!), sub(d[1]!, d[3]!)];
-/** A^T applied to four vectors. */
-const outputRows = (m: Code[]): Code[] => [add(add(m[0]!, m[1]!), m[2]!), sub(sub(m[1]!, m[2]!), m[3]!)];
-/** A applied to two vectors (a gradient's column or row). */
-const gradientRows = (y: Code[]): Code[] => [y[0]!, add(y[0]!, y[1]!), sub(y[0]!, y[1]!), [...y[1]!, ...simd(f32x4.neg)]];
-/** G^T applied to four vectors. */
-const filterGradientRows = (s: Code[]): Code[] => {
-  const middle = half(add(s[1]!, s[2]!));
-  return [add(s[0]!, middle), half(sub(s[1]!, s[2]!)), add(middle, s[3]!)];
-};
-
+const transpose = (matrix: number[][]): number[][] => matrix[0]!.map((_, j) => matrix.map((row) => row[j]!));
 /** 0, 1, ..., n - 1. */
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+/** `local += other` `count` times (an i32 local advanced by a stride parameter). */
+const addTimes = (local: number, other: number, count: number): Code => range(count).flatMap(() => addLocal(local, other));
+
+/** `matrix` times a column of vectors: one expression per row, zero coefficients skipped, ones not multiplied. */
+function multiply(matrix: number[][], values: Code[]): Code[] {
+  const scaled = (value: Code, magnitude: number): Code => (magnitude === 1 ? value : [...value, ...f32x4Const(magnitude), ...simd(f32x4.mul)]);
+  return matrix.map((row) => {
+    const terms = row.flatMap((coefficient, j) => (coefficient === 0 ? [] : [{ coefficient, value: values[j]! }]));
+    const [first, ...rest] = terms as [(typeof terms)[number], ...typeof terms];
+    let code = first.coefficient < 0 ? [...scaled(first.value, -first.coefficient), ...simd(f32x4.neg)] : scaled(first.value, first.coefficient);
+    for (const { coefficient, value } of rest) code = [...code, ...scaled(value, Math.abs(coefficient)), ...simd(coefficient < 0 ? f32x4.sub : f32x4.add)];
+    return code;
+  });
+}
 
 /**
- * `transformFilter(filter, transformed, tapBytes, vectors)`: G g G^T for `vectors` groups of four (input,
- * output) channel pairs of a [3, 3, Ci, Co] filter, into [16, Ci, Co] (tapBytes = 4 Ci Co apart).
+ * Code for left * D * right^T of a block D of vectors: loads D row by row (`load(i, j)` leaves a vector on
+ * the stack), multiplies each column by `left`, each row of that by `right`, and hands the results row by
+ * row to `store(r, k, value)`. v128 locals from `firstLocal`: D, then left * D (`sandwichLocals` of them).
  */
-export const WINOGRAD_FILTER: HeapFunctionSource = (() => {
-  // Parameters filter 0, transformed 1, tapBytes 2, vectors 3; i32 local: pointer 4; v128 locals: taps 5-13,
-  // rows 14-25.
-  const tap = (r: number, c: number) => 5 + 3 * r + c;
-  const row = (i: number, c: number) => 14 + 3 * i + c;
-  const code = [...op.block, ...op.loop, op.localGet, 3, op.i32Eqz, op.brIf, 1, op.localGet, 0, op.localSet, 4];
-  for (const t of range(9)) code.push(op.localGet, 4, ...v128Load(0), op.localSet, 5 + t, ...addLocal(4, 2));
-  for (const c of range(3)) filterRows(range(3).map((r) => get(tap(r, c)))).forEach((value, i) => code.push(...value, op.localSet, row(i, c)));
-  code.push(op.localGet, 1, op.localSet, 4);
-  for (const i of range(4)) for (const value of filterRows(range(3).map((c) => get(row(i, c))))) code.push(op.localGet, 4, ...value, ...v128Store(0), ...addLocal(4, 2));
+function sandwich(left: number[][], right: number[][], load: (i: number, j: number) => Code, store: (r: number, k: number, value: Code) => Code, firstLocal: number): Code {
+  const [rows, cols] = [left[0]!.length, right[0]!.length];
+  const block = (i: number, j: number) => firstLocal + i * cols + j;
+  const leftProduct = (r: number, j: number) => firstLocal + rows * cols + r * cols + j;
+  const code: Code = [];
+  for (const i of range(rows)) for (const j of range(cols)) code.push(...load(i, j), op.localSet, block(i, j));
+  for (const j of range(cols)) multiply(left, range(rows).map((i) => get(block(i, j)))).forEach((value, r) => code.push(...value, op.localSet, leftProduct(r, j)));
+  for (const r of range(left.length)) multiply(right, range(cols).map((j) => get(leftProduct(r, j)))).forEach((value, k) => code.push(...store(r, k, value)));
+  return code;
+}
+
+const sandwichLocals = (left: number[][], right: number[][]): number => (left[0]!.length + left.length) * right[0]!.length;
+
+/** Code that loads the vector at `pointer` and then advances it by the i32 parameter `step`. */
+const loadAndStep = (pointer: number, step: number): Code => [op.localGet, pointer, ...v128Load(0), ...addLocal(pointer, step)];
+/** Code that stores `value` at `pointer` and then advances it by the i32 parameter `step`. */
+const storeAndStep = (pointer: number, step: number, value: Code): Code => [op.localGet, pointer, ...value, ...v128Store(0), ...addLocal(pointer, step)];
+
+/**
+ * `transformFilter<m>(filter, transformed, tapBytes, vectors)`: G g G^T for `vectors` groups of four (input,
+ * output) channel pairs of a [3, 3, Ci, Co] filter, into [(m + 2)^2, Ci, Co] (taps and planes tapBytes =
+ * 4 Ci Co apart).
+ */
+function filterSource({ m, filter: g }: WinogradMatrices): HeapFunctionSource {
+  // Parameters filter 0, transformed 1, tapBytes 2, vectors 3; i32 locals: load pointer 4, store pointer 5.
+  const code = [...op.block, ...op.loop, op.localGet, 3, op.i32Eqz, op.brIf, 1, op.localGet, 0, op.localSet, 4, op.localGet, 1, op.localSet, 5];
+  code.push(...sandwich(g, g, () => loadAndStep(4, 2), (_r, _k, value) => storeAndStep(5, 2, value), 6));
   code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(3, -1), op.br, 0, op.end, op.end);
-  return { name: 'winogradFilter', params: 4, i32Locals: 1, v128Locals: 21, code };
-})();
+  return { name: `winogradFilter${m}`, params: 4, i32Locals: 2, v128Locals: sandwichLocals(g, g), code };
+}
 
 /**
- * `transformInputTiles(x, rowBytes, cellBytes, u, planeBytes, tiles, vectors)`: B^T d B for `tiles` 4x4
- * windows along a row, two cells apart (x: the first window's top-left cell; rowBytes, cellBytes: the padded
- * input's strides), `vectors` groups of four channels each, into 16 planes (planeBytes apart) of [tiles, Ci]
- * rows that start at u.
+ * `transformFilterGradient<m>(sums, filterGradient, planeBytes, partBytes, vectors)`: G^T S G for `vectors`
+ * groups of four (input, output) channel pairs, S the sum of two parts of [(m + 2)^2, Ci, Co] sums
+ * (partBytes apart; planes planeBytes = 4 Ci Co apart), into a [3, 3, Ci, Co] filter gradient.
  */
-export const WINOGRAD_INPUT_TILES: HeapFunctionSource = (() => {
-  // Parameters x 0, rowBytes 1, cellBytes 2, u 3, planeBytes 4, tiles 5, vectors 6; i32 locals: window
-  // pointer 7, plane pointer 8, vectors left 9, row pointer 10; v128 locals: window 11-26, rows 27-42.
-  const cell = (i: number, j: number) => 11 + 4 * i + j;
-  const row = (i: number, j: number) => 27 + 4 * i + j;
-  const code = [...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1];
-  code.push(op.localGet, 0, op.localSet, 7, op.localGet, 3, op.localSet, 8, op.localGet, 6, op.localSet, 9);
-  code.push(...op.loop, op.localGet, 7, op.localSet, 10);
-  for (const i of range(4)) {
-    for (const j of range(4)) code.push(op.localGet, 10, ...v128Load(0), op.localSet, cell(i, j), ...(j < 3 ? addLocal(10, 2) : []));
-    code.push(op.localGet, 7, ...range(i + 1).flatMap(() => [op.localGet, 1, op.i32Add]), op.localSet, 10);
-  }
-  for (const j of range(4)) inputRows(range(4).map((i) => get(cell(i, j)))).forEach((value, i) => code.push(...value, op.localSet, row(i, j)));
-  code.push(op.localGet, 8, op.localSet, 10);
-  for (const i of range(4)) for (const value of inputRows(range(4).map((j) => get(row(i, j))))) code.push(op.localGet, 10, ...value, ...v128Store(0), ...addLocal(10, 4));
-  code.push(...addTo(7, 16), ...addTo(8, 16), ...addTo(9, -1), op.localGet, 9, op.brIf, 0, op.end);
-  code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(3, 2), ...addTo(5, -1), op.br, 0, op.end, op.end);
-  return { name: 'winogradInputTiles', params: 7, i32Locals: 4, v128Locals: 32, code };
-})();
-
-/**
- * `transformOutputTiles(m, planeBytes, out, rowBytes, cellBytes, tiles, vectors, bias)`: A^T M A plus the
- * bias for `tiles` tiles of 16 planes of [tiles, Co] (planeBytes apart), each into a 2x2 block of the output
- * (out: the first block's top-left pixel; rowBytes, cellBytes: the output's strides), `vectors` groups of
- * four channels each.
- */
-export const WINOGRAD_OUTPUT_TILES: HeapFunctionSource = (() => {
-  // Parameters m 0, planeBytes 1, out 2, rowBytes 3, cellBytes 4, tiles 5, vectors 6, bias 7; i32 locals:
-  // plane pointer 8, output pointer 9, vectors left 10, bias pointer 11, load pointer 12; v128 locals:
-  // products 13-28, rows 29-36, bias 37.
-  const product = (i: number, j: number) => 13 + 4 * i + j;
-  const row = (i: number, j: number) => 29 + 4 * i + j;
-  const code = [...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1];
-  code.push(op.localGet, 0, op.localSet, 8, op.localGet, 2, op.localSet, 9, op.localGet, 6, op.localSet, 10, op.localGet, 7, op.localSet, 11);
-  code.push(...op.loop, op.localGet, 8, op.localSet, 12);
-  for (const i of range(4)) for (const j of range(4)) code.push(op.localGet, 12, ...v128Load(0), op.localSet, product(i, j), ...addLocal(12, 1));
-  for (const j of range(4)) outputRows(range(4).map((i) => get(product(i, j)))).forEach((value, i) => code.push(...value, op.localSet, row(i, j)));
-  code.push(op.localGet, 11, ...v128Load(0), op.localSet, 37);
-  for (const i of range(2)) {
-    outputRows(range(4).map((j) => get(row(i, j)))).forEach((value, j) => {
-      code.push(op.localGet, 9, ...(i ? [op.localGet, 3, op.i32Add] : []), ...(j ? [op.localGet, 4, op.i32Add] : []), ...add(value, get(37)), ...v128Store(0));
-    });
-  }
-  code.push(...addTo(8, 16), ...addTo(9, 16), ...addTo(11, 16), ...addTo(10, -1), op.localGet, 10, op.brIf, 0, op.end);
-  code.push(...addLocal(0, 4), ...addLocal(2, 4), ...addLocal(2, 4), ...addTo(5, -1), op.br, 0, op.end, op.end);
-  return { name: 'winogradOutputTiles', params: 8, i32Locals: 5, v128Locals: 25, code };
-})();
-
-/**
- * `transformGradientTiles(dy, rowBytes, cellBytes, z, planeBytes, tiles, vectors)`: A y A^T for `tiles` 2x2
- * blocks along a row of dy (rowBytes, cellBytes: its strides), `vectors` groups of four channels each, into
- * 16 planes (planeBytes apart) of [tiles, Co] rows that start at z.
- */
-export const WINOGRAD_GRADIENT_TILES: HeapFunctionSource = (() => {
-  // Parameters dy 0, rowBytes 1, cellBytes 2, z 3, planeBytes 4, tiles 5, vectors 6; i32 locals: block
-  // pointer 7, plane pointer 8, vectors left 9, store pointer 10; v128 locals: block 11-14, rows 15-22.
-  const cell = (i: number, j: number) => 11 + 2 * i + j;
-  const row = (i: number, j: number) => 15 + 2 * i + j;
-  const code = [...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1];
-  code.push(op.localGet, 0, op.localSet, 7, op.localGet, 3, op.localSet, 8, op.localGet, 6, op.localSet, 9);
-  code.push(...op.loop);
-  for (const i of range(2)) for (const j of range(2)) code.push(op.localGet, 7, ...(i ? [op.localGet, 1, op.i32Add] : []), ...(j ? [op.localGet, 2, op.i32Add] : []), ...v128Load(0), op.localSet, cell(i, j));
-  for (const j of range(2)) gradientRows(range(2).map((i) => get(cell(i, j)))).forEach((value, i) => code.push(...value, op.localSet, row(i, j)));
-  code.push(op.localGet, 8, op.localSet, 10);
-  for (const i of range(4)) for (const value of gradientRows(range(2).map((j) => get(row(i, j))))) code.push(op.localGet, 10, ...value, ...v128Store(0), ...addLocal(10, 4));
-  code.push(...addTo(7, 16), ...addTo(8, 16), ...addTo(9, -1), op.localGet, 9, op.brIf, 0, op.end);
-  code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(3, 2), ...addTo(5, -1), op.br, 0, op.end, op.end);
-  return { name: 'winogradGradientTiles', params: 7, i32Locals: 4, v128Locals: 12, code };
-})();
-
-/**
- * `transformFilterGradient(sums, filterGradient, planeBytes, partBytes, vectors)`: G^T S G for `vectors`
- * groups of four (input, output) channel pairs, S the sum of two parts of [16, Ci, Co] sums (partBytes
- * apart; planeBytes = 4 Ci Co apart within one), into a [3, 3, Ci, Co] filter gradient.
- */
-export const WINOGRAD_FILTER_GRADIENT: HeapFunctionSource = (() => {
-  // Parameters sums 0, filterGradient 1, planeBytes 2, partBytes 3, vectors 4; i32 locals: pointer 5, second
-  // part's pointer 6; v128 locals: sums 7-22, rows 23-34.
-  const sum = (i: number, j: number) => 7 + 4 * i + j;
-  const row = (r: number, j: number) => 23 + 4 * r + j;
+function filterGradientSource({ m, filter: g }: WinogradMatrices): HeapFunctionSource {
+  // Parameters sums 0, filterGradient 1, planeBytes 2, partBytes 3, vectors 4; i32 locals: first part's
+  // pointer 5, second part's 6, store pointer 7.
+  const gt = transpose(g);
   const code = [...op.block, ...op.loop, op.localGet, 4, op.i32Eqz, op.brIf, 1];
-  code.push(op.localGet, 0, op.localSet, 5, op.localGet, 0, op.localGet, 3, op.i32Add, op.localSet, 6);
-  for (const i of range(4)) {
-    for (const j of range(4)) code.push(op.localGet, 5, ...v128Load(0), op.localGet, 6, ...v128Load(0), ...simd(f32x4.add), op.localSet, sum(i, j), ...addLocal(5, 2), ...addLocal(6, 2));
-  }
-  for (const j of range(4)) filterGradientRows(range(4).map((i) => get(sum(i, j)))).forEach((value, r) => code.push(...value, op.localSet, row(r, j)));
-  code.push(op.localGet, 1, op.localSet, 5);
-  for (const r of range(3)) for (const value of filterGradientRows(range(4).map((j) => get(row(r, j))))) code.push(op.localGet, 5, ...value, ...v128Store(0), ...addLocal(5, 2));
+  code.push(op.localGet, 0, op.localSet, 5, op.localGet, 0, op.localGet, 3, op.i32Add, op.localSet, 6, op.localGet, 1, op.localSet, 7);
+  const load = (): Code => [...loadAndStep(5, 2), ...loadAndStep(6, 2), ...simd(f32x4.add)];
+  code.push(...sandwich(gt, gt, load, (_r, _k, value) => storeAndStep(7, 2, value), 8));
   code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(4, -1), op.br, 0, op.end, op.end);
-  return { name: 'winogradFilterGradient', params: 5, i32Locals: 2, v128Locals: 28, code };
-})();
+  return { name: `winogradFilterGradient${m}`, params: 5, i32Locals: 3, v128Locals: sandwichLocals(gt, gt), code };
+}
 
-/** The heap functions a Winograd convolution runs, in the order `runWinogradTiles` takes them instantiated. */
-export const WINOGRAD_TILE_FUNCTIONS = [WINOGRAD_INPUT_TILES, WINOGRAD_OUTPUT_TILES, ...MATRIX_PRODUCT];
-/** The heap functions a Winograd filter gradient runs, in the order `runWinogradFilterGradient` takes them instantiated. */
-export const WINOGRAD_GRADIENT_FUNCTIONS = [WINOGRAD_INPUT_TILES, WINOGRAD_GRADIENT_TILES, ...ACCUMULATE_PRODUCT];
+/** Where a tile transform finds its operands: parameter and local indices. */
+interface TileLoop {
+  /** Parameters: the first tile's source and target, the tile count, the vector count. */
+  source: number;
+  target: number;
+  tiles: number;
+  vectors: number;
+  /** i32 locals: the vector's source and target, the vectors left. */
+  sourceAt: number;
+  targetAt: number;
+  left: number;
+}
+
+/**
+ * The loop of a tile transform: over the tiles, and within each over its groups of four channels, 16 bytes
+ * apart at the source and the target. `tileStart` runs before a tile's vectors, `nextVector` after each
+ * vector's body, `nextTile` (which advances the source and target parameters) after each tile.
+ */
+function tileLoop(at: TileLoop, body: Code, nextTile: Code, tileStart: Code = [], nextVector: Code = []): Code {
+  return [
+    ...op.block, ...op.loop, op.localGet, at.tiles, op.i32Eqz, op.brIf, 1,
+    op.localGet, at.source, op.localSet, at.sourceAt, op.localGet, at.target, op.localSet, at.targetAt, op.localGet, at.vectors, op.localSet, at.left, ...tileStart,
+    ...op.loop, ...body, ...addTo(at.sourceAt, 16), ...addTo(at.targetAt, 16), ...nextVector, ...addTo(at.left, -1), op.localGet, at.left, op.brIf, 0, op.end,
+    ...nextTile, ...addTo(at.tiles, -1), op.br, 0, op.end, op.end,
+  ];
+}
+
+/** Code that sets local `pointer` to local `base` plus `rows` times the i32 parameter `rowStep`. */
+const rowStart = (pointer: number, base: number, rowStep: number, rows: number): Code => [op.localGet, base, op.localSet, pointer, ...addTimes(pointer, rowStep, rows)];
+
+/**
+ * `<name>(source, rowBytes, cellBytes, target, planeBytes, tiles, vectors)`: matrix D matrix^T for `tiles`
+ * square blocks D of a map (its side: matrix's columns) along a row, m cells apart (source: the first
+ * block's top-left cell; rowBytes, cellBytes: the map's strides), `vectors` groups of four channels each,
+ * into (matrix's rows)^2 planes (planeBytes apart) of [tiles, channels] rows that start at target. With B^T
+ * it transforms input windows, with A dy's blocks.
+ */
+function tileTransformSource(name: string, matrix: number[][], m: number): HeapFunctionSource {
+  // Parameters source 0, rowBytes 1, cellBytes 2, target 3, planeBytes 4, tiles 5, vectors 6; i32 locals
+  // 7-9 (tileLoop), pointer 10.
+  const at = { source: 0, target: 3, tiles: 5, vectors: 6, sourceAt: 7, targetAt: 8, left: 9 };
+  const load = (i: number, j: number): Code => [...(j === 0 ? rowStart(10, 7, 1, i) : addLocal(10, 2)), op.localGet, 10, ...v128Load(0)];
+  const store = (r: number, k: number, value: Code): Code => [...(r === 0 && k === 0 ? [op.localGet, 8, op.localSet, 10] : []), ...storeAndStep(10, 4, value)];
+  const code = tileLoop(at, sandwich(matrix, matrix, load, store, 11), [...addTimes(0, 2, m), ...addLocal(3, 2)]);
+  return { name: `${name}${m}`, params: 7, i32Locals: 4, v128Locals: sandwichLocals(matrix, matrix), code };
+}
+
+/**
+ * `winogradOutputTiles<m>(products, planeBytes, out, rowBytes, cellBytes, tiles, vectors, bias)`: A^T M A
+ * plus the bias for `tiles` tiles of (m + 2)^2 planes of [tiles, Co] (planeBytes apart), each into an m x m
+ * block of the output (out: the first block's top-left pixel; rowBytes, cellBytes: the output's strides),
+ * `vectors` groups of four channels each.
+ */
+function outputTilesSource({ m, output: at }: WinogradMatrices): HeapFunctionSource {
+  // Parameters products 0, planeBytes 1, out 2, rowBytes 3, cellBytes 4, tiles 5, vectors 6, bias 7; i32
+  // locals 8-10 (tileLoop), pointer 11, bias pointer 12; v128 locals: the bias vector 13, sandwich's.
+  const loop = { source: 0, target: 2, tiles: 5, vectors: 6, sourceAt: 8, targetAt: 9, left: 10 };
+  const load = (i: number, j: number): Code => [...(i === 0 && j === 0 ? [op.localGet, 8, op.localSet, 11] : []), ...loadAndStep(11, 1)];
+  const store = (r: number, k: number, value: Code): Code => [
+    ...(k === 0 ? rowStart(11, 9, 3, r) : addLocal(11, 4)),
+    op.localGet, 11, ...value, op.localGet, 13, ...simd(f32x4.add), ...v128Store(0),
+  ];
+  const body = [op.localGet, 12, ...v128Load(0), op.localSet, 13, ...sandwich(at, at, load, store, 14)];
+  const code = tileLoop(loop, body, [...addLocal(0, 4), ...addTimes(2, 4, m)], [op.localGet, 7, op.localSet, 12], addTo(12, 16));
+  return { name: `winogradOutputTiles${m}`, params: 8, i32Locals: 5, v128Locals: 1 + sandwichLocals(at, at), code };
+}
+
+/** The heap functions of one block size, in the order the runners take them. */
+interface BlockSizeSources {
+  filter: HeapFunctionSource;
+  filterGradient: HeapFunctionSource;
+  inputTiles: HeapFunctionSource;
+  outputTiles: HeapFunctionSource;
+  gradientTiles: HeapFunctionSource;
+}
+
+const SOURCES: BlockSizeSources[] = MATRICES.map((matrices) => ({
+  filter: filterSource(matrices),
+  filterGradient: filterGradientSource(matrices),
+  inputTiles: tileTransformSource('winogradInputTiles', matrices.input, matrices.m),
+  outputTiles: outputTilesSource(matrices),
+  gradientTiles: tileTransformSource('winogradGradientTiles', transpose(matrices.output), matrices.m),
+}));
+
+/** `transformFilter<m>` (see filterSource) of block size m. */
+export const winogradFilterSource = (m: number): HeapFunctionSource => SOURCES[WINOGRAD_BLOCK_SIZES.indexOf(m as 2)]!.filter;
+/** `transformFilterGradient<m>` (see filterGradientSource) of block size m. */
+export const winogradFilterGradientSource = (m: number): HeapFunctionSource => SOURCES[WINOGRAD_BLOCK_SIZES.indexOf(m as 2)]!.filterGradient;
+
+/** The heap functions a Winograd convolution runs: input and output tiles per block size, then the products. */
+export const WINOGRAD_TILE_FUNCTIONS = [...SOURCES.flatMap((sources) => [sources.inputTiles, sources.outputTiles]), ...MATRIX_PRODUCT];
+/** The heap functions a Winograd filter gradient runs: input and gradient tiles per block size, then the products. */
+export const WINOGRAD_GRADIENT_FUNCTIONS = [...SOURCES.flatMap((sources) => [sources.inputTiles, sources.gradientTiles]), ...ACCUMULATE_PRODUCT];
+
+type HeapFunction = (...args: number[]) => void;
+
+/** The two tile transforms of block size m and the products, from instantiated WINOGRAD_TILE_FUNCTIONS or WINOGRAD_GRADIENT_FUNCTIONS. */
+function functionsFor(functions: ReadonlyArray<HeapFunction>, m: number): { first: HeapFunction; second: HeapFunction; products: ReadonlyArray<HeapFunction> } {
+  const index = WINOGRAD_BLOCK_SIZES.indexOf(m as 2);
+  return { first: functions[2 * index]!, second: functions[2 * index + 1]!, products: functions.slice(2 * WINOGRAD_BLOCK_SIZES.length) };
+}
 
 /** x as the input transforms read it: in place, with the zero padding its convolution adds around it. */
 export interface WinogradInput {
@@ -169,9 +230,8 @@ export interface WinogradInput {
   /** Rows above and columns left of x (zeros) that the first windows start at. */
   padTop: number;
   padLeft: number;
-  /** Even. */
   outHeight: number;
-  /** Even (a multiple of 4 for the convolution: its products take tiles in pairs). */
+  /** For the convolution a multiple of 2m: its products take tiles in pairs. */
   outWidth: number;
   /** Multiples of 4. */
   inChannels: number;
@@ -179,15 +239,17 @@ export interface WinogradInput {
   /** Room for one block's transformed tiles and products, and a staged window, per thread (`scratchBytes` each). */
   scratch: number;
   scratchBytes: number;
-  /** Tile rows (of outWidth / 2 tiles) transformed and multiplied at a time. */
+  /** The output block size m of F(m x m, 3x3), one of WINOGRAD_BLOCK_SIZES; outHeight and outWidth are multiples of it. */
+  blockSize: number;
+  /** Tile rows (of outWidth / m tiles) transformed and multiplied at a time. */
   blockRows: number;
 }
 
-const INPUT_FIELDS = ['input', 'inHeight', 'inWidth', 'padTop', 'padLeft', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'scratch', 'scratchBytes', 'blockRows'] as const;
+const INPUT_FIELDS = ['input', 'inHeight', 'inWidth', 'padTop', 'padLeft', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'scratch', 'scratchBytes', 'blockSize', 'blockRows'] as const;
 
 /** One Winograd convolution: byte addresses in wasm memory and its sizes. */
 export interface WinogradConvolution extends WinogradInput {
-  /** The filter transformed by WINOGRAD_FILTER: [16, inChannels, outChannels]. */
+  /** The filter transformed by `winogradFilterSource(m)`: [(m + 2)^2, inChannels, outChannels]. */
   filter: number;
   /** [outChannels] added to every output pixel. */
   bias: number;
@@ -199,8 +261,8 @@ export interface WinogradConvolution extends WinogradInput {
 export const WINOGRAD_FIELDS = [...INPUT_FIELDS, 'filter', 'bias', 'output'] as const;
 
 /**
- * Scratch floats per block are 16 (tiles) (Ci + Co): a block of about 8192 (Ci + Co) / 2 floats, 512 KiB in
- * all, keeps the transformed tiles in L2 between the transforms and the products.
+ * Scratch floats per block are (m + 2)^2 (tiles) (Ci + Co): blocks of about 512 KiB keep the transformed
+ * tiles in L2 between the transforms and the products.
  */
 const BLOCK_FLOATS = 1 << 17;
 /**
@@ -209,88 +271,98 @@ const BLOCK_FLOATS = 1 << 17;
  */
 export const GRADIENT_BLOCK_TILES = 64;
 
-/** Tile rows per block for a layer (of at least `minimumTiles` tiles), and the scratch bytes a thread needs for one block and a staged window. */
-export function winogradBlocks(outWidth: number, inChannels: number, outChannels: number, minimumTiles: number): { blockRows: number; scratchBytes: number } {
-  const tilesPerRow = outWidth / 2;
-  const rowFloats = 16 * tilesPerRow * (inChannels + outChannels);
+/**
+ * Tile rows per block for a layer of block size m (at least `minimumTiles` tiles), and the scratch bytes a
+ * thread needs for one block and a staged window.
+ */
+export function winogradBlocks(m: number, outWidth: number, inChannels: number, outChannels: number, minimumTiles: number): { blockRows: number; scratchBytes: number } {
+  const tilesPerRow = outWidth / m;
+  const planes = (m + 2) ** 2;
+  const rowFloats = planes * tilesPerRow * (inChannels + outChannels);
   const blockRows = Math.max(Math.ceil(minimumTiles / tilesPerRow), Math.floor(BLOCK_FLOATS / rowFloats));
-  return { blockRows, scratchBytes: 4 * (blockRows * rowFloats + 16 * inChannels) };
+  return { blockRows, scratchBytes: 4 * (blockRows * rowFloats + planes * inChannels) };
 }
 
-/** Calls `visit(row, image, y)` for the tile rows [first, first + rows): each row's image and top output row. */
-function forEachTileRow(first: number, rows: number, outHeight: number, visit: (row: number, image: number, y: number) => void): void {
-  for (let r = 0; r < rows; r++) visit(r, Math.floor((first + r) / (outHeight / 2)), 2 * ((first + r) % (outHeight / 2)));
+/** Calls `visit(row, image, y)` for the tile rows [first, first + rows) of block size m: each row's image and top output row. */
+function forEachTileRow(first: number, rows: number, outHeight: number, m: number, visit: (row: number, image: number, y: number) => void): void {
+  for (let r = 0; r < rows; r++) visit(r, Math.floor((first + r) / (outHeight / m)), m * ((first + r) % (outHeight / m)));
 }
 
 /**
- * Transforms the input tiles of one tile row (output rows y and y + 1 of `image`) into the 16 planes at u
- * (planeBytes apart): the windows inside x straight from x, the others (a row's first and last, with
+ * Transforms the input windows of one tile row (output rows y to y + m - 1 of `image`) into the planes at
+ * u (planeBytes apart): the windows inside x straight from x, the others (a row's first and last, with
  * 'same' padding, and all of the first and last rows) from a zero-padded copy of the window at `staging`.
  */
-function transformInputRow(
-  transformInput: (...args: number[]) => void, heap: Float32Array, job: WinogradInput, image: number, y: number, u: number, planeBytes: number, staging: number,
-): void {
-  const { input, inHeight: height, inWidth: width, padTop, padLeft, outWidth, inChannels: ci } = job;
-  const tilesPerRow = outWidth / 2;
+function transformInputRow(transformInput: HeapFunction, heap: Float32Array, job: WinogradInput, image: number, y: number, u: number, planeBytes: number, staging: number): void {
+  const { input, inHeight: height, inWidth: width, padTop, padLeft, outWidth, inChannels: ci, blockSize: m } = job;
+  const side = m + 2;
+  const tilesPerRow = outWidth / m;
   const top = y - padTop;
   const cellBytes = 4 * ci;
-  // Tiles [inside, endInside) read columns 2t - padLeft .. 2t - padLeft + 3 of rows top .. top + 3, all in x.
-  const rowsInside = top >= 0 && top + 4 <= height;
-  const inside = rowsInside ? Math.min(tilesPerRow, Math.ceil(padLeft / 2)) : tilesPerRow;
-  const endInside = rowsInside ? Math.max(inside, Math.min(tilesPerRow, Math.floor((width - 4 + padLeft) / 2) + 1)) : tilesPerRow;
+  // Tiles [inside, endInside) read columns m t - padLeft .. m t - padLeft + m + 1 of rows top .. top + m + 1, all in x.
+  const rowsInside = top >= 0 && top + side <= height;
+  const inside = rowsInside ? Math.min(tilesPerRow, Math.ceil(padLeft / m)) : tilesPerRow;
+  const endInside = rowsInside ? Math.max(inside, Math.min(tilesPerRow, Math.floor((width - side + padLeft) / m) + 1)) : tilesPerRow;
   if (endInside > inside) {
-    transformInput(input + ((image * height + top) * width + 2 * inside - padLeft) * cellBytes, width * cellBytes, cellBytes, u + inside * cellBytes, planeBytes, endInside - inside, ci / 4);
+    transformInput(input + ((image * height + top) * width + m * inside - padLeft) * cellBytes, width * cellBytes, cellBytes, u + inside * cellBytes, planeBytes, endInside - inside, ci / 4);
   }
   for (let t = 0; t < tilesPerRow; t++) {
     if (t === inside && endInside > inside) t = endInside;
     if (t >= tilesPerRow) break;
-    heap.fill(0, staging / 4, staging / 4 + 16 * ci);
-    for (let i = 0; i < 4; i++) {
+    heap.fill(0, staging / 4, staging / 4 + side * side * ci);
+    for (let i = 0; i < side; i++) {
       const row = top + i;
       if (row < 0 || row >= height) continue;
-      for (let j = 0; j < 4; j++) {
-        const column = 2 * t - padLeft + j;
+      for (let j = 0; j < side; j++) {
+        const column = m * t - padLeft + j;
         if (column < 0 || column >= width) continue;
         const from = input / 4 + ((image * height + row) * width + column) * ci;
-        heap.copyWithin(staging / 4 + (4 * i + j) * ci, from, from + ci);
+        heap.copyWithin(staging / 4 + (side * i + j) * ci, from, from + ci);
       }
     }
-    transformInput(staging, 4 * cellBytes, cellBytes, u + t * cellBytes, planeBytes, 1, ci / 4);
+    transformInput(staging, side * cellBytes, cellBytes, u + t * cellBytes, planeBytes, 1, ci / 4);
   }
 }
 
+/** Where a block of tile rows keeps its transformed tiles: `planes` planes of [blockTiles, channels] rows. */
+function planeLayout(job: WinogradInput, part: number) {
+  const { blockSize: m, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const planes = (m + 2) ** 2;
+  const tilesPerRow = outWidth / m;
+  const blockTiles = blockRows * tilesPerRow;
+  const inputTiles = job.scratch + part * job.scratchBytes;
+  const otherTiles = inputTiles + 4 * planes * blockTiles * ci;
+  return { m, planes, tilesPerRow, blockTiles, inputTiles, otherTiles, staging: otherTiles + 4 * planes * blockTiles * co };
+}
+
 /**
- * Computes tile rows [firstRow, endRow) (of images * outHeight / 2 in all) of the convolution, in scratch part
- * `part`: per block of rows, transforms the input tiles, multiplies each of the 16 planes by the filter's
- * (16 output channels per call), transforms back into the output with the bias. `functions` are
+ * Computes tile rows [firstRow, endRow) (of images * outHeight / m in all) of the convolution, in scratch
+ * part `part`: per block of rows, transforms the input windows, multiplies each plane by the filter's (16
+ * output channels per call), transforms back into the output with the bias. `functions` are
  * WINOGRAD_TILE_FUNCTIONS instantiated.
  */
-export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) => void>, memory: WasmMemory, job: WinogradConvolution, firstRow: number, endRow: number, part: number): void {
-  const [transformInput, transformOutput, ...products] = functions as [(...args: number[]) => void, (...args: number[]) => void, ...Array<(...args: number[]) => void>];
+export function runWinogradTiles(functions: ReadonlyArray<HeapFunction>, memory: WasmMemory, job: WinogradConvolution, firstRow: number, endRow: number, part: number): void {
   const { filter, bias, output, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const { m, planes, tilesPerRow, blockTiles, inputTiles, otherTiles: results, staging } = planeLayout(job, part);
+  const { first: transformInput, second: transformOutput, products } = functionsFor(functions, m);
   const heap = new Float32Array(memory.buffer);
-  const tilesPerRow = outWidth / 2;
   const outRowBytes = 4 * co * outWidth;
-  const blockTiles = blockRows * tilesPerRow;
-  const tiles = job.scratch + part * job.scratchBytes;
-  const results = tiles + 64 * blockTiles * ci;
-  const staging = results + 64 * blockTiles * co;
   for (let first = firstRow; first < endRow; first += blockRows) {
     const rows = Math.min(blockRows, endRow - first);
-    forEachTileRow(first, rows, outHeight, (r, image, y) => {
-      transformInputRow(transformInput, heap, job, image, y, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
+    forEachTileRow(first, rows, outHeight, m, (r, image, y) => {
+      transformInputRow(transformInput, heap, job, image, y, inputTiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
     });
     const pairs = (rows * tilesPerRow) / 2;
-    for (let plane = 0; plane < 16; plane++) {
+    for (let plane = 0; plane < planes; plane++) {
       for (let column = 0; column < co; column += 16) {
         const product = products[Math.min(4, (co - column) / 4) - 1]!;
         product(
-          tiles + 4 * plane * blockTiles * ci, 4, 4 * ci, filter + 4 * (plane * ci * co + column), 4 * co,
+          inputTiles + 4 * plane * blockTiles * ci, 4, 4 * ci, filter + 4 * (plane * ci * co + column), 4 * co,
           results + 4 * (plane * blockTiles * co + column), 4 * co, pairs, ci,
         );
       }
     }
-    forEachTileRow(first, rows, outHeight, (r, image, y) => {
+    forEachTileRow(first, rows, outHeight, m, (r, image, y) => {
       transformOutput(results + 4 * r * tilesPerRow * co, 4 * blockTiles * co, output + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, tilesPerRow, co / 4, bias);
     });
   }
@@ -300,7 +372,7 @@ export function runWinogradTiles(functions: ReadonlyArray<(...args: number[]) =>
 export interface WinogradFilterGradient extends WinogradInput {
   /** dy: [images, outHeight, outWidth, outChannels]. */
   gradient: number;
-  /** Two zeroed parts of [16, inChannels, outChannels] sums, one per thread, 64 Ci Co bytes apart. */
+  /** Two zeroed parts of [(m + 2)^2, inChannels, outChannels] sums, one per thread, one after the other. */
   sums: number;
 }
 
@@ -308,32 +380,28 @@ export interface WinogradFilterGradient extends WinogradInput {
 export const WINOGRAD_GRADIENT_FIELDS = [...INPUT_FIELDS, 'gradient', 'sums'] as const;
 
 /**
- * Adds tile rows [firstRow, endRow) to sums part `part`: per block of rows, transforms x's and dy's tiles,
- * then adds to each of the 16 planes of sums the products of its two planes over the block's tiles (input
+ * Adds tile rows [firstRow, endRow) to sums part `part`: per block of rows, transforms x's windows and dy's
+ * blocks, then adds to each plane of sums the products of its two planes over the block's tiles (input
  * channels in pairs, 16 output channels per call). `functions` are WINOGRAD_GRADIENT_FUNCTIONS instantiated.
  */
-export function runWinogradFilterGradient(functions: ReadonlyArray<(...args: number[]) => void>, memory: WasmMemory, job: WinogradFilterGradient, firstRow: number, endRow: number, part: number): void {
-  const [transformInput, transformGradient, ...products] = functions as [(...args: number[]) => void, (...args: number[]) => void, ...Array<(...args: number[]) => void>];
+export function runWinogradFilterGradient(functions: ReadonlyArray<HeapFunction>, memory: WasmMemory, job: WinogradFilterGradient, firstRow: number, endRow: number, part: number): void {
   const { gradient, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
+  const { m, planes, tilesPerRow, blockTiles, inputTiles, otherTiles: gradientTiles, staging } = planeLayout(job, part);
+  const { first: transformInput, second: transformGradient, products } = functionsFor(functions, m);
   const heap = new Float32Array(memory.buffer);
-  const tilesPerRow = outWidth / 2;
   const outRowBytes = 4 * co * outWidth;
-  const blockTiles = blockRows * tilesPerRow;
-  const tiles = job.scratch + part * job.scratchBytes;
-  const transformed = tiles + 64 * blockTiles * ci;
-  const staging = transformed + 64 * blockTiles * co;
-  const sums = job.sums + part * 64 * ci * co;
+  const sums = job.sums + 4 * part * planes * ci * co;
   for (let first = firstRow; first < endRow; first += blockRows) {
     const rows = Math.min(blockRows, endRow - first);
-    forEachTileRow(first, rows, outHeight, (r, image, y) => {
-      transformInputRow(transformInput, heap, job, image, y, tiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
-      transformGradient(gradient + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, transformed + 4 * r * tilesPerRow * co, 4 * blockTiles * co, tilesPerRow, co / 4);
+    forEachTileRow(first, rows, outHeight, m, (r, image, y) => {
+      transformInputRow(transformInput, heap, job, image, y, inputTiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
+      transformGradient(gradient + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, gradientTiles + 4 * r * tilesPerRow * co, 4 * blockTiles * co, tilesPerRow, co / 4);
     });
-    for (let plane = 0; plane < 16; plane++) {
+    for (let plane = 0; plane < planes; plane++) {
       for (let column = 0; column < co; column += 16) {
         const product = products[Math.min(4, (co - column) / 4) - 1]!;
         product(
-          tiles + 4 * plane * blockTiles * ci, 4 * ci, 4, transformed + 4 * (plane * blockTiles * co + column), 4 * co,
+          inputTiles + 4 * plane * blockTiles * ci, 4 * ci, 4, gradientTiles + 4 * (plane * blockTiles * co + column), 4 * co,
           sums + 4 * (plane * ci * co + column), 4 * co, ci / 2, rows * tilesPerRow,
         );
       }
