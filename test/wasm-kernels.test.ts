@@ -67,14 +67,15 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and
     { input: [2, 8, 12, 4], outChannels: 8, pad: 'same' },
     { input: [1, 10, 10, 8], outChannels: 20, pad: 'valid' },
     { input: [2, 6, 6, 12], outChannels: 12, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
-    // At 512 channel pairs and more the filter gradient takes Winograd's path too: 3 and 1 vectors in the last group.
+    // At 512 channel pairs and more the filter gradient takes F(2x2, 3x3) too: 3 and 1 vectors in the last group.
     { input: [2, 6, 8, 12], outChannels: 44, pad: 'same' },
     { input: [1, 6, 6, 36], outChannels: 20, pad: 'valid' },
     // Windows that start three rows above x and end four columns right of it.
     { input: [1, 6, 10, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
-    // Outputs at least 32 wide whose height is a multiple of 4 and width of 8 take F(4x4, 3x3).
+    // Outputs at least 32 wide whose height is a multiple of 4 and width of 8 take F(4x4, 3x3), filter gradients at any channel count.
     { input: [1, 6, 30, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
     { input: [2, 12, 32, 16], outChannels: 36, pad: 'same' },
+    { input: [1, 8, 32, 8], outChannels: 8, pad: 'same' },
     // 17 tile rows of 64 tiles (F(2x2, 3x3)), 2 rows a block at these channels, and 9 rows of 16 tiles
     // (F(4x4, 3x3)), 3 rows a block: blocks on both threads and partial blocks.
     { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },
