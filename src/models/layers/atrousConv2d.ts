@@ -53,71 +53,76 @@ function withSpaceToBatch(
   });
 }
 
-/** How {@link atrousConv2d} computes: TensorFlow's space-to-batch form, or one product over the taps that reach x. */
+/** How {@link atrousConv2d} computes: TensorFlow's space-to-batch form, or one product per tap over the output pixels it reaches in x. */
 export type AtrousMethod = 'spaceToBatch' | 'taps';
 
-/** A kernel tap (its index in kh * kw order) and where its window starts in x, relative to output (0, 0). */
+/**
+ * A kernel tap (row r, column c) and the part of the output whose pixels it reads inside x: output rows
+ * [rows[0], rows[1]) and columns [cols[0], cols[1]) read x from row rows[0] + top and column cols[0] + left.
+ */
 interface Tap {
-  index: number;
+  r: number;
+  c: number;
   top: number;
   left: number;
+  rows: [number, number];
+  cols: [number, number];
 }
 
 /**
- * The output size of a dilated stride-1 convolution and the taps whose windows overlap x: on a feature map
- * smaller than the dilation (DeepLab's ASPP at rates 12 and 18 on 16x16 maps) the outer taps only ever read
- * padding, and leaving them out is exact.
+ * The output size of a dilated stride-1 convolution and the taps whose windows overlap x, each with the part
+ * of the output it reaches: on a feature map small against the dilation (DeepLab's ASPP at rates 6 to 18 on
+ * 16x16 maps) the outer taps read padding for most or all output pixels, and leaving those out is exact.
  */
 function tapsReachingInput(inputSize: [number, number], kernelSize: [number, number], rate: [number, number], padding: AtrousPadding): { outSize: [number, number]; taps: Tap[] } {
   const axis = (i: 0 | 1) => {
     const total = padding === 'same' ? rate[i] * (kernelSize[i] - 1) : 0;
     const out = inputSize[i] + total - rate[i] * (kernelSize[i] - 1);
     const starts = Array.from({ length: kernelSize[i] }, (_, k) => k * rate[i] - Math.floor(total / 2));
-    return { out, starts, reaches: (start: number) => start < inputSize[i] && start + out > 0 };
+    // Output positions p with 0 <= p + start < input size.
+    const reached = (start: number): [number, number] => [Math.max(0, -start), Math.min(out, inputSize[i] - start)];
+    return { out, starts, reached };
   };
   const [rows, cols] = [axis(0), axis(1)];
   const taps: Tap[] = [];
   rows.starts.forEach((top, r) => cols.starts.forEach((left, c) => {
-    if (rows.reaches(top) && cols.reaches(left)) taps.push({ index: r * kernelSize[1] + c, top, left });
+    const [reachedRows, reachedCols] = [rows.reached(top), cols.reached(left)];
+    if (reachedRows[1] > reachedRows[0] && reachedCols[1] > reachedCols[0]) taps.push({ r, c, top, left, rows: reachedRows, cols: reachedCols });
   }));
   return { outSize: [rows.out, cols.out], taps };
 }
 
 /**
  * The cheaper way to compute a dilated convolution, by multiply-adds per channel pair: space-to-batch
- * convolves the padded map with every tap; the taps form convolves the output size with the taps that reach
- * x. The taps form holds a copy of x per tap, so it is chosen only where it saves a fifth or more.
+ * convolves the padded map with every tap; the taps form convolves, per tap, the output pixels it reads
+ * inside x. The taps form adds a crop of x per tap and a sum of the taps' partial outputs, so it is chosen
+ * only where it saves a fifth or more.
  */
 export function preferredAtrousMethod(inputSize: [number, number], kernelSize: [number, number], rate: [number, number], padding: AtrousPadding): AtrousMethod {
   const plan = spaceToBatchPlan(inputSize, kernelSize, rate, padding);
   const batchedOutput = (i: 0 | 1) => inputSize[i] + plan.paddings[i][0] + plan.paddings[i][1] - rate[i] * (kernelSize[i] - 1);
   const spaceToBatchCost = batchedOutput(0) * batchedOutput(1) * kernelSize[0] * kernelSize[1];
-  const { outSize, taps } = tapsReachingInput(inputSize, kernelSize, rate, padding);
-  return outSize[0] * outSize[1] * taps.length <= 0.8 * spaceToBatchCost ? 'taps' : 'spaceToBatch';
-}
-
-/** Rows [top, top + rows) and columns [left, left + cols) of x, zero where they fall outside it. */
-function window(x: tf.Tensor4D, top: number, left: number, rows: number, cols: number): tf.Tensor4D {
-  const [, height, width] = x.shape;
-  const paddings: Array<[number, number]> = [[0, 0], [Math.max(0, -top), Math.max(0, top + rows - height)], [Math.max(0, -left), Math.max(0, left + cols - width)], [0, 0]];
-  const padded = paddings.some(([before, after]) => before > 0 || after > 0) ? tf.pad(x, paddings) : x;
-  return tf.slice(padded, [0, Math.max(0, top), Math.max(0, left), 0], [-1, rows, cols, -1]);
+  const { taps } = tapsReachingInput(inputSize, kernelSize, rate, padding);
+  const tapsCost = taps.reduce((sum, tap) => sum + (tap.rows[1] - tap.rows[0]) * (tap.cols[1] - tap.cols[0]), 0);
+  return tapsCost <= 0.8 * spaceToBatchCost ? 'taps' : 'spaceToBatch';
 }
 
 /**
- * The dilated convolution as one 1x1 convolution: the windows of x that the reaching taps read, side by side
- * along channels, times those taps' kernel rows. Differentiable on every backend (pad, slice, concat,
- * gather, conv2d).
+ * The dilated convolution as a sum over the taps that reach x of 1x1 convolutions: each tap's kernel row
+ * times the crop of x it reads, placed (zero-padded) where its output pixels are. Differentiable on every
+ * backend (slice, conv2d, pad, addN).
  */
 function atrousConv2dByTaps(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding): tf.Tensor4D {
   return tf.tidy(() => {
-    const [kh, kw, channels, filters] = kernel.shape;
-    const { outSize: [rows, cols], taps } = tapsReachingInput([x.shape[1], x.shape[2]], [kh, kw], rate, padding);
-    const windows = taps.map((tap) => window(x, tap.top, tap.left, rows, cols));
-    const stacked = windows.length === 1 ? windows[0]! : tf.concat(windows, 3);
-    const kernelRows = kernel.reshape([kh * kw, channels, filters]);
-    const used = taps.length === kh * kw ? kernelRows : tf.gather(kernelRows, taps.map((tap) => tap.index));
-    return tf.conv2d(stacked, used.reshape([1, 1, taps.length * channels, filters]) as tf.Tensor4D, 1, 'valid');
+    const [kh, kw] = kernel.shape;
+    const { outSize: [outRows, outCols], taps } = tapsReachingInput([x.shape[1], x.shape[2]], [kh, kw], rate, padding);
+    const partials = taps.map(({ r, c, top, left, rows, cols }) => {
+      const crop = tf.slice(x, [0, rows[0] + top, cols[0] + left, 0], [-1, rows[1] - rows[0], cols[1] - cols[0], -1]);
+      const product = tf.conv2d(crop, tf.slice(kernel, [r, c, 0, 0], [1, 1, -1, -1]), 1, 'valid');
+      const paddings: Array<[number, number]> = [[0, 0], [rows[0], outRows - rows[1]], [cols[0], outCols - cols[1]], [0, 0]];
+      return paddings.some(([before, after]) => before > 0 || after > 0) ? tf.pad(product, paddings) : product;
+    });
+    return (partials.length === 1 ? partials[0]! : tf.addN(partials)) as tf.Tensor4D;
   });
 }
 
@@ -125,8 +130,8 @@ function atrousConv2dByTaps(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, 
  * A stride-1 convolution with dilation `rate` that has gradients on every backend (TF.js's `tf.conv2d` with
  * `dilations` has none). By default it takes whichever of two exact forms does less arithmetic
  * ({@link preferredAtrousMethod}): spaceToBatchND -> valid conv2d -> batchToSpaceND, as TensorFlow's
- * `atrous_conv2d` does, or, where the map is small against the dilation, one 1x1 convolution over the
- * windows of x that the kernel's taps read.
+ * `atrous_conv2d` does, or, where the map is small against the dilation, one 1x1 convolution per tap over
+ * the crop of x it reads.
  *
  * @example
  * ```ts
