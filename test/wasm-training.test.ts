@@ -58,7 +58,8 @@ test('batch-norm gradient holds only per-channel values between its layer and th
 /** Three SGD-momentum steps of a small UNet (batch norm, transposed convs, max pooling) on one backend. */
 async function trainSmallUNet(backend: 'cpu' | 'wasm'): Promise<{ weights: Float32Array[]; leaked: number }> {
   await selectBackend({ backend, wasmThreads: 1 });
-  const model = buildUNet({ depth: 2, baseFilters: 4, batchNorm: true, numClasses: 3, inputSize: [16, 16] });
+  // 32 px maps: the 3x3 convolutions take Winograd F(4x4, 3x3) at 32 px and F(2x2, 3x3) at 16 px on wasm.
+  const model = buildUNet({ depth: 2, baseFilters: 4, batchNorm: true, numClasses: 3, inputSize: [32, 32] });
   // The same starting weights on both backends.
   model.weights.forEach((w, i) => {
     const shape = w.shape as number[];
@@ -67,8 +68,8 @@ async function trainSmallUNet(backend: 'cpu' | 'wasm'): Promise<{ weights: Float
   // SGD with momentum: Adam would turn the float noise in gradients that are zero in exact arithmetic (conv biases
   // before batch norm) into full-size steps of either sign, which no backend comparison can match.
   const optimizer = tf.train.momentum(0.05, 0.9);
-  const images = tf.tensor4d(seededValues(2 * 16 * 16 * 3, 7), [2, 16, 16, 3]);
-  const labels = tf.oneHot(tf.tensor3d(Array.from(seededValues(2 * 16 * 16, 8), (v) => Math.floor((v + 0.5) * 3)), [2, 16, 16], 'int32'), 3).cast('float32');
+  const images = tf.tensor4d(seededValues(2 * 32 * 32 * 3, 7), [2, 32, 32, 3]);
+  const labels = tf.oneHot(tf.tensor3d(Array.from(seededValues(2 * 32 * 32, 8), (v) => Math.floor((v + 0.5) * 3)), [2, 32, 32], 'int32'), 3).cast('float32');
   const step = () => tf.tidy(() => {
     optimizer.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor), false);
   });
