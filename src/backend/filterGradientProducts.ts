@@ -2,8 +2,8 @@ import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, 
 
 /**
  * The matrix products of the wasm filter gradient (Conv2DBackpropFilter): for every filter tap, the sum over
- * the output pixels of x's channels at the tap times dy's channels. Loads no TF.js: the helper thread that
- * runs half of the channel pairs imports it too.
+ * the output pixels of x's channels at the tap times dy's channels. Loads no TF.js: the helper threads that
+ * run parts of the channel pairs import it too.
  */
 
 /** Output pixels per block (of one row): the block of dy and of x that every tap and channel pair reads stays in L1 or L2 (64 was fastest from 16 to 2048, at 3 to 256 channels). */
@@ -74,7 +74,7 @@ export interface FilterGradientProducts {
   padLeft: number;
 }
 
-/** The fields of FilterGradientProducts in the order a helper thread reads them, then the first and last pair. */
+/** The fields of FilterGradientProducts in the order a helper thread reads them. */
 export const PRODUCT_FIELDS = [
   'operands', 'gradient', 'sums', 'images', 'outHeight', 'outWidth', 'gridRows', 'gridCols', 'strideHeight', 'strideWidth', 'filterHeight', 'filterWidth', 'pairedChannels', 'channels', 'padTop', 'padLeft',
 ] as const;

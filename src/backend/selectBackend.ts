@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
 import { initWasmWithThreads } from './wasmThreads.js';
 import { wasmHeap } from './wasmBackendHeap.js';
-import { startWasmHelperThread } from './wasmHelperThread.js';
+import { startWasmHelperThreads } from './wasmHelperThread.js';
 
 /** The backends segstream can run on, best first. */
 export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -67,8 +67,8 @@ async function tryBackend(backend: BackendName, wasmThreads: number): Promise<st
       wasmThreadsStarted ??= await initWasmWithThreads(wasmThreads);
       // The stock wasm backend cannot train convolutions; these kernels make it train, correctly and fast.
       registerWasmTrainingKernels();
-      // With threads, half of each filter gradient's products run on a helper thread.
-      if (wasmThreadsStarted > 1) await startWasmHelperThread(wasmHeap()!.memory);
+      // With threads, the kernels of segstream's own share their work with a helper per further thread.
+      if (wasmThreadsStarted > 1) await startWasmHelperThreads(wasmHeap()!.memory, wasmThreadsStarted - 1);
       return 'wasm';
     case 'cpu':
       return 'cpu';

@@ -6,8 +6,8 @@ import {
 } from './winogradTiles.js';
 
 /**
- * The kinds of work a wasm kernel shares with the helper thread (`wasmHelperThread.ts`). A job is a record
- * of numbers (addresses in the shared wasm memory and sizes) that both threads read; each runs a range of
+ * The kinds of work a wasm kernel shares with the helper threads (`wasmHelperThread.ts`). A job is a record
+ * of numbers (addresses in the shared wasm memory and sizes) that every thread reads; each runs a range of
  * its units (channel pairs, tile rows) with its own instances of the kind's heap functions. Loads no TF.js.
  */
 export interface HelperJobKind<Job> {
@@ -15,7 +15,7 @@ export interface HelperJobKind<Job> {
   sources: readonly HeapFunctionSource[];
   /** The job's fields in the order they travel to the helper. */
   fields: ReadonlyArray<keyof Job & string>;
-  /** Units [first, end) of `job` in `memory`; `part` (0 on the kernel's thread, 1 on the helper) picks per-thread scratch. */
+  /** Units [first, end) of `job` in `memory`; `part` (0 on the kernel's thread, k on helper k) picks per-thread scratch. */
   run(functions: ReadonlyArray<(...args: number[]) => void>, memory: WasmMemory, job: Job, first: number, end: number, part: number): void;
 }
 

@@ -3,7 +3,7 @@ import { HELPER_JOBS } from './wasmHelperJobs.js';
 import { JOB_FIELDS_AT } from './wasmHelperThread.js';
 import { type WasmMemory, instantiateHeapFunction } from './wasmHeapFunctions.js';
 
-/** What wasmHelperThread hands its helper: the backend's memory, every kind's compiled functions and the control block. */
+/** What wasmHelperThread hands a helper: the backend's memory, every kind's compiled functions and its control block. */
 interface HelperSetup {
   memory: WasmMemory;
   modules: object[];
@@ -24,10 +24,10 @@ parentPort!.once('message', ({ memory, modules, names, control, errors }: Helper
     Atomics.wait(flags, 0, seen);
     seen = Atomics.load(flags, 0);
     try {
-      const [index, first, end] = fields as unknown as [number, number, number];
+      const [index, first, end, part] = fields as unknown as [number, number, number, number];
       const kind = HELPER_JOBS[index]!;
       const job = Object.fromEntries(kind.fields.map((field, i) => [field, fields[JOB_FIELDS_AT + i]!]));
-      kind.run(functions[index]!, memory, job as never, first, end, 1);
+      kind.run(functions[index]!, memory, job as never, first, end, part);
       Atomics.store(flags, 1, seen);
     } catch (error) {
       errors.postMessage(error instanceof Error ? error.stack ?? error.message : String(error));

@@ -3,7 +3,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
 import { GRADIENT_BLOCK_TILES, WINOGRAD_BLOCK_SIZES, winogradBlocks, winogradFilterGradientSource, winogradFilterSource } from './winogradTiles.js';
-import { runOnBothThreads } from './wasmHelperThread.js';
+import { runOnAllThreads, threadsSharingJobs } from './wasmHelperThread.js';
 import { FILTER_GRADIENT_JOB, WINOGRAD_GRADIENT_JOB, WINOGRAD_JOB } from './wasmHelperJobs.js';
 import { ADAM_UPDATE, BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
 import { adamUpdate, exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
@@ -110,7 +110,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   const oneRow = kh === 1 && kw === 1 && gridRows === oh && gridCols === ow && padTop === 0 && padLeft === 0;
   const layout = oneRow ? { images: 1, outHeight: 1, outWidth: n * oh * ow, gridRows: 1, gridCols: n * oh * ow } : { images: n, outHeight: oh, outWidth: ow, gridRows, gridCols };
   const job = { operands, gradient, sums, ...layout, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels, padTop, padLeft };
-  runOnBothThreads(activeWasmHeap()!.memory, FILTER_GRADIENT_JOB, job, pairedChannels / 2);
+  runOnAllThreads(activeWasmHeap()!.memory, FILTER_GRADIENT_JOB, job, pairedChannels / 2);
   dispose(backend, paddedDy, ...(grid.operands === x ? [] : [grid.operands]));
   if (!cropped) return product;
   const result = backend.makeOutput([kh, kw, ci, co], 'float32');
@@ -1198,7 +1198,7 @@ function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: read
 const memoryOffset = (backend: BackendWasm, t: tf.TensorInfo): number => backend.getMemoryOffset(t.dataId);
 
 /**
- * A 3x3 stride-1 convolution by Winograd on both threads, where `winogradLayer` allows; else undefined.
+ * A 3x3 stride-1 convolution by Winograd on all threads, where `winogradLayer` allows; else undefined.
  * XNNPACK runs these layers (every convolution of a UNet but its first and last, and their input gradients)
  * at 25-30 GFLOP/s a thread here; Winograd does 4/9 of the multiplications, and its transforms cost less
  * than the rest.
@@ -1215,10 +1215,10 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   const zeros = bias ? undefined : backend.makeOutput([co], 'float32');
   if (zeros) (backend.typedArrayFromHeap(zeros) as Float32Array).fill(0);
   const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, 2);
-  const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
+  const scratch = backend.makeOutput([(threadsSharingJobs(heap.memory) * scratchBytes) / 4], 'float32');
   const output = backend.makeOutput([images, outHeight, outWidth, co], 'float32');
   const [filterAt, biasAt, outputAt, scratchAt] = [transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
-  runOnBothThreads(heap.memory, WINOGRAD_JOB, { ...layer, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
+  runOnAllThreads(heap.memory, WINOGRAD_JOB, { ...layer, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
   dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []));
   return output;
 }
@@ -1231,7 +1231,7 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
 const WINOGRAD_GRADIENT_CHANNEL_PAIRS = 512;
 
 /**
- * The filter gradient of a 3x3 stride-1 convolution by Winograd on both threads (each thread sums half of
+ * The filter gradient of a 3x3 stride-1 convolution by Winograd on all threads (each thread sums a range of
  * the tile rows into a part of its own), where `winogradLayer` allows; else undefined.
  */
 function winogradFilterGradient(backend: BackendWasm, x: tf.TensorInfo, dy: tf.TensorInfo, filterShape: readonly number[], attrs: Attrs): tf.TensorInfo | undefined {
@@ -1240,14 +1240,15 @@ function winogradFilterGradient(backend: BackendWasm, x: tf.TensorInfo, dy: tf.T
   if (!layer || (layer.blockSize === 2 && filterShape[2]! * filterShape[3]! < WINOGRAD_GRADIENT_CHANNEL_PAIRS)) return undefined;
   const { blockSize, images, outHeight, outWidth, inChannels: ci, outChannels: co } = layer;
   const planes = (blockSize + 2) ** 2;
-  const sums = backend.makeOutput([2 * planes * ci * co], 'float32');
+  const threads = threadsSharingJobs(heap.memory);
+  const sums = backend.makeOutput([threads * planes * ci * co], 'float32');
   (backend.typedArrayFromHeap(sums) as Float32Array).fill(0);
   const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, GRADIENT_BLOCK_TILES);
-  const scratch = backend.makeOutput([scratchBytes / 2], 'float32');
+  const scratch = backend.makeOutput([(threads * scratchBytes) / 4], 'float32');
   const [gradient, sumsAt, scratchAt] = [dy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number];
-  runOnBothThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { ...layer, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
+  runOnAllThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { ...layer, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
   const result = backend.makeOutput([3, 3, ci, co], 'float32');
-  heapFunction(heap.memory, winogradFilterGradientSource(blockSize))(sumsAt, memoryOffset(backend, result), 4 * ci * co, 4 * planes * ci * co, (ci * co) / 4);
+  heapFunction(heap.memory, winogradFilterGradientSource(blockSize))(sumsAt, memoryOffset(backend, result), 4 * ci * co, 4 * planes * ci * co, (ci * co) / 4, threads);
   dispose(backend, sums, scratch);
   return result;
 }

@@ -8,7 +8,7 @@ import { type HeapFunctionSource, type WasmMemory, addLocal, addTo, f32x4, f32x4
  * 9 m^2: F(2x2, 3x3) 16 instead of 36, F(4x4, 3x3) 36 instead of 144. A layer becomes (m + 2)^2 matrix
  * products, one per position of the transformed tiles, of [tiles, Ci] by [Ci, Co], between transforms of
  * the input windows and of the results (additions and a few multiplications by constants). Loads no TF.js:
- * the helper thread runs half of the tile rows with it.
+ * the helper threads run parts of the tile rows with it.
  *
  * Transforms: U = G g G^T for each 3x3 filter g, V = B^T d B for each input window d, output A^T (U . V) A.
  * The filter gradient is the adjoint: with V and Z = A dy A^T for each tile, S = the sum over the tiles of
@@ -103,20 +103,24 @@ function filterSource({ m, filter: g }: WinogradMatrices): HeapFunctionSource {
 }
 
 /**
- * `transformFilterGradient<m>(sums, filterGradient, planeBytes, partBytes, vectors)`: G^T S G for `vectors`
- * groups of four (input, output) channel pairs, S the sum of two parts of [(m + 2)^2, Ci, Co] sums
- * (partBytes apart; planes planeBytes = 4 Ci Co apart), into a [3, 3, Ci, Co] filter gradient.
+ * `transformFilterGradient<m>(sums, filterGradient, planeBytes, partBytes, vectors, parts)`: G^T S G for
+ * `vectors` groups of four (input, output) channel pairs, S the sum of `parts` parts of [(m + 2)^2, Ci, Co]
+ * sums (partBytes apart; planes planeBytes = 4 Ci Co apart), into a [3, 3, Ci, Co] filter gradient.
  */
 function filterGradientSource({ m, filter: g }: WinogradMatrices): HeapFunctionSource {
-  // Parameters sums 0, filterGradient 1, planeBytes 2, partBytes 3, vectors 4; i32 locals: first part's
-  // pointer 5, second part's 6, store pointer 7.
+  // Parameters sums 0, filterGradient 1, planeBytes 2, partBytes 3, vectors 4, parts 5; i32 locals: part 0's
+  // pointer 6, store pointer 7, further part's pointer 8, parts left 9; v128 locals: the sum 10, sandwich's.
   const gt = transpose(g);
-  const code = [...op.block, ...op.loop, op.localGet, 4, op.i32Eqz, op.brIf, 1];
-  code.push(op.localGet, 0, op.localSet, 5, op.localGet, 0, op.localGet, 3, op.i32Add, op.localSet, 6, op.localGet, 1, op.localSet, 7);
-  const load = (): Code => [...loadAndStep(5, 2), ...loadAndStep(6, 2), ...simd(f32x4.add)];
-  code.push(...sandwich(gt, gt, load, (_r, _k, value) => storeAndStep(7, 2, value), 8));
+  const code = [...op.block, ...op.loop, op.localGet, 4, op.i32Eqz, op.brIf, 1, op.localGet, 0, op.localSet, 6, op.localGet, 1, op.localSet, 7];
+  const load = (): Code => [
+    op.localGet, 6, ...v128Load(0), op.localSet, 10, op.localGet, 6, op.localSet, 8, op.localGet, 5, op.localSet, 9, ...addTo(9, -1),
+    ...op.block, ...op.loop, op.localGet, 9, op.i32Eqz, op.brIf, 1,
+    ...addLocal(8, 3), op.localGet, 10, op.localGet, 8, ...v128Load(0), ...simd(f32x4.add), op.localSet, 10, ...addTo(9, -1), op.br, 0, op.end, op.end,
+    ...addLocal(6, 2), op.localGet, 10,
+  ];
+  code.push(...sandwich(gt, gt, load, (_r, _k, value) => storeAndStep(7, 2, value), 11));
   code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(4, -1), op.br, 0, op.end, op.end);
-  return { name: `winogradFilterGradient${m}`, params: 5, i32Locals: 3, v128Locals: sandwichLocals(gt, gt), code };
+  return { name: `winogradFilterGradient${m}`, params: 6, i32Locals: 4, v128Locals: 1 + sandwichLocals(gt, gt), code };
 }
 
 /** Where a tile transform finds its operands: parameter and local indices. */
@@ -372,7 +376,7 @@ export function runWinogradTiles(functions: ReadonlyArray<HeapFunction>, memory:
 export interface WinogradFilterGradient extends WinogradInput {
   /** dy: [images, outHeight, outWidth, outChannels]. */
   gradient: number;
-  /** Two zeroed parts of [(m + 2)^2, inChannels, outChannels] sums, one per thread, one after the other. */
+  /** Zeroed parts of [(m + 2)^2, inChannels, outChannels] sums, one per thread, one after the other. */
   sums: number;
 }
 
