@@ -77,7 +77,7 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and
     { input: [2, 12, 32, 16], outChannels: 36, pad: 'same' },
     { input: [1, 8, 32, 8], outChannels: 8, pad: 'same' },
     // 17 tile rows of 64 tiles (F(2x2, 3x3)), 2 rows a block at these channels, and 9 rows of 16 tiles
-    // (F(4x4, 3x3)), 3 rows a block: blocks on both threads and partial blocks.
+    // (F(4x4, 3x3)), 4 rows a block: blocks on both threads and partial blocks.
     { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },
     { input: [1, 36, 64, 32], outChannels: 32, pad: 'same' },
   ];

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
 import { activeWasmHeap } from './wasmBackendHeap.js';
-import { GRADIENT_BLOCK_TILES, WINOGRAD_BLOCK_SIZES, winogradBlocks, winogradFilterGradientSource, winogradFilterSource } from './winogradTiles.js';
+import { BLOCK_TILES, WINOGRAD_BLOCK_SIZES, winogradBlocks, winogradFilterGradientSource, winogradFilterSource } from './winogradTiles.js';
 import { runOnAllThreads, threadsSharingJobs } from './wasmHelperThread.js';
 import { FILTER_GRADIENT_JOB, WINOGRAD_GRADIENT_JOB, WINOGRAD_JOB } from './wasmHelperJobs.js';
 import { ADAM_UPDATE, BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
@@ -1214,7 +1214,7 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   heapFunction(heap.memory, winogradFilterSource(blockSize))(memoryOffset(backend, filter), memoryOffset(backend, transformed), 4 * ci * co, (ci * co) / 4);
   const zeros = bias ? undefined : backend.makeOutput([co], 'float32');
   if (zeros) (backend.typedArrayFromHeap(zeros) as Float32Array).fill(0);
-  const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, 2);
+  const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, BLOCK_TILES);
   const scratch = backend.makeOutput([(threadsSharingJobs(heap.memory) * scratchBytes) / 4], 'float32');
   const output = backend.makeOutput([images, outHeight, outWidth, co], 'float32');
   const [filterAt, biasAt, outputAt, scratchAt] = [transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
@@ -1243,7 +1243,7 @@ function winogradFilterGradient(backend: BackendWasm, x: tf.TensorInfo, dy: tf.T
   const threads = threadsSharingJobs(heap.memory);
   const sums = backend.makeOutput([threads * planes * ci * co], 'float32');
   (backend.typedArrayFromHeap(sums) as Float32Array).fill(0);
-  const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, GRADIENT_BLOCK_TILES);
+  const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, BLOCK_TILES);
   const scratch = backend.makeOutput([(threads * scratchBytes) / 4], 'float32');
   const [gradient, sumsAt, scratchAt] = [dy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number];
   runOnAllThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { ...layer, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
