@@ -76,6 +76,9 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and
     { input: [1, 6, 30, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
     { input: [2, 12, 32, 16], outChannels: 36, pad: 'same' },
     { input: [1, 8, 32, 8], outChannels: 8, pad: 'same' },
+    // Outputs that are not whole tiles: computed on whole tiles (10x12, 32x40) and cropped, dy padded for the filter gradient.
+    { input: [2, 10, 10, 8], outChannels: 64, pad: 'same' },
+    { input: [1, 31, 40, 8], outChannels: 8, pad: 'same' },
     // 17 tile rows of 64 tiles (F(2x2, 3x3)), 2 rows a block at these channels, and 9 rows of 16 tiles
     // (F(4x4, 3x3)), 4 rows a block: blocks on both threads and partial blocks.
     { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },

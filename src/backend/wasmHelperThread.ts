@@ -12,8 +12,11 @@ import { type WasmMemory, heapFunction, heapFunctionModule } from './wasmHeapFun
 interface Helper {
   /** [0] the last job posted, [1] the last job done (negated when it failed). */
   flags: Int32Array;
-  /** The job: its kind's index in HELPER_JOBS, first and end unit, scratch part, then the kind's fields. */
-  fields: Uint32Array;
+  /**
+   * The job: its kind's index in HELPER_JOBS, first and end unit, scratch part, then the kind's fields. Float64,
+   * so that addresses up to 4 GiB and negative values (a padding of -1) both travel exactly.
+   */
+  fields: Float64Array;
   /** Where the helper reports why a job failed. */
   errors: MessagePort;
   posted: number;
@@ -34,7 +37,7 @@ const HELPER_WAIT_SLICE_MS = 1_000;
 const HELPER_WAIT_SLICES = 60;
 
 async function startHelper(memory: WasmMemory): Promise<Helper> {
-  const control = new SharedArrayBuffer(4 * (2 + JOB_FIELDS_AT + MOST_HELPER_FIELDS));
+  const control = new SharedArrayBuffer(8 + 8 * (JOB_FIELDS_AT + MOST_HELPER_FIELDS));
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(new URL('./wasmHelperWorker.js', import.meta.url));
   worker.unref();
@@ -46,7 +49,7 @@ async function startHelper(memory: WasmMemory): Promise<Helper> {
     worker.once('error', reject);
     worker.postMessage({ memory, modules, names: sources.map((source) => source.name), control, errors: port2 }, [port2]);
   });
-  return { flags: new Int32Array(control, 0, 2), fields: new Uint32Array(control, 8), errors: port1, posted: 0 };
+  return { flags: new Int32Array(control, 0, 2), fields: new Float64Array(control, 8), errors: port1, posted: 0 };
 }
 
 /**

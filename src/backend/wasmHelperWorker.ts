@@ -18,7 +18,7 @@ parentPort!.once('message', ({ memory, modules, names, control, errors }: Helper
   let next = 0;
   const functions = HELPER_JOBS.map((kind) => instances.slice(next, (next += kind.sources.length)));
   const flags = new Int32Array(control, 0, 2);
-  const fields = new Uint32Array(control, 8);
+  const fields = new Float64Array(control, 8);
   parentPort!.postMessage('ready');
   for (let seen = 0; ; ) {
     Atomics.wait(flags, 0, seen);

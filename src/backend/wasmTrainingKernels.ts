@@ -1172,10 +1172,20 @@ function stockConv2DExplicitPadding({ inputs, backend, attrs }: KernelArgs): tf.
 const MINIMUM_WIDTH: Record<number, number> = { 2: 0, 4: 32 };
 
 /**
+ * The most outputs a layer's tiling may compute beyond its own, as a fraction: an output whose size is not a
+ * multiple of the tiles' is computed on whole tiles into a larger buffer and cropped (DeepLabV3+'s 10x10
+ * input gradients at rate 2 tile as 10x12).
+ */
+const TILING_WASTE = 0.25;
+
+const roundUp = (value: number, multiple: number): number => Math.ceil(value / multiple) * multiple;
+
+/**
  * Where Winograd's F(m x m, 3x3) (`winogradTiles.ts`) applies, the layer as its input transform reads it: a
- * 3x3 stride-1 undilated NHWC convolution of float32 with channels in multiples of 4, its output height a
- * multiple of m and its width of 2m (the convolution's products take tiles in pairs), m = 4 where the
- * output allows (1.3-1.6x F(2x2, 3x3) on a UNet's layers), else 2; undefined otherwise.
+ * 3x3 stride-1 undilated NHWC convolution of float32 with channels in multiples of 4, m = 4 where the output
+ * is at least 32 wide (1.3-1.6x F(2x2, 3x3) on a UNet's layers), else 2, its output tiled in m x 2m blocks
+ * (the convolution's products take tiles in pairs) with at most TILING_WASTE more outputs; undefined otherwise.
+ * `outHeight` and `outWidth` are the tiled size; `height` and `width` the layer's.
  */
 function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: readonly number[], attrs: Attrs) {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
@@ -1186,13 +1196,25 @@ function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: read
     attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
   );
   const { strideHeight, strideWidth, dilationHeight, dilationWidth, outHeight, outWidth } = info;
-  const blockSize = WINOGRAD_BLOCK_SIZES.find((m) => outHeight % m === 0 && outWidth % (2 * m) === 0 && outWidth >= MINIMUM_WIDTH[m]!);
-  if (strideHeight !== 1 || strideWidth !== 1 || dilationHeight !== 1 || dilationWidth !== 1 || !blockSize) return undefined;
+  if (strideHeight !== 1 || strideWidth !== 1 || dilationHeight !== 1 || dilationWidth !== 1) return undefined;
+  const tiled = (m: number) => ({ blockSize: m, outHeight: roundUp(outHeight, m), outWidth: roundUp(outWidth, 2 * m) });
+  const tiling = WINOGRAD_BLOCK_SIZES.map(tiled).find(
+    (t) => outWidth >= MINIMUM_WIDTH[t.blockSize]! && t.outHeight * t.outWidth <= (1 + TILING_WASTE) * outHeight * outWidth,
+  );
+  if (!tiling) return undefined;
   return {
-    blockSize,
-    images: n, input: backend.getMemoryOffset(x.dataId), inHeight: height, inWidth: width, padTop: info.padInfo.top, padLeft: info.padInfo.left,
-    outHeight, outWidth, inChannels: ci, outChannels: co,
+    ...tiling, images: n, height: outHeight, width: outWidth,
+    input: backend.getMemoryOffset(x.dataId), inHeight: height, inWidth: width, padTop: info.padInfo.top, padLeft: info.padInfo.left, inChannels: ci, outChannels: co,
   };
+}
+
+/** The first `height` rows and `width` columns of an NHWC tensor (the given one when that is all of it; else the caller disposes it). */
+function cropped(backend: BackendWasm, t: tf.TensorInfo, height: number, width: number): tf.TensorInfo {
+  const [n, rows, cols, channels] = t.shape as [number, number, number, number];
+  if (rows === height && cols === width) return t;
+  const result = run(backend, 'Slice', { x: t }, { begin: [0, 0, 0, 0], size: [n, height, width, channels] });
+  dispose(backend, t);
+  return result;
 }
 
 const memoryOffset = (backend: BackendWasm, t: tf.TensorInfo): number => backend.getMemoryOffset(t.dataId);
@@ -1220,7 +1242,7 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   const [filterAt, biasAt, outputAt, scratchAt] = [transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
   runOnAllThreads(heap.memory, WINOGRAD_JOB, { ...layer, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
   dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []));
-  return output;
+  return cropped(backend, output, layer.height, layer.width);
 }
 
 /**
@@ -1245,11 +1267,15 @@ function winogradFilterGradient(backend: BackendWasm, x: tf.TensorInfo, dy: tf.T
   (backend.typedArrayFromHeap(sums) as Float32Array).fill(0);
   const { blockRows, scratchBytes } = winogradBlocks(blockSize, outWidth, ci, co, BLOCK_TILES);
   const scratch = backend.makeOutput([(threads * scratchBytes) / 4], 'float32');
-  const [gradient, sumsAt, scratchAt] = [dy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number];
+  // dy's blocks are read whole: beyond the layer's output, up to the tiled size, they hold zeros.
+  const tiledDy = outHeight === layer.height && outWidth === layer.width
+    ? dy
+    : run(backend, 'PadV2', { x: dy }, { paddings: [[0, 0], [0, outHeight - layer.height], [0, outWidth - layer.width], [0, 0]], constantValue: 0 });
+  const [gradient, sumsAt, scratchAt] = [tiledDy, sums, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number];
   runOnAllThreads(heap.memory, WINOGRAD_GRADIENT_JOB, { ...layer, gradient, sums: sumsAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
   const result = backend.makeOutput([3, 3, ci, co], 'float32');
   heapFunction(heap.memory, winogradFilterGradientSource(blockSize))(sumsAt, memoryOffset(backend, result), 4 * ci * co, 4 * planes * ci * co, (ci * co) / 4, threads);
-  dispose(backend, sums, scratch);
+  dispose(backend, sums, scratch, ...(tiledDy === dy ? [] : [tiledDy]));
   return result;
 }
 
