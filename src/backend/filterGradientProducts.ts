@@ -45,6 +45,14 @@ export const ACCUMULATE_PRODUCT = [1, 2, 3, 4].map((vectors) => accumulateProduc
 /** The same products written over C instead of added to it (`matrixProduct<V>`, same parameters). */
 export const MATRIX_PRODUCT = [1, 2, 3, 4].map((vectors) => accumulateProductSource(vectors, true));
 
+/**
+ * Calls `visit(product, column)` for each group of up to 16 of `channels` columns (a multiple of 4), with
+ * the instance of ACCUMULATE_PRODUCT or MATRIX_PRODUCT (`products`, 1 to 4 vectors) that fits the group.
+ */
+export function forEachColumnGroup(products: ReadonlyArray<(...args: number[]) => void>, channels: number, visit: (product: (...args: number[]) => void, column: number) => void): void {
+  for (let column = 0; column < channels; column += 16) visit(products[Math.min(4, (channels - column) / 4) - 1]!, column);
+}
+
 /** One filter gradient's products: byte addresses in wasm memory and the layout of the grid they span. */
 export interface FilterGradientProducts {
   /**
@@ -94,8 +102,7 @@ export function runFilterGradientProducts(accumulate: ReadonlyArray<(...args: nu
     const image = Math.floor(row / outHeight);
     for (let first = 0; first < outWidth; first += PRODUCT_BLOCK_CELLS) {
       const last = Math.min(first + PRODUCT_BLOCK_CELLS, outWidth);
-      for (let column = 0; column < channels; column += 16) {
-        const product = accumulate[Math.min(4, (channels - column) / 4) - 1]!;
+      forEachColumnGroup(accumulate, channels, (product, column) => {
         for (let r = 0; r < kh; r++) {
           const gridRow = (row % outHeight) + Math.floor(r / sh) - padTop;
           if (gridRow < 0 || gridRow >= gridRows) continue;
@@ -111,7 +118,7 @@ export function runFilterGradientProducts(accumulate: ReadonlyArray<(...args: nu
             );
           }
         }
-      }
+      });
     }
   }
 }

@@ -38,7 +38,7 @@ function dispose(backend: BackendWasm, ...infos: tf.TensorInfo[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
 }
 
-/** Crops the trailing rows/columns of an NHWC tensor that negative padding would remove. */
+/** Crops the trailing rows/columns of an NHWC tensor that negative padding would remove, or whole tiles added. */
 function cropTrailing(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols: number): tf.TensorInfo {
   const [n, h, w, c] = x.shape as [number, number, number, number];
   return run(backend, 'Slice', { x }, { begin: [0, 0, 0, 0], size: [n, h - rows, w - cols, c] });
@@ -1208,15 +1208,6 @@ function winogradLayer(backend: BackendWasm, x: tf.TensorInfo, filterShape: read
   };
 }
 
-/** The first `height` rows and `width` columns of an NHWC tensor (the given one when that is all of it; else the caller disposes it). */
-function cropped(backend: BackendWasm, t: tf.TensorInfo, height: number, width: number): tf.TensorInfo {
-  const [n, rows, cols, channels] = t.shape as [number, number, number, number];
-  if (rows === height && cols === width) return t;
-  const result = run(backend, 'Slice', { x: t }, { begin: [0, 0, 0, 0], size: [n, height, width, channels] });
-  dispose(backend, t);
-  return result;
-}
-
 const memoryOffset = (backend: BackendWasm, t: tf.TensorInfo): number => backend.getMemoryOffset(t.dataId);
 
 /**
@@ -1242,7 +1233,10 @@ function winogradConvolution(backend: BackendWasm, x: tf.TensorInfo, filter: tf.
   const [filterAt, biasAt, outputAt, scratchAt] = [transformed, bias ?? zeros!, output, scratch].map((t) => memoryOffset(backend, t)) as [number, number, number, number];
   runOnAllThreads(heap.memory, WINOGRAD_JOB, { ...layer, filter: filterAt, bias: biasAt, output: outputAt, scratch: scratchAt, scratchBytes, blockRows }, (images * outHeight) / blockSize);
   dispose(backend, transformed, scratch, ...(zeros ? [zeros] : []));
-  return cropped(backend, output, layer.height, layer.width);
+  if (outHeight === layer.height && outWidth === layer.width) return output;
+  const result = cropTrailing(backend, output, outHeight - layer.height, outWidth - layer.width);
+  dispose(backend, output);
+  return result;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ACCUMULATE_PRODUCT, MATRIX_PRODUCT } from './filterGradientProducts.js';
+import { ACCUMULATE_PRODUCT, MATRIX_PRODUCT, forEachColumnGroup } from './filterGradientProducts.js';
 import { type HeapFunctionSource, type WasmMemory, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
 
 /**
@@ -360,13 +360,10 @@ export function runWinogradTiles(functions: ReadonlyArray<HeapFunction>, memory:
     });
     const pairs = (rows * tilesPerRow) / 2;
     for (let plane = 0; plane < planes; plane++) {
-      for (let column = 0; column < co; column += 16) {
-        const product = products[Math.min(4, (co - column) / 4) - 1]!;
-        product(
-          inputTiles + 4 * plane * blockTiles * ci, 4, 4 * ci, filter + 4 * (plane * ci * co + column), 4 * co,
-          results + 4 * (plane * blockTiles * co + column), 4 * co, pairs, ci,
-        );
-      }
+      forEachColumnGroup(products, co, (product, column) => product(
+        inputTiles + 4 * plane * blockTiles * ci, 4, 4 * ci, filter + 4 * (plane * ci * co + column), 4 * co,
+        results + 4 * (plane * blockTiles * co + column), 4 * co, pairs, ci,
+      ));
     }
     forEachTileRow(first, rows, outHeight, m, (r, image, y) => {
       transformOutput(results + 4 * r * tilesPerRow * co, 4 * blockTiles * co, output + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, tilesPerRow, co / 4, bias);
@@ -404,13 +401,10 @@ export function runWinogradFilterGradient(functions: ReadonlyArray<HeapFunction>
       transformGradient(gradient + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, gradientTiles + 4 * r * tilesPerRow * co, 4 * blockTiles * co, tilesPerRow, co / 4);
     });
     for (let plane = 0; plane < planes; plane++) {
-      for (let column = 0; column < co; column += 16) {
-        const product = products[Math.min(4, (co - column) / 4) - 1]!;
-        product(
-          inputTiles + 4 * plane * blockTiles * ci, 4 * ci, 4, gradientTiles + 4 * (plane * blockTiles * co + column), 4 * co,
-          sums + 4 * (plane * ci * co + column), 4 * co, ci / 2, rows * tilesPerRow,
-        );
-      }
+      forEachColumnGroup(products, co, (product, column) => product(
+        inputTiles + 4 * plane * blockTiles * ci, 4 * ci, 4, gradientTiles + 4 * (plane * blockTiles * co + column), 4 * co,
+        sums + 4 * (plane * ci * co + column), 4 * co, ci / 2, rows * tilesPerRow,
+      ));
     }
   }
 }
