@@ -56,9 +56,10 @@ function close(actual: number, expected: number, what: string): void {
 }
 
 /** Soft TP/FP/FN per class from the hand-computed softmax. */
-function softCounts(activation: (row: number[]) => number[]) {
+function softCounts(activation: (row: number[]) => number[], labels = LABELS) {
   const tp = new Array(C).fill(0), fp = new Array(C).fill(0), fn = new Array(C).fill(0);
-  for (const { l, i } of valid) {
+  for (const [i, l] of labels.entries()) {
+    if (l === 255) continue;
     const p = activation(LOGITS[i]!);
     for (let c = 0; c < C; c++) {
       const g = l === c ? 1 : 0;
@@ -140,6 +141,31 @@ test('Dice, Tversky and focal Tversky from soft per-class counts', () => {
   const sig = softCounts((row) => row.map(sigmoid));
   const sigDice = sig.tp.map((t, c) => 1 - (2 * t + smooth) / (2 * t + sig.fp[c] + sig.fn[c] + smooth));
   close(evaluate(diceLoss({ numClasses: C, activation: 'sigmoid' })), sigDice.reduce((a, b) => a + b, 0) / C, 'sigmoid dice');
+});
+
+test('skipAbsentClasses: the mean runs over the classes labelled in the batch only', () => {
+  const [alpha, beta, gamma, smooth] = [0.7, 0.3, 0.75, 1];
+  const options = { numClasses: C, alpha, beta, gamma, classWeights: WEIGHTS };
+  close(evaluate(focalTverskyLoss({ ...options, skipAbsentClasses: true })), evaluate(focalTverskyLoss(options)), 'all classes present: same value');
+  // Without class 2's one labelled pixel (now ignored), only classes 0 and 1 count.
+  const withoutClass2 = LABELS.map((l) => (l === 2 ? 255 : l));
+  const labels = tf.tensor3d(withoutClass2, [1, 2, 3], 'int32');
+  const logits = logitsTensor();
+  const { tp, fp, fn } = softCounts(softmax, withoutClass2);
+  const perClass = tp.map((t, c) => (1 - (t + smooth) / (t + alpha * fp[c] + beta * fn[c] + smooth)) ** gamma);
+  const skipping = focalTverskyLoss({ ...options, skipAbsentClasses: true });
+  const value = skipping(logits, labels);
+  close(value.dataSync()[0]!, (WEIGHTS[0]! * perClass[0] + WEIGHTS[1]! * perClass[1]) / (WEIGHTS[0]! + WEIGHTS[1]!), 'present classes only');
+  const counted = focalTverskyLoss(options)(logits, labels);
+  assert.ok(counted.dataSync()[0]! > value.dataSync()[0]! + 0.01, 'counting the absent class adds its false positives');
+  const allIgnored = tf.fill([1, 2, 3], 255, 'int32') as tf.Tensor3D;
+  for (const loss of [skipping, diceLoss({ numClasses: C, skipAbsentClasses: true }), tverskyLoss({ numClasses: C, skipAbsentClasses: true })]) {
+    const nothing = loss(logits, allIgnored);
+    assert.is(nothing.dataSync()[0], 0, 'no labelled pixel: loss 0');
+    nothing.dispose();
+  }
+  assert.throws(() => diceLoss({ numClasses: C, skipAbsentClasses: 'yes' as never }), /skipAbsentClasses must be true or false/);
+  tf.dispose([labels, logits, value, counted, allIgnored]);
 });
 
 test('Tversky defaults: a missed pixel of a class costs more than a false alarm of it', () => {

@@ -42,9 +42,9 @@ const PARAMETERS: Record<Exclude<LossName, 'weightedSum'>, readonly string[]> = 
   categoricalCrossEntropy: ['labelSmoothing'],
   binaryCrossEntropy: [],
   l1: [],
-  dice: ['smooth', 'activation'],
-  tversky: ['smooth', 'activation', 'alpha', 'beta'],
-  focalTversky: ['smooth', 'activation', 'alpha', 'beta', 'gamma'],
+  dice: ['smooth', 'activation', 'skipAbsentClasses'],
+  tversky: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta'],
+  focalTversky: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta', 'gamma'],
   focal: ['gamma'],
 };
 

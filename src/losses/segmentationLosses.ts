@@ -22,6 +22,13 @@ export interface RegionLossOptions extends LossCommonOptions {
   smooth?: number;
   /** [activation='softmax'] How logits become probabilities: softmax over classes, or sigmoid per channel. */
   activation?: 'softmax' | 'sigmoid';
+  /**
+   * [skipAbsentClasses=false] Average only over the classes that have labelled pixels in the batch. Counted,
+   * a class absent from a batch scores 1/(alpha FP + s) and its loss is near its maximum unless its
+   * probability is near zero on every pixel; so a rare class, absent from most batches, is trained towards
+   * never being predicted. Skipped, its false positives still cost through the other classes' misses.
+   */
+  skipAbsentClasses?: boolean;
 }
 
 /** Options of the Tversky losses. */
@@ -238,15 +245,19 @@ function softCounts(logits: tf.Tensor4D, labels: tf.Tensor3D, numClasses: number
   const { oneHot, valid } = maskedOneHot(labels, numClasses, ignoreValue);
   const probabilities = (activation === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits)).mul(valid);
   const axes = [0, 1, 2];
+  const labelled = oneHot.sum(axes);
   const truePositive = probabilities.mul(oneHot).sum(axes);
   const falsePositive = probabilities.sum(axes).sub(truePositive);
-  const falseNegative = oneHot.sum(axes).sub(truePositive);
-  return { truePositive, falsePositive, falseNegative };
+  const falseNegative = labelled.sub(truePositive);
+  return { truePositive, falsePositive, falseNegative, labelled };
 }
 
-/** Class-weighted mean of per-class losses [C]. */
-function classWeightedMean(perClass: tf.Tensor1D, classWeights: number[]): tf.Scalar {
-  const weights = tf.tensor1d(classWeights);
+/**
+ * Class-weighted mean of per-class losses [C]; with `labelled` given (pixels per class), classes without
+ * labelled pixels get weight 0, and a batch without any labelled pixel gives 0.
+ */
+function classWeightedMean(perClass: tf.Tensor1D, classWeights: number[], labelled?: tf.Tensor): tf.Scalar {
+  const weights = labelled === undefined ? tf.tensor1d(classWeights) : tf.tensor1d(classWeights).mul(tf.sign(labelled));
   return perClass.mul(weights).sum().div(tf.maximum(weights.sum(), 1e-12)) as tf.Scalar;
 }
 
@@ -255,7 +266,9 @@ function regionSettings(where: string, options: RegionLossOptions) {
   checkNonNegative(where, 'smooth', smooth);
   const activation = options.activation ?? 'softmax';
   if (activation !== 'softmax' && activation !== 'sigmoid') throw new RangeError(`${where}: activation must be softmax or sigmoid, got ${String(activation)}`);
-  return { smooth, activation };
+  const skipAbsentClasses = options.skipAbsentClasses ?? false;
+  if (typeof skipAbsentClasses !== 'boolean') throw new RangeError(`${where}: skipAbsentClasses must be true or false, got ${String(skipAbsentClasses)}`);
+  return { smooth, activation, skipAbsentClasses };
 }
 
 /**
@@ -270,20 +283,22 @@ function regionSettings(where: string, options: RegionLossOptions) {
  */
 export function diceLoss(options: RegionLossOptions): SegmentationLoss {
   const { numClasses, ignoreValue, classWeights } = checkCommon('diceLoss', options);
-  const { smooth, activation } = regionSettings('diceLoss', options);
+  const { smooth, activation, skipAbsentClasses } = regionSettings('diceLoss', options);
   return (logits, labels) => {
     checkShapes('diceLoss', logits, labels, numClasses);
     return tf.tidy(() => {
-      const { truePositive: tp, falsePositive: fp, falseNegative: fn } = softCounts(logits, labels, numClasses, ignoreValue, activation);
+      const { truePositive: tp, falsePositive: fp, falseNegative: fn, labelled } = softCounts(logits, labels, numClasses, ignoreValue, activation);
       const dice = tp.mul(2).add(smooth).div(tp.mul(2).add(fp).add(fn).add(smooth));
-      return classWeightedMean(tf.sub(1, dice) as tf.Tensor1D, classWeights);
+      return classWeightedMean(tf.sub(1, dice) as tf.Tensor1D, classWeights, skipAbsentClasses ? labelled : undefined);
     });
   };
 }
 
-function tverskyIndex(logits: tf.Tensor4D, labels: tf.Tensor3D, settings: { numClasses: number; ignoreValue: number; alpha: number; beta: number; smooth: number; activation: 'softmax' | 'sigmoid' }): tf.Tensor1D {
-  const { truePositive: tp, falsePositive: fp, falseNegative: fn } = softCounts(logits, labels, settings.numClasses, settings.ignoreValue, settings.activation);
-  return tp.add(settings.smooth).div(tp.add(fp.mul(settings.alpha)).add(fn.mul(settings.beta)).add(settings.smooth)) as tf.Tensor1D;
+/** Per-class Tversky index [C] and the labelled pixels per class [C]. */
+function tverskyIndex(logits: tf.Tensor4D, labels: tf.Tensor3D, settings: ReturnType<typeof tverskySettings>) {
+  const { truePositive: tp, falsePositive: fp, falseNegative: fn, labelled } = softCounts(logits, labels, settings.numClasses, settings.ignoreValue, settings.activation);
+  const index = tp.add(settings.smooth).div(tp.add(fp.mul(settings.alpha)).add(fn.mul(settings.beta)).add(settings.smooth)) as tf.Tensor1D;
+  return { index, labelled };
 }
 
 function tverskySettings(where: string, options: TverskyOptions) {
@@ -309,7 +324,10 @@ export function tverskyLoss(options: TverskyOptions): SegmentationLoss {
   const settings = tverskySettings('tverskyLoss', options);
   return (logits, labels) => {
     checkShapes('tverskyLoss', logits, labels, settings.numClasses);
-    return tf.tidy(() => classWeightedMean(tf.sub(1, tverskyIndex(logits, labels, settings)) as tf.Tensor1D, settings.classWeights));
+    return tf.tidy(() => {
+      const { index, labelled } = tverskyIndex(logits, labels, settings);
+      return classWeightedMean(tf.sub(1, index) as tf.Tensor1D, settings.classWeights, settings.skipAbsentClasses ? labelled : undefined);
+    });
   };
 }
 
@@ -330,8 +348,9 @@ export function focalTverskyLoss(options: FocalTverskyOptions): SegmentationLoss
     checkShapes('focalTverskyLoss', logits, labels, settings.numClasses);
     return tf.tidy(() => {
       // Clamp at 0: with float error 1 - TI can be a hair below zero, and pow of a negative base is NaN.
-      const remainder = tf.relu(tf.sub(1, tverskyIndex(logits, labels, settings)));
-      return classWeightedMean(tf.pow(remainder, gamma) as tf.Tensor1D, settings.classWeights);
+      const { index, labelled } = tverskyIndex(logits, labels, settings);
+      const remainder = tf.relu(tf.sub(1, index));
+      return classWeightedMean(tf.pow(remainder, gamma) as tf.Tensor1D, settings.classWeights, settings.skipAbsentClasses ? labelled : undefined);
     });
   };
 }
