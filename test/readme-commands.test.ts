@@ -1,11 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/selectBackend.js';
 import { parseTrainConfig } from '../src/cli/main.js';
+import { buildLoss, type LossConfig } from '../src/losses/buildLoss.js';
 import { PROJECT_ROOT } from './helpers/data.js';
 
 const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
@@ -31,6 +34,28 @@ test('every stream-train train command in the README parses with its flags', asy
     const config = await parseTrainConfig(args);
     const archIndex = args.indexOf('--arch');
     if (archIndex >= 0) assert.is(config.arch, args[archIndex + 1]);
+  }
+});
+
+test('the README loss config parses and builds a loss with a gradient', async () => {
+  await selectBackend({ backend: 'cpu' });
+  const yamlBlocks = blocks.filter((b) => b.lang === 'yaml');
+  assert.ok(yamlBlocks.length >= 1);
+  const dir = mkdtempSync(join(tmpdir(), 'segstream-readme-'));
+  try {
+    for (const [index, block] of yamlBlocks.entries()) {
+      const file = join(dir, `config-${index}.yaml`);
+      writeFileSync(file, block.body);
+      const config = await parseTrainConfig(['--config', file]);
+      const loss = buildLoss(config.loss as LossConfig, { numClasses: 5, ...(config.classWeights ? { classWeights: config.classWeights as number[] } : {}) }, file);
+      const logits = tf.zeros([1, 2, 2, 5]) as tf.Tensor4D;
+      const labels = tf.tensor3d([0, 1, 2, 4], [1, 2, 2], 'int32');
+      const gradient = tf.grad((x: tf.Tensor) => loss(x as tf.Tensor4D, labels))(logits);
+      assert.ok(Math.max(...(gradient.abs().max().dataSync() as Float32Array)) > 0, `${file}: the loss has a gradient`);
+      tf.dispose([logits, labels, gradient]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
