@@ -84,17 +84,18 @@ async function resumeAsPrinted(out: string, firstStderr: string): Promise<void> 
   const fresh = await run(BIN, ['train', '--out', out, '--epochs', '1']).then(() => undefined, (error: { code: number; stderr: string }) => error);
   assert.ok(fresh && fresh.code !== 0, 'a new run into a run folder fails');
   assert.match(fresh.stderr, `${join(out, 'checkpoints')}: holds the checkpoints of an earlier run (newest step-`);
-  const first = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { startedAt: string };
+  const first = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { startedAt: string; options: Record<string, unknown> };
   const { stderr } = await run(BIN, ['train', '--out', out, '--resume', '--epochs', '1']);
   assert.match(stderr, `resuming ${out} with the settings in ${join(out, 'run.json')}; given again: epochs`);
   assert.match(stderr, new RegExp(`resumed from ${join(out, 'checkpoints', 'step-')}\\d+`));
   assert.not.match(stderr, 'generated', 'no new synthetic data');
   const trainingLine = (text: string) => /training unet on \d+ images \(\d+ steps per epoch\)/.exec(text)?.[0];
   assert.is(trainingLine(stderr), trainingLine(firstStderr));
-  const { options, startedAt, resumes } = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { options: Record<string, unknown>; startedAt: string; resumes: Array<{ backend: string; checkpoint: string }> };
+  const { options, startedAt, resumes } = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { options: Record<string, unknown>; startedAt: string; resumes: Array<{ backend: string; checkpoint: string; changed?: unknown }> };
   assert.equal([options.tileSize, options.baseFilters, options.depth, options.backend, options.epochs], [32, 2, 1, 'cpu', 1]);
   assert.is(startedAt, first.startedAt, 'the run keeps its first start time');
   assert.equal(resumes.map((r) => [r.backend, r.checkpoint.includes(join(out, 'checkpoints', 'step-'))]), [['cpu', true]]);
+  assert.equal(resumes[0]!.changed, { epochs: { from: first.options.epochs, to: 1 } }, 'the resume records the setting it changed');
   // The finished epoch is the best so far (by training mean IoU: this run has no validation images):
   // eval --checkpoint best evaluates the checkpoint best.json names.
   const { checkpoint: marked } = JSON.parse(readFileSync(join(out, 'checkpoints', 'best.json'), 'utf8')) as { checkpoint: string };

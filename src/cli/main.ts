@@ -71,6 +71,18 @@ function parseTileFormats(value: string): Array<'png' | 'npy'> {
   return formats as Array<'png' | 'npy'>;
 }
 
+/**
+ * The settings a resume changes, each with its value before and after; undefined when none does. run.json
+ * keeps only the newest settings, so without this a run continued with another loss or schedule would not
+ * say which steps were trained with which.
+ */
+function changedSettings(before: Record<string, unknown> | undefined, after: Record<string, unknown>): Record<string, { from: unknown; to: unknown }> | undefined {
+  if (before === undefined) return undefined;
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((key) => key !== 'resume');
+  const changed = keys.filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+  return changed.length > 0 ? Object.fromEntries(changed.map((key) => [key, { from: before[key] ?? null, to: after[key] ?? null }])) : undefined;
+}
+
 /** Settings a resumed run takes from its run.json: all but the ones that say how to start or where. */
 const NOT_RESUMED = new Set(['config', 'resume', 'out']);
 
@@ -200,14 +212,16 @@ async function trainCommand(command: Command): Promise<number> {
     });
     const now = new Date().toISOString();
     const earlierManifest = run.resumedFrom ? await readRunManifest(out).catch(() => undefined) : undefined;
+    const options = { ...config, images, labels, out };
+    const changed = changedSettings(earlierManifest?.options, options);
     await writeRunManifest(out, {
       arch,
       classes: { names: classMap.names, colors: classMap.colors, ignoreValue: classMap.ignoreValue, ids: Object.fromEntries(classMap.ids) },
       tileSize: config.tileSize as number,
-      options: { ...config, images, labels, out },
+      options,
       backend: backend.backend,
       startedAt: earlierManifest?.startedAt ?? now,
-      ...(run.resumedFrom ? { resumes: [...(earlierManifest?.resumes ?? []), { at: now, backend: backend.backend, checkpoint: run.resumedFrom.path }] } : {}),
+      ...(run.resumedFrom ? { resumes: [...(earlierManifest?.resumes ?? []), { at: now, backend: backend.backend, checkpoint: run.resumedFrom.path, ...(changed ? { changed } : {}) }] } : {}),
       splits: { train: run.splits.train.map((p) => p.id), validation: run.splits.validation.map((p) => p.id), test: run.splits.test.map((p) => p.id) },
     });
     if (run.backboneLayers) say(`backbone: ${run.backboneLayers.length} layers from ${config.backboneWeights as string}`);

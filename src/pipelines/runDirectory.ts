@@ -17,8 +17,11 @@ export interface RunManifest {
   backend: string;
   /** When the run first started; a resumed run keeps it. */
   startedAt: string;
-  /** Each time the run was resumed: when, on which backend, from which checkpoint. */
-  resumes?: Array<{ at: string; backend: string; checkpoint: string }>;
+  /**
+   * Each time the run was resumed: when, on which backend, from which checkpoint, and the settings that
+   * resume changed (`options` holds the newest), each with its value before and after.
+   */
+  resumes?: Array<{ at: string; backend: string; checkpoint: string; changed?: Record<string, { from: unknown; to: unknown }> }>;
   /** The source images of each split, by id, so that `eval --split test` evaluates exactly the held-out ones. */
   splits?: Record<Split, string[]>;
 }
