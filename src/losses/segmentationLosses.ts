@@ -18,7 +18,7 @@ export interface LossCommonOptions {
 
 /** Options of the region losses (Dice, Tversky, focal Tversky). */
 export interface RegionLossOptions extends LossCommonOptions {
-  /** [smooth=1] Added to numerator and denominator, so that classes absent from a batch give loss 0. */
+  /** [smooth=1] Added to numerator and denominator, so that a class absent from a batch and predicted nowhere gives loss 0. */
   smooth?: number;
   /** [activation='softmax'] How logits become probabilities: softmax over classes, or sigmoid per channel. */
   activation?: 'softmax' | 'sigmoid';
