@@ -40,4 +40,28 @@ test("Pix2Pix's generator learns from the run's loss when one is given (else Pix
   }
 });
 
+test("Pix2Pix's discriminator takes its width from discriminatorFilters, apart from the generator's", async () => {
+  await selectBackend({ backend: 'wasm' });
+  const root = await mkdtemp(join(tmpdir(), 'segstream-pix2pix-width-'));
+  try {
+    await linkXbdPairs(root, 1);
+    const firstLayerFilters = async (discriminatorFilters?: number) => {
+      const run = await prepareTrainingRun({
+        arch: 'pix2pix', imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask,
+        tileSize: 256, batchSize: 2, epochs: 1, seed: 3, splitRatios: [1, 0, 0], baseFilters: 2, samples: false,
+        ...(discriminatorFilters ? { discriminatorFilters } : {}),
+      });
+      const kernel = run.discriminator!.trainableWeights.find((w) => w.name.includes('kernel'))!;
+      const filters = [run.model.trainableWeights[0]!.shape.at(-1), kernel.shape.at(-1)];
+      run.model.dispose();
+      run.discriminator!.dispose();
+      return filters;
+    };
+    assert.equal(await firstLayerFilters(3), [2, 3]);
+    assert.equal(await firstLayerFilters(), [2, 64], "Pix2Pix's 64 by default");
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -200,6 +200,7 @@ async function trainCommand(command: Command): Promise<number> {
       ...(config.classWeights ? { classWeights: config.classWeights as number[] } : {}),
       microBatches: config.microBatches as number,
       ...((config.earlyStopping as number) > 0 ? { earlyStoppingPatience: config.earlyStopping as number } : {}),
+      discriminatorFilters: config.discriminatorFilters as number,
       discriminatorEvery: config.discriminatorEvery as number,
       shuffleBuffer: config.shuffleBuffer as number,
       augment: config.augment as boolean,

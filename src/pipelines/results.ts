@@ -66,7 +66,7 @@ export async function readRunResult(runDir: string): Promise<RunResult> {
 const COMMON_SETTINGS = ['tileSize', 'batchSize', 'loss', 'optimizer', 'learningRate', 'schedule', 'seed'];
 const ARCHITECTURE_SETTINGS: Record<string, string[]> = {
   unet: ['baseFilters', 'depth'],
-  pix2pix: ['baseFilters', 'discriminatorEvery'],
+  pix2pix: ['baseFilters', 'discriminatorFilters', 'discriminatorEvery'],
   deeplabv3plus: ['backbone', 'backboneWidth', 'outputStride', 'headFilters'],
 };
 

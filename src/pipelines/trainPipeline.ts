@@ -69,6 +69,8 @@ export interface TrainPipelineOptions {
   microBatches?: number;
   /** Stop when the monitored metric (validation mean IoU when there is validation) has not improved for this many epochs. */
   earlyStoppingPatience?: number;
+  /** [discriminatorFilters=64] Pix2Pix: filters of the PatchGAN discriminator's first layer (doubled per layer up to 512). */
+  discriminatorFilters?: number;
   /** [discriminatorEvery=4] Pix2Pix: update the discriminator on every k-th optimizer step. */
   discriminatorEvery?: number;
   /** [shuffleBuffer=64] Tiles in the shuffle buffer. */
@@ -188,6 +190,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         seed,
         unet: { ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}), ...(options.depth ? { depth: options.depth } : {}) },
         pix2pixGenerator: options.baseFilters ? { baseFilters: options.baseFilters } : {},
+        pix2pixDiscriminator: options.discriminatorFilters ? { baseFilters: options.discriminatorFilters } : {},
         ...(options.deeplab ? { deeplabv3plus: options.deeplab } : {}),
       });
   const backboneLayers = options.backboneWeights !== undefined && !resumed ? (await loadBackboneWeights(networks.model, options.backboneWeights)).copied : undefined;
