@@ -8,9 +8,17 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import type { LossConfig } from '../src/losses/buildLoss.js';
-import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
+import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
 import type { BatchMetricsEvent, StepLosses } from '../src/training/events.js';
 import { linkXbdPairs } from './helpers/data.js';
+
+/** A small Pix2Pix run over the xBD pairs linked under root (2-filter generator, one image, no shuffle). */
+const preparePix2PixRun = (root: string, options: Partial<TrainPipelineOptions> = {}) =>
+  prepareTrainingRun({
+    arch: 'pix2pix', imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask,
+    tileSize: 256, batchSize: 2, epochs: 1, seed: 3, splitRatios: [1, 0, 0], baseFilters: 2, shuffleBuffer: 0, augment: false, samples: false,
+    ...options,
+  });
 
 test("Pix2Pix's generator learns from the run's loss when one is given (else Pix2Pix's L1): the first step's segmentation term follows it", async () => {
   await selectBackend({ backend: 'wasm' });
@@ -19,11 +27,7 @@ test("Pix2Pix's generator learns from the run's loss when one is given (else Pix
     await linkXbdPairs(root, 1);
     // Same seed, data and weights each time: only the segmentation term's definition differs.
     const firstStep = async (loss?: LossConfig): Promise<StepLosses> => {
-      const run = await prepareTrainingRun({
-        arch: 'pix2pix', imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask,
-        tileSize: 256, batchSize: 2, epochs: 1, seed: 3, splitRatios: [1, 0, 0], baseFilters: 2, shuffleBuffer: 0, augment: false, samples: false,
-        ...(loss ? { loss } : {}),
-      });
+      const run = await preparePix2PixRun(root, loss ? { loss } : {});
       const event = await firstValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')));
       return event.losses;
     };
@@ -46,11 +50,7 @@ test("Pix2Pix's discriminator takes its width from discriminatorFilters, apart f
   try {
     await linkXbdPairs(root, 1);
     const firstLayerFilters = async (discriminatorFilters?: number) => {
-      const run = await prepareTrainingRun({
-        arch: 'pix2pix', imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask,
-        tileSize: 256, batchSize: 2, epochs: 1, seed: 3, splitRatios: [1, 0, 0], baseFilters: 2, samples: false,
-        ...(discriminatorFilters ? { discriminatorFilters } : {}),
-      });
+      const run = await preparePix2PixRun(root, discriminatorFilters ? { discriminatorFilters } : {});
       const kernel = run.discriminator!.trainableWeights.find((w) => w.name.includes('kernel'))!;
       const filters = [run.model.trainableWeights[0]!.shape.at(-1), kernel.shape.at(-1)];
       run.model.dispose();
