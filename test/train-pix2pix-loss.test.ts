@@ -5,20 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, filter } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { xbdClassMap } from '../src/labels/classMap.js';
-import { readLabelMask } from '../src/labels/readLabelMask.js';
 import type { LossConfig } from '../src/losses/buildLoss.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
 import type { BatchMetricsEvent, StepLosses } from '../src/training/events.js';
 import { linkXbdPairs } from './helpers/data.js';
+import { smallestUNetRun } from './helpers/runs.js';
 
-/** A small Pix2Pix run over the xBD pairs linked under root (2-filter generator, one image, no shuffle). */
+/** The smallest run's settings as Pix2Pix with a 2-filter generator and a fixed seed (`depth` is the UNet's only). */
 const preparePix2PixRun = (root: string, options: Partial<TrainPipelineOptions> = {}) =>
-  prepareTrainingRun({
-    arch: 'pix2pix', imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask,
-    tileSize: 256, batchSize: 2, epochs: 1, seed: 3, splitRatios: [1, 0, 0], baseFilters: 2, shuffleBuffer: 0, augment: false, samples: false,
-    ...options,
-  });
+  prepareTrainingRun({ ...smallestUNetRun(root, 256, 2), arch: 'pix2pix', baseFilters: 2, seed: 3, ...options });
 
 test("Pix2Pix's generator learns from the run's loss when one is given (else Pix2Pix's L1): the first step's segmentation term follows it", async () => {
   await selectBackend({ backend: 'wasm' });
