@@ -55,6 +55,9 @@ test('results: the original table with its figures beside, per-class IoU/F1, and
   // The checkpoint an evaluation names (eval --checkpoint best) is in its run's settings.
   const best = { ...wider, report: { ...wider.report, checkpoint: join(scratch, 'xbd-unet16', 'checkpoints', 'step-000000004') } };
   assert.match(resultsMarkdown([best]), /\| xbd-unet16 \|[^\n]*baseFilters 8, evaluated checkpoint step-000000004 \|/);
+  // Class weights, when a run trained with them, are among its settings, after the loss.
+  const weighted = { ...wider, options: { ...wider.options, classWeights: [1, 1, 4, 4, 1] } };
+  assert.match(resultsMarkdown([weighted]), /\| xbd-unet16 \|[^\n]*loss focalTversky, classWeights \[1,1,4,4,1\], seed 1/);
 });
 
 test('a result record (what docs/results holds) gives the same tables as its run folder; a broken record is named', async () => {

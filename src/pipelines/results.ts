@@ -63,7 +63,7 @@ export async function readRunResult(runDir: string): Promise<RunResult> {
 }
 
 /** The run options worth showing beside a result: those of every run, and those of its architecture. */
-const COMMON_SETTINGS = ['tileSize', 'batchSize', 'loss', 'optimizer', 'learningRate', 'schedule', 'seed'];
+const COMMON_SETTINGS = ['tileSize', 'batchSize', 'loss', 'classWeights', 'optimizer', 'learningRate', 'schedule', 'seed'];
 const ARCHITECTURE_SETTINGS: Record<string, string[]> = {
   unet: ['baseFilters', 'depth'],
   pix2pix: ['baseFilters', 'discriminatorFilters', 'discriminatorEvery'],
