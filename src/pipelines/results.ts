@@ -146,7 +146,7 @@ export async function readResult(path: string): Promise<RunResult> {
 }
 
 /** The run folders of the published results, under the project root (where they were trained): the xBD runs of the three architectures. */
-export const defaultResultRuns = (root: string): string[] => ['xbd-unet', 'xbd-unet16', 'xbd-unet16t', 'xbd-unet16r', 'xbd-unet16l', 'xbd-unet16s', 'xbd-pix2pix', 'xbd-pix2pix16', 'xbd-pix2pix16l', 'xbd-deeplabv3plus', 'xbd-deeplabv3plus-s', 'xbd-deeplabv3plus-s30'].map((run) => resolve(root, 'runs', run));
+export const defaultResultRuns = (root: string): string[] => ['xbd-unet', 'xbd-unet16', 'xbd-unet16t', 'xbd-unet16r', 'xbd-unet16l', 'xbd-unet16s', 'xbd-pix2pix', 'xbd-pix2pix16', 'xbd-pix2pix16l', 'xbd-deeplabv3plus', 'xbd-deeplabv3plus-s', 'xbd-deeplabv3plus-s30', 'xbd-deeplabv3plus-w20'].map((run) => resolve(root, 'runs', run));
 
 /** Their records, which `docs/RESULTS.md` is made from. */
 export const defaultResultRecords = (root: string): string[] => defaultResultRuns(root).map((runDir) => resolve(root, 'docs', 'results', `${basename(runDir)}.json`));
