@@ -33,6 +33,7 @@ export * from './stream/orderedReads.js';
 export * from './operators/readLabelledImages.js';
 export * from './operators/tile.js';
 export * from './operators/augment.js';
+export * from './operators/balanceClasses.js';
 export * from './operators/shuffle.js';
 export * from './operators/batchTiles.js';
 export * from './operators/toTensorBatch.js';

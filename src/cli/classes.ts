@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { type BalanceClassesOptions, checkBalanceClasses } from '../operators/balanceClasses.js';
 import { InputError } from '../errors.js';
 import { IGNORE_VALUE, labelMeClassMap, xbdClassMap, type ClassMap } from '../labels/classMap.js';
 
@@ -58,4 +59,23 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       return Array.isArray(colour) && colour.length === 3 && colour.every((c) => Number.isInteger(c) && c >= 0 && c <= 255) ? (colour as [number, number, number]) : fallbackColour(id);
     }),
   };
+}
+
+/**
+ * Reads `--sample-balance`: `CLASSES:FACTOR[:MIN_PIXELS]`, the classes by name or id, comma-separated, e.g.
+ * `minor-damage,major-damage:4`: tiles holding minor or major damage are drawn four times per epoch.
+ * @throws RangeError naming the flag, the part that is wrong and the class names to choose from.
+ */
+export function parseSampleBalance(spec: string, classMap: ClassMap): BalanceClassesOptions {
+  const [classList = '', factorText = '', minPixelsText, ...extra] = spec.split(':');
+  const usage = `--sample-balance must be CLASSES:FACTOR[:MIN_PIXELS] (e.g. ${classMap.names.slice(-2).join(',')}:4), got '${spec}'`;
+  if (extra.length > 0 || classList === '' || factorText === '') throw new RangeError(usage);
+  const classes = classList.split(',').map((name) => {
+    const id = /^\d+$/.test(name) ? Number(name) : classMap.names.indexOf(name);
+    if (id < 0 || id >= classMap.names.length) throw new RangeError(`--sample-balance: no class '${name}' (classes: ${classMap.names.join(', ')})`);
+    return id;
+  });
+  const options = { classes, factor: Number(factorText), ...(minPixelsText === undefined ? {} : { minPixels: Number(minPixelsText) }) };
+  checkBalanceClasses(options);
+  return options;
 }

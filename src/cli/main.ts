@@ -27,7 +27,7 @@ import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } fr
 import { decodeImage } from '../io/decodeImage.js';
 import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
 import { loadConfig } from './config.js';
-import { resolveClassMap } from './classes.js';
+import { parseSampleBalance, resolveClassMap } from './classes.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
 import { progressReporter } from './progress.js';
 import { TRAIN_OPTIONS, checkTrainConfig, type TrainConfig } from './trainOptions.js';
@@ -202,7 +202,8 @@ async function trainCommand(command: Command): Promise<number> {
       ...((config.earlyStopping as number) > 0 ? { earlyStoppingPatience: config.earlyStopping as number } : {}),
       discriminatorFilters: config.discriminatorFilters as number,
       discriminatorEvery: config.discriminatorEvery as number,
-      shuffleBuffer: config.shuffleBuffer as number,
+      ...(config.shuffleBuffer === undefined ? { shuffleMemoryMiB: config.shuffleMemory as number } : { shuffleBuffer: config.shuffleBuffer as number }),
+      ...(config.sampleBalance ? { sampleBalance: parseSampleBalance(config.sampleBalance as string, classMap) } : {}),
       augment: config.augment as boolean,
       checkpointDir: runPaths(out).checkpoints,
       ...((config.checkpointEvery as number) > 0 ? { checkpointEverySteps: config.checkpointEvery as number } : {}),

@@ -1,5 +1,6 @@
 import { LOSS_NAMES } from '../losses/buildLoss.js';
 import { ARCHITECTURE_NAMES } from '../models/buildNetworks.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB } from '../operators/shuffle.js';
 
 /** One `train` option: its flag, meaning and default, shared by `--help`, config files and validation. */
 export interface TrainOptionSpec {
@@ -43,7 +44,9 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'discriminatorEvery', flags: '--discriminator-every <k>', description: 'Pix2Pix: train the discriminator on every k-th step', default: 4, kind: 'integer' },
   { key: 'seed', flags: '--seed <n>', description: 'seed of split, shuffle, augmentation', default: 0, kind: 'integer' },
   { key: 'validationFraction', flags: '--validation-fraction <f>', description: 'share of source images for validation (as much again is held out for test)', default: 0.1, kind: 'number' },
-  { key: 'shuffleBuffer', flags: '--shuffle-buffer <tiles>', description: 'tiles in the shuffle buffer (0: off)', default: 64, kind: 'integer' },
+  { key: 'shuffleMemory', flags: '--shuffle-memory <MiB>', description: 'shuffle buffer as a memory budget: as many tiles as fit, mixing many scenes in each batch', default: DEFAULT_SHUFFLE_MEMORY_MIB, kind: 'number' },
+  { key: 'shuffleBuffer', flags: '--shuffle-buffer <tiles>', description: 'shuffle buffer in tiles instead of --shuffle-memory (0: off)', kind: 'integer' },
+  { key: 'sampleBalance', flags: '--sample-balance <classes:factor>', description: 'draw training tiles that hold these classes (names or ids, comma-separated) factor times per epoch, e.g. minor-damage,major-damage:4', kind: 'string' },
   { key: 'augment', flags: '--no-augment', description: 'turn off flips, turns and colour jitter (on by default)', default: true, kind: 'boolean' },
   { key: 'out', flags: '--out <dir>', description: 'run folder (checkpoints, run.json, metrics.ndjson); default runs/<time>-<arch>', kind: 'string' },
   { key: 'resume', flags: '--resume', description: 'continue from the newest checkpoint in --out', default: false, kind: 'boolean' },

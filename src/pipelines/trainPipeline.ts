@@ -20,6 +20,8 @@ import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js'
 import { loadBackboneWeights } from '../models/backboneWeights.js';
 import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
 import { splitMicroBatches } from '../operators/splitMicroBatches.js';
+import { type BalanceClassesOptions, checkBalanceClasses, windowHoldsClasses } from '../operators/balanceClasses.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../operators/shuffle.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
 import { sidePanelPng } from '../predict/writePrediction.js';
 
@@ -73,8 +75,15 @@ export interface TrainPipelineOptions {
   discriminatorFilters?: number;
   /** [discriminatorEvery=4] Pix2Pix: update the discriminator on every k-th optimizer step. */
   discriminatorEvery?: number;
-  /** [shuffleBuffer=64] Tiles in the shuffle buffer. */
+  /** Tiles in the shuffle buffer (0: no shuffle); overrides `shuffleMemoryMiB`. */
   shuffleBuffer?: number;
+  /**
+   * [shuffleMemoryMiB=DEFAULT_SHUFFLE_MEMORY_MIB] The shuffle buffer as a memory budget: as many tiles as
+   * fit (see `shuffleBufferForMemory`), so that batches mix many scenes at any tile size.
+   */
+  shuffleMemoryMiB?: number;
+  /** Class-balanced sampling of the training tiles (see `balanceClasses`); validation is never balanced. */
+  sampleBalance?: BalanceClassesOptions;
   /** [augment=true] Seeded flips, turns and colour jitter. */
   augment?: boolean;
   /** Checkpoints (every epoch, on stop and at the end) go here; `resume` continues from the newest. */
@@ -127,14 +136,25 @@ export interface TrainingRun {
   resumedFrom?: { path: string; skipped: SkippedItem[] };
 }
 
-/** Tiles per epoch from the image headers, without decoding: how many batches make one epoch. */
-async function countTiles(pairs: readonly LabelledPair[], tileSize: number, policy: BadInputPolicy): Promise<number> {
+/**
+ * Tiles per epoch, without decoding an image: how many batches make one epoch. From the image headers, and
+ * with balanced sampling also from the label masks (a tile holding a balanced class counts `factor` times).
+ */
+async function countTiles(pairs: readonly LabelledPair[], tileSize: number, options: TrainPipelineOptions): Promise<number> {
   const grid = tileGrid({ size: tileSize });
+  const policy = options.onBadInput ?? 'throw';
+  const balance = options.sampleBalance;
   let tiles = 0;
   for (const pair of pairs) {
     try {
-      const { width, height } = await readImageSize(pair.imagePath);
-      tiles += tilePositions(width, height, grid).length;
+      const size = await readImageSize(pair.imagePath);
+      const positions = tilePositions(size.width, size.height, grid);
+      if (!balance) {
+        tiles += positions.length;
+        continue;
+      }
+      const mask = await options.readMask(pair, size, options.classMap, options.format ? { format: options.format } : {});
+      for (const { x, y } of positions) tiles += windowHoldsClasses(mask, x, y, tileSize, balance) ? balance.factor : 1;
     } catch (error) {
       // Under `skip` an unreadable image counts no tiles; the source reports it when it reaches it.
       handleBadInput(error, policy, undefined);
@@ -177,7 +197,8 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   if (!Number.isInteger(microBatches) || microBatches < 1 || batchSize % microBatches !== 0) {
     throw new RangeError(`train: the batch size (${batchSize}) must be a multiple of the micro-batches (${microBatches})`);
   }
-  const tilesPerEpoch = await countTiles(splits.train, tileSize, options.onBadInput ?? 'throw');
+  if (options.sampleBalance) checkBalanceClasses(options.sampleBalance);
+  const tilesPerEpoch = await countTiles(splits.train, tileSize, options);
   // Micro-batches need whole batches, so a short last batch is left out of each epoch.
   const stepsPerEpoch = microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
   if (stepsPerEpoch === 0) throw new RangeError(`train: ${tilesPerEpoch} training tiles do not fill one batch of ${batchSize}`);
@@ -208,7 +229,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     tensors: { ignoreValue: options.classMap.ignoreValue },
   };
   const validation = splits.validation.length > 0 ? (): Observable<TensorBatch> => tileBatches({ ...common, pairs: splits.validation }) as Observable<TensorBatch> : undefined;
-  const shuffleBuffer = options.shuffleBuffer ?? 64;
+  const shuffleBuffer = options.shuffleBuffer ?? shuffleBufferForMemory(options.shuffleMemoryMiB ?? DEFAULT_SHUFFLE_MEMORY_MIB, tileSize);
 
   const trained$ = defer(() =>
     (tileBatches({
@@ -218,6 +239,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
       epochs,
       startAt: start,
       ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed } } : {}),
+      ...(options.sampleBalance ? { balance: options.sampleBalance } : {}),
       ...(options.augment === false ? {} : { augment: { seed: seed + 1 } }),
       ...(microBatches > 1 ? { dropRemainder: true } : {}),
     }) as Observable<TensorBatch>).pipe(

@@ -6,6 +6,7 @@ import { TileReaderPool } from '../io/tileReaderPool.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { type AugmentOptions, augment } from '../operators/augment.js';
+import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../operators/balanceClasses.js';
 import { batchTiles } from '../operators/batchTiles.js';
 import { type ReadLabelMask, readLabelledImage } from '../operators/readLabelledImages.js';
 import { shuffle } from '../operators/shuffle.js';
@@ -34,6 +35,11 @@ export interface TileBatchesOptions {
    * epoch draws from the seed and its epoch number alone, and its buffer is emptied before the next begins.
    */
   shuffle?: { bufferSize: number; seed: number };
+  /**
+   * Class-balanced sampling: tiles holding these classes are drawn `factor` times per epoch (before
+   * augmentation and shuffling, so each repeat gets its own transform and place). Off when absent.
+   */
+  balance?: BalanceClassesOptions;
   batchSize: number;
   /** Leave out an epoch's last batch when it is smaller than `batchSize`. Default false. */
   dropRemainder?: boolean;
@@ -49,8 +55,9 @@ export interface TileBatchesOptions {
    */
   startAt?: { epoch: number; batch: number };
   /**
-   * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 64.
-   * Must be at least shuffle buffer + batch size + the tiles of the largest image.
+   * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 64
+   * (times the balance factor). Must be at least shuffle buffer + batch size + the tiles of the largest image
+   * (times the balance factor).
    */
   credits?: number;
   /** A gate to use instead of a new one of `credits` (to share one budget or to watch it); never closed here. */
@@ -97,9 +104,11 @@ function gatedPairs(options: TileBatchesOptions, epoch: number, gate: CreditGate
           handleBadInput(error, policy, options.skipReport);
           continue;
         }
+        // Balanced sampling may repeat every tile: take credits for the most it can give; the rest come back once it is read.
+        tiles *= options.balance?.factor ?? 1;
         if (tiles + reservedCredits(options) > gate.capacity) {
           throw new RangeError(
-            `tileBatches: ${pair.imagePath} gives ${tiles} tiles; with a shuffle buffer and batch of ${reservedCredits(options)} tiles the pipeline needs credits >= ${tiles + reservedCredits(options)}, got ${gate.capacity}`,
+            `tileBatches: ${pair.imagePath} gives up to ${tiles} tiles; with a shuffle buffer and batch of ${reservedCredits(options)} tiles the pipeline needs credits >= ${tiles + reservedCredits(options)}, got ${gate.capacity}`,
           );
         }
         await gate.acquire(tiles);
@@ -187,9 +196,10 @@ function epochTileBatches(
   creditsOf: WeakMap<LabelledPair, number>,
   read: PairReader,
 ): Observable<LabelledTile[]> {
-  const { augment: augmentOptions, shuffle: shuffleOptions, batchSize } = options;
+  const { augment: augmentOptions, shuffle: shuffleOptions, balance, batchSize } = options;
   return gatedPairs(options, epoch, gate, creditsOf).pipe(
     read,
+    balance ? map((tiled) => ({ ...tiled, tiles: repeatBalancedTiles(tiled.tiles, balance) })) : identity,
     creditedTiles(gate, creditsOf),
     augmentOptions ? augment({ ...augmentOptions, seed: epochSeed(augmentOptions.seed, epoch, RANDOM_STREAM.augment) }) : identity,
     shuffleOptions ? shuffle<LabelledTile>({ bufferSize: shuffleOptions.bufferSize, seed: epochSeed(shuffleOptions.seed, epoch, RANDOM_STREAM.shuffleBuffer) }) : identity,
@@ -240,7 +250,8 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
       throw new TypeError('tileBatches: worker threads read labels with the labels module\'s readLabelMask only; a custom readMask needs workers: 0');
     }
   }
-  const credits = options.gate?.capacity ?? options.credits ?? reservedCredits(options) + options.batchSize + 64;
+  if (options.balance) checkBalanceClasses(options.balance);
+  const credits = options.gate?.capacity ?? options.credits ?? reservedCredits(options) + options.batchSize + 64 * (options.balance?.factor ?? 1);
   if (!Number.isInteger(credits) || credits <= reservedCredits(options)) {
     throw new RangeError(
       `tileBatches: credits must exceed shuffle buffer + batch size = ${reservedCredits(options)} (plus one image's tiles), got ${credits}`,
