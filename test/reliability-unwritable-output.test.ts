@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test, type Callback } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/
 import { loadLatestCheckpoint } from '../src/training/checkpoint.js';
 import { PROJECT_ROOT, linkXbdPairs } from './helpers/data.js';
 import { smallestUNetRun } from './helpers/runs.js';
+import { testUnlessMissing } from './helpers/skips.js';
 import { maxAbsDifference, weightValues } from './train-fixtures.js';
 
 // What exists elsewhere: train-checkpoint.test.ts ('a failed write leaves the previous checkpoint intact') makes
@@ -57,8 +58,8 @@ function fillUp(folder: string): void {
 
 const probe = mountTmpfs('size=64k');
 if (probe) unmount(probe);
-const tmpfsTest = probe ? test : test.skip;
-if (!probe) console.log('  (skipped: mounting a tmpfs needs root)');
+/** A test on small tmpfs mounts, skipped where mounting is not allowed. */
+const tmpfsTest = (name: string, handler: Callback) => testUnlessMissing(name, probe ? undefined : 'needs root, to mount a tmpfs', handler);
 
 /** A run over one real xBD pair: 64 tiles of 128 px, 4 steps of 16, the smallest UNet. */
 async function oneImageRun(root: string, checkpointDir: string, reads = { count: 0 }): Promise<TrainPipelineOptions> {
