@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file in its own Node process (TF.js backends and wasm threads are per process),
-// two at a time, and ends with the line `N passed, N failed`.
+// two at a time, lists the skipped tests with their reasons (the `skipped: NAME — REASON` lines that
+// test/helpers/skips.ts prints) and ends with the line `N passed, N failed, N skipped`.
 // Usage: node scripts/run-tests.mjs [substring...]  (only test files whose path contains a substring)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -46,14 +47,16 @@ function runFile(file) {
       const total = count(text, 'Total');
       const passed = count(text, 'Passed');
       const skipped = count(text, 'Skipped') || 0;
+      const skipReasons = [...text.matchAll(/^skipped: (.+)$/gm)].map((m) => m[1]);
       let result;
       if (Number.isNaN(total) || Number.isNaN(passed)) result = { passed: 0, failed: 1, skipped: 0 };
       else {
-        const failed = total - passed - skipped;
+        // uvu's Total counts the tests that ran, not the skipped ones.
+        const failed = total - passed;
         // A crash after the summary (or a non-zero exit) still counts as a failure.
         result = { passed, failed: failed === 0 && code !== 0 ? 1 : failed, skipped };
       }
-      resolve({ file, code, text, seconds: (Date.now() - started) / 1000, ...result });
+      resolve({ file, code, text, skipReasons, seconds: (Date.now() - started) / 1000, ...result });
     });
   });
 }
@@ -75,5 +78,14 @@ const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);
 const skipped = results.reduce((s, r) => s + r.skipped, 0);
 if (files.length === 0) console.log('no test files matched');
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+if (skipped > 0) {
+  console.log(`\nskipped (${skipped}):`);
+  for (const r of results.sort((a, b) => a.file.localeCompare(b.file))) {
+    const name = relative(testDir, r.file);
+    for (const reason of r.skipReasons) console.log(`  ${name}: ${reason}`);
+    const unexplained = r.skipped - r.skipReasons.length;
+    if (unexplained > 0) console.log(`  ${name}: ${unexplained} test(s) skipped without a reason line`);
+  }
+}
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || files.length === 0 ? 1 : 0);

@@ -7,11 +7,12 @@ import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeImage, readImageSize } from '../src/io/decodeImage.js';
 import { InputError } from '../src/errors.js';
-import { XBD_DIR } from './helpers/data.js';
+import { syntheticXbd } from './helpers/data.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-io-decode-'));
-const XBD_JPEG = join(XBD_DIR, 'images', 'guatemala-volcano_00000009_post_disaster.jpg');
-const XBD_PNG = join(XBD_DIR, 'images', 'guatemala-volcano_00000003_post_disaster.png');
+// A PNG and a JPEG of 1024x1024, as xBD's tiles.
+const xbd = await syntheticXbd(2);
+const [XBD_PNG, XBD_JPEG] = xbd.images.map((name) => join(xbd.imagesDir, name)) as [string, string];
 
 /** A 16-bit PNG written by hand (sharp cannot be told to make one from 16-bit raw input here). */
 function png16(width: number, height: number, channels: 1 | 3, samples: number[]): Buffer {
@@ -50,7 +51,8 @@ async function expectInputError(promise: Promise<unknown>, file: string): Promis
   throw new Error(`no InputError for ${file}`);
 }
 
-test('real xBD JPEG and PNG decode to 1024x1024 RGB, as their headers say', async () => {
+test('xBD-like JPEG and PNG decode to 1024x1024 RGB, as their headers say', async () => {
+  assert.equal([XBD_PNG, XBD_JPEG].map((path) => path.slice(-4)), ['.png', '.jpg']);
   for (const path of [XBD_JPEG, XBD_PNG]) {
     const image = await decodeImage(path);
     assert.equal([image.width, image.height, image.channels], [1024, 1024, 3]);

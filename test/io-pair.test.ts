@@ -1,31 +1,44 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pairFiles } from '../src/sources/pairFiles.js';
 import { splitBySource } from '../src/sources/splitBySource.js';
-import { COCO_DIR, XBD_DIR } from './helpers/data.js';
+import { syntheticXbd } from './helpers/data.js';
 
-test('xBD: every image pairs with its JSON by stem, nothing unpaired', async () => {
-  const result = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
-  const labelStems = readdirSync(join(XBD_DIR, 'labels')).map((name) => name.replace(/\.json$/, '')).sort();
+// Small images: pairing looks at file names only.
+const PAIRS = 30;
+const xbd = await syntheticXbd(PAIRS, { size: 32 });
+
+test('xBD: every image, PNG or JPEG, pairs with its JSON by stem, nothing unpaired', async () => {
+  const result = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
+  const labelStems = readdirSync(xbd.labelsDir).map((name) => name.replace(/\.json$/, '')).sort();
   assert.equal(result.pairs.map((p) => p.id), labelStems);
-  assert.is(result.pairs.length, 87);
+  assert.is(result.pairs.length, PAIRS);
   assert.equal(result.imagesWithoutLabels, []);
   assert.equal(result.labelsWithoutImages, []);
+  assert.equal(new Set(result.pairs.map((p) => p.imagePath.slice(-4))), new Set(['.png', '.jpg']));
   for (const pair of result.pairs) {
     assert.ok(pair.imagePath.includes(`/images/${pair.id}.`));
     assert.ok(pair.labelPath.endsWith(`/labels/${pair.id}.json`));
   }
 });
 
-test('crowdAI COCO: a multi-image label file pairs with each image it names (prefix from the file name)', async () => {
+test('COCO as crowdAI writes it: a multi-image label file pairs with each image it names (prefix from the file name)', async () => {
+  // crowdAI's files: `train_annotation.json` names `000001.jpg` for the image file `train_000001.jpg`.
+  const root = mkdtempSync(join(tmpdir(), 'segstream-pair-coco-'));
+  mkdirSync(join(root, 'images'));
+  mkdirSync(join(root, 'labels'));
+  for (const split of ['train', 'val']) {
+    const names = [1, 2, 3].map((n) => `${String(n).padStart(6, '0')}.jpg`);
+    for (const name of names) writeFileSync(join(root, 'images', `${split}_${name}`), 'x');
+    writeFileSync(join(root, 'labels', `${split}_annotation.json`), JSON.stringify({ images: names.map((file_name, id) => ({ id, file_name })) }));
+  }
   const keysRead: string[] = [];
   const result = await pairFiles({
-    imagesDir: join(COCO_DIR, 'images'),
-    labelsDir: join(COCO_DIR, 'labels'),
+    imagesDir: join(root, 'images'),
+    labelsDir: join(root, 'labels'),
     multiImageLabelKeys: async (labelPath) => {
       keysRead.push(labelPath);
       const coco = JSON.parse(readFileSync(labelPath, 'utf8')) as { images: Array<{ file_name: string }> };
@@ -33,8 +46,9 @@ test('crowdAI COCO: a multi-image label file pairs with each image it names (pre
     },
   });
   assert.is(keysRead.length, 2);
-  assert.is(result.pairs.length, 40);
+  assert.is(result.pairs.length, 6);
   assert.equal(result.imagesWithoutLabels, []);
+  assert.equal(result.labelsWithoutImages, []);
   for (const pair of result.pairs) {
     const split = pair.id.split('_')[0]!;
     assert.ok(pair.labelPath.endsWith(`${split}_annotation.json`), `${pair.id} paired with ${pair.labelPath}`);
@@ -73,14 +87,14 @@ test('two images with one stem are refused, naming both', async () => {
 });
 
 test('splitBySource: disjoint, complete, seeded, ratios respected, independent of input order', async () => {
-  const { pairs } = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
+  const { pairs } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
   const split = splitBySource(pairs, { ratios: [0.7, 0.2, 0.1], seed: 3 });
   const ids = (list: typeof pairs): string[] => list.map((p) => p.id);
   const all = [...ids(split.train), ...ids(split.validation), ...ids(split.test)];
-  assert.is(new Set(all).size, 87);
+  assert.is(new Set(all).size, PAIRS);
   assert.equal(all.slice().sort(), ids(pairs));
-  assert.is(split.train.length, Math.round(87 * 0.7));
-  assert.is(split.validation.length, Math.round(87 * 0.2));
+  assert.is(split.train.length, Math.round(PAIRS * 0.7));
+  assert.is(split.validation.length, Math.round(PAIRS * 0.2));
   assert.equal(splitBySource([...pairs].reverse(), { ratios: [0.7, 0.2, 0.1], seed: 3 }), split);
   const other = splitBySource(pairs, { ratios: [0.7, 0.2, 0.1], seed: 4 });
   assert.not.equal(ids(other.train), ids(split.train));

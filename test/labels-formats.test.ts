@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -11,11 +11,14 @@ import { cocoImageKeys } from '../src/labels/coco.js';
 import { decodeRleString, encodeRleString, encodeRuns } from '../src/labels/cocoRle.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
 import { writeClassMaskPng } from '../src/io/writeClassMaskPng.js';
-import { COCO_DIR, LABELME_DIR, XBD_DIR } from './helpers/data.js';
+import { COCO_DIR, LABELME_DIR, syntheticXbd } from './helpers/data.js';
+import { realDataTest } from './helpers/skips.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-labels-'));
-const xbdFiles = readdirSync(join(XBD_DIR, 'labels')).sort();
-const xbdPair = (file: string) => ({ id: file, imagePath: '', labelPath: join(XBD_DIR, 'labels', file) });
+// xBD labels of 1024x1024 tiles, with un-classified (ignored) buildings as in the real set.
+const xbd = await syntheticXbd(3, { buildingsPerImage: 30, unclassifiedEvery: 7 });
+const xbdFiles = xbd.labels;
+const xbdPair = (file: string) => ({ id: file, imagePath: '', labelPath: join(xbd.labelsDir, file) });
 const size1024 = { width: 1024, height: 1024 };
 const buildingMap = (): ClassMap => ({
   names: ['background', 'building'],
@@ -46,7 +49,7 @@ test('COCO RLE string decoding follows the format by hand: runs 3, 2, 100 encode
   assert.equal(decodeRleString(encodeRleString([7, 1, 2, 900, 3])), [7, 1, 2, 900, 3]);
 });
 
-test('COCO: RLE masks, compressed and not, reproduce real xBD building masks; crowd regions are ignored', async () => {
+test('COCO: RLE masks, compressed and not, reproduce xBD building masks; crowd regions are ignored', async () => {
   const original = await readLabelMask(xbdPair(xbdFiles[0]!), size1024, xbdClassMap());
   const building = original.data.map((v) => (v >= 1 && v <= 4 ? 1 : 0));
   const runs = encodeRuns(building, 1024, 1024);
@@ -73,7 +76,7 @@ test('COCO: RLE masks, compressed and not, reproduce real xBD building masks; cr
   assert.ok(count(mask.data, 1) > 1000);
 });
 
-test('COCO: the crowdAI rooftops pair by file_name with the train_/val_ prefix and rasterize to their areas', async () => {
+realDataTest('COCO: the crowdAI rooftops pair by file_name with the train_/val_ prefix and rasterize to their areas', COCO_DIR, 'real crowdAI COCO annotations and their areas', async () => {
   const result = await pairFiles({ imagesDir: join(COCO_DIR, 'images'), labelsDir: join(COCO_DIR, 'labels'), multiImageLabelKeys: cocoImageKeys });
   assert.is(result.pairs.length, 40);
   let pixels = 0;
@@ -101,7 +104,7 @@ test('COCO: the crowdAI rooftops pair by file_name with the train_/val_ prefix a
   assert.ok(Math.abs(pixels / area - 1) < 0.03);
 });
 
-test('COCO and LabelMe readers give the same masks for the same annotations (labelme2coco output)', async () => {
+realDataTest('COCO and LabelMe readers give the same masks for the same annotations (labelme2coco output)', LABELME_DIR, "LabelMe's own labelme2coco output", async () => {
   const classMap = labelMeClassMap(readFileSync(join(LABELME_DIR, 'class_names.txt'), 'utf8'));
   const cocoFile = join(LABELME_DIR, 'reference-coco', 'annotations.json');
   const keys = (await cocoImageKeys(cocoFile))!;
@@ -125,7 +128,7 @@ test('COCO and LabelMe readers give the same masks for the same annotations (lab
 
 test('GeoJSON in pixel coordinates gives the xBD reader\'s mask for the same polygons', async () => {
   const file = xbdFiles[1]!;
-  const json = JSON.parse(readFileSync(join(XBD_DIR, 'labels', file), 'utf8'));
+  const json = JSON.parse(readFileSync(join(xbd.labelsDir, file), 'utf8'));
   const features = json.features.xy.map((f: { wkt: string; properties: { subtype: string } }) => ({
     type: 'Feature',
     properties: { class: f.properties.subtype },
@@ -164,9 +167,9 @@ test('PNG masks: class-index masks read back as written; colour masks map colour
   await expectInputError(readLabelMask({ id: 'i', imagePath: '', labelPath: indexPng }, { width: 512, height: 1024 }, xbdClassMap()), indexPng, /1024x1024 but the image is 512x1024/);
 });
 
-/** Writes a variant of a real xBD label with one change, and the error it must give. */
+/** Writes a variant of a good xBD label with one change, and the error it must give. */
 async function badXbd(name: string, edit: (json: any) => unknown, problem: RegExp, size = size1024): Promise<void> {
-  const json = JSON.parse(readFileSync(join(XBD_DIR, 'labels', xbdFiles[0]!), 'utf8'));
+  const json = JSON.parse(readFileSync(join(xbd.labelsDir, xbdFiles[0]!), 'utf8'));
   const file = join(scratch, name);
   const edited = edit(json);
   writeFileSync(file, typeof edited === 'string' ? edited : JSON.stringify(json));
@@ -174,7 +177,7 @@ async function badXbd(name: string, edit: (json: any) => unknown, problem: RegEx
 }
 
 test('bad label input: each problem is an InputError naming the file and what is wrong', async () => {
-  const text = readFileSync(join(XBD_DIR, 'labels', xbdFiles[0]!), 'utf8');
+  const text = readFileSync(join(xbd.labelsDir, xbdFiles[0]!), 'utf8');
   await badXbd('truncated.json', () => text.slice(0, text.length / 2), /malformed JSON/);
   await badXbd('not-a-label.json', () => '{"hello": 1}', /unrecognised label format/);
   await badXbd('unknown-class.json', (j) => { j.features.xy[0].properties.subtype = 'flooded'; }, /features\.xy\[0\]: unknown class 'flooded'/);

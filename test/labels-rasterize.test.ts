@@ -8,6 +8,7 @@ import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { labelMeClassMap, vocColormap, xbdClassMap } from '../src/labels/classMap.js';
 import { checkShape, rasterizeShapes } from '../src/labels/rasterize.js';
 import { LABELME_DIR, XBD_DIR } from './helpers/data.js';
+import { realDataTest } from './helpers/skips.js';
 
 const emptyMask = (width: number, height: number) => ({ data: new Uint8Array(width * height), width, height });
 const count = (data: Uint8Array, value: number) => data.reduce((n, v) => n + (v === value ? 1 : 0), 0);
@@ -67,7 +68,7 @@ function exactAreasFromWkt(json: { features: { xy: Array<{ wkt: string; properti
   return areas;
 }
 
-test('xBD: per-class pixel totals over all 87 masks are within 1% of the exact polygon areas', async () => {
+realDataTest('xBD: per-class pixel totals over all 87 masks are within 1% of the exact polygon areas', XBD_DIR, 'real xBD building polygons', async () => {
   const classMap = xbdClassMap();
   const pixels = new Array<number>(5).fill(0);
   const exact = new Map<string, number>();
@@ -89,7 +90,7 @@ test('xBD: per-class pixel totals over all 87 masks are within 1% of the exact p
   }
 });
 
-test('LabelMe: masks agree with labelme2voc reference masks on at least 99% of pixels', async () => {
+realDataTest('LabelMe: masks agree with labelme2voc reference masks on at least 99% of pixels', LABELME_DIR, 'real LabelMe reference masks', async () => {
   const classMap = labelMeClassMap(readFileSync(join(LABELME_DIR, 'class_names.txt'), 'utf8'));
   // labelme2voc writes ignored pixels as palette index 255, whose VOC colour is (224, 224, 192).
   const idOfColour = new Map<number, number>(vocColormap(256).map(([r, g, b], i) => [(r << 16) | (g << 8) | b, i]));

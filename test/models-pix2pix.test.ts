@@ -4,14 +4,14 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator, patchGANReceptiveField } from '../src/models/pix2pix.js';
 import { assertModelAcceptsSize, getModelInfo } from '../src/models/modelInfo.js';
-import { assertEveryWeightLearns, loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
+import { assertEveryWeightLearns, loadXbdLikeCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
 
 test.before(async () => {
   await selectBackend({ backend: 'cpu' });
 });
 
-test('the generator maps real xBD crops to class-map logits, and the discriminator judges the pair per patch', async () => {
-  const images = await loadXbdCrops(2, 64);
+test('the generator maps xBD-like crops to class-map logits, and the discriminator judges the pair per patch', async () => {
+  const images = await loadXbdLikeCrops(2, 64);
   const generator = buildPix2PixGenerator({ depth: 6, baseFilters: 4, maxFilters: 16, numClasses: 5 });
   const discriminator = buildPatchGANDiscriminator({ baseFilters: 4, maxFilters: 16, numClasses: 5 });
   const before = tf.memory().numTensors;

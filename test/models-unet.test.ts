@@ -5,14 +5,14 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildUNet } from '../src/models/unet.js';
 import { countForwardFlops } from '../src/models/flops.js';
 import { assertModelAcceptsSize, getModelInfo } from '../src/models/modelInfo.js';
-import { assertEveryWeightLearns, loadXbdCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
+import { assertEveryWeightLearns, loadXbdLikeCrops, roundTrip, trainableParameterCount } from './helpers/models.js';
 
 test.before(async () => {
   await selectBackend({ backend: 'cpu' });
 });
 
-test('maps real xBD crops [B, H, W, 3] to logits [B, H, W, numClasses] without leaking tensors', async () => {
-  const images = await loadXbdCrops(2, 64);
+test('maps xBD-like crops [B, H, W, 3] to logits [B, H, W, numClasses] without leaking tensors', async () => {
+  const images = await loadXbdLikeCrops(2, 64);
   const model = buildUNet({ depth: 3, baseFilters: 4, numClasses: 5 });
   const before = tf.memory().numTensors;
   const shape = tf.tidy(() => (model.predict(images) as tf.Tensor).shape);

@@ -6,12 +6,12 @@ import { buildNetworks } from '../src/models/buildNetworks.js';
 import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator } from '../src/models/pix2pix.js';
 import { buildUNet } from '../src/models/unet.js';
-import { loadXbdCrops } from './helpers/models.js';
+import { loadXbdLikeCrops } from './helpers/models.js';
 
 /** Forward passes on the wasm backend give the cpu backend's logits: no wasm kernel the models use is wrong. */
 test('every architecture computes the same logits on wasm as on cpu', async () => {
   await selectBackend({ backend: 'cpu' });
-  const images = await loadXbdCrops(2, 64);
+  const images = await loadXbdLikeCrops(2, 64);
   const classMap = tf.softmax(tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 1));
   const models: Array<[string, tf.LayersModel, tf.Tensor | tf.Tensor[]]> = [
     ['unet', buildUNet({ depth: 3, baseFilters: 4, numClasses: 3 }), images],
@@ -42,7 +42,7 @@ test('every architecture computes the same logits on wasm as on cpu', async () =
  */
 test('every architecture trains with the same gradients on wasm as on cpu', async () => {
   await selectBackend({ backend: 'cpu' });
-  const images = await loadXbdCrops(2, 64);
+  const images = await loadXbdLikeCrops(2, 64);
   const target = tf.softmax(tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 2));
   const deeplab = { dropout: 0, backboneWidth: 4, asppFilters: 8, lowLevelFilters: 4, decoderFilters: 8 };
   const pix2pix = buildNetworks('pix2pix', {

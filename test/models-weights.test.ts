@@ -16,7 +16,7 @@ import { parseTrainConfig } from '../src/cli/main.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
-import { linkXbdPairs } from './helpers/data.js';
+import { writeXbdPairs } from './helpers/data.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'segstream-weights-'));
 let server: Server | undefined;
@@ -139,7 +139,7 @@ test('a missing model or one without matching names is refused with the file nam
 test('a training run (stream-train train --backbone-weights) starts its DeepLabV3+ from the saved ResNet', async () => {
   const source = await saveClassifier('run-source', 18, 4);
   const data = join(folder, 'xbd');
-  await linkXbdPairs(data, 2);
+  await writeXbdPairs(data, 2);
   const common = { imagesDir: join(data, 'images'), labelsDir: join(data, 'labels'), classMap: xbdClassMap(), readMask: readLabelMask, tileSize: 64, samples: false };
   const run = await prepareTrainingRun({ ...common, arch: 'deeplabv3plus', deeplab: { backbone: 18, backboneWidth: 4, asppFilters: 8, decoderFilters: 8 }, backboneWeights: join(folder, 'run-source') });
   assert.ok(run.backboneLayers!.includes('conv1_conv') && run.backboneLayers!.includes('conv5_block2_2_conv'), `copied: ${run.backboneLayers}`);

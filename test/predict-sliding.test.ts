@@ -2,20 +2,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import { predictFullImage, windowStarts } from '../src/predict/slidingWindow.js';
 import { overlayPng } from '../src/predict/writePrediction.js';
 import type { RasterImage } from '../src/types.js';
-import { COCO_DIR } from './helpers/data.js';
+import { syntheticXbd } from './helpers/data.js';
 
 await tf.setBackend('cpu');
 
-async function realImage(): Promise<RasterImage> {
-  const name = readdirSync(join(COCO_DIR, 'images')).sort()[0]!;
-  const { data, info } = await sharp(join(COCO_DIR, 'images', name)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+/** An aerial-like 300x300 tile (as crowdAI's), which 64-pixel windows do not divide. */
+const aerialTile: RasterImage = await (async () => {
+  const { imagesDir, images } = await syntheticXbd(1, { size: 300 });
+  const { data, info } = await sharp(join(imagesDir, images[0]!)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data), width: info.width, height: info.height, channels: info.channels };
-}
+})();
 
 /** A free-size conv model with seeded weights; `kernel` 1 makes each output pixel depend on its own pixel only. */
 function convModel(kernel: number, layers: number): tf.LayersModel {
@@ -46,8 +46,8 @@ test('window starts cover the axis and end flush with it; a bad overlap is named
   assert.match(String(rejected), /overlap must be an integer in \[0, tileSize\), got 8/);
 });
 
-test('a per-pixel model predicts a 300x300 real tile through 64px windows exactly as the whole image at once', async () => {
-  const image = await realImage();
+test('a per-pixel model predicts a 300x300 tile through 64px windows exactly as the whole image at once', async () => {
+  const image = aerialTile;
   const model = convModel(1, 2);
   const before = tf.memory().numTensors;
   const tiled = await predictFullImage(model, image, { tileSize: 64, overlap: 16, batchSize: 5 });
@@ -60,7 +60,7 @@ test('a per-pixel model predicts a 300x300 real tile through 64px windows exactl
 });
 
 test('blending removes seams: at window borders a 5x5-conv model matches the full-image prediction, unlike butting windows', async () => {
-  const image = await realImage();
+  const image = aerialTile;
   const model = convModel(5, 3);
   const direct = directProbabilities(model, image);
   const { width } = image;
@@ -84,7 +84,7 @@ test('blending removes seams: at window borders a 5x5-conv model matches the ful
 });
 
 test('test-time augmentation: the mean over the flipped and transposed views, each mapped back; a per-pixel model is unchanged by it', async () => {
-  const full = await realImage();
+  const full = aerialTile;
   // One 64x64 window, so that no blending mixes in: the result is the views' mean itself.
   const side = 64;
   const data = new Uint8Array(side * side * 3);

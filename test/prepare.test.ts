@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -9,23 +10,55 @@ import { tileGrid, tilePositions } from '../src/operators/tile.js';
 import { prepareMasks } from '../src/pipelines/prepare.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
-import { LABELME_DIR, PROJECT_ROOT, XBD_DIR } from './helpers/data.js';
+import { PROJECT_ROOT, type XbdLabel, syntheticXbd, writeXbdPairs } from './helpers/data.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-prepare-'));
 
+/** LabelMe's class_names.txt for the xBD damage classes: `__ignore__` first, `_background_` as class 0. */
+const LABELME_CLASS_NAMES = ['__ignore__', '_background_', 'no-damage', 'minor-damage', 'major-damage', 'destroyed'];
+
+/**
+ * Synthetic pairs as LabelMe writes them, in `root/images` and `root/labels`, with `root/class_names.txt`:
+ * the xBD pairs' buildings as polygon shapes, un-classified ones as `__ignore__`.
+ */
+async function writeLabelMePairs(root: string, count: number, size: number): Promise<void> {
+  const images = await writeXbdPairs(root, count, { size, unclassifiedEvery: 4 });
+  for (const image of images) {
+    const labelPath = join(root, 'labels', image.replace(/\.(png|jpg)$/, '.json'));
+    const label = JSON.parse(await readFile(labelPath, 'utf8')) as XbdLabel;
+    const shapes = label.features.xy.map(({ wkt, properties }) => ({
+      label: properties.subtype === 'un-classified' ? '__ignore__' : properties.subtype,
+      // LabelMe's polygons are closed implicitly: the WKT ring's repeated first vertex is left out.
+      points: [...wkt.matchAll(/(-?[\d.]+) (-?[\d.]+)/g)].slice(0, -1).map((m) => [Number(m[1]), Number(m[2])]),
+      group_id: null,
+      shape_type: 'polygon',
+      flags: {},
+    }));
+    await writeFile(labelPath, JSON.stringify({ version: '5.4.1', flags: {}, shapes, imagePath: `../images/${image}`, imageData: null, imageHeight: size, imageWidth: size }));
+  }
+  await writeFile(join(root, 'class_names.txt'), `${LABELME_CLASS_NAMES.join('\n')}\n`);
+}
+
+const XBD_IMAGES = 10;
+const XBD_SIZE = 256;
+const xbd = await syntheticXbd(XBD_IMAGES, { size: XBD_SIZE, unclassifiedEvery: 4 });
+// Three LabelMe images that 128-pixel tiles at a 96-pixel stride do not divide.
+const labelMe = join(scratch, 'labelme-source');
+await writeLabelMePairs(labelMe, 3, 300);
+
 test('prepare writes one single-channel class-index PNG per xBD image and counts pixels per class and split', async () => {
   const outDir = join(scratch, 'xbd');
-  const summary = await prepareMasks({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels'), outDir, classMap: xbdClassMap() });
-  assert.is(summary.written, 87);
+  const summary = await prepareMasks({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir, outDir, classMap: xbdClassMap() });
+  assert.is(summary.written, XBD_IMAGES);
   assert.is(summary.skipped.count, 0);
   const files = readdirSync(join(outDir, 'masks')).sort();
-  assert.is(files.length, 87);
+  assert.is(files.length, XBD_IMAGES);
   const fromDisk: Record<string, number> = {};
   for (const file of files) {
     const path = join(outDir, 'masks', file);
     const metadata = await sharp(path).metadata();
     assert.is(metadata.channels, 1);
-    assert.is(metadata.width, 1024);
+    assert.is(metadata.width, XBD_SIZE);
     const data = await sharp(path).extractChannel(0).raw().toBuffer();
     for (const v of data) fromDisk[v] = (fromDisk[v] ?? 0) + 1;
   }
@@ -37,8 +70,9 @@ test('prepare writes one single-channel class-index PNG per xBD image and counts
     assert.is(bySplit, summary.pixels.total[name], `${name} splits add up`);
   }
   assert.ok(summary.pixels.validation.background! > 0 && summary.pixels.test.background! > 0, 'every split has images');
+  assert.ok(summary.pixels.total.ignore! > 0 && summary.pixels.total.destroyed! > 0, 'ignored and destroyed pixels are counted');
   const stem = files[0]!.replace(/\.png$/, '');
-  const direct = await readLabelMask({ id: stem, imagePath: '', labelPath: join(XBD_DIR, 'labels', `${stem}.json`) }, { width: 1024, height: 1024 }, xbdClassMap());
+  const direct = await readLabelMask({ id: stem, imagePath: '', labelPath: join(xbd.labelsDir, `${stem}.json`) }, { width: XBD_SIZE, height: XBD_SIZE }, xbdClassMap());
   const written = await sharp(join(outDir, 'masks', files[0]!)).extractChannel(0).raw().toBuffer();
   assert.equal(new Uint8Array(written), direct.data);
 });
@@ -47,11 +81,11 @@ test('npx stream-train prepare on LabelMe files with class_names.txt prints the 
   const outDir = join(scratch, 'labelme');
   const output = execFileSync(process.execPath, [
     join(PROJECT_ROOT, 'bin', 'stream-train'), 'prepare',
-    '--images', join(LABELME_DIR, 'images'), '--labels', join(LABELME_DIR, 'labels'),
-    '--classes', join(LABELME_DIR, 'class_names.txt'), '--out', outDir, '--previews',
+    '--images', join(labelMe, 'images'), '--labels', join(labelMe, 'labels'),
+    '--classes', join(labelMe, 'class_names.txt'), '--out', outDir, '--previews',
   ], { encoding: 'utf8' });
   assert.match(output, 'wrote 3 masks');
-  assert.match(output, /person\s+\d+/);
+  assert.match(output, /destroyed\s+[1-9]\d*/);
   assert.match(output, /ignore\s+\d+/);
   assert.is(readdirSync(join(outDir, 'previews')).length, 3);
 });
@@ -60,14 +94,14 @@ test('prepare --tiles png,npy writes every tile of every split, each the crop of
   const outDir = join(scratch, 'labelme-tiles');
   const output = execFileSync(process.execPath, [
     join(PROJECT_ROOT, 'bin', 'stream-train'), 'prepare',
-    '--images', join(LABELME_DIR, 'images'), '--labels', join(LABELME_DIR, 'labels'),
-    '--classes', join(LABELME_DIR, 'class_names.txt'), '--out', outDir,
+    '--images', join(labelMe, 'images'), '--labels', join(labelMe, 'labels'),
+    '--classes', join(labelMe, 'class_names.txt'), '--out', outDir,
     '--tiles', 'png,npy', '--tile-size', '128', '--stride', '96', '--edge', 'shift',
   ], { encoding: 'utf8' });
   const grid = tileGrid({ size: 128, stride: 96, edge: 'shift' });
   let expected = 0;
-  for (const file of readdirSync(join(LABELME_DIR, 'images'))) {
-    const { width, height } = await sharp(join(LABELME_DIR, 'images', file)).metadata();
+  for (const file of readdirSync(join(labelMe, 'images'))) {
+    const { width, height } = await sharp(join(labelMe, 'images', file)).metadata();
     expected += tilePositions(width!, height!, grid).length;
   }
   assert.match(output, `${expected} tiles`);
@@ -80,8 +114,8 @@ test('prepare --tiles png,npy writes every tile of every split, each the crop of
   const { split, file } = written[written.length - 1]!;
   const [, stem, x, y] = /^(.*)_x(\d+)_y(\d+)\.png$/.exec(file)!;
   const crop = { left: Number(x), top: Number(y), width: 128, height: 128 };
-  const sourceImage = readdirSync(join(LABELME_DIR, 'images')).find((f) => f.startsWith(`${stem}.`))!;
-  const expectedImage = await sharp(join(LABELME_DIR, 'images', sourceImage)).removeAlpha().extract(crop).raw().toBuffer();
+  const sourceImage = readdirSync(join(labelMe, 'images')).find((f) => f.startsWith(`${stem}.`))!;
+  const expectedImage = await sharp(join(labelMe, 'images', sourceImage)).removeAlpha().extract(crop).raw().toBuffer();
   assert.equal(await sharp(join(outDir, 'tiles', split, 'images', file)).removeAlpha().raw().toBuffer(), expectedImage);
   const expectedMask = await sharp(join(outDir, 'masks', `${stem}.png`)).extractChannel(0).extract(crop).raw().toBuffer();
   assert.equal(await sharp(join(outDir, 'tiles', split, 'masks', file)).extractChannel(0).raw().toBuffer(), expectedMask);
@@ -91,16 +125,11 @@ test('prepare --tiles png,npy writes every tile of every split, each the crop of
 });
 
 test('with the skip policy, bad files are reported by name and reason and the rest is written', async () => {
-  const images = join(scratch, 'bad', 'images');
-  const labels = join(scratch, 'bad', 'labels');
-  mkdirSync(images, { recursive: true });
-  mkdirSync(labels, { recursive: true });
-  const stems = readdirSync(join(XBD_DIR, 'labels')).slice(0, 4).map((f) => f.replace(/\.json$/, ''));
-  for (const stem of stems) {
-    const image = readdirSync(join(XBD_DIR, 'images')).find((f) => f.startsWith(`${stem}.`))!;
-    copyFileSync(join(XBD_DIR, 'images', image), join(images, image));
-    copyFileSync(join(XBD_DIR, 'labels', `${stem}.json`), join(labels, `${stem}.json`));
-  }
+  const root = join(scratch, 'bad');
+  await writeXbdPairs(root, 4, { size: 128 });
+  const images = join(root, 'images');
+  const labels = join(root, 'labels');
+  const stems = readdirSync(labels).map((f) => f.replace(/\.json$/, ''));
   writeFileSync(join(labels, `${stems[0]}.json`), '{"features": {"xy": [');
   const corrupt = readdirSync(images).find((f) => f.startsWith(`${stems[1]}.`))!;
   writeFileSync(join(images, corrupt), Buffer.from('not an image at all'));

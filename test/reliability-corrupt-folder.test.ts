@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
@@ -8,10 +8,11 @@ import sharp from 'sharp';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { SkipReport } from '../src/errors.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
-import { XBD_DIR, linkXbdPairs } from './helpers/data.js';
+import { writeXbdPairs } from './helpers/data.js';
 import { smallestUNetRun } from './helpers/runs.js';
 
 const GOOD_PAIRS = 20;
+const SIZE = 512;
 const TILE = 128;
 const BATCH = 16;
 
@@ -19,37 +20,41 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
   await selectBackend({ backend: 'wasm' });
   const root = await mkdtemp(join(tmpdir(), 'segstream-corrupt-folder-'));
   try {
-    const good = await linkXbdPairs(root, GOOD_PAIRS);
-    const [pngImage, spareImage, otherSpareImage] = [good.find((name) => name.endsWith('.png'))!, ...(await spareXbdImages(good))];
-    const realLabel = (image: string) => join(XBD_DIR, 'labels', image.replace(/\.(png|jpg)$/, '.json'));
+    const written = await writeXbdPairs(root, GOOD_PAIRS + 2, { size: SIZE });
+    // The last two pairs lend their files to corrupt pairs below; the others are the good ones.
+    const good = written.slice(0, GOOD_PAIRS);
+    const [spareImage, otherSpareImage] = written.slice(GOOD_PAIRS) as [string, string];
+    const pngImage = good.find((name) => name.endsWith('.png'))!;
     const image = (name: string) => join(root, 'images', name);
     const label = (name: string) => join(root, 'labels', name);
+    const labelOf = (imageName: string) => label(imageName.replace(/\.(png|jpg)$/, '.json'));
 
-    // Each corrupt pair is bad in one way only; its other file is real.
-    const pngBytes = await readFile(join(XBD_DIR, 'images', pngImage));
+    // Each corrupt pair is bad in one way only; its other file is good.
+    const pngBytes = await readFile(image(pngImage));
     await writeFile(image('corrupt-truncated.png'), pngBytes.subarray(0, pngBytes.length / 2));
-    await symlink(realLabel(pngImage), label('corrupt-truncated.json'));
+    await copyFile(labelOf(pngImage), label('corrupt-truncated.json'));
     await writeFile(image('corrupt-not-an-image.png'), 'this is a text file with a .png name\n');
-    await symlink(realLabel(pngImage), label('corrupt-not-an-image.json'));
-    await symlink(join(XBD_DIR, 'images', spareImage!), image(`corrupt-broken-json${spareImage!.slice(-4)}`));
-    const labelText = await readFile(realLabel(spareImage!), 'utf8');
+    await copyFile(labelOf(pngImage), label('corrupt-not-an-image.json'));
+    await rename(image(spareImage), image(`corrupt-broken-json${spareImage.slice(-4)}`));
+    const labelText = await readFile(labelOf(spareImage), 'utf8');
     await writeFile(label('corrupt-broken-json.json'), labelText.slice(0, labelText.length / 2));
-    // A real 1024x1024 label with a small image: the polygons are fine, the pairing is not.
+    // A good label with a smaller image: the polygons are fine, the pairing is not.
     await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 90, g: 90, b: 90 } } }).png().toFile(image('corrupt-wrong-size.png'));
-    await symlink(realLabel(spareImage!), label('corrupt-wrong-size.json'));
-    await symlink(join(XBD_DIR, 'images', otherSpareImage!), image(`corrupt-no-label${otherSpareImage!.slice(-4)}`));
+    await rename(labelOf(spareImage), label('corrupt-wrong-size.json'));
+    await rename(image(otherSpareImage), image(`corrupt-no-label${otherSpareImage.slice(-4)}`));
+    await rm(labelOf(otherSpareImage));
     const expectedSkips = [
       { file: image('corrupt-truncated.png'), problem: /cannot decode image/ },
       { file: image('corrupt-not-an-image.png'), problem: /cannot read image header/ },
       { file: label('corrupt-broken-json.json'), problem: /malformed JSON/ },
-      { file: label('corrupt-wrong-size.json'), problem: /label is for a 1024x1024 image but the image is 256x256/ },
-      { file: image(`corrupt-no-label${otherSpareImage!.slice(-4)}`), problem: /no label file/ },
+      { file: label('corrupt-wrong-size.json'), problem: new RegExp(`label is for a ${SIZE}x${SIZE} image but the image is 256x256`) },
+      { file: image(`corrupt-no-label${otherSpareImage.slice(-4)}`), problem: /no label file/ },
     ].sort((a, b) => a.file.localeCompare(b.file));
 
     // The good tiles, from the good images' own sizes.
     let goodTiles = 0;
     for (const name of good) {
-      const { width, height } = await sharp(join(XBD_DIR, 'images', name)).metadata();
+      const { width, height } = await sharp(image(name)).metadata();
       goodTiles += Math.ceil(width! / TILE) * Math.ceil(height! / TILE);
     }
 
@@ -71,10 +76,5 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
     await rm(root, { recursive: true, force: true });
   }
 });
-
-/** Two real xBD images beyond the linked ones, for the corrupt pairs to borrow. */
-async function spareXbdImages(linked: string[]): Promise<string[]> {
-  return (await readdir(join(XBD_DIR, 'images'))).sort().filter((name) => !linked.includes(name)).slice(0, 2);
-}
 
 test.run();

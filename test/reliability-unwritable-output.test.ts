@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test, type Callback } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -10,8 +10,9 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
 import { loadLatestCheckpoint } from '../src/training/checkpoint.js';
-import { PROJECT_ROOT, linkXbdPairs } from './helpers/data.js';
+import { PROJECT_ROOT, writeXbdPairs } from './helpers/data.js';
 import { smallestUNetRun } from './helpers/runs.js';
+import { testUnlessMissing } from './helpers/skips.js';
 import { maxAbsDifference, weightValues } from './train-fixtures.js';
 
 // What exists elsewhere: train-checkpoint.test.ts ('a failed write leaves the previous checkpoint intact') makes
@@ -57,12 +58,12 @@ function fillUp(folder: string): void {
 
 const probe = mountTmpfs('size=64k');
 if (probe) unmount(probe);
-const tmpfsTest = probe ? test : test.skip;
-if (!probe) console.log('  (skipped: mounting a tmpfs needs root)');
+/** A test on small tmpfs mounts, skipped where mounting is not allowed. */
+const tmpfsTest = (name: string, handler: Callback) => testUnlessMissing(name, probe ? undefined : 'needs root, to mount a tmpfs', handler);
 
-/** A run over one real xBD pair: 64 tiles of 128 px, 4 steps of 16, the smallest UNet. */
+/** A run over one 1024x1024 xBD pair: 64 tiles of 128 px, 4 steps of 16, the smallest UNet. */
 async function oneImageRun(root: string, checkpointDir: string, reads = { count: 0 }): Promise<TrainPipelineOptions> {
-  await linkXbdPairs(root, 1);
+  await writeXbdPairs(root, 1);
   const readMask: TrainPipelineOptions['readMask'] = (...args) => {
     reads.count += 1;
     return readLabelMask(...args);
@@ -96,7 +97,7 @@ tmpfsTest('stream-train train with a read-only --out fails with one line naming 
   const readOnly = mountTmpfs('ro,size=64k')!;
   const root = await mkdtemp(join(tmpdir(), 'segstream-unwritable-cli-'));
   try {
-    await linkXbdPairs(root, 1);
+    await writeXbdPairs(root, 1);
     const out = join(readOnly, 'run');
     const cli = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'stream-train'), 'train', '--images', join(root, 'images'), '--labels', join(root, 'labels'), '--out', out, '--epochs', '1', '--base-filters', '1', '--depth', '1', '--backend', 'wasm'], { encoding: 'utf8' });
     assert.is(cli.status, 1, cli.stderr);

@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
 import { firstValueFrom, lastValueFrom, concatMap, tap, toArray } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
@@ -9,15 +8,15 @@ import { pairFiles } from '../src/sources/pairFiles.js';
 import { CreditGate } from '../src/stream/creditGate.js';
 import { tileBatches } from '../src/stream/tileBatches.js';
 import type { LabelledPair } from '../src/types.js';
-import { XBD_DIR } from './helpers/data.js';
+import { syntheticXbd } from './helpers/data.js';
 
-const TILE = 64; // 256 tiles per 1024x1024 image: 1,024 tiles from 4 real images
+const TILE = 64; // 256 tiles per 1024x1024 image: 1,024 tiles from 4 images
 const TILES_PER_IMAGE = (1024 / TILE) ** 2;
+const xbd = await syntheticXbd(4);
 
-test('a consumer 100x slower than the source holds at most `credits` tiles in flight over 1,024 real tiles, RSS flat', async () => {
+test('a consumer 100x slower than the source holds at most `credits` tiles in flight over 1,024 tiles, RSS flat', async () => {
   await selectBackend({ backend: 'cpu' });
-  const { pairs } = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
-  const four = pairs.slice(0, 4);
+  const { pairs: four } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
   const classMap = xbdClassMap();
   const options = { pairs: four, classMap, tile: { size: TILE }, shuffle: { bufferSize: 32, seed: 1 }, batchSize: 16, credits: 400 };
 
@@ -64,7 +63,7 @@ test('a consumer 100x slower than the source holds at most `credits` tiles in fl
 });
 
 test('credits too small for the shuffle buffer, a batch and one image are refused before anything is read', async () => {
-  const { pairs } = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
+  const { pairs } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
   let read = 0;
   const reader = (...args: Parameters<typeof readLabelMask>) => {
     read++;

@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, map, of, toArray } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
@@ -10,13 +9,15 @@ import { splitMicroBatches } from '../src/operators/splitMicroBatches.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
 import { CreditGate } from '../src/stream/creditGate.js';
 import { tileBatches } from '../src/stream/tileBatches.js';
-import { XBD_DIR } from './helpers/data.js';
+import { syntheticXbd } from './helpers/data.js';
 
 test('micro-batches are the batch in order, and the batch is released only when all of them are', async () => {
   await selectBackend({ backend: 'cpu' });
-  const { pairs } = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
+  // Two 1024x1024 images: 32 tiles of 256, 4 batches of 8.
+  const xbd = await syntheticXbd(2);
+  const { pairs } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
   const gate = new CreditGate(64);
-  const source = () => tileBatches({ pairs: pairs.slice(0, 2), classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize: 8, gate });
+  const source = () => tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize: 8, gate });
   const tensorsBefore = tf.memory().numTensors;
   // The whole batches, copied out as arrays for comparison.
   const expected = await lastValueFrom(

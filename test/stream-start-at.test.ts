@@ -14,7 +14,7 @@ import { pairFiles } from '../src/sources/pairFiles.js';
 import { CreditGate } from '../src/stream/creditGate.js';
 import { tileBatches, type TileBatchesOptions } from '../src/stream/tileBatches.js';
 import type { TensorBatch } from '../src/types.js';
-import { XBD_DIR, linkXbdPairs } from './helpers/data.js';
+import { syntheticXbd, writeXbdPairs } from './helpers/data.js';
 
 const TILE = 128; // 64 tiles per 1024x1024 image
 const BATCH = 12; // 2 images: 128 tiles an epoch = 10 batches of 12 and one of 8
@@ -28,9 +28,10 @@ interface BatchRecord {
 }
 
 await selectBackend({ backend: 'cpu' });
-const { pairs } = await pairFiles({ imagesDir: join(XBD_DIR, 'images'), labelsDir: join(XBD_DIR, 'labels') });
+const xbd = await syntheticXbd(2);
+const { pairs } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
 const options: TileBatchesOptions = {
-  pairs: pairs.slice(0, 2),
+  pairs,
   classMap: xbdClassMap(),
   readMask: readLabelMask,
   tile: { size: TILE },
@@ -90,7 +91,7 @@ test('worker threads give exactly the stream the main thread gives: same tiles, 
 
 test('a corrupt image read by a worker stops the stream with an InputError naming the file, or is skipped and reported', async () => {
   const root = await mkdtemp(join(tmpdir(), 'segstream-workers-'));
-  const [image] = await linkXbdPairs(root, 1);
+  const [image] = await writeXbdPairs(root, 1);
   const corrupt = join(root, 'images', image!);
   // Truncated: its header (read on the main thread, for credits) is whole, so the failure comes from the worker's decode.
   const bytes = await readFile(corrupt);

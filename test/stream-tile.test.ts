@@ -5,7 +5,7 @@ import { firstValueFrom, from, toArray } from 'rxjs';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { tile, tileGrid, tilePositions } from '../src/operators/tile.js';
 import type { LabelledImage } from '../src/types.js';
-import { XBD_DIR } from './helpers/data.js';
+import { syntheticXbd } from './helpers/data.js';
 
 /** A labelled image whose pixel values encode their coordinates, so any misplaced copy shows. */
 function coordinateImage(width: number, height: number): LabelledImage {
@@ -58,8 +58,9 @@ test('every tile holds the source pixels at its origin; padding is image 0 and m
   }
 });
 
-test('a real xBD image gives 16 tiles of 256 that stitch back into the image', async () => {
-  const path = join(XBD_DIR, 'images', 'guatemala-volcano_00000009_post_disaster.jpg');
+test('a 1024x1024 xBD-like image gives 16 tiles of 256 that stitch back into the image', async () => {
+  const xbd = await syntheticXbd(1);
+  const path = join(xbd.imagesDir, xbd.images[0]!);
   const image = await decodeImage(path);
   const mask = new Uint8Array(image.width * image.height).map((_, i) => i % 5);
   const tiles = await firstValueFrom(from([{ id: 'g9', imagePath: path, labelPath: '', image, mask: { data: mask, width: 1024, height: 1024 } }]).pipe(tile(), toArray()));

@@ -132,7 +132,7 @@ export function rasterizeCells(buildings: Array<{ id: number; ring: Ring }>, x0:
 }
 
 /**
- * Real xBD training tiles: from each chosen 1024x1024 image, the 256x256 window with the most building
+ * xBD training tiles: from each chosen 1024x1024 image, the 256x256 window with the most building
  * pixels, downsampled to `size` x `size` (image by sharp, mask by {@link rasterizeCells}).
  */
 export async function xbdTiles(xbdDir: string, files: string[], size: number, ids: Map<string, number>): Promise<{ images: Float32Array; labels: Int32Array; count: number }> {

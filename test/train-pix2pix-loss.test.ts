@@ -8,7 +8,7 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import type { LossConfig } from '../src/losses/buildLoss.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
 import type { BatchMetricsEvent, StepLosses } from '../src/training/events.js';
-import { linkXbdPairs } from './helpers/data.js';
+import { writeXbdPairs } from './helpers/data.js';
 import { smallestUNetRun } from './helpers/runs.js';
 
 /** The smallest run's settings as Pix2Pix with a 2-filter generator and a fixed seed (`depth` is the UNet's only). */
@@ -19,7 +19,7 @@ test("Pix2Pix's generator learns from the run's loss when one is given (else Pix
   await selectBackend({ backend: 'wasm' });
   const root = await mkdtemp(join(tmpdir(), 'segstream-pix2pix-loss-'));
   try {
-    await linkXbdPairs(root, 1);
+    await writeXbdPairs(root, 1);
     // Same seed, data and weights each time: only the segmentation term's definition differs.
     const firstStep = async (loss?: LossConfig): Promise<StepLosses> => {
       const run = await preparePix2PixRun(root, loss ? { loss } : {});
@@ -43,7 +43,7 @@ test("Pix2Pix's discriminator takes its width from discriminatorFilters, apart f
   await selectBackend({ backend: 'wasm' });
   const root = await mkdtemp(join(tmpdir(), 'segstream-pix2pix-width-'));
   try {
-    await linkXbdPairs(root, 1);
+    await writeXbdPairs(root, 1);
     const firstLayerFilters = async (discriminatorFilters?: number) => {
       const run = await preparePix2PixRun(root, discriminatorFilters ? { discriminatorFilters } : {});
       const kernel = run.discriminator!.trainableWeights.find((w) => w.name.includes('kernel'))!;

@@ -12,7 +12,7 @@ import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/
 import { loadBestCheckpoint } from '../src/training/checkpoint.js';
 import type { MetricEvent } from '../src/sinks/sinkEvents.js';
 import type { BatchMetricsEvent, EpochSummaryEvent } from '../src/training/events.js';
-import { linkXbdPairs } from './helpers/data.js';
+import { writeXbdPairs } from './helpers/data.js';
 import { weightValues } from './train-fixtures.js';
 
 const PAIRS = 2; // 1 for training (64 tiles of 128 px an epoch: 6 steps of 12, the last of 4), 1 for validation
@@ -41,7 +41,7 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
   await selectBackend({ backend: 'wasm' });
   const root = await mkdtemp(join(tmpdir(), 'segstream-resume-pipeline-'));
   try {
-    await linkXbdPairs(root, PAIRS);
+    await writeXbdPairs(root, PAIRS);
     const options: TrainPipelineOptions = {
       arch: 'unet',
       imagesDir: join(root, 'images'),

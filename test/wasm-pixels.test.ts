@@ -1,6 +1,5 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { firstValueFrom, of } from 'rxjs';
@@ -9,7 +8,7 @@ import { normalizedPixelTensor } from '../src/backend/wasmPixels.js';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { cutTiles, tileGrid } from '../src/operators/tile.js';
 import { toTensorBatch } from '../src/operators/toTensorBatch.js';
-import { XBD_DIR } from './helpers/data.js';
+import { syntheticXbd } from './helpers/data.js';
 
 // ImageNet statistics: scales and offsets that are not exact in float32.
 const mean = [0.485, 0.456, 0.406] as const;
@@ -17,15 +16,13 @@ const std = [0.229, 0.224, 0.225] as const;
 const scale = std.map((s) => 1 / (255 * s));
 const offset = mean.map((m, c) => -m / std[c]!);
 
-/** The first xBD image's pixels, decoded by the project's reader. */
-async function xbdPixels(): Promise<Uint8Array> {
-  const file = readdirSync(join(XBD_DIR, 'images')).sort()[0]!;
-  return (await decodeImage(join(XBD_DIR, 'images', file))).data;
-}
+/** A 1024x1024 xBD-like image's pixels, decoded by the project's reader. */
+const xbd = await syntheticXbd(1);
+const xbdPixels = (await decodeImage(join(xbd.imagesDir, xbd.images[0]!))).data;
 
 test('normalizedPixelTensor: float32 value * scale + offset per channel, whole SIMD blocks and the values after them alike', async () => {
   await selectBackend({ backend: 'wasm' });
-  const pixels = await xbdPixels();
+  const pixels = xbdPixels;
   // Parts of 1, 5 and 17 pixels leave values after the last 16-pixel block; a whole image has none.
   const half = pixels.length / 3 / 2;
   const cases: Array<[number[], number[]]> = [[[1], [1, 1, 1, 3]], [[5, 17], [1, 22, 1, 3]], [[half, half], [2, half, 1, 3]]];
@@ -51,8 +48,8 @@ test('normalizedPixelTensor: float32 value * scale + offset per channel, whole S
   assert.is(normalizedPixelTensor([pixels.subarray(0, 3)], [1, 1, 1, 3], scale, offset), undefined, 'other backends build the values in JS');
 });
 
-test('toTensorBatch gives the same batch of real xBD tiles on wasm as on cpu, up to one float32 rounding', async () => {
-  const pixels = await xbdPixels();
+test('toTensorBatch gives the same batch of xBD-like tiles on wasm as on cpu, up to one float32 rounding', async () => {
+  const pixels = xbdPixels;
   const size = Math.sqrt(pixels.length / 3);
   const mask = Uint8Array.from({ length: size * size }, (_, i) => (i % 7 === 0 ? 255 : i % 5));
   const tiles = cutTiles({ id: 'xbd-0', imagePath: '', labelPath: '', image: { data: pixels, width: size, height: size, channels: 3 }, mask: { data: mask, width: size, height: size } }, tileGrid({ size: 256 }));

@@ -42,6 +42,17 @@ function rotatedRectangle(cx: number, cy: number, w: number, h: number, angle: n
   return [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]].map(([x, y]) => [cx + x! * cos - y! * sin, cy + x! * sin + y! * cos]);
 }
 
+/**
+ * The polygon moved the least that puts every vertex in [0, size]: a rotated rectangle's corners can reach
+ * past the range its centre is drawn from, and label readers refuse vertices outside the image.
+ */
+function movedInside(polygon: Point[], size: number): Point[] {
+  const shift = (values: number[]) => Math.max(0, -Math.min(...values)) - Math.max(0, Math.max(...values) - size);
+  const dx = shift(polygon.map(([x]) => x));
+  const dy = shift(polygon.map(([, y]) => y));
+  return polygon.map(([x, y]) => [x + dx, y + dy]);
+}
+
 function inside(polygon: Point[], x: number, y: number): boolean {
   let crossings = false;
   for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
@@ -125,7 +136,7 @@ export async function writeSyntheticXbd(dir: string, options: SyntheticXbdOption
       const look = DAMAGE_LOOKS[classId - 1]!;
       const w = random.between(size / 16, size / 6);
       const h = random.between(size / 16, size / 6);
-      const polygon = rotatedRectangle(random.between(w, size - w), random.between(h, size - h), w, h, random.between(0, Math.PI));
+      const polygon = movedInside(rotatedRectangle(random.between(w, size - w), random.between(h, size - h), w, h, random.between(0, Math.PI)), size);
       drawBuilding(rgb, mask, size, polygon, classId, random);
       buildings[look.subtype]! += 1;
       const ring = [...polygon, polygon[0]!].map(([x, y]) => `${x.toFixed(2)} ${y.toFixed(2)}`).join(', ');

@@ -1,28 +1,85 @@
-import { mkdir, readdir, symlink } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { writeSyntheticXbd } from '../../src/pipelines/syntheticDataset.js';
 
 /** The project's root (tests run compiled from dist/test). */
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 
-/** The shared real datasets, read in place: `../shared/data` beside the project, or $SEGSTREAM_DATA. */
+/**
+ * The shared real datasets, read in place: `../shared/data` beside the project, or $SEGSTREAM_DATA. Only the
+ * conformance tests read them (see `realDataTest`); a clone without them skips those.
+ */
 export const SHARED_DATA = process.env.SEGSTREAM_DATA ?? resolve(PROJECT_ROOT, '..', 'shared', 'data');
 
 export const XBD_DIR = resolve(SHARED_DATA, 'xbd');
 export const LABELME_DIR = resolve(SHARED_DATA, 'labelme-voc');
 export const COCO_DIR = resolve(SHARED_DATA, 'crowdai-coco');
 
+/** Options of {@link writeXbdPairs}. */
+export interface XbdPairsOptions {
+  /** [size=1024] Image side in pixels; xBD's tiles are 1024x1024. */
+  size?: number;
+  /** [buildingsPerImage=10] */
+  buildingsPerImage?: number;
+  /** [unclassifiedEvery=0] Every n-th building of an image is `un-classified` (ignored), as xBD's cloud-covered ones; 0: none. */
+  unclassifiedEvery?: number;
+  /** [seed=1] */
+  seed?: number;
+}
+
+/** The parts of an xBD label file that the synthetic pairs' helpers read. */
+export interface XbdLabel {
+  features: { xy: Array<{ wkt: string; properties: { subtype: string } }> };
+  metadata: { width: number; height: number };
+}
+
 /**
- * Links the first `count` real xBD pairs (by image file name) into `root/images` and `root/labels`, creating
- * the folders: a training folder of real data without copying it. Returns the image file names linked.
+ * Writes `count` synthetic xBD pairs (`writeSyntheticXbd`: textured ground, rotated buildings of the four
+ * damage classes) into `root/images` and `root/labels`, the tests' stand-in for the real xBD set, which a
+ * clone lacks. As in the real set, images come as PNG and JPEG (every other one re-encoded, quality 95) and
+ * the labels' `img_name` still says `.png`. Returns the image file names, sorted.
  */
-export async function linkXbdPairs(root: string, count: number): Promise<string[]> {
-  await Promise.all(['images', 'labels'].map((folder) => mkdir(join(root, folder), { recursive: true })));
-  const images = (await readdir(join(XBD_DIR, 'images'))).sort().slice(0, count);
-  for (const image of images) {
-    await symlink(join(XBD_DIR, 'images', image), join(root, 'images', image));
-    const label = image.replace(/\.(png|jpg)$/, '.json');
-    await symlink(join(XBD_DIR, 'labels', label), join(root, 'labels', label));
+export async function writeXbdPairs(root: string, count: number, options: XbdPairsOptions = {}): Promise<string[]> {
+  const { size = 1024, buildingsPerImage = 10, unclassifiedEvery = 0, seed = 1 } = options;
+  const { imagesDir, labelsDir, masksDir } = await writeSyntheticXbd(root, { images: count, size, buildingsPerImage, seed });
+  // Tests read the labels; the generator's masks would disagree with relabelled buildings.
+  await rm(masksDir, { recursive: true });
+  const pngs = (await readdir(imagesDir)).sort();
+  for (const [index, name] of pngs.entries()) {
+    if (unclassifiedEvery > 0) {
+      const labelPath = join(labelsDir, name.replace(/\.png$/, '.json'));
+      const label = JSON.parse(await readFile(labelPath, 'utf8')) as XbdLabel;
+      for (const [b, feature] of label.features.xy.entries()) if ((b + 1) % unclassifiedEvery === 0) feature.properties.subtype = 'un-classified';
+      await writeFile(labelPath, `${JSON.stringify(label)}\n`);
+    }
+    if (index % 2 === 1) {
+      const png = join(imagesDir, name);
+      await sharp(png).jpeg({ quality: 95 }).toFile(png.replace(/\.png$/, '.jpg'));
+      await unlink(png);
+    }
   }
-  return images;
+  return (await readdir(imagesDir)).sort();
+}
+
+/** A synthetic xBD set in a temporary folder, removed when the process exits. */
+export interface SyntheticXbd {
+  root: string;
+  imagesDir: string;
+  labelsDir: string;
+  /** Image file names, sorted. */
+  images: string[];
+  /** Label file names, sorted (in the images' order). */
+  labels: string[];
+}
+
+/** {@link writeXbdPairs} into a new temporary folder, which is removed when the process exits. */
+export async function syntheticXbd(count: number, options: XbdPairsOptions = {}): Promise<SyntheticXbd> {
+  const root = await mkdtemp(join(tmpdir(), 'segstream-synthetic-xbd-'));
+  process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+  const images = await writeXbdPairs(root, count, options);
+  return { root, imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), images, labels: images.map((name) => name.replace(/\.(png|jpg)$/, '.json')) };
 }

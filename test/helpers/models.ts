@@ -1,17 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { XBD_DIR } from './data.js';
+import { syntheticXbd } from './data.js';
 
-/** `count` real xBD crops of `size` x `size` (top-left corners of the first images), scaled to [0, 1]. */
-export async function loadXbdCrops(count: number, size: number): Promise<tf.Tensor4D> {
-  const dir = join(XBD_DIR, 'images');
-  const files = readdirSync(dir).sort().slice(0, count);
+/** `count` crops of `size` x `size` (top-left corners) of 1024x1024 xBD-like images (see `syntheticXbd`), scaled to [0, 1]. */
+export async function loadXbdLikeCrops(count: number, size: number): Promise<tf.Tensor4D> {
+  const { imagesDir, images } = await syntheticXbd(count);
   const pixels = new Float32Array(count * size * size * 3);
-  for (const [i, file] of files.entries()) {
-    const raw = await sharp(join(dir, file)).extract({ left: 0, top: 0, width: size, height: size }).removeAlpha().raw().toBuffer();
+  for (const [i, file] of images.entries()) {
+    const raw = await sharp(join(imagesDir, file)).extract({ left: 0, top: 0, width: size, height: size }).removeAlpha().raw().toBuffer();
     for (let p = 0; p < raw.length; p++) pixels[i * size * size * 3 + p] = raw[p]! / 255;
   }
   return tf.tensor4d(pixels, [count, size, size, 3]);

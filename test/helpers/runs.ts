@@ -4,7 +4,7 @@ import { readLabelMask } from '../../src/labels/readLabelMask.js';
 import type { TrainPipelineOptions } from '../../src/pipelines/trainPipeline.js';
 
 /**
- * A run over the xBD pairs linked into `root` (see `linkXbdPairs`) with the smallest UNet (1 filter, depth 1),
+ * A run over the xBD pairs in `root` (see `writeXbdPairs`) with the smallest UNet (1 filter, depth 1),
  * one epoch, every pair in training, no shuffling or augmentation, no sample predictions: for tests about
  * which tiles reach the model and what the run writes, not about what it learns.
  */

@@ -1,0 +1,29 @@
+import { test, type Callback } from 'uvu';
+import { existsSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
+import { PROJECT_ROOT } from './data.js';
+
+/**
+ * A test that needs something a clone may lack: it runs when `missing` is undefined; otherwise uvu counts it
+ * as skipped and one line, `skipped: NAME — MISSING`, says why (scripts/run-tests.mjs lists these lines at
+ * the end of the run).
+ */
+export function testUnlessMissing(name: string, missing: string | undefined, handler: Callback): void {
+  if (missing === undefined) return test(name, handler);
+  console.log(`skipped: ${name} — ${missing}`);
+  test.skip(name, handler);
+}
+
+/** A path as a reader of the skip line knows it: from the project's root when it lies beside or inside it. */
+function shownPath(path: string): string {
+  const fromRoot = relative(PROJECT_ROOT, path);
+  return isAbsolute(fromRoot) || fromRoot.startsWith('../..') ? path : fromRoot;
+}
+
+/**
+ * A conformance test on a real dataset (a folder of ../shared/data): it runs where the folder exists (CI
+ * always has it) and is skipped elsewhere. `what` says what of the real data the test needs.
+ */
+export function realDataTest(name: string, dir: string, what: string, handler: Callback): void {
+  testUnlessMissing(name, existsSync(dir) ? undefined : `needs ${shownPath(dir)} (${what}), not present`, handler);
+}
