@@ -47,7 +47,7 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'shuffleMemory', flags: '--shuffle-memory <MiB>', description: 'shuffle buffer as a memory budget: as many tiles as fit, mixing many scenes in each batch', default: DEFAULT_SHUFFLE_MEMORY_MIB, kind: 'number' },
   { key: 'shuffleBuffer', flags: '--shuffle-buffer <tiles>', description: 'shuffle buffer in tiles instead of --shuffle-memory (0: off)', kind: 'integer' },
   { key: 'sampleBalance', flags: '--sample-balance <classes:factor>', description: 'draw training tiles that hold these classes (names or ids, comma-separated) factor times per epoch, e.g. minor-damage,major-damage:4', kind: 'string' },
-  { key: 'augment', flags: '--no-augment', description: 'turn off flips, turns and colour jitter (on by default)', default: true, kind: 'boolean' },
+  { key: 'augment', flags: '--no-augment', description: 'turn off the flips and quarter turns (on by default; colour jitter is a library option, off here)', default: true, kind: 'boolean' },
   { key: 'out', flags: '--out <dir>', description: 'run folder (checkpoints, run.json, metrics.ndjson); default runs/<time>-<arch>', kind: 'string' },
   { key: 'resume', flags: '--resume', description: 'continue from the newest checkpoint in --out', default: false, kind: 'boolean' },
   { key: 'checkpointEvery', flags: '--checkpoint-every <steps>', description: 'also checkpoint every this many steps (0: epoch ends only)', default: 0, kind: 'integer' },

@@ -1,0 +1,196 @@
+// Model quality against a peer: segstream's UNet, trained by `stream-train train` with its defaults, against
+// the same recipe written in PyTorch (bench/quality_unet_torch.py), on the same training images, both scored
+// here by one scorer on the same held-out images. Also segstream with the old 64-tile shuffle buffer, to show
+// what the memory-sized default changed. Writes .bench-out/quality/quality.json and prints a Markdown table.
+//
+// usage: npm run bench:quality -- [--images 30] [--epochs 4] [--seeds 0,1] [--sides segstream,segstream-64,pytorch]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { selectBackend } from '../src/backend/selectBackend.js';
+import { decodeImage } from '../src/io/decodeImage.js';
+import { writeClassMaskPng } from '../src/io/writeClassMaskPng.js';
+import { xbdClassMap } from '../src/labels/classMap.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
+import { openRun } from '../src/pipelines/runDirectory.js';
+import { predictFullImage } from '../src/predict/slidingWindow.js';
+import type { EpochSummaryEvent, SegmentationMetrics } from '../src/training/events.js';
+import type { ClassMask, LabelledPair } from '../src/types.js';
+import { benchDir, machineLine, python, xbdPairs } from './common.js';
+
+const { values: args } = parseArgs({
+  options: {
+    images: { type: 'string', default: '30' },
+    epochs: { type: 'string', default: '4' },
+    seeds: { type: 'string', default: '0,1' },
+    sides: { type: 'string', default: 'segstream,segstream-64,pytorch' },
+  },
+});
+/** The recipe both sides train: segstream's `train` defaults, with the 16-filter UNet of the issue's first look. */
+const RECIPE = { tile: 128, batch: 4, baseFilters: 16, depth: 3, learningRate: 1e-3, validationFraction: 0.2, threads: 2 };
+const SIDES = ['segstream', 'segstream-64', 'pytorch'] as const;
+type Side = (typeof SIDES)[number];
+
+const root = resolve(benchDir, '..', '..');
+const work = resolve(root, '.bench-out', 'quality');
+const imageCount = Number(args.images);
+const epochs = Number(args.epochs);
+const seeds = args.seeds.split(',').map(Number);
+const sides = args.sides.split(',') as Side[];
+for (const side of sides) if (!SIDES.includes(side)) throw new RangeError(`bench:quality: --sides takes ${SIDES.join(', ')}, got ${side}`);
+const classMap = xbdClassMap();
+
+interface RunResult {
+  side: Side;
+  seed: number;
+  trainLoss: number[];
+  trainSecondsPerEpoch: number;
+  peakRssMiB: number;
+  metrics: SegmentationMetrics;
+}
+
+/** Runs a command to its end, sampling the child's peak resident memory (VmHWM) until it exits. */
+function runMeasured(command: string, commandArgs: string[], logFile: string): Promise<{ peakRssMiB: number; log: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, commandArgs, { cwd: root, env: { ...process.env, SEGSTREAM_WASM_THREADS: String(RECIPE.threads) } });
+    let log = '';
+    let peakKiB = 0;
+    const sample = (): void => {
+      try {
+        peakKiB = Math.max(peakKiB, Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0));
+      } catch {
+        // The child has exited between two samples.
+      }
+    };
+    const timer = setInterval(sample, 500);
+    child.stdout.on('data', (d) => (log += d));
+    child.stderr.on('data', (d) => (log += d));
+    child.on('error', fail);
+    child.on('close', async (code) => {
+      clearInterval(timer);
+      await writeFile(logFile, log);
+      if (code !== 0) fail(new Error(`${command} ${commandArgs.join(' ')} exited with ${code}; log in ${logFile}`));
+      else done({ peakRssMiB: peakKiB / 1024, log });
+    });
+  });
+}
+
+/** The first `count` xBD pairs by name, linked into one folder pair (the data stays where it is). */
+async function linkSubset(pairs: readonly LabelledPair[], dir: string): Promise<{ images: string; labels: string }> {
+  const folders = { images: join(dir, 'images'), labels: join(dir, 'labels') };
+  await rm(dir, { recursive: true, force: true });
+  await Promise.all(Object.values(folders).map((f) => mkdir(f, { recursive: true })));
+  for (const pair of pairs) {
+    await symlink(pair.imagePath, join(folders.images, pair.imagePath.split('/').pop()!));
+    await symlink(pair.labelPath, join(folders.labels, pair.labelPath.split('/').pop()!));
+  }
+  return folders;
+}
+
+async function trainSegstream(side: Side, seed: number, data: { images: string; labels: string }): Promise<{ runDir: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
+  const runDir = join(work, `${side}-s${seed}`);
+  await rm(runDir, { recursive: true, force: true });
+  const flags = ['train', '--images', data.images, '--labels', data.labels, '--out', runDir, '--seed', String(seed), '--epochs', String(epochs), '--base-filters', String(RECIPE.baseFilters), '--validation-fraction', String(RECIPE.validationFraction)];
+  if (side === 'segstream-64') flags.push('--shuffle-buffer', '64');
+  const { peakRssMiB } = await runMeasured(process.execPath, [join(root, 'bin', 'stream-train'), ...flags], `${runDir}.log`);
+  const epochEvents = (await readFile(join(runDir, 'metrics.ndjson'), 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as EpochSummaryEvent)
+    .filter((event) => event.type === 'epoch');
+  const trainSeconds = epochEvents.reduce((sum, e) => sum + e.seconds - (e.validationSeconds ?? 0), 0);
+  return { runDir, trainLoss: epochEvents.map((e) => e.trainLoss), trainSecondsPerEpoch: trainSeconds / epochEvents.length, peakRssMiB };
+}
+
+/** The run's split, read from the run.json of segstream's run with this seed (both sides train on it). */
+async function splitOf(seed: number, pairs: readonly LabelledPair[]): Promise<{ train: LabelledPair[]; heldOut: LabelledPair[] }> {
+  const manifest = JSON.parse(await readFile(join(work, `segstream-s${seed}`, 'run.json'), 'utf8')) as { splits: { train: string[]; validation: string[]; test: string[] } };
+  const byId = new Map(pairs.map((p) => [p.id, p]));
+  return { train: manifest.splits.train.map((id) => byId.get(id)!), heldOut: [...manifest.splits.validation, ...manifest.splits.test].map((id) => byId.get(id)!) };
+}
+
+async function truthMask(pair: LabelledPair): Promise<ClassMask> {
+  const { width, height } = await sharp(pair.imagePath).metadata();
+  return readLabelMask(pair, { width: width!, height: height! }, classMap);
+}
+
+async function trainPytorch(seed: number, split: { train: LabelledPair[]; heldOut: LabelledPair[] }): Promise<{ predictions: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
+  const dir = join(work, `pytorch-s${seed}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, 'masks'), { recursive: true });
+  const trainImages: string[][] = [];
+  for (const pair of split.train) {
+    const maskPath = join(dir, 'masks', `${pair.id}.png`);
+    await writeClassMaskPng(maskPath, await truthMask(pair));
+    trainImages.push([pair.imagePath, maskPath]);
+  }
+  const job = { trainImages, heldOut: split.heldOut.map((p) => [p.id, p.imagePath]), outDir: join(dir, 'predictions'), seed, epochs, classes: classMap.names.length, ...RECIPE };
+  await writeFile(join(dir, 'job.json'), JSON.stringify(job));
+  const { log } = await runMeasured(python, [join(root, 'bench', 'quality_unet_torch.py'), join(dir, 'job.json')], `${dir}.log`);
+  const result = JSON.parse(log.trim().split('\n').pop()!) as { epochs: Array<{ loss: number; seconds: number }>; peakRssMiB: number };
+  return { predictions: job.outDir, trainLoss: result.epochs.map((e) => e.loss), trainSecondsPerEpoch: result.epochs.reduce((s, e) => s + e.seconds, 0) / result.epochs.length, peakRssMiB: result.peakRssMiB };
+}
+
+/** One scorer for both sides: full-size class masks against the labels, pooled over the held-out images. */
+async function score(heldOut: readonly LabelledPair[], predict: (pair: LabelledPair) => Promise<Uint8Array>): Promise<SegmentationMetrics> {
+  const matrix = new ConfusionMatrix(classMap.names.length, classMap.ignoreValue);
+  for (const pair of heldOut) matrix.add((await truthMask(pair)).data, await predict(pair));
+  return matrix.metrics(classMap.names);
+}
+
+const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+const spread = (values: number[]): string => (values.length > 1 ? `±${((Math.max(...values) - Math.min(...values)) / 2).toFixed(3)}` : '');
+
+console.log(machineLine());
+console.log(`bench:quality: ${imageCount} xBD images (first by name), ${epochs} epochs, seeds ${seeds.join(',')}; UNet ${RECIPE.baseFilters} filters depth ${RECIPE.depth}, ${RECIPE.tile} px tiles, batch ${RECIPE.batch}, Adam ${RECIPE.learningRate} constant, flips + quarter turns, sparse cross-entropy, ${RECIPE.threads} threads each`);
+await selectBackend({ backend: 'wasm' });
+const allPairs = (await xbdPairs()).sort((a, b) => a.id.localeCompare(b.id)).slice(0, imageCount);
+const data = await linkSubset(allPairs, join(work, 'data'));
+const results: RunResult[] = [];
+for (const seed of seeds) {
+  // segstream's default run comes first: its run.json holds the split that every side of this seed uses.
+  for (const side of ['segstream', ...sides.filter((s) => s !== 'segstream')] as Side[]) {
+    if (side !== 'segstream' && !sides.includes(side)) continue;
+    const started = Date.now();
+    if (side === 'pytorch') {
+      const split = await splitOf(seed, allPairs);
+      const run = await trainPytorch(seed, split);
+      const metrics = await score(split.heldOut, async (pair) => {
+        const { data: bytes } = await sharp(join(run.predictions, `${pair.id}.png`)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+        return new Uint8Array(bytes);
+      });
+      results.push({ side, seed, trainLoss: run.trainLoss, trainSecondsPerEpoch: run.trainSecondsPerEpoch, peakRssMiB: run.peakRssMiB, metrics });
+    } else {
+      const run = await trainSegstream(side, seed, data);
+      const { model } = await openRun(run.runDir, 'latest');
+      const split = await splitOf(seed, allPairs);
+      const metrics = await score(split.heldOut, async (pair) => (await predictFullImage(model, await decodeImage(pair.imagePath), { tileSize: RECIPE.tile, overlap: 0 })).classes.data);
+      model.dispose();
+      results.push({ side, seed, trainLoss: run.trainLoss, trainSecondsPerEpoch: run.trainSecondsPerEpoch, peakRssMiB: run.peakRssMiB, metrics });
+    }
+    const last = results.at(-1)!;
+    console.log(`${side} seed ${seed}: held-out mIoU ${last.metrics.meanIoU.toFixed(3)}, macro F1 ${last.metrics.macro.f1.toFixed(3)}, final train loss ${last.trainLoss.at(-1)!.toFixed(3)} (${((Date.now() - started) / 60000).toFixed(1)} min)`);
+  }
+}
+await writeFile(join(work, 'quality.json'), JSON.stringify({ machine: machineLine(), images: imageCount, epochs, seeds, recipe: RECIPE, results }, null, 2));
+
+console.log('\n| side | seed | final train loss | held-out mIoU | macro F1 | ' + classMap.names.map((n) => `IoU ${n}`).join(' | ') + ' | train s/epoch | peak RSS MiB |');
+console.log('|---|---:|---:|---:|---:|' + classMap.names.map(() => '---:').join('|') + '|---:|---:|');
+for (const r of results) {
+  const iou = classMap.names.map((name) => r.metrics.perClass.find((c) => c.name === name)?.iou.toFixed(3) ?? '-');
+  console.log(`| ${r.side} | ${r.seed} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`);
+}
+console.log('\n| side | mean held-out mIoU | mean macro F1 | mean train s/epoch |');
+console.log('|---|---:|---:|---:|');
+for (const side of sides) {
+  const runs = results.filter((r) => r.side === side);
+  const mious = runs.map((r) => r.metrics.meanIoU);
+  console.log(`| ${side} | ${mean(mious).toFixed(3)} ${spread(mious)} | ${mean(runs.map((r) => r.metrics.macro.f1)).toFixed(3)} | ${mean(runs.map((r) => r.trainSecondsPerEpoch)).toFixed(0)} |`);
+}
+const gap = (side: Side): number => mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
+if (sides.includes('pytorch')) console.log(`\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01)`);
+process.exit(0);

@@ -1,0 +1,118 @@
+"""PyTorch peer of `npm run bench:quality`: trains segstream's default UNet recipe the way a PyTorch user
+would write it, then predicts the held-out images for segstream's scorer.
+
+Recipe (segstream's `train` defaults with --base-filters 16): UNet with depth 3 (4 levels of 16-128 filters),
+two 3x3 conv + BatchNorm (momentum 0.1, eps 1e-5) + ReLU per level, 2x2 max pooling, 2x2 stride-2 transposed
+convs up, skip concatenation [up, skip], 1x1 conv to the classes. Init as segstream's for the 3x3 and transposed convs (TF.js' heNormal, truncated normal of std sqrt(2 / fan_in)) and Glorot uniform for the 1x1, zero biases. Pixels / 255.
+Tiles: the non-overlapping grid of `tile` px over each training image, every tile in memory, reshuffled each
+epoch (DataLoader shuffle), each drawn with a left-right flip, a top-bottom flip (each p=1/2) and 0-3 quarter
+turns. Cross-entropy ignoring label 255, Adam (lr, betas 0.9/0.999, eps 1e-7 as segstream's), constant rate.
+Prediction: the same tile grid over each held-out image, written as a class-index PNG.
+
+Needs Debian's python3-torch and python3-opencv. usage: python3 quality_unet_torch.py JOB.json
+JOB: {trainImages: [[image, mask], ...], heldOut: [[id, image], ...], outDir, seed, epochs, batch, tile,
+      classes, baseFilters, depth, learningRate, threads}
+Prints per-epoch lines and, last, one JSON line: {epochs: [{loss, seconds}], peakRssMiB}."""
+import json, math, os, resource, sys, time
+import cv2, numpy as np, torch, torch.nn as nn
+
+job = json.load(open(sys.argv[1]))
+torch.set_num_threads(job['threads']); torch.manual_seed(job['seed']); np.random.seed(job['seed'])
+T, C = job['tile'], job['classes']
+
+
+def he_normal_(w, fan_in):
+    std = math.sqrt(2.0 / fan_in)  # TF.js' heNormal: a normal truncated at two deviations, no variance correction
+    nn.init.trunc_normal_(w, 0.0, std, -2 * std, 2 * std)
+
+
+def block(i, o):
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o, eps=1e-5, momentum=0.1), nn.ReLU(inplace=True),
+                         nn.Conv2d(o, o, 3, padding=1), nn.BatchNorm2d(o, eps=1e-5, momentum=0.1), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    def __init__(s, base, depth, classes):
+        super().__init__()
+        widths = [base * 2 ** k for k in range(depth + 1)]
+        s.down = nn.ModuleList(); i = 3
+        for o in widths: s.down.append(block(i, o)); i = o
+        s.up = nn.ModuleList(); s.dec = nn.ModuleList()
+        for o in reversed(widths[:-1]): s.up.append(nn.ConvTranspose2d(i, o, 2, 2)); s.dec.append(block(2 * o, o)); i = o
+        s.head = nn.Conv2d(i, classes, 1); s.pool = nn.MaxPool2d(2)
+        for m in s.modules():
+            if isinstance(m, nn.Conv2d) and m is not s.head: he_normal_(m.weight, m.in_channels * 9)
+            if isinstance(m, nn.ConvTranspose2d): he_normal_(m.weight, m.out_channels * 4)  # Keras' fan_in of a transposed kernel
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)): nn.init.zeros_(m.bias)
+        nn.init.xavier_uniform_(s.head.weight)
+
+    def forward(s, x):
+        skips = []
+        for k, d in enumerate(s.down):
+            x = d(x)
+            if k < len(s.down) - 1: skips.append(x); x = s.pool(x)
+        for u, d in zip(s.up, s.dec): x = d(torch.cat([u(x), skips.pop()], 1))
+        return s.head(x)
+
+
+def read_rgb(path):
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None: raise SystemExit(f'{path}: not a readable image')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def grid(h, w):
+    return [(y, x) for y in range(0, h, T) for x in range(0, w, T)]
+
+
+def padded(a, y, x, fill):
+    out = np.full((T, T) + a.shape[2:], fill, a.dtype); part = a[y:y + T, x:x + T]
+    out[:part.shape[0], :part.shape[1]] = part
+    return out
+
+
+images, masks = [], []
+for image_path, mask_path in job['trainImages']:
+    image = read_rgb(image_path); mask = cv2.imread(mask_path, cv2.IMREAD_UNCHANGED)
+    for y, x in grid(*mask.shape):
+        images.append(padded(image, y, x, 0)); masks.append(padded(mask, y, x, 255))
+images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # uint8 [N, 3, T, T]
+masks = torch.from_numpy(np.stack(masks).astype(np.int64))
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, masks), batch_size=job['batch'], shuffle=True)
+
+model = UNet(job['baseFilters'], job['depth'], C)
+optimizer = torch.optim.Adam(model.parameters(), lr=job['learningRate'], betas=(0.9, 0.999), eps=1e-7)
+loss_fn = nn.CrossEntropyLoss(ignore_index=255)
+
+
+def augment(x, y):
+    """Per tile, as segstream draws them: flips, then quarter turns, the same for image and mask."""
+    xs, ys = [], []
+    for xi, yi in zip(x, y):
+        if np.random.rand() < 0.5: xi, yi = xi.flip(-1), yi.flip(-1)
+        if np.random.rand() < 0.5: xi, yi = xi.flip(-2), yi.flip(-2)
+        k = np.random.randint(4); xi, yi = torch.rot90(xi, k, (-2, -1)), torch.rot90(yi, k, (-2, -1))
+        xs.append(xi); ys.append(yi)
+    return torch.stack(xs), torch.stack(ys)
+
+
+epochs = []
+for epoch in range(job['epochs']):
+    model.train(); started = time.time(); total = 0.0; steps = 0
+    for x, y in loader:
+        x, y = augment(x, y)
+        optimizer.zero_grad(); loss = loss_fn(model(x.float() / 255), y); loss.backward(); optimizer.step()
+        total += loss.item(); steps += 1
+    epochs.append({'loss': total / steps, 'seconds': time.time() - started})
+    print(f'epoch {epoch + 1}: loss {total / steps:.4f} ({epochs[-1]["seconds"]:.0f} s)', flush=True)
+
+model.eval(); os.makedirs(job['outDir'], exist_ok=True)
+with torch.no_grad():
+    for image_id, image_path in job['heldOut']:
+        image = read_rgb(image_path); h, w = image.shape[:2]; classes = np.zeros((h, w), np.uint8)
+        for y, x in grid(h, w):
+            tile = torch.from_numpy(padded(image, y, x, 0)).permute(2, 0, 1)[None].float() / 255
+            predicted = model(tile)[0].argmax(0).numpy().astype(np.uint8)
+            classes[y:y + T, x:x + T] = predicted[:min(T, h - y), :min(T, w - x)]
+        cv2.imwrite(os.path.join(job['outDir'], f'{image_id}.png'), classes)
+print(json.dumps({'epochs': epochs, 'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
