@@ -99,6 +99,32 @@ test('toTensorBatch: no tensor growth over many batches; a class id beyond numCl
   assert.is(tf.memory().numTensors, before, 'a refused batch leaves no tensor behind');
 });
 
+test('toTensorBatch with ahead: at most that many batches are tensors until one is released, in order, then completes', async () => {
+  const before = tf.memory().numTensors;
+  const source = new Subject<LabelledTile[]>();
+  const emitted: Array<{ release: () => void; origins: Array<{ sourceId: string }> }> = [];
+  let completed = false;
+  source.pipe(toTensorBatch({ ahead: 2 })).subscribe({ next: (batch) => emitted.push(batch), complete: () => (completed = true) });
+  // A flushed shuffle buffer: ten batches arrive at once.
+  for (let i = 0; i < 10; i++) source.next([syntheticTile(i)]);
+  source.complete();
+  assert.is(emitted.length, 2);
+  assert.is(tf.memory().numTensors, before + 4, 'two batches of images and labels');
+  assert.not.ok(completed, 'batches still wait');
+  for (let released = 0; released < 10; released++) {
+    emitted[released]!.release();
+    assert.is(emitted.length, Math.min(10, released + 3));
+    assert.ok(tf.memory().numTensors <= before + 4);
+  }
+  assert.ok(completed);
+  assert.equal(emitted.map((b) => b.origins[0]!.sourceId), Array.from({ length: 10 }, (_, i) => `s${i}`));
+  assert.is(tf.memory().numTensors, before);
+  // A consumer that releases inside next sees every batch, without nesting a call per batch.
+  const all = await lastValueFrom(from(Array.from({ length: 5000 }, (_, i) => [syntheticTile(i % 7)])).pipe(toTensorBatch({ ahead: 1 }), tap((batch) => batch.release()), toArray()));
+  assert.is(all.length, 5000);
+  assert.throws(() => toTensorBatch({ ahead: 0 }), /ahead must be a positive integer/);
+});
+
 test('.npy encoding is read back by NumPy with dtype, shape and values', async () => {
   const floats = Float32Array.from({ length: 24 }, (_, i) => i / 3);
   const bytes = Uint8Array.from({ length: 6 }, (_, i) => i * 40);

@@ -17,7 +17,8 @@ test('micro-batches are the batch in order, and the batch is released only when 
   const xbd = await syntheticXbd(2);
   const { pairs } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
   const gate = new CreditGate(64);
-  const source = () => tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize: 8, gate });
+  // All 4 batches are held at once below, so all may be tensors before any is released.
+  const source = () => tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize: 8, gate, tensors: { ahead: 4 } });
   const tensorsBefore = tf.memory().numTensors;
   // The whole batches, copied out as arrays for comparison.
   const expected = await lastValueFrom(

@@ -57,6 +57,26 @@ test('the default shuffle budget mixes scenes in each batch as a full in-memory 
   assert.ok(oldDefault < 0.6 * reference, `64-tile buffer: ${oldDefault} distinct images per batch, in-memory shuffle ${reference}`);
 });
 
+test('a shuffle buffer holding the whole epoch flushes as tiles: at most two batches are tensors at once', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const before = tf.memory().numTensors;
+  let most = 0;
+  let batches = 0;
+  await lastValueFrom(
+    tileBatches({ ...base, shuffle: { bufferSize: IMAGES * 64, seed: 1 } }).pipe(
+      concatMap(async (batch: TensorBatch) => {
+        await new Promise((resolve) => setTimeout(resolve, 1)); // a slow trainer: the source is far ahead
+        most = Math.max(most, tf.memory().numTensors - before);
+        batches++;
+        batch.release();
+      }),
+    ),
+  );
+  assert.is(batches, (IMAGES * 64) / BATCH);
+  assert.ok(most <= 4, `${most} tensors alive at once (images and labels of two batches at most)`);
+  assert.is(tf.memory().numTensors, before);
+});
+
 test('shuffleBufferForMemory: tiles of pixels and mask bytes that fit the budget', () => {
   assert.is(shuffleBufferForMemory(256, 256), 1024);
   assert.is(shuffleBufferForMemory(1, 128, 4), Math.floor(2 ** 20 / (128 * 128 * 5)));

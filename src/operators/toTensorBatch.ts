@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type OperatorFunction, map } from 'rxjs';
+import { Observable, type OperatorFunction, map } from 'rxjs';
 import { normalizedPixelTensor } from '../backend/wasmPixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../stream/labelledTile.js';
@@ -18,6 +18,12 @@ export interface ToTensorBatchOptions {
   ignoreValue?: number;
   /** Called with the batch's tile count when it is released (returns the tiles' credits to the source). */
   onRelease?: (tiles: number) => void;
+  /**
+   * The most batches made into tensors and not yet released; later batches wait as tiles (a quarter of the
+   * bytes: one byte per channel against float32 pixels and int32 labels) until one is released. Without it a
+   * shuffle buffer flushed at an epoch's end becomes tensors all at once. Default: no limit.
+   */
+  ahead?: number;
 }
 
 /** A tensor batch that also carries one-hot labels. */
@@ -45,10 +51,60 @@ function checkTriple(value: readonly number[] | undefined, name: string, fallbac
  * @example
  * batches$.pipe(toTensorBatch({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }))
  *
- * @param options normalization, one-hot labels, ignore value and release callback.
+ * @param options normalization, one-hot labels, ignore value, release callback and how far ahead to convert.
  * @returns an operator from tile arrays to tensor batches.
  */
 export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunction<LabelledTile[], TensorBatch | OneHotTensorBatch> {
+  const { ahead } = options;
+  if (ahead === undefined) return map(tensorBatchMaker(options));
+  if (!Number.isInteger(ahead) || ahead < 1) throw new RangeError(`toTensorBatch: ahead must be a positive integer, got ${ahead}`);
+  return (source) =>
+    new Observable((subscriber) => {
+      const waiting: LabelledTile[][] = [];
+      let unreleased = 0;
+      let sourceDone = false;
+      let draining = false;
+      const make = tensorBatchMaker({
+        ...options,
+        onRelease: (tiles) => {
+          unreleased--;
+          options.onRelease?.(tiles);
+          drain();
+        },
+      });
+      // A loop, not recursion: a consumer that releases inside `next` would otherwise nest one call per batch.
+      function drain(): void {
+        if (draining || subscriber.closed) return;
+        draining = true;
+        try {
+          while (waiting.length > 0 && unreleased < ahead!) {
+            unreleased++;
+            subscriber.next(make(waiting.shift()!));
+          }
+          if (sourceDone && waiting.length === 0) subscriber.complete();
+        } catch (error) {
+          subscriber.error(error);
+        } finally {
+          draining = false;
+        }
+      }
+      const subscription = source.subscribe({
+        next: (tiles) => {
+          waiting.push(tiles);
+          drain();
+        },
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          sourceDone = true;
+          drain();
+        },
+      });
+      return () => subscription.unsubscribe();
+    });
+}
+
+/** The conversion of one batch of tiles, with the staging buffer it reuses across batches. */
+function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]) => TensorBatch | OneHotTensorBatch {
   const mean = checkTriple(options.mean, 'mean', 0, false);
   const std = checkTriple(options.std, 'std', 1, true);
   const ignoreValue = options.ignoreValue ?? IGNORE_VALUE;
@@ -82,7 +138,7 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
     return images;
   };
 
-  return map((tiles) => {
+  return (tiles) => {
     if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
     const { width, height } = tiles[0]!.image;
     const pixels = width * height;
@@ -125,5 +181,5 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
       options.onRelease?.(tiles.length);
     };
     return oneHot ? { ...batch, oneHot, release: batch.release } : batch;
-  });
+  };
 }

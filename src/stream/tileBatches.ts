@@ -82,6 +82,8 @@ function reservedCredits(options: TileBatchesOptions): number {
 
 /** The random streams of an epoch, told apart where they share a seed (see `epochSeed`). */
 const RANDOM_STREAM = { augment: 0, imageOrder: 1, shuffleBuffer: 2 } as const;
+/** Batches made into tensors and not yet released: the one being trained on and the next. */
+const TENSOR_BATCHES_AHEAD = 2;
 
 /**
  * The gated source of one epoch's pairs: emits each pair only once the credits for all its tiles (counted
@@ -260,7 +262,9 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
   return new Observable<TensorBatch | OneHotTensorBatch>((subscriber) => {
     const gate = options.gate ?? new CreditGate(credits);
     const creditsOf = new WeakMap<LabelledPair, number>();
-    const toTensors = toTensorBatch({ ...options.tensors, onRelease: (tiles) => gate.release(tiles) });
+    // Tiles become tensors two batches ahead of the consumer (the one it trains on and the next): the rest wait
+    // as bytes, so the credits bound memory in the units the shuffle budget counts.
+    const toTensors = toTensorBatch({ ahead: TENSOR_BATCHES_AHEAD, ...options.tensors, onRelease: (tiles) => gate.release(tiles) });
     const reader = pairReader(options, gate, creditsOf);
     // Epochs one after another: the next starts reading once the previous has emitted its last batch. Each
     // batch names its epoch, so a trainer can follow the data's epochs when bad input shortened one.
