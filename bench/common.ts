@@ -34,8 +34,8 @@ export async function xbdPairs(): Promise<LabelledPair[]> {
 }
 
 /** The streaming source as training uses it: xBD pairs to 256x256 tiles to batches of float32 tensors. */
-export function xbdTileBatches(pairs: readonly LabelledPair[], batchSize: number, epochs = 1): Observable<TensorBatch> {
-  return tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize, epochs });
+export function xbdTileBatches(pairs: readonly LabelledPair[], batchSize: number, epochs = 1, shuffleBuffer = 0): Observable<TensorBatch> {
+  return tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize, epochs, ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: 0 } } : {}) });
 }
 
 /** Runs a stream of batches to its end, releasing each as it comes; `onBatch` sees each batch first. */
