@@ -38,15 +38,15 @@ export function xbdTileBatches(pairs: readonly LabelledPair[], batchSize: number
   return tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize, epochs, ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: 0 } } : {}) });
 }
 
-/** Runs a stream of batches to its end, releasing each as it comes; `onBatch` sees each batch first. */
-export async function drainBatches(batches: Observable<TensorBatch>, onBatch?: (batch: TensorBatch) => void): Promise<{ tiles: number; seconds: number }> {
+/** Runs a stream of batches to its end, releasing each as it comes; `onBatch` sees each batch first, with the seconds since the start. */
+export async function drainBatches(batches: Observable<TensorBatch>, onBatch?: (batch: TensorBatch, seconds: number) => void): Promise<{ tiles: number; seconds: number }> {
   let tiles = 0;
   const started = performance.now();
   await lastValueFrom(
     batches.pipe(
       tap((batch) => {
         tiles += batch.origins.length;
-        onBatch?.(batch);
+        onBatch?.(batch, (performance.now() - started) / 1000);
         batch.release();
       }),
     ),

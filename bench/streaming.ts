@@ -110,40 +110,38 @@ async function memoryChild(batchSize: number): Promise<MemoryMeasurement> {
 }
 
 interface IngestMeasurement {
-  epochs: number;
   tiles: number;
   seconds: number;
   peakRss: number;
 }
 
-async function ingestChild(epochs: number): Promise<IngestMeasurement> {
+/** Ingest alone of all xBD tiles after a warm-up, batches released as they come; `onBatch` sees each first. */
+async function ingestXbd(batchSize: number, epochs: number, shuffleBuffer: number, onBatch?: (batch: TensorBatch, seconds: number) => void): Promise<IngestMeasurement> {
   const pairs = await xbdPairs();
-  await drainBatches(xbdTileBatches(pairs.slice(0, 4), INGEST_BATCH_SIZE)); // warm-up: sharp, JIT, the wasm heap
-  const { tiles, seconds } = await drainBatches(xbdTileBatches(pairs, INGEST_BATCH_SIZE, epochs));
-  return { epochs, tiles, seconds, peakRss: peakRssBytes() };
+  await drainBatches(xbdTileBatches(pairs.slice(0, 4), batchSize)); // warm-up: sharp, JIT, the wasm heap
+  const { tiles, seconds } = await drainBatches(xbdTileBatches(pairs, batchSize, epochs, shuffleBuffer), onBatch);
+  return { tiles, seconds, peakRss: peakRssBytes() };
 }
 
-interface ShuffleMeasurement {
+async function ingestChild(epochs: number): Promise<IngestMeasurement & { epochs: number }> {
+  return { epochs, ...(await ingestXbd(INGEST_BATCH_SIZE, epochs, 0)) };
+}
+
+interface ShuffleMeasurement extends IngestMeasurement {
   bufferTiles: number;
-  tiles: number;
   /** The source image of each tile, in stream order. */
   sources: string[];
   firstBatchSeconds: number;
-  seconds: number;
-  peakRss: number;
 }
 
 async function shuffleChild(bufferTiles: number): Promise<ShuffleMeasurement> {
-  const pairs = await xbdPairs();
-  await drainBatches(xbdTileBatches(pairs.slice(0, 4), SHUFFLE_BATCH_SIZE)); // warm-up: sharp, JIT, the wasm heap
-  const started = performance.now();
   let firstBatchSeconds = 0;
   const sources: string[] = [];
-  const { tiles, seconds } = await drainBatches(xbdTileBatches(pairs, SHUFFLE_BATCH_SIZE, 1, bufferTiles), (batch) => {
-    if (sources.length === 0) firstBatchSeconds = (performance.now() - started) / 1000;
+  const ingest = await ingestXbd(SHUFFLE_BATCH_SIZE, 1, bufferTiles, (batch, seconds) => {
+    if (sources.length === 0) firstBatchSeconds = seconds;
     sources.push(...batch.origins.map((o) => o.sourceId));
   });
-  return { bufferTiles, tiles, sources, firstBatchSeconds, seconds, peakRss: peakRssBytes() };
+  return { bufferTiles, sources, firstBatchSeconds, ...ingest };
 }
 
 async function imageSize(pair: LabelledPair): Promise<[number, number]> {
@@ -203,7 +201,7 @@ if (mode === '--memory-child') {
 
   if (sections.includes('c')) {
     console.log(`(c) dataset size: ingest only (tileBatches, batches of ${INGEST_BATCH_SIZE}, released at once), a fresh process each`);
-    const runs = DATASET_EPOCHS.map((epochs) => measureInChild<IngestMeasurement>('streaming.js', ['--ingest-child', epochs]));
+    const runs = DATASET_EPOCHS.map((epochs) => measureInChild<IngestMeasurement & { epochs: number }>('streaming.js', ['--ingest-child', epochs]));
     for (const run of runs) {
       console.log(`${run.epochs}x (${run.tiles} tiles) on ${backend.tfBackend}: ${run.seconds.toFixed(1)} s, ${(run.tiles / run.seconds).toFixed(0)} tiles/s, peak RSS ${mebibytes(run.peakRss)} MiB`);
     }
