@@ -12,7 +12,7 @@ import { loadConfig } from '../src/cli/config.js';
 import { resolveClassMap } from '../src/cli/classes.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { confusionCsv, confusionHeatmapPng, evaluationReport, evaluationTable } from '../src/pipelines/evaluate.js';
-import { writeRunManifest } from '../src/pipelines/runDirectory.js';
+import { type RunManifest, manifestClassMap, manifestClasses, writeRunManifest } from '../src/pipelines/runDirectory.js';
 import { scheduleForRun } from '../src/pipelines/trainPipeline.js';
 import { PROJECT_ROOT } from './helpers/data.js';
 
@@ -130,6 +130,13 @@ test('--classes takes a preset or a JSON file and names a bad field', async () =
   assert.equal([...map.ids], [['building', 1], ['shed', 1], ['un-classified', 255]]);
   writeFileSync(path, JSON.stringify({ names: ['background', 'building'], labels: { roof: 7 } }));
   await rejects(() => resolveClassMap(path), /"labels"\."roof" must be a class id in \[0, 1\] or "ignore", got 7/);
+  writeFileSync(path, JSON.stringify({ names: ['background', 'building'], ignoreColors: [[0, 0, 0]], colors: [[255, 255, 255], [255, 0, 0]] }));
+  const ignoring = await resolveClassMap(path);
+  assert.equal(ignoring.ignoreColors, [[0, 0, 0]]);
+  // A run's class map keeps them, so that eval and predict read colour masks as training did.
+  assert.equal(manifestClassMap(JSON.parse(JSON.stringify({ classes: manifestClasses(ignoring) })) as RunManifest), ignoring);
+  writeFileSync(path, JSON.stringify({ names: ['background', 'building'], ignoreColors: [[0, 0, 300]] }));
+  await rejects(() => resolveClassMap(path), /"ignoreColors" must be a list of \[r, g, b\] colours \(0-255\), got \[\[0,0,300\]\]/);
 });
 
 test('eval report: per-class accuracy, macro and mean IoU from a hand-counted matrix; CSV and heat map', async () => {

@@ -164,6 +164,11 @@ test('PNG masks: class-index masks read back as written; colour masks map colour
   rgb.set([1, 2, 3], 0);
   await sharp(rgb, { raw: { width: 1024, height: 1024, channels: 3 } }).png().toFile(colourPng);
   await expectInputError(readLabelMask({ id: 'c', imagePath: '', labelPath: colourPng }, size1024, xbdClassMap()), colourPng, /colour rgb\(1, 2, 3\)/);
+  // A colour the class map marks as ignored reads as the ignore value, and only there.
+  const ignoring = { ...xbdClassMap(), ignoreColors: [[1, 2, 3]] as Array<[number, number, number]> };
+  const withIgnored = await readLabelMask({ id: 'c', imagePath: '', labelPath: colourPng }, size1024, ignoring);
+  assert.is(withIgnored.data[0], 255);
+  assert.equal(withIgnored.data.subarray(1), mask.data.subarray(1).map((v) => (v === 255 ? 0 : v)));
   await expectInputError(readLabelMask({ id: 'i', imagePath: '', labelPath: indexPng }, { width: 512, height: 1024 }, xbdClassMap()), indexPng, /1024x1024 but the image is 512x1024/);
 });
 

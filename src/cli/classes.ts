@@ -11,7 +11,8 @@ const fallbackColour = (id: number): [number, number, number] => (id === 0 ? [0,
 
 /**
  * Resolves `--classes`: a preset name (`xbd`), a LabelMe `class_names.txt`, or a JSON file `{ "names": [...], "colors"?: [[r,g,b], ...],
- * "labels"?: { "label in files": id or "ignore" } }`. Without `labels`, each name labels its own class.
+ * "labels"?: { "label in files": id or "ignore" }, "ignoreColors"?: [[r,g,b], ...] }`. Without `labels`, each name labels its own
+ * class; colour-mask pixels of an `ignoreColors` colour are ignored.
  *
  * @example
  * ```ts
@@ -31,13 +32,13 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       throw new InputError(spec, `not a usable class_names.txt: ${(error as Error).message}`, { cause: error });
     }
   }
-  let data: { names?: unknown; colors?: unknown; labels?: unknown };
+  let data: { names?: unknown; colors?: unknown; labels?: unknown; ignoreColors?: unknown };
   try {
     data = JSON.parse(await readFile(spec, 'utf8')) as typeof data;
   } catch (error) {
     throw new InputError(spec, `--classes is neither a preset (${Object.keys(CLASS_PRESETS).join(', ')}) nor a readable JSON class file: ${(error as Error).message}`, { cause: error });
   }
-  const { names, colors, labels } = data;
+  const { names, colors, labels, ignoreColors } = data;
   if (!Array.isArray(names) || names.length < 2 || names.some((n) => typeof n !== 'string')) throw new InputError(spec, '"names" must be an array of at least 2 class names, background first');
   if (names.length > 255) throw new InputError(spec, `"names" has ${names.length} classes; at most 255 fit in a mask`);
   const ids = new Map<string, number>();
@@ -49,6 +50,10 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       else throw new InputError(spec, `"labels"."${label}" must be a class id in [0, ${names.length - 1}] or "ignore", got ${JSON.stringify(id)}`);
     }
   } else throw new InputError(spec, '"labels" must map label names to class ids');
+  const isColour = (c: unknown): c is [number, number, number] => Array.isArray(c) && c.length === 3 && c.every((v) => Number.isInteger(v) && v >= 0 && v <= 255);
+  if (ignoreColors !== undefined && (!Array.isArray(ignoreColors) || !ignoreColors.every(isColour))) {
+    throw new InputError(spec, `"ignoreColors" must be a list of [r, g, b] colours (0-255), got ${JSON.stringify(ignoreColors)}`);
+  }
   const palette = Array.isArray(colors) ? colors : [];
   return {
     names: names as string[],
@@ -56,8 +61,9 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
     ignoreValue: IGNORE_VALUE,
     colors: (names as string[]).map((_, id) => {
       const colour = palette[id] as unknown;
-      return Array.isArray(colour) && colour.length === 3 && colour.every((c) => Number.isInteger(c) && c >= 0 && c <= 255) ? (colour as [number, number, number]) : fallbackColour(id);
+      return isColour(colour) ? colour : fallbackColour(id);
     }),
+    ...(ignoreColors ? { ignoreColors } : {}),
   };
 }
 

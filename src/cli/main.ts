@@ -17,7 +17,7 @@ import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
 import { assertCheckpointDirWritable, newestCheckpointName } from '../training/checkpoint.js';
 import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';
-import { manifestClassMap, openRun, readRunManifest, RUN_CHECKPOINTS, runPaths, writeRunManifest, type RunCheckpoint } from '../pipelines/runDirectory.js';
+import { manifestClassMap, manifestClasses, openRun, readRunManifest, RUN_CHECKPOINTS, runPaths, writeRunManifest, type RunCheckpoint } from '../pipelines/runDirectory.js';
 import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../pipelines/evaluate.js';
 import { compareRuns, comparisonMarkdown } from '../pipelines/compare.js';
 import { predictFullImage, TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation } from '../predict/slidingWindow.js';
@@ -218,7 +218,7 @@ async function trainCommand(command: Command): Promise<number> {
     const changed = changedSettings(earlierManifest?.options, options);
     await writeRunManifest(out, {
       arch,
-      classes: { names: classMap.names, colors: classMap.colors, ignoreValue: classMap.ignoreValue, ids: Object.fromEntries(classMap.ids) },
+      classes: manifestClasses(classMap),
       tileSize: config.tileSize as number,
       options,
       backend: backend.backend,

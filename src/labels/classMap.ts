@@ -11,6 +11,8 @@ export interface ClassMap {
   ignoreValue: number;
   /** RGB colour per class id, for previews and RGB colour masks. */
   colors: Array<[number, number, number]>;
+  /** Colours of RGB colour masks that mean "ignore" (unlabelled, no data, a stray border), read as `ignoreValue`. */
+  ignoreColors?: Array<[number, number, number]>;
   /**
    * Overlap priority per class id: where shapes of two classes overlap, the higher priority wins; where
    * priorities are equal (or absent), the shape drawn later wins.

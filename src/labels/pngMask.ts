@@ -6,7 +6,8 @@ import type { ClassMap } from './classMap.js';
 /**
  * Reads a mask image: single-channel (grey) masks hold class ids directly (the ignore value allowed);
  * colour masks (RGB, or palette PNGs, which decode to their colours) map each colour to the class of that
- * colour in `classMap.colors`. An unknown id or colour, or a size other than the image's, is an InputError.
+ * colour in `classMap.colors`, and the colours of `classMap.ignoreColors` to the ignore value. An unknown id
+ * or colour, or a size other than the image's, is an InputError.
  */
 export async function readPngMask(file: string, size: { width: number; height: number }, classMap: ClassMap): Promise<ClassMask> {
   const checkSize = (width: number | undefined, height: number | undefined): void => {
@@ -47,12 +48,14 @@ export async function readPngMask(file: string, size: { width: number; height: n
     }
     return { data: mask, width: info.width, height: info.height };
   }
-  const classOfColour = new Map(classMap.colors.map(([r, g, b], id) => [(r << 16) | (g << 8) | b, id]));
+  const key = ([r, g, b]: readonly [number, number, number]): number => (r << 16) | (g << 8) | b;
+  // Ignore colours first: a colour listed as both keeps its class.
+  const classOfColour = new Map([...(classMap.ignoreColors ?? []).map((c): [number, number] => [key(c), classMap.ignoreValue]), ...classMap.colors.map((c, id): [number, number] => [key(c), id])]);
   for (let i = 0; i < pixels; i++) {
     const colour = (data[3 * i]! << 16) | (data[3 * i + 1]! << 8) | data[3 * i + 2]!;
     const id = classOfColour.get(colour);
     if (id === undefined) {
-      throw new InputError(file, `pixel (${i % info.width}, ${Math.floor(i / info.width)}) has colour rgb(${data[3 * i]}, ${data[3 * i + 1]}, ${data[3 * i + 2]}), which no class has`);
+      throw new InputError(file, `pixel (${i % info.width}, ${Math.floor(i / info.width)}) has colour rgb(${data[3 * i]}, ${data[3 * i + 1]}, ${data[3 * i + 2]}), which no class has (a class file's "ignoreColors" can mark it as ignored)`);
     }
     mask[i] = id;
   }

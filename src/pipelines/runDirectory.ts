@@ -10,7 +10,7 @@ import type { EvaluationReport } from './evaluate.js';
 /** What `run.json` in a run folder records: enough to evaluate and predict with the run's model later. */
 export interface RunManifest {
   arch: string;
-  classes: { names: string[]; colors: Array<[number, number, number]>; ignoreValue: number; ids: Record<string, number> };
+  classes: { names: string[]; colors: Array<[number, number, number]>; ignoreValue: number; ids: Record<string, number>; ignoreColors?: Array<[number, number, number]> };
   tileSize: number;
   /** The options the run was started with (after config file and flags were merged). */
   options: Record<string, unknown>;
@@ -40,9 +40,16 @@ export async function writeRunManifest(runDir: string, manifest: RunManifest): P
   await writeFile(runPaths(runDir).manifest, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
+/** A class map as a run's manifest stores it (JSON: the label ids as an object). */
+export function manifestClasses(classMap: ClassMap): RunManifest['classes'] {
+  const { names, colors, ignoreValue, ids, ignoreColors } = classMap;
+  return { names, colors, ignoreValue, ids: Object.fromEntries(ids), ...(ignoreColors ? { ignoreColors } : {}) };
+}
+
 /** The class map a run was trained with. */
 export function manifestClassMap(manifest: RunManifest): ClassMap {
-  return { names: manifest.classes.names, colors: manifest.classes.colors, ignoreValue: manifest.classes.ignoreValue, ids: new Map(Object.entries(manifest.classes.ids)) };
+  const { names, colors, ignoreValue, ids, ignoreColors } = manifest.classes;
+  return { names, colors, ignoreValue, ids: new Map(Object.entries(ids)), ...(ignoreColors ? { ignoreColors } : {}) };
 }
 
 /** Which checkpoint of a run to open: the newest, or the one of its best epoch by validation. */
