@@ -23,17 +23,38 @@ export type BadInputPolicy = 'throw' | 'skip';
 export interface SkippedItem {
   file: string;
   problem: string;
+  /** The training epochs (from 0) it was skipped in, where a stream that reads it every epoch says so. */
+  epochs?: number[];
+}
+
+/** Where skipped items go: a `SkipReport`, or a view of one that adds the epoch. */
+export interface SkipSink {
+  add(error: InputError, epoch?: number): void;
 }
 
 /**
  * Collects the items a run skipped under the `skip` policy, so the run can end by saying how many were
  * skipped and why. Nothing is dropped without passing through here.
  */
-export class SkipReport {
+export class SkipReport implements SkipSink {
   readonly items: SkippedItem[] = [];
+  readonly #byFileAndProblem = new Map<string, SkippedItem>();
 
-  add(error: InputError): void {
-    this.items.push({ file: error.file, problem: error.problem });
+  /** Records a skipped item once: meeting it again (a later epoch reads the same file) only adds the epoch. */
+  add(error: InputError, epoch?: number): void {
+    const key = JSON.stringify([error.file, error.problem]);
+    let item = this.#byFileAndProblem.get(key);
+    if (!item) {
+      item = { file: error.file, problem: error.problem };
+      this.#byFileAndProblem.set(key, item);
+      this.items.push(item);
+    }
+    if (epoch !== undefined && !item.epochs?.includes(epoch)) (item.epochs ??= []).push(epoch);
+  }
+
+  /** A view that records every item with this epoch (for a stream that does not know the run's epoch). */
+  inEpoch(epoch: number): SkipSink {
+    return { add: (error) => this.add(error, epoch) };
   }
 
   get count(): number {
@@ -47,11 +68,14 @@ export class SkipReport {
     return counts;
   }
 
-  /** A human-readable summary: a count line and one line per skipped file. */
+  /** A human-readable summary: a count line and one line per skipped file, with its epochs counted from 1. */
   toString(): string {
     if (this.count === 0) return 'skipped 0 items';
     const lines = [`skipped ${this.count} item${this.count === 1 ? '' : 's'}:`];
-    for (const { file, problem } of this.items) lines.push(`  ${file}: ${problem}`);
+    for (const { file, problem, epochs } of this.items) {
+      const when = epochs ? ` (epoch${epochs.length === 1 ? '' : 's'} ${epochs.map((e) => e + 1).join(', ')})` : '';
+      lines.push(`  ${file}: ${problem}${when}`);
+    }
     return lines.join('\n');
   }
 }
@@ -60,7 +84,7 @@ export class SkipReport {
  * Applies a bad-input policy to an error: rethrows it under `throw` (or when it is not an input error),
  * records it under `skip`.
  */
-export function handleBadInput(error: unknown, policy: BadInputPolicy, report: SkipReport | undefined): void {
+export function handleBadInput(error: unknown, policy: BadInputPolicy, report: SkipSink | undefined): void {
   if (policy === 'skip' && error instanceof InputError) {
     report?.add(error);
     return;

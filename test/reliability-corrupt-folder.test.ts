@@ -61,17 +61,21 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
     const skipReport = new SkipReport();
     const started = performance.now();
     // The smallest UNet: what is tested is which tiles reach it, not what it learns.
-    const run = await prepareTrainingRun({ ...smallestUNetRun(root, TILE, BATCH), onBadInput: 'skip', skipReport });
+    // Two epochs: a file skipped in both is reported once, naming both.
+    const run = await prepareTrainingRun({ ...smallestUNetRun(root, TILE, BATCH), epochs: 2, onBadInput: 'skip', skipReport });
     const events = await lastValueFrom(run.events$.pipe(toArray()));
     const steps = events.filter((event) => event.type === 'batch').length;
     console.log(`  ${GOOD_PAIRS} good pairs (${goodTiles} tiles), ${expectedSkips.length} corrupt: ${steps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s\n${skipReport.toString().replace(/^/gm, '  ')}`);
 
-    assert.is(events.filter((event) => event.type === 'epoch').length, 1, 'the run finished its epoch');
+    assert.is(events.filter((event) => event.type === 'epoch').length, 2, 'the run finished its epochs');
     assert.not.ok(events.some((event) => event.type === 'stopped'));
-    assert.is(steps, Math.ceil(goodTiles / BATCH), 'one optimizer step per batch of good tiles');
+    assert.is(steps, 2 * Math.ceil(goodTiles / BATCH), 'one optimizer step per batch of good tiles');
     const skipped = [...skipReport.items].sort((a, b) => a.file.localeCompare(b.file));
     assert.equal(skipped.map((item) => item.file), expectedSkips.map((item) => item.file), 'exactly the corrupt files are reported, each once');
     skipped.forEach((item, i) => assert.match(item.problem, expectedSkips[i]!.problem, `${item.file}: ${item.problem}`));
+    // Files the stream reads are skipped each epoch; an image without a label is left out once, before streaming.
+    for (const item of skipped) assert.equal(item.epochs, /no label file/.test(item.problem) ? undefined : [0, 1], item.file);
+    assert.match(skipReport.toString(), /corrupt-truncated\.png: cannot decode image.* \(epochs 1, 2\)$/m);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { OperatorFunction } from 'rxjs';
-import { type BadInputPolicy, InputError, type SkipReport } from '../errors.js';
+import { type BadInputPolicy, InputError, type SkipSink } from '../errors.js';
 import { decodeImage } from '../io/decodeImage.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { orderedReads } from '../stream/orderedReads.js';
@@ -25,7 +25,7 @@ export interface ReadLabelledImagesOptions {
   /** Default `throw`. */
   onBadInput?: BadInputPolicy;
   /** Where skipped pairs are recorded under `skip`. */
-  skipReport?: SkipReport;
+  skipReport?: SkipSink;
   /** Called for each pair skipped under `skip` (the tile pipeline uses it to return the pair's credits). */
   onSkip?: (pair: LabelledPair, error: InputError) => void;
 }

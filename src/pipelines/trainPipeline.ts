@@ -228,7 +228,10 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     ...(options.skipReport ? { skipReport: options.skipReport } : {}),
     tensors: { ignoreValue: options.classMap.ignoreValue },
   };
-  const validation = splits.validation.length > 0 ? (): Observable<TensorBatch> => tileBatches({ ...common, pairs: splits.validation }) as Observable<TensorBatch> : undefined;
+  const validation =
+    splits.validation.length > 0
+      ? (epoch: number): Observable<TensorBatch> => tileBatches({ ...common, pairs: splits.validation, ...(options.skipReport ? { skipReport: options.skipReport.inEpoch(epoch) } : {}) }) as Observable<TensorBatch>
+      : undefined;
   const shuffleBuffer = options.shuffleBuffer ?? shuffleBufferForMemory(options.shuffleMemoryMiB ?? DEFAULT_SHUFFLE_MEMORY_MIB, tileSize);
 
   const trained$ = defer(() =>

@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { type BadInputPolicy, type InputError, type SkipReport, handleBadInput } from '../errors.js';
+import { type BadInputPolicy, type InputError, type SkipSink, handleBadInput } from '../errors.js';
 import type { LabelledPair } from '../types.js';
 
 export interface OrderedReadsOptions {
@@ -7,7 +7,7 @@ export interface OrderedReadsOptions {
   concurrency: number;
   onBadInput: BadInputPolicy;
   /** Where skipped pairs are recorded under `skip`. */
-  skipReport?: SkipReport;
+  skipReport?: SkipSink;
   /** Called for each pair skipped under `skip`. */
   onSkip?: (pair: LabelledPair, error: InputError) => void;
 }

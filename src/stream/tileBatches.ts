@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Observable, type OperatorFunction, concatMap, filter, identity, map, range } from 'rxjs';
-import { type BadInputPolicy, InputError, type SkipReport, handleBadInput } from '../errors.js';
+import { type BadInputPolicy, InputError, type SkipSink, handleBadInput } from '../errors.js';
 import { readImageSize } from '../io/decodeImage.js';
 import { TileReaderPool } from '../io/tileReaderPool.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
@@ -72,7 +72,7 @@ export interface TileBatchesOptions {
   workers?: number;
   /** Default `throw`. */
   onBadInput?: BadInputPolicy;
-  skipReport?: SkipReport;
+  skipReport?: SkipSink;
 }
 
 /** The credits a configuration needs besides one image's tiles so that it cannot deadlock. */
@@ -265,17 +265,22 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
     // Tiles become tensors two batches ahead of the consumer (the one it trains on and the next): the rest wait
     // as bytes, so the credits bound memory in the units the shuffle budget counts.
     const toTensors = toTensorBatch({ ahead: TENSOR_BATCHES_AHEAD, ...options.tensors, onRelease: (tiles) => gate.release(tiles) });
-    const reader = pairReader(options, gate, creditsOf);
+    // Skips are recorded with the epoch being read: the next epoch starts reading only after this one ends.
+    let epochRead = startAt.epoch;
+    const report = options.skipReport;
+    const streamOptions = report ? { ...options, skipReport: { add: (error: InputError) => report.add(error, epochRead) } } : options;
+    const reader = pairReader(streamOptions, gate, creditsOf);
     // Epochs one after another: the next starts reading once the previous has emitted its last batch. Each
     // batch names its epoch, so a trainer can follow the data's epochs when bad input shortened one.
     const batches = range(startAt.epoch, epochs - startAt.epoch)
       .pipe(
-        concatMap((epoch) =>
-          epochTileBatches(options, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf, reader).pipe(
+        concatMap((epoch) => {
+          epochRead = epoch;
+          return epochTileBatches(streamOptions, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf, reader).pipe(
             toTensors,
             map((batch) => Object.assign(batch, { epoch })),
-          ),
-        ),
+          );
+        }),
       )
       .subscribe(subscriber);
     return () => {

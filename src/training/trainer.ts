@@ -64,8 +64,8 @@ export interface TrainerOptions {
   /** [monitor='validation.meanIoU' with a validation source, else 'train.meanIoU'] For best-epoch, plateau and early stopping. */
   monitor?: MonitoredMetric;
   gan?: GanOptions;
-  /** A fresh stream of the validation batches, subscribed once per epoch end. */
-  validation?: () => Observable<TensorBatch>;
+  /** A fresh stream of the validation batches, subscribed once per epoch end (given the epoch, from 0). */
+  validation?: (epoch: number) => Observable<TensorBatch>;
   /** Write checkpoints to `dir` every `everySteps` steps (if set), at each epoch end, on abort and at the end. */
   checkpoint?: { dir: string; everySteps?: number; keep?: number };
   /** Continue the run a checkpoint stopped at: its optimizer state and position are restored. `model` (and
@@ -431,7 +431,7 @@ export class Trainer {
     };
     if (this.options.validation) {
       const validationStarted = performance.now();
-      const { loss, metrics } = await this.evaluate(this.options.validation());
+      const { loss, metrics } = await this.evaluate(this.options.validation(summary.epoch));
       summary.validationLoss = loss;
       summary.validation = metrics;
       summary.validationSeconds = (performance.now() - validationStarted) / 1000;
