@@ -4,6 +4,7 @@
 // what the memory-sized default changed. Writes .bench-out/quality/quality.json and prints a Markdown table.
 //
 // usage: npm run bench:quality -- [--images 30] [--epochs 4] [--seeds 0,1] [--sides segstream,segstream-64,pytorch]
+//        npm run bench:quality -- --report   (the tables of the runs quality.json holds: it is written after each run)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     epochs: { type: 'string', default: '4' },
     seeds: { type: 'string', default: '0,1' },
     sides: { type: 'string', default: 'segstream,segstream-64,pytorch' },
+    report: { type: 'boolean', default: false },
   },
 });
 /** The recipe both sides train: segstream's `train` defaults, with the 16-filter UNet of the issue's first look. */
@@ -145,6 +147,31 @@ async function score(heldOut: readonly LabelledPair[], predict: (pair: LabelledP
 const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 const spread = (values: number[]): string => (values.length > 1 ? `±${((Math.max(...values) - Math.min(...values)) / 2).toFixed(3)}` : '');
 
+/** The per-run and per-side tables, and the goal's gap. */
+function printTables(results: readonly RunResult[], sides: readonly Side[]): void {
+  console.log('\n| side | seed | final train loss | held-out mIoU | macro F1 | ' + classMap.names.map((n) => `IoU ${n}`).join(' | ') + ' | train s/epoch | peak RSS MiB |');
+  console.log('|---|---:|---:|---:|---:|' + classMap.names.map(() => '---:').join('|') + '|---:|---:|');
+  for (const r of results) {
+    const iou = classMap.names.map((name) => r.metrics.perClass.find((c) => c.name === name)?.iou.toFixed(3) ?? '-');
+    console.log(`| ${r.side} | ${r.seed} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`);
+  }
+  console.log('\n| side | mean held-out mIoU | mean macro F1 | mean train s/epoch |');
+  console.log('|---|---:|---:|---:|');
+  for (const side of sides) {
+    const runs = results.filter((r) => r.side === side);
+    const mious = runs.map((r) => r.metrics.meanIoU);
+    console.log(`| ${side} | ${mean(mious).toFixed(3)} ${spread(mious)} | ${mean(runs.map((r) => r.metrics.macro.f1)).toFixed(3)} | ${mean(runs.map((r) => r.trainSecondsPerEpoch)).toFixed(0)} |`);
+  }
+  const gap = (side: Side): number => mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
+  if (sides.includes('pytorch')) console.log(`\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01)`);
+}
+
+if (args.report) {
+  const saved = JSON.parse(await readFile(join(work, 'quality.json'), 'utf8')) as { machine: string; images: number; epochs: number; seeds: number[]; results: RunResult[] };
+  console.log(`${saved.machine}; ${saved.images} images, ${saved.epochs} epochs, seeds ${saved.seeds.join(',')}; ${saved.results.length} runs done`);
+  printTables(saved.results, [...new Set(saved.results.map((r) => r.side))]);
+  process.exit(0);
+}
 console.log(machineLine());
 console.log(`bench:quality: ${imageCount} xBD images (first by name), ${epochs} epochs, seeds ${seeds.join(',')}; UNet ${RECIPE.baseFilters} filters depth ${RECIPE.depth}, ${RECIPE.tile} px tiles, batch ${RECIPE.batch}, Adam ${RECIPE.learningRate} constant, flips + quarter turns, sparse cross-entropy, ${RECIPE.threads} threads each`);
 await selectBackend({ backend: 'wasm' });
@@ -172,25 +199,10 @@ for (const seed of seeds) {
       model.dispose();
       results.push({ side, seed, trainLoss: run.trainLoss, trainSecondsPerEpoch: run.trainSecondsPerEpoch, peakRssMiB: run.peakRssMiB, metrics });
     }
+    await writeFile(join(work, 'quality.json'), JSON.stringify({ machine: machineLine(), images: imageCount, epochs, seeds, recipe: RECIPE, results }, null, 2));
     const last = results.at(-1)!;
     console.log(`${side} seed ${seed}: held-out mIoU ${last.metrics.meanIoU.toFixed(3)}, macro F1 ${last.metrics.macro.f1.toFixed(3)}, final train loss ${last.trainLoss.at(-1)!.toFixed(3)} (${((Date.now() - started) / 60000).toFixed(1)} min)`);
   }
 }
-await writeFile(join(work, 'quality.json'), JSON.stringify({ machine: machineLine(), images: imageCount, epochs, seeds, recipe: RECIPE, results }, null, 2));
-
-console.log('\n| side | seed | final train loss | held-out mIoU | macro F1 | ' + classMap.names.map((n) => `IoU ${n}`).join(' | ') + ' | train s/epoch | peak RSS MiB |');
-console.log('|---|---:|---:|---:|---:|' + classMap.names.map(() => '---:').join('|') + '|---:|---:|');
-for (const r of results) {
-  const iou = classMap.names.map((name) => r.metrics.perClass.find((c) => c.name === name)?.iou.toFixed(3) ?? '-');
-  console.log(`| ${r.side} | ${r.seed} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`);
-}
-console.log('\n| side | mean held-out mIoU | mean macro F1 | mean train s/epoch |');
-console.log('|---|---:|---:|---:|');
-for (const side of sides) {
-  const runs = results.filter((r) => r.side === side);
-  const mious = runs.map((r) => r.metrics.meanIoU);
-  console.log(`| ${side} | ${mean(mious).toFixed(3)} ${spread(mious)} | ${mean(runs.map((r) => r.metrics.macro.f1)).toFixed(3)} | ${mean(runs.map((r) => r.trainSecondsPerEpoch)).toFixed(0)} |`);
-}
-const gap = (side: Side): number => mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
-if (sides.includes('pytorch')) console.log(`\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01)`);
+printTables(results, sides);
 process.exit(0);
