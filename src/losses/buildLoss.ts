@@ -13,19 +13,24 @@ import {
   type SegmentationLoss,
 } from './segmentationLosses.js';
 
+/**
+ * The losses a config names, each with its builder and the parameters it takes (besides `classWeights`):
+ * one table, so that a loss is added in one place. `weightedSum`, which nests losses, is built apart.
+ */
+const LOSSES = {
+  sparseCrossEntropy: { build: sparseCrossEntropy, parameters: [] },
+  categoricalCrossEntropy: { build: categoricalCrossEntropy, parameters: ['labelSmoothing'] },
+  binaryCrossEntropy: { build: binaryCrossEntropy, parameters: [] },
+  l1: { build: l1OneHot, parameters: [] },
+  dice: { build: diceLoss, parameters: ['smooth', 'activation', 'skipAbsentClasses'] },
+  tversky: { build: tverskyLoss, parameters: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta'] },
+  focalTversky: { build: focalTverskyLoss, parameters: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta', 'gamma'] },
+  focal: { build: focalLoss, parameters: ['gamma'] },
+} as const satisfies Record<string, { build: (options: never) => SegmentationLoss; parameters: readonly string[] }>;
+
 /** The losses a config can name. */
-export const LOSS_NAMES = [
-  'sparseCrossEntropy',
-  'categoricalCrossEntropy',
-  'binaryCrossEntropy',
-  'l1',
-  'dice',
-  'tversky',
-  'focalTversky',
-  'focal',
-  'weightedSum',
-] as const;
-export type LossName = (typeof LOSS_NAMES)[number];
+export const LOSS_NAMES = [...(Object.keys(LOSSES) as Array<keyof typeof LOSSES>), 'weightedSum'] as const;
+export type LossName = keyof typeof LOSSES | 'weightedSum';
 
 /**
  * A loss as written in a config file: its name and its own parameters, e.g.
@@ -36,17 +41,6 @@ export type LossName = (typeof LOSS_NAMES)[number];
 export type LossConfig =
   | { name: Exclude<LossName, 'weightedSum'>; [parameter: string]: unknown }
   | { name: 'weightedSum'; terms: Array<{ weight: number; loss: LossConfig }> };
-
-const PARAMETERS: Record<Exclude<LossName, 'weightedSum'>, readonly string[]> = {
-  sparseCrossEntropy: [],
-  categoricalCrossEntropy: ['labelSmoothing'],
-  binaryCrossEntropy: [],
-  l1: [],
-  dice: ['smooth', 'activation', 'skipAbsentClasses'],
-  tversky: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta'],
-  focalTversky: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta', 'gamma'],
-  focal: ['gamma'],
-};
 
 /**
  * Builds a loss from its config.
@@ -69,31 +63,15 @@ export function buildLoss(config: LossConfig, common: LossCommonOptions, source 
     if (!Array.isArray(terms) || terms.length === 0) throw new InputError(source, 'weightedSum loss needs a non-empty "terms" array of {weight, loss}');
     return weightedSum(terms.map((term: { weight: number; loss: LossConfig }) => ({ weight: term.weight, loss: buildLoss(term.loss, common, source) })));
   }
-  const allowed = PARAMETERS[config.name];
-  if (allowed === undefined) throw new InputError(source, `unknown loss "${config.name}": expected one of ${LOSS_NAMES.join(', ')}`);
+  const entry = Object.hasOwn(LOSSES, config.name) ? LOSSES[config.name as keyof typeof LOSSES] : undefined;
+  if (entry === undefined) throw new InputError(source, `unknown loss "${config.name}": expected one of ${LOSS_NAMES.join(', ')}`);
   const { name, ...parameters } = config;
+  const allowed: readonly string[] = entry.parameters;
   for (const key of Object.keys(parameters)) {
     if (key !== 'classWeights' && !allowed.includes(key)) {
       throw new InputError(source, `loss "${name}" has no parameter "${key}" (it takes ${[...allowed, 'classWeights'].join(', ')})`);
     }
   }
-  const options = { ...common, ...parameters } as never;
-  switch (name) {
-    case 'sparseCrossEntropy':
-      return sparseCrossEntropy(options);
-    case 'categoricalCrossEntropy':
-      return categoricalCrossEntropy(options);
-    case 'binaryCrossEntropy':
-      return binaryCrossEntropy(options);
-    case 'l1':
-      return l1OneHot(options);
-    case 'dice':
-      return diceLoss(options);
-    case 'tversky':
-      return tverskyLoss(options);
-    case 'focalTversky':
-      return focalTverskyLoss(options);
-    case 'focal':
-      return focalLoss(options);
-  }
+  // Each builder checks its own parameters' values.
+  return entry.build({ ...common, ...parameters } as never);
 }
