@@ -22,7 +22,7 @@ import { xbdClassMap } from '../src/labels/classMap.js';
 import { type UNetOptions, buildUNet } from '../src/models/unet.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/operators/shuffle.js';
 import { tileGrid, tilePositions } from '../src/operators/tile.js';
-import { SeededRandom } from '../src/stream/seededRandom.js';
+import { SeededRandom } from '../src/util/seededRandom.js';
 import { train } from '../src/operators/train.js';
 import type { BatchMetricsEvent, TrainingEvent } from '../src/training/events.js';
 import type { LabelledPair, TensorBatch } from '../src/types.js';

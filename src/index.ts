@@ -25,7 +25,7 @@ export * from './sources/pairFiles.js';
 export * from './sources/splitBySource.js';
 export * from './stream/creditGate.js';
 export * from './stream/tileBatches.js';
-export * from './stream/toAsyncIterable.js';
+export * from './util/toAsyncIterable.js';
 export * from './stream/labelledTile.js';
 export * from './stream/orderedReads.js';
 

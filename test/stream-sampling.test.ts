@@ -14,7 +14,7 @@ import { tileGrid, tilePositions } from '../src/operators/tile.js';
 import { writeSyntheticXbd } from '../src/pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { SeededRandom } from '../src/stream/seededRandom.js';
+import { SeededRandom } from '../src/util/seededRandom.js';
 import { tileBatches, type TileBatchesOptions } from '../src/stream/tileBatches.js';
 import type { LabelledTile } from '../src/stream/labelledTile.js';
 import type { TensorBatch } from '../src/types.js';

@@ -1,5 +1,5 @@
 import { type OperatorFunction, defer, map } from 'rxjs';
-import { SeededRandom } from '../stream/seededRandom.js';
+import { SeededRandom } from '../util/seededRandom.js';
 import type { LabelledTile } from '../stream/labelledTile.js';
 
 export interface AugmentOptions {

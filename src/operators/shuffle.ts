@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { SeededRandom } from '../stream/seededRandom.js';
+import { SeededRandom } from '../util/seededRandom.js';
 
 /**
  * The default memory budget of a training stream's shuffle buffer, in MiB. A buffer counted in tiles mixed

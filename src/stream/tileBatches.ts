@@ -16,7 +16,7 @@ import type { LabelledPair, TensorBatch } from '../types.js';
 import { CreditGate } from './creditGate.js';
 import { orderedReads } from './orderedReads.js';
 import type { LabelledTile } from './labelledTile.js';
-import { SeededRandom, epochSeed } from './seededRandom.js';
+import { SeededRandom, epochSeed } from '../util/seededRandom.js';
 
 export interface TileBatchesOptions {
   /** The pairs to stream (one split's pairs: see `splitBySource`). */
