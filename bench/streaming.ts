@@ -21,7 +21,7 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { type UNetOptions, buildUNet } from '../src/models/unet.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/operators/shuffle.js';
-import { tileGrid, tilePositions } from '../src/operators/tile.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import { SeededRandom } from '../src/util/seededRandom.js';
 import { train } from '../src/operators/train.js';
 import type { BatchMetricsEvent, TrainingEvent } from '../src/training/events.js';

@@ -8,15 +8,15 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { parseSampleBalance } from '../src/cli/classes.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { balanceClasses } from '../src/operators/balanceClasses.js';
+import { balanceClasses } from '../src/tiling/classBalance.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/operators/shuffle.js';
-import { tileGrid, tilePositions } from '../src/operators/tile.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import { writeSyntheticXbd } from '../src/pipelines/syntheticDataset.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
 import { SeededRandom } from '../src/util/seededRandom.js';
 import { tileBatches, type TileBatchesOptions } from '../src/stream/tileBatches.js';
-import type { LabelledTile } from '../src/stream/labelledTile.js';
+import type { LabelledTile } from '../src/tiling/labelledTile.js';
 import type { TensorBatch } from '../src/types.js';
 
 const TILE = 32; // 64 tiles per 256 px synthetic image

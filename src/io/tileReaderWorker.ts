@@ -4,7 +4,7 @@ import { parentPort } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
 import { readLabelledImage } from '../operators/readLabelledImages.js';
-import { cutTiles } from '../operators/tile.js';
+import { cutTiles } from '../tiling/tileGrid.js';
 import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
 
 const port = parentPort!;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Observable, type OperatorFunction, map } from 'rxjs';
 import { normalizedPixelTensor } from '../backend/wasmPixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { LabelledTile } from '../tiling/labelledTile.js';
 import type { TensorBatch } from '../types.js';
 
 export interface ToTensorBatchOptions {

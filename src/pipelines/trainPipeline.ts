@@ -7,7 +7,7 @@ import type { LossConfig } from '../losses/buildLoss.js';
 import { buildNetworks, type ArchitectureName } from '../models/buildNetworks.js';
 import type { ReadLabelMask } from '../operators/readLabelledImages.js';
 import { readLabelledImage } from '../operators/readLabelledImages.js';
-import { tileGrid, tilePositions } from '../operators/tile.js';
+import { tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import { train } from '../operators/train.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { splitBySource, type SplitPairs } from '../sources/splitBySource.js';
@@ -20,7 +20,7 @@ import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js'
 import { loadBackboneWeights } from '../models/backboneWeights.js';
 import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
 import { splitMicroBatches } from '../operators/splitMicroBatches.js';
-import { type BalanceClassesOptions, checkBalanceClasses, windowHoldsClasses } from '../operators/balanceClasses.js';
+import { type BalanceClassesOptions, checkBalanceClasses, windowHoldsClasses } from '../tiling/classBalance.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../operators/shuffle.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
 import { sidePanelPng } from '../predict/writePrediction.js';

@@ -5,17 +5,17 @@ import { readImageSize } from '../io/decodeImage.js';
 import { TileReaderPool } from '../io/tileReaderPool.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
 import type { ClassMap } from '../labels/classMap.js';
-import { type AugmentOptions, augment } from '../operators/augment.js';
-import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../operators/balanceClasses.js';
+import { type AugmentOptions, augment } from '../tiling/augmentation.js';
+import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../tiling/classBalance.js';
 import { batchTiles } from '../operators/batchTiles.js';
 import { type ReadLabelMask, readLabelledImage } from '../operators/readLabelledImages.js';
 import { shuffle } from '../operators/shuffle.js';
-import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../operators/tile.js';
+import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import { type OneHotTensorBatch, type ToTensorBatchOptions, toTensorBatch } from '../operators/toTensorBatch.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
 import { CreditGate } from './creditGate.js';
 import { orderedReads } from './orderedReads.js';
-import type { LabelledTile } from './labelledTile.js';
+import type { LabelledTile } from '../tiling/labelledTile.js';
 import { SeededRandom, epochSeed } from '../util/seededRandom.js';
 
 export interface TileBatchesOptions {

@@ -1,6 +1,6 @@
 import { type OperatorFunction, concatMap, from } from 'rxjs';
 import { IGNORE_VALUE } from '../labels/classMap.js';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { LabelledTile } from './labelledTile.js';
 import type { LabelledImage } from '../types.js';
 
 /**

@@ -1,6 +1,6 @@
 import { type OperatorFunction, defer, map } from 'rxjs';
 import { SeededRandom } from '../util/seededRandom.js';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { LabelledTile } from './labelledTile.js';
 
 export interface AugmentOptions {
   /** Seed of the augmentation draws; the same seed and input order give the same tiles. */

@@ -1,6 +1,6 @@
 import { type OperatorFunction, concatMap, from } from 'rxjs';
 import type { ClassMask } from '../types.js';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { LabelledTile } from './labelledTile.js';
 
 export interface BalanceClassesOptions {
   /** Class ids whose tiles are drawn more often (e.g. xBD's minor and major damage, 2 and 3). */
