@@ -20,7 +20,7 @@ import sharp from 'sharp';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { type UNetOptions, buildUNet } from '../src/models/unet.js';
-import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/operators/shuffle.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/tiling/shuffleBudget.js';
 import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import { SeededRandom } from '../src/util/seededRandom.js';
 import { train } from '../src/operators/train.js';

@@ -26,14 +26,21 @@ export * from './sources/splitBySource.js';
 export * from './stream/creditGate.js';
 export * from './stream/tileBatches.js';
 export * from './util/toAsyncIterable.js';
-export * from './tiling/labelledTile.js';
 export * from './stream/orderedReads.js';
 
-// Operators.
-export * from './operators/readLabelledImages.js';
+// Tiles: the grid, augmentation, class balance, shuffle budget and pixel normalization as plain functions.
+export * from './tiling/labelledTile.js';
 export * from './tiling/tileGrid.js';
 export * from './tiling/augmentation.js';
 export * from './tiling/classBalance.js';
+export * from './tiling/shuffleBudget.js';
+export * from './tiling/pixelNormalization.js';
+
+// Operators.
+export * from './operators/readLabelledImages.js';
+export * from './operators/tile.js';
+export * from './operators/augment.js';
+export * from './operators/balanceClasses.js';
 export * from './operators/shuffle.js';
 export * from './operators/batchTiles.js';
 export * from './operators/toTensorBatch.js';

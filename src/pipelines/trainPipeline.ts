@@ -21,7 +21,7 @@ import { loadBackboneWeights } from '../models/backboneWeights.js';
 import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
 import { splitMicroBatches } from '../operators/splitMicroBatches.js';
 import { type BalanceClassesOptions, checkBalanceClasses, windowHoldsClasses } from '../tiling/classBalance.js';
-import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../operators/shuffle.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../tiling/shuffleBudget.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
 import { sidePanelPng } from '../predict/writePrediction.js';
 

@@ -1,4 +1,3 @@
-import { type OperatorFunction, concatMap, from } from 'rxjs';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from './labelledTile.js';
 import type { LabelledImage } from '../types.js';
@@ -89,20 +88,4 @@ export function cutTiles(source: LabelledImage, grid: TileGrid): LabelledTile[] 
       origin: { sourceId: source.id, x, y, sourceWidth: width, sourceHeight: height },
     };
   });
-}
-
-/**
- * Cuts each labelled image into square tiles of image and mask, each carrying its `TileOrigin` so that
- * predictions can be stitched back. Images whose sizes are not multiples of the tile size are handled by
- * the edge policy.
- *
- * @example
- * images$.pipe(tile({ size: 256, stride: 192, edge: 'shift' })) // Observable<LabelledTile>
- *
- * @param options size (default 256), stride (default size), edge policy (default 'pad'), ignore value.
- * @returns an operator from labelled images to their tiles, in row-major order per image.
- */
-export function tile(options: TileOptions = {}): OperatorFunction<LabelledImage, LabelledTile> {
-  const grid = tileGrid(options);
-  return concatMap((image) => from(cutTiles(image, grid)));
 }
