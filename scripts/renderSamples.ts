@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { readLabelledImage } from '../src/operators/readLabelledImages.js';
+import { readLabelledImage } from '../src/io/readLabelledImage.js';
 import { defaultResultRuns } from '../src/pipelines/results.js';
 import { manifestClassMap, openRun } from '../src/pipelines/runDirectory.js';
 import { predictFullImage } from '../src/predict/slidingWindow.js';

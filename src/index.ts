@@ -20,13 +20,13 @@ export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
 export * from './io/decodeImage.js';
 export * from './io/writeClassMaskPng.js';
 export * from './io/writeNpy.js';
+export * from './io/readLabelledImage.js';
 export { TileReaderPool, type TiledImage } from './io/tileReaderPool.js';
 export * from './sources/pairFiles.js';
 export * from './sources/splitBySource.js';
 export * from './stream/creditGate.js';
 export * from './stream/tileBatches.js';
 export * from './util/toAsyncIterable.js';
-export * from './stream/orderedReads.js';
 
 // Tiles: the grid, augmentation, class balance, shuffle budget and pixel normalization as plain functions.
 export * from './tiling/labelledTile.js';
@@ -37,6 +37,7 @@ export * from './tiling/shuffleBudget.js';
 export * from './tiling/pixelNormalization.js';
 
 // Operators.
+export * from './operators/orderedReads.js';
 export * from './operators/readLabelledImages.js';
 export * from './operators/tile.js';
 export * from './operators/augment.js';

@@ -3,7 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
-import { readLabelledImage } from '../operators/readLabelledImages.js';
+import { readLabelledImage } from './readLabelledImage.js';
 import { cutTiles } from '../tiling/tileGrid.js';
 import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
 

@@ -9,13 +9,13 @@ import { augment } from '../operators/augment.js';
 import { type AugmentOptions } from '../tiling/augmentation.js';
 import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../tiling/classBalance.js';
 import { batchTiles } from '../operators/batchTiles.js';
-import { type ReadLabelMask, readLabelledImage } from '../operators/readLabelledImages.js';
+import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
 import { shuffle } from '../operators/shuffle.js';
 import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import { type OneHotTensorBatch, type ToTensorBatchOptions, toTensorBatch } from '../operators/toTensorBatch.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
 import { CreditGate } from './creditGate.js';
-import { orderedReads } from './orderedReads.js';
+import { orderedReads } from '../operators/orderedReads.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import { SeededRandom, epochSeed } from '../util/seededRandom.js';
 
