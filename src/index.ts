@@ -16,16 +16,19 @@ export { decodeRleString, encodeRleString, encodeRuns } from './labels/cocoRle.j
 export { labelMeEmbeddedImage } from './labels/labelme.js';
 export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
 
-// Files, sources and the streaming machinery.
+// Files on disk.
 export * from './io/decodeImage.js';
+export * from './io/readLabelledImage.js';
 export * from './io/writeClassMaskPng.js';
 export * from './io/writeNpy.js';
-export * from './io/readLabelledImage.js';
 export { TileReaderPool, type TiledImage } from './io/tileReaderPool.js';
+
+// Sources, where streams begin, and the pull side that ends them.
 export * from './sources/pairFiles.js';
 export * from './sources/splitBySource.js';
-export * from './stream/creditGate.js';
-export * from './stream/tileBatches.js';
+export * from './sources/creditGate.js';
+export * from './sources/tileBatches.js';
+export * from './sources/syntheticDataset.js';
 export * from './util/toAsyncIterable.js';
 
 // Tiles: the grid, augmentation, class balance, shuffle budget and pixel normalization as plain functions.
@@ -74,6 +77,5 @@ export * from './pipelines/evaluate.js';
 export * from './pipelines/compare.js';
 export * from './pipelines/results.js';
 export * from './pipelines/runDirectory.js';
-export * from './pipelines/syntheticDataset.js';
 export { loadConfig } from './cli/config.js';
 export { resolveClassMap, CLASS_PRESETS } from './cli/classes.js';

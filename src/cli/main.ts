@@ -13,7 +13,7 @@ import { createSink } from '../sinks/createSink.js';
 import { ndjsonSink } from '../sinks/ndjsonSink.js';
 import type { HttpSink } from '../sinks/httpSink.js';
 import type { MetricSink } from '../sinks/sinkEvents.js';
-import { writeSyntheticXbd } from '../pipelines/syntheticDataset.js';
+import { writeSyntheticXbd } from '../sources/syntheticDataset.js';
 import { prepareTrainingRun } from '../pipelines/trainPipeline.js';
 import { assertCheckpointDirWritable, newestCheckpointName } from '../training/checkpoint.js';
 import { formatPrepareSummary, prepareMasks } from '../pipelines/prepare.js';

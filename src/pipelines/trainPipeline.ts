@@ -11,7 +11,7 @@ import { tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import { train } from '../operators/train.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { splitBySource, type SplitPairs } from '../sources/splitBySource.js';
-import { tileBatches } from '../stream/tileBatches.js';
+import { tileBatches } from '../sources/tileBatches.js';
 import { assertCheckpointDirWritable, loadLatestCheckpoint, resumeSourcePosition } from '../training/checkpoint.js';
 import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
