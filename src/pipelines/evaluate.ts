@@ -5,7 +5,7 @@ import { ConfusionMatrix } from '../metrics/confusionMatrix.js';
 import { readLabelledImage, type ReadLabelMask } from '../io/readLabelledImage.js';
 import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { pairFiles } from '../sources/pairFiles.js';
-import type { SegmentationMetrics } from '../training/events.js';
+import type { SegmentationMetrics } from '../metrics/confusionMatrix.js';
 
 /** One class's row of an evaluation. */
 export interface ClassEvaluation {
