@@ -19,7 +19,7 @@ import { writeClassMaskPng } from '../src/io/writeClassMaskPng.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
-import { openRun } from '../src/pipelines/runDirectory.js';
+import { openRun } from '../src/runs/runDirectory.js';
 import { predictFullImage } from '../src/predict/slidingWindow.js';
 import type { EpochSummaryEvent } from '../src/training/events.js';
 import type { SegmentationMetrics } from '../src/metrics/confusionMatrix.js';

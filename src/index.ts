@@ -74,8 +74,12 @@ export * from './predict/writePolygons.js';
 export * from './pipelines/prepare.js';
 export * from './pipelines/trainPipeline.js';
 export * from './pipelines/evaluate.js';
-export * from './pipelines/compare.js';
-export * from './pipelines/results.js';
-export * from './pipelines/runDirectory.js';
+
+// Run folders: their layout, comparison and the results tables of the docs.
+export * from './runs/runDirectory.js';
+export * from './runs/compare.js';
+export * from './runs/results.js';
+
+// The CLI's config file and class presets.
 export { loadConfig } from './cli/config.js';
 export { resolveClassMap, CLASS_PRESETS } from './cli/classes.js';
