@@ -18,6 +18,15 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
+    {
+      name: 'root-files-import-no-folder',
+      severity: 'error',
+      comment:
+        'src/errors.ts and src/types.ts are the vocabulary every folder shares, so they import no folder: a cycle through ' +
+        'them would not show as a folder cycle (src/ holds the folders). src/index.ts, the public entry, imports them all.',
+      from: { path: '^src/[^/]+[.]ts$', pathNot: '^src/index[.]ts$' },
+      to: { path: '^src/[^/]+/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
