@@ -10,7 +10,7 @@ import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import type { UNetOptions } from '../src/models/unet.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { tileBatches } from '../src/stream/tileBatches.js';
+import { tileBatches } from '../src/sources/tileBatches.js';
 import type { LabelledPair, TensorBatch } from '../src/types.js';
 
 /** The compiled scripts run from dist/bench/. */

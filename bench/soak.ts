@@ -13,8 +13,8 @@ import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { buildUNet } from '../src/models/unet.js';
 import { train } from '../src/operators/train.js';
-import { tileGrid, tilePositions } from '../src/operators/tile.js';
-import { tileBatches } from '../src/stream/tileBatches.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
+import { tileBatches } from '../src/sources/tileBatches.js';
 import type { TensorBatch } from '../src/types.js';
 import { machineLine, mebibytes, xbdPairs } from './common.js';
 

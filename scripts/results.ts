@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultResultRecords, readResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/pipelines/results.js';
+import { defaultResultRecords, readResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/runs/results.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const sources = process.argv.slice(2);

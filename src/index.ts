@@ -16,20 +16,31 @@ export { decodeRleString, encodeRleString, encodeRuns } from './labels/cocoRle.j
 export { labelMeEmbeddedImage } from './labels/labelme.js';
 export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
 
-// Files, sources and the streaming machinery.
+// Files on disk.
 export * from './io/decodeImage.js';
+export * from './io/readLabelledImage.js';
 export * from './io/writeClassMaskPng.js';
 export * from './io/writeNpy.js';
 export { TileReaderPool, type TiledImage } from './io/tileReaderPool.js';
+
+// Sources, where streams begin, and the pull side that ends them.
 export * from './sources/pairFiles.js';
 export * from './sources/splitBySource.js';
-export * from './stream/creditGate.js';
-export * from './stream/tileBatches.js';
-export * from './stream/toAsyncIterable.js';
-export * from './stream/labelledTile.js';
-export * from './stream/orderedReads.js';
+export * from './sources/creditGate.js';
+export * from './sources/tileBatches.js';
+export * from './sources/syntheticDataset.js';
+export * from './util/toAsyncIterable.js';
+
+// Tiles: the grid, augmentation, class balance, shuffle budget and pixel normalization as plain functions.
+export * from './tiling/labelledTile.js';
+export * from './tiling/tileGrid.js';
+export * from './tiling/augmentation.js';
+export * from './tiling/classBalance.js';
+export * from './tiling/shuffleBudget.js';
+export * from './tiling/pixelNormalization.js';
 
 // Operators.
+export * from './operators/orderedReads.js';
 export * from './operators/readLabelledImages.js';
 export * from './operators/tile.js';
 export * from './operators/augment.js';
@@ -63,9 +74,12 @@ export * from './predict/writePolygons.js';
 export * from './pipelines/prepare.js';
 export * from './pipelines/trainPipeline.js';
 export * from './pipelines/evaluate.js';
-export * from './pipelines/compare.js';
-export * from './pipelines/results.js';
-export * from './pipelines/runDirectory.js';
-export * from './pipelines/syntheticDataset.js';
+
+// Run folders: their layout, comparison and the results tables of the docs.
+export * from './runs/runDirectory.js';
+export * from './runs/compare.js';
+export * from './runs/results.js';
+
+// The CLI's config file and class presets.
 export { loadConfig } from './cli/config.js';
 export { resolveClassMap, CLASS_PRESETS } from './cli/classes.js';

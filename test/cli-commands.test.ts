@@ -12,7 +12,7 @@ import { loadConfig } from '../src/cli/config.js';
 import { resolveClassMap } from '../src/cli/classes.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { confusionCsv, confusionHeatmapPng, evaluationReport, evaluationTable } from '../src/pipelines/evaluate.js';
-import { type RunManifest, manifestClassMap, manifestClasses, writeRunManifest } from '../src/pipelines/runDirectory.js';
+import { type RunManifest, manifestClassMap, manifestClasses, writeRunManifest } from '../src/runs/runDirectory.js';
 import { scheduleForRun } from '../src/pipelines/trainPipeline.js';
 import { PROJECT_ROOT } from './helpers/data.js';
 

@@ -14,7 +14,7 @@ import { rasterizeShapes, ringArea } from '../src/labels/rasterize.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { type ClassMap, xbdClassMap } from '../src/labels/classMap.js';
 import type { ClassMask } from '../src/types.js';
-import { writeRunManifest } from '../src/pipelines/runDirectory.js';
+import { writeRunManifest } from '../src/runs/runDirectory.js';
 import { saveCheckpoint } from '../src/training/checkpoint.js';
 import { PROJECT_ROOT, syntheticXbd } from './helpers/data.js';
 

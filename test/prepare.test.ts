@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
-import { tileGrid, tilePositions } from '../src/operators/tile.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import { prepareMasks } from '../src/pipelines/prepare.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { xbdClassMap } from '../src/labels/classMap.js';

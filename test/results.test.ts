@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { evaluationReport } from '../src/pipelines/evaluate.js';
-import { defaultResultRecords, readResult, readRunResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/pipelines/results.js';
-import { writeRunManifest } from '../src/pipelines/runDirectory.js';
+import { defaultResultRecords, readResult, readRunResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/runs/results.js';
+import { writeRunManifest } from '../src/runs/runDirectory.js';
 import { PROJECT_ROOT } from './helpers/data.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-results-'));

@@ -1,8 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstValueFrom, from, toArray } from 'rxjs';
-import { type AugmentationDraw, type AugmentOptions, applyAugmentation, augment } from '../src/operators/augment.js';
-import type { LabelledTile } from '../src/stream/labelledTile.js';
+import { augment } from '../src/operators/augment.js';
+import { type AugmentationDraw, type AugmentOptions, applyAugmentation } from '../src/tiling/augmentation.js';
+import type { LabelledTile } from '../src/tiling/labelledTile.js';
 
 const SIZE = 24;
 

@@ -5,8 +5,8 @@ import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { CreditGate } from '../src/stream/creditGate.js';
-import { tileBatches } from '../src/stream/tileBatches.js';
+import { CreditGate } from '../src/sources/creditGate.js';
+import { tileBatches } from '../src/sources/tileBatches.js';
 import type { LabelledPair } from '../src/types.js';
 import { syntheticXbd } from './helpers/data.js';
 

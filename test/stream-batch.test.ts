@@ -12,7 +12,7 @@ import { exportTiles } from '../src/operators/exportTiles.js';
 import { shuffle } from '../src/operators/shuffle.js';
 import { type OneHotTensorBatch, toTensorBatch } from '../src/operators/toTensorBatch.js';
 import { encodeNpy } from '../src/io/writeNpy.js';
-import type { LabelledTile } from '../src/stream/labelledTile.js';
+import type { LabelledTile } from '../src/tiling/labelledTile.js';
 
 function syntheticTile(index: number, size = 4): LabelledTile {
   const image = Uint8Array.from({ length: size * size * 3 }, (_, i) => (i * 13 + index * 29) % 256);

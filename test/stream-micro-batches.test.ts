@@ -7,8 +7,8 @@ import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { splitMicroBatches } from '../src/operators/splitMicroBatches.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { CreditGate } from '../src/stream/creditGate.js';
-import { tileBatches } from '../src/stream/tileBatches.js';
+import { CreditGate } from '../src/sources/creditGate.js';
+import { tileBatches } from '../src/sources/tileBatches.js';
 import { syntheticXbd } from './helpers/data.js';
 
 test('micro-batches are the batch in order, and the batch is released only when all of them are', async () => {

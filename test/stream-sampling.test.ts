@@ -9,14 +9,14 @@ import { parseSampleBalance } from '../src/cli/classes.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { balanceClasses } from '../src/operators/balanceClasses.js';
-import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/operators/shuffle.js';
-import { tileGrid, tilePositions } from '../src/operators/tile.js';
-import { writeSyntheticXbd } from '../src/pipelines/syntheticDataset.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/tiling/shuffleBudget.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
+import { writeSyntheticXbd } from '../src/sources/syntheticDataset.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { SeededRandom } from '../src/stream/seededRandom.js';
-import { tileBatches, type TileBatchesOptions } from '../src/stream/tileBatches.js';
-import type { LabelledTile } from '../src/stream/labelledTile.js';
+import { SeededRandom } from '../src/util/seededRandom.js';
+import { tileBatches, type TileBatchesOptions } from '../src/sources/tileBatches.js';
+import type { LabelledTile } from '../src/tiling/labelledTile.js';
 import type { TensorBatch } from '../src/types.js';
 
 const TILE = 32; // 64 tiles per 256 px synthetic image

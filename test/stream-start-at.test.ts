@@ -11,8 +11,8 @@ import { InputError, SkipReport } from '../src/errors.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { CreditGate } from '../src/stream/creditGate.js';
-import { tileBatches, type TileBatchesOptions } from '../src/stream/tileBatches.js';
+import { CreditGate } from '../src/sources/creditGate.js';
+import { tileBatches, type TileBatchesOptions } from '../src/sources/tileBatches.js';
 import type { TensorBatch } from '../src/types.js';
 import { syntheticXbd, writeXbdPairs } from './helpers/data.js';
 

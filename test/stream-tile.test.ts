@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { decodeImage } from '../src/io/decodeImage.js';
-import { tile, tileGrid, tilePositions } from '../src/operators/tile.js';
+import { tile } from '../src/operators/tile.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import type { LabelledImage } from '../src/types.js';
 import { syntheticXbd } from './helpers/data.js';
 

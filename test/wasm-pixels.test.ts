@@ -6,7 +6,7 @@ import { firstValueFrom, of } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { normalizedPixelTensor } from '../src/backend/wasmPixels.js';
 import { decodeImage } from '../src/io/decodeImage.js';
-import { cutTiles, tileGrid } from '../src/operators/tile.js';
+import { cutTiles, tileGrid } from '../src/tiling/tileGrid.js';
 import { toTensorBatch } from '../src/operators/toTensorBatch.js';
 import { syntheticXbd } from './helpers/data.js';
 

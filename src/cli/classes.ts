@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { type BalanceClassesOptions, checkBalanceClasses } from '../operators/balanceClasses.js';
+import { type BalanceClassesOptions, checkBalanceClasses } from '../tiling/classBalance.js';
 import { InputError } from '../errors.js';
 import { IGNORE_VALUE, labelMeClassMap, xbdClassMap, type ClassMap } from '../labels/classMap.js';
 

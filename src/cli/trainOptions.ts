@@ -1,6 +1,6 @@
 import { LOSS_NAMES } from '../losses/buildLoss.js';
 import { ARCHITECTURE_NAMES } from '../models/buildNetworks.js';
-import { DEFAULT_SHUFFLE_MEMORY_MIB } from '../operators/shuffle.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB } from '../tiling/shuffleBudget.js';
 
 /** One `train` option: its flag, meaning and default, shared by `--help`, config files and validation. */
 export interface TrainOptionSpec {

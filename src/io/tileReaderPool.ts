@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
-import type { TileGrid } from '../operators/tile.js';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { TileGrid } from '../tiling/tileGrid.js';
+import type { LabelledTile } from '../tiling/labelledTile.js';
 import type { LabelledPair } from '../types.js';
 
 /** What a worker is asked: one pair, read with the labels module's `readLabelMask` and cut by `grid`. */

@@ -3,8 +3,8 @@
 import { parentPort } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
-import { readLabelledImage } from '../operators/readLabelledImages.js';
-import { cutTiles } from '../operators/tile.js';
+import { cutTiles } from '../tiling/tileGrid.js';
+import { readLabelledImage } from './readLabelledImage.js';
 import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
 
 const port = parentPort!;

@@ -1,5 +1,32 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ClassMetrics, SegmentationMetrics } from '../training/events.js';
+
+/** Metrics of one class, from the confusion matrix. */
+export interface ClassMetrics {
+  name: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  iou: number;
+  /** Labelled pixels of this class seen (the confusion matrix row sum). */
+  support: number;
+}
+
+/** Metrics from a confusion matrix over one or more batches (ignored pixels excluded). */
+export interface SegmentationMetrics {
+  /** Correct pixels / counted pixels. */
+  pixelAccuracy: number;
+  /** Mean IoU over the classes present in labels or predictions. */
+  meanIoU: number;
+  /** Unweighted means over classes present in labels or predictions. */
+  macro: { precision: number; recall: number; f1: number };
+  /** Pooled over all pixels (for single-label segmentation all three equal pixel accuracy). */
+  micro: { precision: number; recall: number; f1: number };
+  perClass: ClassMetrics[];
+  /** xView2 score parts, present when the class map is the xBD 5-class scheme. */
+  xview2?: { localizationF1: number; damageF1: number; score: number };
+  /** Pixels counted (not ignored). */
+  pixels: number;
+}
 
 /**
  * A confusion matrix accumulated over batches: counts[label * C + predicted]. Only the C x C counts are

@@ -3,7 +3,7 @@ import { buildDeepLabV3Plus, type DeepLabV3PlusOptions } from './deeplabv3plus.j
 import type { OutputActivation } from './modelInfo.js';
 import type { InputSize } from './optionChecks.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator, type PatchGANOptions, type Pix2PixGeneratorOptions } from './pix2pix.js';
-import { SeededRandom } from '../stream/seededRandom.js';
+import { SeededRandom } from '../util/seededRandom.js';
 import { buildUNet, type UNetOptions } from './unet.js';
 
 /** The architectures a run can train, as the CLI's `--arch` names them. */

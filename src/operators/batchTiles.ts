@@ -1,5 +1,5 @@
 import { type OperatorFunction, bufferCount, filter } from 'rxjs';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { LabelledTile } from '../tiling/labelledTile.js';
 
 export interface BatchTilesOptions {
   /** Tiles per batch, a positive integer. */

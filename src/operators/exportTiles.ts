@@ -4,7 +4,7 @@ import { type OperatorFunction, concatMap } from 'rxjs';
 import sharp from 'sharp';
 import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
 import { writeNpy } from '../io/writeNpy.js';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { LabelledTile } from '../tiling/labelledTile.js';
 
 export interface ExportTilesOptions {
   /** Folder to write into; `images/`, `masks/` (PNG) and `npy/` are made inside. */

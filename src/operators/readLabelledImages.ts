@@ -1,25 +1,11 @@
 import { availableParallelism } from 'node:os';
 import type { OperatorFunction } from 'rxjs';
-import { type BadInputPolicy, InputError, type SkipSink } from '../errors.js';
-import { decodeImage } from '../io/decodeImage.js';
-import type { ClassMap } from '../labels/classMap.js';
-import { orderedReads } from '../stream/orderedReads.js';
-import type { ClassMask, LabelledImage, LabelledPair } from '../types.js';
+import type { BadInputPolicy, InputError, SkipSink } from '../errors.js';
+import { type ReadLabelledImageOptions, readLabelledImage } from '../io/readLabelledImage.js';
+import type { LabelledImage, LabelledPair } from '../types.js';
+import { orderedReads } from './orderedReads.js';
 
-/** Reads a pair's label file into a class mask of the image's size (the labels module's `readLabelMask`). */
-export type ReadLabelMask = (
-  pair: LabelledPair,
-  size: { width: number; height: number },
-  classMap: ClassMap,
-  options: { format?: string },
-) => Promise<ClassMask>;
-
-export interface ReadLabelledImagesOptions {
-  classMap: ClassMap;
-  /** Reads the masks; pass the labels module's `readLabelMask`. */
-  readMask: ReadLabelMask;
-  /** Label format, or undefined to detect it per file. */
-  format?: string;
+export interface ReadLabelledImagesOptions extends ReadLabelledImageOptions {
   /** Pairs read at the same time (sharp decodes on libuv threads). Default: the number of cores. */
   concurrency?: number;
   /** Default `throw`. */
@@ -28,18 +14,6 @@ export interface ReadLabelledImagesOptions {
   skipReport?: SkipSink;
   /** Called for each pair skipped under `skip` (the tile pipeline uses it to return the pair's credits). */
   onSkip?: (pair: LabelledPair, error: InputError) => void;
-}
-
-/** Decodes one pair's image and reads its mask; a mask of another size is an InputError on the label file. */
-export async function readLabelledImage(pair: LabelledPair, options: ReadLabelledImagesOptions): Promise<LabelledImage> {
-  const image = await decodeImage(pair.imagePath);
-  const size = { width: image.width, height: image.height };
-  const formatOption = options.format === undefined ? {} : { format: options.format };
-  const mask = await options.readMask(pair, size, options.classMap, formatOption);
-  if (mask.width !== image.width || mask.height !== image.height) {
-    throw new InputError(pair.labelPath, `mask is ${mask.width}x${mask.height} but image ${pair.imagePath} is ${image.width}x${image.height}`);
-  }
-  return { ...pair, image, mask };
 }
 
 /**

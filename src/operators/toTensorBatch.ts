@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Observable, type OperatorFunction, map } from 'rxjs';
 import { normalizedPixelTensor } from '../backend/wasmPixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
-import type { LabelledTile } from '../stream/labelledTile.js';
+import type { LabelledTile } from '../tiling/labelledTile.js';
+import { normalizedPixels, pixelNormalization } from '../tiling/pixelNormalization.js';
 import type { TensorBatch } from '../types.js';
 
 export interface ToTensorBatchOptions {
@@ -112,9 +113,7 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
   if (options.oneHot && (!Number.isInteger(numClasses) || numClasses! < 1)) {
     throw new RangeError(`toTensorBatch: numClasses must be a positive integer with oneHot, got ${numClasses}`);
   }
-  // (pixel / 255 - mean) / std as one multiply-add per sample.
-  const scale = std.map((s) => 1 / (255 * s));
-  const offset = mean.map((m, c) => -m / std[c]!);
+  const { scale, offset } = pixelNormalization(mean, std);
   // Backends that copy values into their own memory when a tensor is made (wasm) let one staging buffer
   // serve every batch's labels, which spares an allocation and its garbage collection per batch.
   let staging: Int32Array | undefined;
@@ -122,20 +121,6 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
     if (tf.getBackend() !== 'wasm') return new Int32Array(length);
     if (!staging || staging.length < length) staging = new Int32Array(length);
     return staging.subarray(0, length);
-  };
-  /** Images as (pixel / 255 - mean) / std in a Float32Array, for backends other than wasm. */
-  const normalizedInJs = (tiles: LabelledTile[], samples: number): Float32Array => {
-    const images = new Float32Array(tiles.length * samples);
-    tiles.forEach((tile, b) => images.set(tile.image.data, b * samples)); // native uint8 -> float32 conversion
-    // Then one in-place pass: about twice as fast as converting and scaling in the same JS loop.
-    const [s0, s1, s2] = scale as [number, number, number];
-    const [o0, o1, o2] = offset as [number, number, number];
-    for (let i = 0; i < images.length; i += 3) {
-      images[i] = images[i]! * s0 + o0;
-      images[i + 1] = images[i + 1]! * s1 + o1;
-      images[i + 2] = images[i + 2]! * s2 + o2;
-    }
-    return images;
   };
 
   return (tiles) => {
@@ -163,9 +148,10 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
       }
     }
     const shape: [number, number, number] = [tiles.length, height, width];
+    const pixelData = tiles.map((tile) => tile.image.data);
     const batch: TensorBatch = {
-      images: (normalizedPixelTensor(tiles.map((tile) => tile.image.data), [...shape, 3], scale, offset) ??
-        tf.tensor4d(normalizedInJs(tiles, pixels * 3), [...shape, 3], 'float32')) as tf.Tensor4D,
+      images: (normalizedPixelTensor(pixelData, [...shape, 3], scale, offset) ??
+        tf.tensor4d(normalizedPixels(pixelData, { scale, offset }), [...shape, 3], 'float32')) as tf.Tensor4D,
       labels: tf.tensor3d(labels, shape, 'int32'),
       origins: tiles.map((tile) => tile.origin),
       release: () => undefined,

@@ -1,11 +1,10 @@
 import type * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import type { ClassMap } from '../labels/classMap.js';
-import { ConfusionMatrix } from '../metrics/confusionMatrix.js';
-import { readLabelledImage, type ReadLabelMask } from '../operators/readLabelledImages.js';
+import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/confusionMatrix.js';
+import { readLabelledImage, type ReadLabelMask } from '../io/readLabelledImage.js';
 import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { pairFiles } from '../sources/pairFiles.js';
-import type { SegmentationMetrics } from '../training/events.js';
 
 /** One class's row of an evaluation. */
 export interface ClassEvaluation {

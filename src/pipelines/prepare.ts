@@ -10,7 +10,7 @@ import { cocoImageKeys } from '../labels/coco.js';
 import type { DegenerateShapePolicy } from '../labels/geometry.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
 import { exportTiles } from '../operators/exportTiles.js';
-import { type TileOptions, cutTiles, tileGrid } from '../operators/tile.js';
+import { type TileOptions, cutTiles, tileGrid } from '../tiling/tileGrid.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { type SplitOptions, splitBySource } from '../sources/splitBySource.js';
 import type { ClassMask, RasterImage, Split } from '../types.js';

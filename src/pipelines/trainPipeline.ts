@@ -5,13 +5,12 @@ import { readImageSize } from '../io/decodeImage.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
 import { buildNetworks, type ArchitectureName } from '../models/buildNetworks.js';
-import type { ReadLabelMask } from '../operators/readLabelledImages.js';
-import { readLabelledImage } from '../operators/readLabelledImages.js';
-import { tileGrid, tilePositions } from '../operators/tile.js';
+import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
+import { tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import { train } from '../operators/train.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { splitBySource, type SplitPairs } from '../sources/splitBySource.js';
-import { tileBatches } from '../stream/tileBatches.js';
+import { tileBatches } from '../sources/tileBatches.js';
 import { assertCheckpointDirWritable, loadLatestCheckpoint, resumeSourcePosition } from '../training/checkpoint.js';
 import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
@@ -20,8 +19,8 @@ import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js'
 import { loadBackboneWeights } from '../models/backboneWeights.js';
 import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
 import { splitMicroBatches } from '../operators/splitMicroBatches.js';
-import { type BalanceClassesOptions, checkBalanceClasses, windowHoldsClasses } from '../operators/balanceClasses.js';
-import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../operators/shuffle.js';
+import { type BalanceClassesOptions, checkBalanceClasses, windowHoldsClasses } from '../tiling/classBalance.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../tiling/shuffleBudget.js';
 import { predictFullImage } from '../predict/slidingWindow.js';
 import { sidePanelPng } from '../predict/writePrediction.js';
 

@@ -1,5 +1,5 @@
 import type { LabelledPair, Split } from '../types.js';
-import { SeededRandom } from '../stream/seededRandom.js';
+import { SeededRandom } from '../util/seededRandom.js';
 
 export interface SplitOptions {
   /** Fractions for train, validation and test; non-negative, summing to 1. Default [0.8, 0.1, 0.1]. */

@@ -1,36 +1,10 @@
+import type { SegmentationMetrics } from '../metrics/confusionMatrix.js';
+
 /**
  * What the trainer operator emits: one event per optimizer step and one summary per epoch, told apart by
  * `type`. Every field is plain JSON (numbers, strings, arrays, records), so events can be written as JSON
  * lines, sent to a dashboard or logged as they are.
  */
-
-/** Metrics of one class, from the confusion matrix. */
-export interface ClassMetrics {
-  name: string;
-  precision: number;
-  recall: number;
-  f1: number;
-  iou: number;
-  /** Labelled pixels of this class seen (the confusion matrix row sum). */
-  support: number;
-}
-
-/** Metrics from a confusion matrix over one or more batches (ignored pixels excluded). */
-export interface SegmentationMetrics {
-  /** Correct pixels / counted pixels. */
-  pixelAccuracy: number;
-  /** Mean IoU over the classes present in labels or predictions. */
-  meanIoU: number;
-  /** Unweighted means over classes present in labels or predictions. */
-  macro: { precision: number; recall: number; f1: number };
-  /** Pooled over all pixels (for single-label segmentation all three equal pixel accuracy). */
-  micro: { precision: number; recall: number; f1: number };
-  perClass: ClassMetrics[];
-  /** xView2 score parts, present when the class map is the xBD 5-class scheme. */
-  xview2?: { localizationF1: number; damageF1: number; score: number };
-  /** Pixels counted (not ignored). */
-  pixels: number;
-}
 
 /** Process memory at the time of an event. */
 export interface MemorySample {

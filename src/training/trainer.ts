@@ -3,11 +3,11 @@ import { lastValueFrom, type Observable, tap, count } from 'rxjs';
 import type { TensorBatch } from '../types.js';
 import { buildLoss, type LossConfig } from '../losses/buildLoss.js';
 import { maskedOneHot, sparseCrossEntropy, l1OneHot, type SegmentationLoss } from '../losses/segmentationLosses.js';
-import { ConfusionMatrix } from '../metrics/confusionMatrix.js';
+import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/confusionMatrix.js';
 import { buildOptimizer, setLearningRate, type OptimizerConfig } from './optimizers.js';
 import { createSchedule, type LearningRateSchedule, type ScheduleConfig } from './schedules.js';
 import { assertCheckpointDirWritable, saveCheckpoint, type LoadedCheckpoint, type TrainingPosition } from './checkpoint.js';
-import type { BatchMetricsEvent, CheckpointEvent, EpochSummaryEvent, MemorySample, SegmentationMetrics, StepLosses, TrainingEvent } from './events.js';
+import type { BatchMetricsEvent, CheckpointEvent, EpochSummaryEvent, MemorySample, StepLosses, TrainingEvent } from './events.js';
 
 /** Metrics early stopping and reduce-on-plateau can watch. Losses are minimised, the others maximised. */
 export type MonitoredMetric = 'validation.meanIoU' | 'validation.xview2' | 'validationLoss' | 'train.meanIoU' | 'trainLoss';

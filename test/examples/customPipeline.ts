@@ -4,11 +4,11 @@ import { decodeImage } from '../../src/io/decodeImage.js';
 import { xbdClassMap } from '../../src/labels/classMap.js';
 import { buildNetworks } from '../../src/models/buildNetworks.js';
 import { train } from '../../src/operators/train.js';
-import { writeSyntheticXbd } from '../../src/pipelines/syntheticDataset.js';
 import { httpSink } from '../../src/sinks/httpSink.js';
 import { pairFiles } from '../../src/sources/pairFiles.js';
 import { splitBySource } from '../../src/sources/splitBySource.js';
-import { tileBatches } from '../../src/stream/tileBatches.js';
+import { writeSyntheticXbd } from '../../src/sources/syntheticDataset.js';
+import { tileBatches } from '../../src/sources/tileBatches.js';
 import { selectBackend } from '../../src/backend/selectBackend.js';
 import type { ClassMask, LabelledPair } from '../../src/types.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { writeSyntheticXbd } from '../../src/pipelines/syntheticDataset.js';
+import { writeSyntheticXbd } from '../../src/sources/syntheticDataset.js';
 
 /** The project's root (tests run compiled from dist/test). */
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');

@@ -1,4 +1,5 @@
-import type { BatchMetricsEvent, EpochSummaryEvent, SegmentationMetrics } from '../../src/training/events.js';
+import type { BatchMetricsEvent, EpochSummaryEvent } from '../../src/training/events.js';
+import type { SegmentationMetrics } from '../../src/metrics/confusionMatrix.js';
 
 /** A batch event as the trainer emits it, with the given step and loss (synthetic: sinks only format events). */
 export function batchEvent(globalStep: number, loss: number): BatchMetricsEvent {

@@ -2,21 +2,22 @@ import { availableParallelism } from 'node:os';
 import { Observable, type OperatorFunction, concatMap, filter, identity, map, range } from 'rxjs';
 import { type BadInputPolicy, InputError, type SkipSink, handleBadInput } from '../errors.js';
 import { readImageSize } from '../io/decodeImage.js';
+import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
 import { TileReaderPool } from '../io/tileReaderPool.js';
-import { readLabelMask } from '../labels/readLabelMask.js';
 import type { ClassMap } from '../labels/classMap.js';
-import { type AugmentOptions, augment } from '../operators/augment.js';
-import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../operators/balanceClasses.js';
+import { readLabelMask } from '../labels/readLabelMask.js';
+import { augment } from '../operators/augment.js';
 import { batchTiles } from '../operators/batchTiles.js';
-import { type ReadLabelMask, readLabelledImage } from '../operators/readLabelledImages.js';
+import { orderedReads } from '../operators/orderedReads.js';
 import { shuffle } from '../operators/shuffle.js';
-import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../operators/tile.js';
 import { type OneHotTensorBatch, type ToTensorBatchOptions, toTensorBatch } from '../operators/toTensorBatch.js';
+import type { AugmentOptions } from '../tiling/augmentation.js';
+import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../tiling/classBalance.js';
+import type { LabelledTile } from '../tiling/labelledTile.js';
+import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
+import { SeededRandom, epochSeed } from '../util/seededRandom.js';
 import { CreditGate } from './creditGate.js';
-import { orderedReads } from './orderedReads.js';
-import type { LabelledTile } from './labelledTile.js';
-import { SeededRandom, epochSeed } from './seededRandom.js';
 
 export interface TileBatchesOptions {
   /** The pairs to stream (one split's pairs: see `splitBySource`). */

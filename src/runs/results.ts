@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import type { MetricEvent } from '../sinks/sinkEvents.js';
-import type { EvaluationReport } from './evaluate.js';
+import type { EvaluationReport } from '../pipelines/evaluate.js';
 import { readEvaluatedRun, runPaths } from './runDirectory.js';
 
 /** What one evaluated run contributes to a results page. */

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
-import { SeededRandom } from '../stream/seededRandom.js';
+import { SeededRandom } from '../util/seededRandom.js';
 
 /** The damage classes drawn, as xBD `subtype`s, with a roof look each (base colour and how broken it is). */
 const DAMAGE_LOOKS = [

@@ -5,7 +5,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { loadBestCheckpoint, loadLatestCheckpoint } from '../training/checkpoint.js';
-import type { EvaluationReport } from './evaluate.js';
+import type { EvaluationReport } from '../pipelines/evaluate.js';
 
 /** What `run.json` in a run folder records: enough to evaluate and predict with the run's model later. */
 export interface RunManifest {
