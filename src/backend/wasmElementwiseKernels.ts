@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type HeapFunctionSource, addTo, f32x4, f32x4Const, heapFunction, i32x4, i32x4Const, op, simd, v128Bits, v128Load, v128Load32Splat, v128Store } from './wasmHeapFunctions.js';
-import { activeWasmHeap } from './wasmBackendHeap.js';
+import { type HeapFunctionSource, addTo, f32x4, f32x4Const, heapFunction, i32x4, i32x4Const, op, simd, v128Bits, v128Load, v128Load32Splat, v128Store } from './wasm/simd/heapFunctions.js';
+import { activeWasmHeap } from './wasm/backendHeap.js';
 import { RELU_GRADIENT } from './fusedKernels.js';
 
 interface KernelArgs {

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasmHeapFunctions.js';
-import { activeWasmHeap } from './wasmBackendHeap.js';
-import { BLOCK_TILES, WINOGRAD_BLOCK_SIZES, winogradBlocks, winogradFilterGradientSource, winogradFilterSource } from './winogradTiles.js';
-import { runOnAllThreads, threadsSharingJobs } from './wasmHelperThread.js';
-import { FILTER_GRADIENT_JOB, WINOGRAD_GRADIENT_JOB, WINOGRAD_JOB } from './wasmHelperJobs.js';
+import { type HeapFunctionSource, addLocal, addTo, f32x4, heapFunction, i32Load, i32Store, op, simd, v128Bits, v128Load, v128Store } from './wasm/simd/heapFunctions.js';
+import { activeWasmHeap } from './wasm/backendHeap.js';
+import { BLOCK_TILES, WINOGRAD_BLOCK_SIZES, winogradBlocks, winogradFilterGradientSource, winogradFilterSource } from './wasm/simd/winogradTiles.js';
+import { runOnAllThreads, threadsSharingJobs } from './wasm/helperThread.js';
+import { FILTER_GRADIENT_JOB, WINOGRAD_GRADIENT_JOB, WINOGRAD_JOB } from './wasm/helperJobs.js';
 import { ADAM_UPDATE, BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, RELU_GRADIENT } from './fusedKernels.js';
 import { adamUpdate, exp, reluGradient, reluGradientConfig } from './wasmElementwiseKernels.js';
 

@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import { HELPER_JOBS, type HelperJobKind, MOST_HELPER_FIELDS } from './wasmHelperJobs.js';
-import { type WasmMemory, heapFunction, heapFunctionModule } from './wasmHeapFunctions.js';
+import { HELPER_JOBS, type HelperJobKind, MOST_HELPER_FIELDS } from './helperJobs.js';
+import { type WasmMemory, heapFunction, heapFunctionModule } from './simd/heapFunctions.js';
 
 /**
  * Helper threads for the hand-written SIMD kernels on a threaded wasm backend. XNNPACK's thread pool runs
@@ -39,7 +39,7 @@ const HELPER_WAIT_SLICES = 60;
 async function startHelper(memory: WasmMemory): Promise<Helper> {
   const control = new SharedArrayBuffer(8 + 8 * (JOB_FIELDS_AT + MOST_HELPER_FIELDS));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./wasmHelperWorker.js', import.meta.url));
+  const worker = new Worker(new URL('./helperWorker.js', import.meta.url));
   worker.unref();
   port1.unref();
   const sources = HELPER_JOBS.flatMap((kind) => kind.sources);

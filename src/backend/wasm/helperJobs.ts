@@ -1,12 +1,12 @@
-import { ACCUMULATE_PRODUCT, type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './filterGradientProducts.js';
-import type { HeapFunctionSource, WasmMemory } from './wasmHeapFunctions.js';
+import { ACCUMULATE_PRODUCT, type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './simd/filterGradientProducts.js';
+import type { HeapFunctionSource, WasmMemory } from './simd/heapFunctions.js';
 import {
   WINOGRAD_FIELDS, WINOGRAD_GRADIENT_FIELDS, WINOGRAD_GRADIENT_FUNCTIONS, WINOGRAD_TILE_FUNCTIONS, type WinogradConvolution, type WinogradFilterGradient,
   runWinogradFilterGradient, runWinogradTiles,
-} from './winogradTiles.js';
+} from './simd/winogradTiles.js';
 
 /**
- * The kinds of work a wasm kernel shares with the helper threads (`wasmHelperThread.ts`). A job is a record
+ * The kinds of work a wasm kernel shares with the helper threads (`helperThread.ts`). A job is a record
  * of numbers (addresses in the shared wasm memory and sizes) that every thread reads; each runs a range of
  * its units (channel pairs, tile rows) with its own instances of the kind's heap functions. Loads no TF.js.
  */
