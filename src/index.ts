@@ -4,7 +4,7 @@ export * from './errors.js';
 
 // Backends: selection (tfjs-node-gpu, tfjs-node, wasm, cpu) and the wasm training kernels.
 export * from './backend/selectBackend.js';
-export * from './backend/wasmTrainingKernels.js';
+export * from './backend/wasm/registerTrainingKernels.js';
 export { normalizedPixelTensor } from './backend/wasm/pixels.js';
 
 // Labels to masks.

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
-import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
+import { registerWasmTrainingKernels } from './wasm/registerTrainingKernels.js';
 import { initWasmWithThreads } from './wasm/threads.js';
 import { wasmHeap } from './wasm/backendHeap.js';
 import { startWasmHelperThreads } from './wasm/helperThread.js';
