@@ -7,7 +7,7 @@ import { stockKernel } from '../stockKernels.js';
 /**
  * Concat (of every U-Net skip connection): seen as 2-D, [outer, slab] with slab the size of the axes from
  * `axis` on, each input's slabs land evenly spaced in the output, one SIMD call per input. The stock kernel
- * copies row by row in JS. tf.NamedTensorInfoMap of other than 4-byte values or of mixed dtypes go to the stock kernel.
+ * copies row by row in JS. Inputs of other than 4-byte values or of mixed dtypes go to the stock kernel.
  */
 function concat({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
   const parts = (Object.values(inputs) as tf.TensorInfo[]).filter((part) => tf.util.sizeFromShape(part.shape) > 0);
