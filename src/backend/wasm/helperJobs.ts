@@ -33,7 +33,7 @@ export const WINOGRAD_JOB: HelperJobKind<WinogradConvolution> = { sources: WINOG
 export const WINOGRAD_GRADIENT_JOB: HelperJobKind<WinogradFilterGradient> = { sources: WINOGRAD_GRADIENT_FUNCTIONS, fields: WINOGRAD_GRADIENT_FIELDS, run: runWinogradFilterGradient };
 
 /** Every kind, indexed by the number that names it to the helper. */
-export const HELPER_JOBS: ReadonlyArray<HelperJobKind<never>> = [FILTER_GRADIENT_JOB, WINOGRAD_JOB, WINOGRAD_GRADIENT_JOB] as never;
+export const HELPER_JOBS: ReadonlyArray<HelperJobKind<never>> = [FILTER_GRADIENT_JOB, WINOGRAD_JOB, WINOGRAD_GRADIENT_JOB];
 
 /** The most fields any kind has: the size of the control block's job area. */
 export const MOST_HELPER_FIELDS = Math.max(...HELPER_JOBS.map((kind) => kind.fields.length));

@@ -85,7 +85,7 @@ export function runOnAllThreads<Job>(memory: WasmMemory, kind: HelperJobKind<Job
   const parts = Math.min(threadsSharingJobs(memory), units);
   const start = (part: number) => Math.floor((part * units) / parts);
   const helpers = pool?.helpers.slice(0, parts - 1) ?? [];
-  const kindIndex = HELPER_JOBS.indexOf(kind as HelperJobKind<never>);
+  const kindIndex = HELPER_JOBS.indexOf(kind);
   const values = kind.fields.map((field) => job[field] as number);
   const posted = helpers.map((helper, k) => {
     helper.fields.set([kindIndex, start(k + 1), start(k + 2), k + 1, ...values]);
