@@ -4,8 +4,8 @@ export * from './errors.js';
 
 // Backends: selection (tfjs-node-gpu, tfjs-node, wasm, cpu) and the wasm training kernels.
 export * from './backend/selectBackend.js';
-export * from './backend/wasmTrainingKernels.js';
-export { normalizedPixelTensor } from './backend/wasmPixels.js';
+export * from './backend/wasm/registerTrainingKernels.js';
+export { normalizedPixelTensor } from './backend/wasm/pixels.js';
 
 // Labels to masks.
 export * from './labels/classMap.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { firstValueFrom, of } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { normalizedPixelTensor } from '../src/backend/wasmPixels.js';
+import { normalizedPixelTensor } from '../src/backend/wasm/pixels.js';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { cutTiles, tileGrid } from '../src/tiling/tileGrid.js';
 import { toTensorBatch } from '../src/operators/toTensorBatch.js';

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
-import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
-import { initWasmWithThreads } from './wasmThreads.js';
-import { wasmHeap } from './wasmBackendHeap.js';
-import { startWasmHelperThreads } from './wasmHelperThread.js';
+import { registerWasmTrainingKernels } from './wasm/registerTrainingKernels.js';
+import { initWasmWithThreads } from './wasm/threads.js';
+import { wasmHeap } from './wasm/backendHeap.js';
+import { startWasmHelperThreads } from './wasm/helperThread.js';
 
 /** The backends segstream can run on, best first. */
 export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;

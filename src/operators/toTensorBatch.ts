@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Observable, type OperatorFunction, map } from 'rxjs';
-import { normalizedPixelTensor } from '../backend/wasmPixels.js';
+import { normalizedPixelTensor } from '../backend/wasm/pixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import { normalizedPixels, pixelNormalization } from '../tiling/pixelNormalization.js';

@@ -1,5 +1,5 @@
 import { ACCUMULATE_PRODUCT, MATRIX_PRODUCT, forEachColumnGroup } from './filterGradientProducts.js';
-import { type HeapFunctionSource, type WasmMemory, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, type WasmMemory, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './heapFunctions.js';
 
 /**
  * Winograd's minimal filtering for the wasm backend's 3x3 stride-1 convolutions (Lavin and Gray, "Fast

@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import { HELPER_JOBS, type HelperJobKind, MOST_HELPER_FIELDS } from './wasmHelperJobs.js';
-import { type WasmMemory, heapFunction, heapFunctionModule } from './wasmHeapFunctions.js';
+import { HELPER_JOBS, type HelperJobKind, MOST_HELPER_FIELDS } from './helperJobs.js';
+import { type WasmMemory, heapFunction, heapFunctionModule } from './simd/heapFunctions.js';
 
 /**
  * Helper threads for the hand-written SIMD kernels on a threaded wasm backend. XNNPACK's thread pool runs
@@ -39,7 +39,7 @@ const HELPER_WAIT_SLICES = 60;
 async function startHelper(memory: WasmMemory): Promise<Helper> {
   const control = new SharedArrayBuffer(8 + 8 * (JOB_FIELDS_AT + MOST_HELPER_FIELDS));
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./wasmHelperWorker.js', import.meta.url));
+  const worker = new Worker(new URL('./helperWorker.js', import.meta.url));
   worker.unref();
   port1.unref();
   const sources = HELPER_JOBS.flatMap((kind) => kind.sources);
@@ -85,7 +85,7 @@ export function runOnAllThreads<Job>(memory: WasmMemory, kind: HelperJobKind<Job
   const parts = Math.min(threadsSharingJobs(memory), units);
   const start = (part: number) => Math.floor((part * units) / parts);
   const helpers = pool?.helpers.slice(0, parts - 1) ?? [];
-  const kindIndex = HELPER_JOBS.indexOf(kind as HelperJobKind<never>);
+  const kindIndex = HELPER_JOBS.indexOf(kind);
   const values = kind.fields.map((field) => job[field] as number);
   const posted = helpers.map((helper, k) => {
     helper.fields.set([kindIndex, start(k + 1), start(k + 2), k + 1, ...values]);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { type HeapFunctionSource, addTo, f32x4, heapFunction, op, simd, v128Load, v128Store } from './wasmHeapFunctions.js';
-import { activeWasmHeap } from './wasmBackendHeap.js';
+import { type HeapFunctionSource, addTo, f32x4, heapFunction, op, simd, v128Load, v128Store } from './simd/heapFunctions.js';
+import { activeWasmHeap } from './backendHeap.js';
 
 /**
  * Turns 8-bit RGB pixels into a normalized float32 tensor directly in the wasm backend's memory. The plain

@@ -1,9 +1,9 @@
 import { type MessagePort, parentPort } from 'node:worker_threads';
-import { HELPER_JOBS } from './wasmHelperJobs.js';
-import { JOB_FIELDS_AT } from './wasmHelperThread.js';
-import { type WasmMemory, instantiateHeapFunction } from './wasmHeapFunctions.js';
+import { HELPER_JOBS } from './helperJobs.js';
+import { JOB_FIELDS_AT } from './helperThread.js';
+import { type WasmMemory, instantiateHeapFunction } from './simd/heapFunctions.js';
 
-/** What wasmHelperThread hands a helper: the backend's memory, every kind's compiled functions and its control block. */
+/** What helperThread hands a helper: the backend's memory, every kind's compiled functions and its control block. */
 interface HelperSetup {
   memory: WasmMemory;
   modules: object[];

@@ -1,12 +1,12 @@
-import { ACCUMULATE_PRODUCT, type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './filterGradientProducts.js';
-import type { HeapFunctionSource, WasmMemory } from './wasmHeapFunctions.js';
+import { ACCUMULATE_PRODUCT, type FilterGradientProducts, PRODUCT_FIELDS, runFilterGradientProducts } from './simd/filterGradientProducts.js';
+import type { HeapFunctionSource, WasmMemory } from './simd/heapFunctions.js';
 import {
   WINOGRAD_FIELDS, WINOGRAD_GRADIENT_FIELDS, WINOGRAD_GRADIENT_FUNCTIONS, WINOGRAD_TILE_FUNCTIONS, type WinogradConvolution, type WinogradFilterGradient,
   runWinogradFilterGradient, runWinogradTiles,
-} from './winogradTiles.js';
+} from './simd/winogradTiles.js';
 
 /**
- * The kinds of work a wasm kernel shares with the helper threads (`wasmHelperThread.ts`). A job is a record
+ * The kinds of work a wasm kernel shares with the helper threads (`helperThread.ts`). A job is a record
  * of numbers (addresses in the shared wasm memory and sizes) that every thread reads; each runs a range of
  * its units (channel pairs, tile rows) with its own instances of the kind's heap functions. Loads no TF.js.
  */
@@ -33,7 +33,7 @@ export const WINOGRAD_JOB: HelperJobKind<WinogradConvolution> = { sources: WINOG
 export const WINOGRAD_GRADIENT_JOB: HelperJobKind<WinogradFilterGradient> = { sources: WINOGRAD_GRADIENT_FUNCTIONS, fields: WINOGRAD_GRADIENT_FIELDS, run: runWinogradFilterGradient };
 
 /** Every kind, indexed by the number that names it to the helper. */
-export const HELPER_JOBS: ReadonlyArray<HelperJobKind<never>> = [FILTER_GRADIENT_JOB, WINOGRAD_JOB, WINOGRAD_GRADIENT_JOB] as never;
+export const HELPER_JOBS: ReadonlyArray<HelperJobKind<never>> = [FILTER_GRADIENT_JOB, WINOGRAD_JOB, WINOGRAD_GRADIENT_JOB];
 
 /** The most fields any kind has: the size of the control block's job area. */
 export const MOST_HELPER_FIELDS = Math.max(...HELPER_JOBS.map((kind) => kind.fields.length));

@@ -1,4 +1,4 @@
-import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Load32Splat, v128Store } from './wasmHeapFunctions.js';
+import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Load32Splat, v128Store } from './heapFunctions.js';
 
 /**
  * The matrix products of the wasm filter gradient (Conv2DBackpropFilter): for every filter tap, the sum over

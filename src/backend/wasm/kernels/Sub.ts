@@ -1,0 +1,6 @@
+import { Sub } from '@tensorflow/tfjs';
+import { channelBroadcast } from '../channelArithmetic.js';
+import { wasmKernelConfig } from '../runKernel.js';
+
+/** Sub of a tensor and a per-channel vector or a single value in one SIMD pass (see channelBroadcast). */
+export const subConfig = wasmKernelConfig(Sub, channelBroadcast(Sub));
