@@ -18,7 +18,8 @@ export interface MaskToPolygonsOptions {
   background?: number;
   /**
    * Regions of fewer pixels are left out (default 0: keep all). Their pixels are covered by no polygon, so they
-   * read back as background; a left-out region inside another region's hole leaves the hole in place.
+   * read back as background; a left-out region inside another region's hole leaves the hole in place. To
+   * merge small regions into their neighbours instead, sieve the mask first (`sieveMask`).
    */
   minArea?: number;
 }

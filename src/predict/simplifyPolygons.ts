@@ -1,4 +1,5 @@
 import type { ClassMask } from '../types.js';
+import { ringArea } from '../labels/rasterize.js';
 import { type MaskPolygon, maskToPolygons } from './maskToPolygons.js';
 
 /** How `maskToSimplifiedPolygons` reads the mask and how far it may move boundaries. */
@@ -156,17 +157,7 @@ function splitIntoArcs(ring: number[], width: number, isNode: (x: number, y: num
     const reversed = stored[0] !== arcPoints[0] || stored[1] !== arcPoints[1] || storedFirstEdge !== firstEdge;
     walked.push({ arc, reversed });
   });
-  return { arcs: walked, areaSign: Math.sign(shoelace(ring)) };
-}
-
-/** Twice the signed area of a flat ring. */
-function shoelace(ring: number[]): number {
-  let twice = 0;
-  for (let i = 0; i < ring.length; i += 2) {
-    const j = (i + 2) % ring.length;
-    twice += ring[i]! * ring[j + 1]! - ring[j]! * ring[i + 1]!;
-  }
-  return twice;
+  return { arcs: walked, areaSign: Math.sign(ringArea(ring)) };
 }
 
 /** The simplified ring: each arc's kept points in walking order, each shared end once. */
@@ -351,7 +342,7 @@ function keepTopology(arcs: Arc[], rings: readonly ArcRing[], tolerance: number,
       const flat = ringPoints(ring, arcs);
       const distinct = new Set<number>();
       for (let i = 0; i < flat.length && distinct.size < 3; i += 2) distinct.add(flat[i]! * 1_000_003 + flat[i + 1]!);
-      if (distinct.size >= 3 && Math.sign(shoelace(flat)) === ring.areaSign) continue;
+      if (distinct.size >= 3 && Math.sign(ringArea(flat)) === ring.areaSign) continue;
       // The ring's line that drops the most points.
       let best: { arc: number; position: number; dropped: number } | undefined;
       for (const { arc } of ring.arcs) {
