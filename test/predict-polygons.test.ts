@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { maskToPolygons, type MaskPolygon } from '../src/predict/maskToPolygons.js';
+import { sieveMask } from '../src/predict/sieveMask.js';
+import { maskToSimplifiedPolygons } from '../src/predict/simplifyPolygons.js';
 import { POLYGON_LABEL_FORMATS, polygonsToLabelJson, writePolygonLabels } from '../src/predict/writePolygons.js';
 import { rasterizeShapes, ringArea } from '../src/labels/rasterize.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
@@ -361,7 +363,7 @@ test('label names: a class is written under the label that reads back as it; a c
   assert.throws(() => polygonsToLabelJson(polygons, { ...options, format: 'kml' as 'xbd', classMap: xbdClassMap() }), /format must be one of xbd, geojson, coco, got "kml"/);
 });
 
-test('stream-train predict --polygons writes OUT/<stem>.json, which reads back as the predicted classes', async () => {
+test('stream-train predict --polygons writes OUT/<stem>.json, which reads back as the predicted classes; --min-area and --simplify shape it', async () => {
   // A model that predicts "building" exactly where the red channel is bright, on an image drawn from a
   // mask: the synthetic mask's regions at 3x scale, so the expected prediction is known before running.
   const scale = 3;
@@ -394,6 +396,20 @@ test('stream-train predict --polygons writes OUT/<stem>.json, which reads back a
   const buildingMap: ClassMap = { names: classes.names, ids: new Map([['building', 1]]), ignoreValue: 255, colors: classes.colors };
   const polygonMask = await readLabelMask({ id: 'scene', imagePath: '', labelPath: join(out, 'scene.json') }, { width, height }, buildingMap);
   assertSameMask(polygonMask, expected, 'predicted polygons');
+
+  // --min-area and --simplify: the polygons of the sieved, simplified prediction; the class PNG stays as predicted.
+  const readable = join(scratch, 'readable');
+  const simplified = await promisify(execFile)(join(PROJECT_ROOT, 'bin', 'stream-train'), ['predict', '--run', run, '--images', images, '--out', readable, '--polygons', 'geojson', '--min-area', '16', '--simplify', '1', '--backend', 'cpu']);
+  const exactCount = Number(/\((\d+) xbd polygons\)/.exec(stderr)![1]);
+  const expectedPolygons = maskToSimplifiedPolygons(sieveMask({ data: expected, width, height }, { minArea: 16 }), { tolerance: 1 });
+  assert.match(simplified.stderr, new RegExp(`scene\\.json \\(${expectedPolygons.length} geojson polygons\\)`));
+  assert.ok(expectedPolygons.length < exactCount, `${exactCount} -> ${expectedPolygons.length} polygons`);
+  const readableMask = await readLabelMask({ id: 'scene', imagePath: '', labelPath: join(readable, 'scene.json') }, { width, height }, buildingMap);
+  assertSameMask(readableMask, rasterized(expectedPolygons, width, height).data, 'sieved, simplified polygons');
+  assert.equal(await sharp(join(readable, 'scene.classes.png')).raw().toBuffer(), await sharp(join(out, 'scene.classes.png')).raw().toBuffer());
+  const usage = await promisify(execFile)(join(PROJECT_ROOT, 'bin', 'stream-train'), ['predict', '--run', run, '--images', images, '--out', readable, '--simplify', '1']).catch((error: { code: number; stderr: string }) => error);
+  assert.is((usage as { code?: number }).code, 2);
+  assert.match(usage.stderr, /--min-area and --simplify shape the polygons; give --polygons FORMAT too/);
 });
 
 test.after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -22,7 +22,8 @@ import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } fr
 import { compareRuns, comparisonMarkdown } from '../runs/compare.js';
 import { predictFullImage, TEST_TIME_AUGMENTATIONS, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { overlayPng, writeClassPng } from '../predict/writePrediction.js';
-import { maskToPolygons } from '../predict/maskToPolygons.js';
+import { sieveMask } from '../predict/sieveMask.js';
+import { maskToSimplifiedPolygons } from '../predict/simplifyPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../predict/writePolygons.js';
 import { decodeImage } from '../io/decodeImage.js';
 import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
@@ -315,9 +316,14 @@ async function evalCommand(options: { run: string; checkpoint: RunCheckpoint; im
 /**
  * `predict`: for each image of the folder, OUT/<stem>.classes.png (class ids), OUT/<stem>.overlay.png and,
  * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
- * pixel coordinates) that the label readers read back into the same class mask.
+ * pixel coordinates). By default they read back into the same class mask; `--min-area` sieves small regions
+ * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
+ * stays the model's prediction).
  */
-async function predictCommand(options: { run: string; checkpoint: RunCheckpoint; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; backend: string }): Promise<number> {
+async function predictCommand(options: { run: string; checkpoint: RunCheckpoint; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; minArea: number; simplify: number; backend: string }): Promise<number> {
+  if (!options.polygons && (options.minArea > 0 || options.simplify > 0)) throw new RangeError('predict: --min-area and --simplify shape the polygons; give --polygons FORMAT too');
+  if (!Number.isInteger(options.minArea) || options.minArea < 0) throw new RangeError(`predict: --min-area must be a whole number of pixels >= 0, got ${options.minArea}`);
+  if (options.simplify < 0) throw new RangeError(`predict: --simplify must be a distance in pixels >= 0, got ${options.simplify}`);
   say((await selectBackend({ backend: options.backend as BackendName | 'auto' })).summary);
   const { manifest, model, checkpoint } = await openRun(options.run, options.checkpoint);
   say(`model: ${checkpoint}`);
@@ -333,7 +339,8 @@ async function predictCommand(options: { run: string; checkpoint: RunCheckpoint;
     await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
     const written = [`${stem}.classes.png`, `${stem}.overlay.png`];
     if (options.polygons) {
-      const polygons = maskToPolygons(prediction.classes, { ignoreValue: classMap.ignoreValue });
+      const regions = options.minArea > 1 ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue }) : prediction.classes;
+      const polygons = maskToSimplifiedPolygons(regions, { tolerance: options.simplify, ignoreValue: classMap.ignoreValue });
       const labelOptions = { format: options.polygons, classMap, width: image.width, height: image.height, imageFileName: basename(file) };
       await writePolygonLabels(polygons, join(options.out, `${stem}.json`), labelOptions);
       written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
@@ -421,6 +428,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates, in a format the label readers take: xbd (xView2 WKT), geojson or coco")
         .choices(POLYGON_LABEL_FORMATS),
     )
+    .addOption(new Option('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0).argParser(parseValue('integer', '--min-area') as (v: string) => number))
+    .addOption(new Option('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0).argParser(parseValue('number', '--simplify') as (v: string) => number))
     .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
     .action(async (options) => setExitCode(await predictCommand(options)));
 

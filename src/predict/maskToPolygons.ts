@@ -18,7 +18,8 @@ export interface MaskToPolygonsOptions {
   background?: number;
   /**
    * Regions of fewer pixels are left out (default 0: keep all). Their pixels are covered by no polygon, so they
-   * read back as background; a left-out region inside another region's hole leaves the hole in place.
+   * read back as background; a left-out region inside another region's hole leaves the hole in place. To
+   * merge small regions into their neighbours instead, sieve the mask first (`sieveMask`).
    */
   minArea?: number;
 }
@@ -86,8 +87,11 @@ export function maskToPolygons(
   return polygons;
 }
 
-/** 4-connected regions of equal traced values: region id per pixel (0 where not traced) and pixels per region. */
-function labelRegions(data: ArrayLike<number>, width: number, height: number, traced: (value: number) => boolean): { regionOf: Int32Array; regionPixels: number[] } {
+/**
+ * 4-connected regions of equal traced values: region id per pixel (ids from 1 in the raster order of each
+ * region's first pixel, 0 where not traced) and pixels per region (index 0 unused).
+ */
+export function labelRegions(data: ArrayLike<number>, width: number, height: number, traced: (value: number) => boolean): { regionOf: Int32Array; regionPixels: number[] } {
   const regionOf = new Int32Array(width * height);
   const regionPixels = [0];
   const stack = new Int32Array(width * height);

@@ -31,15 +31,14 @@ export interface PolygonLabelOptions {
  * - `coco`: one image, a category per class id present (the class's label name), one annotation per polygon
  *   with `area` in pixels and `bbox`. COCO polygons have no holes, so each hole is joined in by a horizontal
  *   bridge that the ring walks there and back (a keyhole ring, which never crosses itself): by the even-odd
- *   rule the bridge adds nothing and the hole stays empty. This needs axis-parallel edges in polygons with
- *   holes, as `maskToPolygons` returns them.
+ *   rule the bridge adds nothing and the hole stays empty. Bridges run along integer rows, so they pass no
+ *   pixel centre; where one lands on a slanted edge (simplified polygons) its end is not a whole pixel.
  *
  * @example
  * ```ts
  * const json = polygonsToLabelJson(maskToPolygons(mask), { format: 'xbd', classMap: xbdClassMap(), width: 1024, height: 1024, imageFileName: 'scene.png' });
  * ```
- * @throws RangeError for an unknown format, a class id without a label name in the class map, or (COCO) a
- *   polygon with holes and slanted edges.
+ * @throws RangeError for an unknown format or a class id without a label name in the class map.
  */
 export function polygonsToLabelJson(polygons: readonly MaskPolygon[], options: PolygonLabelOptions): Record<string, unknown> {
   const { format, classMap, width, height, imageFileName } = options;
@@ -136,9 +135,10 @@ function boundingBox(ring: number[]): number[] {
 }
 
 /**
- * One ring for an outer ring and its holes (a keyhole polygon), for rings with axis-parallel edges as
- * `maskToPolygons` returns them. Each hole gets a horizontal bridge from its rightmost vertex (the topmost
- * among equals) rightwards to the nearest edge of another ring, where the ring walks along the bridge, round the
+ * One ring for an outer ring and its holes (a keyhole polygon), for simple rings that meet at most at
+ * vertices, as `maskToPolygons` and `maskToSimplifiedPolygons` return them. Each hole gets a horizontal bridge
+ * from its rightmost vertex (the topmost among equals) rightwards to the nearest edge of another ring (or a
+ * vertex where two edges meet on the bridge's line), where the ring walks along the bridge, round the
  * hole and back. The bridge runs inside the polygon and lands on the outer ring or on a hole further right, so
  * following the landings from the outer ring reaches every hole once, and no bridge crosses a ring.
  */
@@ -146,22 +146,22 @@ function ringWithBridgedHoles(rings: number[][]): number[] {
   if (rings.length === 1) return rings[0]!;
   const bridgeStart = rings.map((ring, r) => (r === 0 ? -1 : rightmostVertex(ring)));
   const bridgeLines = [...new Set(rings.slice(1).map((hole, k) => hole[bridgeStart[k + 1]! + 1]!))].sort((a, b) => a - b);
-  // The vertical edges that cross (or end on) each line a bridge runs along.
+  // The edges that cross (or end on) each line a bridge runs along, with where.
   const crossings = new Map<number, Array<{ x: number; ring: number; edge: number }>>(bridgeLines.map((y) => [y, []]));
   rings.forEach((ring, r) => {
     for (let i = 0; i < ring.length; i += 2) {
       const j = (i + 2) % ring.length;
       const [x0, y0, x1, y1] = [ring[i]!, ring[i + 1]!, ring[j]!, ring[j + 1]!];
       if (y0 === y1) continue;
-      if (x0 !== x1) throw new RangeError(`polygonsToLabelJson: COCO needs polygons with holes to have axis-parallel edges, as maskToPolygons returns them; got (${x0}, ${y0})-(${x1}, ${y1})`);
       for (let k = firstNotBelow(bridgeLines.length, (m) => bridgeLines[m]! < Math.min(y0, y1)); k < bridgeLines.length && bridgeLines[k]! <= Math.max(y0, y1); k++) {
-        crossings.get(bridgeLines[k]!)!.push({ x: x0, ring: r, edge: i });
+        const y = bridgeLines[k]!;
+        crossings.get(y)!.push({ x: x0 === x1 ? x0 : x0 + ((y - y0) * (x1 - x0)) / (y1 - y0), ring: r, edge: i });
       }
     }
   });
   for (const line of crossings.values()) line.sort((a, b) => a.x - b.x);
   // The bridges landing on each ring's edges, by edge.
-  const landings = rings.map(() => new Map<number, Array<{ y: number; hole: number }>>());
+  const landings = rings.map(() => new Map<number, Array<{ x: number; y: number; hole: number }>>());
   for (let hole = 1; hole < rings.length; hole++) {
     const [x, y] = [rings[hole]![bridgeStart[hole]!]!, rings[hole]![bridgeStart[hole]! + 1]!];
     const line = crossings.get(y)!;
@@ -171,8 +171,8 @@ function ringWithBridgedHoles(rings: number[][]): number[] {
     const nearest = line[k];
     if (!nearest) throw new RangeError(`polygonsToLabelJson: a hole at (${x}, ${y}) lies outside its polygon's outer ring`);
     const onEdge = landings[nearest.ring]!.get(nearest.edge);
-    if (onEdge) onEdge.push({ y, hole });
-    else landings[nearest.ring]!.set(nearest.edge, [{ y, hole }]);
+    if (onEdge) onEdge.push({ x: nearest.x, y, hole });
+    else landings[nearest.ring]!.set(nearest.edge, [{ x: nearest.x, y, hole }]);
   }
   const joined: number[] = [];
   const walk = (r: number, from: number): void => {
@@ -185,10 +185,10 @@ function ringWithBridgedHoles(rings: number[][]): number[] {
       // Along the edge in the direction of travel, then into each hole and back.
       const downwards = ring[(i + 3) % ring.length]! > ring[i + 1]!;
       bridges.sort((a, b) => (downwards ? a.y - b.y : b.y - a.y));
-      for (const { y, hole } of bridges) {
-        joined.push(ring[i]!, y);
+      for (const { x, y, hole } of bridges) {
+        joined.push(x, y);
         walk(hole, bridgeStart[hole]!);
-        joined.push(rings[hole]![bridgeStart[hole]!]!, rings[hole]![bridgeStart[hole]! + 1]!, ring[i]!, y);
+        joined.push(rings[hole]![bridgeStart[hole]!]!, rings[hole]![bridgeStart[hole]! + 1]!, x, y);
       }
     }
   };
