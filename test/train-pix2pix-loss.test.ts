@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { firstValueFrom, filter } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import type { LossConfig } from '../src/losses/buildLoss.js';
-import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
+import { pix2pixDepth, prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
 import type { BatchMetricsEvent, StepLosses } from '../src/training/events.js';
 import { writeXbdPairs } from './helpers/data.js';
 import { smallestUNetRun } from './helpers/runs.js';
@@ -54,6 +54,21 @@ test("Pix2Pix's discriminator takes its width from discriminatorFilters, apart f
     };
     assert.equal(await firstLayerFilters(3), [2, 3]);
     assert.equal(await firstLayerFilters(), [2, 64], "Pix2Pix's 64 by default");
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("Pix2Pix trains on tiles smaller than its unet_256: 128 px tiles get Pix2Pix's unet_128 (7 downsamplings)", async () => {
+  await selectBackend({ backend: 'wasm' });
+  const root = await mkdtemp(join(tmpdir(), 'segstream-pix2pix-128-'));
+  try {
+    await writeXbdPairs(root, 1);
+    const run = await preparePix2PixRun(root, { tileSize: 128, discriminatorFilters: 2 });
+    assert.equal(run.model.outputs[0]!.shape.slice(1), [null, null, 5]);
+    const event = await firstValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')));
+    assert.ok(Number.isFinite(event.losses.total), 'a step on 128 px tiles');
+    assert.equal([pix2pixDepth(256), pix2pixDepth(128), pix2pixDepth(96), pix2pixDepth(1024)], [8, 7, 5, 8]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

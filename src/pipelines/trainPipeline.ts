@@ -209,7 +209,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         numClasses,
         seed,
         unet: { ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}), ...(options.depth ? { depth: options.depth } : {}) },
-        pix2pixGenerator: options.baseFilters ? { baseFilters: options.baseFilters } : {},
+        pix2pixGenerator: { depth: pix2pixDepth(tileSize), ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}) },
         pix2pixDiscriminator: options.discriminatorFilters ? { baseFilters: options.discriminatorFilters } : {},
         ...(options.deeplab ? { deeplabv3plus: options.deeplab } : {}),
       });
@@ -281,6 +281,16 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
           ),
         );
   return { splits, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$, ...(backboneLayers ? { backboneLayers } : {}), ...(resumed ? { resumedFrom: { path: resumed.path, skipped: resumed.skipped } } : {}) };
+}
+
+/**
+ * The Pix2Pix generator's downsamplings for a tile size: as many as halve the tile exactly, at most Pix2Pix's
+ * 8 (its unet_256; 128 px tiles get 7, its unet_128). More would make the decoder's output larger than the tile.
+ */
+export function pix2pixDepth(tileSize: number): number {
+  let depth = 0;
+  while (depth < 8 && tileSize % 2 ** (depth + 1) === 0) depth++;
+  return depth;
 }
 
 async function predictSample(model: tf.LayersModel, pair: LabelledPair, options: TrainPipelineOptions, tileSize: number, epoch: number, globalStep: number): Promise<PredictionSampleEvent> {
