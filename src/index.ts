@@ -71,6 +71,8 @@ export * from './predict/slidingWindow.js';
 export * from './predict/writePrediction.js';
 export * from './predict/maskToPolygons.js';
 export * from './predict/writePolygons.js';
+export * from './predict/sieveMask.js';
+export * from './predict/simplifyPolygons.js';
 export * from './pipelines/prepare.js';
 export * from './pipelines/trainPipeline.js';
 export * from './pipelines/evaluate.js';
