@@ -1,4 +1,4 @@
-// A custom training pipeline composed in code (the README's example; test/readme-example.test.ts runs it).
+// A custom training pipeline composed in code (the README's example; test/readme-commands.test.ts runs it).
 import { lastValueFrom, tap } from 'rxjs';
 import { decodeImage } from '../../src/io/decodeImage.js';
 import { xbdClassMap } from '../../src/labels/classMap.js';
