@@ -50,7 +50,8 @@ export function checkShape(shape: LabelShape, width: number, height: number, opt
   if (needsArea && (shape.rings.length === 0 || area === 0)) throw new ShapeProblem('the shape has zero area', 'degenerate');
 }
 
-function distinctPointCount(ring: number[], enough: number): number {
+/** Distinct points of a flat [x0, y0, x1, y1, ...] ring, counted up to `enough`. */
+export function distinctPointCount(ring: number[], enough: number): number {
   const seen = new Set<string>();
   for (let i = 0; i < ring.length && seen.size < enough; i += 2) seen.add(`${ring[i]},${ring[i + 1]}`);
   return seen.size;

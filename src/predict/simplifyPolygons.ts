@@ -1,5 +1,5 @@
 import type { ClassMask } from '../types.js';
-import { ringArea } from '../labels/rasterize.js';
+import { distinctPointCount, ringArea } from '../labels/rasterize.js';
 import { type MaskPolygon, maskToPolygons } from './maskToPolygons.js';
 
 /** How `maskToSimplifiedPolygons` reads the mask and how far it may move boundaries. */
@@ -340,9 +340,7 @@ function keepTopology(arcs: Arc[], rings: readonly ArcRing[], tolerance: number,
     }
     for (const ring of rings) {
       const flat = ringPoints(ring, arcs);
-      const distinct = new Set<number>();
-      for (let i = 0; i < flat.length && distinct.size < 3; i += 2) distinct.add(flat[i]! * 1_000_003 + flat[i + 1]!);
-      if (distinct.size >= 3 && Math.sign(ringArea(flat)) === ring.areaSign) continue;
+      if (distinctPointCount(flat, 3) >= 3 && Math.sign(ringArea(flat)) === ring.areaSign) continue;
       // The ring's line that drops the most points.
       let best: { arc: number; position: number; dropped: number } | undefined;
       for (const { arc } of ring.arcs) {
