@@ -130,9 +130,17 @@ async function splitOf(seed: number, pairs: readonly LabelledPair[]): Promise<{ 
   return { train: manifest.splits.train.map((id) => byId.get(id)!), heldOut: [...manifest.splits.validation, ...manifest.splits.test].map((id) => byId.get(id)!) };
 }
 
-async function truthMask(pair: LabelledPair): Promise<ClassMask> {
-  const { width, height } = await sharp(pair.imagePath).metadata();
-  return readLabelMask(pair, { width: width!, height: height! }, classMap);
+/** Each image's label mask, rasterized once: every side of every seed is scored against the same masks. */
+const truthMasks = new Map<string, Promise<ClassMask>>();
+function truthMask(pair: LabelledPair): Promise<ClassMask> {
+  let mask = truthMasks.get(pair.id);
+  if (!mask) {
+    mask = sharp(pair.imagePath)
+      .metadata()
+      .then(({ width, height }) => readLabelMask(pair, { width: width!, height: height! }, classMap));
+    truthMasks.set(pair.id, mask);
+  }
+  return mask;
 }
 
 async function trainPytorch(seed: number, split: { train: LabelledPair[]; heldOut: LabelledPair[] }): Promise<{ predictions: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
