@@ -12,7 +12,7 @@ import { loadBackboneWeights } from '../src/models/backboneWeights.js';
 import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
 import { fileModelHandler } from '../src/models/fileModelIO.js';
 import { resnetBackbone, type ResNetDepth } from '../src/models/resnet.js';
-import { parseTrainConfig } from '../src/cli/main.js';
+import { parseTrainConfig } from '../src/cli/trainConfig.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { parseTrainConfig } from '../src/cli/main.js';
+import { parseTrainConfig } from '../src/cli/trainConfig.js';
 import { buildLoss, type LossConfig } from '../src/losses/buildLoss.js';
 import { PROJECT_ROOT } from './helpers/data.js';
 

@@ -1,6 +1,8 @@
-import { LOSS_NAMES } from '../losses/buildLoss.js';
+import { LOSS_NAMES, type LossConfig } from '../losses/buildLoss.js';
 import { ARCHITECTURE_NAMES } from '../models/buildNetworks.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB } from '../tiling/shuffleBudget.js';
+import type { OptimizerConfig } from '../training/optimizers.js';
+import type { ScheduleConfig } from '../training/schedules.js';
 
 /** One `train` option: its flag, meaning and default, shared by `--help`, config files and validation. */
 export interface TrainOptionSpec {
@@ -8,14 +10,14 @@ export interface TrainOptionSpec {
   key: string;
   flags: string;
   description: string;
-  default?: string | number | boolean | string[];
+  default?: string | number | boolean | readonly string[];
   /** `named`: a name from `choices` on the command line, or in a config file an object `{ name, ...parameters }`. */
   kind: 'string' | 'integer' | 'number' | 'boolean' | 'list' | 'numbers' | 'named';
   choices?: readonly string[];
 }
 
-/** Every option of `train`, in the order `--help` lists them. */
-export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
+/** Every option of `train`, in the order `--help` lists them; {@link TrainConfig} is typed from it. */
+export const TRAIN_OPTIONS = [
   { key: 'config', flags: '--config <file>', description: 'JSON or YAML file with any of these options (flags override it)', kind: 'string' },
   { key: 'arch', flags: '--arch <name>', description: 'architecture', default: 'unet', kind: 'string', choices: ARCHITECTURE_NAMES },
   { key: 'images', flags: '--images <dir>', description: 'image folder; with --labels absent too, a synthetic xBD-format set is generated into the run folder', kind: 'string' },
@@ -57,19 +59,50 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'wasmThreads', flags: '--wasm-threads <n>', description: 'threads of the wasm backend (0: one per core)', default: 0, kind: 'integer' },
   { key: 'onBadInput', flags: '--on-bad-input <policy>', description: 'throw: stop at the first bad file; skip: leave it out and report it', default: 'throw', kind: 'string', choices: ['throw', 'skip'] },
   { key: 'syntheticImages', flags: '--synthetic-images <n>', description: 'images in the generated default set', default: 24, kind: 'integer' },
-];
+] as const satisfies readonly TrainOptionSpec[];
 
-/** The merged `train` configuration. */
-export type TrainConfig = Record<string, unknown>;
+type TrainOption = (typeof TRAIN_OPTIONS)[number];
+
+/** What a `named` option stands for: its name alone, or in a config file the object the named builder takes. */
+interface NamedOptionConfigs {
+  loss: LossConfig;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+}
+
+/** The value one option has in the merged configuration, by its kind and choices. */
+type OptionValue<Option extends TrainOption> = Option['kind'] extends 'integer' | 'number'
+  ? number
+  : Option['kind'] extends 'boolean'
+    ? boolean
+    : Option['kind'] extends 'list'
+      ? string[]
+      : Option['kind'] extends 'numbers'
+        ? number[]
+        : Option['key'] extends keyof NamedOptionConfigs
+          ? NamedOptionConfigs[Option['key']] | NamedOptionConfigs[Option['key']]['name']
+          : Option extends { choices: readonly (infer Choice)[] }
+            ? Choice
+            : string;
 
 /**
- * Checks a merged configuration against the option table: known keys, types, choices. Config files and
- * flags meet here, so an error names the option whichever way it was given.
+ * The merged `train` configuration, one key per option of {@link TRAIN_OPTIONS} but `config` (the file it was
+ * read from): options with a default always hold a value, the others may be absent.
+ */
+export type TrainConfig = { [Option in TrainOption as Option extends { default: unknown } ? Option['key'] : never]: OptionValue<Option> } & {
+  [Option in TrainOption as Option extends { default: unknown } ? never : Exclude<Option['key'], 'config'>]?: OptionValue<Option>;
+};
+
+/**
+ * Checks a merged configuration (the defaults, then what a run.json, config file or flags gave) against the
+ * option table: known keys, types, choices. Config files and flags meet here, so an error names the option
+ * whichever way it was given. The parameters of a `named` option's object are checked by the builder it
+ * goes to (`buildLoss`, `buildOptimizer`, `createSchedule`).
  *
  * @throws RangeError naming the option, the expected kind and the given value.
  */
-export function checkTrainConfig(config: TrainConfig): void {
-  const known = new Map(TRAIN_OPTIONS.map((o) => [o.key, o]));
+export function checkTrainConfig(config: Record<string, unknown>): asserts config is TrainConfig {
+  const known = new Map<string, TrainOptionSpec>(TRAIN_OPTIONS.map((o) => [o.key, o]));
   for (const [key, value] of Object.entries(config)) {
     const spec = known.get(key);
     if (!spec) throw new RangeError(`train: unknown option '${key}' (see npx stream-train train --help)`);
@@ -107,7 +140,7 @@ export function checkTrainConfig(config: TrainConfig): void {
         break;
     }
   }
-  for (const key of ['epochs', 'batchSize', 'tileSize', 'baseFilters', 'depth', 'syntheticImages', 'microBatches', 'discriminatorFilters', 'discriminatorEvery', 'backboneWidth', 'headFilters']) {
+  for (const key of ['epochs', 'batchSize', 'tileSize', 'baseFilters', 'depth', 'syntheticImages', 'microBatches', 'discriminatorFilters', 'discriminatorEvery', 'backboneWidth', 'headFilters'] satisfies Array<keyof TrainConfig>) {
     if (config[key] === 0) throw new RangeError(`train: --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be at least 1, got 0`);
   }
 }

@@ -1,0 +1,89 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { type Command, Option } from 'commander';
+import fg from 'fast-glob';
+import { InputError } from '../../errors.js';
+import { selectBackend, type BackendName } from '../../backend/selectBackend.js';
+import { decodeImage } from '../../io/decodeImage.js';
+import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
+import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
+import { sieveMask } from '../../predict/sieveMask.js';
+import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
+import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../../predict/writePolygons.js';
+import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
+import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
+import { EXIT_CODES, say } from '../exitCodes.js';
+import { backendOption, checkpointOption, numberOption, testTimeAugmentationOption } from '../optionParsers.js';
+
+/** The options of `predict`, as declared in {@link addPredictCommand}. */
+interface PredictOptions {
+  run: string;
+  checkpoint: RunCheckpoint;
+  images: string;
+  out: string;
+  overlap?: number;
+  tta: TestTimeAugmentation;
+  polygons?: PolygonLabelFormat;
+  minArea: number;
+  simplify: number;
+  backend: BackendName | 'auto';
+}
+
+/**
+ * `predict`: for each image of the folder, OUT/<stem>.classes.png (class ids), OUT/<stem>.overlay.png and,
+ * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
+ * pixel coordinates). By default they read back into the same class mask; `--min-area` sieves small regions
+ * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
+ * stays the model's prediction).
+ */
+async function predict(options: PredictOptions): Promise<number> {
+  if (!options.polygons && (options.minArea > 0 || options.simplify > 0)) throw new RangeError('predict: --min-area and --simplify shape the polygons; give --polygons FORMAT too');
+  if (!Number.isInteger(options.minArea) || options.minArea < 0) throw new RangeError(`predict: --min-area must be a whole number of pixels >= 0, got ${options.minArea}`);
+  if (options.simplify < 0) throw new RangeError(`predict: --simplify must be a distance in pixels >= 0, got ${options.simplify}`);
+  say((await selectBackend({ backend: options.backend })).summary);
+  const { manifest, model, checkpoint } = await openRun(options.run, options.checkpoint);
+  say(`model: ${checkpoint}`);
+  const classMap = manifestClassMap(manifest);
+  const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
+  if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
+  await mkdir(options.out, { recursive: true });
+  for (const file of files) {
+    const image = await decodeImage(file);
+    const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
+    const stem = basename(file, extname(file));
+    await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
+    await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
+    const written = [`${stem}.classes.png`, `${stem}.overlay.png`];
+    if (options.polygons) {
+      const regions = options.minArea > 1 ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue }) : prediction.classes;
+      const polygons = maskToSimplifiedPolygons(regions, { tolerance: options.simplify, ignoreValue: classMap.ignoreValue });
+      const labelOptions = { format: options.polygons, classMap, width: image.width, height: image.height, imageFileName: basename(file) };
+      await writePolygonLabels(polygons, join(options.out, `${stem}.json`), labelOptions);
+      written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
+    }
+    say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${written.join(', ')}`);
+  }
+  model.dispose();
+  return EXIT_CODES.ok;
+}
+
+/** Adds `predict` to the program. */
+export function addPredictCommand(program: Command, setExitCode: (code: number) => void): void {
+  program
+    .command('predict')
+    .description('predict full-size images with overlapping, blended windows: class-index PNG and colour overlay per image, polygon labels with --polygons')
+    .requiredOption('--run <dir>', 'run folder written by train')
+    .addOption(checkpointOption())
+    .requiredOption('--images <dir>', 'images of any size')
+    .requiredOption('--out <dir>', 'output folder')
+    .addOption(numberOption('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)'))
+    .addOption(testTimeAugmentationOption())
+    .addOption(
+      new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates, in a format the label readers take: xbd (xView2 WKT), geojson or coco")
+        .choices(POLYGON_LABEL_FORMATS),
+    )
+    .addOption(numberOption('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0))
+    .addOption(numberOption('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0))
+    .addOption(backendOption())
+    .action(async (options: PredictOptions) => setExitCode(await predict(options)));
+}
