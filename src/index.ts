@@ -1,87 +1,172 @@
-// The public entry point: every operator, model builder and pipeline with its types.
-export * from './types.js';
-export * from './errors.js';
+// The public API, by name: what a user needs to compose pipelines, train, watch, predict and read runs. Helpers
+// that only serve other modules (kernels, layers, codec pieces, the results tables of the docs) stay out;
+// bench/ and the tests import those from their files.
 
-// Backends: selection (tfjs-node-gpu, tfjs-node, wasm, cpu) and the wasm training kernels.
-export * from './backend/selectBackend.js';
-export * from './backend/wasm/registerTrainingKernels.js';
-export { normalizedPixelTensor } from './backend/wasm/pixels.js';
+// Shared vocabulary and errors.
+export type { ClassMask, LabelledImage, LabelledPair, RasterImage, Split, TensorBatch, TileOrigin } from './types.js';
+export { InputError, SkipReport, type BadInputPolicy, type SkippedItem, type SkipSink } from './errors.js';
 
-// Labels to masks.
-export * from './labels/classMap.js';
-export * from './labels/readLabelMask.js';
-export * from './labels/rasterize.js';
-export { cocoImageKeys } from './labels/coco.js';
-export { decodeRleString, encodeRleString, encodeRuns } from './labels/cocoRle.js';
-export { labelMeEmbeddedImage } from './labels/labelme.js';
+// Backend: the TF.js backend to run on (tfjs-node-gpu, tfjs-node, wasm with segstream's kernels, cpu).
+export { BACKEND_PREFERENCE, onBackendSelected, selectBackend, type BackendChoice, type BackendName, type SelectBackendOptions } from './backend/selectBackend.js';
+
+// Labels: label files to class masks.
+export { IGNORE_VALUE, labelMeClassMap, vocColormap, xbdClassMap, type ClassMap } from './labels/classMap.js';
+export { LABEL_FORMATS, detectLabelFormat, readLabelMask, type LabelFormat } from './labels/readLabelMask.js';
+export { rasterizeShapes, type LabelShape } from './labels/rasterize.js';
 export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
 
 // Files on disk.
-export * from './io/decodeImage.js';
-export * from './io/readLabelledImage.js';
-export * from './io/writeClassMaskPng.js';
-export * from './io/writeNpy.js';
-export { TileReaderPool, type TiledImage } from './io/tileReaderPool.js';
+export { decodeImage, readImageSize, type ImageSize } from './io/decodeImage.js';
+export { readLabelledImage, type ReadLabelMask, type ReadLabelledImageOptions } from './io/readLabelledImage.js';
+export { classMaskPng, writeClassMaskPng } from './io/writeClassMaskPng.js';
+export { encodeNpy, writeNpy, type NpyArray } from './io/writeNpy.js';
 
-// Sources, where streams begin, and the pull side that ends them.
-export * from './sources/pairFiles.js';
-export * from './sources/splitBySource.js';
-export * from './sources/creditGate.js';
-export * from './sources/tileBatches.js';
-export * from './sources/syntheticDataset.js';
-export * from './util/toAsyncIterable.js';
+// Sources: where streams begin, and the pull side that ends them.
+export { IMAGE_EXTENSIONS, LABEL_EXTENSIONS, pairFiles, type MultiImageLabelKeys, type PairFilesOptions, type PairingResult } from './sources/pairFiles.js';
+export { splitBySource, type SplitOptions, type SplitPairs } from './sources/splitBySource.js';
+export { CreditGate } from './sources/creditGate.js';
+export { tileBatches, type TileBatchesOptions } from './sources/tileBatches.js';
+export { writeSyntheticXbd, type SyntheticXbdDataset, type SyntheticXbdOptions } from './sources/syntheticDataset.js';
+export { toAsyncIterable, type ToAsyncIterableOptions } from './util/toAsyncIterable.js';
 
-// Tiles: the grid, augmentation, class balance, shuffle budget and pixel normalization as plain functions.
-export * from './tiling/labelledTile.js';
-export * from './tiling/tileGrid.js';
-export * from './tiling/augmentation.js';
-export * from './tiling/classBalance.js';
-export * from './tiling/shuffleBudget.js';
-export * from './tiling/pixelNormalization.js';
+// Tiles as plain functions, for use outside a stream.
+export type { LabelledTile } from './tiling/labelledTile.js';
+export { cutTiles, tileGrid, tilePositions, type EdgePolicy, type TileGrid, type TileOptions } from './tiling/tileGrid.js';
+export { applyAugmentation, drawAugmentation, type AugmentationDraw, type AugmentOptions } from './tiling/augmentation.js';
+export type { BalanceClassesOptions } from './tiling/classBalance.js';
+export { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from './tiling/shuffleBudget.js';
+export { normalizedPixels, pixelNormalization, type PixelNormalization } from './tiling/pixelNormalization.js';
 
-// Operators.
-export * from './operators/orderedReads.js';
-export * from './operators/readLabelledImages.js';
-export * from './operators/tile.js';
-export * from './operators/augment.js';
-export * from './operators/balanceClasses.js';
-export * from './operators/shuffle.js';
-export * from './operators/batchTiles.js';
-export * from './operators/toTensorBatch.js';
-export * from './operators/splitMicroBatches.js';
-export * from './operators/exportTiles.js';
-export * from './operators/train.js';
+// Operators: one RxJS operator each.
+export { orderedReads, type OrderedReadsOptions } from './operators/orderedReads.js';
+export { readLabelledImages, type ReadLabelledImagesOptions } from './operators/readLabelledImages.js';
+export { tile } from './operators/tile.js';
+export { augment } from './operators/augment.js';
+export { balanceClasses } from './operators/balanceClasses.js';
+export { shuffle, type ShuffleOptions } from './operators/shuffle.js';
+export { batchTiles, type BatchTilesOptions } from './operators/batchTiles.js';
+export { toTensorBatch, type OneHotTensorBatch, type ToTensorBatchOptions } from './operators/toTensorBatch.js';
+export { splitMicroBatches } from './operators/splitMicroBatches.js';
+export { exportTiles, tileStem, type ExportTilesOptions } from './operators/exportTiles.js';
+export { train, type TrainOptions } from './operators/train.js';
 
-// Models, losses, metrics, training.
-export * from './models/index.js';
-export * from './losses/index.js';
-export * from './metrics/index.js';
-export * from './training/index.js';
+// Models: the builders, backbone weights and what a model says about itself.
+export {
+  ARCHITECTURE_NAMES,
+  buildNetworks,
+  buildUNet,
+  buildDeepLabV3Plus,
+  buildPix2PixGenerator,
+  buildPatchGANDiscriminator,
+  resnetBackbone,
+  RESNET_DEPTHS,
+  loadBackboneWeights,
+  getModelInfo,
+  countForwardFlops,
+  type Architecture,
+  type ArchitectureName,
+  type DeepLabV3PlusOptions,
+  type InputSize,
+  type LoadBackboneWeightsOptions,
+  type Networks,
+  type NetworksOptions,
+  type OutputActivation,
+  type PatchGANOptions,
+  type Pix2PixGeneratorOptions,
+  type ResNetBackboneOptions,
+  type ResNetDepth,
+  type ResNetFeatures,
+  type SegmentationModelInfo,
+  type SegmentationModelOptions,
+  type UNetOptions,
+  type WeightTransferReport,
+} from './models/index.js';
 
-// Sinks for live metrics.
-export * from './sinks/sinkEvents.js';
-export * from './sinks/ndjsonSink.js';
-export * from './sinks/tensorboardSink.js';
-export * from './sinks/httpSink.js';
-export * from './sinks/prometheusText.js';
-export * from './sinks/createSink.js';
+// Losses.
+export {
+  LOSS_NAMES,
+  buildLoss,
+  sparseCrossEntropy,
+  categoricalCrossEntropy,
+  binaryCrossEntropy,
+  l1OneHot,
+  focalLoss,
+  diceLoss,
+  tverskyLoss,
+  focalTverskyLoss,
+  weightedSum,
+  type CategoricalCrossEntropyOptions,
+  type FocalOptions,
+  type FocalTverskyOptions,
+  type LossCommonOptions,
+  type LossConfig,
+  type LossName,
+  type RegionLossOptions,
+  type SegmentationLoss,
+  type TverskyOptions,
+} from './losses/index.js';
 
-// Prediction and ready-made pipelines.
-export * from './predict/slidingWindow.js';
-export * from './predict/writePrediction.js';
-export * from './predict/maskToPolygons.js';
-export * from './predict/writePolygons.js';
-export * from './predict/sieveMask.js';
-export * from './predict/simplifyPolygons.js';
-export * from './pipelines/prepare.js';
-export * from './pipelines/trainPipeline.js';
-export * from './pipelines/evaluate.js';
+// Metrics.
+export { ConfusionMatrix, type ClassMetrics, type SegmentationMetrics } from './metrics/index.js';
 
-// Run folders: their layout, comparison and the results tables of the docs.
-export * from './runs/runDirectory.js';
-export * from './runs/compare.js';
-export * from './runs/results.js';
+// Training: the Trainer, its optimizers, schedules, checkpoints and the events it emits.
+export {
+  Trainer,
+  buildOptimizer,
+  createSchedule,
+  loadLatestCheckpoint,
+  loadBestCheckpoint,
+  type BatchMetricsEvent,
+  type CheckpointEvent,
+  type EpochSummaryEvent,
+  type GanOptions,
+  type LearningRateSchedule,
+  type LoadedCheckpoint,
+  type MemorySample,
+  type MonitoredMetric,
+  type OptimizerConfig,
+  type ScheduleConfig,
+  type StepLosses,
+  type StoppedEvent,
+  type TrainerOptions,
+  type TrainingEvent,
+} from './training/index.js';
 
-// The CLI's config file and class presets.
+// Sinks: where training events go.
+export type { MetricEvent, MetricSink, PredictionSampleEvent } from './sinks/sinkEvents.js';
+export { ndjsonSink } from './sinks/ndjsonSink.js';
+export { tensorboardSink, type TensorboardSinkOptions } from './sinks/tensorboardSink.js';
+export { httpSink, type HttpSink, type HttpSinkOptions } from './sinks/httpSink.js';
+export { SINK_SPEC_FORMS, createSink, writeToSinks } from './sinks/createSink.js';
+
+// Prediction: full-size images, masks to polygons, prediction files.
+export { TEST_TIME_AUGMENTATIONS, predictFullImage, type FullImagePrediction, type SlidingWindowOptions, type TestTimeAugmentation } from './predict/slidingWindow.js';
+export { colourMask, overlayPng, writeClassPng } from './predict/writePrediction.js';
+export { maskToPolygons, type MaskPolygon, type MaskToPolygonsOptions } from './predict/maskToPolygons.js';
+export { POLYGON_LABEL_FORMATS, polygonsToLabelJson, writePolygonLabels, type PolygonLabelFormat, type PolygonLabelOptions } from './predict/writePolygons.js';
+export { sieveMask, type SieveOptions } from './predict/sieveMask.js';
+export { maskToSimplifiedPolygons, type SimplifyOptions } from './predict/simplifyPolygons.js';
+
+// Pipelines: the steps the CLI runs, for use in code.
+export { formatPrepareSummary, prepareMasks, type PrepareMasksOptions, type PrepareSummary } from './pipelines/prepare.js';
+export { prepareTrainingRun, type TrainingRun, type TrainPipelineOptions } from './pipelines/trainPipeline.js';
+export {
+  confusionCsv,
+  confusionHeatmapPng,
+  evaluateFolder,
+  evaluationReport,
+  evaluationTable,
+  type ClassEvaluation,
+  type EvaluateOptions,
+  type EvaluationReport,
+} from './pipelines/evaluate.js';
+
+// Run folders: open a trained run, read its manifest, compare runs.
+export { RUN_CHECKPOINTS, manifestClassMap, openRun, readRunManifest, runPaths, type RunCheckpoint, type RunManifest } from './runs/runDirectory.js';
+export { compareRuns, comparisonMarkdown, type ComparisonRow } from './runs/compare.js';
+
+// The CLI's configuration: config files, class maps, and the train configuration a command line gives.
 export { loadConfig } from './cli/config.js';
-export { resolveClassMap, CLASS_PRESETS } from './cli/classes.js';
+export { CLASS_PRESETS, resolveClassMap } from './cli/classes.js';
+export { parseTrainConfig } from './cli/trainConfig.js';
+export type { TrainConfig } from './cli/trainOptions.js';

@@ -71,6 +71,7 @@ test('every flag of the README eval, predict and compare commands exists', async
 test('the README code example is test/examples/customPipeline.ts, and it trains and serves a run', async () => {
   const example = readFileSync(join(PROJECT_ROOT, 'test', 'examples', 'customPipeline.ts'), 'utf8');
   assert.ok(blocks.some((b) => b.lang === 'ts' && b.body === example), 'README shows the file verbatim');
+  assert.not.match(example, /from '\.{1,2}\//, 'the example imports packages only, segstream as a user does');
   // The cpu backend keeps this test independent of which faster backends the machine has.
   process.env.SEGSTREAM_BACKEND = 'cpu';
   const { runCustomPipeline } = await import('./examples/customPipeline.js');

@@ -1,16 +1,19 @@
 // A custom training pipeline composed in code (the README's example; test/readme-commands.test.ts runs it).
 import { lastValueFrom, tap } from 'rxjs';
-import { decodeImage } from '../../src/io/decodeImage.js';
-import { xbdClassMap } from '../../src/labels/classMap.js';
-import { buildNetworks } from '../../src/models/buildNetworks.js';
-import { train } from '../../src/operators/train.js';
-import { httpSink } from '../../src/sinks/httpSink.js';
-import { pairFiles } from '../../src/sources/pairFiles.js';
-import { splitBySource } from '../../src/sources/splitBySource.js';
-import { writeSyntheticXbd } from '../../src/sources/syntheticDataset.js';
-import { tileBatches } from '../../src/sources/tileBatches.js';
-import { selectBackend } from '../../src/backend/selectBackend.js';
-import type { ClassMask, LabelledPair } from '../../src/types.js';
+import {
+  buildNetworks,
+  decodeImage,
+  httpSink,
+  pairFiles,
+  selectBackend,
+  splitBySource,
+  tileBatches,
+  train,
+  writeSyntheticXbd,
+  xbdClassMap,
+  type ClassMask,
+  type LabelledPair,
+} from 'segstream';
 
 /** Labels that are already class-index PNG masks: the first channel is the class id. */
 async function readPngMask(pair: LabelledPair): Promise<ClassMask> {
