@@ -4,7 +4,7 @@ import { addEvalCommand } from './commands/eval.js';
 import { addPredictCommand } from './commands/predict.js';
 import { addPrepareCommand } from './commands/prepare.js';
 import { addTrainCommand } from './commands/train.js';
-import { EXIT_CODES, say } from './exitCodes.js';
+import { EXIT_CODES, say } from './terminal.js';
 
 /** The `stream-train` program; each command sets the exit code through `setExitCode`. */
 export function buildProgram(setExitCode: (code: number) => void): Command {

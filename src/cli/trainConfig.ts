@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { readRunManifest, runPaths } from '../runs/runDirectory.js';
 import { loadConfig } from './config.js';
-import { say } from './exitCodes.js';
-import { parseValue } from './optionParsers.js';
+import { say } from './terminal.js';
+import { parseValue } from './commandOptions.js';
 import { TRAIN_OPTIONS, checkTrainConfig, type TrainConfig } from './trainOptions.js';
 
 /** Declares the `train` command's options from {@link TRAIN_OPTIONS}. */

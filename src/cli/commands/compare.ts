@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { compareRuns, comparisonMarkdown } from '../../runs/compare.js';
-import { EXIT_CODES } from '../exitCodes.js';
+import { EXIT_CODES } from '../terminal.js';
 
 /** `compare`: the Markdown table on stdout, and with the options as files. */
 async function compare(runs: string[], options: { markdown?: string; json?: string }): Promise<number> {

@@ -7,8 +7,8 @@ import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } fr
 import type { TestTimeAugmentation } from '../../predict/slidingWindow.js';
 import { manifestClassMap, openRun, runPaths, type RunCheckpoint } from '../../runs/runDirectory.js';
 import type { Split } from '../../types.js';
-import { EXIT_CODES, say } from '../exitCodes.js';
-import { backendOption, checkpointOption, testTimeAugmentationOption } from '../optionParsers.js';
+import { EXIT_CODES, say } from '../terminal.js';
+import { backendOption, checkpointOption, testTimeAugmentationOption } from '../commandOptions.js';
 
 /** The options of `eval`, as declared in {@link addEvalCommand}. */
 interface EvalOptions {

@@ -12,8 +12,8 @@ import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../../predict/writePolygons.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
 import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
-import { EXIT_CODES, say } from '../exitCodes.js';
-import { backendOption, checkpointOption, numberOption, testTimeAugmentationOption } from '../optionParsers.js';
+import { EXIT_CODES, say } from '../terminal.js';
+import { backendOption, checkpointOption, numberOption, testTimeAugmentationOption } from '../commandOptions.js';
 
 /** The options of `predict`, as declared in {@link addPredictCommand}. */
 interface PredictOptions {

@@ -2,8 +2,8 @@ import { type Command, Option } from 'commander';
 import { formatPrepareSummary, prepareMasks } from '../../pipelines/prepare.js';
 import type { EdgePolicy } from '../../tiling/tileGrid.js';
 import { resolveClassMap } from '../classes.js';
-import { EXIT_CODES } from '../exitCodes.js';
-import { numberOption } from '../optionParsers.js';
+import { EXIT_CODES } from '../terminal.js';
+import { numberOption } from '../commandOptions.js';
 
 /** The options of `prepare`, as declared in {@link addPrepareCommand}. */
 interface PrepareOptions {

@@ -17,7 +17,7 @@ import type { ScheduleConfig } from '../../training/schedules.js';
 import { manifestClasses, readRunManifest, runPaths, writeRunManifest } from '../../runs/runDirectory.js';
 import { readLabelMask } from '../../labels/readLabelMask.js';
 import { parseSampleBalance, resolveClassMap } from '../classes.js';
-import { EXIT_CODES, say } from '../exitCodes.js';
+import { EXIT_CODES, say } from '../terminal.js';
 import { progressReporter } from '../progress.js';
 import { addTrainOptions, mergedTrainConfig } from '../trainConfig.js';
 

@@ -1,3 +1,5 @@
+// What the CLI gives back to the shell that runs it: exit codes, and message lines on stderr.
+
 /** Exit codes: 130 and 143 are what shells report for SIGINT and SIGTERM, so scripts can tell "interrupted". */
 export const EXIT_CODES = { ok: 0, error: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
 

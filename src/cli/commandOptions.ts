@@ -1,3 +1,5 @@
+// Parsers of option values, and the options several commands share (train's own are rows of its table).
+
 import { Option } from 'commander';
 import { RUN_CHECKPOINTS } from '../runs/runDirectory.js';
 import { TEST_TIME_AUGMENTATIONS } from '../predict/slidingWindow.js';
