@@ -1,7 +1,8 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { TensorBatch } from '../types.js';
 import type { TrainingEvent } from '../training/events.js';
-import { Trainer, type TrainerOptions } from '../training/trainer.js';
+import { Trainer } from '../training/trainer.js';
+import { checkTrainerOptions, type TrainerOptions } from '../training/trainerOptions.js';
 
 /** Options of {@link train}: the trainer's, plus a signal to stop at the next batch boundary. */
 export interface TrainOptions extends TrainerOptions {
@@ -38,8 +39,8 @@ export interface TrainOptions extends TrainerOptions {
  *   stopping ends the run, the input completes, or the signal aborts.
  */
 export function train(options: TrainOptions): OperatorFunction<TensorBatch, TrainingEvent> {
-  // Validate now so a bad option fails where it is written, not at subscription.
-  new Trainer(options).dispose();
+  // Checked now so a bad option fails where it is written, not at subscription.
+  checkTrainerOptions(options);
   return (batches) =>
     new Observable<TrainingEvent>((subscriber) => {
       const trainer = new Trainer(options);

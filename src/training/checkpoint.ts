@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ScheduleState } from './schedules.js';
 import { InputError, type SkippedItem } from '../errors.js';
-// Checkpoints of DeepLabV3+ hold segstream's own layers: loading one needs them registered, whoever calls.
-import '../models/layers/atrousConv2d.js';
-import '../models/layers/resizeBilinearLike.js';
+import { syncDirectory, writeDurable } from '../io/durableWrite.js';
+import { fileModelHandler } from '../models/fileModelIO.js';
 
 /** A tensor with a name, as optimizers' getWeights/setWeights use. */
 export interface NamedTensor {
@@ -99,51 +98,9 @@ async function bestCheckpointName(dir: string): Promise<string | undefined> {
   return name;
 }
 
-/** Writes bytes to a file and forces them to disk before returning. */
-async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
-  const handle = await open(path, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Forces a directory's entries (new names, renames) to disk. */
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 function joinWeightData(data: tf.io.WeightData | undefined): Uint8Array {
   if (data === undefined) return new Uint8Array(0);
   return new Uint8Array(Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data);
-}
-
-/** A model's TF.js artifacts: topology and weight manifest for `<role>.json`, weights for `<role>.weights.bin`. */
-async function modelArtifacts(model: tf.LayersModel, role: string): Promise<{ json: string; weights: Uint8Array }> {
-  let captured: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      captured = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  const artifacts = captured!;
-  const json: tf.io.ModelJSON = {
-    modelTopology: artifacts.modelTopology as object,
-    weightsManifest: [{ paths: [`${role}.weights.bin`], weights: artifacts.weightSpecs ?? [] }],
-    format: artifacts.format ?? 'layers-model',
-    generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
-    convertedBy: null,
-    ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
-  };
-  return { json: JSON.stringify(json), weights: joinWeightData(artifacts.weightData) };
 }
 
 /** `mkdir -p` that fails with the real reason: Node's recursive mkdir says ENOENT below a read-only folder. */
@@ -196,7 +153,7 @@ export async function newestCheckpointName(dir: string): Promise<string | undefi
  * full disk at any point leaves the previous checkpoints intact, and a half-written folder is never taken
  * for a checkpoint (its name does not match).
  *
- * Layout (TF.js format): `<role>.json` + `<role>.weights.bin` per model (loadable by tf.loadLayersModel),
+ * Layout (TF.js format): `<role>.json` + `<role>.weights.bin` per model (written and read by `fileModelHandler`),
  * `optimizer-<role>.json` + `.bin` per optimizer (weight specs and values, iterations included), and
  * `state.json` with the {@link TrainingPosition}, written last.
  *
@@ -216,24 +173,21 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents, 
   const tempPath = join(dir, `.tmp-${process.pid}-${Date.now()}`);
   try {
     await mkdir(tempPath, { recursive: true });
-    const write = async (name: string, data: string | Uint8Array) => {
-      await writeDurable(join(tempPath, name), data);
+    // Plain writes: the folder's rename is what makes the checkpoint appear whole.
+    const write = async (path: string, data: string | Uint8Array) => {
+      await writeDurable(path, data);
       await pause();
     };
-    for (const [role, model] of Object.entries(contents.models)) {
-      const { json, weights } = await modelArtifacts(model, role);
-      await write(`${role}.weights.bin`, weights);
-      await write(`${role}.json`, json);
-    }
+    for (const [role, model] of Object.entries(contents.models)) await model.save(fileModelHandler(join(tempPath, `${role}.json`), { write }));
     for (const [role, optimizer] of Object.entries(contents.optimizers)) {
       const named = await optimizer.getWeights();
       const { data, specs } = await tf.io.encodeWeights(named);
       // Besides its own variables, getWeights makes a fresh tensor of the iteration count: that one is ours to free.
       tf.dispose(named.map((w) => w.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
-      await write(`optimizer-${role}.bin`, joinWeightData(data));
-      await write(`optimizer-${role}.json`, JSON.stringify({ className: optimizer.getClassName(), config: optimizer.getConfig(), weightSpecs: specs }));
+      await write(join(tempPath, `optimizer-${role}.bin`), joinWeightData(data));
+      await write(join(tempPath, `optimizer-${role}.json`), JSON.stringify({ className: optimizer.getClassName(), config: optimizer.getConfig(), weightSpecs: specs }));
     }
-    await write(STATE_FILE, JSON.stringify({ position: contents.position, models: Object.keys(contents.models), optimizers: Object.keys(contents.optimizers) }));
+    await write(join(tempPath, STATE_FILE), JSON.stringify({ position: contents.position, models: Object.keys(contents.models), optimizers: Object.keys(contents.optimizers) }));
     await syncDirectory(tempPath);
     // A checkpoint of the same step (written again after a resume) is replaced as a whole.
     await rm(finalPath, { recursive: true, force: true });
@@ -263,20 +217,6 @@ async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
   await Promise.all(stale.map((n) => rm(join(dir, n), { recursive: true, force: true })));
 }
 
-async function readModel(path: string, role: string): Promise<tf.LayersModel> {
-  const json = JSON.parse(await readFile(join(path, `${role}.json`), 'utf8')) as tf.io.ModelJSON;
-  const weights = await readFile(join(path, `${role}.weights.bin`));
-  const handler: tf.io.IOHandler = {
-    load: async () => ({
-      modelTopology: json.modelTopology,
-      weightSpecs: json.weightsManifest.flatMap((group) => group.weights),
-      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
-      ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
-    }),
-  };
-  return tf.loadLayersModel(handler);
-}
-
 /**
  * Reads one checkpoint folder written by {@link saveCheckpoint}.
  *
@@ -286,7 +226,7 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   try {
     const state = JSON.parse(await readFile(join(path, STATE_FILE), 'utf8')) as { position: TrainingPosition; models: string[]; optimizers: string[] };
     const models: Record<string, tf.LayersModel> = {};
-    for (const role of state.models) models[role] = await readModel(path, role);
+    for (const role of state.models) models[role] = await tf.loadLayersModel(fileModelHandler(join(path, `${role}.json`)));
     const optimizerWeights: Record<string, NamedTensor[]> = {};
     for (const role of state.optimizers) {
       const { weightSpecs } = JSON.parse(await readFile(join(path, `optimizer-${role}.json`), 'utf8')) as { weightSpecs: tf.io.WeightsManifestEntry[] };

@@ -6,17 +6,18 @@ export type OptimizerConfig =
   | { name: 'adam'; learningRate?: number; beta1?: number; beta2?: number; epsilon?: number }
   | { name: 'sgd'; learningRate?: number; momentum?: number; nesterov?: boolean };
 
+/** An optimizer config with every default filled in. */
+export type OptimizerSettings =
+  | { name: 'adam'; learningRate: number; beta1: number; beta2: number; epsilon: number }
+  | { name: 'sgd'; learningRate: number; momentum: number; nesterov: boolean };
+
 /**
- * Builds an optimizer: Adam (defaults 1e-3, 0.9, 0.999, 1e-7) or SGD with momentum (defaults 0.01, 0.9;
- * momentum 0 is plain SGD).
+ * Checks an optimizer config and fills in its defaults: Adam (1e-3, 0.9, 0.999, 1e-7) or SGD with momentum
+ * (0.01, 0.9; momentum 0 is plain SGD). Builds nothing.
  *
- * @example
- * ```ts
- * const optimizer = buildOptimizer({ name: 'adam', learningRate: 2e-4, beta1: 0.5 });
- * ```
  * @throws RangeError naming the field when a value is out of range.
  */
-export function buildOptimizer(config: OptimizerConfig): tf.Optimizer {
+export function optimizerSettings(config: OptimizerConfig): OptimizerSettings {
   const check = (name: string, value: number, ok: boolean) => {
     if (!ok || !Number.isFinite(value)) throw new RangeError(`optimizer ${config.name}: ${name} out of range, got ${String(value)}`);
   };
@@ -27,17 +28,33 @@ export function buildOptimizer(config: OptimizerConfig): tf.Optimizer {
       check('beta1', beta1, beta1 >= 0 && beta1 < 1);
       check('beta2', beta2, beta2 >= 0 && beta2 < 1);
       check('epsilon', epsilon, epsilon > 0);
-      return new Adam(learningRate, beta1, beta2, epsilon);
+      return { name: 'adam', learningRate, beta1, beta2, epsilon };
     }
     case 'sgd': {
       const { learningRate = 0.01, momentum = 0.9, nesterov = false } = config;
       check('learningRate', learningRate, learningRate > 0);
       check('momentum', momentum, momentum >= 0 && momentum < 1);
-      return tf.train.momentum(learningRate, momentum, nesterov);
+      return { name: 'sgd', learningRate, momentum, nesterov };
     }
     default:
       throw new RangeError(`optimizer: name must be adam or sgd, got ${String((config as { name: unknown }).name)}`);
   }
+}
+
+/**
+ * Builds an optimizer from a config checked by {@link optimizerSettings}.
+ *
+ * @example
+ * ```ts
+ * const optimizer = buildOptimizer({ name: 'adam', learningRate: 2e-4, beta1: 0.5 });
+ * ```
+ * @throws RangeError naming the field when a value is out of range.
+ */
+export function buildOptimizer(config: OptimizerConfig): tf.Optimizer {
+  const settings = optimizerSettings(config);
+  return settings.name === 'adam'
+    ? new Adam(settings.learningRate, settings.beta1, settings.beta2, settings.epsilon)
+    : tf.train.momentum(settings.learningRate, settings.momentum, settings.nesterov);
 }
 
 /** The learning rate an optimizer from {@link buildOptimizer} uses now. */

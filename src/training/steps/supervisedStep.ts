@@ -1,0 +1,78 @@
+import * as tf from '@tensorflow/tfjs';
+import type { TensorBatch } from '../../types.js';
+import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
+import type { SegmentationLoss } from '../../losses/segmentationLosses.js';
+import { gradients, trainableVariables, type StepResult, type TrainingStep } from './trainingStep.js';
+
+/**
+ * Supervised training (UNet, DeepLabV3+) with gradient accumulation: the gradients of `microBatchesPerStep`
+ * incoming batches, each scaled by its image count, are summed and applied as one optimizer step on their
+ * image-weighted mean.
+ */
+export class SupervisedStep implements TrainingStep {
+  /** Summed micro-batch gradients (each scaled by its image count) of the step in progress, by variable name. */
+  private accumulated: Map<string, tf.Tensor> | null = null;
+  private pending = { batches: 0, images: 0, lossSum: 0 };
+
+  constructor(
+    private readonly model: tf.LayersModel,
+    private readonly loss: SegmentationLoss,
+    private readonly optimizer: tf.Optimizer,
+    private readonly microBatchesPerStep: number,
+  ) {}
+
+  consume(batch: TensorBatch, _globalStep: number, counts: ConfusionMatrix): StepResult | null {
+    this.accumulate(batch, counts);
+    return this.pending.batches < this.microBatchesPerStep ? null : this.apply();
+  }
+
+  flush(): StepResult | null {
+    return this.pending.batches > 0 ? this.apply() : null;
+  }
+
+  drop(): void {
+    if (this.accumulated) tf.dispose([...this.accumulated.values()]);
+    this.accumulated = null;
+    this.pending = { batches: 0, images: 0, lossSum: 0 };
+  }
+
+  dispose(): void {
+    this.drop();
+  }
+
+  private accumulate(batch: TensorBatch, counts: ConfusionMatrix): void {
+    const variables = trainableVariables(this.model);
+    const images = batch.images.shape[0];
+    let logits: tf.Tensor4D | undefined;
+    const { value, grads } = gradients(variables, () => {
+      const output = this.model.apply(batch.images, { training: true }) as tf.Tensor4D;
+      logits = tf.keep(output);
+      return this.loss(output, batch.labels);
+    });
+    counts.addLogits(logits!, batch.labels);
+    logits!.dispose();
+    const lossValue = value.dataSync()[0]!;
+    value.dispose();
+    const previous = this.accumulated;
+    this.accumulated = new Map(
+      variables.map((v, i) => {
+        const scaled = tf.tidy(() => (previous ? previous.get(v.name)!.add(grads[i]!.mul(images)) : grads[i]!.mul(images)));
+        return [v.name, scaled];
+      }),
+    );
+    tf.dispose(grads);
+    if (previous) tf.dispose([...previous.values()]);
+    this.pending.batches += 1;
+    this.pending.images += images;
+    this.pending.lossSum += lossValue * images;
+  }
+
+  private apply(): StepResult {
+    const { batches, images, lossSum } = this.pending;
+    const named = [...this.accumulated!.entries()].map(([name, sum]) => ({ name, tensor: sum.div(images) }));
+    this.optimizer.applyGradients(named);
+    tf.dispose(named.map((n) => n.tensor));
+    this.drop();
+    return { losses: { total: lossSum / images }, images, batches };
+  }
+}
