@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firstValueFrom, filter } from 'rxjs';
+import { firstValueFrom, filter, lastValueFrom, take, toArray } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import type { LossConfig } from '../src/losses/buildLoss.js';
 import { pix2pixDepth, prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
@@ -69,6 +69,24 @@ test("Pix2Pix trains on tiles smaller than its unet_256: 128 px tiles get Pix2Pi
     const event = await firstValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')));
     assert.ok(Number.isFinite(event.losses.total), 'a step on 128 px tiles');
     assert.equal([pix2pixDepth(256), pix2pixDepth(128), pix2pixDepth(96), pix2pixDepth(1024)], [8, 7, 5, 8]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('Pix2Pix runs with the same seed train the same steps: the dropout masks come from the seed too', async () => {
+  await selectBackend({ backend: 'wasm' });
+  const root = await mkdtemp(join(tmpdir(), 'segstream-pix2pix-seed-'));
+  try {
+    await writeXbdPairs(root, 1);
+    const stepLosses = async () => {
+      const run = await preparePix2PixRun(root, { tileSize: 128, discriminatorFilters: 2, discriminatorEvery: 2 });
+      const events = await lastValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch'), take(3), toArray()));
+      return events.map((event) => event.losses);
+    };
+    const first = await stepLosses();
+    assert.equal(first.length, 3);
+    assert.equal(await stepLosses(), first);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import { buildDeepLabV3Plus, type DeepLabV3PlusOptions } from './deeplabv3plus.j
 import type { OutputActivation } from './modelInfo.js';
 import type { InputSize } from './optionChecks.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator, type PatchGANOptions, type Pix2PixGeneratorOptions } from './pix2pix.js';
-import { SeededRandom } from '../util/seededRandom.js';
+import { SeededRandom, withMathRandomFrom } from '../util/seededRandom.js';
 import { buildUNet, type UNetOptions } from './unet.js';
 
 /** The architectures a run can train, as the CLI's `--arch` names them. */
@@ -51,23 +51,7 @@ export interface Networks {
  */
 export function buildNetworks(architecture: ArchitectureName, options: NetworksOptions = {}): Networks {
   const { seed, ...rest } = options;
-  return seed === undefined ? buildArchitecture(architecture, rest) : withSeededMathRandom(seed, () => buildArchitecture(architecture, rest));
-}
-
-/**
- * Runs `build` with `Math.random` drawing from a seeded generator. TF.js initializers given no seed seed
- * their own generators from `Math.random`, so this fixes every initial weight without threading a seed
- * through each layer of each builder.
- */
-function withSeededMathRandom<T>(seed: number, build: () => T): T {
-  const random = new SeededRandom(seed);
-  const original = Math.random;
-  Math.random = () => random.float();
-  try {
-    return build();
-  } finally {
-    Math.random = original;
-  }
+  return seed === undefined ? buildArchitecture(architecture, rest) : withMathRandomFrom(new SeededRandom(seed), () => buildArchitecture(architecture, rest));
 }
 
 function buildArchitecture(architecture: ArchitectureName, options: Omit<NetworksOptions, 'seed'>): Networks {

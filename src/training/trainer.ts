@@ -15,6 +15,10 @@ import type { RunBoundary, TrainerListener } from './listeners/trainerListener.j
 import { RunMonitor } from './listeners/runMonitor.js';
 import { LearningRateScheduleListener } from './listeners/learningRateSchedule.js';
 import { CheckpointWriter } from './listeners/checkpointWriter.js';
+import { epochSeed, SeededRandom, withMathRandomFrom } from '../util/seededRandom.js';
+
+/** The step generators' stream of `epochSeed`, apart from the data streams' (which number from 0). */
+const STEP_RANDOM_STREAM = 16;
 
 interface RunningTotals {
   matrix: ConfusionMatrix;
@@ -52,6 +56,8 @@ export class Trainer {
   private readonly stepCounts: ConfusionMatrix;
   /** When the step in progress took its first batch, or null when none is begun. */
   private stepStarted: number | null = null;
+  /** The random source of the step in progress (its dropout masks), drawn from (seed, global step) alone. */
+  private stepRandom: { globalStep: number; random: SeededRandom } | null = null;
   /** When the epoch in progress took its first batch (after a resume: its first batch since), or null before. */
   private epochStarted: number | null = null;
   private readyPromise: Promise<void> | null = null;
@@ -163,7 +169,7 @@ export class Trainer {
     this.stepStarted ??= performance.now();
     this.epochStarted ??= this.stepStarted;
     this.stepStarting();
-    const result = this.step.consume(batch, this.position.globalStep, this.stepCounts);
+    const result = withMathRandomFrom(this.randomOfStep(), () => this.step.consume(batch, this.position.globalStep, this.stepCounts));
     return result ? [...events, ...(await this.afterStep(result))] : events;
   }
 
@@ -181,6 +187,7 @@ export class Trainer {
   async abort(): Promise<{ events: TrainingEvent[]; checkpoint?: string }> {
     await this.ready();
     this.step.drop();
+    this.stepRandom = null;
     this.stepCounts.reset();
     this.stepStarted = null;
     const events = await this.boundary('abort');
@@ -194,6 +201,19 @@ export class Trainer {
     for (const optimizer of Object.values(this.optimizers)) optimizer.dispose();
   }
 
+  /**
+   * Dropout draws its masks from Math.random, so a step runs under a generator seeded by the run's seed and
+   * the step's index: the same seed trains the same weights, and a resumed run redraws its steps exactly.
+   * The micro-batches of one step share the generator and draw from it in turn.
+   */
+  private randomOfStep(): SeededRandom {
+    const { globalStep, seed } = this.position;
+    if (this.stepRandom?.globalStep !== globalStep) {
+      this.stepRandom = { globalStep, random: new SeededRandom(epochSeed(seed, globalStep, STEP_RANDOM_STREAM)) };
+    }
+    return this.stepRandom.random;
+  }
+
   private stepStarting(): void {
     for (const listener of this.listeners) listener.stepStarting?.(this.position);
   }
@@ -202,7 +222,7 @@ export class Trainer {
   private async flushStep(): Promise<TrainingEvent[]> {
     if (this.stepStarted === null) return [];
     this.stepStarting();
-    const result = this.step.flush();
+    const result = withMathRandomFrom(this.randomOfStep(), () => this.step.flush());
     return result ? this.afterStep(result, true) : [];
   }
 

@@ -58,3 +58,18 @@ export function epochSeed(seed: number, epoch: number, stream = 0): number {
   hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
   return hash ^ (hash >>> 16);
 }
+
+/**
+ * Runs `fn` with `Math.random` drawing from `random`. TF.js's initializers and dropout given no seed seed
+ * their own generators from `Math.random`, so this fixes initial weights and dropout masks without
+ * threading a seed through every layer. `fn` must be synchronous: the global is restored when it returns.
+ */
+export function withMathRandomFrom<T>(random: SeededRandom, fn: () => T): T {
+  const original = Math.random;
+  Math.random = () => random.float();
+  try {
+    return fn();
+  } finally {
+    Math.random = original;
+  }
+}
