@@ -11,7 +11,10 @@ import { RunMonitor } from '../src/training/listeners/runMonitor.js';
 import { buildOptimizer, getLearningRate } from '../src/training/optimizers.js';
 import { createSchedule } from '../src/training/schedules.js';
 import { checkTrainerOptions } from '../src/training/trainerOptions.js';
-import { tinySegmenter } from './train-fixtures.js';
+import { tinySegmenter, syntheticBatch } from './train-fixtures.js';
+import { buildNetworks } from '../src/models/buildNetworks.js';
+import { sparseCrossEntropy } from '../src/losses/segmentationLosses.js';
+import { SupervisedStep } from '../src/training/steps/supervisedStep.js';
 
 await selectBackend({ backend: 'cpu' });
 
@@ -91,6 +94,29 @@ test('checkTrainerOptions rejects bad options by name, including loss, optimizer
   assert.throws(() => checkTrainerOptions({ ...options, discriminator: model, discriminatorOptimizer: { name: 'adam', beta1: 1 } }), /beta1 out of range, got 1/);
   assert.throws(() => checkTrainerOptions({ ...options, schedule: { name: 'cosine', totalSteps: 0 } }), /totalSteps must be a finite number > 0, got 0/);
   assert.throws(() => checkTrainerOptions({ ...options, loss: { name: 'hinge' } as never }), (error: Error) => error instanceof InputError && /unknown loss "hinge"/.test(error.message));
+});
+
+test('a step of micro-batches dropped part-way leaves the batch-norm statistics as the step found them', () => {
+  const { model } = buildNetworks('unet', { numClasses: 3, seed: 1, unet: { baseFilters: 2, depth: 1 } });
+  const optimizer = buildOptimizer({ name: 'adam' });
+  const step = new SupervisedStep(model, sparseCrossEntropy({ numClasses: 3, ignoreValue: 255 }), optimizer, 2);
+  const counts = new ConfusionMatrix(3, 255);
+  const values = (weights: tf.LayerVariable[]) => weights.map((w) => Array.from(w.read().dataSync()));
+  const statistics = () => values(model.nonTrainableWeights);
+  const before = statistics();
+  const trainable = values(model.trainableWeights);
+  const tensorsBefore = tf.memory().numTensors;
+  const batch = syntheticBatch(0, 2, 8, 3);
+  assert.is(step.consume(batch, 0, counts), null, 'the first of two micro-batches completes no step');
+  assert.not.equal(statistics(), before, 'a micro-batch moves the statistics');
+  step.drop();
+  assert.equal(statistics(), before);
+  assert.equal(values(model.trainableWeights), trainable, 'no optimizer step was taken');
+  tf.dispose([batch.images, batch.labels]);
+  assert.is(tf.memory().numTensors, tensorsBefore, 'the snapshot is freed');
+  step.dispose();
+  optimizer.dispose();
+  model.dispose();
 });
 
 test.run();

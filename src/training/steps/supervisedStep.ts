@@ -13,6 +13,12 @@ export class SupervisedStep implements TrainingStep {
   /** Summed micro-batch gradients (each scaled by its image count) of the step in progress, by variable name. */
   private accumulated: Map<string, tf.Tensor> | null = null;
   private pending = { batches: 0, images: 0, lossSum: 0 };
+  /**
+   * The model's non-trainable weights (batch-norm moving statistics) as the step in progress found them.
+   * Each micro-batch updates them at once, so a step dropped part-way restores them: a resumed run then
+   * trains those micro-batches again without counting them twice.
+   */
+  private statisticsAtStepStart: tf.Tensor[] | null = null;
 
   constructor(
     private readonly model: tf.LayersModel,
@@ -31,16 +37,27 @@ export class SupervisedStep implements TrainingStep {
   }
 
   drop(): void {
-    if (this.accumulated) tf.dispose([...this.accumulated.values()]);
-    this.accumulated = null;
-    this.pending = { batches: 0, images: 0, lossSum: 0 };
+    if (this.statisticsAtStepStart) this.model.nonTrainableWeights.forEach((w, i) => w.write(this.statisticsAtStepStart![i]!));
+    this.clear();
   }
 
   dispose(): void {
-    this.drop();
+    this.clear();
+  }
+
+  private clear(): void {
+    if (this.accumulated) tf.dispose([...this.accumulated.values()]);
+    this.accumulated = null;
+    if (this.statisticsAtStepStart) tf.dispose(this.statisticsAtStepStart);
+    this.statisticsAtStepStart = null;
+    this.pending = { batches: 0, images: 0, lossSum: 0 };
   }
 
   private accumulate(batch: TensorBatch, counts: ConfusionMatrix): void {
+    // Only a step of several micro-batches can be dropped part-way.
+    if (this.microBatchesPerStep > 1 && this.pending.batches === 0) {
+      this.statisticsAtStepStart = this.model.nonTrainableWeights.map((w) => w.read().clone());
+    }
     const variables = trainableVariables(this.model);
     const images = batch.images.shape[0];
     let logits: tf.Tensor4D | undefined;
@@ -72,7 +89,7 @@ export class SupervisedStep implements TrainingStep {
     const named = [...this.accumulated!.entries()].map(([name, sum]) => ({ name, tensor: sum.div(images) }));
     this.optimizer.applyGradients(named);
     tf.dispose(named.map((n) => n.tensor));
-    this.drop();
+    this.clear();
     return { losses: { total: lossSum / images }, images, batches };
   }
 }
