@@ -412,7 +412,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--heatmap <file>', 'confusion matrix PNG heat map')
     .option('--format <format>', 'label format', 'auto')
     .addOption(testTimeAugmentationOption())
-    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
+    .option('--backend <name>', 'auto, tensorflow-gpu, webgpu, tensorflow, wasm or cpu', 'auto')
     .action(async (options) => setExitCode(await evalCommand(options)));
 
   program
@@ -430,7 +430,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .addOption(new Option('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0).argParser(parseValue('integer', '--min-area') as (v: string) => number))
     .addOption(new Option('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0).argParser(parseValue('number', '--simplify') as (v: string) => number))
-    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
+    .option('--backend <name>', 'auto, tensorflow-gpu, webgpu, tensorflow, wasm or cpu', 'auto')
     .action(async (options) => setExitCode(await predictCommand(options)));
 
   program
