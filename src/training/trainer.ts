@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { lastValueFrom, type Observable, tap, count } from 'rxjs';
+import { lastValueFrom, type Observable, concatMap, count } from 'rxjs';
 import type { TensorBatch } from '../types.js';
 import { buildLoss, type LossConfig } from '../losses/buildLoss.js';
 import { maskedOneHot, sparseCrossEntropy, l1OneHot, type SegmentationLoss } from '../losses/segmentationLosses.js';
@@ -228,8 +228,8 @@ export class Trainer {
     if (this.pending.micro === 0) this.pending.started = performance.now();
     this.epochStarted ??= this.pending.started;
     const images = batch.images.shape[0];
-    if (this.options.discriminator) return this.afterStep(this.ganStep(batch), images);
-    this.accumulate(batch);
+    if (this.options.discriminator) return this.afterStep(await this.ganStep(batch), images);
+    await this.accumulate(batch);
     if (this.pending.micro < this.microBatchesPerStep) return [];
     return this.afterStep(this.applyAccumulated(), this.pending.images);
   }
@@ -277,7 +277,8 @@ export class Trainer {
     return { value, grads: variables.map((v) => grads[v.name] ?? tf.zerosLike(v)) };
   }
 
-  private accumulate(batch: TensorBatch): void {
+  // Values are read with data(), not dataSync(): the webgpu backend cannot read a GPU buffer synchronously in Node.
+  private async accumulate(batch: TensorBatch): Promise<void> {
     const variables = trainableVariables(this.options.model);
     const images = batch.images.shape[0];
     let logits: tf.Tensor4D | undefined;
@@ -286,9 +287,9 @@ export class Trainer {
       logits = tf.keep(output);
       return this.loss(output, batch.labels);
     });
-    this.pendingMatrix.addLogits(logits!, batch.labels);
+    await this.pendingMatrix.addLogits(logits!, batch.labels);
     logits!.dispose();
-    const lossValue = value.dataSync()[0]!;
+    const lossValue = (await value.data())[0]!;
     value.dispose();
     const previous = this.accumulated;
     this.accumulated = new Map(
@@ -321,7 +322,7 @@ export class Trainer {
   }
 
   /** Pix2Pix: a discriminator update on every k-th step, then a generator update. */
-  private ganStep(batch: TensorBatch): StepLosses {
+  private async ganStep(batch: TensorBatch): Promise<StepLosses> {
     const { model: generator, discriminator, numClasses, ignoreValue = 255, gan = {} } = this.options;
     const { adversarialLoss = 'mse', segmentationLoss = 'l1', segmentationWeight = 100, discriminatorEvery = 4 } = gan;
     const segmentation = segmentationLoss === 'l1' ? l1OneHot({ numClasses, ignoreValue, ...(this.options.classWeights ? { classWeights: this.options.classWeights } : {}) }) : this.loss;
@@ -343,7 +344,7 @@ export class Trainer {
         return realLoss.add(fakeLoss).mul(0.5) as tf.Scalar;
       });
       this.discriminatorOptimizer!.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-      losses.discriminator = value.dataSync()[0]!;
+      losses.discriminator = (await value.data())[0]!;
       tf.dispose([fake, value, ...grads]);
     }
     const variables = trainableVariables(generator);
@@ -358,10 +359,8 @@ export class Trainer {
       return adversarialPart.add(segmentationPart.mul(segmentationWeight)) as tf.Scalar;
     });
     this.optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-    this.pendingMatrix.addLogits(logits!, batch.labels);
-    losses.total = value.dataSync()[0]!;
-    losses.adversarial = parts[0]!.dataSync()[0]!;
-    losses.segmentation = parts[1]!.dataSync()[0]!;
+    await this.pendingMatrix.addLogits(logits!, batch.labels);
+    [losses.total, losses.adversarial, losses.segmentation] = await Promise.all([value, ...parts].map(async (t) => (await t.data())[0]!));
     tf.dispose([logits!, value, ...grads, ...parts, realMap, valid]);
     this.pending.micro = 1;
     this.pending.images = batch.images.shape[0];
@@ -476,13 +475,13 @@ export class Trainer {
     let images = 0;
     await lastValueFrom(
       batches.pipe(
-        tap((batch) => {
+        concatMap(async (batch) => {
           try {
             const logits = tf.tidy(() => this.options.model.apply(batch.images, { training: false }) as tf.Tensor4D);
             const loss = this.loss(logits, batch.labels);
-            lossSum += loss.dataSync()[0]! * batch.images.shape[0];
+            lossSum += (await loss.data())[0]! * batch.images.shape[0];
             images += batch.images.shape[0];
-            matrix.addLogits(logits, batch.labels);
+            await matrix.addLogits(logits, batch.labels);
             tf.dispose([logits, loss]);
           } finally {
             batch.release();
