@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeAdapter, isSoftwareAdapter, type AdapterDescription } from './adapterInfo.js';
+import { registerWebgpuKernelFixes } from './registerKernelFixes.js';
 
 // The parts of the WebGPU API and of the two optional packages used here; their own types come with the
 // packages, which a clone may lack.
@@ -33,11 +34,13 @@ const REQUIRED_LIMITS = [
   'maxBufferSize',
   'maxComputeWorkgroupSizeX',
   'maxComputeInvocationsPerWorkgroup',
+  // Concat and AddN bind one storage buffer per input: the more a program may bind, the fewer programs.
+  'maxStorageBuffersPerShaderStage',
 ] as const;
 
 /**
- * Dawn's Vulkan loader complains on every start without XDG_RUNTIME_DIR (containers, CI, cron): give the
- * process a private one, as a login session would, and remove it on exit.
+ * Dawn was seen printing an error without XDG_RUNTIME_DIR (containers, CI, cron have none; not with Mesa
+ * 25.0.7 here): give the process a private one, as a login session would, and remove it on exit.
  */
 function ensureRuntimeDir(): void {
   if (process.env.XDG_RUNTIME_DIR) return;
@@ -97,6 +100,7 @@ export async function startWebgpu(allowSoftware: boolean): Promise<string> {
     const device = await adapter.requestDevice({ requiredLimits });
     void device.lost.then(({ message }) => console.error(`webgpu: device lost on ${adapterLine}: ${message}`));
     tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
+    registerWebgpuKernelFixes();
     registered = true;
   }
   return `adapter ${adapterLine}`;
