@@ -115,14 +115,14 @@ test('accumulating over batches equals one pass over everything; a perfect predi
   assert.is(m.meanIoU, 1);
 });
 
-test('addLogits counts the arg-max of logits, skips the ignore value and leaks no tensors', () => {
+test('addLogits counts the arg-max of logits, skips the ignore value and leaks no tensors', async () => {
   const { label, predicted } = pairs[0]!;
   assert.ok(label.includes(255), 'the tile has ignored pixels');
   const before = tf.memory().numTensors;
   const fromTensors = new ConfusionMatrix(5);
   const logits = tf.tidy(() => tf.oneHot(tf.tensor1d(predicted, 'int32'), 5).toFloat().mul(3).reshape([1, SIZE, SIZE, 5])) as tf.Tensor4D;
   const labels = tf.tensor3d(label, [1, SIZE, SIZE], 'int32');
-  fromTensors.addLogits(logits, labels);
+  await fromTensors.addLogits(logits, labels);
   tf.dispose([logits, labels]);
   assert.is(tf.memory().numTensors, before);
   const fromArrays = new ConfusionMatrix(5);

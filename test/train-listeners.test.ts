@@ -15,6 +15,7 @@ import { tinySegmenter, syntheticBatch } from './train-fixtures.js';
 import { buildNetworks } from '../src/models/buildNetworks.js';
 import { sparseCrossEntropy } from '../src/losses/segmentationLosses.js';
 import { SupervisedStep } from '../src/training/steps/supervisedStep.js';
+import { SeededRandom } from '../src/util/seededRandom.js';
 
 await selectBackend({ backend: 'cpu' });
 
@@ -96,7 +97,7 @@ test('checkTrainerOptions rejects bad options by name, including loss, optimizer
   assert.throws(() => checkTrainerOptions({ ...options, loss: { name: 'hinge' } as never }), (error: Error) => error instanceof InputError && /unknown loss "hinge"/.test(error.message));
 });
 
-test('a step of micro-batches dropped part-way leaves the batch-norm statistics as the step found them', () => {
+test('a step of micro-batches dropped part-way leaves the batch-norm statistics as the step found them', async () => {
   const { model } = buildNetworks('unet', { numClasses: 3, seed: 1, unet: { baseFilters: 2, depth: 1 } });
   const optimizer = buildOptimizer({ name: 'adam' });
   const step = new SupervisedStep(model, sparseCrossEntropy({ numClasses: 3, ignoreValue: 255 }), optimizer, 2);
@@ -107,7 +108,7 @@ test('a step of micro-batches dropped part-way leaves the batch-norm statistics 
   const trainable = values(model.trainableWeights);
   const tensorsBefore = tf.memory().numTensors;
   const batch = syntheticBatch(0, 2, 8, 3);
-  assert.is(step.consume(batch, 0, counts), null, 'the first of two micro-batches completes no step');
+  assert.is(await step.consume(batch, 0, counts, new SeededRandom(0)), null, 'the first of two micro-batches completes no step');
   assert.not.equal(statistics(), before, 'a micro-batch moves the statistics');
   step.drop();
   assert.equal(statistics(), before);

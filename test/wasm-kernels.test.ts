@@ -2,29 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { relativeError } from './helpers/compare.js';
-
-/** Runs `compute` on a backend and returns its results as plain arrays (tensors disposed). */
-async function on(backend: 'cpu' | 'wasm', compute: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await selectBackend({ backend });
-  const tensors = tf.tidy(compute);
-  const values = tensors.map((t) => t.dataSync() as Float32Array);
-  tf.dispose(tensors);
-  return values;
-}
-
-/** A seeded pseudo-random tensor, the same on every backend. */
-function seeded(shape: number[], seed: number, integerSteps = 0): tf.Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  const values = new Float32Array(size);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    const u = state / 2 ** 32 - 0.5;
-    values[i] = integerSteps ? Math.round(u * integerSteps) : u;
-  }
-  return tf.tensor(values, shape);
-}
+import { relativeError, seededTensor as seeded, valuesOn as on } from './helpers/compare.js';
 
 async function compareOnBackends(name: string, compute: () => tf.Tensor[]): Promise<void> {
   const cpu = await on('cpu', compute);

@@ -4,9 +4,10 @@ import { registerWasmTrainingKernels } from './wasm/registerTrainingKernels.js';
 import { initWasmWithThreads } from './wasm/threads.js';
 import { wasmHeap } from './wasm/backendHeap.js';
 import { startWasmHelperThreads } from './wasm/helperThread.js';
+import { startWebgpu } from './webgpu/startWebgpu.js';
 
-/** The backends segstream can run on, best first. */
-export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** The backends segstream can run on, best first (webgpu on a hardware adapter only, unless forced). */
+export const BACKEND_PREFERENCE = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_PREFERENCE)[number];
 
 /** What was tried while choosing a backend, and why a better one did not run. */
@@ -29,7 +30,9 @@ export interface BackendChoice {
 export interface SelectBackendOptions {
   /**
    * Force one backend. Defaults to the `SEGSTREAM_BACKEND` environment variable, else the first that works
-   * of tensorflow-gpu (@tensorflow/tfjs-node-gpu), tensorflow (@tensorflow/tfjs-node), wasm, cpu.
+   * of tensorflow-gpu (@tensorflow/tfjs-node-gpu), webgpu (Dawn, from the packages `webgpu` and
+   * @tensorflow/tfjs-backend-webgpu) on a hardware GPU, tensorflow (@tensorflow/tfjs-node), wasm, cpu. Forced,
+   * webgpu also runs on a software adapter (Mesa's lavapipe), as the tests do.
    */
   backend?: BackendName | 'auto';
   /**
@@ -54,24 +57,33 @@ function isBackendName(name: string): name is BackendName {
 /** Threads the wasm backend started with in this process (it cannot restart with another count). */
 let wasmThreadsStarted: number | undefined;
 
-async function tryBackend(backend: BackendName, wasmThreads: number): Promise<string> {
+/** A backend made ready to set: TF.js's name for it, and what the `backend:` line says about it. */
+interface ReadyBackend {
+  tfBackend: string;
+  detail?: string;
+}
+
+async function tryBackend(backend: BackendName, forced: boolean, wasmThreads: number): Promise<ReadyBackend> {
   switch (backend) {
     case 'tensorflow-gpu':
       // The native packages register the `tensorflow` backend in the shared tfjs-core on import.
       await import('@tensorflow/tfjs-node-gpu' as string);
-      return 'tensorflow';
+      return { tfBackend: 'tensorflow' };
+    case 'webgpu':
+      return { tfBackend: 'webgpu', detail: await startWebgpu(forced) };
     case 'tensorflow':
       await import('@tensorflow/tfjs-node' as string);
-      return 'tensorflow';
-    case 'wasm':
+      return { tfBackend: 'tensorflow' };
+    case 'wasm': {
       wasmThreadsStarted ??= await initWasmWithThreads(wasmThreads);
       // The stock wasm backend cannot train convolutions; these kernels make it train, correctly and fast.
       registerWasmTrainingKernels();
       // With threads, the kernels of segstream's own share their work with a helper per further thread.
       if (wasmThreadsStarted > 1) await startWasmHelperThreads(wasmHeap()!.memory, wasmThreadsStarted - 1);
-      return 'wasm';
+      return { tfBackend: 'wasm', detail: `${wasmThreadsStarted} thread${wasmThreadsStarted === 1 ? '' : 's'}` };
+    }
     case 'cpu':
-      return 'cpu';
+      return { tfBackend: 'cpu' };
   }
 }
 
@@ -102,15 +114,14 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const attempts: BackendAttempt[] = [];
   for (const backend of candidates) {
     try {
-      const tfBackend = await tryBackend(backend, wasmThreads);
+      const { tfBackend, detail } = await tryBackend(backend, requested !== 'auto', wasmThreads);
       if (!(await tf.setBackend(tfBackend))) throw new Error(`tf.setBackend('${tfBackend}') failed`);
       await tf.ready();
       await setupHooks.get(tfBackend)?.();
       attempts.push({ backend, ok: true });
       const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.backend}: ${a.reason}`);
       const forced = requested === 'auto' ? '' : ' (forced)';
-      const threads = backend === 'wasm' ? `, ${wasmThreadsStarted} thread${wasmThreadsStarted === 1 ? '' : 's'}` : '';
-      const summary = `backend: ${backend}${threads}${forced}` + (skipped.length ? ` (${skipped.join('; ')})` : '');
+      const summary = `backend: ${backend}${detail ? `, ${detail}` : ''}${forced}` + (skipped.length ? ` (${skipped.join('; ')})` : '');
       return { backend, tfBackend, attempts, summary };
     } catch (error) {
       attempts.push({ backend, ok: false, reason: firstLine(error) });

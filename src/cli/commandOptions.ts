@@ -40,4 +40,4 @@ export const testTimeAugmentationOption = (): Option =>
   new Option('--tta <views>', 'test-time augmentation: average each window over its 4 flips or the 8 symmetries of the square (as many model calls)').choices(TEST_TIME_AUGMENTATIONS).default('none');
 
 /** `--backend`, shared by eval and predict (train's is in its option table). */
-export const backendOption = (): Option => new Option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu').default('auto');
+export const backendOption = (): Option => new Option('--backend <name>', 'auto, tensorflow-gpu, webgpu, tensorflow, wasm or cpu').default('auto');

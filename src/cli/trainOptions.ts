@@ -55,7 +55,7 @@ export const TRAIN_OPTIONS = [
   { key: 'checkpointEvery', flags: '--checkpoint-every <steps>', description: 'also checkpoint every this many steps (0: epoch ends only)', default: 0, kind: 'integer' },
   { key: 'metrics', flags: '--metrics <sink>', description: 'live metrics, repeatable: ndjson:-, ndjson:FILE, tensorboard:DIR, http:PORT, http:HOST:PORT', default: [], kind: 'list' },
   { key: 'metricsToken', flags: '--metrics-token <token>', description: 'access token the http sink requires (use when binding beyond 127.0.0.1)', kind: 'string' },
-  { key: 'backend', flags: '--backend <name>', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto', kind: 'string' },
+  { key: 'backend', flags: '--backend <name>', description: 'auto, tensorflow-gpu, webgpu, tensorflow, wasm or cpu', default: 'auto', kind: 'string' },
   { key: 'wasmThreads', flags: '--wasm-threads <n>', description: 'threads of the wasm backend (0: one per core)', default: 0, kind: 'integer' },
   { key: 'onBadInput', flags: '--on-bad-input <policy>', description: 'throw: stop at the first bad file; skip: leave it out and report it', default: 'throw', kind: 'string', choices: ['throw', 'skip'] },
   { key: 'syntheticImages', flags: '--synthetic-images <n>', description: 'images in the generated default set', default: 24, kind: 'integer' },

@@ -35,7 +35,7 @@ export interface SegmentationMetrics {
  * @example
  * ```ts
  * const matrix = new ConfusionMatrix(5);
- * matrix.addLogits(logits, batch.labels);
+ * await matrix.addLogits(logits, batch.labels);
  * const { meanIoU, perClass } = matrix.metrics(['background', ...]);
  * ```
  */
@@ -77,11 +77,15 @@ export class ConfusionMatrix {
     }
   }
 
-  /** Counts the arg-max of logits [B, H, W, C] against labels [B, H, W]. Disposes what it creates. */
-  addLogits(logits: tf.Tensor4D, labels: tf.Tensor3D): void {
+  /**
+   * Counts the arg-max of logits [B, H, W, C] against labels [B, H, W]. Disposes what it creates. Reads the
+   * values asynchronously: a GPU backend (webgpu) cannot read them synchronously in Node.
+   */
+  async addLogits(logits: tf.Tensor4D, labels: tf.Tensor3D): Promise<void> {
     const predicted = tf.tidy(() => tf.argMax(logits, -1));
     try {
-      this.add(labels.dataSync(), predicted.dataSync());
+      const [labelValues, predictedValues] = await Promise.all([labels.data(), predicted.data()]);
+      this.add(labelValues, predictedValues);
     } finally {
       predicted.dispose();
     }

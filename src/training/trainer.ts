@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { lastValueFrom, type Observable, tap, count } from 'rxjs';
+import { lastValueFrom, type Observable, concatMap, count } from 'rxjs';
 import type { TensorBatch } from '../types.js';
 import { l1OneHot, type SegmentationLoss } from '../losses/segmentationLosses.js';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/confusionMatrix.js';
@@ -15,7 +15,7 @@ import type { RunBoundary, TrainerListener } from './listeners/trainerListener.j
 import { RunMonitor } from './listeners/runMonitor.js';
 import { LearningRateScheduleListener } from './listeners/learningRateSchedule.js';
 import { CheckpointWriter } from './listeners/checkpointWriter.js';
-import { epochSeed, SeededRandom, withMathRandomFrom } from '../util/seededRandom.js';
+import { epochSeed, SeededRandom } from '../util/seededRandom.js';
 
 /** The step generators' stream of `epochSeed`, apart from the data streams' (which number from 0). */
 const STEP_RANDOM_STREAM = 16;
@@ -169,7 +169,7 @@ export class Trainer {
     this.stepStarted ??= performance.now();
     this.epochStarted ??= this.stepStarted;
     this.stepStarting();
-    const result = withMathRandomFrom(this.randomOfStep(), () => this.step.consume(batch, this.position.globalStep, this.stepCounts));
+    const result = await this.step.consume(batch, this.position.globalStep, this.stepCounts, this.randomOfStep());
     return result ? [...events, ...(await this.afterStep(result))] : events;
   }
 
@@ -222,7 +222,7 @@ export class Trainer {
   private async flushStep(): Promise<TrainingEvent[]> {
     if (this.stepStarted === null) return [];
     this.stepStarting();
-    const result = withMathRandomFrom(this.randomOfStep(), () => this.step.flush());
+    const result = this.step.flush();
     return result ? this.afterStep(result, true) : [];
   }
 
@@ -309,13 +309,13 @@ export class Trainer {
     let images = 0;
     await lastValueFrom(
       batches.pipe(
-        tap((batch) => {
+        concatMap(async (batch) => {
           try {
             const logits = tf.tidy(() => this.options.model.apply(batch.images, { training: false }) as tf.Tensor4D);
             const loss = this.loss(logits, batch.labels);
-            lossSum += loss.dataSync()[0]! * batch.images.shape[0];
+            lossSum += (await loss.data())[0]! * batch.images.shape[0];
             images += batch.images.shape[0];
-            matrix.addLogits(logits, batch.labels);
+            await matrix.addLogits(logits, batch.labels);
             tf.dispose([logits, loss]);
           } finally {
             batch.release();

@@ -2,6 +2,7 @@ import { test, type Callback } from 'uvu';
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import { PROJECT_ROOT } from './data.js';
+import { selectBackend } from '../../src/backend/selectBackend.js';
 
 /**
  * A test that needs something a clone may lack: it runs when `missing` is undefined; otherwise uvu counts it
@@ -26,4 +27,17 @@ function shownPath(path: string): string {
  */
 export function realDataTest(name: string, dir: string, what: string, handler: Callback): void {
   testUnlessMissing(name, existsSync(dir) ? undefined : `needs ${shownPath(dir)} (${what}), not present`, handler);
+}
+
+/**
+ * Why the webgpu backend cannot run here (its packages or a WebGPU adapter missing; Mesa's lavapipe from
+ * bookworm-backports is enough), or undefined where it runs. Leaves webgpu selected when it runs.
+ */
+export async function webgpuMissing(): Promise<string | undefined> {
+  try {
+    await selectBackend({ backend: 'webgpu' });
+    return undefined;
+  } catch (error) {
+    return `needs a WebGPU adapter (${error instanceof Error ? error.message : String(error)})`;
+  }
 }

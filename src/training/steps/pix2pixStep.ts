@@ -4,6 +4,7 @@ import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
 import { maskedOneHot, type SegmentationLoss } from '../../losses/segmentationLosses.js';
 import type { StepLosses } from '../events.js';
 import type { GanOptions } from '../trainerOptions.js';
+import { withMathRandomFrom, type SeededRandom } from '../../util/seededRandom.js';
 import { gradients, trainableVariables, type StepResult, type TrainingStep } from './trainingStep.js';
 
 /** The networks, optimizers and losses of a Pix2Pix step. */
@@ -37,40 +38,43 @@ export class Pix2PixStep implements TrainingStep {
     this.discriminatorEvery = gan.discriminatorEvery ?? 4;
   }
 
-  consume(batch: TensorBatch, globalStep: number, counts: ConfusionMatrix): StepResult {
+  async consume(batch: TensorBatch, globalStep: number, counts: ConfusionMatrix, random: SeededRandom): Promise<StepResult> {
     const { generator, discriminator, generatorOptimizer, discriminatorOptimizer, segmentation, numClasses, ignoreValue } = this.parts;
     const { oneHot: realMap, valid } = maskedOneHot(batch.labels, numClasses, ignoreValue);
     // The fake map is blanked where labels are ignored too, so the discriminator cannot tell by the blanks.
     const fakeMap = (logits: tf.Tensor4D) => tf.softmax(logits).mul(valid) as tf.Tensor4D;
     const losses: StepLosses = { total: 0 };
     if (globalStep % this.discriminatorEvery === 0) {
-      const fake = tf.tidy(() => fakeMap(generator.apply(batch.images, { training: true }) as tf.Tensor4D));
       const variables = trainableVariables(discriminator);
-      const { value, grads } = gradients(variables, () => {
-        const realLoss = this.adversarial(discriminator.apply([batch.images, realMap], { training: true }) as tf.Tensor, true);
-        const fakeLoss = this.adversarial(discriminator.apply([batch.images, fake], { training: true }) as tf.Tensor, false);
-        return realLoss.add(fakeLoss).mul(0.5) as tf.Scalar;
+      const { fake, value, grads } = withMathRandomFrom(random, () => {
+        const fake = tf.tidy(() => fakeMap(generator.apply(batch.images, { training: true }) as tf.Tensor4D));
+        const { value, grads } = gradients(variables, () => {
+          const realLoss = this.adversarial(discriminator.apply([batch.images, realMap], { training: true }) as tf.Tensor, true);
+          const fakeLoss = this.adversarial(discriminator.apply([batch.images, fake], { training: true }) as tf.Tensor, false);
+          return realLoss.add(fakeLoss).mul(0.5) as tf.Scalar;
+        });
+        return { fake, value, grads };
       });
       discriminatorOptimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-      losses.discriminator = value.dataSync()[0]!;
+      losses.discriminator = (await value.data())[0]!;
       tf.dispose([fake, value, ...grads]);
     }
     const variables = trainableVariables(generator);
     let logits: tf.Tensor4D | undefined;
     let parts: tf.Scalar[] = [];
-    const { value, grads } = gradients(variables, () => {
-      const output = generator.apply(batch.images, { training: true }) as tf.Tensor4D;
-      logits = tf.keep(output);
-      const adversarialPart = this.adversarial(discriminator.apply([batch.images, fakeMap(output)], { training: true }) as tf.Tensor, true);
-      const segmentationPart = segmentation(output, batch.labels);
-      parts = [tf.keep(adversarialPart), tf.keep(segmentationPart)];
-      return adversarialPart.add(segmentationPart.mul(this.segmentationWeight)) as tf.Scalar;
-    });
+    const { value, grads } = withMathRandomFrom(random, () =>
+      gradients(variables, () => {
+        const output = generator.apply(batch.images, { training: true }) as tf.Tensor4D;
+        logits = tf.keep(output);
+        const adversarialPart = this.adversarial(discriminator.apply([batch.images, fakeMap(output)], { training: true }) as tf.Tensor, true);
+        const segmentationPart = segmentation(output, batch.labels);
+        parts = [tf.keep(adversarialPart), tf.keep(segmentationPart)];
+        return adversarialPart.add(segmentationPart.mul(this.segmentationWeight)) as tf.Scalar;
+      }),
+    );
     generatorOptimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-    counts.addLogits(logits!, batch.labels);
-    losses.total = value.dataSync()[0]!;
-    losses.adversarial = parts[0]!.dataSync()[0]!;
-    losses.segmentation = parts[1]!.dataSync()[0]!;
+    await counts.addLogits(logits!, batch.labels);
+    [losses.total, losses.adversarial, losses.segmentation] = await Promise.all([value, ...parts].map(async (t) => (await t.data())[0]!));
     tf.dispose([logits!, value, ...grads, ...parts, realMap, valid]);
     return { losses, images: batch.images.shape[0], batches: 1 };
   }

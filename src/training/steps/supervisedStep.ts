@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TensorBatch } from '../../types.js';
 import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
 import type { SegmentationLoss } from '../../losses/segmentationLosses.js';
+import { withMathRandomFrom, type SeededRandom } from '../../util/seededRandom.js';
 import { gradients, trainableVariables, type StepResult, type TrainingStep } from './trainingStep.js';
 
 /**
@@ -27,8 +28,8 @@ export class SupervisedStep implements TrainingStep {
     private readonly microBatchesPerStep: number,
   ) {}
 
-  consume(batch: TensorBatch, _globalStep: number, counts: ConfusionMatrix): StepResult | null {
-    this.accumulate(batch, counts);
+  async consume(batch: TensorBatch, _globalStep: number, counts: ConfusionMatrix, random: SeededRandom): Promise<StepResult | null> {
+    await this.accumulate(batch, counts, random);
     return this.pending.batches < this.microBatchesPerStep ? null : this.apply();
   }
 
@@ -53,7 +54,7 @@ export class SupervisedStep implements TrainingStep {
     this.pending = { batches: 0, images: 0, lossSum: 0 };
   }
 
-  private accumulate(batch: TensorBatch, counts: ConfusionMatrix): void {
+  private async accumulate(batch: TensorBatch, counts: ConfusionMatrix, random: SeededRandom): Promise<void> {
     // Only a step of several micro-batches can be dropped part-way.
     if (this.microBatchesPerStep > 1 && this.pending.batches === 0) {
       this.statisticsAtStepStart = this.model.nonTrainableWeights.map((w) => w.read().clone());
@@ -61,14 +62,16 @@ export class SupervisedStep implements TrainingStep {
     const variables = trainableVariables(this.model);
     const images = batch.images.shape[0];
     let logits: tf.Tensor4D | undefined;
-    const { value, grads } = gradients(variables, () => {
-      const output = this.model.apply(batch.images, { training: true }) as tf.Tensor4D;
-      logits = tf.keep(output);
-      return this.loss(output, batch.labels);
-    });
-    counts.addLogits(logits!, batch.labels);
+    const { value, grads } = withMathRandomFrom(random, () =>
+      gradients(variables, () => {
+        const output = this.model.apply(batch.images, { training: true }) as tf.Tensor4D;
+        logits = tf.keep(output);
+        return this.loss(output, batch.labels);
+      }),
+    );
+    await counts.addLogits(logits!, batch.labels);
     logits!.dispose();
-    const lossValue = value.dataSync()[0]!;
+    const lossValue = (await value.data())[0]!;
     value.dispose();
     const previous = this.accumulated;
     this.accumulated = new Map(

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TensorBatch } from '../../types.js';
 import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
 import type { StepLosses } from '../events.js';
+import type { SeededRandom } from '../../util/seededRandom.js';
 
 /** An optimizer step done: its losses, and the images and incoming batches it was computed from. */
 export interface StepResult {
@@ -18,10 +19,14 @@ export interface StepResult {
 export interface TrainingStep {
   /**
    * Trains on one incoming batch, adding the model's predictions on it (before the update) to `counts`.
+   * Values are read back with data(), not dataSync(): the webgpu backend cannot read a GPU buffer
+   * synchronously in Node.
    * @param globalStep - the optimizer steps done before this one in the run.
+   * @param random - the step's random source: forward and backward passes run with Math.random drawing
+   *   from it (see `withMathRandomFrom`), which seeds TF.js's dropout.
    * @returns the step's result when this batch completed an optimizer step, else null.
    */
-  consume(batch: TensorBatch, globalStep: number, counts: ConfusionMatrix): StepResult | null;
+  consume(batch: TensorBatch, globalStep: number, counts: ConfusionMatrix, random: SeededRandom): Promise<StepResult | null>;
   /** Completes a step begun on fewer batches than a full one (the epoch or the input ended); null when none is begun. */
   flush(): StepResult | null;
   /** Drops a step begun and not completed (the run stops). */
