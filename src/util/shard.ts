@@ -10,9 +10,6 @@ export interface Shard {
 /** The whole job in one process. */
 export const WHOLE_JOB: Shard = { index: 0, count: 1 };
 
-/** Whether `shard` is the whole job (no splitting). */
-export const isWholeJob = (shard: Shard): boolean => shard.count === 1;
-
 /** `i-of-N`, the form shard file names take. */
 export const shardName = (shard: Shard): string => `${shard.index}-of-${shard.count}`;
 
