@@ -5,8 +5,8 @@ import fg from 'fast-glob';
 /**
  * An output folder written through a staging folder inside it: writers write under `dir`, and `publish`
  * renames what they wrote to the same path under the output folder. A rename within one file system is
- * atomic, so a reader (or a merge step) never sees half a file, and a process killed mid-write leaves only
- * its staging folder, which the next attempt under the same name clears first. A rerun thus overwrites
+ * atomic, so a reader (or a merge step) never sees half a file, and a process killed mid-write (or stopped
+ * by an error) leaves only its staging folder, which the next attempt under the same name clears first. A rerun thus overwrites
  * each output whole.
  *
  * @example
