@@ -28,6 +28,7 @@ export { CreditGate } from './sources/creditGate.js';
 export { tileBatches, type TileBatchesOptions } from './sources/tileBatches.js';
 export { writeSyntheticXbd, type SyntheticXbdDataset, type SyntheticXbdOptions } from './sources/syntheticDataset.js';
 export { toAsyncIterable, type ToAsyncIterableOptions } from './util/toAsyncIterable.js';
+export { WHOLE_JOB, shardItems, type Shard } from './util/shard.js';
 
 // Tiles as plain functions, for use outside a stream.
 export type { LabelledTile } from './tiling/labelledTile.js';
@@ -148,9 +149,10 @@ export { sieveMask, type SieveOptions } from './predict/sieveMask.js';
 export { maskToSimplifiedPolygons, type SimplifyOptions } from './predict/simplifyPolygons.js';
 
 // Pipelines: the steps the CLI runs, for use in code.
-export { formatPrepareSummary, prepareMasks, type PrepareMasksOptions, type PrepareSummary } from './pipelines/prepare.js';
+export { addPrepareTotals, formatPrepareSummary, prepareMasks, type PrepareMasksOptions, type PrepareSummary, type PrepareTotals } from './pipelines/prepare.js';
 export { prepareTrainingRun, type TrainingRun, type TrainPipelineOptions } from './pipelines/trainPipeline.js';
 export {
+  addEvaluations,
   confusionCsv,
   confusionHeatmapPng,
   evaluateFolder,
@@ -164,6 +166,7 @@ export {
 // Run folders: open a trained run, read its manifest, compare runs.
 export { RUN_CHECKPOINTS, manifestClassMap, openRun, readRunManifest, runPaths, type RunCheckpoint, type RunManifest } from './runs/runDirectory.js';
 export { compareRuns, comparisonMarkdown, type ComparisonRow } from './runs/compare.js';
+export { mergeShardManifests, readShardManifests, type MergedManifest, type ShardManifest } from './runs/shardManifest.js';
 
 // The CLI's configuration: config files, class maps, and the train configuration a command line gives.
 export { loadConfig } from './cli/config.js';

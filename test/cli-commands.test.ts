@@ -46,7 +46,7 @@ test('train --help lists every option with its default', async () => {
       assert.ok(flat.includes(`default: ${shown}`), `${spec.flags} default ${shown} missing`);
     }
   }
-  for (const command of ['train', 'eval', 'predict', 'compare', 'prepare']) assert.match((await cli('--help')).stdout, new RegExp(`^  ${command} `, 'm'));
+  for (const command of ['train', 'eval', 'predict', 'compare', 'prepare', 'merge']) assert.match((await cli('--help')).stdout, new RegExp(`^  ${command} `, 'm'));
 });
 
 test('config file values override defaults and flags override the file (YAML and JSON)', async () => {

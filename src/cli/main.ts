@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { addCompareCommand } from './commands/compare.js';
 import { addEvalCommand } from './commands/eval.js';
+import { addMergeCommand } from './commands/merge.js';
 import { addPredictCommand } from './commands/predict.js';
 import { addPrepareCommand } from './commands/prepare.js';
 import { addTrainCommand } from './commands/train.js';
@@ -14,7 +15,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     // Before the commands are added, so that they inherit it: usage errors come back to runCli as exit code 2.
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
-  for (const addCommand of [addTrainCommand, addEvalCommand, addPredictCommand, addCompareCommand, addPrepareCommand]) addCommand(program, setExitCode);
+  for (const addCommand of [addTrainCommand, addEvalCommand, addPredictCommand, addCompareCommand, addPrepareCommand, addMergeCommand]) addCommand(program, setExitCode);
   return program;
 }
 

@@ -5,6 +5,7 @@ import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/confusionM
 import { readLabelledImage, type ReadLabelMask } from '../io/readLabelledImage.js';
 import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { pairFiles } from '../sources/pairFiles.js';
+import { type Shard, WHOLE_JOB, shardItems } from '../util/shard.js';
 
 /** One class's row of an evaluation. */
 export interface ClassEvaluation {
@@ -49,6 +50,8 @@ export interface EvaluateOptions {
   testTimeAugmentation?: TestTimeAugmentation;
   /** Called after each image, for progress. */
   onImage?: (id: string, done: number, total: number) => void;
+  /** Evaluate only this shard's pairs: round-robin over the pairs to evaluate, sorted by id (see `shardItems`). Default: all. */
+  shard?: Shard;
 }
 
 /** Turns the confusion matrix into the report's shape (snake_case keys, as other tools read them). */
@@ -97,16 +100,44 @@ export async function evaluateFolder(model: tf.LayersModel, options: EvaluateOpt
     throw new Error(`${missing.length} of the ${wanted.size} images to evaluate have no image and label pair in ${options.imagesDir} / ${options.labelsDir}: ${missing.slice(0, 5).join(', ')}`);
   }
   const matrix = new ConfusionMatrix(options.classMap.names.length, options.classMap.ignoreValue);
-  for (const [index, pair] of pairs.entries()) {
+  const shardPairs = shardItems(pairs, options.shard ?? WHOLE_JOB);
+  for (const [index, pair] of shardPairs.entries()) {
     const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}) });
     const { classes } = await predictFullImage(model, labelled.image, { tileSize: options.tileSize ?? 256, ...(options.testTimeAugmentation ? { testTimeAugmentation: options.testTimeAugmentation } : {}) });
     matrix.add(labelled.mask.data, classes.data);
-    options.onImage?.(pair.id, index + 1, pairs.length);
+    options.onImage?.(pair.id, index + 1, shardPairs.length);
   }
-  const report = evaluationReport(matrix, options.classMap.names, pairs.length);
-  const augmentation = options.testTimeAugmentation ?? 'none';
+  return augmentedReport(matrix, options.classMap.names, shardPairs.length, options.testTimeAugmentation ?? 'none');
+}
+
+/** {@link evaluationReport}, naming the test-time augmentation when there was one. */
+function augmentedReport(matrix: ConfusionMatrix, classNames: string[], images: number, augmentation: TestTimeAugmentation): EvaluationReport {
+  const report = evaluationReport(matrix, classNames, images);
   return augmentation === 'none' ? report : { ...report, test_time_augmentation: augmentation };
 }
+
+/**
+ * The evaluation of a whole set from those of its parts (the shards of one `eval`): their integer confusion
+ * matrices added, and every score computed from the sum, so the result equals a one-process evaluation
+ * exactly.
+ *
+ * @throws RangeError when the parts have other classes or test-time augmentation than the first.
+ */
+export function addEvaluations(parts: readonly EvaluationReport[]): EvaluationReport {
+  const [first] = parts;
+  if (!first) throw new RangeError('addEvaluations: no evaluations to add');
+  const classNames = first.per_class.map((c) => c.name);
+  const matrix = new ConfusionMatrix(classNames.length);
+  for (const [k, part] of parts.entries()) {
+    const names = part.per_class.map((c) => c.name);
+    if (!isSameList(names, classNames)) throw new RangeError(`addEvaluations: evaluation ${k} has classes ${names.join(', ')}, the first ${classNames.join(', ')}`);
+    if (part.test_time_augmentation !== first.test_time_augmentation) throw new RangeError(`addEvaluations: evaluation ${k} was made with test-time augmentation ${part.test_time_augmentation ?? 'none'}, the first with ${first.test_time_augmentation ?? 'none'}`);
+    part.confusion_matrix.forEach((row, t) => row.forEach((count, p) => (matrix.counts[t * classNames.length + p]! += count)));
+  }
+  return augmentedReport(matrix, classNames, parts.reduce((n, part) => n + part.images, 0), first.test_time_augmentation ?? 'none');
+}
+
+const isSameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const percent = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : '-');
 

@@ -1,9 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { from, lastValueFrom } from 'rxjs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { type BadInputPolicy, InputError, SkipReport, handleBadInput } from '../errors.js';
+import { type BadInputPolicy, InputError, SkipReport, type SkippedItem, handleBadInput } from '../errors.js';
 import { decodeImage } from '../io/decodeImage.js';
+import { StagedOutput } from '../io/stagedOutput.js';
 import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { cocoImageKeys } from '../labels/coco.js';
@@ -14,6 +15,7 @@ import { type TileOptions, cutTiles, tileGrid } from '../tiling/tileGrid.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { type SplitOptions, splitBySource } from '../sources/splitBySource.js';
 import type { ClassMask, RasterImage, Split } from '../types.js';
+import { type Shard, WHOLE_JOB, shardItems, shardName } from '../util/shard.js';
 
 export interface PrepareMasksOptions {
   imagesDir: string;
@@ -36,6 +38,11 @@ export interface PrepareMasksOptions {
    * NumPy arrays (`npy/`); see `exportTiles`. Off when absent.
    */
   tiles?: { formats: ReadonlyArray<'png' | 'npy'> } & TileOptions;
+  /**
+   * Prepare only this shard's images: round-robin over all pairs sorted by id (see `shardItems`), after the
+   * split is drawn over all of them, so each image lands in the split it has in a whole run. Default: all.
+   */
+  shard?: Shard;
 }
 
 export interface PrepareSummary {
@@ -51,13 +58,18 @@ export interface PrepareSummary {
   skipped: SkipReport;
   /** Degenerate shapes left out under `degenerateShapes: 'skip'`. */
   skippedShapes: string[];
+  /** The images this run (or shard) prepared or skipped, relative to the images folder, sorted. */
+  inputs: string[];
+  /** The files written, relative to the output folder, sorted per image. */
+  outputs: string[];
 }
 
 /**
  * Turns label files into class-index masks on disk: pairs images and labels by stem, rasterizes each label
  * at its image's size, and writes `OUT/masks/<stem>.png` (single channel, class ids, ignore as 255),
- * optionally a colour preview, and optionally the tiles of each split. Returns per-class pixel counts per
- * split.
+ * optionally a colour preview, and optionally the tiles of each split. Each image's files are written
+ * under temporary names and renamed into place (see `StagedOutput`), so a rerun overwrites them whole.
+ * Returns per-class pixel counts per split.
  *
  * @example
  * ```ts
@@ -67,12 +79,15 @@ export interface PrepareSummary {
  */
 export async function prepareMasks(options: PrepareMasksOptions): Promise<PrepareSummary> {
   const { classMap } = options;
-  const masksDir = join(options.outDir, 'masks');
-  const previewsDir = join(options.outDir, 'previews');
-  await mkdir(masksDir, { recursive: true });
-  if (options.previews) await mkdir(previewsDir, { recursive: true });
+  const shard = options.shard ?? WHOLE_JOB;
+  const staged = await StagedOutput.open(options.outDir, shardName(shard));
+  const folders = ['masks', ...(options.previews ? ['previews'] : [])];
+  for (const folder of folders) for (const root of [options.outDir, staged.dir]) await mkdir(join(root, folder), { recursive: true });
+  const masksDir = join(staged.dir, 'masks');
+  const previewsDir = join(staged.dir, 'previews');
   const pairing = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir, multiImageLabelKeys: cocoImageKeys });
   const splits = splitBySource(pairing.pairs, options.split);
+  const shardIds = new Set(shardItems(pairing.pairs, shard).map((pair) => pair.id));
   const grid = options.tiles ? tileGrid(options.tiles) : undefined;
   const names = [...classMap.names, 'ignore'];
   const emptyCounts = (): Record<string, number> => Object.fromEntries(names.map((name) => [name, 0]));
@@ -84,6 +99,8 @@ export async function prepareMasks(options: PrepareMasksOptions): Promise<Prepar
     labelsWithoutImages: pairing.labelsWithoutImages,
     skipped: new SkipReport(),
     skippedShapes: [],
+    inputs: [],
+    outputs: [],
   };
   const readOptions = {
     ...(options.format === undefined ? {} : { format: options.format }),
@@ -91,7 +108,8 @@ export async function prepareMasks(options: PrepareMasksOptions): Promise<Prepar
     onSkippedShape: (file: string, problem: string) => summary.skippedShapes.push(`${file}: ${problem}`),
   };
   for (const split of ['train', 'validation', 'test'] as const) {
-    for (const pair of splits[split]) {
+    for (const pair of splits[split].filter((p) => shardIds.has(p.id))) {
+      summary.inputs.push(relative(options.imagesDir, pair.imagePath));
       try {
         const image = await decodeImage(pair.imagePath);
         const mask = await readLabelMask(pair, image, classMap, readOptions);
@@ -99,16 +117,20 @@ export async function prepareMasks(options: PrepareMasksOptions): Promise<Prepar
         if (options.previews) await colourPreview(image, mask, classMap).toFile(join(previewsDir, `${pair.id}.png`));
         if (grid) {
           const tiles = cutTiles({ ...pair, image, mask }, grid);
-          await lastValueFrom(from(tiles).pipe(exportTiles({ outDir: join(options.outDir, 'tiles', split), formats: options.tiles!.formats })), { defaultValue: undefined });
+          await lastValueFrom(from(tiles).pipe(exportTiles({ outDir: join(staged.dir, 'tiles', split), formats: options.tiles!.formats })), { defaultValue: undefined });
           summary.tiles[split] += tiles.length;
         }
         countPixels(mask, classMap, summary.pixels[split], summary.pixels.total);
+        summary.outputs.push(...(await staged.publish()));
         summary.written++;
       } catch (error) {
+        await staged.discard();
         handleBadInput(error, options.onBadInput ?? 'throw', summary.skipped);
       }
     }
   }
+  await staged.close();
+  summary.inputs.sort();
   return summary;
 }
 
@@ -137,8 +159,37 @@ export function colourPreview(image: RasterImage, mask: ClassMask, classMap: Cla
   return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } }).png();
 }
 
+/** What a prepare run counts: its summary without the file lists. */
+export type PrepareTotals = Omit<PrepareSummary, 'inputs' | 'outputs'>;
+
+/** {@link PrepareTotals} as JSON holds them (a shard's manifest): the skip report as its items. */
+export type PrepareTotalsJson = Omit<PrepareTotals, 'skipped'> & { skipped: { items: SkippedItem[] } };
+
+/**
+ * The totals of a whole run from those of its shards: counts added, unpaired files and skipped items
+ * joined (each shard pairs the whole folder, so each lists the same unpaired files).
+ */
+export function addPrepareTotals(parts: readonly PrepareTotalsJson[]): PrepareTotals {
+  const sum = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+    for (const [key, n] of Object.entries(b)) a[key] = (a[key] ?? 0) + n;
+    return a;
+  };
+  const union = (lists: string[][]): string[] => [...new Set(lists.flat())].sort();
+  const skipped = new SkipReport();
+  for (const { file, problem } of parts.flatMap((part) => part.skipped.items)) skipped.add(new InputError(file, problem));
+  return {
+    written: parts.reduce((n, part) => n + part.written, 0),
+    tiles: parts.reduce<Record<string, number>>((tiles, part) => sum(tiles, part.tiles), { train: 0, validation: 0, test: 0 }) as PrepareTotals['tiles'],
+    pixels: Object.fromEntries((['train', 'validation', 'test', 'total'] as const).map((column) => [column, parts.reduce<Record<string, number>>((counts, part) => sum(counts, part.pixels[column]), {})])) as PrepareTotals['pixels'],
+    imagesWithoutLabels: union(parts.map((part) => part.imagesWithoutLabels)),
+    labelsWithoutImages: union(parts.map((part) => part.labelsWithoutImages)),
+    skipped,
+    skippedShapes: parts.flatMap((part) => part.skippedShapes),
+  };
+}
+
 /** A table of pixel counts per class and split, with the files skipped and unpaired. */
-export function formatPrepareSummary(summary: PrepareSummary): string {
+export function formatPrepareSummary(summary: PrepareTotals): string {
   const columns = ['train', 'validation', 'test', 'total'] as const;
   const tiles = summary.tiles.train + summary.tiles.validation + summary.tiles.test;
   const tileLine = tiles ? `, ${tiles} tiles (train ${summary.tiles.train}, validation ${summary.tiles.validation}, test ${summary.tiles.test})` : '';

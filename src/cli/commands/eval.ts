@@ -1,14 +1,16 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { selectBackend, type BackendName } from '../../backend/selectBackend.js';
 import { readLabelMask } from '../../labels/readLabelMask.js';
-import { confusionCsv, confusionHeatmapPng, evaluateFolder, evaluationTable } from '../../pipelines/evaluate.js';
+import { evaluateFolder, evaluationTable } from '../../pipelines/evaluate.js';
 import type { TestTimeAugmentation } from '../../predict/slidingWindow.js';
+import { writeEvaluationFiles } from '../../runs/evaluationFiles.js';
 import { manifestClassMap, openRun, runPaths, type RunCheckpoint } from '../../runs/runDirectory.js';
+import { writeShardManifest } from '../../runs/shardManifest.js';
 import type { Split } from '../../types.js';
+import type { Shard } from '../../util/shard.js';
 import { EXIT_CODES, say } from '../terminal.js';
 import { backendOption, checkpointOption, testTimeAugmentationOption } from '../commandOptions.js';
+import { resolveShard, shardOption } from '../shardOption.js';
 
 /** The options of `eval`, as declared in {@link addEvalCommand}. */
 interface EvalOptions {
@@ -23,10 +25,18 @@ interface EvalOptions {
   format: string;
   tta: TestTimeAugmentation;
   backend: BackendName | 'auto';
+  shard?: Shard;
 }
 
-/** `eval`: the per-class table on stdout; RUN/eval.json, the confusion CSV and its heat map on disk. */
+/**
+ * `eval`: the per-class table on stdout; RUN/eval.json, the confusion CSV and its heat map on disk. A shard
+ * (`--shard` or the scheduler's variables) evaluates its share of the images and writes only its manifest,
+ * RUN/shards/eval-<i>-of-<N>.json with its confusion matrix, for `merge RUN` to add up.
+ */
 async function evaluate(options: EvalOptions): Promise<number> {
+  const { shard: shardFlag, ...settings } = options;
+  const shard = resolveShard(shardFlag);
+  if (shard && (options.json || options.csv || options.heatmap)) throw new RangeError('eval: a shard writes only its manifest; give --json, --csv and --heatmap to merge');
   say((await selectBackend({ backend: options.backend })).summary);
   const { manifest, model, checkpoint } = await openRun(options.run, options.checkpoint);
   say(`model: ${checkpoint}`);
@@ -39,6 +49,7 @@ async function evaluate(options: EvalOptions): Promise<number> {
   const ids = options.split ? manifest.splits?.[options.split] : undefined;
   if (options.split && !ids) throw new RangeError(`eval: --split needs a run whose run.json lists its splits (${runPaths(options.run).manifest} does not)`);
   if (ids?.length === 0) throw new RangeError(`eval: the run's ${options.split} split holds no images`);
+  const evaluated: string[] = [];
   const report = await evaluateFolder(model, {
     imagesDir: fromRun('images'),
     labelsDir: fromRun('labels'),
@@ -48,18 +59,20 @@ async function evaluate(options: EvalOptions): Promise<number> {
     ...(options.format !== 'auto' ? { format: options.format } : {}),
     tileSize: manifest.tileSize,
     testTimeAugmentation: options.tta,
-    onImage: (id, done, total) => say(`evaluated ${done}/${total}: ${id}`),
+    onImage: (id, done, total) => {
+      evaluated.push(id);
+      say(`evaluated ${done}/${total}: ${id}`);
+    },
+    ...(shard ? { shard } : {}),
   });
   model.dispose();
+  if (shard) {
+    const path = await writeShardManifest(options.run, { command: 'eval', shard, settings: { ...settings }, inputs: evaluated.sort(), outputs: [], result: { ...report, checkpoint } });
+    say(`wrote ${path}: shard ${shard.index}/${shard.count}, ${report.images} images; when every shard is done: stream-train merge ${options.run}`);
+    return EXIT_CODES.ok;
+  }
   process.stdout.write(evaluationTable(report));
-  const json = `${JSON.stringify({ ...report, checkpoint }, null, 2)}\n`;
-  await writeFile(runPaths(options.run).evaluation, json);
-  if (options.json) await writeFile(options.json, json);
-  const csvPath = options.csv ?? join(options.run, 'confusion.csv');
-  const heatmapPath = options.heatmap ?? join(options.run, 'confusion.png');
-  await writeFile(csvPath, confusionCsv(report));
-  await writeFile(heatmapPath, await confusionHeatmapPng(report));
-  say(`wrote ${runPaths(options.run).evaluation}${options.json ? `, ${options.json}` : ''}, ${csvPath}, ${heatmapPath}`);
+  say(`wrote ${(await writeEvaluationFiles(options.run, report, checkpoint, options)).join(', ')}`);
   return EXIT_CODES.ok;
 }
 
@@ -79,5 +92,6 @@ export function addEvalCommand(program: Command, setExitCode: (code: number) => 
     .option('--format <format>', 'label format', 'auto')
     .addOption(testTimeAugmentationOption())
     .addOption(backendOption())
+    .addOption(shardOption())
     .action(async (options: EvalOptions) => setExitCode(await evaluate(options)));
 }

@@ -1,19 +1,23 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, relative } from 'node:path';
 import { type Command, Option } from 'commander';
 import fg from 'fast-glob';
 import { InputError } from '../../errors.js';
 import { selectBackend, type BackendName } from '../../backend/selectBackend.js';
 import { decodeImage } from '../../io/decodeImage.js';
+import { StagedOutput } from '../../io/stagedOutput.js';
 import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
 import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
 import { sieveMask } from '../../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../../predict/writePolygons.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
+import { describeOutputs, writeShardManifest } from '../../runs/shardManifest.js';
 import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
+import { type Shard, WHOLE_JOB, shardItems, shardName } from '../../util/shard.js';
 import { EXIT_CODES, say } from '../terminal.js';
 import { backendOption, checkpointOption, numberOption, testTimeAugmentationOption } from '../commandOptions.js';
+import { resolveShard, shardOption } from '../shardOption.js';
 
 /** The options of `predict`, as declared in {@link addPredictCommand}. */
 interface PredictOptions {
@@ -27,6 +31,7 @@ interface PredictOptions {
   minArea: number;
   simplify: number;
   backend: BackendName | 'auto';
+  shard?: Shard;
 }
 
 /**
@@ -34,9 +39,13 @@ interface PredictOptions {
  * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
  * pixel coordinates). By default they read back into the same class mask; `--min-area` sieves small regions
  * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
- * stays the model's prediction).
+ * stays the model's prediction). Each image's files are written under temporary names and renamed into
+ * place. A shard (`--shard` or the scheduler's variables) predicts its share of the images and writes its
+ * manifest, OUT/shards/predict-<i>-of-<N>.json, for `merge OUT`.
  */
 async function predict(options: PredictOptions): Promise<number> {
+  const { shard: shardFlag, ...settings } = options;
+  const shard = resolveShard(shardFlag);
   if (!options.polygons && (options.minArea > 0 || options.simplify > 0)) throw new RangeError('predict: --min-area and --simplify shape the polygons; give --polygons FORMAT too');
   if (!Number.isInteger(options.minArea) || options.minArea < 0) throw new RangeError(`predict: --min-area must be a whole number of pixels >= 0, got ${options.minArea}`);
   if (options.simplify < 0) throw new RangeError(`predict: --simplify must be a distance in pixels >= 0, got ${options.simplify}`);
@@ -47,23 +56,33 @@ async function predict(options: PredictOptions): Promise<number> {
   const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
   await mkdir(options.out, { recursive: true });
-  for (const file of files) {
+  const staged = await StagedOutput.open(options.out, shardName(shard ?? WHOLE_JOB));
+  const outputs: string[] = [];
+  const shardFiles = shardItems(files, shard ?? WHOLE_JOB);
+  for (const file of shardFiles) {
     const image = await decodeImage(file);
     const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
     const stem = basename(file, extname(file));
-    await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
-    await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
+    await writeClassPng(prediction.classes, join(staged.dir, `${stem}.classes.png`));
+    await writeFile(join(staged.dir, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
     const written = [`${stem}.classes.png`, `${stem}.overlay.png`];
     if (options.polygons) {
       const regions = options.minArea > 1 ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue }) : prediction.classes;
       const polygons = maskToSimplifiedPolygons(regions, { tolerance: options.simplify, ignoreValue: classMap.ignoreValue });
       const labelOptions = { format: options.polygons, classMap, width: image.width, height: image.height, imageFileName: basename(file) };
-      await writePolygonLabels(polygons, join(options.out, `${stem}.json`), labelOptions);
+      await writePolygonLabels(polygons, join(staged.dir, `${stem}.json`), labelOptions);
       written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
     }
+    outputs.push(...(await staged.publish()));
     say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${written.join(', ')}`);
   }
   model.dispose();
+  await staged.close();
+  if (shard) {
+    const inputs = shardFiles.map((file) => relative(options.images, file));
+    const path = await writeShardManifest(options.out, { command: 'predict', shard, settings: { ...settings }, inputs, outputs: await describeOutputs(options.out, outputs), result: { images: shardFiles.length } });
+    say(`wrote ${path}: shard ${shard.index}/${shard.count}, ${shardFiles.length} of ${files.length} images; when every shard is done: stream-train merge ${options.out}`);
+  }
   return EXIT_CODES.ok;
 }
 
@@ -85,5 +104,6 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
     .addOption(numberOption('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0))
     .addOption(numberOption('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0))
     .addOption(backendOption())
+    .addOption(shardOption())
     .action(async (options: PredictOptions) => setExitCode(await predict(options)));
 }

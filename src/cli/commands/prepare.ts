@@ -1,9 +1,12 @@
 import { type Command, Option } from 'commander';
 import { formatPrepareSummary, prepareMasks } from '../../pipelines/prepare.js';
+import { describeOutputs, writeShardManifest } from '../../runs/shardManifest.js';
 import type { EdgePolicy } from '../../tiling/tileGrid.js';
+import type { Shard } from '../../util/shard.js';
 import { resolveClassMap } from '../classes.js';
-import { EXIT_CODES } from '../terminal.js';
+import { EXIT_CODES, say } from '../terminal.js';
 import { numberOption } from '../commandOptions.js';
+import { resolveShard, shardOption } from '../shardOption.js';
 
 /** The options of `prepare`, as declared in {@link addPrepareCommand}. */
 interface PrepareOptions {
@@ -19,6 +22,7 @@ interface PrepareOptions {
   edge: EdgePolicy;
   onBadInput: 'throw' | 'skip';
   degenerateShapes: 'error' | 'skip';
+  shard?: Shard;
 }
 
 /** `--tiles png`, `npy` or `png,npy`. */
@@ -28,8 +32,14 @@ function parseTileFormats(value: string): Array<'png' | 'npy'> {
   return formats as Array<'png' | 'npy'>;
 }
 
-/** `prepare`: class-index masks (and tiles) on disk; the per-split class counts on stdout. */
+/**
+ * `prepare`: class-index masks (and tiles) on disk; the per-split class counts on stdout. A shard
+ * (`--shard` or the scheduler's variables) prepares its share of the images and writes its manifest,
+ * OUT/shards/prepare-<i>-of-<N>.json, for `merge OUT`.
+ */
 async function prepare(options: PrepareOptions): Promise<number> {
+  const { shard: shardFlag, ...settings } = options;
+  const shard = resolveShard(shardFlag);
   const summary = await prepareMasks({
     imagesDir: options.images,
     labelsDir: options.labels,
@@ -40,8 +50,14 @@ async function prepare(options: PrepareOptions): Promise<number> {
     ...(options.tiles ? { tiles: { formats: options.tiles, size: options.tileSize, edge: options.edge, ...(options.stride ? { stride: options.stride } : {}) } } : {}),
     onBadInput: options.onBadInput,
     degenerateShapes: options.degenerateShapes,
+    ...(shard ? { shard } : {}),
   });
   process.stdout.write(`${formatPrepareSummary(summary)}\n`);
+  if (shard) {
+    const { inputs, outputs, ...totals } = summary;
+    const path = await writeShardManifest(options.out, { command: 'prepare', shard, settings: { ...settings }, inputs, outputs: await describeOutputs(options.out, outputs), result: totals });
+    say(`wrote ${path}: shard ${shard.index}/${shard.count}; when every shard is done: stream-train merge ${options.out}`);
+  }
   return EXIT_CODES.ok;
 }
 
@@ -62,5 +78,6 @@ export function addPrepareCommand(program: Command, setExitCode: (code: number) 
     .addOption(new Option('--edge <policy>', 'tiles past the image edge: pad (with the ignore value), drop or shift').choices(['pad', 'drop', 'shift']).default('pad'))
     .option('--on-bad-input <policy>', 'throw: stop at the first bad file; skip: go on and report it', 'throw')
     .option('--degenerate-shapes <policy>', 'error or skip polygons with under 3 points or zero area', 'error')
+    .addOption(shardOption())
     .action(async (options: PrepareOptions) => setExitCode(await prepare(options)));
 }
