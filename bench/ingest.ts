@@ -1,6 +1,7 @@
 // npm run bench:ingest: from ../shared/data/xbd (87 images of 1024x1024, 1,392 tiles of 256x256) to batched
 // tensors through the streaming pipeline, against the OpenCV/NumPy peer (../shared/bench/ref_ingest_cv2.py)
-// run in the same benchmark. Prints tiles/s per stage, peak RSS, and last the ratio of the two rates.
+// run in the same benchmark. Prints the decoder's ms/image beside OpenCV's, tiles/s per stage, peak RSS, and
+// last the ratio of the two rates.
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -21,15 +22,40 @@ const classMap = xbdClassMap();
 let peakRss = process.memoryUsage().rss;
 const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
 
-// Stage by stage, sequentially, for the per-stage rates.
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+// Decoding alone, sequentially: segstream's decoder and OpenCV's imread take turns over the same files, so
+// that a slow decoder on some machine shows here. imread keeps each image until the next, as the peer does:
+// freeing it first makes the next one fault in fresh pages, which triples imread's time on the AVX-512 EPYC
+// VMs; segstream's images are left to the garbage collector, as in the pipeline.
+const imreadScript = [
+  'import cv2, sys, time',
+  't = time.perf_counter()',
+  'for path in sys.argv[1:]: image = cv2.imread(path, cv2.IMREAD_COLOR)',
+  'print((time.perf_counter() - t) * 1000 / (len(sys.argv) - 1))',
+].join('\n');
+const DECODE_ROUNDS = 3;
+const decodeMs: number[] = [];
+const imreadMs: number[] = [];
+let imreadProblem: string | undefined;
+const sizes: Array<{ width: number; height: number }> = [];
+for (let round = 0; round < DECODE_ROUNDS; round++) {
+  const started = performance.now();
+  for (const [i, pair] of pairs.entries()) {
+    const image = await decodeImage(pair.imagePath);
+    sizes[i] = { width: image.width, height: image.height };
+  }
+  decodeMs.push((performance.now() - started) / pairs.length);
+  if (imreadProblem !== undefined) continue;
+  try {
+    imreadMs.push(Number(execFileSync(python, ['-c', imreadScript, ...pairs.map((pair) => pair.imagePath)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })));
+  } catch (error) {
+    imreadProblem = String((error as { stderr?: string }).stderr ?? error).trim().split('\n').pop();
+  }
+}
 let started = performance.now();
-const decoded = [];
-for (const pair of pairs) decoded.push(await decodeImage(pair.imagePath));
-const decodeSeconds = (performance.now() - started) / 1000;
-started = performance.now();
-for (const [i, pair] of pairs.entries()) await readLabelMask(pair, decoded[i]!, classMap);
+for (const [i, pair] of pairs.entries()) await readLabelMask(pair, sizes[i]!, classMap);
 const rasterizeSeconds = (performance.now() - started) / 1000;
-decoded.length = 0;
 const tilesPerImage = 16;
 
 // The whole pipeline as users run it: bounded, concurrent, batches of 16 tiles as tensors. It and the peer
@@ -44,7 +70,8 @@ function peerPass(): number {
   const out = execFileSync(python, [peerScript, xbdDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
 }
-console.log(`decode (sharp, sequential): ${((pairs.length * tilesPerImage) / decodeSeconds).toFixed(0)} tiles/s`);
+const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (sharp) ${median(decodeMs).toFixed(1)} ms/image (${((tilesPerImage * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
+console.log(imreadProblem === undefined ? `${decodeLine}, opencv imread ${median(imreadMs).toFixed(1)} ms/image` : `${decodeLine}; opencv imread not run (${imreadProblem})`);
 console.log(`rasterize (xBD polygons, sequential): ${((pairs.length * tilesPerImage) / rasterizeSeconds).toFixed(0)} tiles/s`);
 const rates: number[] = [];
 const peerRates: number[] = [];
@@ -67,7 +94,6 @@ if (peerProblem !== undefined) {
 } else {
   const peerRate = Math.max(...peerRates);
   // The first pass also starts the reader workers; the median shows what a typical pass gives.
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   console.log(`median pass: segstream ${median(rates).toFixed(0)} tiles/s vs opencv peer ${median(peerRates).toFixed(0)} tiles/s, ratio ${(median(rates) / median(peerRates)).toFixed(2)}`);
   console.log(`segstream ${rate.toFixed(0)} tiles/s vs opencv peer ${peerRate.toFixed(0)} tiles/s (best of ${PASSES} each): ratio ${(rate / peerRate).toFixed(2)}`);
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeImage, readImageSize } from '../src/io/decodeImage.js';
+import { HEADER_BYTES, sizeFromHeader } from '../src/io/imageHeader.js';
 import { InputError } from '../src/errors.js';
 import { syntheticXbd } from './helpers/data.js';
 
@@ -109,6 +110,39 @@ test('a truncated JPEG, a text file named .png and a missing file give an InputE
   await expectInputError(readImageSize(notImage), notImage);
   const missing = join(scratch, 'missing.jpg');
   await expectInputError(decodeImage(missing), missing);
+});
+
+test('sizeFromHeader reads PNG and JPEG sizes as sharp does, past EXIF and ICC segments, progressive too', async () => {
+  const pixels = (width: number, height: number) => sharp(Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 31) % 251), { raw: { width, height, channels: 3 } });
+  const encodings: Array<[string, (width: number, height: number) => Promise<Buffer>]> = [
+    ['png', (w, h) => pixels(w, h).png().toBuffer()],
+    ['jpeg', (w, h) => pixels(w, h).jpeg({ quality: 95 }).toBuffer()],
+    ['progressive jpeg', (w, h) => pixels(w, h).jpeg({ progressive: true }).toBuffer()],
+    // EXIF (APP1) and an ICC profile (APP2) come before the frame header.
+    ['jpeg with EXIF and ICC', (w, h) => pixels(w, h).withMetadata({ orientation: 6 }).withIccProfile('p3').jpeg().toBuffer()],
+  ];
+  for (const [name, encode] of encodings) {
+    for (const [width, height] of [[1, 1], [300, 7], [17, 1025]] as const) {
+      const bytes = await encode(width, height);
+      const { width: sharpWidth, height: sharpHeight } = await sharp(bytes).metadata();
+      assert.equal(sizeFromHeader(bytes.subarray(0, HEADER_BYTES)), { width: sharpWidth, height: sharpHeight }, `${name} ${width}x${height}`);
+    }
+  }
+  assert.is(sizeFromHeader(await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } }).webp().toBuffer()), undefined, 'not PNG or JPEG');
+  assert.is(sizeFromHeader(Buffer.from('this is not an image')), undefined);
+});
+
+test('readImageSize asks sharp when the JPEG frame header lies past the bytes read first', async () => {
+  const jpeg = await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } }).jpeg().toBuffer();
+  // A comment segment (COM, at most 65,533 bytes of text) right after the start marker pushes the frame header back.
+  const comment = Buffer.alloc(65533, 0x61);
+  const length = Buffer.from([0xff, 0xfe, 0xff, 0xff]);
+  const padded = Buffer.concat([jpeg.subarray(0, 2), length, comment, jpeg.subarray(2)]);
+  assert.is(sizeFromHeader(padded.subarray(0, HEADER_BYTES)), undefined);
+  const path = join(scratch, 'late-frame-header.jpg');
+  writeFileSync(path, padded);
+  assert.equal(await readImageSize(path), { width: 40, height: 30 });
+  assert.equal([(await decodeImage(path)).width, (await decodeImage(path)).height], [40, 30]);
 });
 
 test('a path that is not a string is refused by name', async () => {

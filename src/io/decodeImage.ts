@@ -1,6 +1,8 @@
+import { open, readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { RasterImage } from '../types.js';
+import { HEADER_BYTES, sizeFromHeader } from './imageHeader.js';
 
 /** Width and height of an image, from its header. */
 export interface ImageSize {
@@ -29,8 +31,11 @@ export async function decodeImage(path: string): Promise<RasterImage> {
     throw new TypeError(`decodeImage: path must be a non-empty file path, got ${JSON.stringify(path)}`);
   }
   try {
+    // The file's bytes, not its path: given a path, libvips opens and sniffs the file for each loader it
+    // knows (38 opens and stats for a JPEG), about 2 ms of a 13-15 ms decode on a 2-core EPYC.
+    const bytes = await readFile(path);
     // toColourspace('srgb') expands grayscale to RGB and brings 16-bit samples down to 8 bits.
-    const { data, info } = await sharp(path, { failOn: 'error', limitInputPixels: false })
+    const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: false })
       .removeAlpha()
       .toColourspace('srgb')
       .raw()
@@ -43,8 +48,20 @@ export async function decodeImage(path: string): Promise<RasterImage> {
   }
 }
 
+/** The first `HEADER_BYTES` of a file (fewer when it is shorter). */
+async function readFileStart(path: string): Promise<Uint8Array> {
+  const file = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(new Uint8Array(HEADER_BYTES), 0, HEADER_BYTES, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
 /**
- * Reads an image's width and height from its header, without decoding the pixels.
+ * Reads an image's width and height from its header, without decoding the pixels: PNG and JPEG from their
+ * first bytes, other formats through sharp.
  *
  * @example
  * const { width, height } = await readImageSize('data/images/tile_001.png');
@@ -59,7 +76,8 @@ export async function readImageSize(path: string): Promise<ImageSize> {
   let width: number | undefined;
   let height: number | undefined;
   try {
-    ({ width, height } = await sharp(path, { limitInputPixels: false }).metadata());
+    // Called for every image on the main thread before it is read: sharp's metadata costs twice the CPU.
+    ({ width, height } = sizeFromHeader(await readFileStart(path)) ?? (await sharp(path, { limitInputPixels: false }).metadata()));
   } catch (error) {
     throw new InputError(path, `cannot read image header: ${describe(error)}`, { cause: error });
   }
