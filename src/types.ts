@@ -1,11 +1,28 @@
 import type * as tf from '@tensorflow/tfjs';
 
+/**
+ * Where a raster lies on the map: the affine transform from pixel to map coordinates and the coordinate
+ * reference system they are in (from a GeoTIFF's ModelTiepoint/ModelPixelScale or ModelTransformation and
+ * its GeoKeys).
+ */
+export interface GeoReference {
+  /**
+   * GDAL's geotransform order: a point at column `col`, row `row` (pixel corners; (0, 0) is the raster's
+   * top-left corner) lies at map x = t[0] + col * t[1] + row * t[2], map y = t[3] + col * t[4] + row * t[5].
+   */
+  transform: [number, number, number, number, number, number];
+  /** EPSG code of the coordinate reference system. */
+  epsg: number;
+}
+
 /** An image decoded into interleaved 8-bit pixels, row-major (height x width x channels). */
 export interface RasterImage {
   data: Uint8Array;
   width: number;
   height: number;
   channels: number;
+  /** Where the image lies on the map, for georeferenced rasters (GeoTIFF). */
+  georeference?: GeoReference;
 }
 
 /** A class-index mask: one byte per pixel holding a class id, or the class map's ignore value. */

@@ -1,6 +1,8 @@
+import { extname } from 'node:path';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { RasterImage } from '../types.js';
+import { GeoTiffReader, type RasterReadOptions, readGeoTiffImage } from './geoTiff.js';
 
 /** Width and height of an image, from its header. */
 export interface ImageSize {
@@ -13,21 +15,38 @@ function describe(error: unknown): string {
 }
 
 /**
- * Decodes an image file (PNG, JPEG, TIFF, WebP...) into 8-bit interleaved RGB pixels: grayscale becomes
- * RGB, alpha is dropped, 16-bit samples are scaled to 8 bits. The EXIF orientation is not applied, because
- * label coordinates refer to the stored pixels.
+ * True for a TIFF that an RGB conversion would lose something of: georeferenced, more or fewer bands than
+ * gray/RGB/RGBA, or samples other than 8-bit unsigned. Such rasters are read band by band with geotiff.js.
+ */
+async function needsRasterRead(path: string, raster: RasterReadOptions | undefined): Promise<boolean> {
+  if (!['.tif', '.tiff'].includes(extname(path).toLowerCase())) return false;
+  if (raster?.bands !== undefined || raster?.ranges !== undefined) return true;
+  const reader = await GeoTiffReader.open(path);
+  const { georeference, bands, sampleFormat, bitsPerSample } = reader.info;
+  await reader.close();
+  return georeference !== undefined || ![1, 3, 4].includes(bands) || sampleFormat !== 'uint' || bitsPerSample !== 8;
+}
+
+/**
+ * Decodes an image file (PNG, JPEG, TIFF, WebP...) into 8-bit interleaved pixels. Images are RGB: grayscale
+ * becomes RGB, alpha is dropped, 16-bit samples are scaled to 8 bits. The EXIF orientation is not applied,
+ * because label coordinates refer to the stored pixels. GeoTIFFs and multi-band or 16-bit/float TIFFs are
+ * rasters instead: one channel per band of `raster.bands` (default all), each scaled to 8 bits by its range,
+ * with the georeference (see `readGeoTiffImage`).
  *
  * @example
  * const image = await decodeImage('data/images/tile_001.jpg'); // { data, width, height, channels: 3 }
  *
  * @param path the image file.
- * @returns the RGB image, row-major.
+ * @param raster band selection and ranges for rasters.
+ * @returns the image, row-major.
  * @throws InputError naming the file when it cannot be read or decoded (missing, corrupt, truncated).
  */
-export async function decodeImage(path: string): Promise<RasterImage> {
+export async function decodeImage(path: string, raster?: RasterReadOptions): Promise<RasterImage> {
   if (typeof path !== 'string' || path.length === 0) {
     throw new TypeError(`decodeImage: path must be a non-empty file path, got ${JSON.stringify(path)}`);
   }
+  if (await needsRasterRead(path, raster)) return readGeoTiffImage(path, raster);
   try {
     // toColourspace('srgb') expands grayscale to RGB and brings 16-bit samples down to 8 bits.
     const { data, info } = await sharp(path, { failOn: 'error', limitInputPixels: false })
