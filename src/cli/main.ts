@@ -25,6 +25,8 @@ import { overlayPng, writeClassPng } from '../predict/writePrediction.js';
 import { sieveMask } from '../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../predict/simplifyPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../predict/writePolygons.js';
+import { POLYGON_CRS_CHOICES, type PolygonCrsChoice, writeMapPolygons } from '../predict/mapPolygons.js';
+import { writeClassGeoTiff } from '../predict/writeClassGeoTiff.js';
 import { decodeImage } from '../io/decodeImage.js';
 import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
 import { loadConfig } from './config.js';
@@ -320,7 +322,7 @@ async function evalCommand(options: { run: string; checkpoint: RunCheckpoint; im
  * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
  * stays the model's prediction).
  */
-async function predictCommand(options: { run: string; checkpoint: RunCheckpoint; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; minArea: number; simplify: number; backend: string }): Promise<number> {
+async function predictCommand(options: { run: string; checkpoint: RunCheckpoint; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; polygonCrs: PolygonCrsChoice; minArea: number; simplify: number; backend: string }): Promise<number> {
   if (!options.polygons && (options.minArea > 0 || options.simplify > 0)) throw new RangeError('predict: --min-area and --simplify shape the polygons; give --polygons FORMAT too');
   if (!Number.isInteger(options.minArea) || options.minArea < 0) throw new RangeError(`predict: --min-area must be a whole number of pixels >= 0, got ${options.minArea}`);
   if (options.simplify < 0) throw new RangeError(`predict: --simplify must be a distance in pixels >= 0, got ${options.simplify}`);
@@ -338,11 +340,17 @@ async function predictCommand(options: { run: string; checkpoint: RunCheckpoint;
     await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
     await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
     const written = [`${stem}.classes.png`, `${stem}.overlay.png`];
+    // A georeferenced raster also gets its classes as a GeoTIFF placed where it lies, for GIS.
+    if (image.georeference) {
+      await writeClassGeoTiff(prediction.classes, image.georeference, join(options.out, `${stem}.classes.tif`));
+      written.push(`${stem}.classes.tif`);
+    }
     if (options.polygons) {
       const regions = options.minArea > 1 ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue }) : prediction.classes;
       const polygons = maskToSimplifiedPolygons(regions, { tolerance: options.simplify, ignoreValue: classMap.ignoreValue });
       const labelOptions = { format: options.polygons, classMap, width: image.width, height: image.height, imageFileName: basename(file) };
-      await writePolygonLabels(polygons, join(options.out, `${stem}.json`), labelOptions);
+      if (image.georeference && options.polygons === 'geojson') await writeMapPolygons(polygons, join(options.out, `${stem}.json`), classMap, image.georeference, options.polygonCrs);
+      else await writePolygonLabels(polygons, join(options.out, `${stem}.json`), labelOptions);
       written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
     }
     say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${written.join(', ')}`);
@@ -425,9 +433,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)').argParser(parseValue('integer', '--overlap') as (v: string) => number))
     .addOption(testTimeAugmentationOption())
     .addOption(
-      new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates, in a format the label readers take: xbd (xView2 WKT), geojson or coco")
+      new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates (geojson of a GeoTIFF: map coordinates, see --polygon-crs), in a format the label readers take: xbd (xView2 WKT), geojson or coco")
         .choices(POLYGON_LABEL_FORMATS),
     )
+    .addOption(new Option('--polygon-crs <crs>', "with --polygons geojson on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)").choices(POLYGON_CRS_CHOICES).default('raster'))
     .addOption(new Option('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0).argParser(parseValue('integer', '--min-area') as (v: string) => number))
     .addOption(new Option('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0).argParser(parseValue('number', '--simplify') as (v: string) => number))
     .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')

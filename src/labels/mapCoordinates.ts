@@ -39,6 +39,11 @@ export function crsTransform(from: number, to: number): PointTransform {
   return (x, y) => converter.forward([x, y]) as [number, number];
 }
 
+/** True for a geographic CRS (longitude/latitude in degrees), false for a projected one. */
+export function isGeographicCrs(epsg: number): boolean {
+  return (proj4.defs(projectionName(epsg)) as { projName?: string }).projName === 'longlat';
+}
+
 /** The map coordinates of pixel position (col, row) (pixel corners: (0.5, 0.5) is the first pixel's centre). */
 export function pixelToMap({ transform: t }: GeoReference): PointTransform {
   return (col, row) => [t[0] + col * t[1] + row * t[2], t[3] + col * t[4] + row * t[5]];
