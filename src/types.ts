@@ -45,7 +45,7 @@ export interface LabelledPair {
   labelKey?: string;
 }
 
-/** A decoded RGB image with its rasterized class mask, of the same size. */
+/** A decoded image (RGB, or one channel per raster band) with its rasterized class mask, of the same size. */
 export interface LabelledImage extends LabelledPair {
   image: RasterImage;
   mask: ClassMask;
@@ -72,7 +72,7 @@ export type Split = 'train' | 'validation' | 'test';
  * the source read more (backpressure).
  */
 export interface TensorBatch {
-  /** Normalized images, float32 [B, H, W, 3]. */
+  /** Normalized images, float32 [B, H, W, C]: C is 3 for RGB, one per band for rasters. */
   images: tf.Tensor4D;
   /** Class ids, int32 [B, H, W]; pixels to ignore hold the class map's ignore value. */
   labels: tf.Tensor3D;

@@ -223,6 +223,7 @@ async function trainCommand(command: Command): Promise<number> {
       arch,
       classes: manifestClasses(classMap),
       tileSize: config.tileSize as number,
+      input: { channels: run.inputChannels },
       options,
       backend: backend.backend,
       startedAt: earlierManifest?.startedAt ?? now,
@@ -298,6 +299,7 @@ async function evalCommand(options: { run: string; checkpoint: RunCheckpoint; im
     classMap,
     readMask: readLabelMask,
     ...(options.format !== 'auto' ? { format: options.format } : {}),
+    ...(manifest.input?.raster ? { raster: manifest.input.raster } : {}),
     tileSize: manifest.tileSize,
     testTimeAugmentation: options.tta,
     onImage: (id, done, total) => say(`evaluated ${done}/${total}: ${id}`),
@@ -334,7 +336,7 @@ async function predictCommand(options: { run: string; checkpoint: RunCheckpoint;
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
   await mkdir(options.out, { recursive: true });
   for (const file of files) {
-    const image = await decodeImage(file);
+    const image = await decodeImage(file, manifest.input?.raster);
     const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
     const stem = basename(file, extname(file));
     await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));

@@ -2,7 +2,7 @@ import { extname } from 'node:path';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { RasterImage } from '../types.js';
-import { GeoTiffReader, type RasterReadOptions, readGeoTiffImage } from './geoTiff.js';
+import { type GeoTiffInfo, GeoTiffReader, type RasterReadOptions, readGeoTiffImage } from './geoTiff.js';
 
 /** Width and height of an image, from its header. */
 export interface ImageSize {
@@ -10,21 +10,43 @@ export interface ImageSize {
   height: number;
 }
 
+/** Width, height and the channels `decodeImage` gives an image, from its header. */
+export interface ImageHeader extends ImageSize {
+  channels: number;
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0]! : String(error);
 }
 
 /**
- * True for a TIFF that an RGB conversion would lose something of: georeferenced, more or fewer bands than
- * gray/RGB/RGBA, or samples other than 8-bit unsigned. Such rasters are read band by band with geotiff.js.
+ * The header of a TIFF that an RGB conversion would lose something of: georeferenced, more or fewer bands
+ * than gray/RGB/RGBA, samples other than 8-bit unsigned, or a band selection given. Such rasters are read
+ * band by band with geotiff.js; undefined for every other image.
  */
-async function needsRasterRead(path: string, raster: RasterReadOptions | undefined): Promise<boolean> {
-  if (!['.tif', '.tiff'].includes(extname(path).toLowerCase())) return false;
-  if (raster?.bands !== undefined || raster?.ranges !== undefined) return true;
+async function rasterHeader(path: string, raster: RasterReadOptions | undefined): Promise<GeoTiffInfo | undefined> {
+  if (!['.tif', '.tiff'].includes(extname(path).toLowerCase())) return undefined;
   const reader = await GeoTiffReader.open(path);
-  const { georeference, bands, sampleFormat, bitsPerSample } = reader.info;
+  const { info } = reader;
   await reader.close();
-  return georeference !== undefined || ![1, 3, 4].includes(bands) || sampleFormat !== 'uint' || bitsPerSample !== 8;
+  const { georeference, bands, sampleFormat, bitsPerSample } = info;
+  const selected = raster?.bands !== undefined || raster?.ranges !== undefined;
+  return selected || georeference !== undefined || ![1, 3, 4].includes(bands) || sampleFormat !== 'uint' || bitsPerSample !== 8 ? info : undefined;
+}
+
+/**
+ * The size and channel count `decodeImage` will give an image, from its header: 3 for PNG, JPEG and the
+ * like, one per selected band for rasters.
+ *
+ * @example
+ * const { width, height, channels } = await readImageHeader('scene.tif'); // channels: 4 for a 4-band raster
+ *
+ * @throws InputError naming the file when it is missing or not an image.
+ */
+export async function readImageHeader(path: string, raster?: RasterReadOptions): Promise<ImageHeader> {
+  const info = await rasterHeader(path, raster);
+  if (info) return { width: info.width, height: info.height, channels: raster?.bands?.length ?? info.bands };
+  return { ...(await readImageSize(path)), channels: 3 };
 }
 
 /**
@@ -46,7 +68,7 @@ export async function decodeImage(path: string, raster?: RasterReadOptions): Pro
   if (typeof path !== 'string' || path.length === 0) {
     throw new TypeError(`decodeImage: path must be a non-empty file path, got ${JSON.stringify(path)}`);
   }
-  if (await needsRasterRead(path, raster)) return readGeoTiffImage(path, raster);
+  if (await rasterHeader(path, raster)) return readGeoTiffImage(path, raster);
   try {
     // toColourspace('srgb') expands grayscale to RGB and brings 16-bit samples down to 8 bits.
     const { data, info } = await sharp(path, { failOn: 'error', limitInputPixels: false })

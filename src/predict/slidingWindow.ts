@@ -9,7 +9,7 @@ export interface SlidingWindowOptions {
   overlap?: number;
   /** [batchSize=4] Windows per model call. */
   batchSize?: number;
-  /** [normalize=x/255] Maps uint8 RGB to what the model was trained on; must match training. */
+  /** [normalize=x/255] Maps uint8 pixels to what the model was trained on; must match training. */
   normalize?: (pixels: tf.Tensor4D) => tf.Tensor4D;
   /**
    * ['none'] Test-time augmentation: each window is also predicted flipped ('flips': 4 views) or flipped and
@@ -84,7 +84,7 @@ function rampWeights(tileSize: number, overlap: number): Float32Array {
   return weights;
 }
 
-function checkOptions(image: RasterImage, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
+function checkOptions(model: tf.LayersModel, image: RasterImage, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
   const tileSize = options.tileSize ?? 256;
   const testTimeAugmentation = options.testTimeAugmentation ?? 'none';
   if (!TEST_TIME_AUGMENTATIONS.includes(testTimeAugmentation)) throw new RangeError(`predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`);
@@ -93,7 +93,8 @@ function checkOptions(image: RasterImage, options: SlidingWindowOptions): Requir
   if (!Number.isInteger(tileSize) || tileSize < 1) throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize) throw new RangeError(`predictFullImage: overlap must be an integer in [0, tileSize), got ${String(overlap)}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`predictFullImage: batchSize must be an integer >= 1, got ${String(batchSize)}`);
-  if (image.channels < 3) throw new RangeError(`predictFullImage: image must have 3 or 4 channels, got ${image.channels}`);
+  const modelChannels = model.inputs[0]!.shape[3];
+  if (image.channels !== modelChannels) throw new RangeError(`predictFullImage: the model takes ${modelChannels} channels, the image has ${image.channels}`);
   return { tileSize, overlap, batchSize, testTimeAugmentation };
 }
 
@@ -108,12 +109,12 @@ function checkOptions(image: RasterImage, options: SlidingWindowOptions): Requir
  * ```ts
  * const { classes } = await predictFullImage(model, await decodeImage('scene.png'), { tileSize: 256, overlap: 64 });
  * ```
- * @param model Images [B, tileSize, tileSize, 3] -> logits [B, tileSize, tileSize, C].
- * @param image The full image (RGB or RGBA; alpha is dropped).
+ * @param model Images [B, tileSize, tileSize, channels] -> logits [B, tileSize, tileSize, C].
+ * @param image The full image, with as many channels as the model takes.
  * @param options Window size, overlap, batch size, normalization and test-time augmentation.
  */
 export async function predictFullImage(model: tf.LayersModel, image: RasterImage, options: SlidingWindowOptions = {}): Promise<FullImagePrediction> {
-  const { tileSize, overlap, batchSize, testTimeAugmentation } = checkOptions(image, options);
+  const { tileSize, overlap, batchSize, testTimeAugmentation } = checkOptions(model, image, options);
   const views = symmetries(testTimeAugmentation);
   const normalize = options.normalize ?? ((pixels: tf.Tensor4D) => tf.div(pixels, 255) as tf.Tensor4D);
   const { width, height } = image;
@@ -123,8 +124,7 @@ export async function predictFullImage(model: tf.LayersModel, image: RasterImage
   const ramp = rampWeights(tileSize, overlap);
 
   const padded = tf.tidy(() => {
-    const rgb = tf.tensor3d(image.data, [height, width, image.channels], 'int32').slice([0, 0, 0], [height, width, 3]);
-    const full = rgb.pad([[0, Math.max(0, tileSize - height)], [0, Math.max(0, tileSize - width)], [0, 0]]);
+    const full = tf.tensor3d(image.data, [height, width, image.channels], 'int32').pad([[0, Math.max(0, tileSize - height)], [0, Math.max(0, tileSize - width)], [0, 0]]);
     return normalize(full.toFloat().expandDims(0) as tf.Tensor4D).squeeze([0]) as tf.Tensor3D;
   });
   let numClasses = 0;
@@ -134,7 +134,7 @@ export async function predictFullImage(model: tf.LayersModel, image: RasterImage
     for (let first = 0; first < windows.length; first += batchSize) {
       const group = windows.slice(first, first + batchSize);
       const probabilities = tf.tidy(() => {
-        const batch = tf.stack(group.map(({ x, y }) => padded.slice([y, x, 0], [tileSize, tileSize, 3]))) as tf.Tensor4D;
+        const batch = tf.stack(group.map(({ x, y }) => padded.slice([y, x, 0], [tileSize, tileSize, image.channels]))) as tf.Tensor4D;
         const predictions = views.map((view) => undoSymmetry(tf.softmax(model.predict(applySymmetry(batch, view)) as tf.Tensor4D), view));
         return predictions.length === 1 ? predictions[0]! : tf.div(tf.addN(predictions), predictions.length) as tf.Tensor4D;
       });
