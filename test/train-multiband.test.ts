@@ -87,4 +87,24 @@ test('stream-train train records the band count in run.json; predict rebuilds th
   await classRaster.close();
 });
 
+test('bands and their ranges from a config file select what train and predict read; predict refuses bands the model was not trained on', async () => {
+  const config = join(scratch, 'bands.json');
+  writeFileSync(config, JSON.stringify({ bands: [4, 2], bandRanges: '1000:4500,1000:1400' }));
+  const classes = join(scratch, 'classes-bands.json');
+  writeFileSync(classes, JSON.stringify({ names: ['background', 'building'] }));
+  const runDir = join(scratch, 'run-bands');
+  const cli = join(PROJECT_ROOT, 'bin', 'stream-train');
+  await run(cli, ['train', '--config', config, '--images', fourBand.imagesDir, '--labels', fourBand.labelsDir, '--classes', classes, '--epochs', '1', '--tile-size', '32', '--base-filters', '2', '--depth', '1', '--validation-fraction', '0', '--out', runDir, '--backend', 'wasm', '--wasm-threads', '1']);
+  const manifest = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
+  assert.equal(manifest.input, { channels: 2, raster: { bands: [3, 1], ranges: [{ low: 1000, high: 4500 }, { low: 1000, high: 1400 }] } });
+  const out = join(scratch, 'predicted-bands');
+  const { stderr } = await run(cli, ['predict', '--run', runDir, '--images', fourBand.imagesDir, '--out', out, '--backend', 'wasm']);
+  assert.match(stderr, /scene-2: 64x64, \d+ windows -> scene-2\.classes\.png, scene-2\.overlay\.png, scene-2\.classes\.tif/);
+  const refused = await run(cli, ['predict', '--run', runDir, '--images', fourBand.imagesDir, '--out', out, '--backend', 'wasm', '--bands', '1']).catch((error: { stderr: string }) => error);
+  assert.match((refused as { stderr: string }).stderr, /the model takes 2 channels, the image has 1/);
+  const badBand = await run(cli, ['predict', '--run', runDir, '--images', fourBand.imagesDir, '--out', out, '--bands', '0,1']).catch((error: { code: number; stderr: string }) => error);
+  assert.is((badBand as { code: number }).code, 2);
+  assert.match((badBand as { stderr: string }).stderr, /--bands must be band numbers from 1 \(as GDAL counts them\), comma-separated, got 0,1/);
+});
+
 test.run();

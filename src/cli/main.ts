@@ -30,6 +30,7 @@ import { writeClassGeoTiff } from '../predict/writeClassGeoTiff.js';
 import { decodeImage } from '../io/decodeImage.js';
 import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
 import { loadConfig } from './config.js';
+import { rasterReadOptions } from './rasterOptions.js';
 import { parseSampleBalance, resolveClassMap } from './classes.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
 import { progressReporter } from './progress.js';
@@ -174,6 +175,7 @@ async function trainCommand(command: Command): Promise<number> {
     const skipReport = new SkipReport();
     const validationFraction = config.validationFraction as number;
     if (validationFraction >= 0.5) throw new RangeError(`train: --validation-fraction must be below 0.5 (as much again is held out for test), got ${validationFraction}`);
+    const raster = rasterReadOptions(config.bands as number[] | undefined, config.bandRanges as string | undefined);
     const run = await prepareTrainingRun({
       arch,
       imagesDir: images,
@@ -181,6 +183,7 @@ async function trainCommand(command: Command): Promise<number> {
       classMap,
       readMask: readLabelMask,
       ...(config.format !== 'auto' ? { format: config.format as string } : {}),
+      ...(raster ? { raster } : {}),
       tileSize: config.tileSize as number,
       batchSize: config.batchSize as number,
       epochs: config.epochs as number,
@@ -223,7 +226,7 @@ async function trainCommand(command: Command): Promise<number> {
       arch,
       classes: manifestClasses(classMap),
       tileSize: config.tileSize as number,
-      input: { channels: run.inputChannels },
+      input: { channels: run.inputChannels, ...(raster ? { raster } : {}) },
       options,
       backend: backend.backend,
       startedAt: earlierManifest?.startedAt ?? now,
@@ -324,7 +327,7 @@ async function evalCommand(options: { run: string; checkpoint: RunCheckpoint; im
  * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
  * stays the model's prediction).
  */
-async function predictCommand(options: { run: string; checkpoint: RunCheckpoint; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; polygonCrs: PolygonCrsChoice; minArea: number; simplify: number; backend: string }): Promise<number> {
+async function predictCommand(options: { run: string; checkpoint: RunCheckpoint; images: string; out: string; overlap?: number; tta: TestTimeAugmentation; polygons?: PolygonLabelFormat; polygonCrs: PolygonCrsChoice; minArea: number; simplify: number; backend: string; bands?: number[]; bandRanges?: string }): Promise<number> {
   if (!options.polygons && (options.minArea > 0 || options.simplify > 0)) throw new RangeError('predict: --min-area and --simplify shape the polygons; give --polygons FORMAT too');
   if (!Number.isInteger(options.minArea) || options.minArea < 0) throw new RangeError(`predict: --min-area must be a whole number of pixels >= 0, got ${options.minArea}`);
   if (options.simplify < 0) throw new RangeError(`predict: --simplify must be a distance in pixels >= 0, got ${options.simplify}`);
@@ -334,9 +337,10 @@ async function predictCommand(options: { run: string; checkpoint: RunCheckpoint;
   const classMap = manifestClassMap(manifest);
   const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
+  const raster = rasterReadOptions(options.bands, options.bandRanges) ?? manifest.input?.raster;
   await mkdir(options.out, { recursive: true });
   for (const file of files) {
-    const image = await decodeImage(file, manifest.input?.raster);
+    const image = await decodeImage(file, raster);
     const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
     const stem = basename(file, extname(file));
     await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
@@ -442,6 +446,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0).argParser(parseValue('integer', '--min-area') as (v: string) => number))
     .addOption(new Option('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0).argParser(parseValue('number', '--simplify') as (v: string) => number))
     .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu', 'auto')
+    .addOption(new Option('--bands <b,...>', "raster bands to predict from, numbered from 1 (default: the run's selection)").argParser(parseValue('numbers', '--bands') as (v: string) => number[]))
+    .option('--band-ranges <low:high,...>', "each band's sample range mapped onto 0..255 (default: the run's ranges, else from each raster)")
     .action(async (options) => setExitCode(await predictCommand(options)));
 
   program
