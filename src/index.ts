@@ -18,6 +18,8 @@ export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
 
 // Files on disk.
 export * from './io/decodeImage.js';
+export * from './io/geoTiff.js';
+export * from './io/pixelSource.js';
 export * from './io/readLabelledImage.js';
 export * from './io/writeClassMaskPng.js';
 export * from './io/writeNpy.js';
@@ -68,6 +70,8 @@ export * from './sinks/createSink.js';
 
 // Prediction and ready-made pipelines.
 export * from './predict/slidingWindow.js';
+export * from './predict/predictRaster.js';
+export * from './predict/writeClassGeoTiff.js';
 export * from './predict/writePrediction.js';
 export * from './predict/maskToPolygons.js';
 export * from './predict/writePolygons.js';

@@ -26,8 +26,8 @@ import { sieveMask } from '../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../predict/simplifyPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../predict/writePolygons.js';
 import { POLYGON_CRS_CHOICES, type PolygonCrsChoice, writeMapPolygons } from '../predict/mapPolygons.js';
-import { writeClassGeoTiff } from '../predict/writeClassGeoTiff.js';
-import { decodeImage } from '../io/decodeImage.js';
+import { predictRasterFile, WHOLE_MASK_PIXELS } from '../predict/predictRaster.js';
+import { decodeImage, isRasterFile } from '../io/decodeImage.js';
 import { IMAGE_EXTENSIONS } from '../sources/pairFiles.js';
 import { loadConfig } from './config.js';
 import { rasterReadOptions } from './rasterOptions.js';
@@ -339,18 +339,22 @@ async function predictCommand(options: { run: string; checkpoint: RunCheckpoint;
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
   const raster = rasterReadOptions(options.bands, options.bandRanges) ?? manifest.input?.raster;
   await mkdir(options.out, { recursive: true });
+  const windowOptions = { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) };
   for (const file of files) {
-    const image = await decodeImage(file, raster);
-    const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
     const stem = basename(file, extname(file));
+    // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
+    // where it lies as rows finish: memory stays bounded at any size. The whole mask (class PNG, overlay,
+    // polygons) comes back up to WHOLE_MASK_PIXELS.
+    const streamed = (await isRasterFile(file, raster)) ? await predictRasterFile(model, file, join(options.out, `${stem}.classes.tif`), { ...windowOptions, ...(raster ? { raster } : {}) }) : undefined;
+    if (streamed && !streamed.classes) {
+      say(`${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`);
+      continue;
+    }
+    const image = await decodeImage(file, raster);
+    const prediction = streamed ? { classes: streamed.classes!, windows: streamed.windows } : await predictFullImage(model, image, windowOptions);
     await writeClassPng(prediction.classes, join(options.out, `${stem}.classes.png`));
     await writeFile(join(options.out, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
-    const written = [`${stem}.classes.png`, `${stem}.overlay.png`];
-    // A georeferenced raster also gets its classes as a GeoTIFF placed where it lies, for GIS.
-    if (image.georeference) {
-      await writeClassGeoTiff(prediction.classes, image.georeference, join(options.out, `${stem}.classes.tif`));
-      written.push(`${stem}.classes.tif`);
-    }
+    const written = [`${stem}.classes.png`, `${stem}.overlay.png`, ...(streamed ? [`${stem}.classes.tif`] : [])];
     if (options.polygons) {
       const regions = options.minArea > 1 ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue }) : prediction.classes;
       const polygons = maskToSimplifiedPolygons(regions, { tolerance: options.simplify, ignoreValue: classMap.ignoreValue });

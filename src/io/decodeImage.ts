@@ -34,6 +34,11 @@ async function rasterHeader(path: string, raster: RasterReadOptions | undefined)
   return selected || georeference !== undefined || ![1, 3, 4].includes(bands) || sampleFormat !== 'uint' || bitsPerSample !== 8 ? info : undefined;
 }
 
+/** Whether `decodeImage` reads this file as a raster with geotiff.js (see `rasterHeader`), rather than as RGB with sharp. */
+export async function isRasterFile(path: string, raster?: RasterReadOptions): Promise<boolean> {
+  return (await rasterHeader(path, raster)) !== undefined;
+}
+
 /**
  * The size and channel count `decodeImage` will give an image, from its header: 3 for PNG, JPEG and the
  * like, one per selected band for rasters.
