@@ -345,7 +345,15 @@ async function predictCommand(options: { run: string; checkpoint: RunCheckpoint;
     // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
     // where it lies as rows finish: memory stays bounded at any size. The whole mask (class PNG, overlay,
     // polygons) comes back up to WHOLE_MASK_PIXELS.
-    const streamed = (await isRasterFile(file, raster)) ? await predictRasterFile(model, file, join(options.out, `${stem}.classes.tif`), { ...windowOptions, ...(raster ? { raster } : {}) }) : undefined;
+    const started = Date.now();
+    let reported = 0;
+    // Rasters of hours of prediction say how far they are, each hundredth of their rows.
+    const onProgress = (rows: number, height: number): void => {
+      if (height < 4096 || Math.floor((100 * rows) / height) === reported) return;
+      reported = Math.floor((100 * rows) / height);
+      say(`${stem}: ${rows}/${height} rows in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    };
+    const streamed = (await isRasterFile(file, raster)) ? await predictRasterFile(model, file, join(options.out, `${stem}.classes.tif`), { ...windowOptions, ...(raster ? { raster } : {}), onProgress }) : undefined;
     if (streamed && !streamed.classes) {
       say(`${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`);
       continue;

@@ -33,7 +33,7 @@ export async function predictRasterFile(
   model: tf.LayersModel,
   path: string,
   classesPath: string,
-  options: SlidingWindowOptions & { raster?: RasterReadOptions; keepMaskUpTo?: number } = {},
+  options: SlidingWindowOptions & { raster?: RasterReadOptions; keepMaskUpTo?: number; onProgress?: (rowsDone: number, height: number) => void } = {},
 ): Promise<RasterPrediction> {
   const raster = await GeoTiffReader.open(path);
   try {
@@ -47,6 +47,7 @@ export async function predictRasterFile(
       ({ windows } = await predictRows(model, geoTiffPixelSource(raster, bands, ranges), options, async (rows) => {
         mask?.set(rows.classes, rows.y * width);
         await writer.writeRows(rows.classes);
+        options.onProgress?.(rows.y + rows.height, height);
       }));
     } catch (error) {
       // The file is left incomplete; its handle is closed and the prediction's error is the one reported.
