@@ -3,7 +3,7 @@
 // bench/ and the tests import those from their files.
 
 // Shared vocabulary and errors.
-export type { ClassMask, LabelledImage, LabelledPair, RasterImage, Split, TensorBatch, TileOrigin } from './types.js';
+export type { ClassMask, GeoReference, LabelledImage, LabelledPair, RasterImage, Split, TensorBatch, TileOrigin } from './types.js';
 export { InputError, SkipReport, type BadInputPolicy, type SkippedItem, type SkipSink } from './errors.js';
 
 // Backend: the TF.js backend to run on (tfjs-node-gpu, tfjs-node, wasm with segstream's kernels, cpu).
@@ -14,9 +14,12 @@ export { IGNORE_VALUE, labelMeClassMap, vocColormap, xbdClassMap, type ClassMap 
 export { LABEL_FORMATS, detectLabelFormat, readLabelMask, type LabelFormat } from './labels/readLabelMask.js';
 export { rasterizeShapes, type LabelShape } from './labels/rasterize.js';
 export type { DegenerateShapePolicy, ShapeOptions } from './labels/geometry.js';
+export { WGS84, crsTransform, defineCrs } from './labels/mapCoordinates.js';
 
 // Files on disk.
-export { decodeImage, readImageSize, type ImageSize } from './io/decodeImage.js';
+export { decodeImage, readImageHeader, readImageSize, type ImageHeader, type ImageSize } from './io/decodeImage.js';
+export { GeoTiffReader, bandRanges, bandStatistics, readGeoTiffImage, type BandRange, type BandStatistics, type GeoTiffInfo, type PixelWindow, type RasterReadOptions } from './io/geoTiff.js';
+export { geoTiffPixelSource, imagePixelSource, type PixelSource } from './io/pixelSource.js';
 export { readLabelledImage, type ReadLabelMask, type ReadLabelledImageOptions } from './io/readLabelledImage.js';
 export { classMaskPng, writeClassMaskPng } from './io/writeClassMaskPng.js';
 export { encodeNpy, writeNpy, type NpyArray } from './io/writeNpy.js';
@@ -141,12 +144,15 @@ export { httpSink, type HttpSink, type HttpSinkOptions } from './sinks/httpSink.
 export { SINK_SPEC_FORMS, createSink, writeToSinks } from './sinks/createSink.js';
 
 // Prediction: full-size images, masks to polygons, prediction files.
-export { TEST_TIME_AUGMENTATIONS, predictFullImage, type FullImagePrediction, type SlidingWindowOptions, type TestTimeAugmentation } from './predict/slidingWindow.js';
+export { TEST_TIME_AUGMENTATIONS, predictFullImage, predictRows, type FullImagePrediction, type PredictedRows, type SlidingWindowOptions, type TestTimeAugmentation } from './predict/slidingWindow.js';
 export { colourMask, overlayPng, writeClassPng } from './predict/writePrediction.js';
 export { maskToPolygons, type MaskPolygon, type MaskToPolygonsOptions } from './predict/maskToPolygons.js';
 export { POLYGON_LABEL_FORMATS, polygonsToLabelJson, writePolygonLabels, type PolygonLabelFormat, type PolygonLabelOptions } from './predict/writePolygons.js';
 export { sieveMask, type SieveOptions } from './predict/sieveMask.js';
 export { maskToSimplifiedPolygons, type SimplifyOptions } from './predict/simplifyPolygons.js';
+export { predictRasterFile, type RasterPrediction } from './predict/predictRaster.js';
+export { ClassGeoTiffWriter, writeClassGeoTiff } from './predict/writeClassGeoTiff.js';
+export { POLYGON_CRS_CHOICES, polygonsToMapGeoJson, writeMapPolygons, type PolygonCrsChoice } from './predict/mapPolygons.js';
 
 // Pipelines: the steps the CLI runs, for use in code.
 export { addPrepareTotals, formatPrepareSummary, prepareMasks, type PrepareMasksOptions, type PrepareSummary, type PrepareTotals } from './pipelines/prepare.js';

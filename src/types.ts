@@ -1,11 +1,28 @@
 import type * as tf from '@tensorflow/tfjs';
 
+/**
+ * Where a raster lies on the map: the affine transform from pixel to map coordinates and the coordinate
+ * reference system they are in (from a GeoTIFF's ModelTiepoint/ModelPixelScale or ModelTransformation and
+ * its GeoKeys).
+ */
+export interface GeoReference {
+  /**
+   * GDAL's geotransform order: a point at column `col`, row `row` (pixel corners; (0, 0) is the raster's
+   * top-left corner) lies at map x = t[0] + col * t[1] + row * t[2], map y = t[3] + col * t[4] + row * t[5].
+   */
+  transform: [number, number, number, number, number, number];
+  /** EPSG code of the coordinate reference system. */
+  epsg: number;
+}
+
 /** An image decoded into interleaved 8-bit pixels, row-major (height x width x channels). */
 export interface RasterImage {
   data: Uint8Array;
   width: number;
   height: number;
   channels: number;
+  /** Where the image lies on the map, for georeferenced rasters (GeoTIFF). */
+  georeference?: GeoReference;
 }
 
 /** A class-index mask: one byte per pixel holding a class id, or the class map's ignore value. */
@@ -28,7 +45,7 @@ export interface LabelledPair {
   labelKey?: string;
 }
 
-/** A decoded RGB image with its rasterized class mask, of the same size. */
+/** A decoded image (RGB, or one channel per raster band) with its rasterized class mask, of the same size. */
 export interface LabelledImage extends LabelledPair {
   image: RasterImage;
   mask: ClassMask;
@@ -55,7 +72,7 @@ export type Split = 'train' | 'validation' | 'test';
  * the source read more (backpressure).
  */
 export interface TensorBatch {
-  /** Normalized images, float32 [B, H, W, 3]. */
+  /** Normalized images, float32 [B, H, W, C]: C is 3 for RGB, one per band for rasters. */
   images: tf.Tensor4D;
   /** Class ids, int32 [B, H, W]; pixels to ignore hold the class map's ignore value. */
   labels: tf.Tensor3D;

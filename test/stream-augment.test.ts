@@ -95,4 +95,21 @@ test('out-of-range options are refused by name', () => {
   }
 });
 
+test('a tile of 4 bands gets the geometry of its first three as an RGB tile would, brightness on every band; hue needs RGB', () => {
+  const rgb = linkedTile(3);
+  const bands = new Uint8Array(SIZE * SIZE * 4);
+  for (let p = 0; p < SIZE * SIZE; p++) bands.set([...rgb.image.data.subarray(p * 3, p * 3 + 3), (p * 13) % 256], p * 4);
+  const fourBand: LabelledTile = { ...rgb, image: { ...rgb.image, data: bands, channels: 4 } };
+  const draw: AugmentationDraw = { ...plain, flipVertical: true, quarterTurns: 3, crop: { x: 3, y: 5, side: 17 } };
+  const fromRgb = applyAugmentation(rgb, draw);
+  const fromBands = applyAugmentation(fourBand, draw);
+  assert.is(fromBands.image.channels, 4);
+  assert.equal(fromBands.mask.data, fromRgb.mask.data);
+  const firstThree = Uint8Array.from({ length: SIZE * SIZE * 3 }, (_, i) => fromBands.image.data[Math.floor(i / 3) * 4 + (i % 3)]!);
+  assert.equal(firstThree, fromRgb.image.data);
+  const brighter = applyAugmentation(fourBand, { ...draw, brightness: 0.1 });
+  assert.equal(brighter.image.data, fromBands.image.data.map((v) => Math.min(255, Math.round(v + 25.5))));
+  assert.throws(() => applyAugmentation(fourBand, { ...draw, hue: 10 }), /saturation and hue change RGB tiles only; tiles of t3 have 4 channels/);
+});
+
 test.run();

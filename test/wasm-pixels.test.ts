@@ -43,9 +43,30 @@ test('normalizedPixelTensor: float32 value * scale + offset per channel, whole S
     tensor.dispose();
     assert.is(tf.memory().numTensors, before);
   }
-  assert.throws(() => normalizedPixelTensor([pixels.subarray(0, 9)], [1, 4, 1, 3], scale, offset), /9 bytes do not fill an RGB tensor of shape \[1, 4, 1, 3\]/);
+  assert.throws(() => normalizedPixelTensor([pixels.subarray(0, 9)], [1, 4, 1, 3], scale, offset), /9 bytes do not fill a tensor of shape \[1, 4, 1, 3\]/);
   await selectBackend({ backend: 'cpu' });
   assert.is(normalizedPixelTensor([pixels.subarray(0, 3)], [1, 1, 1, 3], scale, offset), undefined, 'other backends build the values in JS');
+});
+
+test('normalizedPixelTensor takes any channel count: 1, 2, 4, 5 and 7 bands, each with its own scale and offset', async () => {
+  await selectBackend({ backend: 'wasm' });
+  for (const channels of [1, 2, 4, 5, 7]) {
+    const bandScale = Array.from({ length: channels }, (_, c) => 1 / (255 * (0.1 + 0.07 * c)));
+    const bandOffset = Array.from({ length: channels }, (_, c) => -0.3 * c);
+    // 37 pixels: whole SIMD blocks and values after them for every channel count.
+    const shape = [2, 37, 1, channels];
+    const values = xbdPixels.subarray(0, 2 * 37 * channels);
+    const tensor = normalizedPixelTensor([values.subarray(0, 37 * channels), values.subarray(37 * channels)], shape, bandScale, bandOffset)!;
+    const made = tensor.dataSync();
+    tensor.dispose();
+    let mismatches = 0;
+    for (let i = 0; i < values.length; i++) {
+      const c = i % channels;
+      if (made[i] !== Math.fround(Math.fround(values[i]! * Math.fround(bandScale[c]!)) + Math.fround(bandOffset[c]!))) mismatches++;
+    }
+    assert.is(mismatches, 0, `${channels} channels`);
+  }
+  assert.throws(() => normalizedPixelTensor([xbdPixels.subarray(0, 8)], [1, 2, 1, 4], scale, offset), /3 scales and 3 offsets for 4 channels/);
 });
 
 test('toTensorBatch gives the same batch of xBD-like tiles on wasm as on cpu, up to one float32 rounding', async () => {

@@ -11,8 +11,9 @@ const fallbackColour = (id: number): [number, number, number] => (id === 0 ? [0,
 
 /**
  * Resolves `--classes`: a preset name (`xbd`), a LabelMe `class_names.txt`, or a JSON file `{ "names": [...], "colors"?: [[r,g,b], ...],
- * "labels"?: { "label in files": id or "ignore" }, "ignoreColors"?: [[r,g,b], ...] }`. Without `labels`, each name labels its own
- * class; colour-mask pixels of an `ignoreColors` colour are ignored.
+ * "labels"?: { "label in files": id or "ignore" }, "ignoreColors"?: [[r,g,b], ...], "defaultClass"?: "label" }`. Without `labels`,
+ * each name labels its own class; colour-mask pixels of an `ignoreColors` colour are ignored; GeoJSON features
+ * without a class property take `defaultClass`.
  *
  * @example
  * ```ts
@@ -32,13 +33,13 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       throw new InputError(spec, `not a usable class_names.txt: ${(error as Error).message}`, { cause: error });
     }
   }
-  let data: { names?: unknown; colors?: unknown; labels?: unknown; ignoreColors?: unknown };
+  let data: { names?: unknown; colors?: unknown; labels?: unknown; ignoreColors?: unknown; defaultClass?: unknown };
   try {
     data = JSON.parse(await readFile(spec, 'utf8')) as typeof data;
   } catch (error) {
     throw new InputError(spec, `--classes is neither a preset (${Object.keys(CLASS_PRESETS).join(', ')}) nor a readable JSON class file: ${(error as Error).message}`, { cause: error });
   }
-  const { names, colors, labels, ignoreColors } = data;
+  const { names, colors, labels, ignoreColors, defaultClass } = data;
   if (!Array.isArray(names) || names.length < 2 || names.some((n) => typeof n !== 'string')) throw new InputError(spec, '"names" must be an array of at least 2 class names, background first');
   if (names.length > 255) throw new InputError(spec, `"names" has ${names.length} classes; at most 255 fit in a mask`);
   const ids = new Map<string, number>();
@@ -54,6 +55,9 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
   if (ignoreColors !== undefined && (!Array.isArray(ignoreColors) || !ignoreColors.every(isColour))) {
     throw new InputError(spec, `"ignoreColors" must be a list of [r, g, b] colours (0-255), got ${JSON.stringify(ignoreColors)}`);
   }
+  if (defaultClass !== undefined && (typeof defaultClass !== 'string' || !ids.has(defaultClass))) {
+    throw new InputError(spec, `"defaultClass" must be one of the labels (${[...ids.keys()].join(', ')}), got ${JSON.stringify(defaultClass)}`);
+  }
   const palette = Array.isArray(colors) ? colors : [];
   return {
     names: names as string[],
@@ -64,6 +68,7 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       return isColour(colour) ? colour : fallbackColour(id);
     }),
     ...(ignoreColors ? { ignoreColors } : {}),
+    ...(defaultClass === undefined ? {} : { defaultClass }),
   };
 }
 

@@ -24,6 +24,8 @@ export const TRAIN_OPTIONS = [
   { key: 'labels', flags: '--labels <dir>', description: 'label folder (xBD, LabelMe, COCO, GeoJSON JSON or PNG masks), paired with images by file stem', kind: 'string' },
   { key: 'classes', flags: '--classes <preset|file>', description: 'class map preset or JSON class file', default: 'xbd', kind: 'string' },
   { key: 'format', flags: '--format <format>', description: 'label format; auto detects it per file', default: 'auto', kind: 'string' },
+  { key: 'bands', flags: '--bands <b,...>', description: 'raster bands to train on, numbered from 1 as GDAL does (e.g. 4,3,2); default every band. The model takes one input channel per band', kind: 'numbers' },
+  { key: 'bandRanges', flags: '--band-ranges <low:high,...>', description: "each band's sample range mapped onto 0..255, one low:high per band (default: 0..255 for 8-bit bands, else mean +/- 3 std of each raster)", kind: 'string' },
   { key: 'epochs', flags: '--epochs <n>', description: 'epochs', default: 5, kind: 'integer' },
   { key: 'batchSize', flags: '--batch-size <n>', description: 'tiles per batch', default: 4, kind: 'integer' },
   { key: 'tileSize', flags: '--tile-size <px>', description: 'tile side in pixels', default: 128, kind: 'integer' },

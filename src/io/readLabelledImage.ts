@@ -1,14 +1,15 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
-import type { ClassMask, LabelledImage, LabelledPair } from '../types.js';
+import type { ClassMask, GeoReference, LabelledImage, LabelledPair } from '../types.js';
 import { decodeImage } from './decodeImage.js';
+import type { RasterReadOptions } from './geoTiff.js';
 
 /** Reads a pair's label file into a class mask of the image's size (the labels module's `readLabelMask`). */
 export type ReadLabelMask = (
   pair: LabelledPair,
   size: { width: number; height: number },
   classMap: ClassMap,
-  options: { format?: string },
+  options: { format?: string; georeference?: GeoReference },
 ) => Promise<ClassMask>;
 
 export interface ReadLabelledImageOptions {
@@ -17,14 +18,22 @@ export interface ReadLabelledImageOptions {
   readMask: ReadLabelMask;
   /** Label format, or undefined to detect it per file. */
   format?: string;
+  /** Band selection and ranges for multi-band and georeferenced rasters (see `decodeImage`). */
+  raster?: RasterReadOptions;
 }
 
-/** Decodes one pair's image and reads its mask; a mask of another size is an InputError on the label file. */
+/**
+ * Decodes one pair's image and reads its mask; a mask of another size is an InputError on the label file.
+ * A georeferenced image passes its georeference on, so that labels in map coordinates land on its pixels.
+ */
 export async function readLabelledImage(pair: LabelledPair, options: ReadLabelledImageOptions): Promise<LabelledImage> {
-  const image = await decodeImage(pair.imagePath);
+  const image = await decodeImage(pair.imagePath, options.raster);
   const size = { width: image.width, height: image.height };
-  const formatOption = options.format === undefined ? {} : { format: options.format };
-  const mask = await options.readMask(pair, size, options.classMap, formatOption);
+  const maskOptions = {
+    ...(options.format === undefined ? {} : { format: options.format }),
+    ...(image.georeference === undefined ? {} : { georeference: image.georeference }),
+  };
+  const mask = await options.readMask(pair, size, options.classMap, maskOptions);
   if (mask.width !== image.width || mask.height !== image.height) {
     throw new InputError(pair.labelPath, `mask is ${mask.width}x${mask.height} but image ${pair.imagePath} is ${image.width}x${image.height}`);
   }

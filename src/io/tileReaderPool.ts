@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
+import type { RasterReadOptions } from './geoTiff.js';
 import type { TileGrid } from '../tiling/tileGrid.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import type { LabelledPair } from '../types.js';
@@ -12,6 +13,8 @@ export interface TileReadRequest {
   classMap: ClassMap;
   format: string | undefined;
   grid: TileGrid;
+  /** Band selection and ranges for rasters (see `decodeImage`). */
+  raster: RasterReadOptions | undefined;
 }
 
 /** A worker's answer: the image's tiles and size, or what went wrong (an `InputError` keeps its file). */
@@ -90,7 +93,9 @@ export class TileReaderPool {
   }
 
   private spawn(): PoolWorker {
-    const worker = new Worker(new URL('./tileReaderWorker.js', import.meta.url));
+    // geotiff.js loads the web-worker package, which takes any worker thread without `workerData` for one
+    // of its own web workers and fails; given workerData without its `mod` entry, it leaves the thread alone.
+    const worker = new Worker(new URL('./tileReaderWorker.js', import.meta.url), { workerData: {} });
     const entry: PoolWorker = { worker, pending: new Map() };
     worker.unref();
     worker.on('message', (reply: TileReadReply) => {

@@ -9,8 +9,8 @@ import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
 
 const port = parentPort!;
 port.on('message', (request: TileReadRequest) => {
-  const { id, pair, classMap, format, grid } = request;
-  readLabelledImage(pair, { classMap, readMask: readLabelMask, ...(format === undefined ? {} : { format }) }).then(
+  const { id, pair, classMap, format, grid, raster } = request;
+  readLabelledImage(pair, { classMap, readMask: readLabelMask, ...(format === undefined ? {} : { format }), ...(raster === undefined ? {} : { raster }) }).then(
     (image) => {
       const tiles = cutTiles(image, grid);
       const reply: TileReadReply = { id, tiles, width: image.image.width, height: image.image.height };

@@ -14,6 +14,11 @@ export interface ClassMap {
   /** Colours of RGB colour masks that mean "ignore" (unlabelled, no data, a stray border), read as `ignoreValue`. */
   ignoreColors?: Array<[number, number, number]>;
   /**
+   * Label name of GeoJSON features that carry no class property (OpenStreetMap footprints have none);
+   * without it such a feature is an error.
+   */
+  defaultClass?: string;
+  /**
    * Overlap priority per class id: where shapes of two classes overlap, the higher priority wins; where
    * priorities are equal (or absent), the shape drawn later wins.
    */

@@ -39,8 +39,8 @@ export interface ShapeOptions {
 }
 
 /**
- * Checks a shape against the image and converts a geometry problem into an InputError naming the file;
- * returns undefined for a degenerate shape left out under the `skip` policy.
+ * Checks a shape against the image (see `checkShape` for `checks`) and converts a geometry problem into an
+ * InputError naming the file; returns undefined for a degenerate shape left out under the `skip` policy.
  */
 export function checkedShape(
   shape: LabelShape,
@@ -48,10 +48,10 @@ export function checkedShape(
   file: string,
   where: string,
   options: ShapeOptions,
-  needsArea = true,
+  checks: { needsArea?: boolean; tolerance?: number } = {},
 ): LabelShape | undefined {
   try {
-    checkShape(shape, size.width, size.height, { needsArea });
+    checkShape(shape, size.width, size.height, checks);
   } catch (error) {
     if (!(error instanceof ShapeProblem)) throw error;
     if (error.kind === 'degenerate' && options.degenerateShapes === 'skip') {

@@ -32,7 +32,7 @@ export function labelMeShapes(json: unknown, file: string, size: { width: number
     // The drawn points are checked; derived outlines (circles, strokes) may reach past the border and are clipped.
     const isArea = type === 'polygon' || type === 'rectangle';
     const polygons = shapePolygons(type, points, file, where);
-    if (!checkedShape({ rings: isArea ? polygons : [points], value }, size, file, where, options, isArea)) return;
+    if (!checkedShape({ rings: isArea ? polygons : [points], value }, size, file, where, options, { needsArea: isArea })) return;
     for (const ring of polygons) shapes.push({ rings: [ring], value });
   });
   return shapes;

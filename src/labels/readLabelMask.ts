@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { InputError } from '../errors.js';
-import type { ClassMask, LabelledPair } from '../types.js';
+import type { ClassMask, GeoReference, LabelledPair } from '../types.js';
 import type { ClassMap } from './classMap.js';
 import { cocoShapes, isCocoLabel } from './coco.js';
 import { geoJsonShapes, isGeoJsonLabel } from './geojson.js';
@@ -39,14 +39,16 @@ export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFor
  * @param size the image's size: a label declaring another size is an error.
  * @param classMap label names to class ids.
  * @param options `format` forces a format (default `auto`); `degenerateShapes: 'skip'` leaves out shapes
- *   with fewer than 3 distinct points or zero area (reporting each to `onSkippedShape`) instead of failing.
+ *   with fewer than 3 distinct points or zero area (reporting each to `onSkippedShape`) instead of failing;
+ *   `georeference` (the image's, for a georeferenced raster) makes GeoJSON coordinates map coordinates
+ *   (see `geoJsonShapes`).
  * @throws InputError naming the label file and the problem.
  */
 export async function readLabelMask(
   pair: LabelledPair,
   size: { width: number; height: number },
   classMap: ClassMap,
-  options: { format?: string } & ShapeOptions = {},
+  options: { format?: string; georeference?: GeoReference } & ShapeOptions = {},
 ): Promise<ClassMask> {
   const format = options.format ?? 'auto';
   if (!(LABEL_FORMATS as readonly string[]).includes(format)) {

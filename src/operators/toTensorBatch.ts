@@ -3,14 +3,14 @@ import { Observable, type OperatorFunction, map } from 'rxjs';
 import { normalizedPixelTensor } from '../backend/wasm/pixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
-import { normalizedPixels, pixelNormalization } from '../tiling/pixelNormalization.js';
+import { type PixelNormalization, normalizedPixels, pixelNormalization } from '../tiling/pixelNormalization.js';
 import type { TensorBatch } from '../types.js';
 
 export interface ToTensorBatchOptions {
-  /** Per-channel mean subtracted from pixels scaled to [0, 1]. Default [0, 0, 0]. */
-  mean?: readonly [number, number, number];
-  /** Per-channel standard deviation the centred pixels are divided by. Default [1, 1, 1]. */
-  std?: readonly [number, number, number];
+  /** Per-channel mean subtracted from pixels scaled to [0, 1], one per channel of the tiles. Default 0 for each. */
+  mean?: readonly number[];
+  /** Per-channel standard deviation the centred pixels are divided by, one per channel. Default 1 for each. */
+  std?: readonly number[];
   /** Also build one-hot labels, float32 [B, H, W, numClasses]; ignored pixels are all zero. Default false. */
   oneHot?: boolean;
   /** Number of classes; required with `oneHot`. */
@@ -33,17 +33,16 @@ export interface OneHotTensorBatch extends TensorBatch {
   oneHot: tf.Tensor4D;
 }
 
-function checkTriple(value: readonly number[] | undefined, name: string, fallback: number, positive: boolean): readonly number[] {
-  if (value === undefined) return [fallback, fallback, fallback];
-  if (!Array.isArray(value) || value.length !== 3 || value.some((v) => typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0))) {
-    throw new RangeError(`toTensorBatch: ${name} must be three ${positive ? 'positive ' : ''}numbers, got ${JSON.stringify(value)}`);
+function checkPerChannel(value: readonly number[] | undefined, name: string, positive: boolean): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.length === 0 || value.some((v) => typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0))) {
+    throw new RangeError(`toTensorBatch: ${name} must be ${positive ? 'positive ' : ''}numbers, one per channel, got ${JSON.stringify(value)}`);
   }
-  return value;
 }
 
 /**
  * Builds a batch's tensors from its tiles with one tensor creation each (per-tile tensor ops are slow on
- * the CPU backends): images float32 [B, H, W, 3] as (pixel / 255 - mean) / std, labels int32 [B, H, W], and
+ * the CPU backends): images float32 [B, H, W, C] (C: the tiles' channels) as (pixel / 255 - mean) / std, labels int32 [B, H, W], and
  * optionally one-hot labels. On wasm the images are normalized in the backend's memory by a SIMD function
  * (see `normalizedPixelTensor`), in float32 arithmetic, so their values may differ from other backends'
  * by one float32 rounding step. The consumer must call `release()`, which disposes the tensors and reports the
@@ -106,14 +105,23 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
 
 /** The conversion of one batch of tiles, with the staging buffer it reuses across batches. */
 function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]) => TensorBatch | OneHotTensorBatch {
-  const mean = checkTriple(options.mean, 'mean', 0, false);
-  const std = checkTriple(options.std, 'std', 1, true);
+  checkPerChannel(options.mean, 'mean', false);
+  checkPerChannel(options.std, 'std', true);
   const ignoreValue = options.ignoreValue ?? IGNORE_VALUE;
   const numClasses = options.numClasses;
   if (options.oneHot && (!Number.isInteger(numClasses) || numClasses! < 1)) {
     throw new RangeError(`toTensorBatch: numClasses must be a positive integer with oneHot, got ${numClasses}`);
   }
-  const { scale, offset } = pixelNormalization(mean, std);
+  if (options.mean && options.std && options.mean.length !== options.std.length) {
+    throw new RangeError(`toTensorBatch: mean and std must have one value per channel each, got ${options.mean.length} and ${options.std.length}`);
+  }
+  /** The factors for a channel count, checked against the given mean and std. */
+  const normalizationFor = (channels: number): PixelNormalization => {
+    const given = options.mean ?? options.std;
+    if (given && given.length !== channels) throw new RangeError(`toTensorBatch: ${given.length} values of mean/std for tiles of ${channels} channels`);
+    return pixelNormalization(options.mean ?? new Array<number>(channels).fill(0), options.std ?? new Array<number>(channels).fill(1));
+  };
+  let normalization: PixelNormalization | undefined;
   // Backends that copy values into their own memory when a tensor is made (wasm) let one staging buffer
   // serve every batch's labels, which spares an allocation and its garbage collection per batch.
   let staging: Int32Array | undefined;
@@ -125,13 +133,16 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
 
   return (tiles) => {
     if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
-    const { width, height } = tiles[0]!.image;
+    const { width, height, channels } = tiles[0]!.image;
     const pixels = width * height;
     const labels = labelBuffer(tiles.length * pixels);
     for (let b = 0; b < tiles.length; b++) {
       const tile = tiles[b]!;
       if (tile.image.width !== width || tile.image.height !== height) {
         throw new RangeError(`toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`);
+      }
+      if (tile.image.channels !== channels) {
+        throw new RangeError(`toTensorBatch: tiles of one batch must share a channel count; ${tile.origin.sourceId} has ${tile.image.channels}, not ${channels}`);
       }
       labels.set(tile.mask.data, b * pixels);
     }
@@ -147,11 +158,13 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
         encoded[i * channels + label] = 1;
       }
     }
+    if (normalization?.scale.length !== channels) normalization = normalizationFor(channels);
+    const { scale, offset } = normalization;
     const shape: [number, number, number] = [tiles.length, height, width];
     const pixelData = tiles.map((tile) => tile.image.data);
     const batch: TensorBatch = {
-      images: (normalizedPixelTensor(pixelData, [...shape, 3], scale, offset) ??
-        tf.tensor4d(normalizedPixels(pixelData, { scale, offset }), [...shape, 3], 'float32')) as tf.Tensor4D,
+      images: (normalizedPixelTensor(pixelData, [...shape, channels], scale, offset) ??
+        tf.tensor4d(normalizedPixels(pixelData, { scale, offset }), [...shape, channels], 'float32')) as tf.Tensor4D,
       labels: tf.tensor3d(labels, shape, 'int32'),
       origins: tiles.map((tile) => tile.origin),
       release: () => undefined,

@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import type { ClassMap } from '../labels/classMap.js';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/confusionMatrix.js';
 import { readLabelledImage, type ReadLabelMask } from '../io/readLabelledImage.js';
+import type { RasterReadOptions } from '../io/geoTiff.js';
 import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { type Shard, WHOLE_JOB, shardItems } from '../util/shard.js';
@@ -44,6 +45,8 @@ export interface EvaluateOptions {
   classMap: ClassMap;
   readMask: ReadLabelMask;
   format?: string;
+  /** Band selection and ranges for rasters: the run's (see `decodeImage`). */
+  raster?: RasterReadOptions;
   /** [tileSize=256] Sliding-window size (the run's tile size). */
   tileSize?: number;
   /** ['none'] Average each window over its flips or all 8 symmetries (see `predictFullImage`). */
@@ -102,7 +105,7 @@ export async function evaluateFolder(model: tf.LayersModel, options: EvaluateOpt
   const matrix = new ConfusionMatrix(options.classMap.names.length, options.classMap.ignoreValue);
   const shardPairs = shardItems(pairs, options.shard ?? WHOLE_JOB);
   for (const [index, pair] of shardPairs.entries()) {
-    const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}) });
+    const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}), ...(options.raster ? { raster: options.raster } : {}) });
     const { classes } = await predictFullImage(model, labelled.image, { tileSize: options.tileSize ?? 256, ...(options.testTimeAugmentation ? { testTimeAugmentation: options.testTimeAugmentation } : {}) });
     matrix.add(labelled.mask.data, classes.data);
     options.onImage?.(pair.id, index + 1, shardPairs.length);

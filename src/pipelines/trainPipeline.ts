@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, defer, from, type Observable, of } from 'rxjs';
 import { type BadInputPolicy, InputError, type SkipReport, type SkippedItem, handleBadInput } from '../errors.js';
-import { readImageSize } from '../io/decodeImage.js';
+import { readImageHeader } from '../io/decodeImage.js';
+import type { RasterReadOptions } from '../io/geoTiff.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
 import { buildNetworks, type ArchitectureName } from '../models/buildNetworks.js';
@@ -34,6 +35,11 @@ export interface TrainPipelineOptions {
   readMask: ReadLabelMask;
   /** Label format, or undefined to detect it per file. */
   format?: string;
+  /**
+   * Band selection and ranges for multi-band and georeferenced rasters (see `decodeImage`). The model takes
+   * as many input channels as the images have (3 for PNG and JPEG, one per selected band for rasters).
+   */
+  raster?: RasterReadOptions;
   /** [tileSize=256] */
   tileSize?: number;
   /** [batchSize=4] */
@@ -122,6 +128,8 @@ export function scheduleForRun(schedule: ScheduleConfig | ScheduleConfig['name']
 /** A prepared run: its pairs and networks, and the events it emits once subscribed. */
 export interface TrainingRun {
   splits: SplitPairs;
+  /** Channels of every image of the run, the model's input channels. */
+  inputChannels: number;
   model: tf.LayersModel;
   discriminator?: tf.LayersModel;
   stepsPerEpoch: number;
@@ -146,7 +154,7 @@ async function countTiles(pairs: readonly LabelledPair[], tileSize: number, opti
   let tiles = 0;
   for (const pair of pairs) {
     try {
-      const size = await readImageSize(pair.imagePath);
+      const size = await readImageHeader(pair.imagePath, options.raster);
       const positions = tilePositions(size.width, size.height, grid);
       if (!balance) {
         tiles += positions.length;
@@ -160,6 +168,30 @@ async function countTiles(pairs: readonly LabelledPair[], tileSize: number, opti
     }
   }
   return tiles;
+}
+
+/**
+ * The channel count all images of a run share, from their headers: the model's input channels.
+ * @throws InputError naming an image whose count differs from the first image's.
+ */
+async function sharedChannelCount(pairs: readonly LabelledPair[], options: TrainPipelineOptions): Promise<number> {
+  let first: { path: string; channels: number } | undefined;
+  for (const pair of pairs) {
+    let channels: number;
+    try {
+      ({ channels } = await readImageHeader(pair.imagePath, options.raster));
+    } catch (error) {
+      // Under `skip` an unreadable image is reported when the source reaches it.
+      handleBadInput(error, options.onBadInput ?? 'throw', undefined);
+      continue;
+    }
+    first ??= { path: pair.imagePath, channels };
+    if (channels !== first.channels) {
+      throw new InputError(pair.imagePath, `has ${channels} channels (bands) but ${first.path} has ${first.channels}: the images of one run must have the same band count (select bands with --bands)`);
+    }
+  }
+  if (!first) throw new InputError(pairs[0]!.imagePath, 'no image of the run could be read');
+  return first.channels;
 }
 
 /**
@@ -197,6 +229,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     throw new RangeError(`train: the batch size (${batchSize}) must be a multiple of the micro-batches (${microBatches})`);
   }
   if (options.sampleBalance) checkBalanceClasses(options.sampleBalance);
+  const inputChannels = await sharedChannelCount([...splits.train, ...splits.validation, ...splits.test], options);
   const tilesPerEpoch = await countTiles(splits.train, tileSize, options);
   // Micro-batches need whole batches, so a short last batch is left out of each epoch.
   const stepsPerEpoch = microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
@@ -207,12 +240,17 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     ? { model: resumed.models.model!, discriminator: resumed.models.discriminator }
     : buildNetworks(options.arch, {
         numClasses,
+        inputChannels,
         seed,
         unet: { ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}), ...(options.depth ? { depth: options.depth } : {}) },
         pix2pixGenerator: { depth: pix2pixDepth(tileSize), ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}) },
         pix2pixDiscriminator: options.discriminatorFilters ? { baseFilters: options.discriminatorFilters } : {},
         ...(options.deeplab ? { deeplabv3plus: options.deeplab } : {}),
       });
+  const modelChannels = networks.model.inputs[0]!.shape[3];
+  if (resumed && modelChannels !== inputChannels) {
+    throw new InputError(resumed.path, `holds a model of ${modelChannels} input channels, but the images have ${inputChannels}: resume with the band selection the run was trained with`);
+  }
   const backboneLayers = options.backboneWeights !== undefined && !resumed ? (await loadBackboneWeights(networks.model, options.backboneWeights)).copied : undefined;
   // The source counts whole batches; the trainer's position counts the micro-batches it consumed.
   const start = resumed ? { epoch: resumed.position.epoch, batch: resumeSourcePosition(resumed.position).batch / microBatches } : { epoch: 0, batch: 0 };
@@ -220,6 +258,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     classMap: options.classMap,
     readMask: options.readMask,
     ...(options.format ? { format: options.format } : {}),
+    ...(options.raster ? { raster: options.raster } : {}),
     tile: { size: tileSize },
     batchSize,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -280,7 +319,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
             event.type !== 'epoch' ? of<MetricEvent>(event) : from(predictSample(networks.model, samplePair, options, tileSize, event.epoch, event.globalStep).then((sample): MetricEvent[] => [event, sample])).pipe(concatMap((events) => from(events))),
           ),
         );
-  return { splits, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$, ...(backboneLayers ? { backboneLayers } : {}), ...(resumed ? { resumedFrom: { path: resumed.path, skipped: resumed.skipped } } : {}) };
+  return { splits, inputChannels, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$, ...(backboneLayers ? { backboneLayers } : {}), ...(resumed ? { resumedFrom: { path: resumed.path, skipped: resumed.skipped } } : {}) };
 }
 
 /**
@@ -294,7 +333,7 @@ export function pix2pixDepth(tileSize: number): number {
 }
 
 async function predictSample(model: tf.LayersModel, pair: LabelledPair, options: TrainPipelineOptions, tileSize: number, epoch: number, globalStep: number): Promise<PredictionSampleEvent> {
-  const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}) });
+  const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}), ...(options.raster ? { raster: options.raster } : {}) });
   const { classes } = await predictFullImage(model, labelled.image, { tileSize, overlap: Math.floor(tileSize / 4) });
   const panel = await sidePanelPng(labelled.image, labelled.mask, classes, options.classMap.colors);
   return { type: 'sample', epoch, globalStep, id: pair.id, png: panel.png.toString('base64'), width: panel.width, height: panel.height };

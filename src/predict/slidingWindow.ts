@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { type PixelSource, imagePixelSource } from '../io/pixelSource.js';
 import type { ClassMask, RasterImage } from '../types.js';
 
 /** Options of {@link predictFullImage}. */
@@ -9,7 +10,7 @@ export interface SlidingWindowOptions {
   overlap?: number;
   /** [batchSize=4] Windows per model call. */
   batchSize?: number;
-  /** [normalize=x/255] Maps uint8 RGB to what the model was trained on; must match training. */
+  /** [normalize=x/255] Maps uint8 pixels to what the model was trained on; must match training. */
   normalize?: (pixels: tf.Tensor4D) => tf.Tensor4D;
   /**
    * ['none'] Test-time augmentation: each window is also predicted flipped ('flips': 4 views) or flipped and
@@ -84,7 +85,7 @@ function rampWeights(tileSize: number, overlap: number): Float32Array {
   return weights;
 }
 
-function checkOptions(image: RasterImage, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
+function checkOptions(model: tf.LayersModel, channels: number, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
   const tileSize = options.tileSize ?? 256;
   const testTimeAugmentation = options.testTimeAugmentation ?? 'none';
   if (!TEST_TIME_AUGMENTATIONS.includes(testTimeAugmentation)) throw new RangeError(`predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`);
@@ -93,85 +94,149 @@ function checkOptions(image: RasterImage, options: SlidingWindowOptions): Requir
   if (!Number.isInteger(tileSize) || tileSize < 1) throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize) throw new RangeError(`predictFullImage: overlap must be an integer in [0, tileSize), got ${String(overlap)}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`predictFullImage: batchSize must be an integer >= 1, got ${String(batchSize)}`);
-  if (image.channels < 3) throw new RangeError(`predictFullImage: image must have 3 or 4 channels, got ${image.channels}`);
+  const modelChannels = model.inputs[0]!.shape[3];
+  if (channels !== modelChannels) throw new RangeError(`predictFullImage: the model takes ${modelChannels} channels, the image has ${channels}`);
   return { tileSize, overlap, batchSize, testTimeAugmentation };
 }
 
+/** Finished rows of a prediction, top to bottom: their classes and blended probabilities. */
+export interface PredictedRows {
+  /** The first row's index in the image. */
+  y: number;
+  height: number;
+  /** Class of each pixel, [height, width]. */
+  classes: Uint8Array;
+  /** Softmax probabilities, [height, width, numClasses]; valid only during the callback (the buffer is reused). */
+  probabilities: Float32Array;
+  numClasses: number;
+}
+
+/** The windows of one row of windows, starting at columns `xs`, cut from a band of rows `bandWidth` wide, as floats. */
+function windowPixels(band: Uint8Array, bandWidth: number, xs: readonly number[], tileSize: number, channels: number): Float32Array {
+  const out = new Float32Array(xs.length * tileSize * tileSize * channels);
+  xs.forEach((x, i) => {
+    for (let row = 0; row < tileSize; row++) {
+      const from = (row * bandWidth + x) * channels;
+      out.set(band.subarray(from, from + tileSize * channels), (i * tileSize + row) * tileSize * channels);
+    }
+  });
+  return out;
+}
+
 /**
- * Predicts the classes of an image of any size with a model trained on tiles: runs the model over
- * overlapping windows (zero-padded where the image is smaller than a window), blends the windows' softmax
- * probabilities with weights that ramp across the overlaps, and takes the arg-max. With a model whose output
- * depends only on each pixel, the result equals predicting the whole image at once. With
- * `testTimeAugmentation`, each window's probabilities are the mean over its flipped (and transposed) views.
+ * Predicts the classes of an image of any size with a model trained on tiles, in memory bounded by one band
+ * of rows: reads one row of overlapping windows at a time from `source` (zero-padded where the image is
+ * smaller than a window), runs the model on them, blends the windows' softmax probabilities with weights that
+ * ramp across the overlaps into a band of `tileSize` rows, and hands the rows no later window reaches to
+ * `onRows` (arg-max classes and probabilities), top to bottom. Memory: one band of pixels and
+ * tileSize x width x (numClasses + 1) floats, whatever the height; a raster source decodes only that band.
  *
  * @example
  * ```ts
- * const { classes } = await predictFullImage(model, await decodeImage('scene.png'), { tileSize: 256, overlap: 64 });
+ * const raster = await GeoTiffReader.open('scene.tif');
+ * await predictRows(model, geoTiffPixelSource(raster, [0, 1, 2, 3], ranges), { tileSize: 256 }, ({ classes }) => writer.writeRows(classes));
  * ```
- * @param model Images [B, tileSize, tileSize, 3] -> logits [B, tileSize, tileSize, C].
- * @param image The full image (RGB or RGBA; alpha is dropped).
- * @param options Window size, overlap, batch size, normalization and test-time augmentation.
  */
-export async function predictFullImage(model: tf.LayersModel, image: RasterImage, options: SlidingWindowOptions = {}): Promise<FullImagePrediction> {
-  const { tileSize, overlap, batchSize, testTimeAugmentation } = checkOptions(image, options);
+export async function predictRows(
+  model: tf.LayersModel,
+  source: PixelSource,
+  options: SlidingWindowOptions,
+  onRows: (rows: PredictedRows) => void | Promise<void>,
+): Promise<{ windows: number; numClasses: number }> {
+  const { channels, width, height } = source;
+  const { tileSize, overlap, batchSize, testTimeAugmentation } = checkOptions(model, channels, options);
   const views = symmetries(testTimeAugmentation);
   const normalize = options.normalize ?? ((pixels: tf.Tensor4D) => tf.div(pixels, 255) as tf.Tensor4D);
-  const { width, height } = image;
   const xs = windowStarts(width, tileSize, overlap);
   const ys = windowStarts(height, tileSize, overlap);
-  const windows = ys.flatMap((y) => xs.map((x) => ({ x, y })));
   const ramp = rampWeights(tileSize, overlap);
-
-  const padded = tf.tidy(() => {
-    const rgb = tf.tensor3d(image.data, [height, width, image.channels], 'int32').slice([0, 0, 0], [height, width, 3]);
-    const full = rgb.pad([[0, Math.max(0, tileSize - height)], [0, Math.max(0, tileSize - width)], [0, 0]]);
-    return normalize(full.toFloat().expandDims(0) as tf.Tensor4D).squeeze([0]) as tf.Tensor3D;
-  });
+  const bandWidth = Math.max(width, tileSize);
+  // The band of rows [top, top + tileSize) that windows still add to.
+  let top = 0;
   let numClasses = 0;
-  let sums: Float32Array | null = null;
-  const weightSums = new Float32Array(width * height);
-  try {
-    for (let first = 0; first < windows.length; first += batchSize) {
-      const group = windows.slice(first, first + batchSize);
+  let sums: Float32Array | undefined;
+  const weightSums = new Float32Array(tileSize * width);
+
+  const finish = async (rows: number): Promise<void> => {
+    const probabilities = sums!.subarray(0, rows * width * numClasses);
+    const classes = new Uint8Array(rows * width);
+    for (let pixel = 0; pixel < rows * width; pixel++) {
+      let best = 0;
+      for (let c = 0; c < numClasses; c++) {
+        probabilities[pixel * numClasses + c]! /= weightSums[pixel]!;
+        if (probabilities[pixel * numClasses + c]! > probabilities[pixel * numClasses + best]!) best = c;
+      }
+      classes[pixel] = best;
+    }
+    await onRows({ y: top, height: rows, classes, probabilities, numClasses });
+    // The band moves down: the rows kept go to its top, the new ones start from zero.
+    sums!.copyWithin(0, rows * width * numClasses).fill(0, (tileSize - rows) * width * numClasses);
+    weightSums.copyWithin(0, rows * width).fill(0, (tileSize - rows) * width);
+    top += rows;
+  };
+
+  for (const y of ys) {
+    if (y > top) await finish(y - top);
+    const band = await source.read({ x: 0, y, width: bandWidth, height: tileSize });
+    for (let first = 0; first < xs.length; first += batchSize) {
+      const group = xs.slice(first, first + batchSize);
       const probabilities = tf.tidy(() => {
-        const batch = tf.stack(group.map(({ x, y }) => padded.slice([y, x, 0], [tileSize, tileSize, 3]))) as tf.Tensor4D;
+        const pixels = tf.tensor4d(windowPixels(band, bandWidth, group, tileSize, channels), [group.length, tileSize, tileSize, channels]);
+        const batch = normalize(pixels);
         const predictions = views.map((view) => undoSymmetry(tf.softmax(model.predict(applySymmetry(batch, view)) as tf.Tensor4D), view));
         return predictions.length === 1 ? predictions[0]! : tf.div(tf.addN(predictions), predictions.length) as tf.Tensor4D;
       });
-      const [, outHeight, outWidth, channels] = probabilities.shape;
+      const [, outHeight, outWidth, outChannels] = probabilities.shape;
       if (outHeight !== tileSize || outWidth !== tileSize) {
         probabilities.dispose();
         throw new RangeError(`predictFullImage: the model maps ${tileSize}x${tileSize} windows to ${outHeight}x${outWidth}; it must keep the size`);
       }
       const values = await probabilities.data();
       probabilities.dispose();
-      numClasses = channels;
-      sums ??= new Float32Array(width * height * channels);
-      group.forEach(({ x, y }, index) => {
-        const base = index * tileSize * tileSize * channels;
+      numClasses = outChannels;
+      sums ??= new Float32Array(tileSize * width * numClasses);
+      group.forEach((x, index) => {
+        const base = index * tileSize * tileSize * numClasses;
         for (let row = 0; row < tileSize && y + row < height; row++) {
           for (let col = 0; col < tileSize && x + col < width; col++) {
             const weight = ramp[row]! * ramp[col]!;
-            const pixel = (y + row) * width + x + col;
+            const pixel = (y - top + row) * width + x + col;
             weightSums[pixel]! += weight;
-            const from = base + (row * tileSize + col) * channels;
-            for (let c = 0; c < channels; c++) sums![pixel * channels + c]! += weight * values[from + c]!;
+            const from = base + (row * tileSize + col) * numClasses;
+            for (let c = 0; c < numClasses; c++) sums![pixel * numClasses + c]! += weight * values[from + c]!;
           }
         }
       });
     }
-  } finally {
-    padded.dispose();
   }
-  const probabilities = sums!;
+  await finish(height - top);
+  return { windows: xs.length * ys.length, numClasses };
+}
+
+/**
+ * Predicts the classes of an image of any size with a model trained on tiles: runs the model over
+ * overlapping windows (zero-padded where the image is smaller than a window), blends the windows' softmax
+ * probabilities with weights that ramp across the overlaps, and takes the arg-max (see {@link predictRows},
+ * which this collects into whole arrays). With a model whose output depends only on each pixel, the result
+ * equals predicting the whole image at once. With `testTimeAugmentation`, each window's probabilities are
+ * the mean over its flipped (and transposed) views.
+ *
+ * @example
+ * ```ts
+ * const { classes } = await predictFullImage(model, await decodeImage('scene.png'), { tileSize: 256, overlap: 64 });
+ * ```
+ * @param model Images [B, tileSize, tileSize, channels] -> logits [B, tileSize, tileSize, C].
+ * @param image The full image, with as many channels as the model takes.
+ * @param options Window size, overlap, batch size, normalization and test-time augmentation.
+ */
+export async function predictFullImage(model: tf.LayersModel, image: RasterImage, options: SlidingWindowOptions = {}): Promise<FullImagePrediction> {
+  const { width, height } = image;
   const classes = new Uint8Array(width * height);
-  for (let pixel = 0; pixel < width * height; pixel++) {
-    let best = 0;
-    for (let c = 0; c < numClasses; c++) {
-      probabilities[pixel * numClasses + c]! /= weightSums[pixel]!;
-      if (probabilities[pixel * numClasses + c]! > probabilities[pixel * numClasses + best]!) best = c;
-    }
-    classes[pixel] = best;
-  }
-  return { classes: { data: classes, width, height }, probabilities, numClasses, windows: windows.length };
+  let probabilities: Float32Array | undefined;
+  const { windows, numClasses } = await predictRows(model, imagePixelSource(image), options, (rows) => {
+    classes.set(rows.classes, rows.y * width);
+    probabilities ??= new Float32Array(width * height * rows.numClasses);
+    probabilities.set(rows.probabilities, rows.y * width * rows.numClasses);
+  });
+  return { classes: { data: classes, width, height }, probabilities: probabilities!, numClasses, windows };
 }

@@ -25,8 +25,23 @@ export function colourMask(mask: ClassMask, colors: ReadonlyArray<readonly [numb
 }
 
 /**
+ * An image as RGB for viewing: its first three channels (the bands in the order selected: put red, green
+ * and blue first to see true colour), or its first channel as grey for images of one or two channels.
+ */
+export function displayRgb(image: RasterImage): Uint8Array {
+  const { channels } = image;
+  if (channels === 3) return image.data;
+  const pixels = image.width * image.height;
+  const rgb = new Uint8Array(pixels * 3);
+  for (let pixel = 0; pixel < pixels; pixel++) {
+    for (let c = 0; c < 3; c++) rgb[pixel * 3 + c] = image.data[pixel * channels + (channels >= 3 ? c : 0)]!;
+  }
+  return rgb;
+}
+
+/**
  * The image with its predicted classes painted over it: background pixels (class 0) unchanged, other
- * classes blended with their colour.
+ * classes blended with their colour. Images of other than 3 channels are shown as {@link displayRgb} does.
  *
  * @example
  * ```ts
@@ -42,11 +57,12 @@ export async function overlayPng(image: RasterImage, mask: ClassMask, colors: Re
     throw new RangeError(`overlayPng: image is ${image.width}x${image.height} but the mask is ${mask.width}x${mask.height}`);
   }
   const colours = colourMask(mask, colors);
+  const rgb = displayRgb(image);
   const out = new Uint8Array(image.width * image.height * 3);
   for (let pixel = 0; pixel < mask.data.length; pixel++) {
     const paint = mask.data[pixel] === 0 ? 0 : opacity;
     for (let c = 0; c < 3; c++) {
-      out[pixel * 3 + c] = Math.round((1 - paint) * image.data[pixel * image.channels + c]! + paint * colours[pixel * 3 + c]!);
+      out[pixel * 3 + c] = Math.round((1 - paint) * rgb[pixel * 3 + c]! + paint * colours[pixel * 3 + c]!);
     }
   }
   return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
@@ -72,9 +88,9 @@ export async function sidePanelPng(image: RasterImage, label: ClassMask, predict
   const scale = Math.min(1, PANEL_MAX_SIDE / Math.max(image.width, image.height));
   const width = Math.max(1, Math.round(image.width * scale));
   const height = Math.max(1, Math.round(image.height * scale));
-  const part = (data: Uint8Array, channels: 1 | 2 | 3 | 4): Promise<Buffer> =>
-    sharp(data, { raw: { width: image.width, height: image.height, channels } }).removeAlpha().resize(width, height, { kernel: 'nearest' }).raw().toBuffer();
-  const parts = await Promise.all([part(image.data, image.channels as 3 | 4), part(colourMask(label, colors), 3), part(colourMask(predicted, colors), 3)]);
+  const part = (data: Uint8Array): Promise<Buffer> =>
+    sharp(data, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(width, height, { kernel: 'nearest' }).raw().toBuffer();
+  const parts = await Promise.all([part(displayRgb(image)), part(colourMask(label, colors)), part(colourMask(predicted, colors))]);
   const png = await sharp({ create: { width: width * 3, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite(parts.map((input, i) => ({ input, raw: { width, height, channels: 3 as const }, left: i * width, top: 0 })))
     .png()

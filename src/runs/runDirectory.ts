@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
+import type { RasterReadOptions } from '../io/geoTiff.js';
 import { loadBestCheckpoint, loadLatestCheckpoint } from '../training/checkpoint.js';
 import type { EvaluationReport } from '../pipelines/evaluate.js';
 
@@ -12,6 +13,12 @@ export interface RunManifest {
   arch: string;
   classes: { names: string[]; colors: Array<[number, number, number]>; ignoreValue: number; ids: Record<string, number>; ignoreColors?: Array<[number, number, number]> };
   tileSize: number;
+  /**
+   * What the model takes: its input channels (3 for RGB, one per selected band for rasters) and, for
+   * rasters, the band selection and ranges that eval and predict read images with. Absent in runs from
+   * before rasters (RGB).
+   */
+  input?: { channels: number; raster?: RasterReadOptions };
   /** The options the run was started with (after config file and flags were merged). */
   options: Record<string, unknown>;
   backend: string;

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Observable, type OperatorFunction, concatMap, filter, identity, map, range } from 'rxjs';
 import { type BadInputPolicy, InputError, type SkipSink, handleBadInput } from '../errors.js';
-import { readImageSize } from '../io/decodeImage.js';
+import { readImageHeader } from '../io/decodeImage.js';
+import type { RasterReadOptions } from '../io/geoTiff.js';
 import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
 import { TileReaderPool } from '../io/tileReaderPool.js';
 import type { ClassMap } from '../labels/classMap.js';
@@ -27,6 +28,8 @@ export interface TileBatchesOptions {
   readMask: ReadLabelMask;
   /** Label format, or undefined to detect it per file. */
   format?: string;
+  /** Band selection and ranges for multi-band and georeferenced rasters (see `decodeImage`). */
+  raster?: RasterReadOptions;
   /** Tile size, stride, edge policy. */
   tile?: TileOptions;
   /** Augmentations; off when absent. Each epoch draws them from the seed and its epoch number alone. */
@@ -101,7 +104,7 @@ function gatedPairs(options: TileBatchesOptions, epoch: number, gate: CreditGate
         if (subscriber.closed) return;
         let tiles: number;
         try {
-          const { width, height } = await readImageSize(pair.imagePath);
+          const { width, height } = await readImageHeader(pair.imagePath, options.raster);
           tiles = tilePositions(width, height, grid).length;
         } catch (error) {
           handleBadInput(error, policy, options.skipReport);
@@ -175,13 +178,13 @@ function pairReader(options: TileBatchesOptions, gate: CreditGate, creditsOf: We
   const workers = options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
   if (workers === 0) {
     const read = (pair: LabelledPair): Promise<TiledPair> =>
-      readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format === undefined ? {} : { format: options.format }) }).then(
+      readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format === undefined ? {} : { format: options.format }), ...(options.raster === undefined ? {} : { raster: options.raster }) }).then(
         (image) => ({ pair, tiles: cutTiles(image, grid), width: image.image.width, height: image.image.height }),
       );
     return orderedReads(read, ordering);
   }
   const pool = TileReaderPool.shared(workers);
-  const request = { classMap: options.classMap, format: options.format, grid };
+  const request = { classMap: options.classMap, format: options.format, grid, raster: options.raster };
   return orderedReads((pair) => pool.read(pair, request).then((image) => ({ pair, ...image })), ordering);
 }
 

@@ -88,12 +88,16 @@ function sourceIndexTables(size: number, draw: AugmentationDraw): { fromX: Float
   return { fromX: axis(draw.crop.x, reverseA), fromY: axis(draw.crop.y, reverseB), swap };
 }
 
-/** Applies a drawn transform to a tile: geometry to image and mask alike, colour to the image only. */
+/**
+ * Applies a drawn transform to a tile of any channel count: geometry to image and mask alike, colour to the
+ * image only (saturation and hue to RGB tiles only: see `adjustColour`).
+ */
 export function applyAugmentation(tile: LabelledTile, draw: AugmentationDraw): LabelledTile {
   const size = tile.image.width;
+  const channels = tile.image.channels;
   const source = tile.image.data;
   const sourceMask = tile.mask.data;
-  const image = new Uint8Array(size * size * 3);
+  const image = new Uint8Array(size * size * channels);
   const mask = new Uint8Array(size * size);
   const { fromX, fromY, swap } = sourceIndexTables(size, draw);
   const exact = draw.crop.side === size;
@@ -107,10 +111,8 @@ export function applyAugmentation(tile: LabelledTile, draw: AugmentationDraw): L
       const ny = Math.min(last, Math.max(0, Math.round(sy)));
       mask[out] = sourceMask[ny * size + nx]!;
       if (exact) {
-        const from = (ny * size + nx) * 3;
-        image[out * 3] = source[from]!;
-        image[out * 3 + 1] = source[from + 1]!;
-        image[out * 3 + 2] = source[from + 2]!;
+        const from = (ny * size + nx) * channels;
+        for (let c = 0; c < channels; c++) image[out * channels + c] = source[from + c]!;
         continue;
       }
       const cx = Math.min(last, Math.max(0, sx));
@@ -121,28 +123,37 @@ export function applyAugmentation(tile: LabelledTile, draw: AugmentationDraw): L
       const y1 = Math.min(last, y0 + 1);
       const fx = cx - x0;
       const fy = cy - y0;
-      for (let c = 0; c < 3; c++) {
-        const top = source[(y0 * size + x0) * 3 + c]! * (1 - fx) + source[(y0 * size + x1) * 3 + c]! * fx;
-        const bottom = source[(y1 * size + x0) * 3 + c]! * (1 - fx) + source[(y1 * size + x1) * 3 + c]! * fx;
-        image[out * 3 + c] = Math.round(top * (1 - fy) + bottom * fy);
+      for (let c = 0; c < channels; c++) {
+        const top = source[(y0 * size + x0) * channels + c]! * (1 - fx) + source[(y0 * size + x1) * channels + c]! * fx;
+        const bottom = source[(y1 * size + x0) * channels + c]! * (1 - fx) + source[(y1 * size + x1) * channels + c]! * fx;
+        image[out * channels + c] = Math.round(top * (1 - fy) + bottom * fy);
       }
     }
   }
-  adjustColour(image, draw);
-  return { image: { data: image, width: size, height: size, channels: 3 }, mask: { data: mask, width: size, height: size }, origin: tile.origin };
+  adjustColour(image, channels, draw, tile.origin.sourceId);
+  return { image: { data: image, width: size, height: size, channels }, mask: { data: mask, width: size, height: size }, origin: tile.origin };
 }
 
 /**
  * Brightness, contrast, saturation and hue in one pass. Hue turns the chroma plane of YIQ, a linear
- * colour space, so the whole adjustment is a 3x3 matrix plus an offset per pixel.
+ * colour space, so the whole adjustment is a 3x3 matrix plus an offset per pixel. Saturation and hue mean
+ * something for RGB only; bands of other rasters (near infrared, elevation...) get brightness and contrast.
+ *
+ * @throws RangeError naming the tile's source when saturation or hue is drawn for a tile that is not RGB.
  */
-function adjustColour(image: Uint8Array, draw: AugmentationDraw): void {
+function adjustColour(image: Uint8Array, channels: number, draw: AugmentationDraw, sourceId: string): void {
   const { brightness, contrast, saturation, hue } = draw;
   if (brightness === 0 && contrast === 1 && saturation === 1 && hue === 0) return;
   let mean = 0;
   if (contrast !== 1) {
     for (let i = 0; i < image.length; i++) mean += image[i]!;
     mean /= image.length;
+  }
+  const offset = brightness * 255 + mean * (1 - contrast);
+  if (channels !== 3) {
+    if (saturation !== 1 || hue !== 0) throw new RangeError(`augment: saturation and hue change RGB tiles only; tiles of ${sourceId} have ${channels} channels`);
+    for (let i = 0; i < image.length; i++) image[i] = clampByte(image[i]! * contrast + offset);
+    return;
   }
   // RGB -> YIQ, scale chroma by saturation, rotate it by hue, back to RGB.
   const angle = (hue * Math.PI) / 180;
@@ -152,7 +163,6 @@ function adjustColour(image: Uint8Array, draw: AugmentationDraw): void {
   const toRgb = [1, 0.956, 0.621, 1, -0.272, -0.647, 1, -1.106, 1.703];
   const chroma = [1, 0, 0, 0, cos, -sin, 0, sin, cos];
   const m = multiply(toRgb, multiply(chroma, toYiq));
-  const offset = brightness * 255 + mean * (1 - contrast);
   for (let i = 0; i < image.length; i += 3) {
     const r = image[i]!;
     const g = image[i + 1]!;

@@ -71,19 +71,20 @@ export function cutTiles(source: LabelledImage, grid: TileGrid): LabelledTile[] 
   const { image, mask } = source;
   const { width, height } = image;
   const { size } = grid;
+  const channels = image.channels;
   return tilePositions(width, height, grid).map(({ x, y }) => {
-    const tileImage = new Uint8Array(size * size * 3);
+    const tileImage = new Uint8Array(size * size * channels);
     const tileMask = new Uint8Array(size * size);
     const copyWidth = Math.min(size, width - x);
     const copyHeight = Math.min(size, height - y);
     if (copyWidth < size || copyHeight < size) tileMask.fill(grid.ignoreValue);
     for (let row = 0; row < copyHeight; row++) {
       const sourceRow = (y + row) * width + x;
-      tileImage.set(image.data.subarray(sourceRow * 3, (sourceRow + copyWidth) * 3), row * size * 3);
+      tileImage.set(image.data.subarray(sourceRow * channels, (sourceRow + copyWidth) * channels), row * size * channels);
       tileMask.set(mask.data.subarray(sourceRow, sourceRow + copyWidth), row * size);
     }
     return {
-      image: { data: tileImage, width: size, height: size, channels: 3 },
+      image: { data: tileImage, width: size, height: size, channels },
       mask: { data: tileMask, width: size, height: size },
       origin: { sourceId: source.id, x, y, sourceWidth: width, sourceHeight: height },
     };

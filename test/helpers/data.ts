@@ -18,6 +18,7 @@ export const SHARED_DATA = process.env.SEGSTREAM_DATA ?? resolve(PROJECT_ROOT, '
 export const XBD_DIR = resolve(SHARED_DATA, 'xbd');
 export const LABELME_DIR = resolve(SHARED_DATA, 'labelme-voc');
 export const COCO_DIR = resolve(SHARED_DATA, 'crowdai-coco');
+export const GEO_KAMPALA_DIR = resolve(SHARED_DATA, 'geo-kampala');
 
 /** Options of {@link writeXbdPairs}. */
 export interface XbdPairsOptions {

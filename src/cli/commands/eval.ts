@@ -57,6 +57,7 @@ async function evaluate(options: EvalOptions): Promise<number> {
     classMap,
     readMask: readLabelMask,
     ...(options.format !== 'auto' ? { format: options.format } : {}),
+    ...(manifest.input?.raster ? { raster: manifest.input.raster } : {}),
     tileSize: manifest.tileSize,
     testTimeAugmentation: options.tta,
     onImage: (id, done, total) => {

@@ -4,20 +4,23 @@ import { type Command, Option } from 'commander';
 import fg from 'fast-glob';
 import { InputError } from '../../errors.js';
 import { selectBackend, type BackendName } from '../../backend/selectBackend.js';
-import { decodeImage } from '../../io/decodeImage.js';
+import { decodeImage, isRasterFile } from '../../io/decodeImage.js';
 import { StagedOutput } from '../../io/stagedOutput.js';
 import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
 import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
 import { sieveMask } from '../../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
 import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../../predict/writePolygons.js';
+import { POLYGON_CRS_CHOICES, type PolygonCrsChoice, writeMapPolygons } from '../../predict/mapPolygons.js';
+import { predictRasterFile, WHOLE_MASK_PIXELS } from '../../predict/predictRaster.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
 import { describeOutputs, writeShardManifest } from '../../runs/shardManifest.js';
 import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
 import { type Shard, WHOLE_JOB, shardItems, shardName } from '../../util/shard.js';
 import { EXIT_CODES, say } from '../terminal.js';
-import { backendOption, checkpointOption, numberOption, testTimeAugmentationOption } from '../commandOptions.js';
+import { backendOption, checkpointOption, numberOption, parseValue, testTimeAugmentationOption } from '../commandOptions.js';
 import { resolveShard, shardOption } from '../shardOption.js';
+import { rasterReadOptions } from '../rasterOptions.js';
 
 /** The options of `predict`, as declared in {@link addPredictCommand}. */
 interface PredictOptions {
@@ -28,10 +31,13 @@ interface PredictOptions {
   overlap?: number;
   tta: TestTimeAugmentation;
   polygons?: PolygonLabelFormat;
+  polygonCrs: PolygonCrsChoice;
   minArea: number;
   simplify: number;
   backend: BackendName | 'auto';
   shard?: Shard;
+  bands?: number[];
+  bandRanges?: string;
 }
 
 /**
@@ -55,22 +61,36 @@ async function predict(options: PredictOptions): Promise<number> {
   const classMap = manifestClassMap(manifest);
   const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
+  const raster = rasterReadOptions(options.bands, options.bandRanges) ?? manifest.input?.raster;
+  const windowOptions = { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) };
   await mkdir(options.out, { recursive: true });
   const staged = await StagedOutput.open(options.out, shardName(shard ?? WHOLE_JOB));
   const outputs: string[] = [];
   const shardFiles = shardItems(files, shard ?? WHOLE_JOB);
   for (const file of shardFiles) {
-    const image = await decodeImage(file);
-    const prediction = await predictFullImage(model, image, { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) });
     const stem = basename(file, extname(file));
+    // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
+    // where it lies as rows finish: memory stays bounded at any size. The whole mask (class PNG, overlay,
+    // polygons) comes back up to WHOLE_MASK_PIXELS.
+    const streamed = (await isRasterFile(file, raster))
+      ? await predictRasterFile(model, file, join(staged.dir, `${stem}.classes.tif`), { ...windowOptions, ...(raster ? { raster } : {}), onProgress: rowProgress(stem) })
+      : undefined;
+    if (streamed && !streamed.classes) {
+      outputs.push(...(await staged.publish()));
+      say(`${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`);
+      continue;
+    }
+    const image = await decodeImage(file, raster);
+    const prediction = streamed ? { classes: streamed.classes!, windows: streamed.windows } : await predictFullImage(model, image, windowOptions);
     await writeClassPng(prediction.classes, join(staged.dir, `${stem}.classes.png`));
     await writeFile(join(staged.dir, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
-    const written = [`${stem}.classes.png`, `${stem}.overlay.png`];
+    const written = [`${stem}.classes.png`, `${stem}.overlay.png`, ...(streamed ? [`${stem}.classes.tif`] : [])];
     if (options.polygons) {
       const regions = options.minArea > 1 ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue }) : prediction.classes;
       const polygons = maskToSimplifiedPolygons(regions, { tolerance: options.simplify, ignoreValue: classMap.ignoreValue });
       const labelOptions = { format: options.polygons, classMap, width: image.width, height: image.height, imageFileName: basename(file) };
-      await writePolygonLabels(polygons, join(staged.dir, `${stem}.json`), labelOptions);
+      if (image.georeference && options.polygons === 'geojson') await writeMapPolygons(polygons, join(staged.dir, `${stem}.json`), classMap, image.georeference, options.polygonCrs);
+      else await writePolygonLabels(polygons, join(staged.dir, `${stem}.json`), labelOptions);
       written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
     }
     outputs.push(...(await staged.publish()));
@@ -86,6 +106,17 @@ async function predict(options: PredictOptions): Promise<number> {
   return EXIT_CODES.ok;
 }
 
+/** Progress of a raster of hours of prediction: a line each hundredth of its rows (none under 4096 rows). */
+function rowProgress(stem: string): (rows: number, height: number) => void {
+  const started = Date.now();
+  let reported = 0;
+  return (rows, height) => {
+    if (height < 4096 || Math.floor((100 * rows) / height) === reported) return;
+    reported = Math.floor((100 * rows) / height);
+    say(`${stem}: ${rows}/${height} rows in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  };
+}
+
 /** Adds `predict` to the program. */
 export function addPredictCommand(program: Command, setExitCode: (code: number) => void): void {
   program
@@ -98,12 +129,15 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
     .addOption(numberOption('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)'))
     .addOption(testTimeAugmentationOption())
     .addOption(
-      new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates, in a format the label readers take: xbd (xView2 WKT), geojson or coco")
+      new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates (geojson of a GeoTIFF: map coordinates, see --polygon-crs), in a format the label readers take: xbd (xView2 WKT), geojson or coco")
         .choices(POLYGON_LABEL_FORMATS),
     )
+    .addOption(new Option('--polygon-crs <crs>', "with --polygons geojson on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)").choices(POLYGON_CRS_CHOICES).default('raster'))
     .addOption(numberOption('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0))
     .addOption(numberOption('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0))
     .addOption(backendOption())
+    .addOption(new Option('--bands <b,...>', "raster bands to predict from, numbered from 1 (default: the run's selection)").argParser(parseValue('numbers', '--bands') as (v: string) => number[]))
+    .option('--band-ranges <low:high,...>', "each band's sample range mapped onto 0..255 (default: the run's ranges, else from each raster)")
     .addOption(shardOption())
     .action(async (options: PredictOptions) => setExitCode(await predict(options)));
 }

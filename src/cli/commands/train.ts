@@ -15,6 +15,7 @@ import { assertCheckpointDirWritable, newestCheckpointName } from '../../trainin
 import type { OptimizerConfig } from '../../training/optimizers.js';
 import type { ScheduleConfig } from '../../training/schedules.js';
 import { manifestClasses, readRunManifest, runPaths, writeRunManifest } from '../../runs/runDirectory.js';
+import { rasterReadOptions } from '../rasterOptions.js';
 import { readLabelMask } from '../../labels/readLabelMask.js';
 import { parseSampleBalance, resolveClassMap } from '../classes.js';
 import { EXIT_CODES, say } from '../terminal.js';
@@ -96,6 +97,7 @@ async function train(command: Command): Promise<number> {
     const skipReport = new SkipReport();
     const { validationFraction } = config;
     if (validationFraction >= 0.5) throw new RangeError(`train: --validation-fraction must be below 0.5 (as much again is held out for test), got ${validationFraction}`);
+    const raster = rasterReadOptions(config.bands, config.bandRanges);
     const run = await prepareTrainingRun({
       arch,
       imagesDir: images,
@@ -103,6 +105,7 @@ async function train(command: Command): Promise<number> {
       classMap,
       readMask: readLabelMask,
       ...(config.format !== 'auto' ? { format: config.format } : {}),
+      ...(raster ? { raster } : {}),
       tileSize: config.tileSize,
       batchSize: config.batchSize,
       epochs: config.epochs,
@@ -145,6 +148,7 @@ async function train(command: Command): Promise<number> {
       arch,
       classes: manifestClasses(classMap),
       tileSize: config.tileSize,
+      input: { channels: run.inputChannels, ...(raster ? { raster } : {}) },
       options,
       backend: backend.backend,
       startedAt: earlierManifest?.startedAt ?? now,
