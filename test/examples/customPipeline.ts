@@ -24,7 +24,7 @@ async function readPngMask(pair: LabelledPair): Promise<ClassMask> {
 }
 
 export async function runCustomPipeline(workDir: string): Promise<{ meanIoU: number; steps: number }> {
-  await selectBackend(); // the best backend here: tensorflow-gpu, tensorflow, wasm or cpu
+  await selectBackend(); // the best backend here: tensorflow-gpu, webgpu (on a GPU), tensorflow, wasm or cpu
   const { imagesDir, masksDir } = await writeSyntheticXbd(workDir, { images: 6, size: 64 });
   const { pairs } = await pairFiles({ imagesDir, labelsDir: masksDir });
   const splits = splitBySource(pairs, { ratios: [0.67, 0.33, 0], seed: 7 });
