@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { cpus } from 'node:os';
+import { stripVTControlCharacters } from 'node:util';
 
 const root = new URL('..', import.meta.url).pathname;
 const testDir = join(root, 'dist', 'test');
@@ -24,7 +25,6 @@ const files = listTests(testDir)
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 const FILE_TIMEOUT_S = Number(process.env.TEST_FILE_TIMEOUT_S ?? 420);
-const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 const count = (text, label) => Number(text.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? NaN);
 
 function runFile(file) {
@@ -43,7 +43,7 @@ function runFile(file) {
     child.stderr.on('data', (d) => (output += d));
     child.on('close', (code) => {
       clearTimeout(timer);
-      const text = stripAnsi(output);
+      const text = stripVTControlCharacters(output);
       const total = count(text, 'Total');
       const passed = count(text, 'Passed');
       const skipped = count(text, 'Skipped') || 0;

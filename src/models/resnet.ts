@@ -96,8 +96,10 @@ export function resnetBackbone(input: tf.SymbolicTensor, options: ResNetBackbone
     const filters = width * 2 ** stage;
     let firstStride = stage === 0 ? 1 : 2;
     // Past the output stride, trade the stride for dilation so the receptive field still grows.
-    if (firstStride === 2 && stride === outputStride) (firstStride = 1), (rate *= 2);
-    else stride *= firstStride;
+    if (firstStride === 2 && stride === outputStride) {
+      firstStride = 1;
+      rate *= 2;
+    } else stride *= firstStride;
     const isLast = stage === 3;
     for (let b = 0; b < blocks; b++) {
       const name = `conv${stage + 2}_block${b + 1}`;

@@ -1,4 +1,4 @@
-import { Observable, type Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import { ndjsonSink } from './ndjsonSink.js';
 import { tensorboardSink } from './tensorboardSink.js';
 import { httpSink, type HttpSinkOptions } from './httpSink.js';

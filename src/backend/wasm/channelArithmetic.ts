@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Add, Mean, Multiply, Sub, Sum } from '@tensorflow/tfjs';
+import { Add, Mean, Multiply, type Sub, type Sum } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { activeWasmHeap } from './backendHeap.js';
 import type { WasmKernelArgs, WasmKernelFunc } from './runKernel.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 
 /**
  * The wasm backend's own kernels that `registerWasmTrainingKernels` replaced, by kernel name: a replacement

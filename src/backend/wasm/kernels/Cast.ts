@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { Cast } from '@tensorflow/tfjs';
 import { identity } from './Identity.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { DepthwiseConv2dNativeBackpropInput } from '@tensorflow/tfjs';
 import { depthwiseInfo, forEachDepthwiseTap } from '../depthwise.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';

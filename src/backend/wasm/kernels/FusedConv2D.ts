@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { FusedConv2D } from '@tensorflow/tfjs';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';
 import { stockKernel } from '../stockKernels.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { MaxPoolWithArgmax } from '@tensorflow/tfjs';
 import { forEachWindowMaximum, poolInfo } from '../pooling.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';

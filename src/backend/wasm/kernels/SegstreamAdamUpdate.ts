@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { ADAM_UPDATE } from '../../fusedKernels.js';
 import { activeWasmHeap } from '../backendHeap.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';

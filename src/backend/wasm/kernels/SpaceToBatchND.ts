@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { SpaceToBatchND } from '@tensorflow/tfjs';
 import type { NumericArray } from '../dataMovement.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';
