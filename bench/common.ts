@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Observable, lastValueFrom, tap } from 'rxjs';
+import { lastValueFrom, type Observable, tap } from 'rxjs';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import type { UNetOptions } from '../src/models/unet.js';
@@ -30,16 +30,33 @@ export function machineLine(): string {
 export const BENCH_UNET: UNetOptions = { depth: 4, baseFilters: 16, batchNorm: true, numClasses: 5 };
 
 export async function xbdPairs(): Promise<LabelledPair[]> {
-  return (await pairFiles({ imagesDir: resolve(xbdDir, 'images'), labelsDir: resolve(xbdDir, 'labels') })).pairs;
+  return (await pairFiles({ imagesDir: resolve(xbdDir, 'images'), labelsDir: resolve(xbdDir, 'labels') }))
+    .pairs;
 }
 
 /** The streaming source as training uses it: xBD pairs to 256x256 tiles to batches of float32 tensors. */
-export function xbdTileBatches(pairs: readonly LabelledPair[], batchSize: number, epochs = 1, shuffleBuffer = 0): Observable<TensorBatch> {
-  return tileBatches({ pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: 256 }, batchSize, epochs, ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: 0 } } : {}) });
+export function xbdTileBatches(
+  pairs: readonly LabelledPair[],
+  batchSize: number,
+  epochs = 1,
+  shuffleBuffer = 0,
+): Observable<TensorBatch> {
+  return tileBatches({
+    pairs,
+    classMap: xbdClassMap(),
+    readMask: readLabelMask,
+    tile: { size: 256 },
+    batchSize,
+    epochs,
+    ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: 0 } } : {}),
+  });
 }
 
 /** Runs a stream of batches to its end, releasing each as it comes; `onBatch` sees each batch first, with the seconds since the start. */
-export async function drainBatches(batches: Observable<TensorBatch>, onBatch?: (batch: TensorBatch, seconds: number) => void): Promise<{ tiles: number; seconds: number }> {
+export async function drainBatches(
+  batches: Observable<TensorBatch>,
+  onBatch?: (batch: TensorBatch, seconds: number) => void,
+): Promise<{ tiles: number; seconds: number }> {
   let tiles = 0;
   const started = performance.now();
   await lastValueFrom(
@@ -63,11 +80,32 @@ export interface TorchUNetSpeed {
 /** Images/s of the PyTorch peer UNet at 256x256, batch 4, 5 classes; a sentence when it could not run. */
 export function torchUNetPeer(threads: number, steps: number): TorchUNetSpeed | string {
   try {
-    const out = execFileSync(python, [resolve(peerDir, 'ref_unet_torch.py'), '--batch', '4', '--size', '256', '--classes', '5', '--threads', String(threads), '--steps', String(steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(
+      python,
+      [
+        resolve(peerDir, 'ref_unet_torch.py'),
+        '--batch',
+        '4',
+        '--size',
+        '256',
+        '--classes',
+        '5',
+        '--threads',
+        String(threads),
+        '--steps',
+        String(steps),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const match = out.match(/train ([\d.]+) images\/s, forward ([\d.]+) images\/s/);
-    return match ? { train: Number(match[1]), forward: Number(match[2]) } : `unexpected peer output: ${out.trim()}`;
+    return match
+      ? { train: Number(match[1]), forward: Number(match[2]) }
+      : `unexpected peer output: ${out.trim()}`;
   } catch (error) {
-    return `PyTorch peer not run (${String((error as { stderr?: string }).stderr ?? error).split('\n').filter(Boolean).pop()}); install with apt-get install -y python3-torch`;
+    return `PyTorch peer not run (${String((error as { stderr?: string }).stderr ?? error)
+      .split('\n')
+      .filter(Boolean)
+      .pop()}); install with apt-get install -y python3-torch`;
   }
 }
 
@@ -76,7 +114,10 @@ export function torchUNetPeer(threads: number, steps: number): TorchUNetSpeed | 
  * measurement: the wasm thread count is fixed per process, and wasm memory and peak RSS never shrink.
  */
 export function measureInChild<T>(script: string, args: readonly (string | number)[]): T {
-  const out = execFileSync(process.execPath, [resolve(benchDir, script), ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(process.execPath, [resolve(benchDir, script), ...args.map(String)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 

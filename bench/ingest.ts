@@ -48,9 +48,19 @@ for (let round = 0; round < DECODE_ROUNDS; round++) {
   decodeMs.push((performance.now() - started) / pairs.length);
   if (imreadProblem !== undefined) continue;
   try {
-    imreadMs.push(Number(execFileSync(python, ['-c', imreadScript, ...pairs.map((pair) => pair.imagePath)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })));
+    imreadMs.push(
+      Number(
+        execFileSync(python, ['-c', imreadScript, ...pairs.map((pair) => pair.imagePath)], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      ),
+    );
   } catch (error) {
-    imreadProblem = String((error as { stderr?: string }).stderr ?? error).trim().split('\n').pop();
+    imreadProblem = String((error as { stderr?: string }).stderr ?? error)
+      .trim()
+      .split('\n')
+      .pop();
   }
 }
 let started = performance.now();
@@ -67,12 +77,21 @@ async function pipelinePass(): Promise<number> {
   return tiles / seconds;
 }
 function peerPass(): number {
-  const out = execFileSync(python, [peerScript, xbdDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(python, [peerScript, xbdDir], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
 }
 const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (sharp) ${median(decodeMs).toFixed(1)} ms/image (${((tilesPerImage * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
-console.log(imreadProblem === undefined ? `${decodeLine}, opencv imread ${median(imreadMs).toFixed(1)} ms/image` : `${decodeLine}; opencv imread not run (${imreadProblem})`);
-console.log(`rasterize (xBD polygons, sequential): ${((pairs.length * tilesPerImage) / rasterizeSeconds).toFixed(0)} tiles/s`);
+console.log(
+  imreadProblem === undefined
+    ? `${decodeLine}, opencv imread ${median(imreadMs).toFixed(1)} ms/image`
+    : `${decodeLine}; opencv imread not run (${imreadProblem})`,
+);
+console.log(
+  `rasterize (xBD polygons, sequential): ${((pairs.length * tilesPerImage) / rasterizeSeconds).toFixed(0)} tiles/s`,
+);
 const rates: number[] = [];
 const peerRates: number[] = [];
 let peerProblem: string | undefined;
@@ -82,18 +101,29 @@ for (let pass = 1; pass <= PASSES; pass++) {
     try {
       peerRates.push(peerPass());
     } catch (error) {
-      peerProblem = String((error as { stderr?: string }).stderr ?? error).trim().split('\n').pop();
+      peerProblem = String((error as { stderr?: string }).stderr ?? error)
+        .trim()
+        .split('\n')
+        .pop();
     }
   }
-  console.log(`pass ${pass}: segstream ${rates.at(-1)!.toFixed(0)} tiles/s, opencv peer ${peerRates.length === pass ? `${peerRates.at(-1)!.toFixed(0)} tiles/s` : 'not run'}`);
+  console.log(
+    `pass ${pass}: segstream ${rates.at(-1)!.toFixed(0)} tiles/s, opencv peer ${peerRates.length === pass ? `${peerRates.at(-1)!.toFixed(0)} tiles/s` : 'not run'}`,
+  );
 }
 const rate = Math.max(...rates);
-console.log(`pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors on ${tf.getBackend()}): ${pairs.length * tilesPerImage} tiles, best of ${PASSES} passes ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tf.memory().numTensors}`);
+console.log(
+  `pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors on ${tf.getBackend()}): ${pairs.length * tilesPerImage} tiles, best of ${PASSES} passes ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tf.memory().numTensors}`,
+);
 if (peerProblem !== undefined) {
   console.log(`opencv peer not run (${peerProblem}); install with apt-get install -y python3-opencv`);
 } else {
   const peerRate = Math.max(...peerRates);
   // The first pass also starts the reader workers; the median shows what a typical pass gives.
-  console.log(`median pass: segstream ${median(rates).toFixed(0)} tiles/s vs opencv peer ${median(peerRates).toFixed(0)} tiles/s, ratio ${(median(rates) / median(peerRates)).toFixed(2)}`);
-  console.log(`segstream ${rate.toFixed(0)} tiles/s vs opencv peer ${peerRate.toFixed(0)} tiles/s (best of ${PASSES} each): ratio ${(rate / peerRate).toFixed(2)}`);
+  console.log(
+    `median pass: segstream ${median(rates).toFixed(0)} tiles/s vs opencv peer ${median(peerRates).toFixed(0)} tiles/s, ratio ${(median(rates) / median(peerRates)).toFixed(2)}`,
+  );
+  console.log(
+    `segstream ${rate.toFixed(0)} tiles/s vs opencv peer ${peerRate.toFixed(0)} tiles/s (best of ${PASSES} each): ratio ${(rate / peerRate).toFixed(2)}`,
+  );
 }

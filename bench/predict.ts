@@ -20,24 +20,36 @@ console.log(machineLine());
 console.log(backend.summary);
 const pair = (await xbdPairs())[0]!;
 const image = await decodeImage(pair.imagePath);
-console.log(`image: ${pair.id} (${image.width}x${image.height}), windows ${TILE_SIZE}x${TILE_SIZE}, default overlap, batch ${BATCH_SIZE}`);
+console.log(
+  `image: ${pair.id} (${image.width}x${image.height}), windows ${TILE_SIZE}x${TILE_SIZE}, default overlap, batch ${BATCH_SIZE}`,
+);
 
 /**
  * Times one full-image prediction, after one untimed model call (kernel setup, first allocations), prints it
  * and disposes the model.
  */
-async function timePrediction(name: string, model: tf.LayersModel): Promise<{ seconds: number; windows: number }> {
-  tf.tidy(() => void (model.predict(tf.zeros([BATCH_SIZE, TILE_SIZE, TILE_SIZE, 3])) as tf.Tensor).dataSync());
+async function timePrediction(
+  name: string,
+  model: tf.LayersModel,
+): Promise<{ seconds: number; windows: number }> {
+  tf.tidy(
+    () => void (model.predict(tf.zeros([BATCH_SIZE, TILE_SIZE, TILE_SIZE, 3])) as tf.Tensor).dataSync(),
+  );
   const started = performance.now();
   const { windows } = await predictFullImage(model, image, { tileSize: TILE_SIZE, batchSize: BATCH_SIZE });
   const seconds = (performance.now() - started) / 1000;
   model.dispose();
-  console.log(`${name} ${backend.tfBackend}: ${seconds.toFixed(1)} s per ${image.width}x${image.height} image (${windows} windows, ${(windows / seconds).toFixed(2)} windows/s), tensors alive after ${tf.memory().numTensors}`);
+  console.log(
+    `${name} ${backend.tfBackend}: ${seconds.toFixed(1)} s per ${image.width}x${image.height} image (${windows} windows, ${(windows / seconds).toFixed(2)} windows/s), tensors alive after ${tf.memory().numTensors}`,
+  );
   return { seconds, windows };
 }
 
 const unet = await timePrediction('unet 16-256 BatchNorm', buildUNet(BENCH_UNET));
-await timePrediction('deeplabv3plus resnet50 os16', buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: 5 }));
+await timePrediction(
+  'deeplabv3plus resnet50 os16',
+  buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: 5 }),
+);
 
 // The peer with as many threads as cores, as the backends use by default.
 const threads = availableParallelism();
@@ -46,6 +58,10 @@ if (typeof peer === 'string') {
   console.log(peer);
 } else {
   const peerSeconds = unet.windows / peer.forward;
-  console.log(`pytorch unet ${threads} thread(s): forward ${peer.forward.toFixed(2)} images/s, so ${unet.windows} windows / ${peer.forward.toFixed(2)} = ${peerSeconds.toFixed(1)} s per image (model calls only)`);
-  console.log(`unet ${backend.tfBackend} full image: ${unet.seconds.toFixed(1)} s vs pytorch ${peerSeconds.toFixed(1)} s: ratio ${(peerSeconds / unet.seconds).toFixed(2)}`);
+  console.log(
+    `pytorch unet ${threads} thread(s): forward ${peer.forward.toFixed(2)} images/s, so ${unet.windows} windows / ${peer.forward.toFixed(2)} = ${peerSeconds.toFixed(1)} s per image (model calls only)`,
+  );
+  console.log(
+    `unet ${backend.tfBackend} full image: ${unet.seconds.toFixed(1)} s vs pytorch ${peerSeconds.toFixed(1)} s: ratio ${(peerSeconds / unet.seconds).toFixed(2)}`,
+  );
 }

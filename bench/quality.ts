@@ -16,14 +16,14 @@ import sharp from 'sharp';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { writeClassMaskPng } from '../src/io/writeClassMaskPng.js';
+import type { ClassMap } from '../src/labels/classMap.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { ConfusionMatrix, type SegmentationMetrics } from '../src/metrics/confusionMatrix.js';
-import { openRun } from '../src/runs/runDirectory.js';
 import { predictFullImage } from '../src/predict/slidingWindow.js';
+import { openRun } from '../src/runs/runDirectory.js';
 import type { EpochSummaryEvent } from '../src/training/events.js';
 import type { ClassMask, LabelledPair } from '../src/types.js';
-import type { ClassMap } from '../src/labels/classMap.js';
 import { benchDir, machineLine, python, xbdPairs } from './common.js';
 
 const { values: args } = parseArgs({
@@ -37,7 +37,15 @@ const { values: args } = parseArgs({
   },
 });
 /** The recipe both sides train: segstream's `train` defaults, with the 16-filter UNet of the issue's first look. */
-const RECIPE = { tile: 128, batch: 4, baseFilters: 16, depth: 3, learningRate: 1e-3, validationFraction: 0.2, threads: 2 };
+const RECIPE = {
+  tile: 128,
+  batch: 4,
+  baseFilters: 16,
+  depth: 3,
+  learningRate: 1e-3,
+  validationFraction: 0.2,
+  threads: 2,
+};
 const SIDES = ['segstream', 'segstream-64', 'pytorch'] as const;
 type Side = (typeof SIDES)[number];
 
@@ -47,15 +55,26 @@ const imageCount = Number(args.images);
 const epochs = Number(args.epochs);
 const seeds = args.seeds.split(',').map(Number);
 const sides = args.sides.split(',') as Side[];
-for (const side of sides) if (!SIDES.includes(side)) throw new RangeError(`bench:quality: --sides takes ${SIDES.join(', ')}, got ${side}`);
+for (const side of sides)
+  if (!SIDES.includes(side))
+    throw new RangeError(`bench:quality: --sides takes ${SIDES.join(', ')}, got ${side}`);
 /** Buildings against background: every xBD subtype, un-classified included, is a building. */
 function buildingClassMap(): ClassMap {
   const damage = xbdClassMap();
-  return { names: ['background', 'building'], ids: new Map([...damage.names.slice(1), 'un-classified'].map((name) => [name, 1])), ignoreValue: damage.ignoreValue, colors: [[0, 0, 0], [255, 0, 0]] };
+  return {
+    names: ['background', 'building'],
+    ids: new Map([...damage.names.slice(1), 'un-classified'].map((name) => [name, 1])),
+    ignoreValue: damage.ignoreValue,
+    colors: [
+      [0, 0, 0],
+      [255, 0, 0],
+    ],
+  };
 }
 const TASKS: Record<string, () => ClassMap> = { buildings: buildingClassMap, damage: xbdClassMap };
 const task = TASKS[args.task];
-if (!task) throw new RangeError(`bench:quality: --task takes ${Object.keys(TASKS).join(' or ')}, got ${args.task}`);
+if (!task)
+  throw new RangeError(`bench:quality: --task takes ${Object.keys(TASKS).join(' or ')}, got ${args.task}`);
 const classMap = task();
 
 interface RunResult {
@@ -68,14 +87,24 @@ interface RunResult {
 }
 
 /** Runs a command to its end, sampling the child's peak resident memory (VmHWM) until it exits. */
-function runMeasured(command: string, commandArgs: string[], logFile: string): Promise<{ peakRssMiB: number; log: string }> {
+function runMeasured(
+  command: string,
+  commandArgs: string[],
+  logFile: string,
+): Promise<{ peakRssMiB: number; log: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(command, commandArgs, { cwd: root, env: { ...process.env, SEGSTREAM_WASM_THREADS: String(RECIPE.threads) } });
+    const child = spawn(command, commandArgs, {
+      cwd: root,
+      env: { ...process.env, SEGSTREAM_WASM_THREADS: String(RECIPE.threads) },
+    });
     let log = '';
     let peakKiB = 0;
     const sample = (): void => {
       try {
-        peakKiB = Math.max(peakKiB, Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0));
+        peakKiB = Math.max(
+          peakKiB,
+          Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0),
+        );
       } catch {
         // The child has exited between two samples.
       }
@@ -87,20 +116,33 @@ function runMeasured(command: string, commandArgs: string[], logFile: string): P
     child.on('close', async (code) => {
       clearInterval(timer);
       await writeFile(logFile, log);
-      if (code !== 0) fail(new Error(`${command} ${commandArgs.join(' ')} exited with ${code}; log in ${logFile}`));
+      if (code !== 0)
+        fail(new Error(`${command} ${commandArgs.join(' ')} exited with ${code}; log in ${logFile}`));
       else done({ peakRssMiB: peakKiB / 1024, log });
     });
   });
 }
 
 /** The first `count` xBD pairs by name, linked into one folder pair (the data stays where it is). */
-async function linkSubset(pairs: readonly LabelledPair[], dir: string): Promise<{ images: string; labels: string; classes: string }> {
+async function linkSubset(
+  pairs: readonly LabelledPair[],
+  dir: string,
+): Promise<{ images: string; labels: string; classes: string }> {
   const folders = { images: join(dir, 'images'), labels: join(dir, 'labels') };
   await rm(dir, { recursive: true, force: true });
   await Promise.all(Object.values(folders).map((f) => mkdir(f, { recursive: true })));
   // The task's class map as a class file, so that `stream-train` reads the labels as this scorer does.
   const classes = join(dir, 'classes.json');
-  await writeFile(classes, JSON.stringify({ names: classMap.names, colors: classMap.colors, labels: Object.fromEntries([...classMap.ids].map(([label, id]) => [label, id === classMap.ignoreValue ? 'ignore' : id])) }));
+  await writeFile(
+    classes,
+    JSON.stringify({
+      names: classMap.names,
+      colors: classMap.colors,
+      labels: Object.fromEntries(
+        [...classMap.ids].map(([label, id]) => [label, id === classMap.ignoreValue ? 'ignore' : id]),
+      ),
+    }),
+  );
   for (const pair of pairs) {
     await symlink(pair.imagePath, join(folders.images, pair.imagePath.split('/').pop()!));
     await symlink(pair.labelPath, join(folders.labels, pair.labelPath.split('/').pop()!));
@@ -108,26 +150,65 @@ async function linkSubset(pairs: readonly LabelledPair[], dir: string): Promise<
   return { ...folders, classes };
 }
 
-async function trainSegstream(side: Side, seed: number, data: { images: string; labels: string; classes: string }): Promise<{ runDir: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
+async function trainSegstream(
+  side: Side,
+  seed: number,
+  data: { images: string; labels: string; classes: string },
+): Promise<{ runDir: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
   const runDir = join(work, `${side}-s${seed}`);
   await rm(runDir, { recursive: true, force: true });
-  const flags = ['train', '--images', data.images, '--labels', data.labels, '--classes', data.classes, '--out', runDir, '--seed', String(seed), '--epochs', String(epochs), '--base-filters', String(RECIPE.baseFilters), '--validation-fraction', String(RECIPE.validationFraction)];
+  const flags = [
+    'train',
+    '--images',
+    data.images,
+    '--labels',
+    data.labels,
+    '--classes',
+    data.classes,
+    '--out',
+    runDir,
+    '--seed',
+    String(seed),
+    '--epochs',
+    String(epochs),
+    '--base-filters',
+    String(RECIPE.baseFilters),
+    '--validation-fraction',
+    String(RECIPE.validationFraction),
+  ];
   if (side === 'segstream-64') flags.push('--shuffle-buffer', '64');
-  const { peakRssMiB } = await runMeasured(process.execPath, [join(root, 'bin', 'stream-train'), ...flags], `${runDir}.log`);
+  const { peakRssMiB } = await runMeasured(
+    process.execPath,
+    [join(root, 'bin', 'stream-train'), ...flags],
+    `${runDir}.log`,
+  );
   const epochEvents = (await readFile(join(runDir, 'metrics.ndjson'), 'utf8'))
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as EpochSummaryEvent)
     .filter((event) => event.type === 'epoch');
   const trainSeconds = epochEvents.reduce((sum, e) => sum + e.seconds - (e.validationSeconds ?? 0), 0);
-  return { runDir, trainLoss: epochEvents.map((e) => e.trainLoss), trainSecondsPerEpoch: trainSeconds / epochEvents.length, peakRssMiB };
+  return {
+    runDir,
+    trainLoss: epochEvents.map((e) => e.trainLoss),
+    trainSecondsPerEpoch: trainSeconds / epochEvents.length,
+    peakRssMiB,
+  };
 }
 
 /** The run's split, read from the run.json of segstream's run with this seed (both sides train on it). */
-async function splitOf(seed: number, pairs: readonly LabelledPair[]): Promise<{ train: LabelledPair[]; heldOut: LabelledPair[] }> {
-  const manifest = JSON.parse(await readFile(join(work, `segstream-s${seed}`, 'run.json'), 'utf8')) as { splits: { train: string[]; validation: string[]; test: string[] } };
+async function splitOf(
+  seed: number,
+  pairs: readonly LabelledPair[],
+): Promise<{ train: LabelledPair[]; heldOut: LabelledPair[] }> {
+  const manifest = JSON.parse(await readFile(join(work, `segstream-s${seed}`, 'run.json'), 'utf8')) as {
+    splits: { train: string[]; validation: string[]; test: string[] };
+  };
   const byId = new Map(pairs.map((p) => [p.id, p]));
-  return { train: manifest.splits.train.map((id) => byId.get(id)!), heldOut: [...manifest.splits.validation, ...manifest.splits.test].map((id) => byId.get(id)!) };
+  return {
+    train: manifest.splits.train.map((id) => byId.get(id)!),
+    heldOut: [...manifest.splits.validation, ...manifest.splits.test].map((id) => byId.get(id)!),
+  };
 }
 
 /** Each image's label mask, rasterized once: every side of every seed is scored against the same masks. */
@@ -143,7 +224,10 @@ function truthMask(pair: LabelledPair): Promise<ClassMask> {
   return mask;
 }
 
-async function trainPytorch(seed: number, split: { train: LabelledPair[]; heldOut: LabelledPair[] }): Promise<{ predictions: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
+async function trainPytorch(
+  seed: number,
+  split: { train: LabelledPair[]; heldOut: LabelledPair[] },
+): Promise<{ predictions: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
   const dir = join(work, `pytorch-s${seed}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'masks'), { recursive: true });
@@ -153,50 +237,99 @@ async function trainPytorch(seed: number, split: { train: LabelledPair[]; heldOu
     await writeClassMaskPng(maskPath, await truthMask(pair));
     trainImages.push([pair.imagePath, maskPath]);
   }
-  const job = { trainImages, heldOut: split.heldOut.map((p) => [p.id, p.imagePath]), outDir: join(dir, 'predictions'), seed, epochs, classes: classMap.names.length, ...RECIPE };
+  const job = {
+    trainImages,
+    heldOut: split.heldOut.map((p) => [p.id, p.imagePath]),
+    outDir: join(dir, 'predictions'),
+    seed,
+    epochs,
+    classes: classMap.names.length,
+    ...RECIPE,
+  };
   await writeFile(join(dir, 'job.json'), JSON.stringify(job));
-  const { log } = await runMeasured(python, [join(root, 'bench', 'quality_unet_torch.py'), join(dir, 'job.json')], `${dir}.log`);
-  const result = JSON.parse(log.trim().split('\n').pop()!) as { epochs: Array<{ loss: number; seconds: number }>; peakRssMiB: number };
-  return { predictions: job.outDir, trainLoss: result.epochs.map((e) => e.loss), trainSecondsPerEpoch: result.epochs.reduce((s, e) => s + e.seconds, 0) / result.epochs.length, peakRssMiB: result.peakRssMiB };
+  const { log } = await runMeasured(
+    python,
+    [join(root, 'bench', 'quality_unet_torch.py'), join(dir, 'job.json')],
+    `${dir}.log`,
+  );
+  const result = JSON.parse(log.trim().split('\n').pop()!) as {
+    epochs: Array<{ loss: number; seconds: number }>;
+    peakRssMiB: number;
+  };
+  return {
+    predictions: job.outDir,
+    trainLoss: result.epochs.map((e) => e.loss),
+    trainSecondsPerEpoch: result.epochs.reduce((s, e) => s + e.seconds, 0) / result.epochs.length,
+    peakRssMiB: result.peakRssMiB,
+  };
 }
 
 /** One scorer for both sides: full-size class masks against the labels, pooled over the held-out images. */
-async function score(heldOut: readonly LabelledPair[], predict: (pair: LabelledPair) => Promise<Uint8Array>): Promise<SegmentationMetrics> {
+async function score(
+  heldOut: readonly LabelledPair[],
+  predict: (pair: LabelledPair) => Promise<Uint8Array>,
+): Promise<SegmentationMetrics> {
   const matrix = new ConfusionMatrix(classMap.names.length, classMap.ignoreValue);
   for (const pair of heldOut) matrix.add((await truthMask(pair)).data, await predict(pair));
   return matrix.metrics(classMap.names);
 }
 
 const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
-const spread = (values: number[]): string => (values.length > 1 ? `±${((Math.max(...values) - Math.min(...values)) / 2).toFixed(3)}` : '');
+const spread = (values: number[]): string =>
+  values.length > 1 ? `±${((Math.max(...values) - Math.min(...values)) / 2).toFixed(3)}` : '';
 
 /** The per-run and per-side tables, and the goal's gap. */
 function printTables(results: readonly RunResult[], sides: readonly Side[]): void {
-  console.log('\n| side | seed | final train loss | held-out mIoU | macro F1 | ' + classMap.names.map((n) => `IoU ${n}`).join(' | ') + ' | train s/epoch | peak RSS MiB |');
+  console.log(
+    '\n| side | seed | final train loss | held-out mIoU | macro F1 | ' +
+      classMap.names.map((n) => `IoU ${n}`).join(' | ') +
+      ' | train s/epoch | peak RSS MiB |',
+  );
   console.log('|---|---:|---:|---:|---:|' + classMap.names.map(() => '---:').join('|') + '|---:|---:|');
   for (const r of results) {
-    const iou = classMap.names.map((name) => r.metrics.perClass.find((c) => c.name === name)?.iou.toFixed(3) ?? '-');
-    console.log(`| ${r.side} | ${r.seed} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`);
+    const iou = classMap.names.map(
+      (name) => r.metrics.perClass.find((c) => c.name === name)?.iou.toFixed(3) ?? '-',
+    );
+    console.log(
+      `| ${r.side} | ${r.seed} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`,
+    );
   }
   console.log('\n| side | mean held-out mIoU | mean macro F1 | mean train s/epoch |');
   console.log('|---|---:|---:|---:|');
   for (const side of sides) {
     const runs = results.filter((r) => r.side === side);
     const mious = runs.map((r) => r.metrics.meanIoU);
-    console.log(`| ${side} | ${mean(mious).toFixed(3)} ${spread(mious)} | ${mean(runs.map((r) => r.metrics.macro.f1)).toFixed(3)} | ${mean(runs.map((r) => r.trainSecondsPerEpoch)).toFixed(0)} |`);
+    console.log(
+      `| ${side} | ${mean(mious).toFixed(3)} ${spread(mious)} | ${mean(runs.map((r) => r.metrics.macro.f1)).toFixed(3)} | ${mean(runs.map((r) => r.trainSecondsPerEpoch)).toFixed(0)} |`,
+    );
   }
-  const gap = (side: Side): number => mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
-  if (sides.includes('pytorch')) console.log(`\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01)`);
+  const gap = (side: Side): number =>
+    mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
+  if (sides.includes('pytorch'))
+    console.log(
+      `\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01)`,
+    );
 }
 
 if (args.report) {
-  const saved = JSON.parse(await readFile(join(work, 'quality.json'), 'utf8')) as { machine: string; task: string; images: number; epochs: number; seeds: number[]; results: RunResult[] };
-  console.log(`${saved.machine}; ${saved.task}, ${saved.images} images, ${saved.epochs} epochs, seeds ${saved.seeds.join(',')}; ${saved.results.length} runs done`);
+  const saved = JSON.parse(await readFile(join(work, 'quality.json'), 'utf8')) as {
+    machine: string;
+    task: string;
+    images: number;
+    epochs: number;
+    seeds: number[];
+    results: RunResult[];
+  };
+  console.log(
+    `${saved.machine}; ${saved.task}, ${saved.images} images, ${saved.epochs} epochs, seeds ${saved.seeds.join(',')}; ${saved.results.length} runs done`,
+  );
   printTables(saved.results, [...new Set(saved.results.map((r) => r.side))]);
   process.exit(0);
 }
 console.log(machineLine());
-console.log(`bench:quality: ${args.task} (${classMap.names.join(', ')}), ${imageCount} xBD images (first by name), ${epochs} epochs, seeds ${seeds.join(',')}; UNet ${RECIPE.baseFilters} filters depth ${RECIPE.depth}, ${RECIPE.tile} px tiles, batch ${RECIPE.batch}, Adam ${RECIPE.learningRate} constant, flips + quarter turns, sparse cross-entropy, ${RECIPE.threads} threads each`);
+console.log(
+  `bench:quality: ${args.task} (${classMap.names.join(', ')}), ${imageCount} xBD images (first by name), ${epochs} epochs, seeds ${seeds.join(',')}; UNet ${RECIPE.baseFilters} filters depth ${RECIPE.depth}, ${RECIPE.tile} px tiles, batch ${RECIPE.batch}, Adam ${RECIPE.learningRate} constant, flips + quarter turns, sparse cross-entropy, ${RECIPE.threads} threads each`,
+);
 await selectBackend({ backend: 'wasm' });
 const allPairs = (await xbdPairs()).sort((a, b) => a.id.localeCompare(b.id)).slice(0, imageCount);
 const data = await linkSubset(allPairs, join(work, 'data'));
@@ -210,21 +343,64 @@ for (const seed of seeds) {
       const split = await splitOf(seed, allPairs);
       const run = await trainPytorch(seed, split);
       const metrics = await score(split.heldOut, async (pair) => {
-        const { data: bytes } = await sharp(join(run.predictions, `${pair.id}.png`)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+        const { data: bytes } = await sharp(join(run.predictions, `${pair.id}.png`))
+          .extractChannel(0)
+          .raw()
+          .toBuffer({ resolveWithObject: true });
         return new Uint8Array(bytes);
       });
-      results.push({ side, seed, trainLoss: run.trainLoss, trainSecondsPerEpoch: run.trainSecondsPerEpoch, peakRssMiB: run.peakRssMiB, metrics });
+      results.push({
+        side,
+        seed,
+        trainLoss: run.trainLoss,
+        trainSecondsPerEpoch: run.trainSecondsPerEpoch,
+        peakRssMiB: run.peakRssMiB,
+        metrics,
+      });
     } else {
       const run = await trainSegstream(side, seed, data);
       const { model } = await openRun(run.runDir, 'latest');
       const split = await splitOf(seed, allPairs);
-      const metrics = await score(split.heldOut, async (pair) => (await predictFullImage(model, await decodeImage(pair.imagePath), { tileSize: RECIPE.tile, overlap: 0 })).classes.data);
+      const metrics = await score(
+        split.heldOut,
+        async (pair) =>
+          (
+            await predictFullImage(model, await decodeImage(pair.imagePath), {
+              tileSize: RECIPE.tile,
+              overlap: 0,
+            })
+          ).classes.data,
+      );
       model.dispose();
-      results.push({ side, seed, trainLoss: run.trainLoss, trainSecondsPerEpoch: run.trainSecondsPerEpoch, peakRssMiB: run.peakRssMiB, metrics });
+      results.push({
+        side,
+        seed,
+        trainLoss: run.trainLoss,
+        trainSecondsPerEpoch: run.trainSecondsPerEpoch,
+        peakRssMiB: run.peakRssMiB,
+        metrics,
+      });
     }
-    await writeFile(join(work, 'quality.json'), JSON.stringify({ machine: machineLine(), task: args.task, images: imageCount, epochs, seeds, recipe: RECIPE, results }, null, 2));
+    await writeFile(
+      join(work, 'quality.json'),
+      JSON.stringify(
+        {
+          machine: machineLine(),
+          task: args.task,
+          images: imageCount,
+          epochs,
+          seeds,
+          recipe: RECIPE,
+          results,
+        },
+        null,
+        2,
+      ),
+    );
     const last = results.at(-1)!;
-    console.log(`${side} seed ${seed}: held-out mIoU ${last.metrics.meanIoU.toFixed(3)}, macro F1 ${last.metrics.macro.f1.toFixed(3)}, final train loss ${last.trainLoss.at(-1)!.toFixed(3)} (${((Date.now() - started) / 60000).toFixed(1)} min)`);
+    console.log(
+      `${side} seed ${seed}: held-out mIoU ${last.metrics.meanIoU.toFixed(3)}, macro F1 ${last.metrics.macro.f1.toFixed(3)}, final train loss ${last.trainLoss.at(-1)!.toFixed(3)} (${((Date.now() - started) / 60000).toFixed(1)} min)`,
+    );
   }
 }
 printTables(results, sides);

@@ -6,15 +6,15 @@
 // Options (or SOAK_STEPS, SOAK_EVERY, SOAK_BATCH, SOAK_PAIRS): --steps 1500 --every <steps/20> --batch 4
 // --pairs <all 87> (fewer pairs make epochs shorter, so that a short soak crosses epoch boundaries too).
 import * as tf from '@tensorflow/tfjs';
-import { type Observable, lastValueFrom, map, tap } from 'rxjs';
+import { lastValueFrom, map, type Observable, tap } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { readImageSize } from '../src/io/decodeImage.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { buildUNet } from '../src/models/unet.js';
 import { train } from '../src/operators/train.js';
-import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import { tileBatches } from '../src/sources/tileBatches.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import type { TensorBatch } from '../src/types.js';
 import { machineLine, mebibytes, xbdPairs } from './common.js';
 
@@ -24,7 +24,8 @@ function integerOption(name: string, fallback: number): number {
   const raw = flag >= 0 ? process.argv[flag + 1] : process.env[`SOAK_${name.toUpperCase()}`];
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`soak: --${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new RangeError(`soak: --${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -57,7 +58,9 @@ for (const pair of pairs) {
 }
 const stepsPerEpoch = Math.ceil(tilesPerEpoch / batchSize);
 const epochs = Math.ceil(steps / stepsPerEpoch);
-console.log(`UNet 8 filters, depth 3; ${pairs.length} xBD images, ${tilesPerEpoch} tiles of ${TILE}x${TILE} an epoch, batch ${batchSize} (${stepsPerEpoch} steps an epoch); ${steps} steps (${epochs} epoch${epochs === 1 ? '' : 's'}), a sample every ${every}`);
+console.log(
+  `UNet 8 filters, depth 3; ${pairs.length} xBD images, ${tilesPerEpoch} tiles of ${TILE}x${TILE} an epoch, batch ${batchSize} (${stepsPerEpoch} steps an epoch); ${steps} steps (${epochs} epoch${epochs === 1 ? '' : 's'}), a sample every ${every}`,
+);
 
 // Batches in flight (queued for the trainer) hold tensors that come and go with timing, not with leaks: they
 // are counted here and left out of the samples.
@@ -116,7 +119,15 @@ await lastValueFrom(
     }) as Observable<TensorBatch>
   ).pipe(
     map(counted),
-    train({ model, numClasses: classMap.names.length, classNames: classMap.names, ignoreValue: classMap.ignoreValue, epochs, stepsPerEpoch, signal: stop.signal }),
+    train({
+      model,
+      numClasses: classMap.names.length,
+      classNames: classMap.names,
+      ignoreValue: classMap.ignoreValue,
+      epochs,
+      stepsPerEpoch,
+      signal: stop.signal,
+    }),
     tap((event) => {
       if (event.type !== 'batch') return;
       if (event.globalStep % every === 0 || event.globalStep === steps) {
@@ -134,7 +145,9 @@ await lastValueFrom(
         samples.push(sample);
         lastSampleAt = now;
         const heap = sample.wasmHeap === undefined ? '-' : mebibytes(sample.wasmHeap);
-        console.log(`${String(sample.step).padStart(6)}  ${String(sample.epoch).padStart(5)}  ${mebibytes(sample.rss).padStart(9)}  ${heap.padStart(13)}  ${`${sample.tensors} (${mebibytes(sample.tensorBytes)})`.padStart(13)}  ${`${inFlight.batches} (${mebibytes(inFlight.bytes)})`.padStart(15)}  ${sample.stepsPerSecond.toFixed(2).padStart(7)}`);
+        console.log(
+          `${String(sample.step).padStart(6)}  ${String(sample.epoch).padStart(5)}  ${mebibytes(sample.rss).padStart(9)}  ${heap.padStart(13)}  ${`${sample.tensors} (${mebibytes(sample.tensorBytes)})`.padStart(13)}  ${`${inFlight.batches} (${mebibytes(inFlight.bytes)})`.padStart(15)}  ${sample.stepsPerSecond.toFixed(2).padStart(7)}`,
+        );
       }
       if (event.globalStep === steps) stop.abort();
     }),
@@ -146,12 +159,18 @@ const seconds = (performance.now() - started) / 1000;
 const warm = samples.find((s) => s.step >= steps * 0.1) ?? samples[0]!;
 const last = samples.at(-1)!;
 const rssGrowth = last.rss - warm.rss;
-const heapGrowth = last.wasmHeap !== undefined && warm.wasmHeap !== undefined ? last.wasmHeap - warm.wasmHeap : undefined;
+const heapGrowth =
+  last.wasmHeap !== undefined && warm.wasmHeap !== undefined ? last.wasmHeap - warm.wasmHeap : undefined;
 const tensorsEqual = last.tensors === warm.tensors && last.tensorBytes === warm.tensorBytes;
 const signedMebibytes = (bytes: number) => `${bytes < 0 ? '-' : '+'}${mebibytes(Math.abs(bytes))}`;
 const percent = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;
-const stable = tensorsEqual && rssGrowth <= MEMORY_TOLERANCE * warm.rss && (heapGrowth === undefined || heapGrowth <= MEMORY_TOLERANCE * warm.wasmHeap!);
-console.log(`${last.step} steps in ${seconds.toFixed(0)} s (${(last.step / seconds).toFixed(2)} steps/s, ${((last.step * batchSize) / seconds).toFixed(1)} tiles/s), ${last.epoch + 1} epoch(s) reached`);
+const stable =
+  tensorsEqual &&
+  rssGrowth <= MEMORY_TOLERANCE * warm.rss &&
+  (heapGrowth === undefined || heapGrowth <= MEMORY_TOLERANCE * warm.wasmHeap!);
+console.log(
+  `${last.step} steps in ${seconds.toFixed(0)} s (${(last.step / seconds).toFixed(2)} steps/s, ${((last.step * batchSize) / seconds).toFixed(1)} tiles/s), ${last.epoch + 1} epoch(s) reached`,
+);
 console.log(
   `verdict: ${stable ? 'stable' : 'GROWING'}: from step ${warm.step} to ${last.step}, RSS ${signedMebibytes(rssGrowth)} MiB (${percent(rssGrowth, warm.rss)}), ` +
     `wasm heap ${heapGrowth === undefined ? 'n/a' : `${signedMebibytes(heapGrowth)} MiB (${percent(heapGrowth, warm.wasmHeap!)})`} (tolerance ${100 * MEMORY_TOLERANCE}% each), tensors ${warm.tensors} -> ${last.tensors} (${warm.tensorBytes} -> ${last.tensorBytes} bytes${tensorsEqual ? ', equal' : ', DIFFERENT'})`,

@@ -14,18 +14,19 @@
 // (b), (c) and (d) measure each case in a fresh process (`--memory-child BATCH`, `--ingest-child EPOCHS`,
 // `--shuffle-child TILES`, which
 // print one JSON line): wasm memory and peak RSS never shrink.
-import { type Observable, filter, from, lastValueFrom, map, take, tap, toArray } from 'rxjs';
+
 import * as tf from '@tensorflow/tfjs';
+import { filter, from, lastValueFrom, map, type Observable, take, tap, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
-import { type UNetOptions, buildUNet } from '../src/models/unet.js';
+import { buildUNet, type UNetOptions } from '../src/models/unet.js';
+import { train } from '../src/operators/train.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/tiling/shuffleBudget.js';
 import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
-import { SeededRandom } from '../src/util/seededRandom.js';
-import { train } from '../src/operators/train.js';
 import type { BatchMetricsEvent, TrainingEvent } from '../src/training/events.js';
 import type { LabelledPair, TensorBatch } from '../src/types.js';
+import { SeededRandom } from '../src/util/seededRandom.js';
 import { drainBatches, machineLine, measureInChild, mebibytes, xbdPairs, xbdTileBatches } from './common.js';
 
 const NUM_CLASSES = xbdClassMap().names.length;
@@ -45,7 +46,8 @@ const XBD_TILE_SIZE = 256;
 
 const isBatchEvent = (event: TrainingEvent): event is BatchMetricsEvent => event.type === 'batch';
 const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;
-const wasmHeapBytes = () => (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length;
+const wasmHeapBytes = () =>
+  (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length;
 
 /** Trains a fresh small UNet on the first warm-up + measured batches; the mean seconds between step ends after the warm-up. */
 async function meanStepSeconds(batches: Observable<TensorBatch>): Promise<number> {
@@ -95,7 +97,14 @@ async function memoryChild(batchSize: number): Promise<MemoryMeasurement> {
   const model = buildUNet(STREAMING_UNET);
   let events: BatchMetricsEvent[] = [];
   const profile = await tf.profile(async () => {
-    events = await lastValueFrom(xbdTileBatches(pairs, batchSize).pipe(take(MEMORY_STEPS), train({ model, numClasses: NUM_CLASSES }), filter(isBatchEvent), toArray()));
+    events = await lastValueFrom(
+      xbdTileBatches(pairs, batchSize).pipe(
+        take(MEMORY_STEPS),
+        train({ model, numClasses: NUM_CLASSES }),
+        filter(isBatchEvent),
+        toArray(),
+      ),
+    );
   });
   model.dispose();
   const afterWarmUp = events.slice(1);
@@ -105,7 +114,8 @@ async function memoryChild(batchSize: number): Promise<MemoryMeasurement> {
     wasmHeap: wasmHeapBytes() ?? null,
     peakTensorBytes: profile.peakBytes,
     tensorBytesAfterStep: Math.max(...events.map((event) => event.memory.tensorBytes)),
-    secondsPerStep: afterWarmUp.reduce((sum, event) => sum + batchSize / event.imagesPerSecond, 0) / afterWarmUp.length,
+    secondsPerStep:
+      afterWarmUp.reduce((sum, event) => sum + batchSize / event.imagesPerSecond, 0) / afterWarmUp.length,
   };
 }
 
@@ -116,10 +126,18 @@ interface IngestMeasurement {
 }
 
 /** Ingest alone of all xBD tiles after a warm-up, batches released as they come; `onBatch` sees each first. */
-async function ingestXbd(batchSize: number, epochs: number, shuffleBuffer: number, onBatch?: (batch: TensorBatch, seconds: number) => void): Promise<IngestMeasurement> {
+async function ingestXbd(
+  batchSize: number,
+  epochs: number,
+  shuffleBuffer: number,
+  onBatch?: (batch: TensorBatch, seconds: number) => void,
+): Promise<IngestMeasurement> {
   const pairs = await xbdPairs();
   await drainBatches(xbdTileBatches(pairs.slice(0, 4), batchSize)); // warm-up: sharp, JIT, the wasm heap
-  const { tiles, seconds } = await drainBatches(xbdTileBatches(pairs, batchSize, epochs, shuffleBuffer), onBatch);
+  const { tiles, seconds } = await drainBatches(
+    xbdTileBatches(pairs, batchSize, epochs, shuffleBuffer),
+    onBatch,
+  );
   return { tiles, seconds, peakRss: peakRssBytes() };
 }
 
@@ -152,7 +170,8 @@ async function imageSize(pair: LabelledPair): Promise<[number, number]> {
 /** Mean distinct source images in consecutive runs of `length` tiles of a stream. */
 function meanDistinctImages(sources: readonly string[], length: number): number {
   let sum = 0;
-  for (let start = 0; start < sources.length; start += length) sum += new Set(sources.slice(start, start + length)).size;
+  for (let start = 0; start < sources.length; start += length)
+    sum += new Set(sources.slice(start, start + length)).size;
   return sum / Math.ceil(sources.length / length);
 }
 
@@ -163,7 +182,7 @@ function mixing(sources: readonly string[]): string {
 
 const [mode, value] = process.argv.slice(2);
 // `--sections bd` runs only those sections (default: all).
-const sections = mode === '--sections' ? value ?? '' : 'abcd';
+const sections = mode === '--sections' ? (value ?? '') : 'abcd';
 const backend = await selectBackend();
 if (mode === '--memory-child') {
   console.log(JSON.stringify(await memoryChild(Number(value))));
@@ -178,16 +197,22 @@ if (mode === '--memory-child') {
 
   const unetLine = `UNet depth ${STREAMING_UNET.depth}, ${STREAMING_UNET.baseFilters} filters, BatchNorm, 256x256 tiles from xBD`;
   if (sections.includes('a')) {
-    console.log(`(a) overlap: ${unetLine}, batch ${OVERLAP_BATCH_SIZE}, ${MEASURED_STEPS} steps after ${WARMUP_STEPS} warm-up steps`);
+    console.log(
+      `(a) overlap: ${unetLine}, batch ${OVERLAP_BATCH_SIZE}, ${MEASURED_STEPS} steps after ${WARMUP_STEPS} warm-up steps`,
+    );
     const streamed: number[] = [];
     const inMemory: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       streamed.push(await meanStepSeconds(xbdTileBatches(pairs, OVERLAP_BATCH_SIZE)));
       inMemory.push(await meanStepSeconds(from(await batchesInMemory(pairs))));
-      console.log(`round ${round}: streamed from xBD ${streamed.at(-1)!.toFixed(3)} s/step, in memory ${inMemory.at(-1)!.toFixed(3)} s/step, tensors alive ${tf.memory().numTensors}`);
+      console.log(
+        `round ${round}: streamed from xBD ${streamed.at(-1)!.toFixed(3)} s/step, in memory ${inMemory.at(-1)!.toFixed(3)} s/step, tensors alive ${tf.memory().numTensors}`,
+      );
     }
     const ratio = Math.min(...streamed) / Math.min(...inMemory);
-    console.log(`streamed ${Math.min(...streamed).toFixed(3)} s/step vs in memory ${Math.min(...inMemory).toFixed(3)} s/step (best of ${ROUNDS} each) on ${backend.tfBackend}: ratio ${ratio.toFixed(3)} (goal <= 1.05)`);
+    console.log(
+      `streamed ${Math.min(...streamed).toFixed(3)} s/step vs in memory ${Math.min(...inMemory).toFixed(3)} s/step (best of ${ROUNDS} each) on ${backend.tfBackend}: ratio ${ratio.toFixed(3)} (goal <= 1.05)`,
+    );
   }
 
   if (sections.includes('b')) {
@@ -195,33 +220,57 @@ if (mode === '--memory-child') {
     for (const batchSize of MEMORY_BATCH_SIZES) {
       const m = measureInChild<MemoryMeasurement>('streaming.js', ['--memory-child', batchSize]);
       const wasmHeap = m.wasmHeap === null ? 'no wasm heap' : `wasm heap ${mebibytes(m.wasmHeap)} MiB`;
-      console.log(`batch ${m.batchSize} on ${backend.tfBackend}: peak RSS ${mebibytes(m.peakRss)} MiB, ${wasmHeap}, peak tensors ${mebibytes(m.peakTensorBytes)} MiB (${mebibytes(m.tensorBytesAfterStep)} MiB between steps), ${m.secondsPerStep.toFixed(2)} s/step`);
+      console.log(
+        `batch ${m.batchSize} on ${backend.tfBackend}: peak RSS ${mebibytes(m.peakRss)} MiB, ${wasmHeap}, peak tensors ${mebibytes(m.peakTensorBytes)} MiB (${mebibytes(m.tensorBytesAfterStep)} MiB between steps), ${m.secondsPerStep.toFixed(2)} s/step`,
+      );
     }
   }
 
   if (sections.includes('c')) {
-    console.log(`(c) dataset size: ingest only (tileBatches, batches of ${INGEST_BATCH_SIZE}, released at once), a fresh process each`);
-    const runs = DATASET_EPOCHS.map((epochs) => measureInChild<IngestMeasurement & { epochs: number }>('streaming.js', ['--ingest-child', epochs]));
+    console.log(
+      `(c) dataset size: ingest only (tileBatches, batches of ${INGEST_BATCH_SIZE}, released at once), a fresh process each`,
+    );
+    const runs = DATASET_EPOCHS.map((epochs) =>
+      measureInChild<IngestMeasurement & { epochs: number }>('streaming.js', ['--ingest-child', epochs]),
+    );
     for (const run of runs) {
-      console.log(`${run.epochs}x (${run.tiles} tiles) on ${backend.tfBackend}: ${run.seconds.toFixed(1)} s, ${(run.tiles / run.seconds).toFixed(0)} tiles/s, peak RSS ${mebibytes(run.peakRss)} MiB`);
+      console.log(
+        `${run.epochs}x (${run.tiles} tiles) on ${backend.tfBackend}: ${run.seconds.toFixed(1)} s, ${(run.tiles / run.seconds).toFixed(0)} tiles/s, peak RSS ${mebibytes(run.peakRss)} MiB`,
+      );
     }
     const [once, ...more] = runs;
     for (const run of more) {
-      console.log(`time ${run.epochs}x / 1x: ratio ${(run.seconds / once!.seconds).toFixed(2)} (linear ${run.epochs}); peak RSS ${run.epochs}x / 1x: ratio ${(run.peakRss / once!.peakRss).toFixed(2)} (flat 1)`);
+      console.log(
+        `time ${run.epochs}x / 1x: ratio ${(run.seconds / once!.seconds).toFixed(2)} (linear ${run.epochs}); peak RSS ${run.epochs}x / 1x: ratio ${(run.peakRss / once!.peakRss).toFixed(2)} (flat 1)`,
+      );
     }
   }
 
   if (sections.includes('d')) {
-    const tilesPerImage = await Promise.all(pairs.map(async (pair) => tilePositions(...(await imageSize(pair)), tileGrid({ size: XBD_TILE_SIZE })).length));
+    const tilesPerImage = await Promise.all(
+      pairs.map(
+        async (pair) => tilePositions(...(await imageSize(pair)), tileGrid({ size: XBD_TILE_SIZE })).length,
+      ),
+    );
     const epochTiles = tilesPerImage.reduce((a, b) => a + b, 0);
     const budgetTiles = shuffleBufferForMemory(DEFAULT_SHUFFLE_MEMORY_MIB, XBD_TILE_SIZE);
-    console.log(`(d) shuffle budget: one epoch of ${epochTiles} xBD tiles of ${XBD_TILE_SIZE} px from ${pairs.length} images, batches of ${SHUFFLE_BATCH_SIZE}, released at once, a fresh process each`);
-    const inMemory = new SeededRandom(0).shuffle(tilesPerImage.flatMap((count, image) => Array.from({ length: count }, () => String(image))));
+    console.log(
+      `(d) shuffle budget: one epoch of ${epochTiles} xBD tiles of ${XBD_TILE_SIZE} px from ${pairs.length} images, batches of ${SHUFFLE_BATCH_SIZE}, released at once, a fresh process each`,
+    );
+    const inMemory = new SeededRandom(0).shuffle(
+      tilesPerImage.flatMap((count, image) => Array.from({ length: count }, () => String(image))),
+    );
     console.log(`all tiles shuffled in memory: ${mixing(inMemory)}`);
-    const settings: Array<[string, number]> = [['64 tiles (the old default)', 64], [`${DEFAULT_SHUFFLE_MEMORY_MIB} MiB (the default)`, budgetTiles], ['the whole epoch', epochTiles]];
+    const settings: Array<[string, number]> = [
+      ['64 tiles (the old default)', 64],
+      [`${DEFAULT_SHUFFLE_MEMORY_MIB} MiB (the default)`, budgetTiles],
+      ['the whole epoch', epochTiles],
+    ];
     for (const [name, bufferTiles] of settings) {
       const m = measureInChild<ShuffleMeasurement>('streaming.js', ['--shuffle-child', bufferTiles]);
-      console.log(`buffer ${name}, ${m.bufferTiles} tiles: ${mixing(m.sources)}, first batch after ${m.firstBatchSeconds.toFixed(1)} s, ${(m.tiles / m.seconds).toFixed(0)} tiles/s, peak RSS ${mebibytes(m.peakRss)} MiB`);
+      console.log(
+        `buffer ${name}, ${m.bufferTiles} tiles: ${mixing(m.sources)}, first batch after ${m.firstBatchSeconds.toFixed(1)} s, ${(m.tiles / m.seconds).toFixed(0)} tiles/s, peak RSS ${mebibytes(m.peakRss)} MiB`,
+      );
     }
   }
 }

@@ -5,9 +5,21 @@ import { machineLine, measureInChild, torchUNetPeer } from './common.js';
 
 const withCpu = process.argv.includes('--with-cpu');
 
-interface Measurement { trainImagesPerSecond: number; forwardImagesPerSecond: number; stepsPerSecond: number; summary: string }
+interface Measurement {
+  trainImagesPerSecond: number;
+  forwardImagesPerSecond: number;
+  stepsPerSecond: number;
+  summary: string;
+}
 
-function measure(model: string, backend: string, threads: number, batch: number, size: number, steps: number): Measurement {
+function measure(
+  model: string,
+  backend: string,
+  threads: number,
+  batch: number,
+  size: number,
+  steps: number,
+): Measurement {
   return measureInChild<Measurement>('trainStep.js', [model, backend, threads, batch, size, steps]);
 }
 
@@ -21,20 +33,34 @@ for (const threads of [1, 2]) {
   const unet = measure('unet', 'wasm', threads, 4, 256, UNET_STEPS);
   if (typeof peerResult === 'string') {
     console.log(peerResult);
-    console.log(`unet wasm ${threads} thread(s): train ${fmt(unet.trainImagesPerSecond)} images/s, forward ${fmt(unet.forwardImagesPerSecond)} images/s`);
+    console.log(
+      `unet wasm ${threads} thread(s): train ${fmt(unet.trainImagesPerSecond)} images/s, forward ${fmt(unet.forwardImagesPerSecond)} images/s`,
+    );
   } else {
-    console.log(`pytorch unet ${threads} thread(s): train ${fmt(peerResult.train)} images/s, forward ${fmt(peerResult.forward)} images/s`);
-    console.log(`unet wasm ${threads} thread(s) forward: ${fmt(unet.forwardImagesPerSecond)} images/s, ratio ${fmt(unet.forwardImagesPerSecond / peerResult.forward)}`);
-    console.log(`unet wasm ${threads} thread(s) train: ${fmt(unet.trainImagesPerSecond)} images/s, ratio ${fmt(unet.trainImagesPerSecond / peerResult.train)}`);
+    console.log(
+      `pytorch unet ${threads} thread(s): train ${fmt(peerResult.train)} images/s, forward ${fmt(peerResult.forward)} images/s`,
+    );
+    console.log(
+      `unet wasm ${threads} thread(s) forward: ${fmt(unet.forwardImagesPerSecond)} images/s, ratio ${fmt(unet.forwardImagesPerSecond / peerResult.forward)}`,
+    );
+    console.log(
+      `unet wasm ${threads} thread(s) train: ${fmt(unet.trainImagesPerSecond)} images/s, ratio ${fmt(unet.trainImagesPerSecond / peerResult.train)}`,
+    );
   }
 }
 if (withCpu) {
   const cpu = measure('unet', 'cpu', 1, 1, 256, 1);
-  console.log(`unet cpu (pure JS) batch 1: train ${fmt(cpu.trainImagesPerSecond)} images/s, forward ${fmt(cpu.forwardImagesPerSecond)} images/s`);
+  console.log(
+    `unet cpu (pure JS) batch 1: train ${fmt(cpu.trainImagesPerSecond)} images/s, forward ${fmt(cpu.forwardImagesPerSecond)} images/s`,
+  );
 } else {
   console.log('unet cpu: skipped (one step takes minutes; run with --with-cpu)');
 }
 const deeplab = measure('deeplabv3plus', 'wasm', 2, 2, 256, 1);
-console.log(`deeplabv3plus resnet50 os16 wasm 2 threads batch 2: ${fmt(deeplab.stepsPerSecond)} train steps/s (${fmt(deeplab.trainImagesPerSecond)} images/s), forward ${fmt(deeplab.forwardImagesPerSecond)} images/s`);
+console.log(
+  `deeplabv3plus resnet50 os16 wasm 2 threads batch 2: ${fmt(deeplab.stepsPerSecond)} train steps/s (${fmt(deeplab.trainImagesPerSecond)} images/s), forward ${fmt(deeplab.forwardImagesPerSecond)} images/s`,
+);
 const pix2pix = measure('pix2pix', 'wasm', 2, 2, 256, 1);
-console.log(`pix2pix (generator + PatchGAN) wasm 2 threads batch 2: ${fmt(pix2pix.stepsPerSecond)} train steps/s (${fmt(pix2pix.trainImagesPerSecond)} images/s), forward ${fmt(pix2pix.forwardImagesPerSecond)} images/s`);
+console.log(
+  `pix2pix (generator + PatchGAN) wasm 2 threads batch 2: ${fmt(pix2pix.stepsPerSecond)} train steps/s (${fmt(pix2pix.trainImagesPerSecond)} images/s), forward ${fmt(pix2pix.forwardImagesPerSecond)} images/s`,
+);

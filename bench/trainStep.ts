@@ -8,7 +8,8 @@ import { buildPatchGANDiscriminator, buildPix2PixGenerator } from '../src/models
 import { buildUNet } from '../src/models/unet.js';
 import { BENCH_UNET } from './common.js';
 
-const [model = 'unet', backend = 'wasm', threads = '2', batchText = '4', sizeText = '256', stepsText = '3'] = process.argv.slice(2);
+const [model = 'unet', backend = 'wasm', threads = '2', batchText = '4', sizeText = '256', stepsText = '3'] =
+  process.argv.slice(2);
 const batch = Number(batchText);
 const size = Number(sizeText);
 const steps = Number(stepsText);
@@ -16,11 +17,15 @@ const classes = 5;
 const choice = await selectBackend({ backend: backend as BackendName, wasmThreads: Number(threads) });
 
 const images = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
-const labels = tf.oneHot(tf.randomUniform([batch, size, size], 0, classes, 'int32') as tf.Tensor3D, classes).cast('float32') as tf.Tensor4D;
+const labels = tf
+  .oneHot(tf.randomUniform([batch, size, size], 0, classes, 'int32') as tf.Tensor3D, classes)
+  .cast('float32') as tf.Tensor4D;
 const network =
-  model === 'unet' ? buildUNet({ ...BENCH_UNET, numClasses: classes })
-  : model === 'deeplabv3plus' ? buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: classes })
-  : buildPix2PixGenerator({ numClasses: classes });
+  model === 'unet'
+    ? buildUNet({ ...BENCH_UNET, numClasses: classes })
+    : model === 'deeplabv3plus'
+      ? buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: classes })
+      : buildPix2PixGenerator({ numClasses: classes });
 const discriminator = model === 'pix2pix' ? buildPatchGANDiscriminator({ numClasses: classes }) : undefined;
 const optimizer = tf.train.adam(model === 'pix2pix' ? 2e-4 : 1e-3);
 const discriminatorOptimizer = tf.train.adam(2e-4);
@@ -28,20 +33,32 @@ const discriminatorOptimizer = tf.train.adam(2e-4);
 /** One optimizer step; for Pix2Pix a generator step (adversarial + segmentation) and a discriminator step. */
 function step(): void {
   tf.tidy(() => {
-    optimizer.minimize(() => {
-      const logits = network.apply(images, { training: true }) as tf.Tensor4D;
-      const segmentation = tf.losses.softmaxCrossEntropy(labels, logits);
-      if (!discriminator) return segmentation as tf.Scalar;
-      const verdict = discriminator.apply([images, tf.softmax(logits)], { training: true }) as tf.Tensor;
-      return segmentation.mul(100).add(tf.losses.meanSquaredError(tf.onesLike(verdict), verdict)) as tf.Scalar;
-    }, false, network.trainableWeights.map((w) => w.read() as tf.Variable));
+    optimizer.minimize(
+      () => {
+        const logits = network.apply(images, { training: true }) as tf.Tensor4D;
+        const segmentation = tf.losses.softmaxCrossEntropy(labels, logits);
+        if (!discriminator) return segmentation as tf.Scalar;
+        const verdict = discriminator.apply([images, tf.softmax(logits)], { training: true }) as tf.Tensor;
+        return segmentation
+          .mul(100)
+          .add(tf.losses.meanSquaredError(tf.onesLike(verdict), verdict)) as tf.Scalar;
+      },
+      false,
+      network.trainableWeights.map((w) => w.read() as tf.Variable),
+    );
     if (discriminator) {
       const fake = tf.softmax(network.apply(images) as tf.Tensor4D);
-      discriminatorOptimizer.minimize(() => {
-        const real = discriminator.apply([images, labels], { training: true }) as tf.Tensor;
-        const generated = discriminator.apply([images, fake], { training: true }) as tf.Tensor;
-        return tf.losses.meanSquaredError(tf.onesLike(real), real).add(tf.losses.meanSquaredError(tf.zerosLike(generated), generated)) as tf.Scalar;
-      }, false, discriminator.trainableWeights.map((w) => w.read() as tf.Variable));
+      discriminatorOptimizer.minimize(
+        () => {
+          const real = discriminator.apply([images, labels], { training: true }) as tf.Tensor;
+          const generated = discriminator.apply([images, fake], { training: true }) as tf.Tensor;
+          return tf.losses
+            .meanSquaredError(tf.onesLike(real), real)
+            .add(tf.losses.meanSquaredError(tf.zerosLike(generated), generated)) as tf.Scalar;
+        },
+        false,
+        discriminator.trainableWeights.map((w) => w.read() as tf.Variable),
+      );
     }
   });
 }
@@ -56,4 +73,17 @@ started = performance.now();
 // As many forward passes as training steps, as the PyTorch peer times.
 for (let i = 0; i < steps; i++) tf.tidy(() => void (network.predict(images) as tf.Tensor).dataSync());
 const forwardImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
-console.log(JSON.stringify({ model, backend: choice.backend, summary: choice.summary, threads: Number(threads), batch, size, steps, trainImagesPerSecond, forwardImagesPerSecond, stepsPerSecond: trainImagesPerSecond / batch }));
+console.log(
+  JSON.stringify({
+    model,
+    backend: choice.backend,
+    summary: choice.summary,
+    threads: Number(threads),
+    batch,
+    size,
+    steps,
+    trainImagesPerSecond,
+    forwardImagesPerSecond,
+    stepsPerSecond: trainImagesPerSecond / batch,
+  }),
+);

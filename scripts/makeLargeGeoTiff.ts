@@ -20,7 +20,28 @@ const bands = Number(bandsArgument);
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-large-'));
 try {
   const { imagesDir } = await writeMultibandRasterSet(scratch, 1, { bands, size: 1000 });
-  execFileSync('gdal_translate', ['-q', '-outsize', String(side), String(side), '-r', 'nearest', '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=256', '-co', 'BLOCKYSIZE=256', '-co', 'BIGTIFF=IF_NEEDED', join(imagesDir, 'scene-0.tif'), out], { stdio: 'inherit' });
+  execFileSync(
+    'gdal_translate',
+    [
+      '-q',
+      '-outsize',
+      String(side),
+      String(side),
+      '-r',
+      'nearest',
+      '-co',
+      'TILED=YES',
+      '-co',
+      'BLOCKXSIZE=256',
+      '-co',
+      'BLOCKYSIZE=256',
+      '-co',
+      'BIGTIFF=IF_NEEDED',
+      join(imagesDir, 'scene-0.tif'),
+      out,
+    ],
+    { stdio: 'inherit' },
+  );
   process.stderr.write(`wrote ${out}: ${side} x ${side}, ${bands} bands of 16 bits\n`);
 } finally {
   rmSync(scratch, { recursive: true, force: true });

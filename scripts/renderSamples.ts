@@ -7,23 +7,32 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { readLabelledImage } from '../src/io/readLabelledImage.js';
-import { defaultResultRuns } from '../src/runs/results.js';
-import { manifestClassMap, openRun } from '../src/runs/runDirectory.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { predictFullImage } from '../src/predict/slidingWindow.js';
 import { sidePanelPng } from '../src/predict/writePrediction.js';
+import { defaultResultRuns } from '../src/runs/results.js';
+import { manifestClassMap, openRun } from '../src/runs/runDirectory.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const { values, positionals } = parseArgs({ options: { out: { type: 'string', default: resolve(root, 'renders') }, images: { type: 'string', default: '3' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: {
+    out: { type: 'string', default: resolve(root, 'renders') },
+    images: { type: 'string', default: '3' },
+  },
+  allowPositionals: true,
+});
 const runDirs = positionals.length > 0 ? positionals : defaultResultRuns(root);
 console.error((await selectBackend()).summary);
 for (const runDir of runDirs) {
   const { manifest, model } = await openRun(runDir);
   const ids = new Set(manifest.splits?.test.slice(0, Number(values.images)));
   if (ids.size === 0) throw new Error(`${runDir}: run.json lists no test images`);
-  const { pairs } = await pairFiles({ imagesDir: String(manifest.options.images), labelsDir: String(manifest.options.labels) });
+  const { pairs } = await pairFiles({
+    imagesDir: String(manifest.options.images),
+    labelsDir: String(manifest.options.labels),
+  });
   const classMap = manifestClassMap(manifest);
   const outDir = join(values.out!, basename(resolve(runDir)));
   await mkdir(outDir, { recursive: true });

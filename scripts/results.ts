@@ -5,11 +5,19 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultResultRecords, readResult, replaceResultsSection, resultRecordJson, resultsMarkdown } from '../src/runs/results.js';
+import {
+  defaultResultRecords,
+  readResult,
+  replaceResultsSection,
+  resultRecordJson,
+  resultsMarkdown,
+} from '../src/runs/results.js';
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const sources = process.argv.slice(2);
-const results = await Promise.all((sources.length > 0 ? sources : defaultResultRecords(root)).map(readResult));
+const results = await Promise.all(
+  (sources.length > 0 ? sources : defaultResultRecords(root)).map(readResult),
+);
 const recordsDir = resolve(root, 'docs', 'results');
 for (const [i, source] of sources.entries()) {
   if (source.endsWith('.json')) continue;
@@ -19,6 +27,9 @@ for (const [i, source] of sources.entries()) {
 }
 const table = resultsMarkdown(results);
 const documentPath = resolve(root, 'docs', 'RESULTS.md');
-await writeFile(documentPath, replaceResultsSection(await readFile(documentPath, 'utf8'), table, documentPath));
+await writeFile(
+  documentPath,
+  replaceResultsSection(await readFile(documentPath, 'utf8'), table, documentPath),
+);
 process.stdout.write(table);
 console.error(`wrote the tables into ${documentPath}`);

@@ -5,8 +5,8 @@
 // Usage: node scripts/run-tests.mjs [substring...]  (only test files whose path contains a substring)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { cpus } from 'node:os';
+import { join, relative } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -63,16 +63,27 @@ function runFile(file) {
 
 const queue = [...files];
 const results = [];
-const workers = Array.from({ length: Math.min(Number(process.env.TEST_CONCURRENCY ?? cpus().length), 2) }, async () => {
-  for (let file = queue.shift(); file; file = queue.shift()) {
-    const r = await runFile(file);
-    results.push(r);
-    const name = relative(testDir, file);
-    const status = r.failed ? 'FAIL' : 'ok  ';
-    console.log(`${status} ${name}  ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  (${r.seconds.toFixed(1)}s)`);
-    if (r.failed) console.log(r.text.split('\n').map((l) => '    ' + l).join('\n'));
-  }
-});
+const workers = Array.from(
+  { length: Math.min(Number(process.env.TEST_CONCURRENCY ?? cpus().length), 2) },
+  async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      const r = await runFile(file);
+      results.push(r);
+      const name = relative(testDir, file);
+      const status = r.failed ? 'FAIL' : 'ok  ';
+      console.log(
+        `${status} ${name}  ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  (${r.seconds.toFixed(1)}s)`,
+      );
+      if (r.failed)
+        console.log(
+          r.text
+            .split('\n')
+            .map((l) => '    ' + l)
+            .join('\n'),
+        );
+    }
+  },
+);
 await Promise.all(workers);
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);

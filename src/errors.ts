@@ -73,7 +73,9 @@ export class SkipReport implements SkipSink {
     if (this.count === 0) return 'skipped 0 items';
     const lines = [`skipped ${this.count} item${this.count === 1 ? '' : 's'}:`];
     for (const { file, problem, epochs } of this.items) {
-      const when = epochs ? ` (epoch${epochs.length === 1 ? '' : 's'} ${epochs.map((e) => e + 1).join(', ')})` : '';
+      const when = epochs
+        ? ` (epoch${epochs.length === 1 ? '' : 's'} ${epochs.map((e) => e + 1).join(', ')})`
+        : '';
       lines.push(`  ${file}: ${problem}${when}`);
     }
     return lines.join('\n');

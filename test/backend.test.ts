@@ -1,6 +1,6 @@
+import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { BACKEND_PREFERENCE, selectBackend } from '../src/backend/selectBackend.js';
 import { describeAdapter, isSoftwareAdapter } from '../src/backend/webgpu/adapterInfo.js';
 import { testUnlessMissing, webgpuMissing } from './helpers/skips.js';
@@ -29,30 +29,59 @@ test('a forced backend runs, and an unknown one is refused by name', async () =>
 });
 
 test('software WebGPU adapters (lavapipe, SwiftShader, WARP) are told from GPUs by flag, architecture or name, and named with their driver', () => {
-  const lavapipe = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)' };
-  const swiftShader = { vendor: 'google', architecture: '', device: 'swiftshader-device', description: 'SwiftShader driver' };
-  const flagged = { vendor: 'microsoft', architecture: '', device: '', description: 'Microsoft Basic Render Driver', isFallbackAdapter: true };
-  const nvidia = { vendor: 'nvidia', architecture: 'hopper', device: 'nvidia-h100-80gb-hbm3', description: 'NVIDIA: 550.54.15 550.54.15.0' };
-  for (const info of [lavapipe, swiftShader, flagged]) assert.ok(isSoftwareAdapter(info), JSON.stringify(info));
+  const lavapipe = {
+    vendor: 'mesa',
+    architecture: 'software',
+    device: 'llvmpipe-llvm-15-0-6-256-bits-',
+    description: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)',
+  };
+  const swiftShader = {
+    vendor: 'google',
+    architecture: '',
+    device: 'swiftshader-device',
+    description: 'SwiftShader driver',
+  };
+  const flagged = {
+    vendor: 'microsoft',
+    architecture: '',
+    device: '',
+    description: 'Microsoft Basic Render Driver',
+    isFallbackAdapter: true,
+  };
+  const nvidia = {
+    vendor: 'nvidia',
+    architecture: 'hopper',
+    device: 'nvidia-h100-80gb-hbm3',
+    description: 'NVIDIA: 550.54.15 550.54.15.0',
+  };
+  for (const info of [lavapipe, swiftShader, flagged])
+    assert.ok(isSoftwareAdapter(info), JSON.stringify(info));
   assert.not.ok(isSoftwareAdapter(nvidia));
   assert.is(describeAdapter(nvidia), 'nvidia nvidia-h100-80gb-hbm3 (driver NVIDIA: 550.54.15 550.54.15.0)');
-  assert.is(describeAdapter(lavapipe), 'mesa llvmpipe-llvm-15-0-6-256-bits- (driver llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), software)');
+  assert.is(
+    describeAdapter(lavapipe),
+    'mesa llvmpipe-llvm-15-0-6-256-bits- (driver llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), software)',
+  );
 });
 
 const webgpu = await webgpuMissing();
-testUnlessMissing('forced webgpu runs and names its adapter; auto passes over a software adapter and says so', webgpu, async () => {
-  const forced = await selectBackend({ backend: 'webgpu' });
-  assert.is(tf.getBackend(), 'webgpu');
-  assert.match(forced.summary, /^backend: webgpu, adapter .+ \(driver .+\) \(forced\)$/);
-  const auto = await selectBackend({ backend: 'auto' });
-  const passedOver = auto.attempts.find((a) => a.backend === 'webgpu');
-  if (forced.summary.includes(', software)')) {
-    assert.is.not(auto.backend, 'webgpu');
-    assert.match(passedOver?.reason ?? '', 'not chosen automatically (force it with --backend webgpu)');
-  } else {
-    // A hardware adapter: webgpu is taken unless tensorflow-gpu ran first.
-    assert.ok(['tensorflow-gpu', 'webgpu'].includes(auto.backend), auto.summary);
-  }
-});
+testUnlessMissing(
+  'forced webgpu runs and names its adapter; auto passes over a software adapter and says so',
+  webgpu,
+  async () => {
+    const forced = await selectBackend({ backend: 'webgpu' });
+    assert.is(tf.getBackend(), 'webgpu');
+    assert.match(forced.summary, /^backend: webgpu, adapter .+ \(driver .+\) \(forced\)$/);
+    const auto = await selectBackend({ backend: 'auto' });
+    const passedOver = auto.attempts.find((a) => a.backend === 'webgpu');
+    if (forced.summary.includes(', software)')) {
+      assert.is.not(auto.backend, 'webgpu');
+      assert.match(passedOver?.reason ?? '', 'not chosen automatically (force it with --backend webgpu)');
+    } else {
+      // A hardware adapter: webgpu is taken unless tensorflow-gpu ran first.
+      assert.ok(['tensorflow-gpu', 'webgpu'].includes(auto.backend), auto.summary);
+    }
+  },
+);
 
 test.run();

@@ -1,13 +1,13 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { InputError } from '../src/errors.js';
 import { decodeImage, readImageSize } from '../src/io/decodeImage.js';
 import { HEADER_BYTES, sizeFromHeader } from '../src/io/imageHeader.js';
-import { InputError } from '../src/errors.js';
 import { syntheticXbd } from './helpers/data.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-io-decode-'));
@@ -33,11 +33,17 @@ function png16(width: number, height: number, channels: 1 | 3, samples: number[]
   const rows = [];
   for (let y = 0; y < height; y++) {
     const row = Buffer.alloc(1 + width * channels * 2);
-    for (let i = 0; i < width * channels; i++) row.writeUInt16BE(samples[y * width * channels + i]!, 1 + i * 2);
+    for (let i = 0; i < width * channels; i++)
+      row.writeUInt16BE(samples[y * width * channels + i]!, 1 + i * 2);
     rows.push(row);
   }
   const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
-  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 async function expectInputError(promise: Promise<unknown>, file: string): Promise<InputError> {
@@ -53,7 +59,10 @@ async function expectInputError(promise: Promise<unknown>, file: string): Promis
 }
 
 test('xBD-like JPEG and PNG decode to 1024x1024 RGB, as their headers say', async () => {
-  assert.equal([XBD_PNG, XBD_JPEG].map((path) => path.slice(-4)), ['.png', '.jpg']);
+  assert.equal(
+    [XBD_PNG, XBD_JPEG].map((path) => path.slice(-4)),
+    ['.png', '.jpg'],
+  );
   for (const path of [XBD_JPEG, XBD_PNG]) {
     const image = await decodeImage(path);
     assert.equal([image.width, image.height, image.channels], [1024, 1024, 3]);
@@ -68,16 +77,21 @@ test('xBD-like JPEG and PNG decode to 1024x1024 RGB, as their headers say', asyn
 test('grayscale becomes RGB with three equal channels', async () => {
   const gray = Uint8Array.from({ length: 5 * 4 }, (_, i) => i * 12);
   const path = join(scratch, 'gray.png');
-  await sharp(gray, { raw: { width: 5, height: 4, channels: 1 } }).png().toFile(path);
+  await sharp(gray, { raw: { width: 5, height: 4, channels: 1 } })
+    .png()
+    .toFile(path);
   const image = await decodeImage(path);
   assert.equal([image.width, image.height, image.channels], [5, 4, 3]);
-  for (let i = 0; i < gray.length; i++) assert.equal(Array.from(image.data.subarray(i * 3, i * 3 + 3)), [gray[i], gray[i], gray[i]]);
+  for (let i = 0; i < gray.length; i++)
+    assert.equal(Array.from(image.data.subarray(i * 3, i * 3 + 3)), [gray[i], gray[i], gray[i]]);
 });
 
 test('RGBA loses its alpha, colours unchanged', async () => {
   const rgba = Uint8Array.from({ length: 3 * 2 * 4 }, (_, i) => (i % 4 === 3 ? 40 + i : i * 9));
   const path = join(scratch, 'rgba.png');
-  await sharp(rgba, { raw: { width: 3, height: 2, channels: 4 } }).png().toFile(path);
+  await sharp(rgba, { raw: { width: 3, height: 2, channels: 4 } })
+    .png()
+    .toFile(path);
   const image = await decodeImage(path);
   const expected = Array.from(rgba).filter((_, i) => i % 4 !== 3);
   assert.equal(Array.from(image.data), expected);
@@ -93,7 +107,10 @@ test('16-bit grayscale and RGB are scaled to 8 bits (within one level of v / 257
     for (let p = 0; p < 12; p++) {
       for (let c = 0; c < 3; c++) {
         const expected = samples[p * channels + (channels === 1 ? 0 : c)]! / 257;
-        assert.ok(Math.abs(image.data[p * 3 + c]! - expected) <= 1, `pixel ${p} channel ${c}: ${image.data[p * 3 + c]} vs ${expected}`);
+        assert.ok(
+          Math.abs(image.data[p * 3 + c]! - expected) <= 1,
+          `pixel ${p} channel ${c}: ${image.data[p * 3 + c]} vs ${expected}`,
+        );
       }
     }
   }
@@ -113,27 +130,52 @@ test('a truncated JPEG, a text file named .png and a missing file give an InputE
 });
 
 test('sizeFromHeader reads PNG and JPEG sizes as sharp does, past EXIF and ICC segments, progressive too', async () => {
-  const pixels = (width: number, height: number) => sharp(Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 31) % 251), { raw: { width, height, channels: 3 } });
+  const pixels = (width: number, height: number) =>
+    sharp(
+      Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 31) % 251),
+      { raw: { width, height, channels: 3 } },
+    );
   const encodings: Array<[string, (width: number, height: number) => Promise<Buffer>]> = [
     ['png', (w, h) => pixels(w, h).png().toBuffer()],
     ['jpeg', (w, h) => pixels(w, h).jpeg({ quality: 95 }).toBuffer()],
     ['progressive jpeg', (w, h) => pixels(w, h).jpeg({ progressive: true }).toBuffer()],
     // EXIF (APP1) and an ICC profile (APP2) come before the frame header.
-    ['jpeg with EXIF and ICC', (w, h) => pixels(w, h).withMetadata({ orientation: 6 }).withIccProfile('p3').jpeg().toBuffer()],
+    [
+      'jpeg with EXIF and ICC',
+      (w, h) => pixels(w, h).withMetadata({ orientation: 6 }).withIccProfile('p3').jpeg().toBuffer(),
+    ],
   ];
   for (const [name, encode] of encodings) {
-    for (const [width, height] of [[1, 1], [300, 7], [17, 1025]] as const) {
+    for (const [width, height] of [
+      [1, 1],
+      [300, 7],
+      [17, 1025],
+    ] as const) {
       const bytes = await encode(width, height);
       const { width: sharpWidth, height: sharpHeight } = await sharp(bytes).metadata();
-      assert.equal(sizeFromHeader(bytes.subarray(0, HEADER_BYTES)), { width: sharpWidth, height: sharpHeight }, `${name} ${width}x${height}`);
+      assert.equal(
+        sizeFromHeader(bytes.subarray(0, HEADER_BYTES)),
+        { width: sharpWidth, height: sharpHeight },
+        `${name} ${width}x${height}`,
+      );
     }
   }
-  assert.is(sizeFromHeader(await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } }).webp().toBuffer()), undefined, 'not PNG or JPEG');
+  assert.is(
+    sizeFromHeader(
+      await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } })
+        .webp()
+        .toBuffer(),
+    ),
+    undefined,
+    'not PNG or JPEG',
+  );
   assert.is(sizeFromHeader(Buffer.from('this is not an image')), undefined);
 });
 
 test('readImageSize asks sharp when the JPEG frame header lies past the bytes read first', async () => {
-  const jpeg = await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } }).jpeg().toBuffer();
+  const jpeg = await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } })
+    .jpeg()
+    .toBuffer();
   // A comment segment (COM, at most 65,533 bytes of text) right after the start marker pushes the frame header back.
   const comment = Buffer.alloc(65533, 0x61);
   const length = Buffer.from([0xff, 0xfe, 0xff, 0xff]);

@@ -1,5 +1,3 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -7,14 +5,16 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeArrayBuffer } from 'geotiff';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { decodeImage } from '../src/io/decodeImage.js';
-import { GeoTiffReader, bandStatistics } from '../src/io/geoTiff.js';
+import { bandStatistics, GeoTiffReader } from '../src/io/geoTiff.js';
 import { readLabelledImage } from '../src/io/readLabelledImage.js';
 import type { ClassMap } from '../src/labels/classMap.js';
 import { crsTransform, pixelToMap } from '../src/labels/mapCoordinates.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { maskToPolygons } from '../src/predict/maskToPolygons.js';
 import { polygonsToMap, writeMapPolygons } from '../src/predict/mapPolygons.js';
+import { maskToPolygons } from '../src/predict/maskToPolygons.js';
 import { geoTiffTags, writeClassGeoTiff } from '../src/predict/writeClassGeoTiff.js';
 import type { ClassMask, GeoReference } from '../src/types.js';
 import { GEO_KAMPALA_DIR } from './helpers/data.js';
@@ -22,13 +22,22 @@ import { realDataTest, testUnlessMissing } from './helpers/skips.js';
 
 const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-geotiff-'));
-const gdalMissing = await run('gdalinfo', ['--version']).then(() => undefined, () => "needs GDAL's gdalinfo and ogrinfo (Debian gdal-bin), not installed");
+const gdalMissing = await run('gdalinfo', ['--version']).then(
+  () => undefined,
+  () => "needs GDAL's gdalinfo and ogrinfo (Debian gdal-bin), not installed",
+);
 
 const buildings = (): ClassMap => ({
   names: ['background', 'building'],
-  ids: new Map([['background', 0], ['building', 1]]),
+  ids: new Map([
+    ['background', 0],
+    ['building', 1],
+  ]),
   ignoreValue: 255,
-  colors: [[0, 0, 0], [255, 0, 0]],
+  colors: [
+    [0, 0, 0],
+    [255, 0, 0],
+  ],
   defaultClass: 'building',
 });
 
@@ -42,12 +51,31 @@ const geo: GeoReference = { transform: [450_000, 0.5, 0, 40_000, 0, -0.5], epsg:
 const sample = (b: number, x: number, y: number): number => 1000 * b + 7 * x + 13 * y;
 const rasterPath = join(scratch, 'scene.tif');
 const samples = new Uint16Array(WIDTH * HEIGHT * BANDS);
-for (let y = 0; y < HEIGHT; y++) for (let x = 0; x < WIDTH; x++) for (let b = 0; b < BANDS; b++) samples[(y * WIDTH + x) * BANDS + b] = sample(b, x, y);
-writeFileSync(rasterPath, new Uint8Array(writeArrayBuffer(samples, { width: WIDTH, height: HEIGHT, BitsPerSample: [16, 16, 16, 16], ...geoTiffTags(geo) })));
+for (let y = 0; y < HEIGHT; y++)
+  for (let x = 0; x < WIDTH; x++)
+    for (let b = 0; b < BANDS; b++) samples[(y * WIDTH + x) * BANDS + b] = sample(b, x, y);
+writeFileSync(
+  rasterPath,
+  new Uint8Array(
+    writeArrayBuffer(samples, {
+      width: WIDTH,
+      height: HEIGHT,
+      BitsPerSample: [16, 16, 16, 16],
+      ...geoTiffTags(geo),
+    }),
+  ),
+);
 
 test('GeoTIFF header: size, bands, 16-bit samples, geotransform and EPSG code from the tags', async () => {
   const raster = await GeoTiffReader.open(rasterPath);
-  assert.equal(raster.info, { width: WIDTH, height: HEIGHT, bands: BANDS, bitsPerSample: 16, sampleFormat: 'uint', georeference: geo });
+  assert.equal(raster.info, {
+    width: WIDTH,
+    height: HEIGHT,
+    bands: BANDS,
+    bitsPerSample: 16,
+    sampleFormat: 'uint',
+    georeference: geo,
+  });
   await raster.close();
 });
 
@@ -75,7 +103,8 @@ test('streaming band statistics over 1024 px windows equal a direct pass', async
   const raster = await GeoTiffReader.open(rasterPath);
   const [stats] = await bandStatistics(raster, [2]);
   await raster.close();
-  let sum = 0, sumSquares = 0;
+  let sum = 0,
+    sumSquares = 0;
   const values: number[] = [];
   for (let y = 0; y < HEIGHT; y++) for (let x = 0; x < WIDTH; x++) values.push(sample(2, x, y));
   for (const v of values) sum += v;
@@ -88,7 +117,13 @@ test('streaming band statistics over 1024 px windows equal a direct pass', async
 });
 
 test('decodeImage: a 16-bit GeoTIFF becomes one 8-bit channel per selected band, scaled by the given ranges, with its georeference', async () => {
-  const image = await decodeImage(rasterPath, { bands: [3, 0], ranges: [{ low: 3000, high: 5000 }, { low: 0, high: 4080 }] });
+  const image = await decodeImage(rasterPath, {
+    bands: [3, 0],
+    ranges: [
+      { low: 3000, high: 5000 },
+      { low: 0, high: 4080 },
+    ],
+  });
   assert.is(image.channels, 2);
   assert.equal(image.georeference, geo);
   const at = (x: number, y: number, c: number) => image.data[(y * WIDTH + x) * 2 + c]!;
@@ -97,7 +132,10 @@ test('decodeImage: a 16-bit GeoTIFF becomes one 8-bit channel per selected band,
   assert.is(at(299, 199, 1), 255); // 7 * 299 + 13 * 199 = 4680 lies above the range: clamped
   const computed = await decodeImage(rasterPath);
   assert.is(computed.channels, BANDS);
-  const [darkest, brightest] = computed.data.reduce(([low, high], v) => [Math.min(low, v), Math.max(high, v)], [255, 0]);
+  const [darkest, brightest] = computed.data.reduce(
+    ([low, high], v) => [Math.min(low, v), Math.max(high, v)],
+    [255, 0],
+  );
   assert.equal([darkest, brightest], [0, 255], 'computed ranges span 0..255');
 });
 
@@ -113,13 +151,21 @@ function wgs84Rectangle(reference: GeoReference, x0: number, y0: number, x1: num
 test('labels in WGS 84 land on the UTM raster exactly as the same rectangle in pixels; one file covers many rasters', async () => {
   const labelPath = join(scratch, 'area.geojson');
   // The second rectangle lies 1000 px east: on none of this raster's pixels, so it is left out, not an error.
-  const features = [wgs84Rectangle(geo, 10, 20, 40, 50), wgs84Rectangle(geo, 290, 190, 320, 230), wgs84Rectangle(geo, 1000, 0, 1010, 10)];
+  const features = [
+    wgs84Rectangle(geo, 10, 20, 40, 50),
+    wgs84Rectangle(geo, 290, 190, 320, 230),
+    wgs84Rectangle(geo, 1000, 0, 1010, 10),
+  ];
   writeFileSync(labelPath, JSON.stringify({ type: 'FeatureCollection', features }));
-  const { mask } = await readLabelledImage({ id: 'scene', imagePath: rasterPath, labelPath }, { classMap: buildings(), readMask: readLabelMask });
+  const { mask } = await readLabelledImage(
+    { id: 'scene', imagePath: rasterPath, labelPath },
+    { classMap: buildings(), readMask: readLabelMask },
+  );
   for (let y = 0; y < HEIGHT; y++) {
     for (let x = 0; x < WIDTH; x++) {
       const inside = (x >= 10 && x < 40 && y >= 20 && y < 50) || (x >= 290 && y >= 190);
-      if (mask.data[y * WIDTH + x] !== (inside ? 1 : 0)) assert.unreachable(`pixel (${x}, ${y}) is ${mask.data[y * WIDTH + x]}`);
+      if (mask.data[y * WIDTH + x] !== (inside ? 1 : 0))
+        assert.unreachable(`pixel (${x}, ${y}) is ${mask.data[y * WIDTH + x]}`);
     }
   }
 });
@@ -127,7 +173,8 @@ test('labels in WGS 84 land on the UTM raster exactly as the same rectangle in p
 /** A mask with two buildings and a courtyard (a hole), on the generated raster's grid. */
 function buildingMask(): ClassMask {
   const mask: ClassMask = { data: new Uint8Array(WIDTH * HEIGHT), width: WIDTH, height: HEIGHT };
-  for (let y = 30; y < 90; y++) for (let x = 50; x < 140; x++) mask.data[y * WIDTH + x] = x >= 80 && x < 100 && y >= 50 && y < 70 ? 0 : 1;
+  for (let y = 30; y < 90; y++)
+    for (let x = 50; x < 140; x++) mask.data[y * WIDTH + x] = x >= 80 && x < 100 && y >= 50 && y < 70 ? 0 : 1;
   for (let y = 120; y < 180; y++) for (let x = 200 + (y - 120); x < 280; x++) mask.data[y * WIDTH + x] = 1;
   return mask;
 }
@@ -139,85 +186,141 @@ test('polygons in map coordinates (UTM or WGS 84) read back onto the raster as t
     await writeMapPolygons(maskToPolygons(mask), labelPath, buildings(), geo, crs);
     const json = JSON.parse(await readFile(labelPath, 'utf8'));
     assert.is(json.crs?.properties?.name, crs === 'raster' ? 'urn:ogc:def:crs:EPSG::32636' : undefined);
-    const back = await readLabelMask({ id: 'scene', imagePath: rasterPath, labelPath }, { width: WIDTH, height: HEIGHT }, buildings(), { georeference: geo });
+    const back = await readLabelMask(
+      { id: 'scene', imagePath: rasterPath, labelPath },
+      { width: WIDTH, height: HEIGHT },
+      buildings(),
+      { georeference: geo },
+    );
     assert.equal(back.data, mask.data, `round trip through ${crs}`);
   }
   // Outer rings counter-clockwise in map axes (positive shoelace area with y north), holes clockwise.
   const [polygon] = polygonsToMap(maskToPolygons(mask), geo, UTM);
-  const area = (ring: number[]) => ring.reduce((sum, _, i) => (i % 2 ? sum : sum + ring[i]! * ring[(i + 3) % ring.length]! - ring[(i + 2) % ring.length]! * ring[i + 1]!), 0) / 2;
+  const area = (ring: number[]) =>
+    ring.reduce(
+      (sum, _, i) =>
+        i % 2
+          ? sum
+          : sum + ring[i]! * ring[(i + 3) % ring.length]! - ring[(i + 2) % ring.length]! * ring[i + 1]!,
+      0,
+    ) / 2;
   assert.ok(area(polygon!.rings[0]!) > 0 && area(polygon!.rings[1]!) < 0);
 });
 
-testUnlessMissing('gdalinfo places the class GeoTIFF where the source is; ogrinfo opens the polygons in their CRS', gdalMissing, async () => {
-  const classesPath = join(scratch, 'scene.classes.tif');
-  await writeClassGeoTiff(buildingMask(), geo, classesPath);
-  const [source, classes] = await Promise.all([rasterPath, classesPath].map(async (path) => JSON.parse((await run('gdalinfo', ['-json', '-stats', path])).stdout)));
-  assert.equal(classes.geoTransform, source.geoTransform);
-  assert.equal(classes.geoTransform, geo.transform);
-  assert.is(classes.stac['proj:epsg'] ?? classes.coordinateSystem.wkt.match(/ID\["EPSG",(\d+)\]\]$/)?.[1], 32636);
-  assert.equal(classes.size, [WIDTH, HEIGHT]);
-  // gdalinfo prints the mean to 3 decimals; the samples themselves are compared through geotiff.js.
-  const buildingShare = buildingMask().data.reduce((n, v) => n + v, 0) / (WIDTH * HEIGHT);
-  assert.ok(Math.abs(classes.bands[0].mean - buildingShare) < 5e-4, `band mean ${classes.bands[0].mean} vs ${buildingShare}`);
-  const written = await GeoTiffReader.open(classesPath);
-  const [band] = await written.readWindow({ x: 0, y: 0, width: WIDTH, height: HEIGHT });
-  await written.close();
-  assert.equal(Uint8Array.from(band!), buildingMask().data);
-  for (const crs of ['raster', 'wgs84'] as const) {
-    const polygonsPath = join(scratch, `gdal-${crs}.json`);
-    await writeMapPolygons(maskToPolygons(buildingMask()), polygonsPath, buildings(), geo, crs);
-    // Debian 12's GDAL 3.6 ogrinfo has no -json: its summary lines are read instead.
-    const summary = (await run('ogrinfo', ['-so', '-al', polygonsPath])).stdout;
-    assert.match(summary, /Feature Count: 2\n/);
-    assert.is(Number(/ID\["EPSG",(\d+)\]\]\s*$/m.exec(summary)?.[1]), crs === 'raster' ? 32636 : 4326);
-    if (crs === 'raster') assert.match(summary, /Extent: \(450025\.0+, 39910\.0+\) - \(450140\.0+, 39985\.0+\)/);
-  }
-});
+testUnlessMissing(
+  'gdalinfo places the class GeoTIFF where the source is; ogrinfo opens the polygons in their CRS',
+  gdalMissing,
+  async () => {
+    const classesPath = join(scratch, 'scene.classes.tif');
+    await writeClassGeoTiff(buildingMask(), geo, classesPath);
+    const [source, classes] = await Promise.all(
+      [rasterPath, classesPath].map(async (path) =>
+        JSON.parse((await run('gdalinfo', ['-json', '-stats', path])).stdout),
+      ),
+    );
+    assert.equal(classes.geoTransform, source.geoTransform);
+    assert.equal(classes.geoTransform, geo.transform);
+    assert.is(
+      classes.stac['proj:epsg'] ?? classes.coordinateSystem.wkt.match(/ID\["EPSG",(\d+)\]\]$/)?.[1],
+      32636,
+    );
+    assert.equal(classes.size, [WIDTH, HEIGHT]);
+    // gdalinfo prints the mean to 3 decimals; the samples themselves are compared through geotiff.js.
+    const buildingShare = buildingMask().data.reduce((n, v) => n + v, 0) / (WIDTH * HEIGHT);
+    assert.ok(
+      Math.abs(classes.bands[0].mean - buildingShare) < 5e-4,
+      `band mean ${classes.bands[0].mean} vs ${buildingShare}`,
+    );
+    const written = await GeoTiffReader.open(classesPath);
+    const [band] = await written.readWindow({ x: 0, y: 0, width: WIDTH, height: HEIGHT });
+    await written.close();
+    assert.equal(Uint8Array.from(band!), buildingMask().data);
+    for (const crs of ['raster', 'wgs84'] as const) {
+      const polygonsPath = join(scratch, `gdal-${crs}.json`);
+      await writeMapPolygons(maskToPolygons(buildingMask()), polygonsPath, buildings(), geo, crs);
+      // Debian 12's GDAL 3.6 ogrinfo has no -json: its summary lines are read instead.
+      const summary = (await run('ogrinfo', ['-so', '-al', polygonsPath])).stdout;
+      assert.match(summary, /Feature Count: 2\n/);
+      assert.is(Number(/ID\["EPSG",(\d+)\]\]\s*$/m.exec(summary)?.[1]), crs === 'raster' ? 32636 : 4326);
+      if (crs === 'raster')
+        assert.match(summary, /Extent: \(450025\.0+, 39910\.0+\) - \(450140\.0+, 39985\.0+\)/);
+    }
+  },
+);
 
-realDataTest('geo-kampala: one unclipped labels file gives every chip the mask of its own clipped labels (within boundary pixels)', GEO_KAMPALA_DIR, 'GeoTIFF chips with GeoJSON footprints', async () => {
-  const chips = readdirSync(join(GEO_KAMPALA_DIR, 'images')).filter((name) => name.endsWith('.tif')).sort();
-  assert.is(chips.length, 29);
-  for (const chip of chips) {
-    const id = basename(chip, '.tif');
-    const imagePath = join(GEO_KAMPALA_DIR, 'images', chip);
-    const read = (labelPath: string) => readLabelledImage({ id, imagePath, labelPath }, { classMap: buildings(), readMask: readLabelMask });
-    const clipped = await read(join(GEO_KAMPALA_DIR, 'labels', `${id}.geojson`));
-    const unclipped = await read(join(GEO_KAMPALA_DIR, 'labels-unclipped.geojson'));
-    assert.is(clipped.image.georeference?.epsg, 4326);
-    let differing = 0, painted = 0;
-    clipped.mask.data.forEach((v, i) => {
-      differing += v === unclipped.mask.data[i] ? 0 : 1;
-      painted += v;
-    });
-    assert.ok(painted > 0, `${id}: no building pixel`);
-    // Clipping adds vertices on the chip's edge: pixels may differ only along it.
-    assert.ok(differing <= 2 * 256, `${id}: ${differing} pixels differ`);
-  }
-});
+realDataTest(
+  'geo-kampala: one unclipped labels file gives every chip the mask of its own clipped labels (within boundary pixels)',
+  GEO_KAMPALA_DIR,
+  'GeoTIFF chips with GeoJSON footprints',
+  async () => {
+    const chips = readdirSync(join(GEO_KAMPALA_DIR, 'images'))
+      .filter((name) => name.endsWith('.tif'))
+      .sort();
+    assert.is(chips.length, 29);
+    for (const chip of chips) {
+      const id = basename(chip, '.tif');
+      const imagePath = join(GEO_KAMPALA_DIR, 'images', chip);
+      const read = (labelPath: string) =>
+        readLabelledImage({ id, imagePath, labelPath }, { classMap: buildings(), readMask: readLabelMask });
+      const clipped = await read(join(GEO_KAMPALA_DIR, 'labels', `${id}.geojson`));
+      const unclipped = await read(join(GEO_KAMPALA_DIR, 'labels-unclipped.geojson'));
+      assert.is(clipped.image.georeference?.epsg, 4326);
+      let differing = 0,
+        painted = 0;
+      clipped.mask.data.forEach((v, i) => {
+        differing += v === unclipped.mask.data[i] ? 0 : 1;
+        painted += v;
+      });
+      assert.ok(painted > 0, `${id}: no building pixel`);
+      // Clipping adds vertices on the chip's edge: pixels may differ only along it.
+      assert.ok(differing <= 2 * 256, `${id}: ${differing} pixels differ`);
+    }
+  },
+);
 
-realDataTest('geo-kampala: polygons from the rasterized footprints, in lon/lat, cover the labelled buildings (IoU on a 4x finer grid)', GEO_KAMPALA_DIR, 'GeoTIFF chips with GeoJSON footprints', async () => {
-  const chips = readdirSync(join(GEO_KAMPALA_DIR, 'images')).filter((name) => name.endsWith('.tif')).sort();
-  let intersection = 0, union = 0;
-  for (const chip of chips) {
-    const id = basename(chip, '.tif');
-    const labelPath = join(GEO_KAMPALA_DIR, 'labels', `${id}.geojson`);
-    const { image, mask } = await readLabelledImage({ id, imagePath: join(GEO_KAMPALA_DIR, 'images', chip), labelPath }, { classMap: buildings(), readMask: readLabelMask });
-    const polygonsPath = join(scratch, `${id}.predicted.json`);
-    await writeMapPolygons(maskToPolygons(mask), polygonsPath, buildings(), image.georeference!, 'wgs84');
-    // Both in map coordinates, compared on a grid 4x finer than the chip's: an independent sampling of the areas.
-    const [t0, a, b, t3, d, e] = image.georeference!.transform;
-    const fine: GeoReference = { transform: [t0, a / 4, b / 4, t3, d / 4, e / 4], epsg: 4326 };
-    const size = { width: mask.width * 4, height: mask.height * 4 };
-    const labelled = await readLabelMask({ id, imagePath: '', labelPath }, size, buildings(), { georeference: fine });
-    const predicted = await readLabelMask({ id, imagePath: '', labelPath: polygonsPath }, size, buildings(), { georeference: fine });
-    labelled.data.forEach((v, i) => {
-      intersection += v & predicted.data[i]!;
-      union += v | predicted.data[i]!;
-    });
-  }
-  const iou = intersection / union;
-  console.log(`geo-kampala: map-coordinate IoU of polygonized footprints vs labels, 29 chips: ${iou.toFixed(4)}`);
-  assert.ok(iou > 0.9, `IoU ${iou}`);
-});
+realDataTest(
+  'geo-kampala: polygons from the rasterized footprints, in lon/lat, cover the labelled buildings (IoU on a 4x finer grid)',
+  GEO_KAMPALA_DIR,
+  'GeoTIFF chips with GeoJSON footprints',
+  async () => {
+    const chips = readdirSync(join(GEO_KAMPALA_DIR, 'images'))
+      .filter((name) => name.endsWith('.tif'))
+      .sort();
+    let intersection = 0,
+      union = 0;
+    for (const chip of chips) {
+      const id = basename(chip, '.tif');
+      const labelPath = join(GEO_KAMPALA_DIR, 'labels', `${id}.geojson`);
+      const { image, mask } = await readLabelledImage(
+        { id, imagePath: join(GEO_KAMPALA_DIR, 'images', chip), labelPath },
+        { classMap: buildings(), readMask: readLabelMask },
+      );
+      const polygonsPath = join(scratch, `${id}.predicted.json`);
+      await writeMapPolygons(maskToPolygons(mask), polygonsPath, buildings(), image.georeference!, 'wgs84');
+      // Both in map coordinates, compared on a grid 4x finer than the chip's: an independent sampling of the areas.
+      const [t0, a, b, t3, d, e] = image.georeference!.transform;
+      const fine: GeoReference = { transform: [t0, a / 4, b / 4, t3, d / 4, e / 4], epsg: 4326 };
+      const size = { width: mask.width * 4, height: mask.height * 4 };
+      const labelled = await readLabelMask({ id, imagePath: '', labelPath }, size, buildings(), {
+        georeference: fine,
+      });
+      const predicted = await readLabelMask(
+        { id, imagePath: '', labelPath: polygonsPath },
+        size,
+        buildings(),
+        { georeference: fine },
+      );
+      labelled.data.forEach((v, i) => {
+        intersection += v & predicted.data[i]!;
+        union += v | predicted.data[i]!;
+      });
+    }
+    const iou = intersection / union;
+    console.log(
+      `geo-kampala: map-coordinate IoU of polygonized footprints vs labels, 29 chips: ${iou.toFixed(4)}`,
+    );
+    assert.ok(iou > 0.9, `IoU ${iou}`);
+  },
+);
 
 test.run();

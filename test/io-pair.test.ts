@@ -1,8 +1,8 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { pairFiles } from '../src/sources/pairFiles.js';
 import { splitBySource } from '../src/sources/splitBySource.js';
 import { syntheticXbd } from './helpers/data.js';
@@ -13,8 +13,13 @@ const xbd = await syntheticXbd(PAIRS, { size: 32 });
 
 test('xBD: every image, PNG or JPEG, pairs with its JSON by stem, nothing unpaired', async () => {
   const result = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
-  const labelStems = readdirSync(xbd.labelsDir).map((name) => name.replace(/\.json$/, '')).sort();
-  assert.equal(result.pairs.map((p) => p.id), labelStems);
+  const labelStems = readdirSync(xbd.labelsDir)
+    .map((name) => name.replace(/\.json$/, ''))
+    .sort();
+  assert.equal(
+    result.pairs.map((p) => p.id),
+    labelStems,
+  );
   assert.is(result.pairs.length, PAIRS);
   assert.equal(result.imagesWithoutLabels, []);
   assert.equal(result.labelsWithoutImages, []);
@@ -33,7 +38,10 @@ test('COCO as crowdAI writes it: a multi-image label file pairs with each image 
   for (const split of ['train', 'val']) {
     const names = [1, 2, 3].map((n) => `${String(n).padStart(6, '0')}.jpg`);
     for (const name of names) writeFileSync(join(root, 'images', `${split}_${name}`), 'x');
-    writeFileSync(join(root, 'labels', `${split}_annotation.json`), JSON.stringify({ images: names.map((file_name, id) => ({ id, file_name })) }));
+    writeFileSync(
+      join(root, 'labels', `${split}_annotation.json`),
+      JSON.stringify({ images: names.map((file_name, id) => ({ id, file_name })) }),
+    );
   }
   const keysRead: string[] = [];
   const result = await pairFiles({
@@ -51,7 +59,10 @@ test('COCO as crowdAI writes it: a multi-image label file pairs with each image 
   assert.equal(result.labelsWithoutImages, []);
   for (const pair of result.pairs) {
     const split = pair.id.split('_')[0]!;
-    assert.ok(pair.labelPath.endsWith(`${split}_annotation.json`), `${pair.id} paired with ${pair.labelPath}`);
+    assert.ok(
+      pair.labelPath.endsWith(`${split}_annotation.json`),
+      `${pair.id} paired with ${pair.labelPath}`,
+    );
     assert.is(`${split}_${pair.labelKey}`, `${pair.id}.jpg`);
   }
 });
@@ -60,14 +71,27 @@ test('unpaired images and labels are reported, all image extensions pair', async
   const root = mkdtempSync(join(tmpdir(), 'segstream-pair-'));
   mkdirSync(join(root, 'images', 'nested'), { recursive: true });
   mkdirSync(join(root, 'labels'));
-  for (const name of ['a.png', 'b.JPG', 'c.jpeg', 'nested/d.tif', 'e.tiff', 'lonely.png', 'notes.txt']) writeFileSync(join(root, 'images', name), 'x');
-  for (const name of ['a.json', 'b.json', 'c.json', 'd.json', 'e.png', 'orphan.json']) writeFileSync(join(root, 'labels', name), 'x');
+  for (const name of ['a.png', 'b.JPG', 'c.jpeg', 'nested/d.tif', 'e.tiff', 'lonely.png', 'notes.txt'])
+    writeFileSync(join(root, 'images', name), 'x');
+  for (const name of ['a.json', 'b.json', 'c.json', 'd.json', 'e.png', 'orphan.json'])
+    writeFileSync(join(root, 'labels', name), 'x');
   const result = await pairFiles({ imagesDir: join(root, 'images'), labelsDir: join(root, 'labels') });
-  assert.equal(result.pairs.map((p) => p.id), ['a', 'b', 'c', 'd', 'e']);
+  assert.equal(
+    result.pairs.map((p) => p.id),
+    ['a', 'b', 'c', 'd', 'e'],
+  );
   assert.equal(result.imagesWithoutLabels, [join(root, 'images', 'lonely.png')]);
   assert.equal(result.labelsWithoutImages, [join(root, 'labels', 'orphan.json')]);
-  const masksOnly = await pairFiles({ imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), labelExtensions: ['png'] });
-  assert.equal(masksOnly.pairs.map((p) => p.id), ['e'], 'a single label extension pairs too');
+  const masksOnly = await pairFiles({
+    imagesDir: join(root, 'images'),
+    labelsDir: join(root, 'labels'),
+    labelExtensions: ['png'],
+  });
+  assert.equal(
+    masksOnly.pairs.map((p) => p.id),
+    ['e'],
+    'a single label extension pairs too',
+  );
 });
 
 test('two images with one stem are refused, naming both', async () => {

@@ -1,10 +1,10 @@
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
-import { join } from 'node:path';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
+import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { syntheticXbd } from './helpers/data.js';
 import { lcg, rasterizeCells, xbdBuildings } from './train-fixtures.js';
 
@@ -16,7 +16,8 @@ const SIZE = 128;
 const xbd = await syntheticXbd(6, { buildingsPerImage: 30, unclassifiedEvery: 10 });
 
 /** An xBD mask: polygons rasterized at the centres of an 8 px grid by the tests' own even-odd rasterizer. */
-const xbdMask = (file: string): Uint8Array => rasterizeCells(xbdBuildings(join(xbd.labelsDir, file), classMap.ids), 0, 0, 1024, SIZE);
+const xbdMask = (file: string): Uint8Array =>
+  rasterizeCells(xbdBuildings(join(xbd.labelsDir, file), classMap.ids), 0, 0, 1024, SIZE);
 
 /** A prediction: the mask shifted right by 2 cells, 10% of pixels set to a random class. */
 function perturb(mask: Uint8Array, seed: number): Uint8Array {
@@ -31,21 +32,41 @@ function perturb(mask: Uint8Array, seed: number): Uint8Array {
   return out;
 }
 
-const pairs = xbd.labels.map((file, i) => ({ file, label: xbdMask(file), predicted: perturb(xbdMask(file), i + 1) }));
+const pairs = xbd.labels.map((file, i) => ({
+  file,
+  label: xbdMask(file),
+  predicted: perturb(xbdMask(file), i + 1),
+}));
 
 /** Straightforward per-pixel reference: counts per class straight from the arrays. */
 function reference(items: typeof pairs) {
-  const tp = new Array(5).fill(0), fp = new Array(5).fill(0), fn = new Array(5).fill(0);
-  let correct = 0, counted = 0;
-  let locTP = 0, locFP = 0, locFN = 0;
-  const dmgTP = new Array(5).fill(0), dmgFP = new Array(5).fill(0), dmgFN = new Array(5).fill(0);
+  const tp = new Array(5).fill(0),
+    fp = new Array(5).fill(0),
+    fn = new Array(5).fill(0);
+  let correct = 0,
+    counted = 0;
+  let locTP = 0,
+    locFP = 0,
+    locFN = 0;
+  const dmgTP = new Array(5).fill(0),
+    dmgFP = new Array(5).fill(0),
+    dmgFN = new Array(5).fill(0);
   for (const { label, predicted } of items) {
     for (let i = 0; i < label.length; i++) {
-      const y = label[i]!, p = predicted[i]!;
+      const y = label[i]!,
+        p = predicted[i]!;
       if (y === 255) continue;
       counted++;
-      if (y === p) { correct++; tp[y]++; } else { fp[p]++; fn[y]++; }
-      if (y > 0 && p > 0) locTP++; else if (y === 0 && p > 0) locFP++; else if (y > 0 && p === 0) locFN++;
+      if (y === p) {
+        correct++;
+        tp[y]++;
+      } else {
+        fp[p]++;
+        fn[y]++;
+      }
+      if (y > 0 && p > 0) locTP++;
+      else if (y === 0 && p > 0) locFP++;
+      else if (y > 0 && p === 0) locFN++;
       if (y > 0) {
         for (let c = 1; c < 5; c++) {
           if (y === c && p === c) dmgTP[c]++;
@@ -73,10 +94,15 @@ function reference(items: typeof pairs) {
   };
 }
 
-const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, what: string) =>
+  assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
 
 test('xBD masks vs perturbed copies: every metric equals a per-pixel reference', () => {
-  for (const value of [1, 2, 3, 4, 255]) assert.ok(pairs.some(({ label }) => label.includes(value)), `some tile has pixels of ${value}`);
+  for (const value of [1, 2, 3, 4, 255])
+    assert.ok(
+      pairs.some(({ label }) => label.includes(value)),
+      `some tile has pixels of ${value}`,
+    );
   const matrix = new ConfusionMatrix(5);
   for (const { label, predicted } of pairs) matrix.add(label, predicted);
   const m = matrix.metrics(classMap.names);
@@ -95,7 +121,10 @@ test('xBD masks vs perturbed copies: every metric equals a per-pixel reference',
   close(m.xview2!.localizationF1, r.xview2.localizationF1, 'localization F1');
   close(m.xview2!.damageF1, r.xview2.damageF1, 'damage F1');
   close(m.xview2!.score, r.xview2.score, 'xView2 score');
-  assert.ok(m.xview2!.localizationF1 > 0.3 && m.xview2!.localizationF1 < 1, 'a perturbed prediction scores between chance and perfect');
+  assert.ok(
+    m.xview2!.localizationF1 > 0.3 && m.xview2!.localizationF1 < 1,
+    'a perturbed prediction scores between chance and perfect',
+  );
 });
 
 test('accumulating over batches equals one pass over everything; a perfect prediction scores 1', () => {
@@ -106,10 +135,17 @@ test('accumulating over batches equals one pass over everything; a perfect predi
     streamed.merge(part);
   }
   const once = new ConfusionMatrix(5);
-  once.add(pairs.flatMap(({ label }) => [...label]), pairs.flatMap(({ predicted }) => [...predicted]));
+  once.add(
+    pairs.flatMap(({ label }) => [...label]),
+    pairs.flatMap(({ predicted }) => [...predicted]),
+  );
   assert.equal([...streamed.counts], [...once.counts]);
   const perfect = new ConfusionMatrix(5);
-  for (const { label } of pairs) perfect.add(label, label.map((v) => (v === 255 ? 0 : v)));
+  for (const { label } of pairs)
+    perfect.add(
+      label,
+      label.map((v) => (v === 255 ? 0 : v)),
+    );
   const m = perfect.metrics(classMap.names);
   assert.is(m.pixelAccuracy, 1);
   assert.is(m.meanIoU, 1);
@@ -120,7 +156,9 @@ test('addLogits counts the arg-max of logits, skips the ignore value and leaks n
   assert.ok(label.includes(255), 'the tile has ignored pixels');
   const before = tf.memory().numTensors;
   const fromTensors = new ConfusionMatrix(5);
-  const logits = tf.tidy(() => tf.oneHot(tf.tensor1d(predicted, 'int32'), 5).toFloat().mul(3).reshape([1, SIZE, SIZE, 5])) as tf.Tensor4D;
+  const logits = tf.tidy(() =>
+    tf.oneHot(tf.tensor1d(predicted, 'int32'), 5).toFloat().mul(3).reshape([1, SIZE, SIZE, 5]),
+  ) as tf.Tensor4D;
   const labels = tf.tensor3d(label, [1, SIZE, SIZE], 'int32');
   await fromTensors.addLogits(logits, labels);
   tf.dispose([logits, labels]);

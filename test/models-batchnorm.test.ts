@@ -1,11 +1,11 @@
+import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
+import { BATCH_NORM_TRAINING_GRADIENT } from '../src/backend/fusedKernels.js';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { BatchNormalization } from '../src/models/layers/batchNormalization.js';
-import { BATCH_NORM_TRAINING_GRADIENT } from '../src/backend/fusedKernels.js';
-import { roundTrip } from './helpers/models.js';
 import { relativeError } from './helpers/compare.js';
+import { roundTrip } from './helpers/models.js';
 
 type Backend = 'cpu' | 'wasm';
 const SETTINGS = {
@@ -19,9 +19,16 @@ const SETTINGS = {
  * Trains a fresh layer for two steps of sum(layer(x) * weights) (so dy is not uniform) on `backend` and
  * returns the gradients of x, gamma and beta of the second step and the moving statistics after both.
  */
-async function gradients(backend: Backend, layerKind: 'stock' | 'segstream', shape: number[], mean = 3, spread = 2): Promise<Record<string, Float32Array>> {
+async function gradients(
+  backend: Backend,
+  layerKind: 'stock' | 'segstream',
+  shape: number[],
+  mean = 3,
+  spread = 2,
+): Promise<Record<string, Float32Array>> {
   await selectBackend({ backend, wasmThreads: 1 });
-  const layer = layerKind === 'stock' ? tf.layers.batchNormalization(SETTINGS) : new BatchNormalization(SETTINGS);
+  const layer =
+    layerKind === 'stock' ? tf.layers.batchNormalization(SETTINGS) : new BatchNormalization(SETTINGS);
   layer.build(shape);
   // Inputs far from zero mean and unit spread: the closed form must not lose the centring.
   const x = tf.randomNormal(shape, mean, spread, 'float32', 1);
@@ -31,22 +38,40 @@ async function gradients(backend: Backend, layerKind: 'stock' | 'segstream', sha
   let result: Record<string, Float32Array> = {};
   for (let step = 0; step < 2; step++) {
     const [dx, dGamma, dBeta] = tf.tidy(() => {
-      const { grads: byVariable } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, weights)), [gamma!, beta!]);
-      const inputGradient = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(layer.apply(input, { training: true }) as tf.Tensor, weights)))(x);
+      const { grads: byVariable } = tf.variableGrads(
+        () => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, weights)),
+        [gamma!, beta!],
+      );
+      const inputGradient = tf.grad((input: tf.Tensor) =>
+        tf.sum(tf.mul(layer.apply(input, { training: true }) as tf.Tensor, weights)),
+      )(x);
       return [inputGradient, byVariable[gamma!.name]!, byVariable[beta!.name]!];
     });
-    result = { dx: dx!.dataSync() as Float32Array, dGamma: dGamma!.dataSync() as Float32Array, dBeta: dBeta!.dataSync() as Float32Array };
+    result = {
+      dx: dx!.dataSync() as Float32Array,
+      dGamma: dGamma!.dataSync() as Float32Array,
+      dBeta: dBeta!.dataSync() as Float32Array,
+    };
     tf.dispose([dx!, dGamma!, dBeta!]);
   }
   assert.is(tf.memory().numTensors, before, `${backend} ${layerKind}: no tensors left after the steps`);
-  const [movingMean, movingVariance] = layer.getWeights().slice(2).map((w) => w.dataSync() as Float32Array);
+  const [movingMean, movingVariance] = layer
+    .getWeights()
+    .slice(2)
+    .map((w) => w.dataSync() as Float32Array);
   tf.dispose([x, weights]);
   return { ...result, movingMean: movingMean!, movingVariance: movingVariance! };
 }
 
 // 8 and 16 channels take the wasm SIMD passes; 6 the kernels' plain loops; rank 2 is a dense layer's batch
 // norm; a mean 200 times the spread tests the variance's cancellation.
-for (const [shape, mean, spread] of [[[2, 5, 6, 8], 3, 2], [[4, 9, 7, 16], 3, 2], [[3, 4, 4, 6], 3, 2], [[7, 12], 3, 2], [[2, 8, 8, 8], 100, 0.5]] as const) {
+for (const [shape, mean, spread] of [
+  [[2, 5, 6, 8], 3, 2],
+  [[4, 9, 7, 16], 3, 2],
+  [[3, 4, 4, 6], 3, 2],
+  [[7, 12], 3, 2],
+  [[2, 8, 8, 8], 100, 0.5],
+] as const) {
   test(`batch norm in training: gradients and moving statistics equal the stock layer's on cpu and wasm (${shape.join('x')}, mean ${mean})`, async () => {
     const reference = await gradients('cpu', 'stock', [...shape], mean, spread);
     for (const backend of ['cpu', 'wasm'] as const) {
@@ -56,7 +81,11 @@ for (const [shape, mean, spread] of [[[2, 5, 6, 8], 3, 2], [[4, 9, 7, 16], 3, 2]
         assert.ok(error < 1e-4, `${backend} ${name}: relative error ${error}`);
       }
       // On wasm the layer's gradient is the fused kernel, on cpu the composition of stock ops.
-      assert.is(tf.getKernel(BATCH_NORM_TRAINING_GRADIENT, backend) !== undefined, backend === 'wasm', `${backend}: fused kernel registered`);
+      assert.is(
+        tf.getKernel(BATCH_NORM_TRAINING_GRADIENT, backend) !== undefined,
+        backend === 'wasm',
+        `${backend}: fused kernel registered`,
+      );
     }
   });
 }
@@ -72,7 +101,10 @@ test('batch norm: saved with the stock class name and loaded back as this layer;
   assert.ok(loaded.getLayer('bn') instanceof BatchNormalization, 'loads as the fast layer');
   const x = tf.randomNormal([2, 4, 4, 8], 1, 2, 'float32', 5);
   const [a, b] = [model, loaded].map((m) => m.predict(x) as tf.Tensor);
-  assert.ok(relativeError(a!.dataSync() as Float32Array, b!.dataSync() as Float32Array) === 0, 'same inference output');
+  assert.ok(
+    relativeError(a!.dataSync() as Float32Array, b!.dataSync() as Float32Array) === 0,
+    'same inference output',
+  );
   tf.dispose([a!, b!, x]);
   model.dispose();
   loaded.dispose();

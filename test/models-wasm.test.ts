@@ -1,6 +1,6 @@
+import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildNetworks } from '../src/models/buildNetworks.js';
 import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
@@ -15,18 +15,57 @@ test('every architecture computes the same logits on wasm as on cpu', async () =
   const classMap = tf.softmax(tf.randomNormal([2, 64, 64, 3], 0, 1, 'float32', 1));
   const models: Array<[string, tf.LayersModel, tf.Tensor | tf.Tensor[]]> = [
     ['unet', buildUNet({ depth: 3, baseFilters: 4, numClasses: 3 }), images],
-    ['deeplab os8', buildDeepLabV3Plus({ backbone: 50, outputStride: 8, backboneWidth: 4, asppFilters: 8, lowLevelFilters: 4, decoderFilters: 8, numClasses: 3 }), images],
-    ['deeplab separable', buildDeepLabV3Plus({ backbone: 18, separable: true, backboneWidth: 4, asppFilters: 8, lowLevelFilters: 4, decoderFilters: 8, numClasses: 3 }), images],
-    ['pix2pix generator', buildPix2PixGenerator({ depth: 6, baseFilters: 4, maxFilters: 16, numClasses: 3 }), images],
-    ['patchgan', buildPatchGANDiscriminator({ baseFilters: 4, maxFilters: 16, numClasses: 3 }), [images, classMap]],
+    [
+      'deeplab os8',
+      buildDeepLabV3Plus({
+        backbone: 50,
+        outputStride: 8,
+        backboneWidth: 4,
+        asppFilters: 8,
+        lowLevelFilters: 4,
+        decoderFilters: 8,
+        numClasses: 3,
+      }),
+      images,
+    ],
+    [
+      'deeplab separable',
+      buildDeepLabV3Plus({
+        backbone: 18,
+        separable: true,
+        backboneWidth: 4,
+        asppFilters: 8,
+        lowLevelFilters: 4,
+        decoderFilters: 8,
+        numClasses: 3,
+      }),
+      images,
+    ],
+    [
+      'pix2pix generator',
+      buildPix2PixGenerator({ depth: 6, baseFilters: 4, maxFilters: 16, numClasses: 3 }),
+      images,
+    ],
+    [
+      'patchgan',
+      buildPatchGANDiscriminator({ baseFilters: 4, maxFilters: 16, numClasses: 3 }),
+      [images, classMap],
+    ],
   ];
-  const onCpu = models.map(([, model, input]) => tf.tidy(() => (model.predict(input) as tf.Tensor).arraySync()));
+  const onCpu = models.map(([, model, input]) =>
+    tf.tidy(() => (model.predict(input) as tf.Tensor).arraySync()),
+  );
   await selectBackend({ backend: 'wasm' });
   assert.is(tf.getBackend(), 'wasm');
   for (const [i, [name, model, input]] of models.entries()) {
     const error = tf.tidy(() => {
       const expected = tf.tensor(onCpu[i] as number[]);
-      return tf.sub(model.predict(input) as tf.Tensor, expected).abs().max().div(expected.abs().max()).dataSync()[0]!;
+      return tf
+        .sub(model.predict(input) as tf.Tensor, expected)
+        .abs()
+        .max()
+        .div(expected.abs().max())
+        .dataSync()[0]!;
     });
     assert.ok(error < 1e-4, `${name}: relative error ${error}`);
     model.dispose();
@@ -52,20 +91,53 @@ test('every architecture trains with the same gradients on wasm as on cpu', asyn
     pix2pixDiscriminator: { baseFilters: 4, maxFilters: 16 },
   });
   const models: Array<[string, tf.LayersModel, tf.Tensor | tf.Tensor[]]> = [
-    ['unet', buildNetworks('unet', { seed: GRADIENT_TEST_SEED, numClasses: 3, unet: { depth: 3, baseFilters: 4, batchNorm: true } }).model, images],
-    ['deeplab resnet-50 os16', buildNetworks('deeplabv3plus', { seed: GRADIENT_TEST_SEED, numClasses: 3, deeplabv3plus: { ...deeplab, backbone: 50, outputStride: 16 } }).model, images],
-    ['deeplab separable', buildNetworks('deeplabv3plus', { seed: GRADIENT_TEST_SEED, numClasses: 3, deeplabv3plus: { ...deeplab, backbone: 18, separable: true } }).model, images],
+    [
+      'unet',
+      buildNetworks('unet', {
+        seed: GRADIENT_TEST_SEED,
+        numClasses: 3,
+        unet: { depth: 3, baseFilters: 4, batchNorm: true },
+      }).model,
+      images,
+    ],
+    [
+      'deeplab resnet-50 os16',
+      buildNetworks('deeplabv3plus', {
+        seed: GRADIENT_TEST_SEED,
+        numClasses: 3,
+        deeplabv3plus: { ...deeplab, backbone: 50, outputStride: 16 },
+      }).model,
+      images,
+    ],
+    [
+      'deeplab separable',
+      buildNetworks('deeplabv3plus', {
+        seed: GRADIENT_TEST_SEED,
+        numClasses: 3,
+        deeplabv3plus: { ...deeplab, backbone: 18, separable: true },
+      }).model,
+      images,
+    ],
     ['pix2pix generator', pix2pix.model, images],
     ['patchgan', pix2pix.discriminator!, [images, target]],
   ];
   /** Gradients of a loss on the model's output for every trainable weight, as arrays; inputs perturbed by `perturb`. */
-  const gradients = (model: tf.LayersModel, input: tf.Tensor | tf.Tensor[], perturb = (t: tf.Tensor, _i: number) => t): Float32Array[] =>
+  const gradients = (
+    model: tf.LayersModel,
+    input: tf.Tensor | tf.Tensor[],
+    perturb = (t: tf.Tensor, _i: number) => t,
+  ): Float32Array[] =>
     tf.tidy(() => {
       const inputs = (Array.isArray(input) ? input : [input]).map(perturb);
-      const { grads } = tf.variableGrads(() => {
-        const output = model.apply(inputs.length === 1 ? inputs[0]! : inputs, { training: true }) as tf.Tensor;
-        return output.mul(tf.randomNormal(output.shape, 0, 1, 'float32', 3)).mean() as tf.Scalar;
-      }, model.trainableWeights.map((w) => w.read() as tf.Variable));
+      const { grads } = tf.variableGrads(
+        () => {
+          const output = model.apply(inputs.length === 1 ? inputs[0]! : inputs, {
+            training: true,
+          }) as tf.Tensor;
+          return output.mul(tf.randomNormal(output.shape, 0, 1, 'float32', 3)).mean() as tf.Scalar;
+        },
+        model.trainableWeights.map((w) => w.read() as tf.Variable),
+      );
       return Object.values(grads).map((g) => g.dataSync() as Float32Array);
     });
   /** Per weight: the largest difference relative to the largest reference value. */
@@ -87,7 +159,9 @@ test('every architecture trains with the same gradients on wasm as on cpu', asyn
   const jittered = (t: tf.Tensor, i: number) => t.mul(tf.randomNormal(t.shape, 1, 1e-7, 'float32', 10 + i));
   const onCpu = models.map(([, model, input]) => gradients(model, input));
   const noise = models.map(([, model, input], i) => {
-    const [byScale, byJitter] = [scaled, jittered].map((perturb) => relativeErrors(gradients(model, input, perturb), onCpu[i]!));
+    const [byScale, byJitter] = [scaled, jittered].map((perturb) =>
+      relativeErrors(gradients(model, input, perturb), onCpu[i]!),
+    );
     return byScale.map((error, w) => Math.max(error, byJitter[w]!));
   });
   await selectBackend({ backend: 'wasm' });
@@ -95,7 +169,10 @@ test('every architecture trains with the same gradients on wasm as on cpu', asyn
     relativeErrors(gradients(model, input), onCpu[i]!).forEach((error, w) => {
       // A wrong kernel gives errors of the order of the gradient itself, far above this bound.
       const bound = 20 * noise[i]![w]! + 1e-4;
-      assert.ok(error < bound, `${name}: weight ${model.trainableWeights[w]!.name} relative error ${error}, float noise ${noise[i]![w]}`);
+      assert.ok(
+        error < bound,
+        `${name}: weight ${model.trainableWeights[w]!.name} relative error ${error}, float noise ${noise[i]![w]}`,
+      );
     });
     model.dispose();
   }

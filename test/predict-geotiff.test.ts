@@ -1,12 +1,12 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
 import { writeArrayBuffer } from 'geotiff';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { GeoTiffReader } from '../src/io/geoTiff.js';
 import type { ClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
@@ -19,63 +19,138 @@ import { testUnlessMissing } from './helpers/skips.js';
 
 const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-predict-geotiff-'));
-const gdalMissing = await run('gdalinfo', ['--version']).then(() => undefined, () => "needs GDAL's gdalinfo and ogrinfo (Debian gdal-bin), not installed");
+const gdalMissing = await run('gdalinfo', ['--version']).then(
+  () => undefined,
+  () => "needs GDAL's gdalinfo and ogrinfo (Debian gdal-bin), not installed",
+);
 
 // An RGB GeoTIFF in UTM zone 36N whose red band is bright on two "buildings": a model that predicts a
 // building where red is bright must give exactly that mask, so every output can be checked.
 const [WIDTH, HEIGHT] = [90, 70];
 const geo: GeoReference = { transform: [452_000, 0.3, 0, 38_000, 0, -0.3], epsg: 32636 };
 const expected = new Uint8Array(WIDTH * HEIGHT);
-for (let y = 0; y < HEIGHT; y++) for (let x = 0; x < WIDTH; x++) expected[y * WIDTH + x] = (x >= 10 && x < 35 && y >= 5 && y < 30) || (x >= 50 && y >= 40 && x - 50 < y - 40) ? 1 : 0;
+for (let y = 0; y < HEIGHT; y++)
+  for (let x = 0; x < WIDTH; x++)
+    expected[y * WIDTH + x] =
+      (x >= 10 && x < 35 && y >= 5 && y < 30) || (x >= 50 && y >= 40 && x - 50 < y - 40) ? 1 : 0;
 const images = join(scratch, 'scenes');
 mkdirSync(images);
-const rgb = new Uint8Array(WIDTH * HEIGHT * 3).map((_, i) => (i % 3 === 0 && expected[Math.floor(i / 3)] ? 255 : 40));
-writeFileSync(join(images, 'scene.tif'), new Uint8Array(writeArrayBuffer(rgb, { width: WIDTH, height: HEIGHT, BitsPerSample: [8, 8, 8], ...geoTiffTags(geo) })));
+const rgb = new Uint8Array(WIDTH * HEIGHT * 3).map((_, i) =>
+  i % 3 === 0 && expected[Math.floor(i / 3)] ? 255 : 40,
+);
+writeFileSync(
+  join(images, 'scene.tif'),
+  new Uint8Array(
+    writeArrayBuffer(rgb, { width: WIDTH, height: HEIGHT, BitsPerSample: [8, 8, 8], ...geoTiffTags(geo) }),
+  ),
+);
 
-const classes = { names: ['background', 'building'], colors: [[0, 0, 0], [255, 0, 0]] as Array<[number, number, number]>, ignoreValue: 255, ids: { building: 1 } };
-const buildingMap: ClassMap = { names: classes.names, ids: new Map([['building', 1]]), ignoreValue: 255, colors: classes.colors };
+const classes = {
+  names: ['background', 'building'],
+  colors: [
+    [0, 0, 0],
+    [255, 0, 0],
+  ] as Array<[number, number, number]>,
+  ignoreValue: 255,
+  ids: { building: 1 },
+};
+const buildingMap: ClassMap = {
+  names: classes.names,
+  ids: new Map([['building', 1]]),
+  ignoreValue: 255,
+  colors: classes.colors,
+};
 const runDir = join(scratch, 'run');
 const input = tf.input({ shape: [null, null, 3] });
 const conv = tf.layers.conv2d({ filters: 2, kernelSize: 1 });
 const model = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
 // Logit of "building" 10 * red - 5 against 0 for background (inputs are scaled to [0, 1]).
 conv.setWeights([tf.tensor4d([0, 10, 0, 0, 0, 0], [1, 1, 3, 2]), tf.tensor1d([0, -5])]);
-await writeRunManifest(runDir, { arch: 'unet', classes, tileSize: 32, options: {}, backend: 'cpu', startedAt: '' });
+await writeRunManifest(runDir, {
+  arch: 'unet',
+  classes,
+  tileSize: 32,
+  options: {},
+  backend: 'cpu',
+  startedAt: '',
+});
 await saveCheckpoint(join(runDir, 'checkpoints'), {
   models: { model },
   optimizers: {},
-  position: { epoch: 0, step: 0, batchesDone: 0, globalStep: 1, seed: 1, best: null, epochsWithoutImprovement: 0, schedule: { scale: 1, best: null, epochsWithoutImprovement: 0 }, learningRate: 0, finished: true, running: { counts: [], lossSum: 0, images: 0 } },
+  position: {
+    epoch: 0,
+    step: 0,
+    batchesDone: 0,
+    globalStep: 1,
+    seed: 1,
+    best: null,
+    epochsWithoutImprovement: 0,
+    schedule: { scale: 1, best: null, epochsWithoutImprovement: 0 },
+    learningRate: 0,
+    finished: true,
+    running: { counts: [], lossSum: 0, images: 0 },
+  },
 });
 const stream = (out: string, crs: string) =>
-  run(join(PROJECT_ROOT, 'bin', 'stream-train'), ['predict', '--run', runDir, '--images', images, '--out', out, '--polygons', 'geojson', '--polygon-crs', crs, '--backend', 'cpu']);
+  run(join(PROJECT_ROOT, 'bin', 'stream-train'), [
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    images,
+    '--out',
+    out,
+    '--polygons',
+    'geojson',
+    '--polygon-crs',
+    crs,
+    '--backend',
+    'cpu',
+  ]);
 
 test('stream-train predict on a GeoTIFF writes a class GeoTIFF with its georeference and polygons in map coordinates that land on the predicted pixels', async () => {
   for (const crs of ['raster', 'wgs84']) {
     const out = join(scratch, `out-${crs}`);
     const { stderr } = await stream(out, crs);
-    assert.match(stderr, /scene: 90x70, \d+ windows -> scene\.classes\.png, scene\.overlay\.png, scene\.classes\.tif, scene\.json \(2 geojson polygons\)/);
+    assert.match(
+      stderr,
+      /scene: 90x70, \d+ windows -> scene\.classes\.png, scene\.overlay\.png, scene\.classes\.tif, scene\.json \(2 geojson polygons\)/,
+    );
     const written = await GeoTiffReader.open(join(out, 'scene.classes.tif'));
     assert.equal(written.info.georeference, geo);
     const [band] = await written.readWindow({ x: 0, y: 0, width: WIDTH, height: HEIGHT });
     await written.close();
     assert.equal(Uint8Array.from(band!), expected);
     // Read back as a label of the source raster, the map-coordinate polygons give the predicted mask.
-    const back = await readLabelMask({ id: 'scene', imagePath: '', labelPath: join(out, 'scene.json') }, { width: WIDTH, height: HEIGHT }, buildingMap, { georeference: geo });
+    const back = await readLabelMask(
+      { id: 'scene', imagePath: '', labelPath: join(out, 'scene.json') },
+      { width: WIDTH, height: HEIGHT },
+      buildingMap,
+      { georeference: geo },
+    );
     assert.equal(back.data, expected, `polygons in ${crs}`);
   }
 });
 
-testUnlessMissing('gdalinfo and ogrinfo open predict\'s outputs where the input GeoTIFF lies', gdalMissing, async () => {
-  const out = join(scratch, 'out-gdal');
-  await stream(out, 'raster');
-  const [source, predicted] = await Promise.all(['scene.tif', 'scene.classes.tif'].map(async (name, i) => JSON.parse((await run('gdalinfo', ['-json', join(i === 0 ? images : out, name)])).stdout)));
-  assert.equal(predicted.geoTransform, source.geoTransform);
-  assert.is(predicted.coordinateSystem.wkt, source.coordinateSystem.wkt);
-  assert.match(predicted.coordinateSystem.wkt, /ID\["EPSG",32636\]\]$/);
-  const summary = (await run('ogrinfo', ['-so', '-al', join(out, 'scene.json')])).stdout;
-  assert.match(summary, /Feature Count: 2\n/);
-  // The square's top-left corner is pixel (10, 5): map (452003, 37998.5); the triangle reaches column 79 and the last row.
-  assert.match(summary, /Extent: \(452003\.0+, 37979\.0+\) - \(452023\.70+, 37998\.50+\)/);
-});
+testUnlessMissing(
+  "gdalinfo and ogrinfo open predict's outputs where the input GeoTIFF lies",
+  gdalMissing,
+  async () => {
+    const out = join(scratch, 'out-gdal');
+    await stream(out, 'raster');
+    const [source, predicted] = await Promise.all(
+      ['scene.tif', 'scene.classes.tif'].map(async (name, i) =>
+        JSON.parse((await run('gdalinfo', ['-json', join(i === 0 ? images : out, name)])).stdout),
+      ),
+    );
+    assert.equal(predicted.geoTransform, source.geoTransform);
+    assert.is(predicted.coordinateSystem.wkt, source.coordinateSystem.wkt);
+    assert.match(predicted.coordinateSystem.wkt, /ID\["EPSG",32636\]\]$/);
+    const summary = (await run('ogrinfo', ['-so', '-al', join(out, 'scene.json')])).stdout;
+    assert.match(summary, /Feature Count: 2\n/);
+    // The square's top-left corner is pixel (10, 5): map (452003, 37998.5); the triangle reaches column 79 and the last row.
+    assert.match(summary, /Extent: \(452003\.0+, 37979\.0+\) - \(452023\.70+, 37998\.50+\)/);
+  },
+);
 
 test.run();

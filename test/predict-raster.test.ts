@@ -1,9 +1,9 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { GeoTiffReader } from '../src/io/geoTiff.js';
@@ -19,8 +19,23 @@ const rasterPath = join(imagesDir, 'scene-0.tif');
 /** A model of 4 input channels whose 3x3 convolutions see across window edges, so blending matters. */
 function fourBandModel(): tf.LayersModel {
   const input = tf.input({ shape: [null, null, 4] });
-  const hidden = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(input) as tf.SymbolicTensor;
-  const logits = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }).apply(hidden) as tf.SymbolicTensor;
+  const hidden = tf.layers
+    .conv2d({
+      filters: 4,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+    })
+    .apply(input) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .conv2d({
+      filters: 3,
+      kernelSize: 3,
+      padding: 'same',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }),
+    })
+    .apply(hidden) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: logits });
 }
 
@@ -42,10 +57,16 @@ test('a GeoTIFF predicted window by window from the file gives the classes of th
   await written.close();
   assert.equal(Uint8Array.from(band!), whole.classes.data);
   // Over the size kept whole, only the class GeoTIFF is written, the same.
-  const large = await predictRasterFile(model, rasterPath, join(scratch, 'large.classes.tif'), { ...windows, keepMaskUpTo: 199 * 200 });
+  const large = await predictRasterFile(model, rasterPath, join(scratch, 'large.classes.tif'), {
+    ...windows,
+    keepMaskUpTo: 199 * 200,
+  });
   assert.is(large.classes, undefined);
   const again = await GeoTiffReader.open(join(scratch, 'large.classes.tif'));
-  assert.equal(Uint8Array.from((await again.readWindow({ x: 0, y: 0, width: 200, height: 200 }))[0]!), whole.classes.data);
+  assert.equal(
+    Uint8Array.from((await again.readWindow({ x: 0, y: 0, width: 200, height: 200 }))[0]!),
+    whole.classes.data,
+  );
   await again.close();
   model.dispose();
 });

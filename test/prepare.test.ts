@@ -1,21 +1,28 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
-import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
-import { prepareMasks } from '../src/pipelines/prepare.js';
-import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { xbdClassMap } from '../src/labels/classMap.js';
-import { PROJECT_ROOT, type XbdLabel, syntheticXbd, writeXbdPairs } from './helpers/data.js';
+import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { prepareMasks } from '../src/pipelines/prepare.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
+import { PROJECT_ROOT, syntheticXbd, writeXbdPairs, type XbdLabel } from './helpers/data.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-prepare-'));
 
 /** LabelMe's class_names.txt for the xBD damage classes: `__ignore__` first, `_background_` as class 0. */
-const LABELME_CLASS_NAMES = ['__ignore__', '_background_', 'no-damage', 'minor-damage', 'major-damage', 'destroyed'];
+const LABELME_CLASS_NAMES = [
+  '__ignore__',
+  '_background_',
+  'no-damage',
+  'minor-damage',
+  'major-damage',
+  'destroyed',
+];
 
 /**
  * Synthetic pairs as LabelMe writes them, in `root/images` and `root/labels`, with `root/class_names.txt`:
@@ -29,12 +36,25 @@ async function writeLabelMePairs(root: string, count: number, size: number): Pro
     const shapes = label.features.xy.map(({ wkt, properties }) => ({
       label: properties.subtype === 'un-classified' ? '__ignore__' : properties.subtype,
       // LabelMe's polygons are closed implicitly: the WKT ring's repeated first vertex is left out.
-      points: [...wkt.matchAll(/(-?[\d.]+) (-?[\d.]+)/g)].slice(0, -1).map((m) => [Number(m[1]), Number(m[2])]),
+      points: [...wkt.matchAll(/(-?[\d.]+) (-?[\d.]+)/g)]
+        .slice(0, -1)
+        .map((m) => [Number(m[1]), Number(m[2])]),
       group_id: null,
       shape_type: 'polygon',
       flags: {},
     }));
-    await writeFile(labelPath, JSON.stringify({ version: '5.4.1', flags: {}, shapes, imagePath: `../images/${image}`, imageData: null, imageHeight: size, imageWidth: size }));
+    await writeFile(
+      labelPath,
+      JSON.stringify({
+        version: '5.4.1',
+        flags: {},
+        shapes,
+        imagePath: `../images/${image}`,
+        imageData: null,
+        imageHeight: size,
+        imageWidth: size,
+      }),
+    );
   }
   await writeFile(join(root, 'class_names.txt'), `${LABELME_CLASS_NAMES.join('\n')}\n`);
 }
@@ -48,7 +68,12 @@ await writeLabelMePairs(labelMe, 3, 300);
 
 test('prepare writes one single-channel class-index PNG per xBD image and counts pixels per class and split', async () => {
   const outDir = join(scratch, 'xbd');
-  const summary = await prepareMasks({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir, outDir, classMap: xbdClassMap() });
+  const summary = await prepareMasks({
+    imagesDir: xbd.imagesDir,
+    labelsDir: xbd.labelsDir,
+    outDir,
+    classMap: xbdClassMap(),
+  });
   assert.is(summary.written, XBD_IMAGES);
   assert.is(summary.skipped.count, 0);
   const files = readdirSync(join(outDir, 'masks')).sort();
@@ -66,24 +91,50 @@ test('prepare writes one single-channel class-index PNG per xBD image and counts
   const valueOf = (name: string) => (name === 'ignore' ? 255 : names.indexOf(name));
   for (const name of names) {
     assert.is(summary.pixels.total[name], fromDisk[valueOf(name)] ?? 0, name);
-    const bySplit = summary.pixels.train[name]! + summary.pixels.validation[name]! + summary.pixels.test[name]!;
+    const bySplit =
+      summary.pixels.train[name]! + summary.pixels.validation[name]! + summary.pixels.test[name]!;
     assert.is(bySplit, summary.pixels.total[name], `${name} splits add up`);
   }
-  assert.ok(summary.pixels.validation.background! > 0 && summary.pixels.test.background! > 0, 'every split has images');
-  assert.ok(summary.pixels.total.ignore! > 0 && summary.pixels.total.destroyed! > 0, 'ignored and destroyed pixels are counted');
+  assert.ok(
+    summary.pixels.validation.background! > 0 && summary.pixels.test.background! > 0,
+    'every split has images',
+  );
+  assert.ok(
+    summary.pixels.total.ignore! > 0 && summary.pixels.total.destroyed! > 0,
+    'ignored and destroyed pixels are counted',
+  );
   const stem = files[0]!.replace(/\.png$/, '');
-  const direct = await readLabelMask({ id: stem, imagePath: '', labelPath: join(xbd.labelsDir, `${stem}.json`) }, { width: XBD_SIZE, height: XBD_SIZE }, xbdClassMap());
-  const written = await sharp(join(outDir, 'masks', files[0]!)).extractChannel(0).raw().toBuffer();
+  const direct = await readLabelMask(
+    { id: stem, imagePath: '', labelPath: join(xbd.labelsDir, `${stem}.json`) },
+    { width: XBD_SIZE, height: XBD_SIZE },
+    xbdClassMap(),
+  );
+  const written = await sharp(join(outDir, 'masks', files[0]!))
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
   assert.equal(new Uint8Array(written), direct.data);
 });
 
 test('npx stream-train prepare on LabelMe files with class_names.txt prints the per-class table', () => {
   const outDir = join(scratch, 'labelme');
-  const output = execFileSync(process.execPath, [
-    join(PROJECT_ROOT, 'bin', 'stream-train'), 'prepare',
-    '--images', join(labelMe, 'images'), '--labels', join(labelMe, 'labels'),
-    '--classes', join(labelMe, 'class_names.txt'), '--out', outDir, '--previews',
-  ], { encoding: 'utf8' });
+  const output = execFileSync(
+    process.execPath,
+    [
+      join(PROJECT_ROOT, 'bin', 'stream-train'),
+      'prepare',
+      '--images',
+      join(labelMe, 'images'),
+      '--labels',
+      join(labelMe, 'labels'),
+      '--classes',
+      join(labelMe, 'class_names.txt'),
+      '--out',
+      outDir,
+      '--previews',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.match(output, 'wrote 3 masks');
   assert.match(output, /destroyed\s+[1-9]\d*/);
   assert.match(output, /ignore\s+\d+/);
@@ -92,12 +143,30 @@ test('npx stream-train prepare on LabelMe files with class_names.txt prints the 
 
 test('prepare --tiles png,npy writes every tile of every split, each the crop of its image and mask', async () => {
   const outDir = join(scratch, 'labelme-tiles');
-  const output = execFileSync(process.execPath, [
-    join(PROJECT_ROOT, 'bin', 'stream-train'), 'prepare',
-    '--images', join(labelMe, 'images'), '--labels', join(labelMe, 'labels'),
-    '--classes', join(labelMe, 'class_names.txt'), '--out', outDir,
-    '--tiles', 'png,npy', '--tile-size', '128', '--stride', '96', '--edge', 'shift',
-  ], { encoding: 'utf8' });
+  const output = execFileSync(
+    process.execPath,
+    [
+      join(PROJECT_ROOT, 'bin', 'stream-train'),
+      'prepare',
+      '--images',
+      join(labelMe, 'images'),
+      '--labels',
+      join(labelMe, 'labels'),
+      '--classes',
+      join(labelMe, 'class_names.txt'),
+      '--out',
+      outDir,
+      '--tiles',
+      'png,npy',
+      '--tile-size',
+      '128',
+      '--stride',
+      '96',
+      '--edge',
+      'shift',
+    ],
+    { encoding: 'utf8' },
+  );
   const grid = tileGrid({ size: 128, stride: 96, edge: 'shift' });
   let expected = 0;
   for (const file of readdirSync(join(labelMe, 'images'))) {
@@ -115,10 +184,30 @@ test('prepare --tiles png,npy writes every tile of every split, each the crop of
   const [, stem, x, y] = /^(.*)_x(\d+)_y(\d+)\.png$/.exec(file)!;
   const crop = { left: Number(x), top: Number(y), width: 128, height: 128 };
   const sourceImage = readdirSync(join(labelMe, 'images')).find((f) => f.startsWith(`${stem}.`))!;
-  const expectedImage = await sharp(join(labelMe, 'images', sourceImage)).removeAlpha().extract(crop).raw().toBuffer();
-  assert.equal(await sharp(join(outDir, 'tiles', split, 'images', file)).removeAlpha().raw().toBuffer(), expectedImage);
-  const expectedMask = await sharp(join(outDir, 'masks', `${stem}.png`)).extractChannel(0).extract(crop).raw().toBuffer();
-  assert.equal(await sharp(join(outDir, 'tiles', split, 'masks', file)).extractChannel(0).raw().toBuffer(), expectedMask);
+  const expectedImage = await sharp(join(labelMe, 'images', sourceImage))
+    .removeAlpha()
+    .extract(crop)
+    .raw()
+    .toBuffer();
+  assert.equal(
+    await sharp(join(outDir, 'tiles', split, 'images', file))
+      .removeAlpha()
+      .raw()
+      .toBuffer(),
+    expectedImage,
+  );
+  const expectedMask = await sharp(join(outDir, 'masks', `${stem}.png`))
+    .extractChannel(0)
+    .extract(crop)
+    .raw()
+    .toBuffer();
+  assert.equal(
+    await sharp(join(outDir, 'tiles', split, 'masks', file))
+      .extractChannel(0)
+      .raw()
+      .toBuffer(),
+    expectedMask,
+  );
   const npyMask = readFileSync(join(outDir, 'tiles', split, 'npy', file.replace(/\.png$/, '_mask.npy')));
   assert.match(npyMask.toString('latin1', 0, 128), "'shape': (128, 128)");
   assert.equal(npyMask.subarray(npyMask.length - 128 * 128), expectedMask);
@@ -133,7 +222,12 @@ test('with the skip policy, bad files are reported by name and reason and the re
   writeFileSync(join(labels, `${stems[0]}.json`), '{"features": {"xy": [');
   const corrupt = readdirSync(images).find((f) => f.startsWith(`${stems[1]}.`))!;
   writeFileSync(join(images, corrupt), Buffer.from('not an image at all'));
-  const options = { imagesDir: images, labelsDir: labels, outDir: join(scratch, 'bad', 'out'), classMap: xbdClassMap() };
+  const options = {
+    imagesDir: images,
+    labelsDir: labels,
+    outDir: join(scratch, 'bad', 'out'),
+    classMap: xbdClassMap(),
+  };
   try {
     await prepareMasks(options);
     assert.unreachable('the default policy stops at the first bad file');

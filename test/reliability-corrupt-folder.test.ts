@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import sharp from 'sharp';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { SkipReport } from '../src/errors.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
@@ -39,7 +39,9 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
     const labelText = await readFile(labelOf(spareImage), 'utf8');
     await writeFile(label('corrupt-broken-json.json'), labelText.slice(0, labelText.length / 2));
     // A good label with a smaller image: the polygons are fine, the pairing is not.
-    await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 90, g: 90, b: 90 } } }).png().toFile(image('corrupt-wrong-size.png'));
+    await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 90, g: 90, b: 90 } } })
+      .png()
+      .toFile(image('corrupt-wrong-size.png'));
     await rename(labelOf(spareImage), label('corrupt-wrong-size.json'));
     await rename(image(otherSpareImage), image(`corrupt-no-label${otherSpareImage.slice(-4)}`));
     await rm(labelOf(otherSpareImage));
@@ -47,7 +49,10 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
       { file: image('corrupt-truncated.png'), problem: /cannot decode image/ },
       { file: image('corrupt-not-an-image.png'), problem: /cannot read image header/ },
       { file: label('corrupt-broken-json.json'), problem: /malformed JSON/ },
-      { file: label('corrupt-wrong-size.json'), problem: new RegExp(`label is for a ${SIZE}x${SIZE} image but the image is 256x256`) },
+      {
+        file: label('corrupt-wrong-size.json'),
+        problem: new RegExp(`label is for a ${SIZE}x${SIZE} image but the image is 256x256`),
+      },
       { file: image(`corrupt-no-label${otherSpareImage.slice(-4)}`), problem: /no label file/ },
     ].sort((a, b) => a.file.localeCompare(b.file));
 
@@ -62,19 +67,33 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
     const started = performance.now();
     // The smallest UNet: what is tested is which tiles reach it, not what it learns.
     // Two epochs: a file skipped in both is reported once, naming both.
-    const run = await prepareTrainingRun({ ...smallestUNetRun(root, TILE, BATCH), epochs: 2, onBadInput: 'skip', skipReport });
+    const run = await prepareTrainingRun({
+      ...smallestUNetRun(root, TILE, BATCH),
+      epochs: 2,
+      onBadInput: 'skip',
+      skipReport,
+    });
     const events = await lastValueFrom(run.events$.pipe(toArray()));
     const steps = events.filter((event) => event.type === 'batch').length;
-    console.log(`  ${GOOD_PAIRS} good pairs (${goodTiles} tiles), ${expectedSkips.length} corrupt: ${steps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s\n${skipReport.toString().replace(/^/gm, '  ')}`);
+    console.log(
+      `  ${GOOD_PAIRS} good pairs (${goodTiles} tiles), ${expectedSkips.length} corrupt: ${steps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s\n${skipReport.toString().replace(/^/gm, '  ')}`,
+    );
 
     assert.is(events.filter((event) => event.type === 'epoch').length, 2, 'the run finished its epochs');
     assert.not.ok(events.some((event) => event.type === 'stopped'));
     assert.is(steps, 2 * Math.ceil(goodTiles / BATCH), 'one optimizer step per batch of good tiles');
     const skipped = [...skipReport.items].sort((a, b) => a.file.localeCompare(b.file));
-    assert.equal(skipped.map((item) => item.file), expectedSkips.map((item) => item.file), 'exactly the corrupt files are reported, each once');
-    skipped.forEach((item, i) => assert.match(item.problem, expectedSkips[i]!.problem, `${item.file}: ${item.problem}`));
+    assert.equal(
+      skipped.map((item) => item.file),
+      expectedSkips.map((item) => item.file),
+      'exactly the corrupt files are reported, each once',
+    );
+    skipped.forEach((item, i) =>
+      assert.match(item.problem, expectedSkips[i]!.problem, `${item.file}: ${item.problem}`),
+    );
     // Files the stream reads are skipped each epoch; an image without a label is left out once, before streaming.
-    for (const item of skipped) assert.equal(item.epochs, /no label file/.test(item.problem) ? undefined : [0, 1], item.file);
+    for (const item of skipped)
+      assert.equal(item.epochs, /no label file/.test(item.problem) ? undefined : [0, 1], item.file);
     assert.match(skipReport.toString(), /corrupt-truncated\.png: cannot decode image.* \(epochs 1, 2\)$/m);
   } finally {
     await rm(root, { recursive: true, force: true });

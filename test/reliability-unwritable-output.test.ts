@@ -1,11 +1,11 @@
-import { test, type Callback } from 'uvu';
-import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
+import { type Callback, test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
@@ -59,10 +59,15 @@ function fillUp(folder: string): void {
 const probe = mountTmpfs('size=64k');
 if (probe) unmount(probe);
 /** A test on small tmpfs mounts, skipped where mounting is not allowed. */
-const tmpfsTest = (name: string, handler: Callback) => testUnlessMissing(name, probe ? undefined : 'needs root, to mount a tmpfs', handler);
+const tmpfsTest = (name: string, handler: Callback) =>
+  testUnlessMissing(name, probe ? undefined : 'needs root, to mount a tmpfs', handler);
 
 /** A run over one 1024x1024 xBD pair: 64 tiles of 128 px, 4 steps of 16, the smallest UNet. */
-async function oneImageRun(root: string, checkpointDir: string, reads = { count: 0 }): Promise<TrainPipelineOptions> {
+async function oneImageRun(
+  root: string,
+  checkpointDir: string,
+  reads = { count: 0 },
+): Promise<TrainPipelineOptions> {
   await writeXbdPairs(root, 1);
   const readMask: TrainPipelineOptions['readMask'] = (...args) => {
     reads.count += 1;
@@ -71,73 +76,125 @@ async function oneImageRun(root: string, checkpointDir: string, reads = { count:
   return { ...smallestUNetRun(root, 128, 16), readMask, checkpointDir };
 }
 
-tmpfsTest('a read-only or full output folder is refused by prepareTrainingRun before anything is read, naming the folder', async () => {
-  await selectBackend({ backend: 'wasm' });
-  const readOnly = mountTmpfs('ro,size=64k')!;
-  const full = mountTmpfs('size=64k')!;
-  const root = await mkdtemp(join(tmpdir(), 'segstream-unwritable-'));
-  try {
-    fillUp(full);
-    for (const [checkpointDir, reason] of [[join(readOnly, 'run', 'checkpoints'), 'EROFS'], [join(full, 'run', 'checkpoints'), 'ENOSPC']] as const) {
-      const reads = { count: 0 };
-      const options = await oneImageRun(join(root, reason), checkpointDir, reads);
-      const error = await prepareTrainingRun(options).then(() => undefined, (e: unknown) => e as Error);
-      assert.ok(error, `${reason}: prepareTrainingRun accepted ${checkpointDir}`);
-      assert.match(error!.message, `checkpoint folder ${checkpointDir} is not writable: ${reason}`);
-      assert.is(reads.count, 0, 'no label was read');
+tmpfsTest(
+  'a read-only or full output folder is refused by prepareTrainingRun before anything is read, naming the folder',
+  async () => {
+    await selectBackend({ backend: 'wasm' });
+    const readOnly = mountTmpfs('ro,size=64k')!;
+    const full = mountTmpfs('size=64k')!;
+    const root = await mkdtemp(join(tmpdir(), 'segstream-unwritable-'));
+    try {
+      fillUp(full);
+      for (const [checkpointDir, reason] of [
+        [join(readOnly, 'run', 'checkpoints'), 'EROFS'],
+        [join(full, 'run', 'checkpoints'), 'ENOSPC'],
+      ] as const) {
+        const reads = { count: 0 };
+        const options = await oneImageRun(join(root, reason), checkpointDir, reads);
+        const error = await prepareTrainingRun(options).then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        assert.ok(error, `${reason}: prepareTrainingRun accepted ${checkpointDir}`);
+        assert.match(error!.message, `checkpoint folder ${checkpointDir} is not writable: ${reason}`);
+        assert.is(reads.count, 0, 'no label was read');
+      }
+    } finally {
+      unmount(readOnly);
+      unmount(full);
+      await rm(root, { recursive: true, force: true });
     }
-  } finally {
-    unmount(readOnly);
-    unmount(full);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+  },
+);
 
-tmpfsTest('stream-train train with a read-only --out fails with one line naming the folder, before training or writing', async () => {
-  const readOnly = mountTmpfs('ro,size=64k')!;
-  const root = await mkdtemp(join(tmpdir(), 'segstream-unwritable-cli-'));
-  try {
-    await writeXbdPairs(root, 1);
-    const out = join(readOnly, 'run');
-    const cli = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'stream-train'), 'train', '--images', join(root, 'images'), '--labels', join(root, 'labels'), '--out', out, '--epochs', '1', '--base-filters', '1', '--depth', '1', '--backend', 'wasm'], { encoding: 'utf8' });
-    assert.is(cli.status, 1, cli.stderr);
-    const lines = cli.stderr.trim().split('\n');
-    assert.match(lines.at(-1)!, `error: checkpoint folder ${join(out, 'checkpoints')} is not writable: EROFS`);
-    assert.not.match(cli.stderr, /training unet|Error: |\n\s+at /, 'no training started, no stack');
-  } finally {
-    unmount(readOnly);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+tmpfsTest(
+  'stream-train train with a read-only --out fails with one line naming the folder, before training or writing',
+  async () => {
+    const readOnly = mountTmpfs('ro,size=64k')!;
+    const root = await mkdtemp(join(tmpdir(), 'segstream-unwritable-cli-'));
+    try {
+      await writeXbdPairs(root, 1);
+      const out = join(readOnly, 'run');
+      const cli = spawnSync(
+        process.execPath,
+        [
+          join(PROJECT_ROOT, 'bin', 'stream-train'),
+          'train',
+          '--images',
+          join(root, 'images'),
+          '--labels',
+          join(root, 'labels'),
+          '--out',
+          out,
+          '--epochs',
+          '1',
+          '--base-filters',
+          '1',
+          '--depth',
+          '1',
+          '--backend',
+          'wasm',
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.is(cli.status, 1, cli.stderr);
+      const lines = cli.stderr.trim().split('\n');
+      assert.match(
+        lines.at(-1)!,
+        `error: checkpoint folder ${join(out, 'checkpoints')} is not writable: EROFS`,
+      );
+      assert.not.match(cli.stderr, /training unet|Error: |\n\s+at /, 'no training started, no stack');
+    } finally {
+      unmount(readOnly);
+      await rm(root, { recursive: true, force: true });
+    }
+  },
+);
 
-tmpfsTest('a disk that fills up between checkpoints fails the run naming the checkpoint and keeps the previous one intact', async () => {
-  await selectBackend({ backend: 'wasm' });
-  const disk = mountTmpfs('size=1m')!;
-  const root = await mkdtemp(join(tmpdir(), 'segstream-enospc-'));
-  try {
-    const checkpointDir = join(disk, 'checkpoints');
-    const run = await prepareTrainingRun({ ...(await oneImageRun(root, checkpointDir)), checkpointEverySteps: 1 });
-    let weightsAtFirstCheckpoint: number[][] | undefined;
-    const error = await lastValueFrom(
-      run.events$.pipe(
-        tap((event) => {
-          if (event.type !== 'checkpoint' || weightsAtFirstCheckpoint) return;
-          weightsAtFirstCheckpoint = weightValues(run.model);
-          fillUp(disk);
-        }),
-      ),
-    ).then(() => undefined, (e: unknown) => e as Error);
-    assert.ok(weightsAtFirstCheckpoint, 'the first checkpoint was written');
-    assert.ok(error, 'the run failed when the disk was full');
-    assert.match(error!.message, `writing checkpoint ${join(checkpointDir, 'step-000000002')} failed (previous checkpoints kept): ENOSPC`);
-    assert.equal(await readdir(checkpointDir), ['step-000000001'], 'no partial checkpoint left');
-    const kept = (await loadLatestCheckpoint(checkpointDir))!;
-    assert.is(kept.position.globalStep, 1);
-    assert.is(maxAbsDifference(weightValues(kept.models.model!), weightsAtFirstCheckpoint!), 0, 'the kept checkpoint holds the weights it was written with');
-  } finally {
-    unmount(disk);
-    await rm(root, { recursive: true, force: true });
-  }
-});
+tmpfsTest(
+  'a disk that fills up between checkpoints fails the run naming the checkpoint and keeps the previous one intact',
+  async () => {
+    await selectBackend({ backend: 'wasm' });
+    const disk = mountTmpfs('size=1m')!;
+    const root = await mkdtemp(join(tmpdir(), 'segstream-enospc-'));
+    try {
+      const checkpointDir = join(disk, 'checkpoints');
+      const run = await prepareTrainingRun({
+        ...(await oneImageRun(root, checkpointDir)),
+        checkpointEverySteps: 1,
+      });
+      let weightsAtFirstCheckpoint: number[][] | undefined;
+      const error = await lastValueFrom(
+        run.events$.pipe(
+          tap((event) => {
+            if (event.type !== 'checkpoint' || weightsAtFirstCheckpoint) return;
+            weightsAtFirstCheckpoint = weightValues(run.model);
+            fillUp(disk);
+          }),
+        ),
+      ).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      assert.ok(weightsAtFirstCheckpoint, 'the first checkpoint was written');
+      assert.ok(error, 'the run failed when the disk was full');
+      assert.match(
+        error!.message,
+        `writing checkpoint ${join(checkpointDir, 'step-000000002')} failed (previous checkpoints kept): ENOSPC`,
+      );
+      assert.equal(await readdir(checkpointDir), ['step-000000001'], 'no partial checkpoint left');
+      const kept = (await loadLatestCheckpoint(checkpointDir))!;
+      assert.is(kept.position.globalStep, 1);
+      assert.is(
+        maxAbsDifference(weightValues(kept.models.model!), weightsAtFirstCheckpoint!),
+        0,
+        'the kept checkpoint holds the weights it was written with',
+      );
+    } finally {
+      unmount(disk);
+      await rm(root, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

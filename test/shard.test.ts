@@ -1,12 +1,27 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { SHARD_COUNT_VARIABLE, parseShardFlag, resolveShard, shardFromEnvironment } from '../src/cli/shardOption.js';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  parseShardFlag,
+  resolveShard,
+  SHARD_COUNT_VARIABLE,
+  shardFromEnvironment,
+} from '../src/cli/shardOption.js';
 import type { MergedManifest, ShardManifest } from '../src/runs/shardManifest.js';
 import { shardItems } from '../src/util/shard.js';
 import { PROJECT_ROOT, syntheticXbd } from './helpers/data.js';
@@ -14,11 +29,23 @@ import { PROJECT_ROOT, syntheticXbd } from './helpers/data.js';
 const run = promisify(execFile);
 const BIN = join(PROJECT_ROOT, 'bin', 'stream-train');
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-shard-'));
-const SCHEDULER_VARIABLES = ['JOB_COMPLETION_INDEX', 'SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_MIN', 'SLURM_ARRAY_TASK_COUNT', 'AWS_BATCH_JOB_ARRAY_INDEX', SHARD_COUNT_VARIABLE];
+const SCHEDULER_VARIABLES = [
+  'JOB_COMPLETION_INDEX',
+  'SLURM_ARRAY_TASK_ID',
+  'SLURM_ARRAY_TASK_MIN',
+  'SLURM_ARRAY_TASK_COUNT',
+  'AWS_BATCH_JOB_ARRAY_INDEX',
+  SHARD_COUNT_VARIABLE,
+];
 
 /** The CLI in a child process, with the scheduler's variables of this process left out and `env` added. */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !SCHEDULER_VARIABLES.includes(name)));
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !SCHEDULER_VARIABLES.includes(name)),
+  );
   try {
     const { stdout, stderr } = await run(BIN, args, { cwd: scratch, env: { ...inherited, ...env } });
     return { code: 0, stdout, stderr };
@@ -45,7 +72,8 @@ function filesUnder(dir: string): Map<string, Buffer> {
     }
   };
   walk(dir);
-  for (const path of files.keys()) if (path.startsWith('shards/') || path.endsWith('-manifest.json')) files.delete(path);
+  for (const path of files.keys())
+    if (path.startsWith('shards/') || path.endsWith('-manifest.json')) files.delete(path);
   return files;
 }
 
@@ -62,16 +90,58 @@ const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).dig
 // Five pairs (PNG and JPEG) so that 3 shards take 2, 2 and 1; a model of the smallest UNet trained on them.
 const data = await syntheticXbd(5, { size: 96, buildingsPerImage: 4, unclassifiedEvery: 3 });
 const runDir = join(scratch, 'run');
-await succeeds(['train', '--images', data.imagesDir, '--labels', data.labelsDir, '--out', runDir, '--arch', 'unet', '--epochs', '1', '--tile-size', '32', '--base-filters', '2', '--depth', '1', '--batch-size', '8', '--backend', 'cpu']);
+await succeeds([
+  'train',
+  '--images',
+  data.imagesDir,
+  '--labels',
+  data.labelsDir,
+  '--out',
+  runDir,
+  '--arch',
+  'unet',
+  '--epochs',
+  '1',
+  '--tile-size',
+  '32',
+  '--base-filters',
+  '2',
+  '--depth',
+  '1',
+  '--batch-size',
+  '8',
+  '--backend',
+  'cpu',
+]);
 
 test('the shard comes from --shard, else JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX; bad values are named', () => {
   assert.equal(parseShardFlag('2/3'), { index: 2, count: 3 });
-  assert.equal(shardFromEnvironment({ JOB_COMPLETION_INDEX: '4', [SHARD_COUNT_VARIABLE]: '5' }), { index: 4, count: 5 });
-  assert.equal(shardFromEnvironment({ SLURM_ARRAY_TASK_ID: '7', SLURM_ARRAY_TASK_MIN: '5', SLURM_ARRAY_TASK_COUNT: '3' }), { index: 2, count: 3 });
-  assert.equal(shardFromEnvironment({ SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '2' }), { index: 0, count: 2 });
-  assert.equal(shardFromEnvironment({ AWS_BATCH_JOB_ARRAY_INDEX: '1', [SHARD_COUNT_VARIABLE]: '2' }), { index: 1, count: 2 });
+  assert.equal(shardFromEnvironment({ JOB_COMPLETION_INDEX: '4', [SHARD_COUNT_VARIABLE]: '5' }), {
+    index: 4,
+    count: 5,
+  });
+  assert.equal(
+    shardFromEnvironment({
+      SLURM_ARRAY_TASK_ID: '7',
+      SLURM_ARRAY_TASK_MIN: '5',
+      SLURM_ARRAY_TASK_COUNT: '3',
+    }),
+    { index: 2, count: 3 },
+  );
+  assert.equal(shardFromEnvironment({ SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_TASK_COUNT: '2' }), {
+    index: 0,
+    count: 2,
+  });
+  assert.equal(shardFromEnvironment({ AWS_BATCH_JOB_ARRAY_INDEX: '1', [SHARD_COUNT_VARIABLE]: '2' }), {
+    index: 1,
+    count: 2,
+  });
   assert.is(shardFromEnvironment({}), undefined);
-  assert.equal(resolveShard({ index: 0, count: 1 }, { JOB_COMPLETION_INDEX: '1', [SHARD_COUNT_VARIABLE]: '2' }), { index: 0, count: 1 }, 'the flag wins');
+  assert.equal(
+    resolveShard({ index: 0, count: 1 }, { JOB_COMPLETION_INDEX: '1', [SHARD_COUNT_VARIABLE]: '2' }),
+    { index: 0, count: 1 },
+    'the flag wins',
+  );
   const error = (action: () => unknown): string => {
     try {
       action();
@@ -80,59 +150,140 @@ test('the shard comes from --shard, else JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_
     }
     return 'no error';
   };
-  assert.match(error(() => parseShardFlag('3/3')), "--shard 3/3: the shard index must be a whole number in [0, 2] (0-based), got 3");
-  assert.match(error(() => parseShardFlag('1/0')), '--shard 1/0: the shard count must be a whole number >= 1, got 0');
-  assert.match(error(() => parseShardFlag('1 of 3')), "--shard must be INDEX/COUNT with a 0-based index, such as 0/3, got '1 of 3'");
-  assert.match(error(() => shardFromEnvironment({ JOB_COMPLETION_INDEX: '1' })), `${SHARD_COUNT_VARIABLE} must give the shard count`);
-  assert.match(error(() => shardFromEnvironment({ AWS_BATCH_JOB_ARRAY_INDEX: 'x', [SHARD_COUNT_VARIABLE]: '2' })), "AWS_BATCH_JOB_ARRAY_INDEX must be a whole number, got 'x'");
-  assert.match(error(() => shardFromEnvironment({ SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '3' })), 'SLURM_ARRAY_TASK_ID=4 (from SLURM_ARRAY_TASK_MIN=0), SLURM_ARRAY_TASK_COUNT=3: the shard index must be a whole number in [0, 2]');
-  assert.match(error(() => shardFromEnvironment({ [SHARD_COUNT_VARIABLE]: '3' })), 'no shard index is');
+  assert.match(
+    error(() => parseShardFlag('3/3')),
+    '--shard 3/3: the shard index must be a whole number in [0, 2] (0-based), got 3',
+  );
+  assert.match(
+    error(() => parseShardFlag('1/0')),
+    '--shard 1/0: the shard count must be a whole number >= 1, got 0',
+  );
+  assert.match(
+    error(() => parseShardFlag('1 of 3')),
+    "--shard must be INDEX/COUNT with a 0-based index, such as 0/3, got '1 of 3'",
+  );
+  assert.match(
+    error(() => shardFromEnvironment({ JOB_COMPLETION_INDEX: '1' })),
+    `${SHARD_COUNT_VARIABLE} must give the shard count`,
+  );
+  assert.match(
+    error(() => shardFromEnvironment({ AWS_BATCH_JOB_ARRAY_INDEX: 'x', [SHARD_COUNT_VARIABLE]: '2' })),
+    "AWS_BATCH_JOB_ARRAY_INDEX must be a whole number, got 'x'",
+  );
+  assert.match(
+    error(() => shardFromEnvironment({ SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '3' })),
+    'SLURM_ARRAY_TASK_ID=4 (from SLURM_ARRAY_TASK_MIN=0), SLURM_ARRAY_TASK_COUNT=3: the shard index must be a whole number in [0, 2]',
+  );
+  assert.match(
+    error(() => shardFromEnvironment({ [SHARD_COUNT_VARIABLE]: '3' })),
+    'no shard index is',
+  );
   // Round-robin: every item in exactly one shard, in order.
   const items = Array.from({ length: 11 }, (_, k) => k);
   const shards = [0, 1, 2].map((index) => shardItems(items, { index, count: 3 }));
   assert.equal(shards[1], [1, 4, 7, 10]);
-  assert.equal(shards.flat().sort((a, b) => a - b), items);
+  assert.equal(
+    shards.flat().sort((a, b) => a - b),
+    items,
+  );
 });
 
 test('bad --shard values and variables stop a command with exit code 2, naming the value', async () => {
-  const flag = await cli(['predict', '--run', runDir, '--images', data.imagesDir, '--out', join(scratch, 'never'), '--shard', '3/3']);
+  const flag = await cli([
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    data.imagesDir,
+    '--out',
+    join(scratch, 'never'),
+    '--shard',
+    '3/3',
+  ]);
   assert.is(flag.code, 2);
-  assert.match(flag.stderr, /--shard 3\/3: the shard index must be a whole number in \[0, 2\] \(0-based\), got 3/);
-  const variable = await cli(['prepare', '--images', data.imagesDir, '--labels', data.labelsDir, '--out', join(scratch, 'never')], { JOB_COMPLETION_INDEX: '0' });
+  assert.match(
+    flag.stderr,
+    /--shard 3\/3: the shard index must be a whole number in \[0, 2\] \(0-based\), got 3/,
+  );
+  const variable = await cli(
+    ['prepare', '--images', data.imagesDir, '--labels', data.labelsDir, '--out', join(scratch, 'never')],
+    { JOB_COMPLETION_INDEX: '0' },
+  );
   assert.is(variable.code, 2);
   assert.match(variable.stderr, new RegExp(`${SHARD_COUNT_VARIABLE} must give the shard count`));
   assert.not.ok(existsSync(join(scratch, 'never')), 'nothing written');
 });
 
 test('prepare in 3 processes writes the files of one process byte for byte; merge prints the same table', async () => {
-  const args = (out: string): string[] => ['prepare', '--images', data.imagesDir, '--labels', data.labelsDir, '--out', out, '--previews', '--tiles', 'png,npy', '--tile-size', '32'];
+  const args = (out: string): string[] => [
+    'prepare',
+    '--images',
+    data.imagesDir,
+    '--labels',
+    data.labelsDir,
+    '--out',
+    out,
+    '--previews',
+    '--tiles',
+    'png,npy',
+    '--tile-size',
+    '32',
+  ];
   const whole = join(scratch, 'prepare-whole');
   const sharded = join(scratch, 'prepare-sharded');
   const table = await succeeds(args(whole));
   // One shard by the flag, one by Slurm's variables, one by AWS Batch's.
   await Promise.all([
     succeeds([...args(sharded), '--shard', '0/3']),
-    succeeds(args(sharded), { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' }),
+    succeeds(args(sharded), {
+      SLURM_ARRAY_TASK_ID: '2',
+      SLURM_ARRAY_TASK_MIN: '1',
+      SLURM_ARRAY_TASK_COUNT: '3',
+    }),
     succeeds(args(sharded), { AWS_BATCH_JOB_ARRAY_INDEX: '2', [SHARD_COUNT_VARIABLE]: '3' }),
   ]);
-  assert.equal(readdirSync(join(sharded, 'shards')).sort(), ['prepare-0-of-3.json', 'prepare-1-of-3.json', 'prepare-2-of-3.json']);
+  assert.equal(readdirSync(join(sharded, 'shards')).sort(), [
+    'prepare-0-of-3.json',
+    'prepare-1-of-3.json',
+    'prepare-2-of-3.json',
+  ]);
   assertSameFiles(sharded, whole);
   assert.is(await succeeds(['merge', sharded]), table);
   const merged = readJson<MergedManifest>(join(sharded, 'prepare-manifest.json'));
   assert.equal(merged.inputs, [...data.images].sort());
-  for (const output of merged.outputs) assert.is(sha256(readFileSync(join(sharded, output.path))), output.sha256, output.path);
-  assert.equal(merged.outputs.map((o) => o.path).sort(), [...filesUnder(whole).keys()].sort(), 'the manifest lists every file');
+  for (const output of merged.outputs)
+    assert.is(sha256(readFileSync(join(sharded, output.path))), output.sha256, output.path);
+  assert.equal(
+    merged.outputs.map((o) => o.path).sort(),
+    [...filesUnder(whole).keys()].sort(),
+    'the manifest lists every file',
+  );
 });
 
 test('predict in 3 processes gives the files of one process; a shard killed mid-way and rerun gives them again', async () => {
-  const args = (out: string): string[] => ['predict', '--run', runDir, '--images', data.imagesDir, '--out', out, '--polygons', 'geojson', '--backend', 'cpu'];
+  const args = (out: string): string[] => [
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    data.imagesDir,
+    '--out',
+    out,
+    '--polygons',
+    'geojson',
+    '--backend',
+    'cpu',
+  ];
   const whole = join(scratch, 'predict-whole');
   const sharded = join(scratch, 'predict-sharded');
   await succeeds(args(whole));
   await Promise.all([
     succeeds(args(sharded), { JOB_COMPLETION_INDEX: '0', [SHARD_COUNT_VARIABLE]: '3' }),
     succeeds(args(sharded), { JOB_COMPLETION_INDEX: '1', [SHARD_COUNT_VARIABLE]: '3' }),
-    succeeds([...args(sharded), '--shard', '2/3'], { JOB_COMPLETION_INDEX: '0', [SHARD_COUNT_VARIABLE]: '1' }),
+    succeeds([...args(sharded), '--shard', '2/3'], {
+      JOB_COMPLETION_INDEX: '0',
+      [SHARD_COUNT_VARIABLE]: '1',
+    }),
   ]);
   assertSameFiles(sharded, whole);
   const manifestPath = join(sharded, 'shards', 'predict-1-of-3.json');
@@ -148,7 +299,10 @@ test('predict in 3 processes gives the files of one process; a shard killed mid-
   writeFileSync(join(sharded, '.staging-1-of-3', 'half.classes.png'), 'half');
   const refused = await cli(['merge', sharded]);
   assert.is(refused.code, 1);
-  assert.match(refused.stderr, `${join(sharded, damaged)}: has 10 bytes, ${manifestPath} says ${manifest.outputs[0]!.bytes}: rerun that shard`);
+  assert.match(
+    refused.stderr,
+    `${join(sharded, damaged)}: has 10 bytes, ${manifestPath} says ${manifest.outputs[0]!.bytes}: rerun that shard`,
+  );
   await succeeds([...args(sharded), '--shard', '1/3']);
   assertSameFiles(sharded, whole);
   assert.ok(readFileSync(manifestPath).equals(manifestBefore), 'the rerun writes the same manifest');
@@ -157,7 +311,17 @@ test('predict in 3 processes gives the files of one process; a shard killed mid-
 });
 
 test('eval in 3 shards, merged, writes the eval.json, CSV and heat map of one process exactly', async () => {
-  const args = ['eval', '--run', runDir, '--images', data.imagesDir, '--labels', data.labelsDir, '--backend', 'cpu'];
+  const args = [
+    'eval',
+    '--run',
+    runDir,
+    '--images',
+    data.imagesDir,
+    '--labels',
+    data.labelsDir,
+    '--backend',
+    'cpu',
+  ];
   const table = await succeeds(args);
   const files = ['eval.json', 'confusion.csv', 'confusion.png'];
   const whole = files.map((file) => readFileSync(join(runDir, file)));
@@ -166,20 +330,39 @@ test('eval in 3 shards, merged, writes the eval.json, CSV and heat map of one pr
   assert.not.ok(existsSync(join(runDir, 'eval.json')), 'a shard does not write eval.json');
   // A shard of an older 2-shard job beside them is refused.
   const stale = join(runDir, 'shards', 'eval-1-of-2.json');
-  writeFileSync(stale, JSON.stringify({ ...readJson<ShardManifest>(join(runDir, 'shards', 'eval-1-of-3.json')), shard: { index: 1, count: 2 } }));
+  writeFileSync(
+    stale,
+    JSON.stringify({
+      ...readJson<ShardManifest>(join(runDir, 'shards', 'eval-1-of-3.json')),
+      shard: { index: 1, count: 2 },
+    }),
+  );
   const mixed = await cli(['merge', runDir]);
   assert.is(mixed.code, 1);
-  assert.match(mixed.stderr, `${stale}: is shard 1/2, but ${join(runDir, 'shards', 'eval-0-of-3.json')} is one of 3`);
+  assert.match(
+    mixed.stderr,
+    `${stale}: is shard 1/2, but ${join(runDir, 'shards', 'eval-0-of-3.json')} is one of 3`,
+  );
   rmSync(stale);
   assert.is(await succeeds(['merge', runDir]), table);
-  files.forEach((file, k) => assert.ok(readFileSync(join(runDir, file)).equals(whole[k]!), `${file} differs`));
-  const counts = readJson<{ confusion_matrix: number[][] }>(join(runDir, 'eval.json')).confusion_matrix.flat();
-  assert.ok(counts.every(Number.isInteger) && counts.reduce((a, b) => a + b, 0) > 0, 'integer confusion counts');
+  files.forEach((file, k) =>
+    assert.ok(readFileSync(join(runDir, file)).equals(whole[k]!), `${file} differs`),
+  );
+  const counts = readJson<{ confusion_matrix: number[][] }>(
+    join(runDir, 'eval.json'),
+  ).confusion_matrix.flat();
+  assert.ok(
+    counts.every(Number.isInteger) && counts.reduce((a, b) => a + b, 0) > 0,
+    'integer confusion counts',
+  );
   // A missing shard is named.
   rmSync(join(runDir, 'shards', 'eval-1-of-3.json'));
   const missing = await cli(['merge', runDir]);
   assert.is(missing.code, 1);
-  assert.match(missing.stderr, `${join(runDir, 'shards')}: lacks shard 1 of 3 (0-based): run it before merging`);
+  assert.match(
+    missing.stderr,
+    `${join(runDir, 'shards')}: lacks shard 1 of 3 (0-based): run it before merging`,
+  );
 });
 
 test.after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,26 +1,33 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { httpSink } from '../src/sinks/httpSink.js';
-import { createSink } from '../src/sinks/createSink.js';
-import { ndjsonSink } from '../src/sinks/ndjsonSink.js';
 import { PassThrough } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createSink } from '../src/sinks/createSink.js';
+import { httpSink } from '../src/sinks/httpSink.js';
+import { ndjsonSink } from '../src/sinks/ndjsonSink.js';
 import { batchEvent, epochEvent } from './helpers/metricEvents.js';
 
 /** Sends a request line exactly as written (fetch would normalise `../`), returns status and body. */
 function rawGet(port: number, path: string, extra = ''): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`));
+    const socket = connect(port, '127.0.0.1', () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`),
+    );
     let text = '';
     socket.on('data', (d) => (text += d));
-    socket.on('end', () => resolve({ status: Number(text.split(' ')[1]), body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') }));
+    socket.on('end', () =>
+      resolve({ status: Number(text.split(' ')[1]), body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') }),
+    );
     socket.on('error', reject);
   });
 }
 
 /** Reads SSE `data:` messages from /events until `count` have arrived. */
-function readEvents(url: string, count: number): Promise<{ events: { type: string; globalStep: number }[]; close: () => void }> {
+function readEvents(
+  url: string,
+  count: number,
+): Promise<{ events: { type: string; globalStep: number }[]; close: () => void }> {
   return new Promise((resolve, reject) => {
     const req = request(`${url}events`, (res) => {
       let buffer = '';
@@ -55,7 +62,10 @@ test('late viewers get the history, several viewers get live events, /metrics ha
     sink.write(batchEvent(2, 0.5));
     sink.write(epochEvent(0, 3));
     for (const viewer of await Promise.all([early, late])) {
-      assert.equal(viewer.events.map((e) => `${e.type}${e.globalStep}`), ['batch0', 'batch1', 'batch2', 'epoch3']);
+      assert.equal(
+        viewer.events.map((e) => `${e.type}${e.globalStep}`),
+        ['batch0', 'batch1', 'batch2', 'epoch3'],
+      );
       viewer.close();
     }
     const metrics = await (await fetch(`${url}metrics`)).text();
@@ -110,7 +120,10 @@ test('only GET/HEAD without bodies; token required when set; connections bounded
     assert.is((await fetch(`${url}metrics`)).status, 401);
     assert.is((await fetch(`${url}metrics?token=wrong-token-1234`)).status, 401);
     assert.is((await fetch(`${url}metrics?token=secret-token-123`)).status, 200);
-    assert.is((await fetch(`${url}metrics`, { headers: { authorization: 'Bearer secret-token-123' } })).status, 200);
+    assert.is(
+      (await fetch(`${url}metrics`, { headers: { authorization: 'Bearer secret-token-123' } })).status,
+      200,
+    );
     assert.is((await fetch(`${url}?token=secret-token-123`, { method: 'POST', body: 'x' })).status, 405);
     const withBody = await rawGet(port, '/metrics?token=secret-token-123', 'Content-Length: 5\r\n');
     assert.is(withBody.status, 413);
@@ -118,7 +131,9 @@ test('only GET/HEAD without bodies; token required when set; connections bounded
     const idle = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
     await new Promise((r) => setTimeout(r, 100));
     const third = await new Promise<string>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => s.write('GET /metrics?token=secret-token-123 HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const s = connect(port, '127.0.0.1', () =>
+        s.write('GET /metrics?token=secret-token-123 HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
       let text = '';
       s.on('data', (d) => (text += d));
       s.on('close', () => resolve(text));
@@ -162,7 +177,10 @@ test('ndjson sink writes one JSON line per event and leaves out sample PNG paylo
   sink.write(batchEvent(0, 0.5));
   sink.write({ type: 'sample', epoch: 0, globalStep: 1, id: 'a', png: 'AAAA', width: 1, height: 1 });
   await sink.close();
-  const lines = text.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.is(lines.length, 2);
   assert.is(lines[0].losses.total, 0.5);
   assert.is(lines[1].png, undefined);

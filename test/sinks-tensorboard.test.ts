@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import sharp from 'sharp';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { tensorboardSink } from '../src/sinks/tensorboardSink.js';
 import { batchEvent, epochEvent } from './helpers/metricEvents.js';
 
@@ -22,10 +22,30 @@ const masked = (crc: number): number => ((((crc >>> 15) | (crc << 17)) >>> 0) + 
 
 const root = protobuf.Root.fromJSON({
   nested: {
-    Event: { fields: { wall_time: { type: 'double', id: 1 }, step: { type: 'int64', id: 2 }, file_version: { type: 'string', id: 3 }, summary: { type: 'Summary', id: 5 } } },
+    Event: {
+      fields: {
+        wall_time: { type: 'double', id: 1 },
+        step: { type: 'int64', id: 2 },
+        file_version: { type: 'string', id: 3 },
+        summary: { type: 'Summary', id: 5 },
+      },
+    },
     Summary: { fields: { value: { rule: 'repeated', type: 'Value', id: 1 } } },
-    Value: { fields: { tag: { type: 'string', id: 1 }, simple_value: { type: 'float', id: 2 }, image: { type: 'Image', id: 4 } } },
-    Image: { fields: { height: { type: 'int32', id: 1 }, width: { type: 'int32', id: 2 }, colorspace: { type: 'int32', id: 3 }, encoded_image_string: { type: 'bytes', id: 4 } } },
+    Value: {
+      fields: {
+        tag: { type: 'string', id: 1 },
+        simple_value: { type: 'float', id: 2 },
+        image: { type: 'Image', id: 4 },
+      },
+    },
+    Image: {
+      fields: {
+        height: { type: 'int32', id: 1 },
+        width: { type: 'int32', id: 2 },
+        colorspace: { type: 'int32', id: 3 },
+        encoded_image_string: { type: 'bytes', id: 4 },
+      },
+    },
   },
 });
 const Event = root.lookupType('Event');
@@ -34,7 +54,13 @@ interface DecodedEvent {
   wall_time: number;
   step?: { toNumber(): number } | number;
   file_version?: string;
-  summary?: { value: { tag: string; simple_value?: number; image?: { height: number; width: number; encoded_image_string: Uint8Array } }[] };
+  summary?: {
+    value: {
+      tag: string;
+      simple_value?: number;
+      image?: { height: number; width: number; encoded_image_string: Uint8Array };
+    }[];
+  };
 }
 
 function readRecords(file: string): DecodedEvent[] {
@@ -64,8 +90,20 @@ test('scalars per step, epoch metrics and a prediction image decode from the TFR
     const sink = tensorboardSink(dir, { now: () => 1700000000 });
     for (let step = 0; step < 3; step++) sink.write(batchEvent(step, 1 / (step + 1)));
     sink.write(epochEvent(0, 3));
-    const png = await sharp({ create: { width: 6, height: 2, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toBuffer();
-    sink.write({ type: 'sample', epoch: 0, globalStep: 3, id: 'tile-a', png: png.toString('base64'), width: 6, height: 2 });
+    const png = await sharp({
+      create: { width: 6, height: 2, channels: 3, background: { r: 200, g: 10, b: 10 } },
+    })
+      .png()
+      .toBuffer();
+    sink.write({
+      type: 'sample',
+      epoch: 0,
+      globalStep: 3,
+      id: 'tile-a',
+      png: png.toString('base64'),
+      width: 6,
+      height: 2,
+    });
     await sink.close();
 
     const files = readdirSync(dir);
@@ -75,8 +113,13 @@ test('scalars per step, epoch metrics and a prediction image decode from the TFR
     assert.is(events[0]!.file_version, 'brain.Event:2');
     assert.is(events.length, 1 + 3 + 1 + 1);
 
-    const losses = events.slice(1, 4).map((e) => [stepOf(e), e.summary!.value.find((v) => v.tag === 'loss/total')!.simple_value!]);
-    assert.equal(losses.map(([s]) => s), [0, 1, 2]);
+    const losses = events
+      .slice(1, 4)
+      .map((e) => [stepOf(e), e.summary!.value.find((v) => v.tag === 'loss/total')!.simple_value!]);
+    assert.equal(
+      losses.map(([s]) => s),
+      [0, 1, 2],
+    );
     losses.forEach(([step, loss]) => assert.ok(Math.abs(loss! - 1 / (step! + 1)) < 1e-6));
     const throughput = events[2]!.summary!.value.find((v) => v.tag === 'throughput/imagesPerSecond');
     assert.is(throughput?.simple_value, 5);
@@ -90,7 +133,9 @@ test('scalars per step, epoch metrics and a prediction image decode from the TFR
     const image = events[5]!.summary!.value[0]!;
     assert.is(image.tag, 'predictions/tile-a');
     assert.equal([image.image!.width, image.image!.height], [6, 2]);
-    const decoded = await sharp(Buffer.from(image.image!.encoded_image_string)).raw().toBuffer({ resolveWithObject: true });
+    const decoded = await sharp(Buffer.from(image.image!.encoded_image_string))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     assert.equal([decoded.info.width, decoded.info.height, decoded.data[0]], [6, 2, 200]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

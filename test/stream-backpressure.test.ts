@@ -1,11 +1,11 @@
+import { concatMap, firstValueFrom, lastValueFrom, tap, toArray } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { firstValueFrom, lastValueFrom, concatMap, tap, toArray } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { pairFiles } from '../src/sources/pairFiles.js';
 import { CreditGate } from '../src/sources/creditGate.js';
+import { pairFiles } from '../src/sources/pairFiles.js';
 import { tileBatches } from '../src/sources/tileBatches.js';
 import type { LabelledPair } from '../src/types.js';
 import { syntheticXbd } from './helpers/data.js';
@@ -18,19 +18,36 @@ test('a consumer 100x slower than the source holds at most `credits` tiles in fl
   await selectBackend({ backend: 'cpu' });
   const { pairs: four } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
   const classMap = xbdClassMap();
-  const options = { pairs: four, classMap, tile: { size: TILE }, shuffle: { bufferSize: 32, seed: 1 }, batchSize: 16, credits: 400 };
+  const options = {
+    pairs: four,
+    classMap,
+    tile: { size: TILE },
+    shuffle: { bufferSize: 32, seed: 1 },
+    batchSize: 16,
+    credits: 400,
+  };
 
   // The source's own pace: drained by a consumer that does nothing. Read on the main thread, as the counting
   // reader below is (a function of the test's own cannot run in the reader workers).
   let started = performance.now();
-  const fast = await lastValueFrom(tileBatches({ ...options, readMask: readLabelMask, workers: 0 }).pipe(tap((b) => b.release()), toArray()));
+  const fast = await lastValueFrom(
+    tileBatches({ ...options, readMask: readLabelMask, workers: 0 }).pipe(
+      tap((b) => b.release()),
+      toArray(),
+    ),
+  );
   const sourceMsPerTile = (performance.now() - started) / (fast.length * 16);
 
   // Images read (counted where the masks are read) minus tiles consumed = tiles alive between the two.
   let imagesRead = 0;
   let tilesConsumed = 0;
   let mostAlive = 0;
-  const countingReader = (pair: LabelledPair, size: { width: number; height: number }, map: typeof classMap, o: { format?: string }) => {
+  const countingReader = (
+    pair: LabelledPair,
+    size: { width: number; height: number },
+    map: typeof classMap,
+    o: { format?: string },
+  ) => {
     imagesRead++;
     mostAlive = Math.max(mostAlive, imagesRead * TILES_PER_IMAGE - tilesConsumed);
     return readLabelMask(pair, size, map, o);
@@ -52,7 +69,9 @@ test('a consumer 100x slower than the source holds at most `credits` tiles in fl
     ),
   );
   const total = consumed.reduce((a, b) => a + b, 0);
-  console.log(`  ${total} tiles, source ${sourceMsPerTile.toFixed(2)} ms/tile, consumer ${(100 * sourceMsPerTile).toFixed(1)} ms/tile; most tiles alive ${mostAlive} (gate peak ${gate.peak}, bound ${gate.capacity}); RSS ${(Math.min(...rss) / 2 ** 20).toFixed(0)}-${(Math.max(...rss) / 2 ** 20).toFixed(0)} MiB`);
+  console.log(
+    `  ${total} tiles, source ${sourceMsPerTile.toFixed(2)} ms/tile, consumer ${(100 * sourceMsPerTile).toFixed(1)} ms/tile; most tiles alive ${mostAlive} (gate peak ${gate.peak}, bound ${gate.capacity}); RSS ${(Math.min(...rss) / 2 ** 20).toFixed(0)}-${(Math.max(...rss) / 2 ** 20).toFixed(0)} MiB`,
+  );
   assert.is(total, 4 * TILES_PER_IMAGE);
   assert.ok(mostAlive <= gate.capacity, `tiles alive ${mostAlive} > ${gate.capacity}`);
   assert.ok(gate.peak <= gate.capacity);
@@ -70,7 +89,17 @@ test('credits too small for the shuffle buffer, a batch and one image are refuse
     return readLabelMask(...args);
   };
   try {
-    await firstValueFrom(tileBatches({ pairs: pairs.slice(0, 2), classMap: xbdClassMap(), readMask: reader, tile: { size: TILE }, shuffle: { bufferSize: 32, seed: 1 }, batchSize: 16, credits: 200 }));
+    await firstValueFrom(
+      tileBatches({
+        pairs: pairs.slice(0, 2),
+        classMap: xbdClassMap(),
+        readMask: reader,
+        tile: { size: TILE },
+        shuffle: { bufferSize: 32, seed: 1 },
+        batchSize: 16,
+        credits: 200,
+      }),
+    );
     assert.unreachable('a deadlocking configuration was accepted');
   } catch (error) {
     assert.match(String(error), /credits/);

@@ -1,30 +1,38 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Subject, firstValueFrom, from, lastValueFrom, tap, toArray } from 'rxjs';
+import { firstValueFrom, from, lastValueFrom, Subject, tap, toArray } from 'rxjs';
 import sharp from 'sharp';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { encodeNpy } from '../src/io/writeNpy.js';
 import { batchTiles } from '../src/operators/batchTiles.js';
 import { exportTiles } from '../src/operators/exportTiles.js';
 import { shuffle } from '../src/operators/shuffle.js';
 import { type OneHotTensorBatch, toTensorBatch } from '../src/operators/toTensorBatch.js';
-import { encodeNpy } from '../src/io/writeNpy.js';
 import type { LabelledTile } from '../src/tiling/labelledTile.js';
 
 function syntheticTile(index: number, size = 4): LabelledTile {
   const image = Uint8Array.from({ length: size * size * 3 }, (_, i) => (i * 13 + index * 29) % 256);
   const mask = Uint8Array.from({ length: size * size }, (_, i) => (i === 0 ? 255 : (i + index) % 3));
-  return { image: { data: image, width: size, height: size, channels: 3 }, mask: { data: mask, width: size, height: size }, origin: { sourceId: `s${index}`, x: index, y: 0, sourceWidth: 64, sourceHeight: 64 } };
+  return {
+    image: { data: image, width: size, height: size, channels: 3 },
+    mask: { data: mask, width: size, height: size },
+    origin: { sourceId: `s${index}`, x: index, y: 0, sourceWidth: 64, sourceHeight: 64 },
+  };
 }
 
 test('shuffle: a permutation, seeded, never holding more than its buffer', async () => {
   const input = Array.from({ length: 200 }, (_, i) => i);
-  const run = (seed: number) => firstValueFrom(from(input).pipe(shuffle<number>({ bufferSize: 16, seed }), toArray()));
+  const run = (seed: number) =>
+    firstValueFrom(from(input).pipe(shuffle<number>({ bufferSize: 16, seed }), toArray()));
   const [a, b, c] = await Promise.all([run(1), run(1), run(2)]);
-  assert.equal(a.slice().sort((x, y) => x - y), input);
+  assert.equal(
+    a.slice().sort((x, y) => x - y),
+    input,
+  );
   assert.equal(a, b);
   assert.not.equal(a, c);
   assert.not.equal(a, input);
@@ -45,9 +53,13 @@ test('shuffle: a permutation, seeded, never holding more than its buffer', async
 
 test('batchTiles: full batches, a short last one unless dropped', async () => {
   const tiles = Array.from({ length: 10 }, (_, i) => syntheticTile(i));
-  const sizes = (await firstValueFrom(from(tiles).pipe(batchTiles({ batchSize: 4 }), toArray()))).map((b) => b.length);
+  const sizes = (await firstValueFrom(from(tiles).pipe(batchTiles({ batchSize: 4 }), toArray()))).map(
+    (b) => b.length,
+  );
   assert.equal(sizes, [4, 4, 2]);
-  const dropped = (await firstValueFrom(from(tiles).pipe(batchTiles({ batchSize: 4, dropRemainder: true }), toArray()))).map((b) => b.length);
+  const dropped = (
+    await firstValueFrom(from(tiles).pipe(batchTiles({ batchSize: 4, dropRemainder: true }), toArray()))
+  ).map((b) => b.length);
   assert.equal(dropped, [4, 4]);
 });
 
@@ -57,7 +69,11 @@ test('toTensorBatch: normalized float32 images, int32 labels, one-hot with ignor
   const std = [0.2, 0.25, 0.5] as const;
   const before = tf.memory().numTensors;
   let releasedTiles = 0;
-  const batch = (await firstValueFrom(from([tiles]).pipe(toTensorBatch({ mean, std, oneHot: true, numClasses: 3, onRelease: (n) => (releasedTiles += n) })))) as OneHotTensorBatch;
+  const batch = (await firstValueFrom(
+    from([tiles]).pipe(
+      toTensorBatch({ mean, std, oneHot: true, numClasses: 3, onRelease: (n) => (releasedTiles += n) }),
+    ),
+  )) as OneHotTensorBatch;
   assert.equal(batch.images.shape, [3, 4, 4, 3]);
   assert.is(batch.images.dtype, 'float32');
   assert.equal(batch.labels.shape, [3, 4, 4]);
@@ -67,7 +83,8 @@ test('toTensorBatch: normalized float32 images, int32 labels, one-hot with ignor
   const labels = batch.labels.dataSync();
   const oneHot = batch.oneHot.dataSync();
   tiles.forEach((t, b) => {
-    for (let i = 0; i < 48; i++) assert.ok(Math.abs(images[b * 48 + i]! - (t.image.data[i]! / 255 - mean[i % 3]!) / std[i % 3]!) < 1e-5);
+    for (let i = 0; i < 48; i++)
+      assert.ok(Math.abs(images[b * 48 + i]! - (t.image.data[i]! / 255 - mean[i % 3]!) / std[i % 3]!) < 1e-5);
     for (let p = 0; p < 16; p++) {
       const label = t.mask.data[p]!;
       assert.is(labels[b * 16 + p], label);
@@ -75,7 +92,10 @@ test('toTensorBatch: normalized float32 images, int32 labels, one-hot with ignor
       assert.equal(channels, label === 255 ? [0, 0, 0] : [0, 1, 2].map((c) => (c === label ? 1 : 0)));
     }
   });
-  assert.equal(batch.origins.map((o) => o.sourceId), ['s0', 's1', 's2']);
+  assert.equal(
+    batch.origins.map((o) => o.sourceId),
+    ['s0', 's1', 's2'],
+  );
   assert.is(tf.memory().numTensors, before + 3);
   batch.release();
   batch.release();
@@ -85,7 +105,9 @@ test('toTensorBatch: normalized float32 images, int32 labels, one-hot with ignor
 
 test('toTensorBatch: no tensor growth over many batches; a class id beyond numClasses is refused', async () => {
   const before = tf.memory().numTensors;
-  const stream = from(Array.from({ length: 40 }, (_, i) => [syntheticTile(i), syntheticTile(i + 1)])).pipe(toTensorBatch({ oneHot: true, numClasses: 3 }));
+  const stream = from(Array.from({ length: 40 }, (_, i) => [syntheticTile(i), syntheticTile(i + 1)])).pipe(
+    toTensorBatch({ oneHot: true, numClasses: 3 }),
+  );
   await lastValueFrom(stream.pipe(tap((batch) => batch.release())));
   assert.is(tf.memory().numTensors, before);
   const bad = syntheticTile(0);
@@ -104,7 +126,9 @@ test('toTensorBatch with ahead: at most that many batches are tensors until one 
   const source = new Subject<LabelledTile[]>();
   const emitted: Array<{ release: () => void; origins: Array<{ sourceId: string }> }> = [];
   let completed = false;
-  source.pipe(toTensorBatch({ ahead: 2 })).subscribe({ next: (batch) => emitted.push(batch), complete: () => (completed = true) });
+  source
+    .pipe(toTensorBatch({ ahead: 2 }))
+    .subscribe({ next: (batch) => emitted.push(batch), complete: () => (completed = true) });
   // A flushed shuffle buffer: ten batches arrive at once.
   for (let i = 0; i < 10; i++) source.next([syntheticTile(i)]);
   source.complete();
@@ -117,10 +141,19 @@ test('toTensorBatch with ahead: at most that many batches are tensors until one 
     assert.ok(tf.memory().numTensors <= before + 4);
   }
   assert.ok(completed);
-  assert.equal(emitted.map((b) => b.origins[0]!.sourceId), Array.from({ length: 10 }, (_, i) => `s${i}`));
+  assert.equal(
+    emitted.map((b) => b.origins[0]!.sourceId),
+    Array.from({ length: 10 }, (_, i) => `s${i}`),
+  );
   assert.is(tf.memory().numTensors, before);
   // A consumer that releases inside next sees every batch, without nesting a call per batch.
-  const all = await lastValueFrom(from(Array.from({ length: 5000 }, (_, i) => [syntheticTile(i % 7)])).pipe(toTensorBatch({ ahead: 1 }), tap((batch) => batch.release()), toArray()));
+  const all = await lastValueFrom(
+    from(Array.from({ length: 5000 }, (_, i) => [syntheticTile(i % 7)])).pipe(
+      toTensorBatch({ ahead: 1 }),
+      tap((batch) => batch.release()),
+      toArray(),
+    ),
+  );
   assert.is(all.length, 5000);
   assert.throws(() => toTensorBatch({ ahead: 0 }), /ahead must be a positive integer/);
 });
@@ -135,9 +168,17 @@ test('.npy encoding is read back by NumPy with dtype, shape and values', async (
   writeFileSync(join(dir, 'i.npy'), encodeNpy(Int32Array.from([-5, 7]), [1, 2]));
   let output: string;
   try {
-    output = execFileSync('python3', ['-c', `import numpy as np, sys, json
+    output = execFileSync(
+      'python3',
+      [
+        '-c',
+        `import numpy as np, sys, json
 for n in 'fbi':
-    a = np.load(sys.argv[1] + '/' + n + '.npy'); print(json.dumps([str(a.dtype), list(a.shape), a.ravel().tolist()]))`, dir], { encoding: 'utf8' });
+    a = np.load(sys.argv[1] + '/' + n + '.npy'); print(json.dumps([str(a.dtype), list(a.shape), a.ravel().tolist()]))`,
+        dir,
+      ],
+      { encoding: 'utf8' },
+    );
   } catch {
     // Without NumPy, check the header by its definition instead.
     const header = readFileSync(join(dir, 'f.npy'));
@@ -145,7 +186,10 @@ for n in 'fbi':
     assert.is((10 + header.readUInt16LE(8)) % 64, 0);
     return;
   }
-  const [f, b, i] = output.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+  const [f, b, i] = output
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as unknown);
   assert.equal(f, ['float32', [2, 3, 4], Array.from(floats)]);
   assert.equal(b, ['uint8', [6], Array.from(bytes)]);
   assert.equal(i, ['int32', [1, 2], [-5, 7]]);
@@ -154,11 +198,18 @@ for n in 'fbi':
 test('exportTiles writes PNG pairs and .npy arrays that hold the tile', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'segstream-export-'));
   const tiles = [syntheticTile(0, 8), syntheticTile(1, 8)];
-  const passed = await firstValueFrom(from(tiles).pipe(exportTiles({ outDir: dir, formats: ['png', 'npy'] }), toArray()));
+  const passed = await firstValueFrom(
+    from(tiles).pipe(exportTiles({ outDir: dir, formats: ['png', 'npy'] }), toArray()),
+  );
   assert.is(passed.length, 2);
   assert.equal(readdirSync(join(dir, 'images')).sort(), ['s0_x0_y0.png', 's1_x1_y0.png']);
-  const image = await sharp(join(dir, 'images', 's1_x1_y0.png')).raw().toBuffer();
-  const mask = await sharp(join(dir, 'masks', 's1_x1_y0.png')).extractChannel(0).raw().toBuffer();
+  const image = await sharp(join(dir, 'images', 's1_x1_y0.png'))
+    .raw()
+    .toBuffer();
+  const mask = await sharp(join(dir, 'masks', 's1_x1_y0.png'))
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
   assert.is((await sharp(join(dir, 'masks', 's1_x1_y0.png')).metadata()).channels, 1);
   assert.ok(image.equals(Buffer.from(tiles[1]!.image.data)));
   assert.ok(mask.equals(Buffer.from(tiles[1]!.mask.data)));

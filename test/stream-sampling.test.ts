@@ -1,32 +1,43 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { concatMap, firstValueFrom, from, lastValueFrom, toArray } from 'rxjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { parseSampleBalance } from '../src/cli/classes.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { balanceClasses } from '../src/operators/balanceClasses.js';
-import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/tiling/shuffleBudget.js';
-import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
-import { writeSyntheticXbd } from '../src/sources/syntheticDataset.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { SeededRandom } from '../src/util/seededRandom.js';
-import { tileBatches, type TileBatchesOptions } from '../src/sources/tileBatches.js';
+import { writeSyntheticXbd } from '../src/sources/syntheticDataset.js';
+import { type TileBatchesOptions, tileBatches } from '../src/sources/tileBatches.js';
 import type { LabelledTile } from '../src/tiling/labelledTile.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/tiling/shuffleBudget.js';
+import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import type { TensorBatch } from '../src/types.js';
+import { SeededRandom } from '../src/util/seededRandom.js';
 
 const TILE = 32; // 64 tiles per 256 px synthetic image
 const BATCH = 8;
 const IMAGES = 12;
 
 await selectBackend({ backend: 'cpu' });
-const data = await writeSyntheticXbd(await mkdtemp(join(tmpdir(), 'segstream-sampling-')), { images: IMAGES, size: 256, seed: 5 });
+const data = await writeSyntheticXbd(await mkdtemp(join(tmpdir(), 'segstream-sampling-')), {
+  images: IMAGES,
+  size: 256,
+  seed: 5,
+});
 const { pairs } = await pairFiles({ imagesDir: data.imagesDir, labelsDir: data.labelsDir });
-const base: TileBatchesOptions = { pairs, classMap: xbdClassMap(), readMask: readLabelMask, tile: { size: TILE }, batchSize: BATCH, workers: 0 };
+const base: TileBatchesOptions = {
+  pairs,
+  classMap: xbdClassMap(),
+  readMask: readLabelMask,
+  tile: { size: TILE },
+  batchSize: BATCH,
+  workers: 0,
+};
 
 /** Each batch's tile origins (`source@x,y`), releasing every batch. */
 async function batchOrigins(options: Partial<TileBatchesOptions>): Promise<string[][]> {
@@ -41,7 +52,8 @@ async function batchOrigins(options: Partial<TileBatchesOptions>): Promise<strin
   );
 }
 
-const meanDistinctSources = (batches: string[][]): number => batches.reduce((sum, b) => sum + new Set(b.map((o) => o.split('@')[0])).size, 0) / batches.length;
+const meanDistinctSources = (batches: string[][]): number =>
+  batches.reduce((sum, b) => sum + new Set(b.map((o) => o.split('@')[0])).size, 0) / batches.length;
 
 test('the default shuffle budget mixes scenes in each batch as a full in-memory shuffle does; a 64-tile buffer does not', async () => {
   const defaultBuffer = shuffleBufferForMemory(DEFAULT_SHUFFLE_MEMORY_MIB, TILE);
@@ -50,11 +62,19 @@ test('the default shuffle budget mixes scenes in each batch as a full in-memory 
   assert.is(allTiles.length, IMAGES * 64);
   // The peer: every tile of the epoch in memory, shuffled at once, cut into batches.
   const inMemory = new SeededRandom(9).shuffle([...allTiles].sort());
-  const inMemoryBatches = Array.from({ length: Math.ceil(inMemory.length / BATCH) }, (_, k) => inMemory.slice(k * BATCH, (k + 1) * BATCH));
+  const inMemoryBatches = Array.from({ length: Math.ceil(inMemory.length / BATCH) }, (_, k) =>
+    inMemory.slice(k * BATCH, (k + 1) * BATCH),
+  );
   const reference = meanDistinctSources(inMemoryBatches);
   const oldDefault = meanDistinctSources(await batchOrigins({ shuffle: { bufferSize: 64, seed: 1 } }));
-  assert.ok(meanDistinctSources(streamed) >= 0.95 * reference, `default: ${meanDistinctSources(streamed)} distinct images per batch, in-memory shuffle ${reference}`);
-  assert.ok(oldDefault < 0.6 * reference, `64-tile buffer: ${oldDefault} distinct images per batch, in-memory shuffle ${reference}`);
+  assert.ok(
+    meanDistinctSources(streamed) >= 0.95 * reference,
+    `default: ${meanDistinctSources(streamed)} distinct images per batch, in-memory shuffle ${reference}`,
+  );
+  assert.ok(
+    oldDefault < 0.6 * reference,
+    `64-tile buffer: ${oldDefault} distinct images per batch, in-memory shuffle ${reference}`,
+  );
 });
 
 test('a shuffle buffer holding the whole epoch flushes as tiles: at most two batches are tensors at once', async () => {
@@ -89,9 +109,15 @@ async function rareTiles(): Promise<Set<string>> {
   const rare = new Set<string>();
   const grid = tileGrid({ size: TILE });
   for (const pair of pairs) {
-    const mask = await readLabelMask({ ...pair, labelPath: join(data.masksDir, `${pair.id}.png`) }, { width: 256, height: 256 }, xbdClassMap());
+    const mask = await readLabelMask(
+      { ...pair, labelPath: join(data.masksDir, `${pair.id}.png`) },
+      { width: 256, height: 256 },
+      xbdClassMap(),
+    );
     for (const { x, y } of tilePositions(mask.width, mask.height, grid)) {
-      const rows = Array.from({ length: TILE }, (_, row) => mask.data.subarray((y + row) * mask.width + x, (y + row) * mask.width + x + TILE));
+      const rows = Array.from({ length: TILE }, (_, row) =>
+        mask.data.subarray((y + row) * mask.width + x, (y + row) * mask.width + x + TILE),
+      );
       if (rows.some((row) => row.includes(2) || row.includes(3))) rare.add(`${pair.id}@${x},${y}`);
     }
   }
@@ -100,7 +126,10 @@ async function rareTiles(): Promise<Set<string>> {
 
 test('balanced sampling: tiles holding the classes are drawn factor times, others once; epoch length and resume exact', async () => {
   const rare = await rareTiles();
-  assert.ok(rare.size > 0 && rare.size < IMAGES * 64, `the synthetic set has some tiles with minor or major damage (${rare.size})`);
+  assert.ok(
+    rare.size > 0 && rare.size < IMAGES * 64,
+    `the synthetic set has some tiles with minor or major damage (${rare.size})`,
+  );
   const balance = { classes: [2, 3], factor: 3 };
   const options = { shuffle: { bufferSize: 4096, seed: 2 }, augment: { seed: 3 }, balance, epochs: 2 };
   const whole = await batchOrigins(options);
@@ -108,12 +137,23 @@ test('balanced sampling: tiles holding the classes are drawn factor times, other
   const batchesPerEpoch = Math.ceil(perEpoch / BATCH);
   assert.is(whole.length, 2 * batchesPerEpoch);
   const draws = new Map<string, number>();
-  for (const origin of whole.slice(0, batchesPerEpoch).flat()) draws.set(origin, (draws.get(origin) ?? 0) + 1);
+  for (const origin of whole.slice(0, batchesPerEpoch).flat())
+    draws.set(origin, (draws.get(origin) ?? 0) + 1);
   for (const [origin, count] of draws) assert.is(count, rare.has(origin) ? 3 : 1, origin);
   // The pipeline counts the same epoch from the labels before reading an image.
   const run = await prepareTrainingRun({
-    arch: 'unet', imagesDir: data.imagesDir, labelsDir: data.labelsDir, classMap: xbdClassMap(), readMask: readLabelMask,
-    tileSize: TILE, batchSize: BATCH, baseFilters: 2, depth: 1, splitRatios: [1, 0, 0], sampleBalance: balance, samples: false,
+    arch: 'unet',
+    imagesDir: data.imagesDir,
+    labelsDir: data.labelsDir,
+    classMap: xbdClassMap(),
+    readMask: readLabelMask,
+    tileSize: TILE,
+    batchSize: BATCH,
+    baseFilters: 2,
+    depth: 1,
+    splitRatios: [1, 0, 0],
+    sampleBalance: balance,
+    samples: false,
   });
   assert.is(run.stepsPerEpoch, batchesPerEpoch);
   run.model.dispose();
@@ -127,15 +167,32 @@ test('balanceClasses operator repeats in place and checks its options; --sample-
     mask: { data: Uint8Array.of(0, 0, label, 0), width: 2, height: 2 },
     origin: { sourceId: id, x: 0, y: 0, sourceWidth: 2, sourceHeight: 2 },
   });
-  const out = await firstValueFrom(from([tile(1, 'a'), tile(3, 'b'), tile(0, 'c')]).pipe(balanceClasses({ classes: [3], factor: 2 }), toArray()));
-  assert.equal(out.map((t) => t.origin.sourceId), ['a', 'b', 'b', 'c']);
-  const twoPixels = await firstValueFrom(from([tile(3, 'b')]).pipe(balanceClasses({ classes: [3], factor: 2, minPixels: 2 }), toArray()));
+  const out = await firstValueFrom(
+    from([tile(1, 'a'), tile(3, 'b'), tile(0, 'c')]).pipe(
+      balanceClasses({ classes: [3], factor: 2 }),
+      toArray(),
+    ),
+  );
+  assert.equal(
+    out.map((t) => t.origin.sourceId),
+    ['a', 'b', 'b', 'c'],
+  );
+  const twoPixels = await firstValueFrom(
+    from([tile(3, 'b')]).pipe(balanceClasses({ classes: [3], factor: 2, minPixels: 2 }), toArray()),
+  );
   assert.is(twoPixels.length, 1);
   assert.throws(() => balanceClasses({ classes: [], factor: 2 }), /classes must be a non-empty list/);
   assert.throws(() => balanceClasses({ classes: [2], factor: 1.5 }), /factor must be an integer >= 1/);
   assert.equal(parseSampleBalance('minor-damage,3:4', xbdClassMap()), { classes: [2, 3], factor: 4 });
-  assert.equal(parseSampleBalance('destroyed:2:10', xbdClassMap()), { classes: [4], factor: 2, minPixels: 10 });
-  assert.throws(() => parseSampleBalance('rubble:4', xbdClassMap()), /no class 'rubble' \(classes: background, no-damage/);
+  assert.equal(parseSampleBalance('destroyed:2:10', xbdClassMap()), {
+    classes: [4],
+    factor: 2,
+    minPixels: 10,
+  });
+  assert.throws(
+    () => parseSampleBalance('rubble:4', xbdClassMap()),
+    /no class 'rubble' \(classes: background, no-damage/,
+  );
   assert.throws(() => parseSampleBalance('minor-damage', xbdClassMap()), /must be CLASSES:FACTOR/);
 });
 

@@ -1,18 +1,18 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { concatMap, lastValueFrom, toArray } from 'rxjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { InputError, SkipReport } from '../src/errors.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { pairFiles } from '../src/sources/pairFiles.js';
 import { CreditGate } from '../src/sources/creditGate.js';
-import { tileBatches, type TileBatchesOptions } from '../src/sources/tileBatches.js';
+import { pairFiles } from '../src/sources/pairFiles.js';
+import { type TileBatchesOptions, tileBatches } from '../src/sources/tileBatches.js';
 import type { TensorBatch } from '../src/types.js';
 import { syntheticXbd, writeXbdPairs } from './helpers/data.js';
 
@@ -45,11 +45,19 @@ const options: TileBatchesOptions = {
 async function records(startAt?: { epoch: number; batch: number }, workers?: number): Promise<BatchRecord[]> {
   // The least credits that cannot deadlock: a skipped batch that kept its credits would stall the stream.
   const gate = new CreditGate(24 + BATCH + 64);
-  const batches = tileBatches({ ...options, gate, ...(startAt ? { startAt } : {}), ...(workers === undefined ? {} : { workers }) });
+  const batches = tileBatches({
+    ...options,
+    gate,
+    ...(startAt ? { startAt } : {}),
+    ...(workers === undefined ? {} : { workers }),
+  });
   const recorded = await lastValueFrom(
     batches.pipe(
       concatMap(async (batch: TensorBatch) => {
-        const digest = createHash('sha256').update(await batch.images.data()).update(await batch.labels.data()).digest('hex');
+        const digest = createHash('sha256')
+          .update(await batch.images.data())
+          .update(await batch.labels.data())
+          .digest('hex');
         batch.release();
         return { origins: batch.origins.map((o) => `${o.sourceId}@${o.x},${o.y}`), digest };
       }),
@@ -67,18 +75,32 @@ test('startAt {epoch, batch} gives exactly the rest of the uninterrupted stream,
   for (let epoch = 0; epoch < EPOCHS; epoch++) {
     const batches = whole.slice(epoch * BATCHES_PER_EPOCH, (epoch + 1) * BATCHES_PER_EPOCH);
     // No batch straddles two epochs: each epoch is every tile once, closed by its own short batch.
-    assert.equal(batches.map((b) => b.origins.length), [...new Array<number>(BATCHES_PER_EPOCH - 1).fill(BATCH), 128 - BATCH * (BATCHES_PER_EPOCH - 1)]);
+    assert.equal(
+      batches.map((b) => b.origins.length),
+      [...new Array<number>(BATCHES_PER_EPOCH - 1).fill(BATCH), 128 - BATCH * (BATCHES_PER_EPOCH - 1)],
+    );
     assert.is(new Set(batches.flatMap((b) => b.origins)).size, 128, `epoch ${epoch} holds every tile once`);
   }
   assert.not.equal(whole[0]!.origins, whole[BATCHES_PER_EPOCH]!.origins, 'epochs are shuffled differently');
 
-  for (const startAt of [{ epoch: 1, batch: 4 }, { epoch: 2, batch: BATCHES_PER_EPOCH - 1 }, { epoch: 2, batch: 0 }]) {
+  for (const startAt of [
+    { epoch: 1, batch: 4 },
+    { epoch: 2, batch: BATCHES_PER_EPOCH - 1 },
+    { epoch: 2, batch: 0 },
+  ]) {
     const rest = await records(startAt);
-    assert.equal(rest, whole.slice(startAt.epoch * BATCHES_PER_EPOCH + startAt.batch), `from ${JSON.stringify(startAt)}`);
+    assert.equal(
+      rest,
+      whole.slice(startAt.epoch * BATCHES_PER_EPOCH + startAt.batch),
+      `from ${JSON.stringify(startAt)}`,
+    );
   }
   assert.equal(await records({ epoch: EPOCHS, batch: 0 }), [], 'starting after the last epoch gives nothing');
   assert.is(tf.memory().numTensors, tensorsBefore, 'no tensor left behind');
-  assert.throws(() => tileBatches({ ...options, startAt: { epoch: EPOCHS + 1, batch: 0 } }), /startAt must be an epoch in 0\.\.epochs \(3\)/);
+  assert.throws(
+    () => tileBatches({ ...options, startAt: { epoch: EPOCHS + 1, batch: 0 } }),
+    /startAt must be an epoch in 0\.\.epochs \(3\)/,
+  );
 });
 
 test('worker threads give exactly the stream the main thread gives: same tiles, same order, same pixels', async () => {
@@ -86,7 +108,10 @@ test('worker threads give exactly the stream the main thread gives: same tiles, 
   assert.equal(await records(undefined, 2), onMainThread);
   assert.equal(await records({ epoch: 1, batch: 3 }, 1), onMainThread.slice(BATCHES_PER_EPOCH + 3));
   const customReader: typeof readLabelMask = (...args) => readLabelMask(...args);
-  assert.throws(() => tileBatches({ ...options, readMask: customReader, workers: 2 }), /a custom readMask needs workers: 0/);
+  assert.throws(
+    () => tileBatches({ ...options, readMask: customReader, workers: 2 }),
+    /a custom readMask needs workers: 0/,
+  );
 });
 
 test('a corrupt image read by a worker stops the stream with an InputError naming the file, or is skipped and reported', async () => {
@@ -97,19 +122,41 @@ test('a corrupt image read by a worker stops the stream with an InputError namin
   const bytes = await readFile(corrupt);
   await rm(corrupt);
   await writeFile(corrupt, bytes.subarray(0, bytes.length >> 2));
-  const pair = { id: 'corrupt', imagePath: corrupt, labelPath: join(root, 'labels', image!.replace(/\.(png|jpg)$/, '.json')) };
+  const pair = {
+    id: 'corrupt',
+    imagePath: corrupt,
+    labelPath: join(root, 'labels', image!.replace(/\.(png|jpg)$/, '.json')),
+  };
   const stream = (onBadInput: 'throw' | 'skip', skipReport?: SkipReport) =>
-    lastValueFrom(tileBatches({ ...options, pairs: [pairs[0]!, pair], shuffle: undefined, augment: undefined, epochs: 1, workers: 2, onBadInput, ...(skipReport ? { skipReport } : {}) }).pipe(
-      concatMap(async (batch: TensorBatch) => (batch.release(), batch.origins.length)),
-      toArray(),
-    ));
-  const error = await stream('throw').then(() => undefined, (e: unknown) => e);
+    lastValueFrom(
+      tileBatches({
+        ...options,
+        pairs: [pairs[0]!, pair],
+        shuffle: undefined,
+        augment: undefined,
+        epochs: 1,
+        workers: 2,
+        onBadInput,
+        ...(skipReport ? { skipReport } : {}),
+      }).pipe(
+        concatMap(async (batch: TensorBatch) => (batch.release(), batch.origins.length)),
+        toArray(),
+      ),
+    );
+  const error = await stream('throw').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, InputError);
   assert.is((error as InputError).file, corrupt);
   assert.match((error as InputError).problem, /cannot decode image/);
   const report = new SkipReport();
   const sizes = await stream('skip', report);
-  assert.is(sizes.reduce((a, b) => a + b, 0), 64, 'the good image\'s 64 tiles, nothing of the corrupt one');
+  assert.is(
+    sizes.reduce((a, b) => a + b, 0),
+    64,
+    "the good image's 64 tiles, nothing of the corrupt one",
+  );
   assert.is(report.count, 1);
   assert.is(report.items[0]!.file, corrupt);
   await rm(root, { recursive: true });

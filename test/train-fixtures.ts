@@ -1,7 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import sharp from 'sharp';
 import type { TensorBatch } from '../src/types.js';
 
@@ -9,8 +9,12 @@ import type { TensorBatch } from '../src/types.js';
 export function tinySegmenter(numClasses: number, seed = 1): tf.LayersModel {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
   const input = tf.input({ shape: [null, null, 3] });
-  const hidden = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(seed) }).apply(input) as tf.SymbolicTensor;
-  const logits = tf.layers.conv2d({ filters: numClasses, kernelSize: 1, kernelInitializer: init(seed + 1) }).apply(hidden) as tf.SymbolicTensor;
+  const hidden = tf.layers
+    .conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(seed) })
+    .apply(input) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .conv2d({ filters: numClasses, kernelSize: 1, kernelInitializer: init(seed + 1) })
+    .apply(hidden) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: logits });
 }
 
@@ -24,7 +28,14 @@ export function lcg(seed: number): () => number {
  * Batch `index` of a deterministic synthetic stream: images whose red channel decides the class, labels
  * [B, size, size] in 0..numClasses-1, with `ignoreEvery`-th pixels set to 255 when given.
  */
-export function syntheticBatch(index: number, batchSize: number, size: number, numClasses: number, released?: { count: number }, ignoreEvery = 0): TensorBatch & { released: boolean } {
+export function syntheticBatch(
+  index: number,
+  batchSize: number,
+  size: number,
+  numClasses: number,
+  released?: { count: number },
+  ignoreEvery = 0,
+): TensorBatch & { released: boolean } {
   const random = lcg(1000 + index);
   const pixels = batchSize * size * size;
   const labels = new Int32Array(pixels);
@@ -56,7 +67,14 @@ export function syntheticBatch(index: number, batchSize: number, size: number, n
  * batch i was released, as a backpressured source would. `stats.maxOutstanding` records the most batches
  * alive at once.
  */
-export function syntheticBatches(start: number, end: number, batchSize: number, size: number, numClasses: number, stats = { count: 0, maxOutstanding: 0 }): Observable<TensorBatch> {
+export function syntheticBatches(
+  start: number,
+  end: number,
+  batchSize: number,
+  size: number,
+  numClasses: number,
+  stats = { count: 0, maxOutstanding: 0 },
+): Observable<TensorBatch> {
   return new Observable<TensorBatch>((subscriber) => {
     let next = start;
     let outstanding = 0;
@@ -98,10 +116,14 @@ type Ring = Array<readonly [number, number]>;
 
 /** The building polygons of an xBD label file, with their class ids (un-classified = 255). */
 export function xbdBuildings(labelPath: string, ids: Map<string, number>): Array<{ id: number; ring: Ring }> {
-  const json = JSON.parse(readFileSync(labelPath, 'utf8')) as { features: { xy: Array<{ wkt: string; properties: { subtype: string } }> } };
+  const json = JSON.parse(readFileSync(labelPath, 'utf8')) as {
+    features: { xy: Array<{ wkt: string; properties: { subtype: string } }> };
+  };
   return json.features.xy.map((feature) => ({
     id: ids.get(feature.properties.subtype) ?? 255,
-    ring: [...feature.wkt.matchAll(/(-?[\d.]+) (-?[\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const),
+    ring: [...feature.wkt.matchAll(/(-?[\d.]+) (-?[\d.]+)/g)].map(
+      (m) => [Number(m[1]), Number(m[2])] as const,
+    ),
   }));
 }
 
@@ -110,7 +132,13 @@ export function xbdBuildings(labelPath: string, ids: Map<string, number>): Array
  * the class of the last polygon containing its centre (even-odd rule). An independent, simple rasterizer
  * for tests.
  */
-export function rasterizeCells(buildings: Array<{ id: number; ring: Ring }>, x0: number, y0: number, window: number, size: number): Uint8Array {
+export function rasterizeCells(
+  buildings: Array<{ id: number; ring: Ring }>,
+  x0: number,
+  y0: number,
+  window: number,
+  size: number,
+): Uint8Array {
   const mask = new Uint8Array(size * size);
   const cell = window / size;
   for (const { id, ring } of buildings) {
@@ -135,7 +163,12 @@ export function rasterizeCells(buildings: Array<{ id: number; ring: Ring }>, x0:
  * xBD training tiles: from each chosen 1024x1024 image, the 256x256 window with the most building
  * pixels, downsampled to `size` x `size` (image by sharp, mask by {@link rasterizeCells}).
  */
-export async function xbdTiles(xbdDir: string, files: string[], size: number, ids: Map<string, number>): Promise<{ images: Float32Array; labels: Int32Array; count: number }> {
+export async function xbdTiles(
+  xbdDir: string,
+  files: string[],
+  size: number,
+  ids: Map<string, number>,
+): Promise<{ images: Float32Array; labels: Int32Array; count: number }> {
   const images = new Float32Array(files.length * size * size * 3);
   const labels = new Int32Array(files.length * size * size);
   for (const [n, file] of files.entries()) {
@@ -149,7 +182,12 @@ export async function xbdTiles(xbdDir: string, files: string[], size: number, id
       }
     }
     const imageName = readdirSync(join(xbdDir, 'images')).find((f) => f.startsWith(`${stem}.`))!;
-    const raw = await sharp(join(xbdDir, 'images', imageName)).extract({ left: best.x, top: best.y, width: 256, height: 256 }).resize(size, size).removeAlpha().raw().toBuffer();
+    const raw = await sharp(join(xbdDir, 'images', imageName))
+      .extract({ left: best.x, top: best.y, width: 256, height: 256 })
+      .resize(size, size)
+      .removeAlpha()
+      .raw()
+      .toBuffer();
     for (let i = 0; i < size * size * 3; i++) images[n * size * size * 3 + i] = raw[i]! / 255;
     labels.set(rasterizeCells(buildings, best.x, best.y, 256, size), n * size * size);
   }

@@ -1,13 +1,13 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, toArray } from 'rxjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { InputError } from '../src/errors.js';
 import { GeoTiffReader } from '../src/io/geoTiff.js';
@@ -43,17 +43,33 @@ test('a set of 4-band 16-bit GeoTIFFs trains a UNet of 4 input channels (augment
   const withModel = tf.memory().numTensors;
   const events = await lastValueFrom(run.events$.pipe(toArray()));
   assert.is(events.filter((e) => e.type === 'batch').length, 3, '3 scenes of 4 tiles of 32 px: 3 steps of 4');
-  assert.is(tf.memory().numTensors, withModel, 'batches and optimizer state disposed: only the model remains');
+  assert.is(
+    tf.memory().numTensors,
+    withModel,
+    'batches and optimizer state disposed: only the model remains',
+  );
   run.model.dispose();
   assert.is(tf.memory().numTensors, before);
 });
 
 test('every architecture takes the band count as input channels; the Pix2Pix discriminator takes image and class channels', () => {
   for (const arch of ['unet', 'deeplabv3plus', 'pix2pix'] as const) {
-    const { model, discriminator } = buildNetworks(arch, { numClasses: 2, inputChannels: 5, unet: { baseFilters: 2, depth: 1 }, deeplabv3plus: { backbone: 18, backboneWidth: 4, asppFilters: 4, decoderFilters: 4 }, pix2pixGenerator: { depth: 2, baseFilters: 2 }, pix2pixDiscriminator: { baseFilters: 2 } });
+    const { model, discriminator } = buildNetworks(arch, {
+      numClasses: 2,
+      inputChannels: 5,
+      unet: { baseFilters: 2, depth: 1 },
+      deeplabv3plus: { backbone: 18, backboneWidth: 4, asppFilters: 4, decoderFilters: 4 },
+      pix2pixGenerator: { depth: 2, baseFilters: 2 },
+      pix2pixDiscriminator: { baseFilters: 2 },
+    });
     const output = tf.tidy(() => (model.predict(tf.zeros([1, 32, 32, 5])) as tf.Tensor).shape);
     assert.equal(output, [1, 32, 32, 2], arch);
-    if (discriminator) assert.is(discriminator.inputs.reduce((sum, input) => sum + input.shape[3]!, 0), 5 + 2, 'image and class channels');
+    if (discriminator)
+      assert.is(
+        discriminator.inputs.reduce((sum, input) => sum + input.shape[3]!, 0),
+        5 + 2,
+        'image and class channels',
+      );
     model.dispose();
     discriminator?.dispose();
   }
@@ -64,7 +80,17 @@ test('a run whose images have different band counts is refused, naming the odd i
   const threeBand = await writeMultibandRasterSet(join(scratch, 'three'), 1, { bands: 3, size: 32 });
   copyFileSync(join(threeBand.imagesDir, 'scene-0.tif'), join(mixed.imagesDir, 'scene-9.tif'));
   copyFileSync(join(threeBand.labelsDir, 'scene-0.json'), join(mixed.labelsDir, 'scene-9.json'));
-  const refused = await prepareTrainingRun({ arch: 'unet', ...mixed, classMap: buildingClasses(), readMask: readLabelMask, tileSize: 32, splitRatios: [1, 0, 0], baseFilters: 1, depth: 1, samples: false }).catch((error: unknown) => error);
+  const refused = await prepareTrainingRun({
+    arch: 'unet',
+    ...mixed,
+    classMap: buildingClasses(),
+    readMask: readLabelMask,
+    tileSize: 32,
+    splitRatios: [1, 0, 0],
+    baseFilters: 1,
+    depth: 1,
+    samples: false,
+  }).catch((error: unknown) => error);
   assert.instance(refused, InputError);
   assert.is((refused as InputError).file, join(mixed.imagesDir, 'scene-9.tif'));
   assert.match((refused as Error).message, /has 3 channels \(bands\) but .*scene-0\.tif has 4/);
@@ -75,12 +101,49 @@ test('stream-train train records the band count in run.json; predict rebuilds th
   writeFileSync(classes, JSON.stringify({ names: ['background', 'building'] }));
   const runDir = join(scratch, 'run');
   const cli = join(PROJECT_ROOT, 'bin', 'stream-train');
-  await run(cli, ['train', '--images', fourBand.imagesDir, '--labels', fourBand.labelsDir, '--classes', classes, '--epochs', '1', '--tile-size', '32', '--base-filters', '2', '--depth', '1', '--validation-fraction', '0', '--out', runDir, '--backend', 'wasm', '--wasm-threads', '1']);
+  await run(cli, [
+    'train',
+    '--images',
+    fourBand.imagesDir,
+    '--labels',
+    fourBand.labelsDir,
+    '--classes',
+    classes,
+    '--epochs',
+    '1',
+    '--tile-size',
+    '32',
+    '--base-filters',
+    '2',
+    '--depth',
+    '1',
+    '--validation-fraction',
+    '0',
+    '--out',
+    runDir,
+    '--backend',
+    'wasm',
+    '--wasm-threads',
+    '1',
+  ]);
   const manifest = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
   assert.equal(manifest.input, { channels: 4 });
   const out = join(scratch, 'predicted');
-  const { stderr } = await run(cli, ['predict', '--run', runDir, '--images', fourBand.imagesDir, '--out', out, '--backend', 'wasm']);
-  assert.match(stderr, /scene-0: 64x64, \d+ windows -> scene-0\.classes\.png, scene-0\.overlay\.png, scene-0\.classes\.tif/);
+  const { stderr } = await run(cli, [
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    fourBand.imagesDir,
+    '--out',
+    out,
+    '--backend',
+    'wasm',
+  ]);
+  assert.match(
+    stderr,
+    /scene-0: 64x64, \d+ windows -> scene-0\.classes\.png, scene-0\.overlay\.png, scene-0\.classes\.tif/,
+  );
   const classRaster = await GeoTiffReader.open(join(out, 'scene-0.classes.tif'));
   assert.equal([classRaster.info.width, classRaster.info.height, classRaster.info.bands], [64, 64, 1]);
   assert.is(classRaster.info.georeference?.epsg, 32636);
@@ -94,17 +157,90 @@ test('bands and their ranges from a config file select what train and predict re
   writeFileSync(classes, JSON.stringify({ names: ['background', 'building'] }));
   const runDir = join(scratch, 'run-bands');
   const cli = join(PROJECT_ROOT, 'bin', 'stream-train');
-  await run(cli, ['train', '--config', config, '--images', fourBand.imagesDir, '--labels', fourBand.labelsDir, '--classes', classes, '--epochs', '1', '--tile-size', '32', '--base-filters', '2', '--depth', '1', '--validation-fraction', '0', '--out', runDir, '--backend', 'wasm', '--wasm-threads', '1']);
+  await run(cli, [
+    'train',
+    '--config',
+    config,
+    '--images',
+    fourBand.imagesDir,
+    '--labels',
+    fourBand.labelsDir,
+    '--classes',
+    classes,
+    '--epochs',
+    '1',
+    '--tile-size',
+    '32',
+    '--base-filters',
+    '2',
+    '--depth',
+    '1',
+    '--validation-fraction',
+    '0',
+    '--out',
+    runDir,
+    '--backend',
+    'wasm',
+    '--wasm-threads',
+    '1',
+  ]);
   const manifest = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
-  assert.equal(manifest.input, { channels: 2, raster: { bands: [3, 1], ranges: [{ low: 1000, high: 4500 }, { low: 1000, high: 1400 }] } });
+  assert.equal(manifest.input, {
+    channels: 2,
+    raster: {
+      bands: [3, 1],
+      ranges: [
+        { low: 1000, high: 4500 },
+        { low: 1000, high: 1400 },
+      ],
+    },
+  });
   const out = join(scratch, 'predicted-bands');
-  const { stderr } = await run(cli, ['predict', '--run', runDir, '--images', fourBand.imagesDir, '--out', out, '--backend', 'wasm']);
-  assert.match(stderr, /scene-2: 64x64, \d+ windows -> scene-2\.classes\.png, scene-2\.overlay\.png, scene-2\.classes\.tif/);
-  const refused = await run(cli, ['predict', '--run', runDir, '--images', fourBand.imagesDir, '--out', out, '--backend', 'wasm', '--bands', '1']).catch((error: { stderr: string }) => error);
+  const { stderr } = await run(cli, [
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    fourBand.imagesDir,
+    '--out',
+    out,
+    '--backend',
+    'wasm',
+  ]);
+  assert.match(
+    stderr,
+    /scene-2: 64x64, \d+ windows -> scene-2\.classes\.png, scene-2\.overlay\.png, scene-2\.classes\.tif/,
+  );
+  const refused = await run(cli, [
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    fourBand.imagesDir,
+    '--out',
+    out,
+    '--backend',
+    'wasm',
+    '--bands',
+    '1',
+  ]).catch((error: { stderr: string }) => error);
   assert.match((refused as { stderr: string }).stderr, /the model takes 2 channels, the image has 1/);
-  const badBand = await run(cli, ['predict', '--run', runDir, '--images', fourBand.imagesDir, '--out', out, '--bands', '0,1']).catch((error: { code: number; stderr: string }) => error);
+  const badBand = await run(cli, [
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    fourBand.imagesDir,
+    '--out',
+    out,
+    '--bands',
+    '0,1',
+  ]).catch((error: { code: number; stderr: string }) => error);
   assert.is((badBand as { code: number }).code, 2);
-  assert.match((badBand as { stderr: string }).stderr, /--bands must be band numbers from 1 \(as GDAL counts them\), comma-separated, got 0,1/);
+  assert.match(
+    (badBand as { stderr: string }).stderr,
+    /--bands must be band numbers from 1 \(as GDAL counts them\), comma-separated, got 0,1/,
+  );
 });
 
 test.run();

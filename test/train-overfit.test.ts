@@ -1,11 +1,11 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, Observable, toArray } from 'rxjs';
-import { selectBackend, type BackendName } from '../src/backend/selectBackend.js';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type BackendName, selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
-import { buildNetworks, type ArchitectureName, type NetworksOptions } from '../src/models/buildNetworks.js';
-import { train, type TrainOptions } from '../src/operators/train.js';
+import { type ArchitectureName, buildNetworks, type NetworksOptions } from '../src/models/buildNetworks.js';
+import { type TrainOptions, train } from '../src/operators/train.js';
 import type { BatchMetricsEvent, EpochSummaryEvent } from '../src/training/events.js';
 import type { TensorBatch } from '../src/types.js';
 import { syntheticXbd } from './helpers/data.js';
@@ -13,7 +13,9 @@ import { xbdTiles } from './train-fixtures.js';
 
 // wasm with the project's training kernels (about 70x faster than the pure-JS cpu backend here), unless
 // SEGSTREAM_BACKEND names another.
-const backend = await selectBackend({ backend: (process.env.SEGSTREAM_BACKEND as BackendName | undefined) ?? 'wasm' });
+const backend = await selectBackend({
+  backend: (process.env.SEGSTREAM_BACKEND as BackendName | undefined) ?? 'wasm',
+});
 console.log(backend.summary);
 const classMap = xbdClassMap();
 const SIZE = 32;
@@ -55,14 +57,31 @@ function chanceMeanIoU(): number {
   return Math.max(...counts.values()) / total / counts.size;
 }
 
-async function overfit(architecture: ArchitectureName, networkOptions: NetworksOptions, steps: number, options: Partial<TrainOptions> = {}) {
+async function overfit(
+  architecture: ArchitectureName,
+  networkOptions: NetworksOptions,
+  steps: number,
+  options: Partial<TrainOptions> = {},
+) {
   // Seeded weights, so that a run gives the same verdict every time; each net overfits from any of seeds 1-4
   // (SEGSTREAM_OVERFIT_SEED to try others).
-  const networks = buildNetworks(architecture, { numClasses: 5, seed: Number(process.env.SEGSTREAM_OVERFIT_SEED ?? 1), ...networkOptions });
+  const networks = buildNetworks(architecture, {
+    numClasses: 5,
+    seed: Number(process.env.SEGSTREAM_OVERFIT_SEED ?? 1),
+    ...networkOptions,
+  });
   const started = Date.now();
   const events = await lastValueFrom(
     repeatedBatch(steps).pipe(
-      train({ model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), numClasses: 5, classNames: classMap.names, stepsPerEpoch: 1, epochs: steps, ...options }),
+      train({
+        model: networks.model,
+        ...(networks.discriminator ? { discriminator: networks.discriminator } : {}),
+        numClasses: 5,
+        classNames: classMap.names,
+        stepsPerEpoch: 1,
+        epochs: steps,
+        ...options,
+      }),
       toArray(),
     ),
   );
@@ -70,7 +89,9 @@ async function overfit(architecture: ArchitectureName, networkOptions: NetworksO
   const steps$ = events.filter((e): e is BatchMetricsEvent => e.type === 'batch');
   const first = epochs[0]!;
   const last = epochs.at(-1)!;
-  console.log(`${architecture}: ${steps} steps in ${((Date.now() - started) / 1000).toFixed(1)} s, loss ${first.trainLoss.toFixed(3)} -> ${last.trainLoss.toFixed(3)}, train mIoU ${first.train.meanIoU.toFixed(3)} -> ${last.train.meanIoU.toFixed(3)} (chance ${chanceMeanIoU().toFixed(3)})`);
+  console.log(
+    `${architecture}: ${steps} steps in ${((Date.now() - started) / 1000).toFixed(1)} s, loss ${first.trainLoss.toFixed(3)} -> ${last.trainLoss.toFixed(3)}, train mIoU ${first.train.meanIoU.toFixed(3)} -> ${last.train.meanIoU.toFixed(3)} (chance ${chanceMeanIoU().toFixed(3)})`,
+  );
   assert.equal(new Set(steps$.slice(2).map((s) => s.tensorsAlive)).size, 1, 'no tensor growth across steps');
   networks.model.dispose();
   networks.discriminator?.dispose();
@@ -79,24 +100,49 @@ async function overfit(architecture: ArchitectureName, networkOptions: NetworksO
 
 test('the tiles hold background and every damage class', () => {
   const present = new Set(tiles.labels);
-  assert.ok([0, 1, 2, 3, 4].every((id) => present.has(id)), `classes present: ${[...present]}`);
+  assert.ok(
+    [0, 1, 2, 3, 4].every((id) => present.has(id)),
+    `classes present: ${[...present]}`,
+  );
 });
 
 test('UNet overfits four xBD-like tiles: loss falls, training mIoU well above chance', async () => {
-  const { first, last } = await overfit('unet', { unet: { depth: 2, baseFilters: 8, batchNorm: true } }, STEPS || 30, { optimizer: { name: 'adam', learningRate: 0.01 } });
+  const { first, last } = await overfit(
+    'unet',
+    { unet: { depth: 2, baseFilters: 8, batchNorm: true } },
+    STEPS || 30,
+    { optimizer: { name: 'adam', learningRate: 0.01 } },
+  );
   assert.ok(last.trainLoss < 0.7 * first.trainLoss, `loss ${first.trainLoss} -> ${last.trainLoss}`);
-  assert.ok(last.train.meanIoU > chanceMeanIoU() + 0.1, `mIoU ${last.train.meanIoU} vs chance ${chanceMeanIoU()}`);
+  assert.ok(
+    last.train.meanIoU > chanceMeanIoU() + 0.1,
+    `mIoU ${last.train.meanIoU} vs chance ${chanceMeanIoU()}`,
+  );
 });
 
 test('DeepLabV3+ (ResNet-18, narrow) overfits the same tiles', async () => {
   const { first, last } = await overfit(
     'deeplabv3plus',
-    { deeplabv3plus: { backbone: 18, backboneWidth: 8, outputStride: 8, asppFilters: 16, lowLevelFilters: 8, decoderFilters: 16, asppRates: [1, 2, 3], dropout: 0 } },
+    {
+      deeplabv3plus: {
+        backbone: 18,
+        backboneWidth: 8,
+        outputStride: 8,
+        asppFilters: 16,
+        lowLevelFilters: 8,
+        decoderFilters: 16,
+        asppRates: [1, 2, 3],
+        dropout: 0,
+      },
+    },
     STEPS || 20,
     { optimizer: { name: 'adam', learningRate: 0.02 } },
   );
   assert.ok(last.trainLoss < 0.7 * first.trainLoss, `loss ${first.trainLoss} -> ${last.trainLoss}`);
-  assert.ok(last.train.meanIoU > chanceMeanIoU() + 0.1, `mIoU ${last.train.meanIoU} vs chance ${chanceMeanIoU()}`);
+  assert.ok(
+    last.train.meanIoU > chanceMeanIoU() + 0.1,
+    `mIoU ${last.train.meanIoU} vs chance ${chanceMeanIoU()}`,
+  );
 });
 
 test('Pix2Pix (conditional GAN) generator overfits the same tiles', async () => {
@@ -104,9 +150,20 @@ test('Pix2Pix (conditional GAN) generator overfits the same tiles', async () => 
     'pix2pix',
     { pix2pixGenerator: { depth: 3, baseFilters: 8, dropout: 0 }, pix2pixDiscriminator: { baseFilters: 8 } },
     STEPS || 30,
-    { optimizer: { name: 'adam', learningRate: 5e-3, beta1: 0.5 }, gan: { discriminatorEvery: 4, adversarialLoss: 'mse', segmentationLoss: 'loss', segmentationWeight: 100 } },
+    {
+      optimizer: { name: 'adam', learningRate: 5e-3, beta1: 0.5 },
+      gan: {
+        discriminatorEvery: 4,
+        adversarialLoss: 'mse',
+        segmentationLoss: 'loss',
+        segmentationWeight: 100,
+      },
+    },
   );
-  assert.ok(last.train.meanIoU > chanceMeanIoU() + 0.1, `mIoU ${last.train.meanIoU} vs chance ${chanceMeanIoU()}`);
+  assert.ok(
+    last.train.meanIoU > chanceMeanIoU() + 0.1,
+    `mIoU ${last.train.meanIoU} vs chance ${chanceMeanIoU()}`,
+  );
   assert.ok(first.train.meanIoU < last.train.meanIoU, 'mIoU rises');
 });
 

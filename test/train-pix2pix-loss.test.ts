@@ -1,19 +1,29 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firstValueFrom, filter, lastValueFrom, take, toArray } from 'rxjs';
+import { filter, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import type { LossConfig } from '../src/losses/buildLoss.js';
-import { pix2pixDepth, prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
+import {
+  pix2pixDepth,
+  prepareTrainingRun,
+  type TrainPipelineOptions,
+} from '../src/pipelines/trainPipeline.js';
 import type { BatchMetricsEvent, StepLosses } from '../src/training/events.js';
 import { writeXbdPairs } from './helpers/data.js';
 import { smallestUNetRun } from './helpers/runs.js';
 
 /** The smallest run's settings as Pix2Pix with a 2-filter generator and a fixed seed (`depth` is the UNet's only). */
 const preparePix2PixRun = (root: string, options: Partial<TrainPipelineOptions> = {}) =>
-  prepareTrainingRun({ ...smallestUNetRun(root, 256, 2), arch: 'pix2pix', baseFilters: 2, seed: 3, ...options });
+  prepareTrainingRun({
+    ...smallestUNetRun(root, 256, 2),
+    arch: 'pix2pix',
+    baseFilters: 2,
+    seed: 3,
+    ...options,
+  });
 
 test("Pix2Pix's generator learns from the run's loss when one is given (else Pix2Pix's L1): the first step's segmentation term follows it", async () => {
   await selectBackend({ backend: 'wasm' });
@@ -23,7 +33,9 @@ test("Pix2Pix's generator learns from the run's loss when one is given (else Pix
     // Same seed, data and weights each time: only the segmentation term's definition differs.
     const firstStep = async (loss?: LossConfig): Promise<StepLosses> => {
       const run = await preparePix2PixRun(root, loss ? { loss } : {});
-      const event = await firstValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')));
+      const event = await firstValueFrom(
+        run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')),
+      );
       return event.losses;
     };
     const l1 = await firstStep();
@@ -31,9 +43,15 @@ test("Pix2Pix's generator learns from the run's loss when one is given (else Pix
     const crossEntropy = await firstStep({ name: 'sparseCrossEntropy' });
     // Dice lies in [0, 1]; cross-entropy of an untrained 5-class softmax is near ln 5; L1 on softmax vs one-hot is below 2 / 5.
     assert.ok(dice.segmentation! > 0 && dice.segmentation! <= 1, `dice ${dice.segmentation}`);
-    assert.ok(Math.abs(crossEntropy.segmentation! - Math.log(5)) < 0.5, `cross-entropy ${crossEntropy.segmentation}`);
+    assert.ok(
+      Math.abs(crossEntropy.segmentation! - Math.log(5)) < 0.5,
+      `cross-entropy ${crossEntropy.segmentation}`,
+    );
     assert.ok(l1.segmentation! < 0.4, `L1 ${l1.segmentation}`);
-    assert.ok(new Set([l1.segmentation, dice.segmentation, crossEntropy.segmentation]).size === 3, 'three different terms');
+    assert.ok(
+      new Set([l1.segmentation, dice.segmentation, crossEntropy.segmentation]).size === 3,
+      'three different terms',
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -66,7 +84,9 @@ test("Pix2Pix trains on tiles smaller than its unet_256: 128 px tiles get Pix2Pi
     await writeXbdPairs(root, 1);
     const run = await preparePix2PixRun(root, { tileSize: 128, discriminatorFilters: 2 });
     assert.equal(run.model.outputs[0]!.shape.slice(1), [null, null, 5]);
-    const event = await firstValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')));
+    const event = await firstValueFrom(
+      run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch')),
+    );
     assert.ok(Number.isFinite(event.losses.total), 'a step on 128 px tiles');
     assert.equal([pix2pixDepth(256), pix2pixDepth(128), pix2pixDepth(96), pix2pixDepth(1024)], [8, 7, 5, 8]);
   } finally {
@@ -80,8 +100,18 @@ test('Pix2Pix runs with the same seed train the same steps: the dropout masks co
   try {
     await writeXbdPairs(root, 1);
     const stepLosses = async () => {
-      const run = await preparePix2PixRun(root, { tileSize: 128, discriminatorFilters: 2, discriminatorEvery: 2 });
-      const events = await lastValueFrom(run.events$.pipe(filter((e): e is BatchMetricsEvent => e.type === 'batch'), take(3), toArray()));
+      const run = await preparePix2PixRun(root, {
+        tileSize: 128,
+        discriminatorFilters: 2,
+        discriminatorEvery: 2,
+      });
+      const events = await lastValueFrom(
+        run.events$.pipe(
+          filter((e): e is BatchMetricsEvent => e.type === 'batch'),
+          take(3),
+          toArray(),
+        ),
+      );
       return events.map((event) => event.losses);
     };
     const first = await stepLosses();

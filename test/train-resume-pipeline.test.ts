@@ -1,16 +1,16 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, tap, toArray } from 'rxjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun, type TrainPipelineOptions } from '../src/pipelines/trainPipeline.js';
-import { loadBestCheckpoint } from '../src/training/checkpoint.js';
 import type { MetricEvent } from '../src/sinks/sinkEvents.js';
+import { loadBestCheckpoint } from '../src/training/checkpoint.js';
 import type { BatchMetricsEvent, EpochSummaryEvent } from '../src/training/events.js';
 import { writeXbdPairs } from './helpers/data.js';
 import { weightValues } from './train-fixtures.js';
@@ -33,8 +33,10 @@ function relativeDifference(a: number[][], b: number[][]): number {
   return difference / largest;
 }
 
-const batchEvents = (events: MetricEvent[]) => events.filter((e): e is BatchMetricsEvent => e.type === 'batch');
-const epochEvents = (events: MetricEvent[]) => events.filter((e): e is EpochSummaryEvent => e.type === 'epoch');
+const batchEvents = (events: MetricEvent[]) =>
+  events.filter((e): e is BatchMetricsEvent => e.type === 'batch');
+const epochEvents = (events: MetricEvent[]) =>
+  events.filter((e): e is EpochSummaryEvent => e.type === 'epoch');
 
 test('a run stopped mid-epoch and resumed through the pipeline ends as the uninterrupted run: same steps, batches and weights; a completed run goes on only when given more epochs', async () => {
   // wasm, single-threaded (the test runner's default): as deterministic as cpu, many times faster at training.
@@ -69,7 +71,11 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
     const straightEvents = await lastValueFrom(straight.events$.pipe(toArray()));
 
     const stop = new AbortController();
-    const interrupted = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'interrupted'), signal: stop.signal });
+    const interrupted = await prepareTrainingRun({
+      ...options,
+      checkpointDir: join(root, 'interrupted'),
+      signal: stop.signal,
+    });
     const beforeStop = await lastValueFrom(
       interrupted.events$.pipe(
         tap((event) => event.type === 'batch' && event.globalStep === STOP_AFTER && stop.abort()),
@@ -79,27 +85,52 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
     assert.is(beforeStop.at(-1)!.type, 'stopped');
     assert.is(batchEvents(beforeStop).length, STOP_AFTER, 'stopped at the batch boundary');
 
-    const resumed = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'interrupted'), resume: true });
+    const resumed = await prepareTrainingRun({
+      ...options,
+      checkpointDir: join(root, 'interrupted'),
+      resume: true,
+    });
     assert.equal(resumed.start, { epoch: 1, batch: STOP_AFTER - STEPS_PER_EPOCH });
     const afterResume = await lastValueFrom(resumed.events$.pipe(toArray()));
-    console.log(`  ${EPOCHS * STEPS_PER_EPOCH} steps uninterrupted, then ${STOP_AFTER} + ${EPOCHS * STEPS_PER_EPOCH - STOP_AFTER} stopped and resumed, checkpoint every step: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `  ${EPOCHS * STEPS_PER_EPOCH} steps uninterrupted, then ${STOP_AFTER} + ${EPOCHS * STEPS_PER_EPOCH - STOP_AFTER} stopped and resumed, checkpoint every step: ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     const straightSteps = batchEvents(straightEvents);
     assert.is(straightSteps.length, EPOCHS * STEPS_PER_EPOCH);
     const resumedSteps = batchEvents(afterResume);
-    assert.equal(resumedSteps.map((e) => e.globalStep), straightSteps.slice(STOP_AFTER).map((e) => e.globalStep), 'the same optimizer steps');
+    assert.equal(
+      resumedSteps.map((e) => e.globalStep),
+      straightSteps.slice(STOP_AFTER).map((e) => e.globalStep),
+      'the same optimizer steps',
+    );
     // A step's loss is taken before its update, on its batch: equal losses mean the same batches in the same order.
     resumedSteps.forEach((event, i) => {
       const expected = straightSteps[STOP_AFTER + i]!.losses.total;
-      assert.ok(Math.abs(event.losses.total - expected) <= 1e-5 * Math.abs(expected), `step ${event.globalStep}: loss ${event.losses.total} vs ${expected} uninterrupted`);
+      assert.ok(
+        Math.abs(event.losses.total - expected) <= 1e-5 * Math.abs(expected),
+        `step ${event.globalStep}: loss ${event.losses.total} vs ${expected} uninterrupted`,
+      );
     });
     const difference = relativeDifference(weightValues(straight.model), weightValues(resumed.model));
     assert.ok(difference < 1e-5, `final weights differ by ${difference} (relative)`);
-    assert.ok(relativeDifference(weightValues(straight.model), weightValues(interrupted.model)) > 1e-3, 'the steps after the stop changed the weights');
-    const [straightLast, resumedLast] = [epochEvents(straightEvents).at(-1)!, epochEvents(afterResume).at(-1)!];
-    assert.ok(Math.abs(straightLast.trainLoss - resumedLast.trainLoss) <= 1e-5 * straightLast.trainLoss, 'the resumed epoch summary counts the same batches');
+    assert.ok(
+      relativeDifference(weightValues(straight.model), weightValues(interrupted.model)) > 1e-3,
+      'the steps after the stop changed the weights',
+    );
+    const [straightLast, resumedLast] = [
+      epochEvents(straightEvents).at(-1)!,
+      epochEvents(afterResume).at(-1)!,
+    ];
+    assert.ok(
+      Math.abs(straightLast.trainLoss - resumedLast.trainLoss) <= 1e-5 * straightLast.trainLoss,
+      'the resumed epoch summary counts the same batches',
+    );
     for (const epoch of [...epochEvents(straightEvents), ...epochEvents(afterResume)]) {
-      assert.ok(epoch.validationSeconds! > 0 && epoch.seconds > epoch.validationSeconds!, `epoch ${epoch.epoch}: ${epoch.seconds} s, validation ${epoch.validationSeconds} s`);
+      assert.ok(
+        epoch.validationSeconds! > 0 && epoch.seconds > epoch.validationSeconds!,
+        `epoch ${epoch.epoch}: ${epoch.seconds} s, validation ${epoch.validationSeconds} s`,
+      );
     }
 
     // Each epoch whose validation mean IoU is the best so far marks its checkpoint best.
@@ -110,14 +141,33 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
     for (const { tensor } of best.optimizerWeights.model!) tensor.dispose();
 
     // A completed run resumed with as many epochs trains nothing; with one more, it trains that epoch.
-    const again = await prepareTrainingRun({ ...options, checkpointDir: join(root, 'straight'), resume: true });
-    assert.equal(batchEvents(await lastValueFrom(again.events$.pipe(toArray()))), [], 'nothing left to train');
-    const longer = await prepareTrainingRun({ ...options, epochs: EPOCHS + 1, checkpointDir: join(root, 'straight'), resume: true });
+    const again = await prepareTrainingRun({
+      ...options,
+      checkpointDir: join(root, 'straight'),
+      resume: true,
+    });
+    assert.equal(
+      batchEvents(await lastValueFrom(again.events$.pipe(toArray()))),
+      [],
+      'nothing left to train',
+    );
+    const longer = await prepareTrainingRun({
+      ...options,
+      epochs: EPOCHS + 1,
+      checkpointDir: join(root, 'straight'),
+      resume: true,
+    });
     assert.equal(longer.start, { epoch: EPOCHS, batch: 0 });
     const extraEvents = await lastValueFrom(longer.events$.pipe(toArray()));
     const firstExtra = EPOCHS * STEPS_PER_EPOCH + 1;
-    assert.equal(batchEvents(extraEvents).map((e) => e.globalStep), Array.from({ length: STEPS_PER_EPOCH }, (_, i) => firstExtra + i));
-    assert.equal(epochEvents(extraEvents).map((e) => e.epoch), [EPOCHS]);
+    assert.equal(
+      batchEvents(extraEvents).map((e) => e.globalStep),
+      Array.from({ length: STEPS_PER_EPOCH }, (_, i) => firstExtra + i),
+    );
+    assert.equal(
+      epochEvents(extraEvents).map((e) => e.epoch),
+      [EPOCHS],
+    );
 
     for (const run of [straight, interrupted, resumed, again, longer]) run.model.dispose();
     assert.is(tf.memory().numTensors, tensorsBefore, 'no tensor left behind by three runs');

@@ -1,20 +1,24 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, toArray } from 'rxjs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { createSchedule } from '../src/training/schedules.js';
-import { buildOptimizer, getLearningRate, setLearningRate } from '../src/training/optimizers.js';
 import { train } from '../src/operators/train.js';
 import type { BatchMetricsEvent, EpochSummaryEvent } from '../src/training/events.js';
+import { buildOptimizer, getLearningRate, setLearningRate } from '../src/training/optimizers.js';
+import { createSchedule } from '../src/training/schedules.js';
 import { syntheticBatches, tinySegmenter } from './train-fixtures.js';
 
 await selectBackend({ backend: 'cpu' });
-const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, what: string) =>
+  assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
 
 test('step, cosine and poly schedules follow their formulas', () => {
   const step = createSchedule({ name: 'step', everyEpochs: 2, gamma: 0.5 }, 0.1);
-  assert.equal([0, 1, 2, 3, 4].map((e) => step.rateAt(e, 0)), [0.1, 0.1, 0.05, 0.05, 0.025]);
+  assert.equal(
+    [0, 1, 2, 3, 4].map((e) => step.rateAt(e, 0)),
+    [0.1, 0.1, 0.05, 0.05, 0.025],
+  );
   const cosine = createSchedule({ name: 'cosine', totalSteps: 10, minLearningRate: 0.01 }, 0.1);
   close(cosine.rateAt(0, 0), 0.1, 'cosine start');
   close(cosine.rateAt(0, 5), 0.01 + 0.09 / 2, 'cosine middle');
@@ -22,7 +26,10 @@ test('step, cosine and poly schedules follow their formulas', () => {
   close(cosine.rateAt(0, 20), 0.01, 'cosine after the end');
   const poly = createSchedule({ name: 'poly', totalSteps: 100, power: 0.9 }, 0.01);
   close(poly.rateAt(0, 50), 0.01 * 0.5 ** 0.9, 'poly');
-  assert.throws(() => createSchedule({ name: 'cosine', totalSteps: 0 }, 0.1), /totalSteps must be a finite number > 0, got 0/);
+  assert.throws(
+    () => createSchedule({ name: 'cosine', totalSteps: 0 }, 0.1),
+    /totalSteps must be a finite number > 0, got 0/,
+  );
 });
 
 test('reduce on plateau: scales after `patience` epochs without improvement; its state round-trips', () => {
@@ -35,7 +42,10 @@ test('reduce on plateau: scales after `patience` epochs without improvement; its
 });
 
 test('optimizers: learning rate changes reach Adam and SGD-momentum updates', () => {
-  for (const config of [{ name: 'adam' as const, learningRate: 0.1 }, { name: 'sgd' as const, learningRate: 0.1, momentum: 0 }]) {
+  for (const config of [
+    { name: 'adam' as const, learningRate: 0.1 },
+    { name: 'sgd' as const, learningRate: 0.1, momentum: 0 },
+  ]) {
     const optimizer = buildOptimizer(config);
     const variable = tf.variable(tf.scalar(1));
     setLearningRate(optimizer, 0.01);

@@ -17,7 +17,13 @@ await selectBackend({ backend: 'cpu' });
 const checkpoint = await loadLatestCheckpoint(checkpointDir);
 const start = checkpoint ? resumeSourcePosition(checkpoint.position) : { epoch: 0, batch: 0 };
 const model = checkpoint?.models.model ?? tinySegmenter(CLASSES, 7);
-const source = syntheticBatches(start.epoch * STEPS_PER_EPOCH + start.batch, EPOCHS * STEPS_PER_EPOCH, 2, 8, CLASSES);
+const source = syntheticBatches(
+  start.epoch * STEPS_PER_EPOCH + start.batch,
+  EPOCHS * STEPS_PER_EPOCH,
+  2,
+  8,
+  CLASSES,
+);
 let globalStep = checkpoint?.position.globalStep ?? 0;
 await lastValueFrom(
   source.pipe(

@@ -1,10 +1,10 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { lcg, maxAbsDifference } from './train-fixtures.js';
 
 const CHILD = fileURLToPath(new URL('./train-sigkill.child.js', import.meta.url));
@@ -21,16 +21,25 @@ interface Life {
 /**
  * Runs the child; when `killAfterMs` is set, sends SIGKILL that long after the child first reports a step.
  */
-function live(checkpointDir: string, outputFile: string, killAfterMs: number | null, env: NodeJS.ProcessEnv = {}): Promise<Life> {
+function live(
+  checkpointDir: string,
+  outputFile: string,
+  killAfterMs: number | null,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Life> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, checkpointDir, outputFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, checkpointDir, outputFile], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let lastStep = 0;
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (data: Buffer) => {
       for (const match of data.toString().matchAll(/step (\d+)/g)) lastStep = Number(match[1]);
-      if (killAfterMs !== null && lastStep > 0 && !timer) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      if (killAfterMs !== null && lastStep > 0 && !timer)
+        timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     });
     child.on('error', reject);
     child.on('close', async (code, signal) => {
@@ -49,7 +58,10 @@ test('SIGKILL at random points, during checkpoint writes too: every resume conti
   try {
     const straightDir = join(root, 'straight');
     await live(straightDir, join(root, 'straight.json'), null);
-    const straight = JSON.parse(await readFile(join(root, 'straight.json'), 'utf8')) as { globalStep: number; weights: number[][] };
+    const straight = JSON.parse(await readFile(join(root, 'straight.json'), 'utf8')) as {
+      globalStep: number;
+      weights: number[][];
+    };
     assert.is(straight.globalStep, TOTAL_STEPS);
 
     const killedDir = join(root, 'killed');
@@ -57,13 +69,28 @@ test('SIGKILL at random points, during checkpoint writes too: every resume conti
     // Each file write pauses 15 ms, so a checkpoint takes ~100 ms and most kills land inside one.
     const slowWrites = { SEGSTREAM_CHECKPOINT_WRITE_DELAY_MS: '15' };
     const lives: Life[] = [];
-    for (let kills = 0; kills < 6; kills++) lives.push(await live(killedDir, join(root, 'killed.json'), Math.floor(random() * 250), slowWrites));
-    console.log(`lives (last step reported, killed, during a write): ${lives.map((l) => `${l.lastStep}${l.killed ? ' killed' : ''}${l.killedDuringWrite ? ' in-write' : ''}`).join('; ')}`);
+    for (let kills = 0; kills < 6; kills++)
+      lives.push(await live(killedDir, join(root, 'killed.json'), Math.floor(random() * 250), slowWrites));
+    console.log(
+      `lives (last step reported, killed, during a write): ${lives.map((l) => `${l.lastStep}${l.killed ? ' killed' : ''}${l.killedDuringWrite ? ' in-write' : ''}`).join('; ')}`,
+    );
     const last = await live(killedDir, join(root, 'killed.json'), null);
-    assert.ok(lives.filter((l) => l.killed).length >= 5, `killed ${lives.filter((l) => l.killed).length} times`);
-    assert.ok(lives.some((l) => l.killedDuringWrite), 'at least one kill hit a checkpoint write');
-    assert.ok(last.lastStep === TOTAL_STEPS || lives.some((l) => !l.killed), 'the last life finished the run');
-    const resumed = JSON.parse(await readFile(join(root, 'killed.json'), 'utf8')) as { globalStep: number; weights: number[][] };
+    assert.ok(
+      lives.filter((l) => l.killed).length >= 5,
+      `killed ${lives.filter((l) => l.killed).length} times`,
+    );
+    assert.ok(
+      lives.some((l) => l.killedDuringWrite),
+      'at least one kill hit a checkpoint write',
+    );
+    assert.ok(
+      last.lastStep === TOTAL_STEPS || lives.some((l) => !l.killed),
+      'the last life finished the run',
+    );
+    const resumed = JSON.parse(await readFile(join(root, 'killed.json'), 'utf8')) as {
+      globalStep: number;
+      weights: number[][];
+    };
     assert.is(resumed.globalStep, TOTAL_STEPS, 'same number of optimizer steps');
     const difference = maxAbsDifference(straight.weights, resumed.weights);
     assert.ok(difference < 1e-6, `weights differ by ${difference}; lives: ${JSON.stringify(lives)}`);

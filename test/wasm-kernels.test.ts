@@ -1,8 +1,8 @@
+import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { relativeError, seededTensor as seeded, valuesOn as on } from './helpers/compare.js';
+import { valuesOn as on, relativeError, seededTensor as seeded } from './helpers/compare.js';
 
 async function compareOnBackends(name: string, compute: () => tf.Tensor[]): Promise<void> {
   const cpu = await on('cpu', compute);
@@ -14,7 +14,13 @@ async function compareOnBackends(name: string, compute: () => tf.Tensor[]): Prom
   });
 }
 
-const convCases: Array<{ input: [number, number, number, number]; kernel: number; outChannels: number; stride: number; pad: 'same' | 'valid' | number }> = [];
+const convCases: Array<{
+  input: [number, number, number, number];
+  kernel: number;
+  outChannels: number;
+  stride: number;
+  pad: 'same' | 'valid' | number;
+}> = [];
 for (const stride of [1, 2, 3]) {
   for (const kernel of [1, 2, 3, 4, 5, 7]) {
     for (const pad of ['same', 'valid', 1] as const) {
@@ -24,7 +30,10 @@ for (const stride of [1, 2, 3]) {
   }
 }
 // Channel counts that are multiples of 4 take the SIMD paths (the input gradient's filter rearrangement).
-convCases.push({ input: [2, 8, 9, 4], kernel: 4, outChannels: 8, stride: 2, pad: 'same' }, { input: [1, 7, 7, 8], kernel: 3, outChannels: 4, stride: 1, pad: 'same' });
+convCases.push(
+  { input: [2, 8, 9, 4], kernel: 4, outChannels: 8, stride: 2, pad: 'same' },
+  { input: [1, 7, 7, 8], kernel: 3, outChannels: 4, stride: 1, pad: 'same' },
+);
 
 test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides 1-3, kernels 1-7, same/valid/explicit', async () => {
   for (const [index, c] of convCases.entries()) {
@@ -32,8 +41,20 @@ test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides
     await compareOnBackends(name, () => {
       const x = seeded(c.input, 11 + index) as tf.Tensor4D;
       const w = seeded([c.kernel, c.kernel, c.input[3], c.outChannels], 97 + index) as tf.Tensor4D;
-      const pad = typeof c.pad === 'number' ? ([[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as tf.backend_util.ExplicitPadding) : c.pad;
-      const loss = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad).square().sum();
+      const pad =
+        typeof c.pad === 'number'
+          ? ([
+              [0, 0],
+              [c.pad, c.pad],
+              [c.pad, c.pad],
+              [0, 0],
+            ] as tf.backend_util.ExplicitPadding)
+          : c.pad;
+      const loss = (a: tf.Tensor, b: tf.Tensor) =>
+        tf
+          .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, pad)
+          .square()
+          .sum();
       const [dx, dw] = tf.grads(loss)([x, w]);
       return [tf.conv2d(x, w, c.stride, pad), dx!, dw!];
     });
@@ -41,17 +62,48 @@ test('conv2d gradients (input and filter) on wasm equal the cpu backend: strides
 });
 
 test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and F(4x4, 3x3) on wasm equal cpu: bias, same / valid / uneven explicit padding, 1 to 11 channel vectors, several blocks on both threads', async () => {
-  const cases: Array<{ input: [number, number, number, number]; outChannels: number; pad: 'same' | 'valid' | tf.backend_util.ExplicitPadding }> = [
+  const cases: Array<{
+    input: [number, number, number, number];
+    outChannels: number;
+    pad: 'same' | 'valid' | tf.backend_util.ExplicitPadding;
+  }> = [
     { input: [2, 8, 12, 4], outChannels: 8, pad: 'same' },
     { input: [1, 10, 10, 8], outChannels: 20, pad: 'valid' },
-    { input: [2, 6, 6, 12], outChannels: 12, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
+    {
+      input: [2, 6, 6, 12],
+      outChannels: 12,
+      pad: [
+        [0, 0],
+        [2, 0],
+        [1, 3],
+        [0, 0],
+      ],
+    },
     // At 512 channel pairs and more the filter gradient takes F(2x2, 3x3) too: 3 and 1 vectors in the last group.
     { input: [2, 6, 8, 12], outChannels: 44, pad: 'same' },
     { input: [1, 6, 6, 36], outChannels: 20, pad: 'valid' },
     // Windows that start three rows above x and end four columns right of it.
-    { input: [1, 6, 10, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
+    {
+      input: [1, 6, 10, 8],
+      outChannels: 64,
+      pad: [
+        [0, 0],
+        [3, 1],
+        [0, 4],
+        [0, 0],
+      ],
+    },
     // Outputs at least 32 wide whose height is a multiple of 4 and width of 8 take F(4x4, 3x3), filter gradients at any channel count.
-    { input: [1, 6, 30, 8], outChannels: 64, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
+    {
+      input: [1, 6, 30, 8],
+      outChannels: 64,
+      pad: [
+        [0, 0],
+        [3, 1],
+        [0, 4],
+        [0, 0],
+      ],
+    },
     { input: [2, 12, 32, 16], outChannels: 36, pad: 'same' },
     { input: [1, 8, 32, 8], outChannels: 8, pad: 'same' },
     // Outputs that are not whole tiles: computed on whole tiles (10x12, 32x40) and cropped, dy padded for the filter gradient.
@@ -67,20 +119,28 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and
       const x = seeded(c.input, 5 + index) as tf.Tensor4D;
       const w = seeded([3, 3, c.input[3], c.outChannels], 50 + index) as tf.Tensor4D;
       const bias = seeded([c.outChannels], 70 + index) as tf.Tensor1D;
-      const convolve = (a: tf.Tensor, b: tf.Tensor) => tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, bias, strides: 1, pad: c.pad });
+      const convolve = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, bias, strides: 1, pad: c.pad });
       const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => convolve(a, b).square().sum())([x, w]);
       return [convolve(x, w), tf.conv2d(x, w, 1, c.pad), dx!, dw!];
     });
   }
 });
 
-test('conv2d filter gradient of a batch equals the sum of its images\' gradients (shifted rows wrap into the next image)', async () => {
+test("conv2d filter gradient of a batch equals the sum of its images' gradients (shifted rows wrap into the next image)", async () => {
   await selectBackend({ backend: 'wasm' });
   // Each filter row reads its operand at an offset in one buffer of all images: the cells that wrap meet zeros of dy.
   const x = seeded([8, 40, 36, 16], 3) as tf.Tensor4D;
   const dy = seeded([8, 40, 36, 4], 4) as tf.Tensor4D;
-  const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [3, 3, 16, 4] };
-  const filterGradient = (images: tf.Tensor4D, gradient: tf.Tensor4D) => tf.engine().runKernel('Conv2DBackpropFilter', { x: images, dy: gradient }, attrs as never) as tf.Tensor;
+  const attrs = {
+    strides: [1, 1],
+    pad: 'same',
+    dataFormat: 'NHWC',
+    dimRoundingMode: undefined,
+    filterShape: [3, 3, 16, 4],
+  };
+  const filterGradient = (images: tf.Tensor4D, gradient: tf.Tensor4D) =>
+    tf.engine().runKernel('Conv2DBackpropFilter', { x: images, dy: gradient }, attrs as never) as tf.Tensor;
   const [whole, perImage] = tf.tidy(() => [
     filterGradient(x, dy),
     tf.addN(Array.from({ length: 8 }, (_, n) => filterGradient(x.slice(n, 1), dy.slice(n, 1)))),
@@ -93,7 +153,12 @@ test('conv2d filter gradient of a batch equals the sum of its images\' gradients
 test('conv2d filter gradient over blocks of cells equals cpu: strides 1-3, kernels 1-7, odd input channels, x read in place, output channels in partial and several vectors', async () => {
   // Grids of hundreds of cells span several blocks; 3 and 5 input channels get a zero channel, 5/20/36 output channels zero lanes and a second or third group of 16.
   // Stride 1 with even input channels reads x unpadded: rows of 70 cross blocks of 64, a 4x4 'same' kernel pads unevenly, 1x1 spans rows.
-  const cases: Array<{ input: [number, number, number, number]; kernel: number; stride: number; outChannels: number }> = [
+  const cases: Array<{
+    input: [number, number, number, number];
+    kernel: number;
+    stride: number;
+    outChannels: number;
+  }> = [
     { input: [2, 13, 11, 3], kernel: 3, stride: 1, outChannels: 5 },
     { input: [1, 6, 70, 6], kernel: 3, stride: 1, outChannels: 8 },
     { input: [2, 9, 10, 4], kernel: 4, stride: 1, outChannels: 4 },
@@ -105,13 +170,21 @@ test('conv2d filter gradient over blocks of cells equals cpu: strides 1-3, kerne
   ];
   for (const [index, c] of cases.entries()) {
     for (const pad of ['same', 'valid'] as const) {
-      await compareOnBackends(`filter gradient k${c.kernel} s${c.stride} ${pad} ${c.input} to ${c.outChannels} channels`, () => {
-        const x = seeded(c.input, 5 + index) as tf.Tensor4D;
-        const filterShape: [number, number, number, number] = [c.kernel, c.kernel, c.input[3], c.outChannels];
-        const dy = seeded(tf.conv2d(x, tf.zeros(filterShape), c.stride, pad).shape, 50 + index);
-        const attrs = { strides: [c.stride, c.stride], pad, dataFormat: 'NHWC', filterShape };
-        return [tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor];
-      });
+      await compareOnBackends(
+        `filter gradient k${c.kernel} s${c.stride} ${pad} ${c.input} to ${c.outChannels} channels`,
+        () => {
+          const x = seeded(c.input, 5 + index) as tf.Tensor4D;
+          const filterShape: [number, number, number, number] = [
+            c.kernel,
+            c.kernel,
+            c.input[3],
+            c.outChannels,
+          ];
+          const dy = seeded(tf.conv2d(x, tf.zeros(filterShape), c.stride, pad).shape, 50 + index);
+          const attrs = { strides: [c.stride, c.stride], pad, dataFormat: 'NHWC', filterShape };
+          return [tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor];
+        },
+      );
     }
   }
 });
@@ -130,8 +203,13 @@ test('conv2dTranspose forward and gradients on wasm equal cpu (U-Net 2x2/2 and P
       const [n, h, wd] = c.input as [number, number, number];
       const outH = c.pad === 'same' ? h * c.stride : (h - 1) * c.stride + c.kernel;
       const outW = c.pad === 'same' ? wd * c.stride : (wd - 1) * c.stride + c.kernel;
-      const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2dTranspose(a, b, [n, outH, outW, 3], c.stride, c.pad);
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor4D, b as tf.Tensor4D).square().sum())([x, w]);
+      const f = (a: tf.Tensor4D, b: tf.Tensor4D) =>
+        tf.conv2dTranspose(a, b, [n, outH, outW, 3], c.stride, c.pad);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        f(a as tf.Tensor4D, b as tf.Tensor4D)
+          .square()
+          .sum(),
+      )([x, w]);
       return [f(x, w), dx!, dw!];
     });
   }
@@ -139,8 +217,19 @@ test('conv2dTranspose forward and gradients on wasm equal cpu (U-Net 2x2/2 and P
 
 test('max pooling gradient on wasm equals cpu for every batch item and channel, with ties', async () => {
   // [2, 8, 6, 8]: 2x2/2 windows cover the input and channels fill vectors (the SIMD function); the others the loops.
-  const windows = [[2, 2, 'valid'], [2, 2, 'same'], [3, 2, 'same'], [3, 1, 'same']] as const;
-  for (const [[pool, stride, pad], shape] of windows.flatMap((w) => [[3, 7, 6, 4], [2, 8, 6, 8], [2, 4, 6, 6]].map((s) => [w, s] as const))) {
+  const windows = [
+    [2, 2, 'valid'],
+    [2, 2, 'same'],
+    [3, 2, 'same'],
+    [3, 1, 'same'],
+  ] as const;
+  for (const [[pool, stride, pad], shape] of windows.flatMap((w) =>
+    [
+      [3, 7, 6, 4],
+      [2, 8, 6, 8],
+      [2, 4, 6, 6],
+    ].map((s) => [w, s] as const),
+  )) {
     await compareOnBackends(`maxPool ${pool}/${stride} ${pad} ${shape.join('x')}`, () => {
       // Values on a coarse integer grid make ties in most windows.
       const x = seeded(shape, 3, 4) as tf.Tensor4D;
@@ -182,14 +271,25 @@ test('depthwise conv gradients (input and filter) on wasm equal cpu: strides 1-3
 });
 
 test('maxPoolWithArgmax on wasm equals cpu, windows of negative values and ties included', async () => {
-  for (const [pool, stride, pad] of [[2, 2, 'valid'], [2, 2, 'same'], [3, 2, 'same'], [3, 1, 'same']] as const) {
+  for (const [pool, stride, pad] of [
+    [2, 2, 'valid'],
+    [2, 2, 'same'],
+    [3, 2, 'same'],
+    [3, 1, 'same'],
+  ] as const) {
     for (const includeBatchInIndex of [false, true]) {
-      await compareOnBackends(`maxPoolWithArgmax ${pool}/${stride} ${pad} batch-in-index ${includeBatchInIndex}`, () => {
-        // All values <= 0 in the first image: the stock kernel's running maximum starts above them.
-        const x = tf.concat([seeded([1, 7, 6, 3], 4, 4).abs().neg(), seeded([1, 7, 6, 3], 8, 4)]) as tf.Tensor4D;
-        const { result, indexes } = tf.maxPoolWithArgmax(x, pool, stride, pad, includeBatchInIndex);
-        return [result, indexes.cast('float32')];
-      });
+      await compareOnBackends(
+        `maxPoolWithArgmax ${pool}/${stride} ${pad} batch-in-index ${includeBatchInIndex}`,
+        () => {
+          // All values <= 0 in the first image: the stock kernel's running maximum starts above them.
+          const x = tf.concat([
+            seeded([1, 7, 6, 3], 4, 4).abs().neg(),
+            seeded([1, 7, 6, 3], 8, 4),
+          ]) as tf.Tensor4D;
+          const { result, indexes } = tf.maxPoolWithArgmax(x, pool, stride, pad, includeBatchInIndex);
+          return [result, indexes.cast('float32')];
+        },
+      );
     }
   }
 });
@@ -198,7 +298,14 @@ test('gather gradient (UnsortedSegmentSum) on wasm equals cpu, repeated indices 
   await compareOnBackends('gather gradient', () => {
     const table = seeded([6, 4, 3], 21);
     const ids = tf.tensor1d([5, 0, 2, 2, 5, 5, 1], 'int32');
-    return [tf.grad((t: tf.Tensor) => tf.gather(t, ids).mul(seeded([7, 4, 3], 22)).sum())(table)];
+    return [
+      tf.grad((t: tf.Tensor) =>
+        tf
+          .gather(t, ids)
+          .mul(seeded([7, 4, 3], 22))
+          .sum(),
+      )(table),
+    ];
   });
 });
 
@@ -206,7 +313,12 @@ test('slices, pads, splits (the gradient of concat), sums and means over leading
   await compareOnBackends('slice / pad / split / sum', () => {
     const x = seeded([2, 5, 6, 70], 31);
     const [a, b] = tf.split(x, [3, 67], 3);
-    const skip = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.concat([p, q], 3).mul(seeded([2, 5, 6, 7], 32)).sum())([seeded([2, 5, 6, 3], 33), seeded([2, 5, 6, 4], 34)]);
+    const skip = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+      tf
+        .concat([p, q], 3)
+        .mul(seeded([2, 5, 6, 7], 32))
+        .sum(),
+    )([seeded([2, 5, 6, 3], 33), seeded([2, 5, 6, 4], 34)]);
     return [
       tf.slice(x, [1, 1, 2, 5], [1, 3, 3, 64]),
       tf.slice(x, [0, 2, 0, 0], [2, 2, 6, 70]),
@@ -218,11 +330,40 @@ test('slices, pads, splits (the gradient of concat), sums and means over leading
       tf.slice(x, [0, 1, 1, 4], [2, 3, 4, 8]),
       tf.slice(tf.cast(seeded([3, 4, 12], 38, 100), 'int32'), [1, 1, 4], [2, 2, 8]),
       // Pads: spatial borders of whole vectors (SIMD rows), odd channel counts, every axis, a constant, none.
-      tf.pad(seeded([2, 5, 6, 8], 48), [[0, 0], [1, 2], [0, 3], [0, 0]]),
-      tf.pad(seeded([2, 5, 6, 3], 49), [[1, 0], [2, 1], [1, 1], [0, 2]]),
-      tf.pad(seeded([7, 9], 50), [[2, 1], [0, 3]], 1.5),
-      tf.pad(tf.cast(seeded([3, 4, 4], 51, 100), 'int32'), [[0, 1], [1, 0], [0, 4]], -2),
-      tf.pad(seeded([2, 3, 4], 52), [[0, 0], [0, 0], [0, 0]]),
+      tf.pad(seeded([2, 5, 6, 8], 48), [
+        [0, 0],
+        [1, 2],
+        [0, 3],
+        [0, 0],
+      ]),
+      tf.pad(seeded([2, 5, 6, 3], 49), [
+        [1, 0],
+        [2, 1],
+        [1, 1],
+        [0, 2],
+      ]),
+      tf.pad(
+        seeded([7, 9], 50),
+        [
+          [2, 1],
+          [0, 3],
+        ],
+        1.5,
+      ),
+      tf.pad(
+        tf.cast(seeded([3, 4, 4], 51, 100), 'int32'),
+        [
+          [0, 1],
+          [1, 0],
+          [0, 4],
+        ],
+        -2,
+      ),
+      tf.pad(seeded([2, 3, 4], 52), [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ]),
       ...tf.split(seeded([2, 3, 5, 32], 39), [16, 8, 8], 3),
       ...tf.split(seeded([4, 6, 8], 40), [1, 3], 0),
       tf.concat([seeded([2, 3, 5, 16], 41), seeded([2, 3, 5, 8], 42), seeded([2, 3, 5, 4], 43)], 3),
@@ -250,15 +391,39 @@ test('batch norm and per-channel add / sub / multiply on wasm equal cpu: both op
     const positive = seeded([8], 54).abs().add(0.5);
     const results: tf.Tensor[] = [
       tf.batchNorm(x, vector, positive, seeded([8], 55), seeded([8], 56), 1e-3),
-      tf.batchNorm(x, vector.reshape([1, 1, 1, 8]), positive.reshape([1, 1, 1, 8]), undefined, undefined, 1e-5),
+      tf.batchNorm(
+        x,
+        vector.reshape([1, 1, 1, 8]),
+        positive.reshape([1, 1, 1, 8]),
+        undefined,
+        undefined,
+        1e-5,
+      ),
       tf.batchNorm(odd, seeded([6], 57), seeded([6], 58).abs().add(0.5)),
     ];
-    for (const other of [vector, vector.reshape([1, 1, 8]), tf.scalar(1.5), seeded([3, 5, 8], 59), seeded([4], 60).reshape([1, 1, 1, 4]).tile([1, 1, 1, 2])]) {
-      results.push(tf.add(x, other), tf.add(other, x), tf.sub(x, other), tf.sub(other, x), tf.mul(x, other), tf.mul(other, x));
+    for (const other of [
+      vector,
+      vector.reshape([1, 1, 8]),
+      tf.scalar(1.5),
+      seeded([3, 5, 8], 59),
+      seeded([4], 60).reshape([1, 1, 1, 4]).tile([1, 1, 1, 2]),
+    ]) {
+      results.push(
+        tf.add(x, other),
+        tf.add(other, x),
+        tf.sub(x, other),
+        tf.sub(other, x),
+        tf.mul(x, other),
+        tf.mul(other, x),
+      );
     }
     results.push(tf.sub(odd, seeded([6], 61)), tf.mul(seeded([6], 62), odd));
     // Scalars with scalars (the optimizers' bias corrections): no channel axis at all.
-    results.push(tf.sub(tf.scalar(1), tf.scalar(0.25)), tf.mul(tf.scalar(3), tf.scalar(0.5)), tf.add(tf.scalar(2), tf.tensor1d([1])));
+    results.push(
+      tf.sub(tf.scalar(1), tf.scalar(0.25)),
+      tf.mul(tf.scalar(3), tf.scalar(0.5)),
+      tf.add(tf.scalar(2), tf.tensor1d([1])),
+    );
     return results;
   });
 });
@@ -279,13 +444,62 @@ test('transposes on wasm equal cpu exactly: last two axes swapped in 4x4 SIMD bl
 
 test('spaceToBatchND and batchToSpaceND on wasm equal cpu exactly: blocks 2x2 and 3x2, paddings and crops, 4k and other channel counts', async () => {
   const compute = () => [
-    tf.spaceToBatchND(seeded([2, 6, 8, 4], 81), [2, 2], [[0, 0], [0, 0]]),
-    tf.spaceToBatchND(seeded([1, 7, 5, 8], 82), [3, 2], [[1, 1], [2, 1]]),
-    tf.spaceToBatchND(tf.cast(seeded([2, 4, 4, 4], 83, 100), 'int32'), [2, 2], [[2, 2], [0, 2]]),
-    tf.spaceToBatchND(seeded([1, 4, 6, 3], 84), [2, 2], [[0, 0], [1, 1]]),
-    tf.batchToSpaceND(seeded([8, 3, 4, 4], 85), [2, 2], [[0, 0], [0, 0]]),
-    tf.batchToSpaceND(seeded([12, 3, 4, 8], 86), [3, 2], [[1, 1], [2, 1]]),
-    tf.batchToSpaceND(seeded([4, 5, 3, 3], 87), [2, 2], [[0, 1], [1, 0]]),
+    tf.spaceToBatchND(
+      seeded([2, 6, 8, 4], 81),
+      [2, 2],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+    ),
+    tf.spaceToBatchND(
+      seeded([1, 7, 5, 8], 82),
+      [3, 2],
+      [
+        [1, 1],
+        [2, 1],
+      ],
+    ),
+    tf.spaceToBatchND(
+      tf.cast(seeded([2, 4, 4, 4], 83, 100), 'int32'),
+      [2, 2],
+      [
+        [2, 2],
+        [0, 2],
+      ],
+    ),
+    tf.spaceToBatchND(
+      seeded([1, 4, 6, 3], 84),
+      [2, 2],
+      [
+        [0, 0],
+        [1, 1],
+      ],
+    ),
+    tf.batchToSpaceND(
+      seeded([8, 3, 4, 4], 85),
+      [2, 2],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+    ),
+    tf.batchToSpaceND(
+      seeded([12, 3, 4, 8], 86),
+      [3, 2],
+      [
+        [1, 1],
+        [2, 1],
+      ],
+    ),
+    tf.batchToSpaceND(
+      seeded([4, 5, 3, 3], 87),
+      [2, 2],
+      [
+        [0, 1],
+        [1, 0],
+      ],
+    ),
   ];
   const cpu = await on('cpu', compute);
   const wasm = await on('wasm', compute);
@@ -293,7 +507,12 @@ test('spaceToBatchND and batchToSpaceND on wasm equal cpu exactly: blocks 2x2 an
 });
 
 test('depthToSpace on wasm equals cpu exactly: blocks 2 and 3, one to many channels, batch > 1', async () => {
-  for (const [shape, block] of [[[2, 3, 4, 4], 2], [[1, 5, 2, 12], 2], [[3, 2, 3, 27], 3], [[2, 4, 4, 64], 2]] as Array<[number[], number]>) {
+  for (const [shape, block] of [
+    [[2, 3, 4, 4], 2],
+    [[1, 5, 2, 12], 2],
+    [[3, 2, 3, 27], 3],
+    [[2, 4, 4, 64], 2],
+  ] as Array<[number[], number]>) {
     const cpu = await on('cpu', () => [tf.depthToSpace(seeded(shape, 5) as tf.Tensor4D, block)]);
     const wasm = await on('wasm', () => [tf.depthToSpace(seeded(shape, 5) as tf.Tensor4D, block)]);
     assert.equal(Array.from(wasm[0]!), Array.from(cpu[0]!), `shape ${shape} block ${block}`);
@@ -329,9 +548,15 @@ test('exp on wasm: within 2 units in the last place of Math.exp over [-110, 100]
     const actual = y[i]!;
     if (Number.isNaN(expected) || !Number.isFinite(expected) || expected < 2 ** -126) {
       // NaN, infinities, zero and subnormals: the same value, or the neighbouring subnormal.
-      assert.ok(Object.is(actual, expected) || Math.abs(actual - expected) <= 2 ** -149, `exp(${xs[i]}) = ${actual}, expected ${expected}`);
+      assert.ok(
+        Object.is(actual, expected) || Math.abs(actual - expected) <= 2 ** -149,
+        `exp(${xs[i]}) = ${actual}, expected ${expected}`,
+      );
     } else {
-      assert.ok(Math.abs(actual - expected) <= 2 * 2 ** -23 * expected, `exp(${xs[i]}) = ${actual}, expected ${expected}`);
+      assert.ok(
+        Math.abs(actual - expected) <= 2 * 2 ** -23 * expected,
+        `exp(${xs[i]}) = ${actual}, expected ${expected}`,
+      );
     }
   }
 });
@@ -345,10 +570,18 @@ test('relu gradient on wasm equals cpu exactly, with x = 0, NaN x and infinite o
   const x = values(1);
   const dy = values(2);
   dy.set([Infinity, -Infinity, 1, NaN, NaN, 3], 0);
-  const compute = () => [tf.grad((a: tf.Tensor) => tf.relu(a).mul(tf.tensor(dy, [2, 5, 5, 6])).sum())(tf.tensor(x, [2, 5, 5, 6]))];
+  const compute = () => [
+    tf.grad((a: tf.Tensor) =>
+      tf
+        .relu(a)
+        .mul(tf.tensor(dy, [2, 5, 5, 6]))
+        .sum(),
+    )(tf.tensor(x, [2, 5, 5, 6])),
+  ];
   const [cpu] = await on('cpu', compute);
   const [wasm] = await on('wasm', compute);
-  for (let i = 0; i < cpu!.length; i++) assert.ok(Object.is(wasm![i], cpu![i]) || wasm![i] === cpu![i], `value ${i}: ${wasm![i]} vs ${cpu![i]}`);
+  for (let i = 0; i < cpu!.length; i++)
+    assert.ok(Object.is(wasm![i], cpu![i]) || wasm![i] === cpu![i], `value ${i}: ${wasm![i]} vs ${cpu![i]}`);
 });
 
 test('no tensors leak through the replaced kernels', async () => {
@@ -362,11 +595,20 @@ test('no tensors leak through the replaced kernels', async () => {
   const buffersBefore = tf.backend().numDataIds();
   for (let i = 0; i < 3; i++) {
     tf.tidy(() => {
-      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), 2, 2, 'same').sum())([x, w]);
+      tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), 2, 2, 'same').sum(),
+      )([x, w]);
       // Transposed convolution: phase-split Conv2DBackpropInput and DepthToSpace forward, Conv2DBackpropFilter backward.
-      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [1, 16, 16, 2], 2, 'same').square().sum())([x, w]);
+      tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf
+          .conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [1, 16, 16, 2], 2, 'same')
+          .square()
+          .sum(),
+      )([x, w]);
       // Winograd: padded input, transformed filter, zero bias and scratch, forward and input gradient.
-      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').sum())([wide, wideFilter]);
+      tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').sum(),
+      )([wide, wideFilter]);
     });
   }
   assert.is(tf.memory().numTensors, before);

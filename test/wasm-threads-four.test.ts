@@ -1,22 +1,29 @@
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { relativeError } from './helpers/compare.js';
 
 /** The convolution, its input gradient and its filter gradient, as plain arrays. */
 function convolutionAndGradients(input: number[], filter: number[], stride: number): Float32Array[] {
   return tf.tidy(() => {
-    const x = tf.tensor4d(Array.from({ length: input.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(0.37 * i)), input as [number, number, number, number]);
-    const w = tf.tensor4d(Array.from({ length: filter.reduce((a, b) => a * b, 1) }, (_, i) => Math.cos(0.11 * i)), filter as [number, number, number, number]);
-    const convolve = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, 'same');
+    const x = tf.tensor4d(
+      Array.from({ length: input.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(0.37 * i)),
+      input as [number, number, number, number],
+    );
+    const w = tf.tensor4d(
+      Array.from({ length: filter.reduce((a, b) => a * b, 1) }, (_, i) => Math.cos(0.11 * i)),
+      filter as [number, number, number, number],
+    );
+    const convolve = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, 'same');
     const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => convolve(a, b).square().sum())([x, w]);
     return [convolve(x, w), dx!, dw!].map((t) => t.dataSync() as Float32Array);
   });
 }
 
-test('with 4 wasm threads (three helpers) the jobs split four ways and give the cpu backend\'s numbers', async () => {
+test("with 4 wasm threads (three helpers) the jobs split four ways and give the cpu backend's numbers", async () => {
   const choice = await selectBackend({ backend: 'wasm', wasmThreads: 4 });
   assert.is(getThreadsCount(), 4);
   assert.match(choice.summary, 'wasm, 4 threads');

@@ -1,12 +1,13 @@
+import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildUNet } from '../src/models/unet.js';
 
 function maxRelativeError(a: Float32Array, b: Float32Array): number {
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(Math.abs(b[i]!), 1e-3));
+  for (let i = 0; i < a.length; i++)
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(Math.abs(b[i]!), 1e-3));
   return worst;
 }
 
@@ -29,8 +30,28 @@ test('batch-norm gradient (broadcast, registered with the wasm kernels) equals a
   const offset = tf.tensor1d([0.3, 0, -0.1]);
   const weights = tf.tensor4d(seededValues(2 * 5 * 4 * 3, 2), [2, 5, 4, 3]);
   const inputs = [x, mean, variance, scale, offset];
-  const fused = tf.grads((a, m, v, s, o) => tf.batchNorm(a as tf.Tensor4D, m as tf.Tensor1D, v as tf.Tensor1D, o as tf.Tensor1D, s as tf.Tensor1D, 1e-3).mul(weights).sum())(inputs);
-  const written = tf.grads((a, m, v, s, o) => a.sub(m).mul(tf.rsqrt(v.add(1e-3))).mul(s).add(o).mul(weights).sum())(inputs);
+  const fused = tf.grads((a, m, v, s, o) =>
+    tf
+      .batchNorm(
+        a as tf.Tensor4D,
+        m as tf.Tensor1D,
+        v as tf.Tensor1D,
+        o as tf.Tensor1D,
+        s as tf.Tensor1D,
+        1e-3,
+      )
+      .mul(weights)
+      .sum(),
+  )(inputs);
+  const written = tf.grads((a, m, v, s, o) =>
+    a
+      .sub(m)
+      .mul(tf.rsqrt(v.add(1e-3)))
+      .mul(s)
+      .add(o)
+      .mul(weights)
+      .sum(),
+  )(inputs);
   fused.forEach((g, i) => {
     const error = maxRelativeError(g.dataSync() as Float32Array, written[i]!.dataSync() as Float32Array);
     assert.ok(error < 1e-4, `input ${i}: relative error ${error}`);
@@ -47,11 +68,17 @@ test('batch-norm gradient holds only per-channel values between its layer and th
   const before = tf.memory().numBytes;
   // What gradFunc makes before any input's gradient is asked for lives until the whole backward pass ends
   // (full-size products kept there held every layer's, and DeepLabV3+ training ran out of wasm memory).
-  const closures = gradient.gradFunc(dy, [x, mean, variance, scale], { varianceEpsilon: 1e-3 }) as Record<string, () => tf.Tensor>;
+  const closures = gradient.gradFunc(dy, [x, mean, variance, scale], { varianceEpsilon: 1e-3 }) as Record<
+    string,
+    () => tf.Tensor
+  >;
   const held = tf.memory().numBytes - before;
   assert.ok(held < x.size * 4, `gradFunc holds ${held} bytes, an activation is ${x.size * 4}`);
   const grads = Object.values(closures).map((grad) => tf.tidy(grad));
-  assert.equal(grads.map((g) => g.shape), [[2, 16, 16, 8], [8], [8], [8], [8]]);
+  assert.equal(
+    grads.map((g) => g.shape),
+    [[2, 16, 16, 8], [8], [8], [8], [8]],
+  );
   tf.dispose([x, dy, mean, variance, scale, ...grads]);
 });
 
@@ -63,16 +90,41 @@ async function trainSmallUNet(backend: 'cpu' | 'wasm'): Promise<{ weights: Float
   // The same starting weights on both backends.
   model.weights.forEach((w, i) => {
     const shape = w.shape as number[];
-    w.write(tf.tidy(() => tf.tensor(seededValues(shape.reduce((a, b) => a * b, 1), 100 + i), shape).mul(0.5)));
+    w.write(
+      tf.tidy(() =>
+        tf
+          .tensor(
+            seededValues(
+              shape.reduce((a, b) => a * b, 1),
+              100 + i,
+            ),
+            shape,
+          )
+          .mul(0.5),
+      ),
+    );
   });
   // SGD with momentum: Adam would turn the float noise in gradients that are zero in exact arithmetic (conv biases
   // before batch norm) into full-size steps of either sign, which no backend comparison can match.
   const optimizer = tf.train.momentum(0.05, 0.9);
   const images = tf.tensor4d(seededValues(2 * 32 * 32 * 3, 7), [2, 32, 32, 3]);
-  const labels = tf.oneHot(tf.tensor3d(Array.from(seededValues(2 * 32 * 32, 8), (v) => Math.floor((v + 0.5) * 3)), [2, 32, 32], 'int32'), 3).cast('float32');
-  const step = () => tf.tidy(() => {
-    optimizer.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor), false);
-  });
+  const labels = tf
+    .oneHot(
+      tf.tensor3d(
+        Array.from(seededValues(2 * 32 * 32, 8), (v) => Math.floor((v + 0.5) * 3)),
+        [2, 32, 32],
+        'int32',
+      ),
+      3,
+    )
+    .cast('float32');
+  const step = () =>
+    tf.tidy(() => {
+      optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
+        false,
+      );
+    });
   step();
   const before = tf.memory().numTensors;
   step();

@@ -1,8 +1,8 @@
-import * as assert from 'uvu/assert';
-import { test } from 'uvu';
 import * as tf from '@tensorflow/tfjs';
-import { LOSS_NAMES, buildLoss } from '../src/losses/buildLoss.js';
-import { atrousConv2d, atrousDepthwiseConv2d, type AtrousMethod } from '../src/models/layers/atrousConv2d.js';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { buildLoss, LOSS_NAMES } from '../src/losses/buildLoss.js';
+import { type AtrousMethod, atrousConv2d, atrousDepthwiseConv2d } from '../src/models/layers/atrousConv2d.js';
 import { batchNormalization } from '../src/models/layers/batchNormalization.js';
 import { ResizeBilinearLike } from '../src/models/layers/resizeBilinearLike.js';
 import { Adam } from '../src/training/adam.js';
@@ -27,122 +27,273 @@ async function compareWithCpu(name: string, compute: () => tf.Tensor[]): Promise
 }
 
 /** The value of `f` and its gradients with respect to every input, for a seeded weighting of its output. */
-function valueAndGrads(f: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], seed: number): tf.Tensor[] {
+function valueAndGrads(
+  f: (...inputs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  seed: number,
+): tf.Tensor[] {
   const value = f(...inputs);
   const weights = seeded(value.shape, seed);
-  const grads = tf.grads((...xs: tf.Tensor[]) => f(...xs).mul(weights).sum())(inputs);
+  const grads = tf.grads((...xs: tf.Tensor[]) =>
+    f(...xs)
+      .mul(weights)
+      .sum(),
+  )(inputs);
   return [value, ...grads];
 }
 
-testUnlessMissing('conv2d with bias and relu (the layers\' fused conv), forward and gradients on webgpu equal cpu: kernels 1-7, strides 1-2, same/valid', missing, async () => {
-  const cases = [
-    { kernel: 3, stride: 1, pad: 'same' }, { kernel: 3, stride: 2, pad: 'same' }, { kernel: 7, stride: 2, pad: 'same' },
-    { kernel: 4, stride: 2, pad: 'same' }, { kernel: 1, stride: 1, pad: 'valid' }, { kernel: 3, stride: 1, pad: 'valid' },
-  ] as const;
-  for (const [i, c] of cases.entries()) {
-    await compareWithCpu(`conv k${c.kernel} s${c.stride} ${c.pad}`, () => {
-      const conv = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
-        tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: c.stride, pad: c.pad, bias: b, activation: 'relu' });
-      return valueAndGrads(conv, [seeded([2, 13, 12, 3], i), seeded([c.kernel, c.kernel, 3, 5], 20 + i), seeded([5], 40 + i)], 60 + i);
-    });
-  }
-});
-
-testUnlessMissing('atrous convolutions (DeepLabV3+\'s backbone and ASPP), both methods, and atrous depthwise: forward and gradients on webgpu equal cpu', missing, async () => {
-  for (const [i, [rate, method]] of ([[2, 'spaceToBatch'], [4, 'spaceToBatch'], [3, 'taps'], [6, 'taps']] as Array<[number, AtrousMethod]>).entries()) {
-    await compareWithCpu(`atrous rate ${rate} ${method}`, () =>
-      valueAndGrads((x, w) => atrousConv2d(x as tf.Tensor4D, w as tf.Tensor4D, [rate, rate], 'same', method), [seeded([2, 12, 12, 4], i), seeded([3, 3, 4, 6], 10 + i)], 20 + i));
-  }
-  await compareWithCpu('atrous depthwise rate 2', () =>
-    valueAndGrads((x, w) => atrousDepthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, [2, 2], 'same'), [seeded([2, 12, 12, 4], 30), seeded([3, 3, 4, 1], 31)], 32));
-});
-
-testUnlessMissing('transposed convolutions (U-Net 2x2/2, Pix2Pix 4x4/2) and depthwise convolutions (separable DeepLabV3+): forward and gradients on webgpu equal cpu', missing, async () => {
-  for (const [i, kernel] of [2, 4].entries()) {
-    await compareWithCpu(`conv2dTranspose ${kernel}x${kernel}/2`, () =>
-      valueAndGrads((x, w) => tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, [2, 10, 12, 3], 2, 'same'), [seeded([2, 5, 6, 4], i), seeded([kernel, kernel, 3, 4], 10 + i)], 20 + i));
-  }
-  for (const [i, stride] of [1, 2].entries()) {
-    await compareWithCpu(`depthwise 3x3/${stride}`, () =>
-      valueAndGrads((x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, 'same'), [seeded([2, 11, 10, 4], 30 + i), seeded([3, 3, 4, 1], 40 + i)], 50 + i));
-  }
-});
-
-testUnlessMissing('batch normalization in training mode (batch statistics): output and gradients of input, gamma and beta on webgpu equal cpu', missing, async () => {
-  await compareWithCpu('batch norm', () => {
-    const layer = batchNormalization({ epsilon: 1e-3 });
-    const x = seeded([2, 6, 5, 4], 1).mul(3).add(1);
-    layer.build(x.shape);
-    const weights = seeded(x.shape, 2);
-    const loss = () => (layer.apply(x, { training: true }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
-    const { grads } = tf.variableGrads(loss, layer.trainableWeights.map((w) => w.read() as tf.Variable));
-    const dx = tf.grad((input: tf.Tensor) => (layer.apply(input, { training: true }) as tf.Tensor).mul(weights).sum())(x);
-    const results = [layer.apply(x, { training: true }) as tf.Tensor, dx, ...Object.values(grads)];
-    layer.weights.forEach((w) => w.dispose());
-    return results;
-  });
-});
-
-testUnlessMissing('max pooling (2x2/2, 3x3/2 with padding), average pooling, global average pooling: forward and gradients on webgpu equal cpu', missing, async () => {
-  // Distinct values: where a window holds equal maxima, backends may pick different ones (both right).
-  const x = () => seeded([2, 9, 8, 3], 1);
-  await compareWithCpu('maxPool 2x2/2', () => valueAndGrads((t) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'same'), [x()], 2));
-  await compareWithCpu('maxPool 3x3/2', () => valueAndGrads((t) => tf.maxPool(t as tf.Tensor4D, 3, 2, 'same'), [x()], 3));
-  await compareWithCpu('avgPool 2x2/2', () => valueAndGrads((t) => tf.avgPool(t as tf.Tensor4D, 2, 2, 'valid'), [x()], 4));
-  await compareWithCpu('global average pooling', () => valueAndGrads((t) => tf.mean(t, [1, 2]), [x()], 5));
-});
-
-testUnlessMissing('bilinear resize with aligned corners (DeepLabV3+\'s ResizeBilinearLike: 4x decoder upsampling, 1x1 image pooling, non-square maps) and its gradient on webgpu equal cpu', missing, async () => {
-  for (const [i, [from, to]] of ([[[4, 4], [16, 16]], [[1, 1], [8, 8]], [[3, 5], [12, 20]]] as Array<[number[], number[]]>).entries()) {
-    await compareWithCpu(`resize ${from} -> ${to}`, () => {
-      const layer = new ResizeBilinearLike();
-      const like = tf.zeros([2, to[0]!, to[1]!, 1]);
-      return valueAndGrads((t) => layer.apply([t, like]) as tf.Tensor, [seeded([2, from[0]!, from[1]!, 3], i)], 10 + i);
-    });
-  }
-});
-
-testUnlessMissing('concat, zero padding, add, relu, leaky relu, sigmoid, softmax, log-softmax: forward and gradients on webgpu equal cpu', missing, async () => {
-  const a = () => seeded([2, 6, 5, 3], 1).mul(6);
-  const b = () => seeded([2, 6, 5, 2], 2).mul(6);
-  await compareWithCpu('concat', () => valueAndGrads((x, y) => tf.concat([x!, y!], 3), [a(), b()], 3));
-  await compareWithCpu('pad', () => valueAndGrads((x) => tf.pad(x, [[0, 0], [3, 3], [1, 2], [0, 0]]), [a()], 4));
-  await compareWithCpu('add', () => valueAndGrads((x, y) => tf.add(x!, y!), [a(), seeded([2, 6, 5, 3], 5)], 6));
-  for (const [i, [name, f]] of ([
-    ['relu', tf.relu], ['leakyRelu 0.2', (x: tf.Tensor) => tf.leakyRelu(x, 0.2)], ['sigmoid', tf.sigmoid],
-    ['softmax', (x: tf.Tensor) => tf.softmax(x)], ['logSoftmax', (x: tf.Tensor) => tf.logSoftmax(x)],
-  ] as Array<[string, (x: tf.Tensor) => tf.Tensor]>).entries()) {
-    await compareWithCpu(name, () => valueAndGrads(f, [a()], 10 + i));
-  }
-});
-
-testUnlessMissing('every loss (focal Tversky, sparse cross-entropy, ...), with class weights and ignored pixels: value and gradient of the logits on webgpu equal cpu', missing, async () => {
-  for (const [i, name] of LOSS_NAMES.filter((n) => n !== 'weightedSum').entries()) {
-    const loss = buildLoss({ name }, { numClasses: 4, classWeights: [1, 2, 0.5, 1], ignoreValue: 255 });
-    await compareWithCpu(name, () => {
-      const logits = seeded([2, 8, 8, 4], i).mul(8);
-      // Classes 0-3 and some pixels of the ignore value.
-      const labels = seeded([2, 8, 8], 50 + i, 10).add(5).clipByValue(0, 4).cast('int32').where(seeded([2, 8, 8], 70 + i).less(0.4), tf.scalar(255, 'int32')) as tf.Tensor3D;
-      const [value, gradient] = [loss(logits as tf.Tensor4D, labels), tf.grad((l: tf.Tensor) => loss(l as tf.Tensor4D, labels))(logits)];
-      return [value, gradient!];
-    });
-  }
-});
-
-testUnlessMissing('three Adam steps (segstream\'s Adam, the stock optimizer on webgpu) give the cpu backend\'s weights and moments', missing, async () => {
-  await compareWithCpu('adam', () => {
-    const weights = [tf.variable(seeded([3, 3, 4, 8], 1)), tf.variable(seeded([8], 2))];
-    const optimizer = new Adam(0.01, 0.9, 0.999, 1e-7);
-    for (let step = 0; step < 3; step++) {
-      optimizer.applyGradients(weights.map((w, i) => ({ name: w.name, tensor: seeded(w.shape, 10 * step + i) })));
+testUnlessMissing(
+  "conv2d with bias and relu (the layers' fused conv), forward and gradients on webgpu equal cpu: kernels 1-7, strides 1-2, same/valid",
+  missing,
+  async () => {
+    const cases = [
+      { kernel: 3, stride: 1, pad: 'same' },
+      { kernel: 3, stride: 2, pad: 'same' },
+      { kernel: 7, stride: 2, pad: 'same' },
+      { kernel: 4, stride: 2, pad: 'same' },
+      { kernel: 1, stride: 1, pad: 'valid' },
+      { kernel: 3, stride: 1, pad: 'valid' },
+    ] as const;
+    for (const [i, c] of cases.entries()) {
+      await compareWithCpu(`conv k${c.kernel} s${c.stride} ${c.pad}`, () => {
+        const conv = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+          tf.fused.conv2d({
+            x: x as tf.Tensor4D,
+            filter: w as tf.Tensor4D,
+            strides: c.stride,
+            pad: c.pad,
+            bias: b,
+            activation: 'relu',
+          });
+        return valueAndGrads(
+          conv,
+          [seeded([2, 13, 12, 3], i), seeded([c.kernel, c.kernel, 3, 5], 20 + i), seeded([5], 40 + i)],
+          60 + i,
+        );
+      });
     }
-    // The moments as the stock optimizer keeps them (plain properties at run time).
-    const { accumulatedFirstMoment, accumulatedSecondMoment } = optimizer as unknown as Record<'accumulatedFirstMoment' | 'accumulatedSecondMoment', Array<{ variable: tf.Variable }>>;
-    const results = [...weights, ...accumulatedFirstMoment.map((m) => m.variable), ...accumulatedSecondMoment.map((m) => m.variable)].map((v) => v.clone());
-    tf.dispose(weights);
-    optimizer.dispose();
-    return results;
-  });
-});
+  },
+);
+
+testUnlessMissing(
+  "atrous convolutions (DeepLabV3+'s backbone and ASPP), both methods, and atrous depthwise: forward and gradients on webgpu equal cpu",
+  missing,
+  async () => {
+    for (const [i, [rate, method]] of (
+      [
+        [2, 'spaceToBatch'],
+        [4, 'spaceToBatch'],
+        [3, 'taps'],
+        [6, 'taps'],
+      ] as Array<[number, AtrousMethod]>
+    ).entries()) {
+      await compareWithCpu(`atrous rate ${rate} ${method}`, () =>
+        valueAndGrads(
+          (x, w) => atrousConv2d(x as tf.Tensor4D, w as tf.Tensor4D, [rate, rate], 'same', method),
+          [seeded([2, 12, 12, 4], i), seeded([3, 3, 4, 6], 10 + i)],
+          20 + i,
+        ),
+      );
+    }
+    await compareWithCpu('atrous depthwise rate 2', () =>
+      valueAndGrads(
+        (x, w) => atrousDepthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, [2, 2], 'same'),
+        [seeded([2, 12, 12, 4], 30), seeded([3, 3, 4, 1], 31)],
+        32,
+      ),
+    );
+  },
+);
+
+testUnlessMissing(
+  'transposed convolutions (U-Net 2x2/2, Pix2Pix 4x4/2) and depthwise convolutions (separable DeepLabV3+): forward and gradients on webgpu equal cpu',
+  missing,
+  async () => {
+    for (const [i, kernel] of [2, 4].entries()) {
+      await compareWithCpu(`conv2dTranspose ${kernel}x${kernel}/2`, () =>
+        valueAndGrads(
+          (x, w) => tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, [2, 10, 12, 3], 2, 'same'),
+          [seeded([2, 5, 6, 4], i), seeded([kernel, kernel, 3, 4], 10 + i)],
+          20 + i,
+        ),
+      );
+    }
+    for (const [i, stride] of [1, 2].entries()) {
+      await compareWithCpu(`depthwise 3x3/${stride}`, () =>
+        valueAndGrads(
+          (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, 'same'),
+          [seeded([2, 11, 10, 4], 30 + i), seeded([3, 3, 4, 1], 40 + i)],
+          50 + i,
+        ),
+      );
+    }
+  },
+);
+
+testUnlessMissing(
+  'batch normalization in training mode (batch statistics): output and gradients of input, gamma and beta on webgpu equal cpu',
+  missing,
+  async () => {
+    await compareWithCpu('batch norm', () => {
+      const layer = batchNormalization({ epsilon: 1e-3 });
+      const x = seeded([2, 6, 5, 4], 1).mul(3).add(1);
+      layer.build(x.shape);
+      const weights = seeded(x.shape, 2);
+      const loss = () => (layer.apply(x, { training: true }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+      const { grads } = tf.variableGrads(
+        loss,
+        layer.trainableWeights.map((w) => w.read() as tf.Variable),
+      );
+      const dx = tf.grad((input: tf.Tensor) =>
+        (layer.apply(input, { training: true }) as tf.Tensor).mul(weights).sum(),
+      )(x);
+      const results = [layer.apply(x, { training: true }) as tf.Tensor, dx, ...Object.values(grads)];
+      layer.weights.forEach((w) => w.dispose());
+      return results;
+    });
+  },
+);
+
+testUnlessMissing(
+  'max pooling (2x2/2, 3x3/2 with padding), average pooling, global average pooling: forward and gradients on webgpu equal cpu',
+  missing,
+  async () => {
+    // Distinct values: where a window holds equal maxima, backends may pick different ones (both right).
+    const x = () => seeded([2, 9, 8, 3], 1);
+    await compareWithCpu('maxPool 2x2/2', () =>
+      valueAndGrads((t) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'same'), [x()], 2),
+    );
+    await compareWithCpu('maxPool 3x3/2', () =>
+      valueAndGrads((t) => tf.maxPool(t as tf.Tensor4D, 3, 2, 'same'), [x()], 3),
+    );
+    await compareWithCpu('avgPool 2x2/2', () =>
+      valueAndGrads((t) => tf.avgPool(t as tf.Tensor4D, 2, 2, 'valid'), [x()], 4),
+    );
+    await compareWithCpu('global average pooling', () => valueAndGrads((t) => tf.mean(t, [1, 2]), [x()], 5));
+  },
+);
+
+testUnlessMissing(
+  "bilinear resize with aligned corners (DeepLabV3+'s ResizeBilinearLike: 4x decoder upsampling, 1x1 image pooling, non-square maps) and its gradient on webgpu equal cpu",
+  missing,
+  async () => {
+    for (const [i, [from, to]] of (
+      [
+        [
+          [4, 4],
+          [16, 16],
+        ],
+        [
+          [1, 1],
+          [8, 8],
+        ],
+        [
+          [3, 5],
+          [12, 20],
+        ],
+      ] as Array<[number[], number[]]>
+    ).entries()) {
+      await compareWithCpu(`resize ${from} -> ${to}`, () => {
+        const layer = new ResizeBilinearLike();
+        const like = tf.zeros([2, to[0]!, to[1]!, 1]);
+        return valueAndGrads(
+          (t) => layer.apply([t, like]) as tf.Tensor,
+          [seeded([2, from[0]!, from[1]!, 3], i)],
+          10 + i,
+        );
+      });
+    }
+  },
+);
+
+testUnlessMissing(
+  'concat, zero padding, add, relu, leaky relu, sigmoid, softmax, log-softmax: forward and gradients on webgpu equal cpu',
+  missing,
+  async () => {
+    const a = () => seeded([2, 6, 5, 3], 1).mul(6);
+    const b = () => seeded([2, 6, 5, 2], 2).mul(6);
+    await compareWithCpu('concat', () => valueAndGrads((x, y) => tf.concat([x!, y!], 3), [a(), b()], 3));
+    await compareWithCpu('pad', () =>
+      valueAndGrads(
+        (x) =>
+          tf.pad(x, [
+            [0, 0],
+            [3, 3],
+            [1, 2],
+            [0, 0],
+          ]),
+        [a()],
+        4,
+      ),
+    );
+    await compareWithCpu('add', () =>
+      valueAndGrads((x, y) => tf.add(x!, y!), [a(), seeded([2, 6, 5, 3], 5)], 6),
+    );
+    for (const [i, [name, f]] of (
+      [
+        ['relu', tf.relu],
+        ['leakyRelu 0.2', (x: tf.Tensor) => tf.leakyRelu(x, 0.2)],
+        ['sigmoid', tf.sigmoid],
+        ['softmax', (x: tf.Tensor) => tf.softmax(x)],
+        ['logSoftmax', (x: tf.Tensor) => tf.logSoftmax(x)],
+      ] as Array<[string, (x: tf.Tensor) => tf.Tensor]>
+    ).entries()) {
+      await compareWithCpu(name, () => valueAndGrads(f, [a()], 10 + i));
+    }
+  },
+);
+
+testUnlessMissing(
+  'every loss (focal Tversky, sparse cross-entropy, ...), with class weights and ignored pixels: value and gradient of the logits on webgpu equal cpu',
+  missing,
+  async () => {
+    for (const [i, name] of LOSS_NAMES.filter((n) => n !== 'weightedSum').entries()) {
+      const loss = buildLoss({ name }, { numClasses: 4, classWeights: [1, 2, 0.5, 1], ignoreValue: 255 });
+      await compareWithCpu(name, () => {
+        const logits = seeded([2, 8, 8, 4], i).mul(8);
+        // Classes 0-3 and some pixels of the ignore value.
+        const labels = seeded([2, 8, 8], 50 + i, 10)
+          .add(5)
+          .clipByValue(0, 4)
+          .cast('int32')
+          .where(seeded([2, 8, 8], 70 + i).less(0.4), tf.scalar(255, 'int32')) as tf.Tensor3D;
+        const [value, gradient] = [
+          loss(logits as tf.Tensor4D, labels),
+          tf.grad((l: tf.Tensor) => loss(l as tf.Tensor4D, labels))(logits),
+        ];
+        return [value, gradient!];
+      });
+    }
+  },
+);
+
+testUnlessMissing(
+  "three Adam steps (segstream's Adam, the stock optimizer on webgpu) give the cpu backend's weights and moments",
+  missing,
+  async () => {
+    await compareWithCpu('adam', () => {
+      const weights = [tf.variable(seeded([3, 3, 4, 8], 1)), tf.variable(seeded([8], 2))];
+      const optimizer = new Adam(0.01, 0.9, 0.999, 1e-7);
+      for (let step = 0; step < 3; step++) {
+        optimizer.applyGradients(
+          weights.map((w, i) => ({ name: w.name, tensor: seeded(w.shape, 10 * step + i) })),
+        );
+      }
+      // The moments as the stock optimizer keeps them (plain properties at run time).
+      const { accumulatedFirstMoment, accumulatedSecondMoment } = optimizer as unknown as Record<
+        'accumulatedFirstMoment' | 'accumulatedSecondMoment',
+        Array<{ variable: tf.Variable }>
+      >;
+      const results = [
+        ...weights,
+        ...accumulatedFirstMoment.map((m) => m.variable),
+        ...accumulatedSecondMoment.map((m) => m.variable),
+      ].map((v) => v.clone());
+      tf.dispose(weights);
+      optimizer.dispose();
+      return results;
+    });
+  },
+);
 
 test.run();

@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
 import { availableParallelism } from 'node:os';
-import { registerWasmTrainingKernels } from './wasm/registerTrainingKernels.js';
-import { initWasmWithThreads } from './wasm/threads.js';
+import * as tf from '@tensorflow/tfjs';
 import { wasmHeap } from './wasm/backendHeap.js';
 import { startWasmHelperThreads } from './wasm/helperThread.js';
+import { registerWasmTrainingKernels } from './wasm/registerTrainingKernels.js';
+import { initWasmWithThreads } from './wasm/threads.js';
 import { startWebgpu } from './webgpu/startWebgpu.js';
 
 /** The backends segstream can run on, best first (webgpu on a hardware adapter only, unless forced). */
@@ -80,7 +80,10 @@ async function tryBackend(backend: BackendName, forced: boolean, wasmThreads: nu
       registerWasmTrainingKernels();
       // With threads, the kernels of segstream's own share their work with a helper per further thread.
       if (wasmThreadsStarted > 1) await startWasmHelperThreads(wasmHeap()!.memory, wasmThreadsStarted - 1);
-      return { tfBackend: 'wasm', detail: `${wasmThreadsStarted} thread${wasmThreadsStarted === 1 ? '' : 's'}` };
+      return {
+        tfBackend: 'wasm',
+        detail: `${wasmThreadsStarted} thread${wasmThreadsStarted === 1 ? '' : 's'}`,
+      };
     }
     case 'cpu':
       return { tfBackend: 'cpu' };
@@ -104,13 +107,16 @@ function firstLine(error: unknown): string {
  * @throws Error when a forced backend cannot run, naming why.
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendChoice> {
-  const requested = options.backend ?? (process.env.SEGSTREAM_BACKEND as BackendName | 'auto' | undefined) ?? 'auto';
+  const requested =
+    options.backend ?? (process.env.SEGSTREAM_BACKEND as BackendName | 'auto' | undefined) ?? 'auto';
   if (requested !== 'auto' && !isBackendName(requested)) {
     throw new Error(`unknown backend '${requested}': expected auto, ${BACKEND_PREFERENCE.join(', ')}`);
   }
   const candidates = requested === 'auto' ? BACKEND_PREFERENCE : [requested];
-  const wasmThreads = options.wasmThreads ?? Number(process.env.SEGSTREAM_WASM_THREADS ?? availableParallelism());
-  if (!Number.isInteger(wasmThreads) || wasmThreads < 1) throw new RangeError(`wasmThreads must be a positive integer, got ${wasmThreads}`);
+  const wasmThreads =
+    options.wasmThreads ?? Number(process.env.SEGSTREAM_WASM_THREADS ?? availableParallelism());
+  if (!Number.isInteger(wasmThreads) || wasmThreads < 1)
+    throw new RangeError(`wasmThreads must be a positive integer, got ${wasmThreads}`);
   const attempts: BackendAttempt[] = [];
   for (const backend of candidates) {
     try {
@@ -121,7 +127,9 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       attempts.push({ backend, ok: true });
       const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.backend}: ${a.reason}`);
       const forced = requested === 'auto' ? '' : ' (forced)';
-      const summary = `backend: ${backend}${detail ? `, ${detail}` : ''}${forced}` + (skipped.length ? ` (${skipped.join('; ')})` : '');
+      const summary =
+        `backend: ${backend}${detail ? `, ${detail}` : ''}${forced}` +
+        (skipped.length ? ` (${skipped.join('; ')})` : '');
       return { backend, tfBackend, attempts, summary };
     } catch (error) {
       attempts.push({ backend, ok: false, reason: firstLine(error) });

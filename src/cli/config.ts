@@ -40,13 +40,27 @@ export async function loadConfig(source: string): Promise<Record<string, unknown
   } catch (error) {
     throw new InputError(source, `cannot read config: ${(error as Error).message}`, { cause: error });
   }
-  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new InputError(source, `config is larger than ${MAX_CONFIG_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES)
+    throw new InputError(source, `config is larger than ${MAX_CONFIG_BYTES} bytes`);
   let data: unknown;
   try {
-    data = extname(new URL(source, 'file:///').pathname).toLowerCase() === '.json' ? JSON.parse(text) : parseYamlData(text);
+    data =
+      extname(new URL(source, 'file:///').pathname).toLowerCase() === '.json'
+        ? JSON.parse(text)
+        : parseYamlData(text);
   } catch (error) {
-    throw new InputError(source, `config is not valid ${extname(source) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+    throw new InputError(
+      source,
+      `config is not valid ${extname(source) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`,
+      { cause: error },
+    );
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new InputError(source, 'config must be a mapping of option names to values');
-  return Object.fromEntries(Object.entries(data).map(([key, value]) => [key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), value]));
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw new InputError(source, 'config must be a mapping of option names to values');
+  return Object.fromEntries(
+    Object.entries(data).map(([key, value]) => [
+      key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+      value,
+    ]),
+  );
 }

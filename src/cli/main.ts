@@ -10,12 +10,22 @@ import { EXIT_CODES, say } from './terminal.js';
 /** The `stream-train` program; each command sets the exit code through `setExitCode`. */
 export function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command('stream-train')
-    .description('Train, evaluate and apply semantic-segmentation models on aerial imagery, streaming on TensorFlow.js.')
+    .description(
+      'Train, evaluate and apply semantic-segmentation models on aerial imagery, streaming on TensorFlow.js.',
+    )
     .showHelpAfterError()
     // Before the commands are added, so that they inherit it: usage errors come back to runCli as exit code 2.
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
-  for (const addCommand of [addTrainCommand, addEvalCommand, addPredictCommand, addCompareCommand, addPrepareCommand, addMergeCommand]) addCommand(program, setExitCode);
+  for (const addCommand of [
+    addTrainCommand,
+    addEvalCommand,
+    addPredictCommand,
+    addCompareCommand,
+    addPrepareCommand,
+    addMergeCommand,
+  ])
+    addCommand(program, setExitCode);
   return program;
 }
 
@@ -30,7 +40,12 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     await program.parseAsync([...argv]);
   } catch (error) {
     const commanderCode = (error as { code?: string }).code;
-    if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' || commanderCode === 'commander.help') return EXIT_CODES.ok;
+    if (
+      commanderCode === 'commander.helpDisplayed' ||
+      commanderCode === 'commander.version' ||
+      commanderCode === 'commander.help'
+    )
+      return EXIT_CODES.ok;
     if (commanderCode?.startsWith('commander.')) return EXIT_CODES.usage;
     say(`error: ${error instanceof Error ? error.message : String(error)}`);
     if (process.env.SEGSTREAM_DEBUG) console.error(error);

@@ -12,7 +12,8 @@ export interface ProgressOptions {
   everySteps?: number;
 }
 
-const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
+const fixed = (value: number | undefined, digits: number): string =>
+  value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
 
 /**
  * Shows training progress: on a terminal one line redrawn in place (a bar with epoch, step, loss, mIoU and
@@ -51,16 +52,23 @@ export function progressReporter(options: ProgressOptions): (event: MetricEvent)
         break;
       }
       case 'epoch': {
-        const validation = event.validation ? ` | validation loss ${fixed(event.validationLoss, 4)} mIoU ${fixed(event.validation.meanIoU, 3)} accuracy ${fixed(event.validation.pixelAccuracy, 3)}` : '';
-        const validationTime = event.validationSeconds === undefined ? '' : ` (validation ${fixed(event.validationSeconds, 1)}s)`;
-        line(`epoch ${event.epoch + 1}/${options.epochs} done in ${fixed(event.seconds, 1)}s${validationTime}: train loss ${fixed(event.trainLoss, 4)} mIoU ${fixed(event.train.meanIoU, 3)}${validation}`);
+        const validation = event.validation
+          ? ` | validation loss ${fixed(event.validationLoss, 4)} mIoU ${fixed(event.validation.meanIoU, 3)} accuracy ${fixed(event.validation.pixelAccuracy, 3)}`
+          : '';
+        const validationTime =
+          event.validationSeconds === undefined ? '' : ` (validation ${fixed(event.validationSeconds, 1)}s)`;
+        line(
+          `epoch ${event.epoch + 1}/${options.epochs} done in ${fixed(event.seconds, 1)}s${validationTime}: train loss ${fixed(event.trainLoss, 4)} mIoU ${fixed(event.train.meanIoU, 3)}${validation}`,
+        );
         break;
       }
       case 'checkpoint':
         if (event.reason !== 'step') line(`checkpoint (${event.reason}): ${event.path}`);
         break;
       case 'stopped':
-        line(`stopped at epoch ${event.epoch + 1}, step ${event.step} (global step ${event.globalStep})${event.checkpoint ? `; checkpoint ${event.checkpoint}` : ''}`);
+        line(
+          `stopped at epoch ${event.epoch + 1}, step ${event.step} (global step ${event.globalStep})${event.checkpoint ? `; checkpoint ${event.checkpoint}` : ''}`,
+        );
         break;
       default:
         break;

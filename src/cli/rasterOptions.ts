@@ -10,7 +10,9 @@ export function parseBandRanges(value: string): BandRange[] {
   return value.split(',').map((part) => {
     const [low, high, ...rest] = part.split(':').map((n) => (n.trim() === '' ? NaN : Number(n)));
     if (rest.length > 0 || !Number.isFinite(low) || !Number.isFinite(high) || !(low! < high!)) {
-      throw new RangeError(`--band-ranges must be low:high per band, comma-separated, with low < high; got '${part}' in '${value}'`);
+      throw new RangeError(
+        `--band-ranges must be low:high per band, comma-separated, with low < high; got '${part}' in '${value}'`,
+      );
     }
     return { low: low!, high: high! };
   });
@@ -24,12 +26,23 @@ export function parseBandRanges(value: string): BandRange[] {
  * rasterReadOptions([4, 3, 2], '0:4000,0:3000,0:3000'); // { bands: [3, 2, 1], ranges: [...] }
  * @throws RangeError naming the flag when a band number is not an integer >= 1, or the counts differ.
  */
-export function rasterReadOptions(bands: readonly number[] | undefined, bandRanges: string | undefined): RasterReadOptions | undefined {
+export function rasterReadOptions(
+  bands: readonly number[] | undefined,
+  bandRanges: string | undefined,
+): RasterReadOptions | undefined {
   if (bands === undefined && bandRanges === undefined) return undefined;
-  if (bands !== undefined && (bands.length === 0 || bands.some((band) => !Number.isInteger(band) || band < 1))) {
-    throw new RangeError(`--bands must be band numbers from 1 (as GDAL counts them), comma-separated, got ${bands.join(',')}`);
+  if (
+    bands !== undefined &&
+    (bands.length === 0 || bands.some((band) => !Number.isInteger(band) || band < 1))
+  ) {
+    throw new RangeError(
+      `--bands must be band numbers from 1 (as GDAL counts them), comma-separated, got ${bands.join(',')}`,
+    );
   }
   const ranges = bandRanges === undefined ? undefined : parseBandRanges(bandRanges);
-  if (bands && ranges && ranges.length !== bands.length) throw new RangeError(`--band-ranges gives ${ranges.length} ranges for the ${bands.length} bands of --bands`);
+  if (bands && ranges && ranges.length !== bands.length)
+    throw new RangeError(
+      `--band-ranges gives ${ranges.length} ranges for the ${bands.length} bands of --bands`,
+    );
   return { ...(bands ? { bands: bands.map((band) => band - 1) } : {}), ...(ranges ? { ranges } : {}) };
 }

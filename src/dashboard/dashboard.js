@@ -14,7 +14,10 @@ function makeChart(elementId, seriesNames, colours) {
       height: 220,
       scales: { x: { time: false } },
       axes: [{ label: 'step' }, {}],
-      series: [{ label: 'step' }, ...seriesNames.map((label, i) => ({ label, stroke: colours[i], spanGaps: true }))],
+      series: [
+        { label: 'step' },
+        ...seriesNames.map((label, i) => ({ label, stroke: colours[i], spanGaps: true })),
+      ],
     },
     data,
     element,
@@ -34,7 +37,11 @@ function makeChart(elementId, seriesNames, colours) {
 }
 
 const charts = {
-  loss: makeChart('loss-chart', ['step loss', 'epoch train loss', 'epoch validation loss'], ['#3b7dd8', '#d8813b', '#2a9d4b']),
+  loss: makeChart(
+    'loss-chart',
+    ['step loss', 'epoch train loss', 'epoch validation loss'],
+    ['#3b7dd8', '#d8813b', '#2a9d4b'],
+  ),
   iou: makeChart('iou-chart', ['running train mIoU', 'epoch validation mIoU'], ['#3b7dd8', '#2a9d4b']),
   throughput: makeChart('throughput-chart', ['images/s'], ['#8a3bd8']),
 };

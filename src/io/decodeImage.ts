@@ -26,14 +26,23 @@ function describe(error: unknown): string {
  * than gray/RGB/RGBA, samples other than 8-bit unsigned, or a band selection given. Such rasters are read
  * band by band with geotiff.js; undefined for every other image.
  */
-async function rasterHeader(path: string, raster: RasterReadOptions | undefined): Promise<GeoTiffInfo | undefined> {
+async function rasterHeader(
+  path: string,
+  raster: RasterReadOptions | undefined,
+): Promise<GeoTiffInfo | undefined> {
   if (!['.tif', '.tiff'].includes(extname(path).toLowerCase())) return undefined;
   const reader = await GeoTiffReader.open(path);
   const { info } = reader;
   await reader.close();
   const { georeference, bands, sampleFormat, bitsPerSample } = info;
   const selected = raster?.bands !== undefined || raster?.ranges !== undefined;
-  return selected || georeference !== undefined || ![1, 3, 4].includes(bands) || sampleFormat !== 'uint' || bitsPerSample !== 8 ? info : undefined;
+  return selected ||
+    georeference !== undefined ||
+    ![1, 3, 4].includes(bands) ||
+    sampleFormat !== 'uint' ||
+    bitsPerSample !== 8
+    ? info
+    : undefined;
 }
 
 /** Whether `decodeImage` reads this file as a raster with geotiff.js (see `rasterHeader`), rather than as RGB with sharp. */
@@ -87,8 +96,14 @@ export async function decodeImage(path: string, raster?: RasterReadOptions): Pro
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of 3`);
-    if (data.byteLength !== info.width * info.height * 3) throw new Error(`decoded to ${data.byteLength} bytes, not 8-bit RGB`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
+    if (data.byteLength !== info.width * info.height * 3)
+      throw new Error(`decoded to ${data.byteLength} bytes, not 8-bit RGB`);
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+      channels: 3,
+    };
   } catch (error) {
     throw new InputError(path, `cannot decode image: ${describe(error)}`, { cause: error });
   }
@@ -123,7 +138,9 @@ export async function readImageSize(path: string): Promise<ImageSize> {
   let height: number | undefined;
   try {
     // Called for every image on the main thread before it is read: sharp's metadata costs twice the CPU.
-    ({ width, height } = sizeFromHeader(await readFileStart(path)) ?? (await sharp(path, { limitInputPixels: false }).metadata()));
+    ({ width, height } =
+      sizeFromHeader(await readFileStart(path)) ??
+      (await sharp(path, { limitInputPixels: false }).metadata()));
   } catch (error) {
     throw new InputError(path, `cannot read image header: ${describe(error)}`, { cause: error });
   }

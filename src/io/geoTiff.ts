@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { type GeoTIFF, type GeoTIFFImage, type TypedArray, fromFile } from 'geotiff';
+import { fromFile, type GeoTIFF, type GeoTIFFImage, type TypedArray } from 'geotiff';
 import { InputError } from '../errors.js';
 import type { GeoReference, RasterImage } from '../types.js';
 
@@ -76,11 +76,23 @@ function georeferenceOf(image: GeoTIFFImage, path: string): GeoReference | undef
   }
   const keys = image.getGeoKeys() ?? {};
   if (keys.GTRasterTypeGeoKey === RASTER_PIXEL_IS_POINT) {
-    transform = [transform[0] - 0.5 * (transform[1] + transform[2]), transform[1], transform[2], transform[3] - 0.5 * (transform[4] + transform[5]), transform[4], transform[5]];
+    transform = [
+      transform[0] - 0.5 * (transform[1] + transform[2]),
+      transform[1],
+      transform[2],
+      transform[3] - 0.5 * (transform[4] + transform[5]),
+      transform[4],
+      transform[5],
+    ];
   }
-  const epsg = (keys.GTModelTypeGeoKey === MODEL_PROJECTED ? keys.ProjectedCSTypeGeoKey : keys.GeographicTypeGeoKey) as number | undefined;
+  const epsg = (
+    keys.GTModelTypeGeoKey === MODEL_PROJECTED ? keys.ProjectedCSTypeGeoKey : keys.GeographicTypeGeoKey
+  ) as number | undefined;
   if (epsg === undefined || epsg === USER_DEFINED) {
-    throw new InputError(path, 'georeferenced, but its GeoKeys name no EPSG code for its coordinate reference system (user-defined CRS are not read)');
+    throw new InputError(
+      path,
+      'georeferenced, but its GeoKeys name no EPSG code for its coordinate reference system (user-defined CRS are not read)',
+    );
   }
   return { transform, epsg };
 }
@@ -114,7 +126,11 @@ export class GeoTiffReader {
     }
     try {
       const format = SAMPLE_FORMATS[image.getSampleFormat(0) as keyof typeof SAMPLE_FORMATS];
-      if (format === undefined) throw new InputError(path, `sample format ${image.getSampleFormat(0)} is not unsigned, signed or floating point`);
+      if (format === undefined)
+        throw new InputError(
+          path,
+          `sample format ${image.getSampleFormat(0)} is not unsigned, signed or floating point`,
+        );
       const info: GeoTiffInfo = {
         width: image.getWidth(),
         height: image.getHeight(),
@@ -137,15 +153,26 @@ export class GeoTiffReader {
   async readWindow(window: PixelWindow, bands: readonly number[] = this.allBands()): Promise<TypedArray[]> {
     for (const band of bands) {
       if (!Number.isInteger(band) || band < 0 || band >= this.info.bands) {
-        throw new RangeError(`${this.path}: band ${band} does not exist (the raster has ${this.info.bands}, numbered from 0)`);
+        throw new RangeError(
+          `${this.path}: band ${band} does not exist (the raster has ${this.info.bands}, numbered from 0)`,
+        );
       }
     }
     const { x, y, width, height } = window;
     try {
-      const rasters = await this.image.readRasters({ window: [x, y, x + width, y + height], samples: [...bands], interleave: false, fillValue: 0 });
+      const rasters = await this.image.readRasters({
+        window: [x, y, x + width, y + height],
+        samples: [...bands],
+        interleave: false,
+        fillValue: 0,
+      });
       return Array.from(rasters as TypedArray[]);
     } catch (error) {
-      throw new InputError(this.path, `cannot decode window ${width}x${height} at (${x}, ${y}): ${describe(error)}`, { cause: error });
+      throw new InputError(
+        this.path,
+        `cannot decode window ${width}x${height} at (${x}, ${y}): ${describe(error)}`,
+        { cause: error },
+      );
     }
   }
 
@@ -175,15 +202,25 @@ const STATISTICS_WINDOW = 1024;
  * window. Sums are taken in double precision per window and then merged (Chan et al.), which keeps the
  * variance exact enough for 16-bit and float rasters of billions of pixels.
  */
-export async function bandStatistics(raster: GeoTiffReader, bands: readonly number[]): Promise<BandStatistics[]> {
+export async function bandStatistics(
+  raster: GeoTiffReader,
+  bands: readonly number[],
+): Promise<BandStatistics[]> {
   const totals = bands.map(() => ({ count: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity }));
   const { width, height } = raster.info;
   for (let y = 0; y < height; y += STATISTICS_WINDOW) {
     for (let x = 0; x < width; x += STATISTICS_WINDOW) {
-      const window = { x, y, width: Math.min(STATISTICS_WINDOW, width - x), height: Math.min(STATISTICS_WINDOW, height - y) };
+      const window = {
+        x,
+        y,
+        width: Math.min(STATISTICS_WINDOW, width - x),
+        height: Math.min(STATISTICS_WINDOW, height - y),
+      };
       const samples = await raster.readWindow(window, bands);
       samples.forEach((values, b) => {
-        let sum = 0, min = Infinity, max = -Infinity;
+        let sum = 0,
+          min = Infinity,
+          max = -Infinity;
         for (let i = 0; i < values.length; i++) {
           const v = values[i]!;
           sum += v;
@@ -236,12 +273,18 @@ const RANGE_CACHE_LIMIT = 256;
  * The range of each selected band: given, 0..255 for 8-bit unsigned rasters, else from a streaming
  * statistics pass (kept per file and band selection while the file is unchanged).
  */
-export async function bandRanges(raster: GeoTiffReader, bands: readonly number[], given?: readonly BandRange[]): Promise<BandRange[]> {
+export async function bandRanges(
+  raster: GeoTiffReader,
+  bands: readonly number[],
+  given?: readonly BandRange[],
+): Promise<BandRange[]> {
   if (given) {
-    if (given.length !== bands.length) throw new RangeError(`${raster.path}: ${given.length} band ranges given for ${bands.length} bands`);
+    if (given.length !== bands.length)
+      throw new RangeError(`${raster.path}: ${given.length} band ranges given for ${bands.length} bands`);
     return [...given];
   }
-  if (raster.info.sampleFormat === 'uint' && raster.info.bitsPerSample === 8) return bands.map(() => ({ low: 0, high: 255 }));
+  if (raster.info.sampleFormat === 'uint' && raster.info.bitsPerSample === 8)
+    return bands.map(() => ({ low: 0, high: 255 }));
   const key = `${raster.path}#${bands.join(',')}`;
   const { mtimeMs, size } = await stat(raster.path);
   const cached = computedRanges.get(key);
@@ -260,7 +303,11 @@ export async function bandRanges(raster: GeoTiffReader, bands: readonly number[]
  * @example
  * const image = await readGeoTiffImage('scene.tif', { bands: [2, 1, 0] }); // { data, width, height, channels: 3, georeference }
  */
-export async function readGeoTiffImage(path: string, options: RasterReadOptions = {}, window?: PixelWindow): Promise<RasterImage> {
+export async function readGeoTiffImage(
+  path: string,
+  options: RasterReadOptions = {},
+  window?: PixelWindow,
+): Promise<RasterImage> {
   const raster = await GeoTiffReader.open(path);
   try {
     const bands = options.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
@@ -269,13 +316,32 @@ export async function readGeoTiffImage(path: string, options: RasterReadOptions 
     const area = window ?? { x: 0, y: 0, width: raster.info.width, height: raster.info.height };
     const data = toEightBitPixels(await raster.readWindow(area, bands), ranges);
     const georeference = raster.info.georeference && windowGeoreference(raster.info.georeference, area);
-    return { data, width: area.width, height: area.height, channels: bands.length, ...(georeference ? { georeference } : {}) };
+    return {
+      data,
+      width: area.width,
+      height: area.height,
+      channels: bands.length,
+      ...(georeference ? { georeference } : {}),
+    };
   } finally {
     await raster.close();
   }
 }
 
 /** The georeference of a window: the raster's, with its origin moved to the window's top-left corner. */
-export function windowGeoreference({ transform: t, epsg }: GeoReference, window: { x: number; y: number }): GeoReference {
-  return { transform: [t[0] + window.x * t[1] + window.y * t[2], t[1], t[2], t[3] + window.x * t[4] + window.y * t[5], t[4], t[5]], epsg };
+export function windowGeoreference(
+  { transform: t, epsg }: GeoReference,
+  window: { x: number; y: number },
+): GeoReference {
+  return {
+    transform: [
+      t[0] + window.x * t[1] + window.y * t[2],
+      t[1],
+      t[2],
+      t[3] + window.x * t[4] + window.y * t[5],
+      t[4],
+      t[5],
+    ],
+    epsg,
+  };
 }

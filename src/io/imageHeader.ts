@@ -14,7 +14,8 @@ function pngSize(bytes: Uint8Array, view: DataView): Size | undefined {
 }
 
 /** Start-of-frame markers (C0-CF) except DHT (C4), JPG (C8) and DAC (CC), which share the range. */
-const isStartOfFrame = (marker: number): boolean => marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+const isStartOfFrame = (marker: number): boolean =>
+  marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 
 function jpegSize(bytes: Uint8Array, view: DataView): Size | undefined {
   if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return undefined;

@@ -1,5 +1,5 @@
-import { type BandRange, type GeoTiffReader, type PixelWindow, toEightBitPixels } from './geoTiff.js';
 import type { RasterImage } from '../types.js';
+import { type BandRange, type GeoTiffReader, type PixelWindow, toEightBitPixels } from './geoTiff.js';
 
 /**
  * An image read window by window as interleaved 8-bit pixels: a decoded image in memory, or a raster on
@@ -24,7 +24,10 @@ export function imagePixelSource(image: RasterImage): PixelSource {
       const left = Math.max(0, x);
       const right = Math.min(width, x + windowWidth);
       for (let row = Math.max(0, y); row < Math.min(height, y + windowHeight) && right > left; row++) {
-        out.set(data.subarray((row * width + left) * channels, (row * width + right) * channels), ((row - y) * windowWidth + left - x) * channels);
+        out.set(
+          data.subarray((row * width + left) * channels, (row * width + right) * channels),
+          ((row - y) * windowWidth + left - x) * channels,
+        );
       }
       return out;
     },
@@ -32,7 +35,11 @@ export function imagePixelSource(image: RasterImage): PixelSource {
 }
 
 /** The selected bands of an open GeoTIFF as a pixel source, each band mapped onto 0..255 by its range. */
-export function geoTiffPixelSource(raster: GeoTiffReader, bands: readonly number[], ranges: readonly BandRange[]): PixelSource {
+export function geoTiffPixelSource(
+  raster: GeoTiffReader,
+  bands: readonly number[],
+  ranges: readonly BandRange[],
+): PixelSource {
   return {
     width: raster.info.width,
     height: raster.info.height,

@@ -26,7 +26,10 @@ export interface ReadLabelledImageOptions {
  * Decodes one pair's image and reads its mask; a mask of another size is an InputError on the label file.
  * A georeferenced image passes its georeference on, so that labels in map coordinates land on its pixels.
  */
-export async function readLabelledImage(pair: LabelledPair, options: ReadLabelledImageOptions): Promise<LabelledImage> {
+export async function readLabelledImage(
+  pair: LabelledPair,
+  options: ReadLabelledImageOptions,
+): Promise<LabelledImage> {
   const image = await decodeImage(pair.imagePath, options.raster);
   const size = { width: image.width, height: image.height };
   const maskOptions = {
@@ -35,7 +38,10 @@ export async function readLabelledImage(pair: LabelledPair, options: ReadLabelle
   };
   const mask = await options.readMask(pair, size, options.classMap, maskOptions);
   if (mask.width !== image.width || mask.height !== image.height) {
-    throw new InputError(pair.labelPath, `mask is ${mask.width}x${mask.height} but image ${pair.imagePath} is ${image.width}x${image.height}`);
+    throw new InputError(
+      pair.labelPath,
+      `mask is ${mask.width}x${mask.height} but image ${pair.imagePath} is ${image.width}x${image.height}`,
+    );
   }
   return { ...pair, image, mask };
 }

@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
-import type { RasterReadOptions } from './geoTiff.js';
-import type { TileGrid } from '../tiling/tileGrid.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
+import type { TileGrid } from '../tiling/tileGrid.js';
 import type { LabelledPair } from '../types.js';
+import type { RasterReadOptions } from './geoTiff.js';
 
 /** What a worker is asked: one pair, read with the labels module's `readLabelMask` and cut by `grid`. */
 export interface TileReadRequest {
@@ -69,13 +69,17 @@ export class TileReaderPool {
   private closed = false;
 
   constructor(private readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`TileReaderPool: size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`TileReaderPool: size must be a positive integer, got ${size}`);
   }
 
   /** Reads one pair into tiles on the least busy worker; rejects with the worker's error (an `InputError` for bad input). */
   read(pair: LabelledPair, request: Omit<TileReadRequest, 'id' | 'pair'>): Promise<TiledImage> {
     if (this.closed) return Promise.reject(new Error('TileReaderPool: closed'));
-    const target = this.workers.length < this.size ? this.spawn() : this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const target =
+      this.workers.length < this.size
+        ? this.spawn()
+        : this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
     return new Promise<TiledImage>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
@@ -103,7 +107,8 @@ export class TileReaderPool {
       entry.pending.delete(reply.id);
       if (entry.pending.size === 0) worker.unref();
       if (!pending) return;
-      if (reply.error === undefined) pending.resolve({ tiles: reply.tiles, width: reply.width, height: reply.height });
+      if (reply.error === undefined)
+        pending.resolve({ tiles: reply.tiles, width: reply.width, height: reply.height });
       else pending.reject(rebuiltError(reply.error));
     });
     // A worker that dies takes its reads with it: they fail, and the next read starts a new worker.
@@ -112,7 +117,9 @@ export class TileReaderPool {
       if (index >= 0) this.workers.splice(index, 1);
       failAll(entry.pending, error);
     };
-    worker.on('error', (error: Error) => retire(new Error(`TileReaderPool: a worker failed: ${error.message}`, { cause: error })));
+    worker.on('error', (error: Error) =>
+      retire(new Error(`TileReaderPool: a worker failed: ${error.message}`, { cause: error })),
+    );
     worker.on('exit', (code) => retire(new Error(`TileReaderPool: a worker exited with code ${code}`)));
     this.workers.push(entry);
     return entry;
@@ -126,7 +133,8 @@ function failAll(pending: Map<number, Pending>, error: Error): void {
 
 /** The worker's error on this side: an `InputError` naming the same file, or an error with the same name and message. */
 function rebuiltError(failure: { name: string; message: string; file?: string; problem?: string }): Error {
-  if (failure.file !== undefined && failure.problem !== undefined) return new InputError(failure.file, failure.problem);
+  if (failure.file !== undefined && failure.problem !== undefined)
+    return new InputError(failure.file, failure.problem);
   const error = new Error(failure.message);
   error.name = failure.name;
   return error;

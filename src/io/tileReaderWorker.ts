@@ -10,17 +10,29 @@ import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
 const port = parentPort!;
 port.on('message', (request: TileReadRequest) => {
   const { id, pair, classMap, format, grid, raster } = request;
-  readLabelledImage(pair, { classMap, readMask: readLabelMask, ...(format === undefined ? {} : { format }), ...(raster === undefined ? {} : { raster }) }).then(
+  readLabelledImage(pair, {
+    classMap,
+    readMask: readLabelMask,
+    ...(format === undefined ? {} : { format }),
+    ...(raster === undefined ? {} : { raster }),
+  }).then(
     (image) => {
       const tiles = cutTiles(image, grid);
       const reply: TileReadReply = { id, tiles, width: image.image.width, height: image.image.height };
       // cutTiles gives each tile buffers of its own, so handing them over leaves nothing behind here.
-      port.postMessage(reply, tiles.flatMap((tile) => [tile.image.data.buffer as ArrayBuffer, tile.mask.data.buffer as ArrayBuffer]));
+      port.postMessage(
+        reply,
+        tiles.flatMap((tile) => [
+          tile.image.data.buffer as ArrayBuffer,
+          tile.mask.data.buffer as ArrayBuffer,
+        ]),
+      );
     },
     (error: unknown) => {
-      const failure = error instanceof InputError
-        ? { file: error.file, problem: error.problem, name: error.name, message: error.message }
-        : { name: (error as Error)?.name ?? 'Error', message: (error as Error)?.message ?? String(error) };
+      const failure =
+        error instanceof InputError
+          ? { file: error.file, problem: error.problem, name: error.name, message: error.message }
+          : { name: (error as Error)?.name ?? 'Error', message: (error as Error)?.message ?? String(error) };
       const reply: TileReadReply = { id, error: failure };
       port.postMessage(reply);
     },

@@ -7,7 +7,9 @@ import type { ClassMask } from '../types.js';
  * the first channel of a grey PNG only by luck.
  */
 export function classMaskPng(mask: ClassMask): Sharp {
-  return sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).toColourspace('b-w').png();
+  return sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    .toColourspace('b-w')
+    .png();
 }
 
 /** Writes a class mask as a single-channel PNG file. */

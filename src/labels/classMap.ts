@@ -36,7 +36,10 @@ export function xbdClassMap(): ClassMap {
   const names = ['background', 'no-damage', 'minor-damage', 'major-damage', 'destroyed'];
   return {
     names,
-    ids: new Map<string, number>([...names.map((name, id) => [name, id] as [string, number]), ['un-classified', IGNORE_VALUE]]),
+    ids: new Map<string, number>([
+      ...names.map((name, id) => [name, id] as [string, number]),
+      ['un-classified', IGNORE_VALUE],
+    ]),
     ignoreValue: IGNORE_VALUE,
     colors: [
       [0, 0, 0],
@@ -55,7 +58,9 @@ export function xbdClassMap(): ClassMap {
  */
 export function vocColormap(count: number): Array<[number, number, number]> {
   return Array.from({ length: count }, (_, id) => {
-    let r = 0, g = 0, b = 0;
+    let r = 0,
+      g = 0,
+      b = 0;
     for (let bit = 0, c = id; c > 0; bit++, c >>= 3) {
       r |= ((c >> 0) & 1) << (7 - bit);
       g |= ((c >> 1) & 1) << (7 - bit);
@@ -70,11 +75,17 @@ export function vocColormap(count: number): Array<[number, number, number]> {
  * `_background_` is id 0 and `__ignore__` maps to the ignore value; colours are the VOC colour map.
  */
 export function labelMeClassMap(classNamesText: string): ClassMap {
-  const lines = classNamesText.split(/\r?\n/).map((line) => line.trim()).filter((line) => line.length > 0);
+  const lines = classNamesText
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
   const ignoreAt = lines.indexOf('__ignore__');
   const names = lines.filter((line) => line !== '__ignore__');
   const ids = new Map<string, number>(names.map((name, id) => [name, id]));
   ids.set('__ignore__', IGNORE_VALUE);
-  if (ignoreAt > 0) throw new Error(`__ignore__ must be the first line of class_names.txt when present (found on line ${ignoreAt + 1})`);
+  if (ignoreAt > 0)
+    throw new Error(
+      `__ignore__ must be the first line of class_names.txt when present (found on line ${ignoreAt + 1})`,
+    );
   return { names, ids, ignoreValue: IGNORE_VALUE, colors: vocColormap(names.length) };
 }

@@ -1,8 +1,8 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
-import { checkDeclaredSize, classValue, describeValue, isObject, readJsonLabel } from './labelFile.js';
-import { type ShapeOptions, checkedShape } from './geometry.js';
 import { decodeRleString, forEachRlePixel } from './cocoRle.js';
+import { checkedShape, type ShapeOptions } from './geometry.js';
+import { checkDeclaredSize, classValue, describeValue, isObject, readJsonLabel } from './labelFile.js';
 import type { LabelShape, PixelRegion } from './rasterize.js';
 
 /** The arrays a COCO file holds; their entries are whatever the file says, checked where they are used. */
@@ -27,7 +27,8 @@ export async function cocoImageKeys(labelPath: string): Promise<string[] | undef
   const json = await readJsonLabel(labelPath).catch(() => undefined);
   if (!isCocoLabel(json)) return undefined;
   return json.images.map((image, index) => {
-    if (!isObject(image) || typeof image.file_name !== 'string') throw new InputError(labelPath, `images[${index}]: file_name missing`);
+    if (!isObject(image) || typeof image.file_name !== 'string')
+      throw new InputError(labelPath, `images[${index}]: file_name missing`);
     return image.file_name;
   });
 }
@@ -47,22 +48,29 @@ export function cocoShapes(
   options: ShapeOptions = {},
 ): Array<LabelShape | PixelRegion> {
   if (!isCocoLabel(json)) throw new InputError(file, 'not a COCO file (no images and annotations arrays)');
-  if (imageKey === undefined) throw new InputError(file, 'a COCO file describes many images: the pair names none (labelKey)');
-  const image = json.images.find((entry) => isObject(entry) && entry.file_name === imageKey) as Record<string, unknown> | undefined;
+  if (imageKey === undefined)
+    throw new InputError(file, 'a COCO file describes many images: the pair names none (labelKey)');
+  const image = json.images.find((entry) => isObject(entry) && entry.file_name === imageKey) as
+    | Record<string, unknown>
+    | undefined;
   if (!image) throw new InputError(file, `no image with file_name '${imageKey}'`);
   checkDeclaredSize(file, { width: image.width, height: image.height }, size);
   const categories = json.categories ?? [];
-  if (!Array.isArray(categories)) throw new InputError(file, `categories is ${describeValue(categories)}, not an array`);
-  const categoryNames = new Map(categories.map((category, index) => {
-    if (!isObject(category)) throw new InputError(file, `categories[${index}]: not an object`);
-    return [category.id, category.name];
-  }));
+  if (!Array.isArray(categories))
+    throw new InputError(file, `categories is ${describeValue(categories)}, not an array`);
+  const categoryNames = new Map(
+    categories.map((category, index) => {
+      if (!isObject(category)) throw new InputError(file, `categories[${index}]: not an object`);
+      return [category.id, category.name];
+    }),
+  );
   const shapes: Array<LabelShape | PixelRegion> = [];
   json.annotations.forEach((annotation, index) => {
     const where = `annotations[${index}]`;
     if (!isObject(annotation)) throw new InputError(file, `${where}: not an object`);
     if (annotation.image_id !== image.id) return;
-    if (!categoryNames.has(annotation.category_id)) throw new InputError(file, `${where}: unknown category_id ${describeValue(annotation.category_id)}`);
+    if (!categoryNames.has(annotation.category_id))
+      throw new InputError(file, `${where}: unknown category_id ${describeValue(annotation.category_id)}`);
     const value = annotation.iscrowd
       ? classMap.ignoreValue
       : classValue(classMap, categoryNames.get(annotation.category_id), file, where);
@@ -72,7 +80,13 @@ export function cocoShapes(
         if (!Array.isArray(polygon) || polygon.some((v) => typeof v !== 'number')) {
           throw new InputError(file, `${where}: segmentation[${part}] is not a list of numbers`);
         }
-        const shape = checkedShape({ rings: [polygon as number[]], value }, size, file, `${where}.segmentation[${part}]`, options);
+        const shape = checkedShape(
+          { rings: [polygon as number[]], value },
+          size,
+          file,
+          `${where}.segmentation[${part}]`,
+          options,
+        );
         if (shape) shapes.push(shape);
       });
     } else if (isObject(segmentation)) {
@@ -84,10 +98,19 @@ export function cocoShapes(
   return shapes;
 }
 
-function rleRegion(rle: Record<string, unknown>, value: number, size: { width: number; height: number }, file: string, where: string): PixelRegion {
+function rleRegion(
+  rle: Record<string, unknown>,
+  value: number,
+  size: { width: number; height: number },
+  file: string,
+  where: string,
+): PixelRegion {
   const rleSize = rle.size;
   if (!Array.isArray(rleSize) || rleSize[0] !== size.height || rleSize[1] !== size.width) {
-    throw new InputError(file, `${where}: RLE size ${describeValue(rleSize)} is not the image's [${size.height}, ${size.width}]`);
+    throw new InputError(
+      file,
+      `${where}: RLE size ${describeValue(rleSize)} is not the image's [${size.height}, ${size.width}]`,
+    );
   }
   let runs: number[];
   try {

@@ -68,7 +68,12 @@ export function encodeRuns(data: ArrayLike<number>, width: number, height: numbe
  * Calls `paint(row, column, column + 1)` for every pixel set by the runs of a `height` x `width` mask, and
  * checks that the runs cover exactly the mask.
  */
-export function forEachRlePixel(runs: readonly number[], width: number, height: number, paint: (row: number, from: number, to: number) => void): void {
+export function forEachRlePixel(
+  runs: readonly number[],
+  width: number,
+  height: number,
+  paint: (row: number, from: number, to: number) => void,
+): void {
   let index = 0;
   runs.forEach((run, k) => {
     if (!Number.isInteger(run) || run < 0) throw new Error(`RLE run ${k} is ${run}, not a count`);
@@ -78,5 +83,6 @@ export function forEachRlePixel(runs: readonly number[], width: number, height: 
     }
     index += run;
   });
-  if (index !== width * height) throw new Error(`RLE runs cover ${index} pixels, the mask has ${width * height}`);
+  if (index !== width * height)
+    throw new Error(`RLE runs cover ${index} pixels, the mask has ${width * height}`);
 }

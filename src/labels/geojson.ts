@@ -1,9 +1,15 @@
 import { InputError } from '../errors.js';
 import type { GeoReference } from '../types.js';
 import type { ClassMap } from './classMap.js';
+import { checkedShape, ringFromPoints, type ShapeOptions } from './geometry.js';
 import { classValue, describeValue, isObject } from './labelFile.js';
-import { type ShapeOptions, checkedShape, ringFromPoints } from './geometry.js';
-import { type PointTransform, crsTransform, geoJsonCrs, mapToPixel, transformRings } from './mapCoordinates.js';
+import {
+  crsTransform,
+  geoJsonCrs,
+  mapToPixel,
+  type PointTransform,
+  transformRings,
+} from './mapCoordinates.js';
 import type { LabelShape } from './rasterize.js';
 
 /** Feature properties that may name the class, tried in this order. */
@@ -15,14 +21,23 @@ export function isGeoJsonLabel(json: unknown): boolean {
 }
 
 /** The transform from a GeoJSON file's map coordinates (its `crs`, WGS 84 by default) to the raster's pixels. */
-function mapToRasterPixels(json: Record<string, unknown>, file: string, georeference: GeoReference): PointTransform {
+function mapToRasterPixels(
+  json: Record<string, unknown>,
+  file: string,
+  georeference: GeoReference,
+): PointTransform {
   const labelCrs = geoJsonCrs(json);
-  if (labelCrs === undefined) throw new InputError(file, `crs ${describeValue(json.crs)} names no EPSG code or CRS84`);
+  if (labelCrs === undefined)
+    throw new InputError(file, `crs ${describeValue(json.crs)} names no EPSG code or CRS84`);
   let toRasterCrs: PointTransform;
   try {
     toRasterCrs = crsTransform(labelCrs, georeference.epsg);
   } catch (error) {
-    throw new InputError(file, `cannot map EPSG:${labelCrs} onto the raster's EPSG:${georeference.epsg}: ${(error as Error).message}`, { cause: error });
+    throw new InputError(
+      file,
+      `cannot map EPSG:${labelCrs} onto the raster's EPSG:${georeference.epsg}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   const toPixel = mapToPixel(georeference);
   return (x, y) => toPixel(...toRasterCrs(x, y));
@@ -30,7 +45,10 @@ function mapToRasterPixels(json: Record<string, unknown>, file: string, georefer
 
 /** True when some point of the rings lies within the image's bounds or the rings' bounding box spans it. */
 function boundsMeetImage(rings: readonly number[][], size: { width: number; height: number }): boolean {
-  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  let minX = Infinity,
+    minY = Infinity,
+    maxX = -Infinity,
+    maxY = -Infinity;
   for (const ring of rings) {
     for (let i = 0; i < ring.length; i += 2) {
       minX = Math.min(minX, ring[i]!);
@@ -59,19 +77,30 @@ export function geoJsonShapes(
   options: ShapeOptions & { georeference?: GeoReference } = {},
 ): LabelShape[] {
   if (!isGeoJsonLabel(json)) throw new InputError(file, 'not a GeoJSON FeatureCollection');
-  const toPixel = options.georeference ? mapToRasterPixels(json as Record<string, unknown>, file, options.georeference) : undefined;
+  const toPixel = options.georeference
+    ? mapToRasterPixels(json as Record<string, unknown>, file, options.georeference)
+    : undefined;
   const shapes: LabelShape[] = [];
   (json as { features: unknown[] }).features.forEach((feature, index) => {
     const where = `features[${index}]`;
-    if (!isObject(feature) || !isObject(feature.geometry)) throw new InputError(file, `${where}: geometry missing`);
+    if (!isObject(feature) || !isObject(feature.geometry))
+      throw new InputError(file, `${where}: geometry missing`);
     const properties = isObject(feature.properties) ? feature.properties : {};
-    const name = GEOJSON_CLASS_PROPERTIES.map((key) => properties[key]).find((v) => v !== undefined && v !== null && v !== '') ?? classMap.defaultClass;
+    const name =
+      GEOJSON_CLASS_PROPERTIES.map((key) => properties[key]).find(
+        (v) => v !== undefined && v !== null && v !== '',
+      ) ?? classMap.defaultClass;
     const value = classValue(classMap, name, file, where);
     const { type, coordinates } = feature.geometry;
     const polygons = type === 'Polygon' ? [coordinates] : type === 'MultiPolygon' ? coordinates : undefined;
-    if (!Array.isArray(polygons)) throw new InputError(file, `${where}: geometry ${describeValue(type)} is not a Polygon or MultiPolygon`);
+    if (!Array.isArray(polygons))
+      throw new InputError(
+        file,
+        `${where}: geometry ${describeValue(type)} is not a Polygon or MultiPolygon`,
+      );
     for (const polygon of polygons) {
-      if (!Array.isArray(polygon)) throw new InputError(file, `${where}: polygon coordinates are not an array`);
+      if (!Array.isArray(polygon))
+        throw new InputError(file, `${where}: polygon coordinates are not an array`);
       const rings = polygon.map((ring: unknown) => ringFromPoints(ring, file, where));
       if (!toPixel) {
         const shape = checkedShape({ rings, value }, size, file, where, options);
@@ -80,7 +109,9 @@ export function geoJsonShapes(
       }
       const pixelRings = transformRings(rings, toPixel);
       if (!boundsMeetImage(pixelRings, size)) continue;
-      const shape = checkedShape({ rings: pixelRings, value }, size, file, where, options, { tolerance: Infinity });
+      const shape = checkedShape({ rings: pixelRings, value }, size, file, where, options, {
+        tolerance: Infinity,
+      });
       if (shape) shapes.push(shape);
     }
   });

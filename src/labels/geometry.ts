@@ -1,5 +1,5 @@
 import { InputError } from '../errors.js';
-import { type LabelShape, ShapeProblem, checkShape } from './rasterize.js';
+import { checkShape, type LabelShape, ShapeProblem } from './rasterize.js';
 
 /** Turns `[[x, y], ...]` point lists into a flat ring, or an InputError naming the file and place. */
 export function ringFromPoints(points: unknown, file: string, where: string): number[] {
@@ -7,7 +7,8 @@ export function ringFromPoints(points: unknown, file: string, where: string): nu
   const ring = new Array<number>(points.length * 2);
   for (let i = 0; i < points.length; i++) {
     const point = points[i];
-    if (!Array.isArray(point) || point.length < 2) throw new InputError(file, `${where}: point ${i} is not an [x, y] pair`);
+    if (!Array.isArray(point) || point.length < 2)
+      throw new InputError(file, `${where}: point ${i} is not an [x, y] pair`);
     ring[2 * i] = toNumber(point[0]);
     ring[2 * i + 1] = toNumber(point[1]);
   }

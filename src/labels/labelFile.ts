@@ -16,7 +16,9 @@ export async function readJsonLabel(path: string): Promise<unknown> {
   try {
     info = await stat(path);
   } catch (error) {
-    throw new InputError(path, `cannot read label file (${(error as NodeJS.ErrnoException).code ?? error})`, { cause: error });
+    throw new InputError(path, `cannot read label file (${(error as NodeJS.ErrnoException).code ?? error})`, {
+      cause: error,
+    });
   }
   const cached = parsedFiles.get(path);
   if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.json;
@@ -25,7 +27,11 @@ export async function readJsonLabel(path: string): Promise<unknown> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     // A folder, a file that vanished or lost its permissions since stat, one too large for a string.
-    throw new InputError(path, `cannot read label file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+    throw new InputError(
+      path,
+      `cannot read label file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      { cause: error },
+    );
   }
   let json: unknown;
   try {
@@ -55,25 +61,41 @@ export function describeValue(value: unknown): string {
   } catch {
     text = undefined;
   }
-  if (text === undefined) return Array.isArray(value) ? 'a deeply nested array' : typeof value === 'object' ? 'a deeply nested object' : String(value);
+  if (text === undefined)
+    return Array.isArray(value)
+      ? 'a deeply nested array'
+      : typeof value === 'object'
+        ? 'a deeply nested object'
+        : String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /** The class value for a label name, or an InputError naming the file and the known names. */
 export function classValue(classMap: ClassMap, name: unknown, file: string, where: string): number {
-  if (typeof name !== 'string') throw new InputError(file, `${where}: class name missing or not a string (${describeValue(name)})`);
+  if (typeof name !== 'string')
+    throw new InputError(file, `${where}: class name missing or not a string (${describeValue(name)})`);
   const value = classMap.ids.get(name);
   if (value === undefined) {
-    throw new InputError(file, `${where}: unknown class '${name}' (known: ${[...classMap.ids.keys()].join(', ')})`);
+    throw new InputError(
+      file,
+      `${where}: unknown class '${name}' (known: ${[...classMap.ids.keys()].join(', ')})`,
+    );
   }
   return value;
 }
 
 /** An InputError when a label declares another size than the image it belongs to. */
-export function checkDeclaredSize(file: string, declared: { width: unknown; height: unknown }, size: { width: number; height: number }): void {
+export function checkDeclaredSize(
+  file: string,
+  declared: { width: unknown; height: unknown },
+  size: { width: number; height: number },
+): void {
   const { width, height } = declared;
   if (width === undefined && height === undefined) return;
   if (width !== size.width || height !== size.height) {
-    throw new InputError(file, `label is for a ${describeValue(width)}x${describeValue(height)} image but the image is ${size.width}x${size.height}`);
+    throw new InputError(
+      file,
+      `label is for a ${describeValue(width)}x${describeValue(height)} image but the image is ${size.width}x${size.height}`,
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
+import { checkedShape, ringFromPoints, type ShapeOptions } from './geometry.js';
 import { checkDeclaredSize, classValue, describeValue, isObject } from './labelFile.js';
-import { type ShapeOptions, checkedShape, ringFromPoints } from './geometry.js';
 import type { LabelShape } from './rasterize.js';
 
 /** True when parsed JSON looks like a LabelMe file. */
@@ -18,7 +18,13 @@ const POINT_RADIUS = 5;
  * circles from centre and a rim point (a polygon of one vertex per pixel of circumference), and, like
  * LabelMe's own converter, lines and line strips as 10-pixel-wide strokes and points as 5-pixel discs.
  */
-export function labelMeShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap, options: ShapeOptions = {}): LabelShape[] {
+export function labelMeShapes(
+  json: unknown,
+  file: string,
+  size: { width: number; height: number },
+  classMap: ClassMap,
+  options: ShapeOptions = {},
+): LabelShape[] {
   if (!isLabelMeLabel(json)) throw new InputError(file, 'not a LabelMe file (no shapes array)');
   const root = json as { shapes: unknown[]; imageWidth?: unknown; imageHeight?: unknown };
   checkDeclaredSize(file, { width: root.imageWidth, height: root.imageHeight }, size);
@@ -32,7 +38,12 @@ export function labelMeShapes(json: unknown, file: string, size: { width: number
     // The drawn points are checked; derived outlines (circles, strokes) may reach past the border and are clipped.
     const isArea = type === 'polygon' || type === 'rectangle';
     const polygons = shapePolygons(type, points, file, where);
-    if (!checkedShape({ rings: isArea ? polygons : [points], value }, size, file, where, options, { needsArea: isArea })) return;
+    if (
+      !checkedShape({ rings: isArea ? polygons : [points], value }, size, file, where, options, {
+        needsArea: isArea,
+      })
+    )
+      return;
     for (const ring of polygons) shapes.push({ rings: [ring], value });
   });
   return shapes;
@@ -40,7 +51,8 @@ export function labelMeShapes(json: unknown, file: string, size: { width: number
 
 function shapePolygons(type: unknown, p: number[], file: string, where: string): number[][] {
   const need = (count: number): void => {
-    if (p.length < count * 2) throw new InputError(file, `${where}: a ${String(type)} needs ${count} points, has ${p.length / 2}`);
+    if (p.length < count * 2)
+      throw new InputError(file, `${where}: a ${String(type)} needs ${count} points, has ${p.length / 2}`);
   };
   switch (type) {
     case 'polygon':
@@ -62,7 +74,8 @@ function shapePolygons(type: unknown, p: number[], file: string, where: string):
     case 'linestrip': {
       need(2);
       const strokes: number[][] = [];
-      for (let i = 0; i + 3 < p.length; i += 2) strokes.push(stroke(p[i]!, p[i + 1]!, p[i + 2]!, p[i + 3]!, LINE_WIDTH));
+      for (let i = 0; i + 3 < p.length; i += 2)
+        strokes.push(stroke(p[i]!, p[i + 1]!, p[i + 2]!, p[i + 3]!, LINE_WIDTH));
       return strokes;
     }
     default:
@@ -73,7 +86,8 @@ function shapePolygons(type: unknown, p: number[], file: string, where: string):
 function circle(cx: number, cy: number, radius: number): number[] {
   const n = Math.max(16, Math.min(4096, Math.ceil(2 * Math.PI * radius)));
   const ring: number[] = [];
-  for (let k = 0; k < n; k++) ring.push(cx + radius * Math.cos((2 * Math.PI * k) / n), cy + radius * Math.sin((2 * Math.PI * k) / n));
+  for (let k = 0; k < n; k++)
+    ring.push(cx + radius * Math.cos((2 * Math.PI * k) / n), cy + radius * Math.sin((2 * Math.PI * k) / n));
   return ring;
 }
 

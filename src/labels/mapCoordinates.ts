@@ -17,10 +17,15 @@ function projectionName(epsg: number): string {
   if (proj4.defs(name)) return name;
   const zone = epsg % 100;
   if ((Math.floor(epsg / 100) === 326 || Math.floor(epsg / 100) === 327) && zone >= 1 && zone <= 60) {
-    proj4.defs(name, `+proj=utm +zone=${zone}${epsg >= 32700 ? ' +south' : ''} +datum=WGS84 +units=m +no_defs`);
+    proj4.defs(
+      name,
+      `+proj=utm +zone=${zone}${epsg >= 32700 ? ' +south' : ''} +datum=WGS84 +units=m +no_defs`,
+    );
     return name;
   }
-  throw new RangeError(`EPSG:${epsg} has no known definition; register it with defineCrs(${epsg}, '<proj4 string>')`);
+  throw new RangeError(
+    `EPSG:${epsg} has no known definition; register it with defineCrs(${epsg}, '<proj4 string>')`,
+  );
 }
 
 /**
@@ -28,7 +33,8 @@ function projectionName(epsg: number): string {
  * Web Mercator and the WGS 84 UTM zones), e.g. `defineCrs(2056, '+proj=somerc ...')`.
  */
 export function defineCrs(epsg: number, definition: string): void {
-  if (!Number.isInteger(epsg) || epsg <= 0) throw new RangeError(`defineCrs: epsg must be a positive integer, got ${epsg}`);
+  if (!Number.isInteger(epsg) || epsg <= 0)
+    throw new RangeError(`defineCrs: epsg must be a positive integer, got ${epsg}`);
   proj4.defs(`EPSG:${epsg}`, definition);
 }
 
@@ -52,7 +58,8 @@ export function pixelToMap({ transform: t }: GeoReference): PointTransform {
 /** The pixel position (col, row) of a map point: the inverse of {@link pixelToMap}. */
 export function mapToPixel({ transform: t }: GeoReference): PointTransform {
   const determinant = t[1] * t[5] - t[2] * t[4];
-  if (determinant === 0 || !Number.isFinite(determinant)) throw new RangeError(`the geotransform [${t.join(', ')}] cannot be inverted`);
+  if (determinant === 0 || !Number.isFinite(determinant))
+    throw new RangeError(`the geotransform [${t.join(', ')}] cannot be inverted`);
   return (x, y) => {
     const dx = x - t[0];
     const dy = y - t[3];

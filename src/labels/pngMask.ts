@@ -9,13 +9,18 @@ import type { ClassMap } from './classMap.js';
  * colour in `classMap.colors`, and the colours of `classMap.ignoreColors` to the ignore value. An unknown id
  * or colour, or a size other than the image's, is an InputError.
  */
-export async function readPngMask(file: string, size: { width: number; height: number }, classMap: ClassMap): Promise<ClassMask> {
+export async function readPngMask(
+  file: string,
+  size: { width: number; height: number },
+  classMap: ClassMap,
+): Promise<ClassMask> {
   const checkSize = (width: number | undefined, height: number | undefined): void => {
     if (width !== size.width || height !== size.height) {
       throw new InputError(file, `mask is ${width}x${height} but the image is ${size.width}x${size.height}`);
     }
   };
-  const cannotDecode = (error: unknown) => new InputError(file, `cannot decode mask image (${(error as Error).message})`, { cause: error });
+  const cannotDecode = (error: unknown) =>
+    new InputError(file, `cannot decode mask image (${(error as Error).message})`, { cause: error });
   const image = sharp(file);
   let header: Metadata;
   try {
@@ -28,7 +33,8 @@ export async function readPngMask(file: string, size: { width: number; height: n
   let decoded: { data: Buffer; info: OutputInfo };
   try {
     // Grey (with or without alpha) holds class ids; anything else is colour.
-    const pipeline = header.channels !== undefined && header.channels <= 2 ? image.extractChannel(0) : image.removeAlpha();
+    const pipeline =
+      header.channels !== undefined && header.channels <= 2 ? image.extractChannel(0) : image.removeAlpha();
     decoded = await pipeline.raw().toBuffer({ resolveWithObject: true });
   } catch (error) {
     throw cannotDecode(error);
@@ -42,7 +48,10 @@ export async function readPngMask(file: string, size: { width: number; height: n
     for (let i = 0; i < pixels; i++) {
       const id = data[i]!;
       if (id >= classCount && id !== classMap.ignoreValue) {
-        throw new InputError(file, `pixel (${i % info.width}, ${Math.floor(i / info.width)}) holds class id ${id}; the class map has ${classCount} classes`);
+        throw new InputError(
+          file,
+          `pixel (${i % info.width}, ${Math.floor(i / info.width)}) holds class id ${id}; the class map has ${classCount} classes`,
+        );
       }
       mask[i] = id;
     }
@@ -50,12 +59,18 @@ export async function readPngMask(file: string, size: { width: number; height: n
   }
   const key = ([r, g, b]: readonly [number, number, number]): number => (r << 16) | (g << 8) | b;
   // Ignore colours first: a colour listed as both keeps its class.
-  const classOfColour = new Map([...(classMap.ignoreColors ?? []).map((c): [number, number] => [key(c), classMap.ignoreValue]), ...classMap.colors.map((c, id): [number, number] => [key(c), id])]);
+  const classOfColour = new Map([
+    ...(classMap.ignoreColors ?? []).map((c): [number, number] => [key(c), classMap.ignoreValue]),
+    ...classMap.colors.map((c, id): [number, number] => [key(c), id]),
+  ]);
   for (let i = 0; i < pixels; i++) {
     const colour = (data[3 * i]! << 16) | (data[3 * i + 1]! << 8) | data[3 * i + 2]!;
     const id = classOfColour.get(colour);
     if (id === undefined) {
-      throw new InputError(file, `pixel (${i % info.width}, ${Math.floor(i / info.width)}) has colour rgb(${data[3 * i]}, ${data[3 * i + 1]}, ${data[3 * i + 2]}), which no class has (a class file's "ignoreColors" can mark it as ignored)`);
+      throw new InputError(
+        file,
+        `pixel (${i % info.width}, ${Math.floor(i / info.width)}) has colour rgb(${data[3 * i]}, ${data[3 * i + 1]}, ${data[3 * i + 2]}), which no class has (a class file's "ignoreColors" can mark it as ignored)`,
+      );
     }
     mask[i] = id;
   }

@@ -19,7 +19,10 @@ export interface PixelRegion {
 export class ShapeProblem extends Error {
   override readonly name = 'ShapeProblem';
   /** `degenerate`: fewer than 3 distinct points or zero area (paints nothing); `invalid`: anything else. */
-  constructor(message: string, readonly kind: 'degenerate' | 'invalid' = 'invalid') {
+  constructor(
+    message: string,
+    readonly kind: 'degenerate' | 'invalid' = 'invalid',
+  ) {
     super(message);
   }
 }
@@ -29,7 +32,12 @@ export class ShapeProblem extends Error {
  * outside the image, and unless `needsArea` is false (points and lines that are drawn with a width), at
  * least 3 distinct points in every ring and a non-zero area. Throws a ShapeProblem.
  */
-export function checkShape(shape: LabelShape, width: number, height: number, options: { tolerance?: number; needsArea?: boolean } = {}): void {
+export function checkShape(
+  shape: LabelShape,
+  width: number,
+  height: number,
+  options: { tolerance?: number; needsArea?: boolean } = {},
+): void {
   const tolerance = options.tolerance ?? 1;
   const needsArea = options.needsArea ?? true;
   let area = 0;
@@ -38,16 +46,19 @@ export function checkShape(shape: LabelShape, width: number, height: number, opt
     for (let i = 0; i < ring.length; i += 2) {
       const x = ring[i]!;
       const y = ring[i + 1]!;
-      if (!Number.isFinite(x) || !Number.isFinite(y)) throw new ShapeProblem(`vertex (${x}, ${y}) is not a finite number`);
+      if (!Number.isFinite(x) || !Number.isFinite(y))
+        throw new ShapeProblem(`vertex (${x}, ${y}) is not a finite number`);
       if (x < -tolerance || y < -tolerance || x > width + tolerance || y > height + tolerance) {
         throw new ShapeProblem(`vertex (${x}, ${y}) lies outside the ${width}x${height} image`);
       }
     }
     if (!needsArea) continue;
-    if (distinctPointCount(ring, 3) < 3) throw new ShapeProblem('a ring has fewer than 3 distinct points', 'degenerate');
+    if (distinctPointCount(ring, 3) < 3)
+      throw new ShapeProblem('a ring has fewer than 3 distinct points', 'degenerate');
     area += Math.abs(ringArea(ring));
   }
-  if (needsArea && (shape.rings.length === 0 || area === 0)) throw new ShapeProblem('the shape has zero area', 'degenerate');
+  if (needsArea && (shape.rings.length === 0 || area === 0))
+    throw new ShapeProblem('the shape has zero area', 'degenerate');
 }
 
 /** Distinct points of a flat [x0, y0, x1, y1, ...] ring, counted up to `enough`. */
@@ -85,7 +96,11 @@ export function ringArea(ring: number[]): number {
  * @param shapes shapes with finite coordinates (see `checkShape`).
  * @param priority optional priority per value; missing entries count as 0.
  */
-export function rasterizeShapes(mask: ClassMask, shapes: Iterable<LabelShape | PixelRegion>, priority?: readonly number[]): void {
+export function rasterizeShapes(
+  mask: ClassMask,
+  shapes: Iterable<LabelShape | PixelRegion>,
+  priority?: readonly number[],
+): void {
   const { width, height, data } = mask;
   const painted = priority ? new Uint8Array(width * height) : undefined;
   const prio = (value: number): number => priority?.[value] ?? 0;
@@ -136,7 +151,10 @@ export function forEachSpan(
     const n = ring.length;
     for (let i = 0; i < n; i += 2) {
       const j = (i + 2) % n;
-      let xa = ring[i]!, ya = ring[i + 1]!, xb = ring[j]!, yb = ring[j + 1]!;
+      let xa = ring[i]!,
+        ya = ring[i + 1]!,
+        xb = ring[j]!,
+        yb = ring[j + 1]!;
       if (ya === yb) continue;
       if (ya > yb) [xa, ya, xb, yb] = [xb, yb, xa, ya];
       // Rows whose centre r + 0.5 lies in [ya, yb).

@@ -23,7 +23,10 @@ export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFor
   if (isCocoLabel(json)) return 'coco';
   if (isLabelMeLabel(json)) return 'labelme';
   if (isGeoJsonLabel(json)) return 'geojson';
-  throw new InputError(file, 'unrecognised label format (expected xBD, LabelMe, COCO or GeoJSON JSON, or a mask image)');
+  throw new InputError(
+    file,
+    'unrecognised label format (expected xBD, LabelMe, COCO or GeoJSON JSON, or a mask image)',
+  );
 }
 
 /**
@@ -52,7 +55,9 @@ export async function readLabelMask(
 ): Promise<ClassMask> {
   const format = options.format ?? 'auto';
   if (!(LABEL_FORMATS as readonly string[]).includes(format)) {
-    throw new TypeError(`readLabelMask: format must be one of ${LABEL_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    throw new TypeError(
+      `readLabelMask: format must be one of ${LABEL_FORMATS.join(', ')}, got ${JSON.stringify(format)}`,
+    );
   }
   const file = pair.labelPath;
   const isMaskFile = MASK_EXTENSIONS.has(extname(file).toLowerCase());
@@ -60,11 +65,18 @@ export async function readLabelMask(
   const json = await readJsonLabel(file);
   const detected = format === 'auto' ? detectLabelFormat(file, json) : format;
   const shapes: Array<LabelShape | PixelRegion> =
-    detected === 'xbd' ? xbdShapes(json, file, size, classMap, options)
-    : detected === 'labelme' ? labelMeShapes(json, file, size, classMap, options)
-    : detected === 'coco' ? cocoShapes(json, file, pair.labelKey, size, classMap, options)
-    : geoJsonShapes(json, file, size, classMap, options);
-  const mask: ClassMask = { data: new Uint8Array(size.width * size.height), width: size.width, height: size.height };
+    detected === 'xbd'
+      ? xbdShapes(json, file, size, classMap, options)
+      : detected === 'labelme'
+        ? labelMeShapes(json, file, size, classMap, options)
+        : detected === 'coco'
+          ? cocoShapes(json, file, pair.labelKey, size, classMap, options)
+          : geoJsonShapes(json, file, size, classMap, options);
+  const mask: ClassMask = {
+    data: new Uint8Array(size.width * size.height),
+    width: size.width,
+    height: size.height,
+  };
   rasterizeShapes(mask, shapes, classMap.priority);
   return mask;
 }

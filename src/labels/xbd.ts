@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
+import { checkedShape, closedRingWithoutRepeat, type ShapeOptions } from './geometry.js';
 import { checkDeclaredSize, classValue, isObject } from './labelFile.js';
-import { type ShapeOptions, checkedShape, closedRingWithoutRepeat } from './geometry.js';
 import type { LabelShape } from './rasterize.js';
 
 /** True when parsed JSON looks like an xBD / xView2 label file. */
@@ -15,14 +15,22 @@ export function isXbdLabel(json: unknown): boolean {
  * has no subtype, as the pre-disaster files do: those map to the class named `building` if the class map
  * has one, else to `no-damage`).
  */
-export function xbdShapes(json: unknown, file: string, size: { width: number; height: number }, classMap: ClassMap, options: ShapeOptions = {}): LabelShape[] {
+export function xbdShapes(
+  json: unknown,
+  file: string,
+  size: { width: number; height: number },
+  classMap: ClassMap,
+  options: ShapeOptions = {},
+): LabelShape[] {
   if (!isXbdLabel(json)) throw new InputError(file, 'not an xBD label file (no features.xy array)');
   const root = json as { features: { xy: unknown[] }; metadata?: Record<string, unknown> };
-  if (isObject(root.metadata)) checkDeclaredSize(file, { width: root.metadata.width, height: root.metadata.height }, size);
+  if (isObject(root.metadata))
+    checkDeclaredSize(file, { width: root.metadata.width, height: root.metadata.height }, size);
   const shapes: LabelShape[] = [];
   root.features.xy.forEach((feature, index) => {
     const where = `features.xy[${index}]`;
-    if (!isObject(feature) || typeof feature.wkt !== 'string') throw new InputError(file, `${where}: wkt missing`);
+    if (!isObject(feature) || typeof feature.wkt !== 'string')
+      throw new InputError(file, `${where}: wkt missing`);
     const properties = isObject(feature.properties) ? feature.properties : {};
     const subtype = properties.subtype ?? (classMap.ids.has('building') ? 'building' : 'no-damage');
     const value = classValue(classMap, subtype, file, where);
@@ -42,7 +50,8 @@ function parsePolygons(wkt: string, file: string, where: string): number[][][] {
   } catch (error) {
     throw new InputError(file, `${where}: malformed WKT (${(error as Error).message})`, { cause: error });
   }
-  if (!polygons) throw new InputError(file, `${where}: expected POLYGON or MULTIPOLYGON, got ${wkt.slice(0, 30)}`);
+  if (!polygons)
+    throw new InputError(file, `${where}: expected POLYGON or MULTIPOLYGON, got ${wkt.slice(0, 30)}`);
   return polygons;
 }
 
@@ -79,7 +88,12 @@ function readWktPolygons(wkt: string): number[][][] | undefined {
   const number = (): number => {
     const value = Number(token);
     // NaN is let through as a number, for the shape check to report as not finite.
-    if (token === undefined || '(),'.includes(token) || (Number.isNaN(value) && token.toUpperCase() !== 'NAN')) throw new Error(`expected a number but found ${found()}`);
+    if (
+      token === undefined ||
+      '(),'.includes(token) ||
+      (Number.isNaN(value) && token.toUpperCase() !== 'NAN')
+    )
+      throw new Error(`expected a number but found ${found()}`);
     take();
     return value;
   };

@@ -5,12 +5,12 @@ import {
   diceLoss,
   focalLoss,
   focalTverskyLoss,
+  type LossCommonOptions,
   l1OneHot,
+  type SegmentationLoss,
   sparseCrossEntropy,
   tverskyLoss,
   weightedSum,
-  type LossCommonOptions,
-  type SegmentationLoss,
 } from './segmentationLosses.js';
 
 /**
@@ -24,9 +24,15 @@ const LOSSES = {
   l1: { build: l1OneHot, parameters: [] },
   dice: { build: diceLoss, parameters: ['smooth', 'activation', 'skipAbsentClasses'] },
   tversky: { build: tverskyLoss, parameters: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta'] },
-  focalTversky: { build: focalTverskyLoss, parameters: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta', 'gamma'] },
+  focalTversky: {
+    build: focalTverskyLoss,
+    parameters: ['smooth', 'activation', 'skipAbsentClasses', 'alpha', 'beta', 'gamma'],
+  },
   focal: { build: focalLoss, parameters: ['gamma'] },
-} as const satisfies Record<string, { build: (options: never) => SegmentationLoss; parameters: readonly string[] }>;
+} as const satisfies Record<
+  string,
+  { build: (options: never) => SegmentationLoss; parameters: readonly string[] }
+>;
 
 /** The losses a config can name. */
 export const LOSS_NAMES = [...(Object.keys(LOSSES) as Array<keyof typeof LOSSES>), 'weightedSum'] as const;
@@ -54,22 +60,39 @@ export type LossConfig =
  * @param source - where the config came from (a file name), for errors.
  * @throws InputError naming `source` for an unknown loss name or parameter; RangeError for values out of range.
  */
-export function buildLoss(config: LossConfig, common: LossCommonOptions, source = 'loss config'): SegmentationLoss {
+export function buildLoss(
+  config: LossConfig,
+  common: LossCommonOptions,
+  source = 'loss config',
+): SegmentationLoss {
   if (typeof config !== 'object' || config === null || typeof config.name !== 'string') {
-    throw new InputError(source, `loss must be an object with a "name" (one of ${LOSS_NAMES.join(', ')}), got ${JSON.stringify(config)}`);
+    throw new InputError(
+      source,
+      `loss must be an object with a "name" (one of ${LOSS_NAMES.join(', ')}), got ${JSON.stringify(config)}`,
+    );
   }
   if (config.name === 'weightedSum') {
     const terms = (config as { terms?: unknown }).terms;
-    if (!Array.isArray(terms) || terms.length === 0) throw new InputError(source, 'weightedSum loss needs a non-empty "terms" array of {weight, loss}');
-    return weightedSum(terms.map((term: { weight: number; loss: LossConfig }) => ({ weight: term.weight, loss: buildLoss(term.loss, common, source) })));
+    if (!Array.isArray(terms) || terms.length === 0)
+      throw new InputError(source, 'weightedSum loss needs a non-empty "terms" array of {weight, loss}');
+    return weightedSum(
+      terms.map((term: { weight: number; loss: LossConfig }) => ({
+        weight: term.weight,
+        loss: buildLoss(term.loss, common, source),
+      })),
+    );
   }
   const entry = Object.hasOwn(LOSSES, config.name) ? LOSSES[config.name as keyof typeof LOSSES] : undefined;
-  if (entry === undefined) throw new InputError(source, `unknown loss "${config.name}": expected one of ${LOSS_NAMES.join(', ')}`);
+  if (entry === undefined)
+    throw new InputError(source, `unknown loss "${config.name}": expected one of ${LOSS_NAMES.join(', ')}`);
   const { name, ...parameters } = config;
   const allowed: readonly string[] = entry.parameters;
   for (const key of Object.keys(parameters)) {
     if (key !== 'classWeights' && !allowed.includes(key)) {
-      throw new InputError(source, `loss "${name}" has no parameter "${key}" (it takes ${[...allowed, 'classWeights'].join(', ')})`);
+      throw new InputError(
+        source,
+        `loss "${name}" has no parameter "${key}" (it takes ${[...allowed, 'classWeights'].join(', ')})`,
+      );
     }
   }
   // Each builder checks its own parameters' values.

@@ -1,2 +1,2 @@
-export * from './segmentationLosses.js';
 export * from './buildLoss.js';
+export * from './segmentationLosses.js';

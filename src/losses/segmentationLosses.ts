@@ -60,39 +60,55 @@ export interface CategoricalCrossEntropyOptions extends LossCommonOptions {
   labelSmoothing?: number;
 }
 
-function checkCommon(where: string, options: LossCommonOptions): { numClasses: number; ignoreValue: number; classWeights: number[] } {
+function checkCommon(
+  where: string,
+  options: LossCommonOptions,
+): { numClasses: number; ignoreValue: number; classWeights: number[] } {
   const { numClasses, ignoreValue = 255, classWeights } = options;
   if (!Number.isInteger(numClasses) || numClasses < 1) {
     throw new RangeError(`${where}: numClasses must be an integer >= 1, got ${String(numClasses)}`);
   }
-  if (!Number.isInteger(ignoreValue)) throw new RangeError(`${where}: ignoreValue must be an integer, got ${String(ignoreValue)}`);
+  if (!Number.isInteger(ignoreValue))
+    throw new RangeError(`${where}: ignoreValue must be an integer, got ${String(ignoreValue)}`);
   if (classWeights !== undefined) {
     if (!Array.isArray(classWeights) || classWeights.length !== numClasses) {
-      throw new RangeError(`${where}: classWeights must have ${numClasses} entries (one per class), got ${JSON.stringify(classWeights)}`);
+      throw new RangeError(
+        `${where}: classWeights must have ${numClasses} entries (one per class), got ${JSON.stringify(classWeights)}`,
+      );
     }
     if (classWeights.some((w) => !Number.isFinite(w) || w < 0)) {
-      throw new RangeError(`${where}: classWeights must be finite and >= 0, got ${JSON.stringify(classWeights)}`);
+      throw new RangeError(
+        `${where}: classWeights must be finite and >= 0, got ${JSON.stringify(classWeights)}`,
+      );
     }
   }
   return { numClasses, ignoreValue, classWeights: classWeights ?? new Array<number>(numClasses).fill(1) };
 }
 
 function checkNonNegative(where: string, name: string, value: number): void {
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${where}: ${name} must be a finite number >= 0, got ${String(value)}`);
+  if (!Number.isFinite(value) || value < 0)
+    throw new RangeError(`${where}: ${name} must be a finite number >= 0, got ${String(value)}`);
 }
 
 /**
  * The pieces every loss needs: a float mask of counted pixels [B, H, W, 1] and one-hot targets
  * [B, H, W, C] that are all zero on ignored pixels.
  */
-export function maskedOneHot(labels: tf.Tensor3D, numClasses: number, ignoreValue: number): { valid: tf.Tensor4D; oneHot: tf.Tensor4D } {
+export function maskedOneHot(
+  labels: tf.Tensor3D,
+  numClasses: number,
+  ignoreValue: number,
+): { valid: tf.Tensor4D; oneHot: tf.Tensor4D } {
   return tf.tidy(() => {
     const ints = labels.toInt();
     const validBool = tf.notEqual(ints, tf.scalar(ignoreValue, 'int32'));
     const safe = tf.where(validBool, ints, tf.zerosLike(ints));
     const valid = validBool.toFloat().expandDims(-1) as tf.Tensor4D;
     // Int one-hot then cast: the wasm float32 OneHot kernel writes int bits into floats.
-    const oneHot = tf.oneHot(safe as tf.Tensor3D, numClasses).toFloat().mul(valid) as tf.Tensor4D;
+    const oneHot = tf
+      .oneHot(safe as tf.Tensor3D, numClasses)
+      .toFloat()
+      .mul(valid) as tf.Tensor4D;
     return { valid, oneHot };
   });
 }
@@ -151,7 +167,10 @@ export function sparseCrossEntropy(options: LossCommonOptions): SegmentationLoss
 export function categoricalCrossEntropy(options: CategoricalCrossEntropyOptions): SegmentationLoss {
   const { numClasses, ignoreValue, classWeights } = checkCommon('categoricalCrossEntropy', options);
   const smoothing = options.labelSmoothing ?? 0;
-  if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`categoricalCrossEntropy: labelSmoothing must be in [0, 1), got ${String(smoothing)}`);
+  if (!(smoothing >= 0 && smoothing < 1))
+    throw new RangeError(
+      `categoricalCrossEntropy: labelSmoothing must be in [0, 1), got ${String(smoothing)}`,
+    );
   return (logits, labels) => {
     checkShapes('categoricalCrossEntropy', logits, labels, numClasses);
     return tf.tidy(() => {
@@ -182,7 +201,10 @@ export function binaryCrossEntropy(options: LossCommonOptions): SegmentationLoss
     return tf.tidy(() => {
       const { oneHot, valid } = maskedOneHot(labels, numClasses, ignoreValue);
       // Stable form of -z log s(x) - (1 - z) log(1 - s(x)) = max(x, 0) - x z + log(1 + exp(-|x|)).
-      const perChannel = tf.relu(logits).sub(logits.mul(oneHot)).add(tf.log1p(tf.exp(tf.abs(logits).neg())));
+      const perChannel = tf
+        .relu(logits)
+        .sub(logits.mul(oneHot))
+        .add(tf.log1p(tf.exp(tf.abs(logits).neg())));
       const weights = valid.mul(tf.tensor1d(classWeights));
       return weightedPixelMean(perChannel, weights);
     });
@@ -241,7 +263,13 @@ export function focalLoss(options: FocalOptions): SegmentationLoss {
  * Per-class soft counts over the batch, ignored pixels excluded: true positives sum(p g), false positives
  * sum(p (1 - g)), false negatives sum((1 - p) g), each [C].
  */
-function softCounts(logits: tf.Tensor4D, labels: tf.Tensor3D, numClasses: number, ignoreValue: number, activation: 'softmax' | 'sigmoid') {
+function softCounts(
+  logits: tf.Tensor4D,
+  labels: tf.Tensor3D,
+  numClasses: number,
+  ignoreValue: number,
+  activation: 'softmax' | 'sigmoid',
+) {
   const { oneHot, valid } = maskedOneHot(labels, numClasses, ignoreValue);
   const probabilities = (activation === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits)).mul(valid);
   const axes = [0, 1, 2];
@@ -257,7 +285,8 @@ function softCounts(logits: tf.Tensor4D, labels: tf.Tensor3D, numClasses: number
  * labelled pixels get weight 0, and a batch without any labelled pixel gives 0.
  */
 function classWeightedMean(perClass: tf.Tensor1D, classWeights: number[], labelled?: tf.Tensor): tf.Scalar {
-  const weights = labelled === undefined ? tf.tensor1d(classWeights) : tf.tensor1d(classWeights).mul(tf.sign(labelled));
+  const weights =
+    labelled === undefined ? tf.tensor1d(classWeights) : tf.tensor1d(classWeights).mul(tf.sign(labelled));
   return perClass.mul(weights).sum().div(tf.maximum(weights.sum(), 1e-12)) as tf.Scalar;
 }
 
@@ -265,9 +294,13 @@ function regionSettings(where: string, options: RegionLossOptions) {
   const smooth = options.smooth ?? 1;
   checkNonNegative(where, 'smooth', smooth);
   const activation = options.activation ?? 'softmax';
-  if (activation !== 'softmax' && activation !== 'sigmoid') throw new RangeError(`${where}: activation must be softmax or sigmoid, got ${String(activation)}`);
+  if (activation !== 'softmax' && activation !== 'sigmoid')
+    throw new RangeError(`${where}: activation must be softmax or sigmoid, got ${String(activation)}`);
   const skipAbsentClasses = options.skipAbsentClasses ?? false;
-  if (typeof skipAbsentClasses !== 'boolean') throw new RangeError(`${where}: skipAbsentClasses must be true or false, got ${String(skipAbsentClasses)}`);
+  if (typeof skipAbsentClasses !== 'boolean')
+    throw new RangeError(
+      `${where}: skipAbsentClasses must be true or false, got ${String(skipAbsentClasses)}`,
+    );
   return { smooth, activation, skipAbsentClasses };
 }
 
@@ -287,17 +320,37 @@ export function diceLoss(options: RegionLossOptions): SegmentationLoss {
   return (logits, labels) => {
     checkShapes('diceLoss', logits, labels, numClasses);
     return tf.tidy(() => {
-      const { truePositive: tp, falsePositive: fp, falseNegative: fn, labelled } = softCounts(logits, labels, numClasses, ignoreValue, activation);
+      const {
+        truePositive: tp,
+        falsePositive: fp,
+        falseNegative: fn,
+        labelled,
+      } = softCounts(logits, labels, numClasses, ignoreValue, activation);
       const dice = tp.mul(2).add(smooth).div(tp.mul(2).add(fp).add(fn).add(smooth));
-      return classWeightedMean(tf.sub(1, dice) as tf.Tensor1D, classWeights, skipAbsentClasses ? labelled : undefined);
+      return classWeightedMean(
+        tf.sub(1, dice) as tf.Tensor1D,
+        classWeights,
+        skipAbsentClasses ? labelled : undefined,
+      );
     });
   };
 }
 
 /** Per-class Tversky index [C] and the labelled pixels per class [C]. */
-function tverskyIndex(logits: tf.Tensor4D, labels: tf.Tensor3D, settings: ReturnType<typeof tverskySettings>) {
-  const { truePositive: tp, falsePositive: fp, falseNegative: fn, labelled } = softCounts(logits, labels, settings.numClasses, settings.ignoreValue, settings.activation);
-  const index = tp.add(settings.smooth).div(tp.add(fp.mul(settings.alpha)).add(fn.mul(settings.beta)).add(settings.smooth)) as tf.Tensor1D;
+function tverskyIndex(
+  logits: tf.Tensor4D,
+  labels: tf.Tensor3D,
+  settings: ReturnType<typeof tverskySettings>,
+) {
+  const {
+    truePositive: tp,
+    falsePositive: fp,
+    falseNegative: fn,
+    labelled,
+  } = softCounts(logits, labels, settings.numClasses, settings.ignoreValue, settings.activation);
+  const index = tp
+    .add(settings.smooth)
+    .div(tp.add(fp.mul(settings.alpha)).add(fn.mul(settings.beta)).add(settings.smooth)) as tf.Tensor1D;
   return { index, labelled };
 }
 
@@ -326,7 +379,11 @@ export function tverskyLoss(options: TverskyOptions): SegmentationLoss {
     checkShapes('tverskyLoss', logits, labels, settings.numClasses);
     return tf.tidy(() => {
       const { index, labelled } = tverskyIndex(logits, labels, settings);
-      return classWeightedMean(tf.sub(1, index) as tf.Tensor1D, settings.classWeights, settings.skipAbsentClasses ? labelled : undefined);
+      return classWeightedMean(
+        tf.sub(1, index) as tf.Tensor1D,
+        settings.classWeights,
+        settings.skipAbsentClasses ? labelled : undefined,
+      );
     });
   };
 }
@@ -343,14 +400,19 @@ export function tverskyLoss(options: TverskyOptions): SegmentationLoss {
 export function focalTverskyLoss(options: FocalTverskyOptions): SegmentationLoss {
   const settings = tverskySettings('focalTverskyLoss', options);
   const gamma = options.gamma ?? 0.75;
-  if (!(gamma > 0) || !Number.isFinite(gamma)) throw new RangeError(`focalTverskyLoss: gamma must be a finite number > 0, got ${String(gamma)}`);
+  if (!(gamma > 0) || !Number.isFinite(gamma))
+    throw new RangeError(`focalTverskyLoss: gamma must be a finite number > 0, got ${String(gamma)}`);
   return (logits, labels) => {
     checkShapes('focalTverskyLoss', logits, labels, settings.numClasses);
     return tf.tidy(() => {
       // Clamp at 0: with float error 1 - TI can be a hair below zero, and pow of a negative base is NaN.
       const { index, labelled } = tverskyIndex(logits, labels, settings);
       const remainder = tf.relu(tf.sub(1, index));
-      return classWeightedMean(tf.pow(remainder, gamma) as tf.Tensor1D, settings.classWeights, settings.skipAbsentClasses ? labelled : undefined);
+      return classWeightedMean(
+        tf.pow(remainder, gamma) as tf.Tensor1D,
+        settings.classWeights,
+        settings.skipAbsentClasses ? labelled : undefined,
+      );
     });
   };
 }
@@ -365,7 +427,14 @@ export function focalTverskyLoss(options: FocalTverskyOptions): SegmentationLoss
  * @param terms - losses and their weights (at least one).
  */
 export function weightedSum(terms: Array<{ weight: number; loss: SegmentationLoss }>): SegmentationLoss {
-  if (!Array.isArray(terms) || terms.length === 0) throw new RangeError('weightedSum: terms must be a non-empty array');
+  if (!Array.isArray(terms) || terms.length === 0)
+    throw new RangeError('weightedSum: terms must be a non-empty array');
   for (const { weight } of terms) checkNonNegative('weightedSum', 'weight', weight);
-  return (logits, labels) => tf.tidy(() => terms.map(({ weight, loss }) => loss(logits, labels).mul(weight)).reduce((a, b) => a.add(b)) as tf.Scalar);
+  return (logits, labels) =>
+    tf.tidy(
+      () =>
+        terms
+          .map(({ weight, loss }) => loss(logits, labels).mul(weight))
+          .reduce((a, b) => a.add(b)) as tf.Scalar,
+    );
 }

@@ -50,7 +50,8 @@ export class ConfusionMatrix {
    * @param ignoreValue - [ignoreValue=255] label value not counted.
    */
   constructor(numClasses: number, ignoreValue = 255) {
-    if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`ConfusionMatrix: numClasses must be an integer >= 1, got ${String(numClasses)}`);
+    if (!Number.isInteger(numClasses) || numClasses < 1)
+      throw new RangeError(`ConfusionMatrix: numClasses must be an integer >= 1, got ${String(numClasses)}`);
     this.numClasses = numClasses;
     this.ignoreValue = ignoreValue;
     this.counts = new Float64Array(numClasses * numClasses);
@@ -63,7 +64,9 @@ export class ConfusionMatrix {
    */
   add(labels: ArrayLike<number>, predictions: ArrayLike<number>): void {
     if (labels.length !== predictions.length) {
-      throw new RangeError(`ConfusionMatrix.add: labels and predictions must have the same length, got ${labels.length} and ${predictions.length}`);
+      throw new RangeError(
+        `ConfusionMatrix.add: labels and predictions must have the same length, got ${labels.length} and ${predictions.length}`,
+      );
     }
     const c = this.numClasses;
     for (let i = 0; i < labels.length; i++) {
@@ -71,7 +74,9 @@ export class ConfusionMatrix {
       if (label === this.ignoreValue) continue;
       const predicted = predictions[i]!;
       if (!(label >= 0 && label < c && predicted >= 0 && predicted < c)) {
-        throw new RangeError(`ConfusionMatrix.add: class ids must be in [0, ${c - 1}] or ${this.ignoreValue}, got label ${label}, prediction ${predicted} at pixel ${i}`);
+        throw new RangeError(
+          `ConfusionMatrix.add: class ids must be in [0, ${c - 1}] or ${this.ignoreValue}, got label ${label}, prediction ${predicted} at pixel ${i}`,
+        );
       }
       this.counts[label * c + predicted]! += 1;
     }
@@ -93,7 +98,10 @@ export class ConfusionMatrix {
 
   /** Adds another matrix's counts (same class count). */
   merge(other: ConfusionMatrix): void {
-    if (other.numClasses !== this.numClasses) throw new RangeError(`ConfusionMatrix.merge: class counts differ (${this.numClasses} vs ${other.numClasses})`);
+    if (other.numClasses !== this.numClasses)
+      throw new RangeError(
+        `ConfusionMatrix.merge: class counts differ (${this.numClasses} vs ${other.numClasses})`,
+      );
     for (let i = 0; i < this.counts.length; i++) this.counts[i]! += other.counts[i]!;
   }
 
@@ -148,7 +156,8 @@ export class ConfusionMatrix {
     const pixels = this.total;
     const pixelAccuracy = ratio(correct, pixels);
     const presentClasses = perClass.filter((_, k) => present[k]);
-    const mean = (pick: (m: ClassMetrics) => number) => (presentClasses.length ? presentClasses.reduce((s, m) => s + pick(m), 0) / presentClasses.length : 0);
+    const mean = (pick: (m: ClassMetrics) => number) =>
+      presentClasses.length ? presentClasses.reduce((s, m) => s + pick(m), 0) / presentClasses.length : 0;
     const result: SegmentationMetrics = {
       pixelAccuracy,
       meanIoU: mean((m) => m.iou),
@@ -169,7 +178,10 @@ export class ConfusionMatrix {
    * background counts as a false negative of its class); score = 0.3 localization + 0.7 damage.
    */
   xview2Score(): { localizationF1: number; damageF1: number; score: number } {
-    if (this.numClasses !== 5) throw new RangeError(`xview2Score needs the 5-class xBD scheme, this matrix has ${this.numClasses} classes`);
+    if (this.numClasses !== 5)
+      throw new RangeError(
+        `xview2Score needs the 5-class xBD scheme, this matrix has ${this.numClasses} classes`,
+      );
     let buildingTP = 0;
     let buildingFP = 0;
     let buildingFN = 0;

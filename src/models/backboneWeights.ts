@@ -44,7 +44,9 @@ export async function loadBackboneWeights(
   options: LoadBackboneWeightsOptions = {},
 ): Promise<WeightTransferReport> {
   if (typeof source !== 'string' || source.length === 0) {
-    throw new TypeError(`loadBackboneWeights: source must be a path or URL of a TF.js model.json, got ${JSON.stringify(source)}`);
+    throw new TypeError(
+      `loadBackboneWeights: source must be a path or URL of a TF.js model.json, got ${JSON.stringify(source)}`,
+    );
   }
   const { layerFilter = () => true } = options;
   const isHttp = /^https?:\/\//i.test(source);
@@ -53,7 +55,9 @@ export async function loadBackboneWeights(
     weightsModel = await tf.loadLayersModel(isHttp ? source : fileModelHandler(source));
   } catch (error) {
     if (error instanceof InputError) throw error;
-    throw new InputError(source, `cannot load a TF.js Layers model: ${(error as Error).message}`, { cause: error });
+    throw new InputError(source, `cannot load a TF.js Layers model: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   try {
     const targets = new Map(model.layers.map((layer) => [layer.name, layer]));
@@ -69,7 +73,10 @@ export async function loadBackboneWeights(
       }
       const expected = target.weights;
       if (expected.length !== values.length) {
-        throw new InputError(source, `layer '${layer.name}' has ${values.length} weights, the model's has ${expected.length}`);
+        throw new InputError(
+          source,
+          `layer '${layer.name}' has ${values.length} weights, the model's has ${expected.length}`,
+        );
       }
       expected.forEach((variable, i) => {
         const given = values[i]!.shape;
@@ -83,7 +90,10 @@ export async function loadBackboneWeights(
       transfers.push([target, values]);
     }
     if (transfers.length === 0) {
-      throw new InputError(source, `no layer with weights has a name in common with model '${model.name}' (expected Keras ResNet50 names such as conv1_conv)`);
+      throw new InputError(
+        source,
+        `no layer with weights has a name in common with model '${model.name}' (expected Keras ResNet50 names such as conv1_conv)`,
+      );
     }
     for (const [target, values] of transfers) target.setWeights(values);
     return { source, copied: transfers.map(([target]) => target.name), unused };

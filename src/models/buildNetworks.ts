@@ -1,9 +1,14 @@
 import type * as tf from '@tensorflow/tfjs';
+import { SeededRandom, withMathRandomFrom } from '../util/seededRandom.js';
 import { buildDeepLabV3Plus, type DeepLabV3PlusOptions } from './deeplabv3plus.js';
 import type { OutputActivation } from './modelInfo.js';
 import type { InputSize } from './optionChecks.js';
-import { buildPatchGANDiscriminator, buildPix2PixGenerator, type PatchGANOptions, type Pix2PixGeneratorOptions } from './pix2pix.js';
-import { SeededRandom, withMathRandomFrom } from '../util/seededRandom.js';
+import {
+  buildPatchGANDiscriminator,
+  buildPix2PixGenerator,
+  type PatchGANOptions,
+  type Pix2PixGeneratorOptions,
+} from './pix2pix.js';
 import { buildUNet, type UNetOptions } from './unet.js';
 
 /** The architectures a run can train, as the CLI's `--arch` names them. */
@@ -51,7 +56,9 @@ export interface Networks {
  */
 export function buildNetworks(architecture: ArchitectureName, options: NetworksOptions = {}): Networks {
   const { seed, ...rest } = options;
-  return seed === undefined ? buildArchitecture(architecture, rest) : withMathRandomFrom(new SeededRandom(seed), () => buildArchitecture(architecture, rest));
+  return seed === undefined
+    ? buildArchitecture(architecture, rest)
+    : withMathRandomFrom(new SeededRandom(seed), () => buildArchitecture(architecture, rest));
 }
 
 function buildArchitecture(architecture: ArchitectureName, options: Omit<NetworksOptions, 'seed'>): Networks {
@@ -65,9 +72,20 @@ function buildArchitecture(architecture: ArchitectureName, options: Omit<Network
     case 'pix2pix': {
       const model = buildPix2PixGenerator({ ...common, ...pix2pixGenerator });
       const { numClasses, inputChannels, inputSize } = common;
-      return { architecture, model, discriminator: buildPatchGANDiscriminator({ numClasses, inputChannels, inputSize, ...pix2pixDiscriminator }) };
+      return {
+        architecture,
+        model,
+        discriminator: buildPatchGANDiscriminator({
+          numClasses,
+          inputChannels,
+          inputSize,
+          ...pix2pixDiscriminator,
+        }),
+      };
     }
     default:
-      throw new RangeError(`buildNetworks: architecture must be one of ${ARCHITECTURE_NAMES.join(', ')}, got ${String(architecture)}`);
+      throw new RangeError(
+        `buildNetworks: architecture must be one of ${ARCHITECTURE_NAMES.join(', ')}, got ${String(architecture)}`,
+      );
   }
 }

@@ -1,10 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchNormalization } from './layers/batchNormalization.js';
 import { AtrousConv2D, AtrousDepthwiseConv2D } from './layers/atrousConv2d.js';
+import { batchNormalization } from './layers/batchNormalization.js';
 import { ResizeBilinearLike } from './layers/resizeBilinearLike.js';
-import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
+import {
+  assertSizeDivisible,
+  attachModelInfo,
+  OUTPUT_ACTIVATIONS,
+  type SegmentationModelOptions,
+} from './modelInfo.js';
 import { checkBoolean, checkInteger, checkOneOf, checkRate } from './optionChecks.js';
-import { RESNET_DEPTHS, resnetBackbone, type ResNetDepth } from './resnet.js';
+import { RESNET_DEPTHS, type ResNetDepth, resnetBackbone } from './resnet.js';
 
 /** Options of {@link buildDeepLabV3Plus}. Every option has a default. */
 export interface DeepLabV3PlusOptions extends SegmentationModelOptions {
@@ -76,29 +81,55 @@ export function buildDeepLabV3Plus(options: DeepLabV3PlusOptions = {}): tf.Layer
   checkOneOf(WHERE, 'outputStride', outputStride, [8, 16]);
   multiGrid.forEach((m, i) => checkInteger(WHERE, `multiGrid[${i}]`, m, 1));
   asppRates.forEach((r, i) => checkInteger(WHERE, `asppRates[${i}]`, r, 1));
-  for (const [key, value] of Object.entries({ asppFilters, lowLevelFilters, decoderFilters, numClasses, inputChannels })) {
+  for (const [key, value] of Object.entries({
+    asppFilters,
+    lowLevelFilters,
+    decoderFilters,
+    numClasses,
+    inputChannels,
+  })) {
     checkInteger(WHERE, key, value, 1);
   }
   checkBoolean(WHERE, 'separable', separable);
   checkRate(WHERE, 'dropout', dropout);
   checkOneOf(WHERE, 'outputActivation', outputActivation, OUTPUT_ACTIVATIONS);
-  if (inputSize !== null) assertSizeDivisible(`${WHERE}: options.inputSize`, inputSize[0], inputSize[1], outputStride);
+  if (inputSize !== null)
+    assertSizeDivisible(`${WHERE}: options.inputSize`, inputSize[0], inputSize[1], outputStride);
 
-  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
+  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+    layer.apply(x) as tf.SymbolicTensor;
   const bnRelu = (x: tf.SymbolicTensor, layerName: string) =>
-    apply(tf.layers.reLU({ name: `${layerName}_relu` }), apply(batchNormalization({ name: `${layerName}_bn` }), x));
+    apply(
+      tf.layers.reLU({ name: `${layerName}_relu` }),
+      apply(batchNormalization({ name: `${layerName}_bn` }), x),
+    );
   /**
    * Conv + batch norm + ReLU; no bias, since batch norm follows. A 3x3 conv is atrous when rate > 1 and, with
    * `separable`, split into depthwise (+ batch norm + ReLU) and pointwise parts.
    */
-  const convBnRelu = (x: tf.SymbolicTensor, layerName: string, filters: number, kernelSize: number, rate = 1) => {
-    const common = { kernelSize, padding: 'same' as const, useBias: false, kernelInitializer: tf.initializers.heNormal({}) };
+  const convBnRelu = (
+    x: tf.SymbolicTensor,
+    layerName: string,
+    filters: number,
+    kernelSize: number,
+    rate = 1,
+  ) => {
+    const common = {
+      kernelSize,
+      padding: 'same' as const,
+      useBias: false,
+      kernelInitializer: tf.initializers.heNormal({}),
+    };
     if (separable && kernelSize > 1) {
       const depthwiseName = `${layerName}_depthwise`;
       const depthwise =
         rate > 1
           ? new AtrousDepthwiseConv2D({ ...common, dilationRate: rate, name: depthwiseName })
-          : tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: common.kernelInitializer, name: depthwiseName });
+          : tf.layers.depthwiseConv2d({
+              ...common,
+              depthwiseInitializer: common.kernelInitializer,
+              name: depthwiseName,
+            });
       x = bnRelu(apply(depthwise, x), depthwiseName);
       return convBnRelu(x, `${layerName}_pointwise`, filters, 1);
     }
@@ -107,17 +138,36 @@ export function buildDeepLabV3Plus(options: DeepLabV3PlusOptions = {}): tf.Layer
     return bnRelu(apply(conv, x), layerName);
   };
 
-  const input = tf.input({ shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels], name: `${name}_input` });
-  const { lowLevel, features } = resnetBackbone(input, { depth: backbone, outputStride, multiGrid, width: backboneWidth });
+  const input = tf.input({
+    shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels],
+    name: `${name}_input`,
+  });
+  const { lowLevel, features } = resnetBackbone(input, {
+    depth: backbone,
+    outputStride,
+    multiGrid,
+    width: backboneWidth,
+  });
 
   const rateScale = 16 / outputStride;
-  const pooled = apply(tf.layers.reshape({ targetShape: [1, 1, features.shape[3]!], name: 'aspp_pool_reshape' }), apply(tf.layers.globalAveragePooling2d({ name: 'aspp_pool' }), features));
+  const pooled = apply(
+    tf.layers.reshape({ targetShape: [1, 1, features.shape[3]!], name: 'aspp_pool_reshape' }),
+    apply(tf.layers.globalAveragePooling2d({ name: 'aspp_pool' }), features),
+  );
   const branches = [
     convBnRelu(features, 'aspp0', asppFilters, 1),
     ...asppRates.map((rate, i) => convBnRelu(features, `aspp${i + 1}`, asppFilters, 3, rate * rateScale)),
-    apply(new ResizeBilinearLike({ name: 'aspp_pool_upsample' }), [convBnRelu(pooled, 'aspp_pool_conv', asppFilters, 1), features]),
+    apply(new ResizeBilinearLike({ name: 'aspp_pool_upsample' }), [
+      convBnRelu(pooled, 'aspp_pool_conv', asppFilters, 1),
+      features,
+    ]),
   ];
-  let x = convBnRelu(apply(tf.layers.concatenate({ name: 'aspp_concat' }), branches), 'aspp_projection', asppFilters, 1);
+  let x = convBnRelu(
+    apply(tf.layers.concatenate({ name: 'aspp_concat' }), branches),
+    'aspp_projection',
+    asppFilters,
+    1,
+  );
   if (dropout > 0) x = apply(tf.layers.dropout({ rate: dropout, name: 'aspp_dropout' }), x);
 
   x = apply(new ResizeBilinearLike({ name: 'decoder_upsample' }), [x, lowLevel]);
@@ -129,6 +179,12 @@ export function buildDeepLabV3Plus(options: DeepLabV3PlusOptions = {}): tf.Layer
   const logits = apply(new ResizeBilinearLike({ name: 'logits_upsample' }), [x, input]);
 
   const model = tf.model({ inputs: input, outputs: logits, name });
-  attachModelInfo(model, { architecture: 'deeplabv3plus', numClasses, outputActivation, sizeDivisor: outputStride, inputChannels });
+  attachModelInfo(model, {
+    architecture: 'deeplabv3plus',
+    numClasses,
+    outputActivation,
+    sizeDivisor: outputStride,
+    inputChannels,
+  });
   return model;
 }

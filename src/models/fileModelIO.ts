@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
 import { writeDurable } from '../io/durableWrite.js';
 // Saved DeepLabV3+ models hold segstream's own layers: loading one needs them registered, whoever calls.
@@ -35,7 +35,10 @@ const writeReplacing: ModelFileWriter = async (path, data) => {
  * A saved model's two files: the topology with its weight manifest (`<name>.json`) and the weights in one
  * shard beside it (`<name>.weights.bin`). Keys in a fixed order, so equal models give equal bytes.
  */
-function modelFiles(artifacts: tf.io.ModelArtifacts, weightsFile: string): { json: string; weights: Uint8Array } {
+function modelFiles(
+  artifacts: tf.io.ModelArtifacts,
+  weightsFile: string,
+): { json: string; weights: Uint8Array } {
   const json: tf.io.ModelJSON = {
     modelTopology: artifacts.modelTopology as object,
     weightsManifest: [{ paths: [weightsFile], weights: artifacts.weightSpecs ?? [] }],
@@ -45,7 +48,10 @@ function modelFiles(artifacts: tf.io.ModelArtifacts, weightsFile: string): { jso
     ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
     ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
   };
-  const weights = artifacts.weightData === undefined ? new Uint8Array(0) : new Uint8Array(tf.io.concatenateArrayBuffers(artifacts.weightData));
+  const weights =
+    artifacts.weightData === undefined
+      ? new Uint8Array(0)
+      : new Uint8Array(tf.io.concatenateArrayBuffers(artifacts.weightData));
   return { json: JSON.stringify(json), weights };
 }
 
@@ -62,7 +68,10 @@ function modelFiles(artifacts: tf.io.ModelArtifacts, weightsFile: string): { jso
  * ```
  * @param pathOrFileUrl - a `model.json` path, a folder, or a `file://` URL of either.
  */
-export function fileModelHandler(pathOrFileUrl: string, options: FileModelHandlerOptions = {}): tf.io.IOHandler {
+export function fileModelHandler(
+  pathOrFileUrl: string,
+  options: FileModelHandlerOptions = {},
+): tf.io.IOHandler {
   const jsonPath = modelJsonPath(pathOrFileUrl);
   const folder = dirname(jsonPath);
   const write = options.write ?? writeReplacing;
@@ -72,17 +81,26 @@ export function fileModelHandler(pathOrFileUrl: string, options: FileModelHandle
       try {
         modelJson = JSON.parse(await readFile(jsonPath, 'utf8')) as tf.io.ModelJSON;
       } catch (error) {
-        throw new InputError(jsonPath, `cannot read a TF.js model.json: ${(error as Error).message}`, { cause: error });
+        throw new InputError(jsonPath, `cannot read a TF.js model.json: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
-      if (modelJson.modelTopology === undefined) throw new InputError(jsonPath, 'not a TF.js model.json: no modelTopology');
+      if (modelJson.modelTopology === undefined)
+        throw new InputError(jsonPath, 'not a TF.js model.json: no modelTopology');
       return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
         const shards: ArrayBuffer[] = [];
         for (const path of manifest.flatMap((group) => group.paths)) {
           try {
             const bytes = await readFile(join(folder, path));
-            shards.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+            shards.push(
+              bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+            );
           } catch (error) {
-            throw new InputError(join(folder, path), `cannot read weight shard listed in ${jsonPath}: ${(error as Error).message}`, { cause: error });
+            throw new InputError(
+              join(folder, path),
+              `cannot read weight shard listed in ${jsonPath}: ${(error as Error).message}`,
+              { cause: error },
+            );
           }
         }
         return [tf.io.getWeightSpecs(manifest), tf.io.concatenateArrayBuffers(shards)];

@@ -4,7 +4,9 @@ import type * as tf from '@tensorflow/tfjs';
 function spatial(shape: tf.Shape, layer: string): number {
   const [, height, width] = shape;
   if (height == null || width == null) {
-    throw new RangeError(`countForwardFlops: layer '${layer}' has no static size: build the model with options.inputSize`);
+    throw new RangeError(
+      `countForwardFlops: layer '${layer}' has no static size: build the model with options.inputSize`,
+    );
   }
   return height * width;
 }
@@ -32,16 +34,19 @@ export function countForwardFlops(model: tf.LayersModel): number {
       case 'Conv2D':
       case 'AtrousConv2D':
         // kernel [kh, kw, in, out], once per output pixel
-        flops += 2 * taps * kernel[2]! * kernel[3]! * spatial((layer.output as tf.SymbolicTensor).shape, layer.name);
+        flops +=
+          2 * taps * kernel[2]! * kernel[3]! * spatial((layer.output as tf.SymbolicTensor).shape, layer.name);
         break;
       case 'Conv2DTranspose':
         // kernel [kh, kw, out, in], once per input pixel
-        flops += 2 * taps * kernel[2]! * kernel[3]! * spatial((layer.input as tf.SymbolicTensor).shape, layer.name);
+        flops +=
+          2 * taps * kernel[2]! * kernel[3]! * spatial((layer.input as tf.SymbolicTensor).shape, layer.name);
         break;
       case 'DepthwiseConv2D':
       case 'AtrousDepthwiseConv2D':
         // kernel [kh, kw, in, multiplier]
-        flops += 2 * taps * kernel[2]! * kernel[3]! * spatial((layer.output as tf.SymbolicTensor).shape, layer.name);
+        flops +=
+          2 * taps * kernel[2]! * kernel[3]! * spatial((layer.output as tf.SymbolicTensor).shape, layer.name);
         break;
       case 'Dense':
         flops += 2 * kernel[0]! * kernel[1]!;

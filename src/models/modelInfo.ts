@@ -65,7 +65,8 @@ export function attachModelInfo(model: tf.LayersModel, info: SegmentationModelIn
 export function getModelInfo(model: tf.LayersModel): SegmentationModelInfo {
   const metadata = model.getUserDefinedMetadata() as Record<string, unknown> | undefined;
   const info = metadata?.[METADATA_KEY] as SegmentationModelInfo | undefined;
-  if (info === undefined) throw new Error(`model '${model.name}' has no segstream metadata: was it built by a segstream builder?`);
+  if (info === undefined)
+    throw new Error(`model '${model.name}' has no segstream metadata: was it built by a segstream builder?`);
   return info;
 }
 
@@ -76,8 +77,17 @@ export function getModelInfo(model: tf.LayersModel): SegmentationModelInfo {
  * @param minSize - smallest accepted side. [minSize=sizeDivisor]
  * @throws RangeError naming `what`, the size and the divisor.
  */
-export function assertSizeDivisible(what: string, height: number, width: number, sizeDivisor: number, minSize = sizeDivisor): void {
-  for (const [axis, size] of [['height', height], ['width', width]] as const) {
+export function assertSizeDivisible(
+  what: string,
+  height: number,
+  width: number,
+  sizeDivisor: number,
+  minSize = sizeDivisor,
+): void {
+  for (const [axis, size] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
     if (!Number.isInteger(size) || size % sizeDivisor !== 0 || size < minSize) {
       const atLeast = minSize > sizeDivisor ? ` of at least ${minSize}` : '';
       throw new RangeError(
@@ -98,7 +108,12 @@ export function assertSizeDivisible(what: string, height: number, width: number,
  * @param what - names the input in the error (a file, or the option that set the tile size).
  * @throws RangeError naming `what`, the model, the size and the divisor.
  */
-export function assertModelAcceptsSize(model: tf.LayersModel, height: number, width: number, what = 'input'): void {
+export function assertModelAcceptsSize(
+  model: tf.LayersModel,
+  height: number,
+  width: number,
+  what = 'input',
+): void {
   const { sizeDivisor, minInputSize } = getModelInfo(model);
   assertSizeDivisible(`${what} (model '${model.name}')`, height, width, sizeDivisor, minInputSize);
 }

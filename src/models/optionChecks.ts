@@ -1,7 +1,13 @@
 /** Argument checks shared by the model builders: each error names the option, what is expected and what was given. */
 
 /** Throws unless `value` is an integer in [min, max]. */
-export function checkInteger(where: string, name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+export function checkInteger(
+  where: string,
+  name: string,
+  value: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): void {
   if (!Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
     throw new RangeError(`${where}: options.${name} must be an integer ${range}, got ${String(value)}`);
@@ -18,13 +24,16 @@ export function checkRate(where: string, name: string, value: number): void {
 /** Throws unless `value` is one of `allowed`. */
 export function checkOneOf<T>(where: string, name: string, value: T, allowed: readonly T[]): void {
   if (!allowed.includes(value)) {
-    throw new RangeError(`${where}: options.${name} must be one of ${allowed.map(String).join(', ')}, got ${String(value)}`);
+    throw new RangeError(
+      `${where}: options.${name} must be one of ${allowed.map(String).join(', ')}, got ${String(value)}`,
+    );
   }
 }
 
 /** Throws unless `value` is a boolean. */
 export function checkBoolean(where: string, name: string, value: unknown): void {
-  if (typeof value !== 'boolean') throw new TypeError(`${where}: options.${name} must be a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean')
+    throw new TypeError(`${where}: options.${name} must be a boolean, got ${String(value)}`);
 }
 
 /** An input size: [height, width], or null for any size that the model's stride divides. */

@@ -1,13 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchNormalization } from './layers/batchNormalization.js';
-import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
+import {
+  assertSizeDivisible,
+  attachModelInfo,
+  OUTPUT_ACTIVATIONS,
+  type SegmentationModelOptions,
+} from './modelInfo.js';
 import { checkInteger, checkOneOf, checkRate, type InputSize } from './optionChecks.js';
 
 /** Pix2Pix initialises every convolution from normal(0, 0.02) and batch-norm scales from normal(1, 0.02). */
 const convInitializer = () => tf.initializers.randomNormal({ mean: 0, stddev: 0.02 });
 const batchNorm = (name: string) =>
   batchNormalization({ gammaInitializer: tf.initializers.randomNormal({ mean: 1, stddev: 0.02 }), name });
-const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => layer.apply(x) as tf.SymbolicTensor;
+const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+  layer.apply(x) as tf.SymbolicTensor;
 
 /** Options of {@link buildPix2PixGenerator}. Every option has a default. */
 export interface Pix2PixGeneratorOptions extends SegmentationModelOptions {
@@ -63,14 +69,26 @@ export function buildPix2PixGenerator(options: Pix2PixGeneratorOptions = {}): tf
   checkInteger(GENERATOR, 'inputChannels', inputChannels, 1);
   checkOneOf(GENERATOR, 'outputActivation', outputActivation, OUTPUT_ACTIVATIONS);
   const sizeDivisor = 2 ** depth;
-  if (inputSize !== null) assertSizeDivisible(`${GENERATOR}: options.inputSize`, inputSize[0], inputSize[1], sizeDivisor);
+  if (inputSize !== null)
+    assertSizeDivisible(`${GENERATOR}: options.inputSize`, inputSize[0], inputSize[1], sizeDivisor);
 
   const filtersAt = (level: number) => Math.min(baseFilters * 2 ** level, maxFilters);
-  const input = tf.input({ shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels], name: `${name}_input` });
+  const input = tf.input({
+    shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels],
+    name: `${name}_input`,
+  });
   const skips: tf.SymbolicTensor[] = [];
   let x = input;
   for (let level = 0; level < depth; level++) {
-    const conv = tf.layers.conv2d({ filters: filtersAt(level), kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: `encoder${level}_conv` });
+    const conv = tf.layers.conv2d({
+      filters: filtersAt(level),
+      kernelSize: 4,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: convInitializer(),
+      name: `encoder${level}_conv`,
+    });
     x = apply(conv, x);
     // As in Pix2Pix: no batch norm on the raw image's layer, nor on the 1x1 bottleneck (its batch statistics are degenerate).
     if (level > 0 && level < depth - 1) x = apply(batchNorm(`encoder${level}_bn`), x);
@@ -78,18 +96,40 @@ export function buildPix2PixGenerator(options: Pix2PixGeneratorOptions = {}): tf
     skips.push(x);
   }
   for (let level = depth - 2; level >= 0; level--) {
-    const upconv = tf.layers.conv2dTranspose({ filters: filtersAt(level), kernelSize: 4, strides: 2, padding: 'same', useBias: false, kernelInitializer: convInitializer(), name: `decoder${level}_upconv` });
+    const upconv = tf.layers.conv2dTranspose({
+      filters: filtersAt(level),
+      kernelSize: 4,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: convInitializer(),
+      name: `decoder${level}_upconv`,
+    });
     x = apply(batchNorm(`decoder${level}_bn`), apply(upconv, x));
-    if (depth - 2 - level < dropoutLayers && dropout > 0) x = apply(tf.layers.dropout({ rate: dropout, name: `decoder${level}_dropout` }), x);
+    if (depth - 2 - level < dropoutLayers && dropout > 0)
+      x = apply(tf.layers.dropout({ rate: dropout, name: `decoder${level}_dropout` }), x);
     x = apply(tf.layers.reLU({ name: `decoder${level}_relu` }), x);
     x = apply(tf.layers.concatenate({ name: `decoder${level}_concat` }), [x, skips[level]!]);
   }
   const logits = apply(
-    tf.layers.conv2dTranspose({ filters: numClasses, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: convInitializer(), name: 'logits' }),
+    tf.layers.conv2dTranspose({
+      filters: numClasses,
+      kernelSize: 4,
+      strides: 2,
+      padding: 'same',
+      kernelInitializer: convInitializer(),
+      name: 'logits',
+    }),
     x,
   );
   const model = tf.model({ inputs: input, outputs: logits, name });
-  attachModelInfo(model, { architecture: 'pix2pix-generator', numClasses, outputActivation, sizeDivisor, inputChannels });
+  attachModelInfo(model, {
+    architecture: 'pix2pix-generator',
+    numClasses,
+    outputActivation,
+    sizeDivisor,
+    inputChannels,
+  });
   return model;
 }
 
@@ -138,7 +178,15 @@ export function patchGANReceptiveField(stridedLayers: number): number {
  * @throws RangeError naming the option when an option is out of range.
  */
 export function buildPatchGANDiscriminator(options: PatchGANOptions = {}): tf.LayersModel {
-  const { stridedLayers = 3, baseFilters = 64, maxFilters = 512, numClasses = 5, inputChannels = 3, inputSize = null, name = 'patchgan_discriminator' } = options;
+  const {
+    stridedLayers = 3,
+    baseFilters = 64,
+    maxFilters = 512,
+    numClasses = 5,
+    inputChannels = 3,
+    inputSize = null,
+    name = 'patchgan_discriminator',
+  } = options;
   checkInteger(DISCRIMINATOR, 'stridedLayers', stridedLayers, 1, 8);
   checkInteger(DISCRIMINATOR, 'baseFilters', baseFilters, 1);
   checkInteger(DISCRIMINATOR, 'maxFilters', maxFilters, baseFilters);
@@ -147,7 +195,14 @@ export function buildPatchGANDiscriminator(options: PatchGANOptions = {}): tf.La
   const sizeDivisor = 2 ** stridedLayers;
   // The two stride-1 layers each take one pixel off: at least a 1x1 grid of patches must remain.
   const minInputSize = 3 * sizeDivisor;
-  if (inputSize !== null) assertSizeDivisible(`${DISCRIMINATOR}: options.inputSize`, inputSize[0], inputSize[1], sizeDivisor, minInputSize);
+  if (inputSize !== null)
+    assertSizeDivisible(
+      `${DISCRIMINATOR}: options.inputSize`,
+      inputSize[0],
+      inputSize[1],
+      sizeDivisor,
+      minInputSize,
+    );
 
   const shape = (channels: number) => [inputSize?.[0] ?? null, inputSize?.[1] ?? null, channels];
   const image = tf.input({ shape: shape(inputChannels), name: `${name}_image` });
@@ -172,6 +227,13 @@ export function buildPatchGANDiscriminator(options: PatchGANOptions = {}): tf.La
     x = apply(tf.layers.leakyReLU({ alpha: 0.2, name: `layer${i}_lrelu` }), x);
   }
   const model = tf.model({ inputs: [image, classMap], outputs: x, name });
-  attachModelInfo(model, { architecture: 'pix2pix-discriminator', numClasses, outputActivation: 'sigmoid', sizeDivisor, minInputSize, inputChannels });
+  attachModelInfo(model, {
+    architecture: 'pix2pix-discriminator',
+    numClasses,
+    outputActivation: 'sigmoid',
+    sizeDivisor,
+    minInputSize,
+    inputChannels,
+  });
   return model;
 }

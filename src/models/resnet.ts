@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchNormalization } from './layers/batchNormalization.js';
 import { AtrousConv2D } from './layers/atrousConv2d.js';
+import { batchNormalization } from './layers/batchNormalization.js';
 
 /** The ResNet variants segstream builds: 18 and 34 with basic blocks, 50 with bottleneck blocks. */
 export type ResNetDepth = 18 | 34 | 50;
@@ -36,33 +36,75 @@ type Apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]
 const apply: Apply = (layer, x) => layer.apply(x) as tf.SymbolicTensor;
 
 /** Conv (atrous when rate > 1) + batch norm (+ ReLU), named `<name>_conv`, `<name>_bn`, `<name>_relu` as in Keras. */
-function convBn(x: tf.SymbolicTensor, name: string, filters: number, kernelSize: number, stride: number, rate: number, relu: boolean) {
+function convBn(
+  x: tf.SymbolicTensor,
+  name: string,
+  filters: number,
+  kernelSize: number,
+  stride: number,
+  rate: number,
+  relu: boolean,
+) {
   const padding = kernelSize === 1 ? 'valid' : 'same';
   const kernelInitializer = tf.initializers.heNormal({});
   const conv =
     rate > 1
-      ? new AtrousConv2D({ filters, kernelSize, dilationRate: rate, padding, kernelInitializer, name: `${name}_conv` })
-      : tf.layers.conv2d({ filters, kernelSize, strides: stride, padding, kernelInitializer, name: `${name}_conv` });
+      ? new AtrousConv2D({
+          filters,
+          kernelSize,
+          dilationRate: rate,
+          padding,
+          kernelInitializer,
+          name: `${name}_conv`,
+        })
+      : tf.layers.conv2d({
+          filters,
+          kernelSize,
+          strides: stride,
+          padding,
+          kernelInitializer,
+          name: `${name}_conv`,
+        });
   // Keras' ResNet50 batch-norm settings, so ImageNet statistics behave as they were trained.
   x = apply(batchNormalization({ axis: 3, epsilon: 1.001e-5, name: `${name}_bn` }), apply(conv, x));
   return relu ? apply(tf.layers.reLU({ name: `${name}_relu` }), x) : x;
 }
 
 /** Keras' ResNet50 bottleneck block: 1x1 (carries the stride), 3x3, 1x1 to 4x filters, plus the shortcut. */
-function bottleneckBlock(x: tf.SymbolicTensor, name: string, filters: number, stride: number, rate: number, projectShortcut: boolean) {
+function bottleneckBlock(
+  x: tf.SymbolicTensor,
+  name: string,
+  filters: number,
+  stride: number,
+  rate: number,
+  projectShortcut: boolean,
+) {
   const shortcut = projectShortcut ? convBn(x, `${name}_0`, 4 * filters, 1, stride, 1, false) : x;
   let y = convBn(x, `${name}_1`, filters, 1, stride, 1, true);
   y = convBn(y, `${name}_2`, filters, 3, 1, rate, true);
   y = convBn(y, `${name}_3`, 4 * filters, 1, 1, 1, false);
-  return apply(tf.layers.reLU({ name: `${name}_out` }), apply(tf.layers.add({ name: `${name}_add` }), [shortcut, y]));
+  return apply(
+    tf.layers.reLU({ name: `${name}_out` }),
+    apply(tf.layers.add({ name: `${name}_add` }), [shortcut, y]),
+  );
 }
 
 /** ResNet-18/34 basic block: two 3x3 convolutions (the first carries the stride), plus the shortcut. */
-function basicBlock(x: tf.SymbolicTensor, name: string, filters: number, stride: number, rate: number, projectShortcut: boolean) {
+function basicBlock(
+  x: tf.SymbolicTensor,
+  name: string,
+  filters: number,
+  stride: number,
+  rate: number,
+  projectShortcut: boolean,
+) {
   const shortcut = projectShortcut ? convBn(x, `${name}_0`, filters, 1, stride, 1, false) : x;
   let y = convBn(x, `${name}_1`, filters, 3, stride, rate, true);
   y = convBn(y, `${name}_2`, filters, 3, 1, rate, true);
-  return apply(tf.layers.reLU({ name: `${name}_out` }), apply(tf.layers.add({ name: `${name}_add` }), [shortcut, y]));
+  return apply(
+    tf.layers.reLU({ name: `${name}_out` }),
+    apply(tf.layers.add({ name: `${name}_add` }), [shortcut, y]),
+  );
 }
 
 /**
@@ -79,11 +121,23 @@ function basicBlock(x: tf.SymbolicTensor, name: string, filters: number, stride:
  * @param input - symbolic [B, H, W, C] input.
  * @param options - see {@link ResNetBackboneOptions}; validated by the model builders.
  */
-export function resnetBackbone(input: tf.SymbolicTensor, options: ResNetBackboneOptions = {}): ResNetFeatures {
+export function resnetBackbone(
+  input: tf.SymbolicTensor,
+  options: ResNetBackboneOptions = {},
+): ResNetFeatures {
   const { depth = 50, outputStride = 16, multiGrid = [1, 1, 1], width = 64 } = options;
   const bottleneck = depth === 50;
   let x = apply(tf.layers.zeroPadding2d({ padding: 3, name: 'conv1_pad' }), input);
-  x = apply(tf.layers.conv2d({ filters: width, kernelSize: 7, strides: 2, kernelInitializer: 'heNormal', name: 'conv1_conv' }), x);
+  x = apply(
+    tf.layers.conv2d({
+      filters: width,
+      kernelSize: 7,
+      strides: 2,
+      kernelInitializer: 'heNormal',
+      name: 'conv1_conv',
+    }),
+    x,
+  );
   x = apply(batchNormalization({ axis: 3, epsilon: 1.001e-5, name: 'conv1_bn' }), x);
   x = apply(tf.layers.reLU({ name: 'conv1_relu' }), x);
   x = apply(tf.layers.zeroPadding2d({ padding: 1, name: 'pool1_pad' }), x);

@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchNormalization } from './layers/batchNormalization.js';
-import { assertSizeDivisible, attachModelInfo, OUTPUT_ACTIVATIONS, type SegmentationModelOptions } from './modelInfo.js';
+import {
+  assertSizeDivisible,
+  attachModelInfo,
+  OUTPUT_ACTIVATIONS,
+  type SegmentationModelOptions,
+} from './modelInfo.js';
 import { checkBoolean, checkInteger, checkOneOf, checkRate } from './optionChecks.js';
 
 /** Options of {@link buildUNet}. Every option has a default. */
@@ -55,40 +60,67 @@ export function buildUNet(options: UNetOptions = {}): tf.LayersModel {
   checkInteger(WHERE, 'inputChannels', inputChannels, 1);
   checkOneOf(WHERE, 'outputActivation', outputActivation, OUTPUT_ACTIVATIONS);
   const sizeDivisor = 2 ** depth;
-  if (inputSize !== null) assertSizeDivisible(`${WHERE}: options.inputSize`, inputSize[0], inputSize[1], sizeDivisor);
+  if (inputSize !== null)
+    assertSizeDivisible(`${WHERE}: options.inputSize`, inputSize[0], inputSize[1], sizeDivisor);
 
   const convBlock = (x: tf.SymbolicTensor, filters: number, prefix: string): tf.SymbolicTensor => {
     for (const k of [1, 2]) {
       x = tf.layers
-        .conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: 'heNormal', name: `${prefix}_conv${k}` })
+        .conv2d({
+          filters,
+          kernelSize: 3,
+          padding: 'same',
+          kernelInitializer: 'heNormal',
+          name: `${prefix}_conv${k}`,
+        })
         .apply(x) as tf.SymbolicTensor;
       // PyTorch's BatchNorm2d defaults, so that the model trains like the reference.
-      if (batchNorm) x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${prefix}_bn${k}` }).apply(x) as tf.SymbolicTensor;
+      if (batchNorm)
+        x = batchNormalization({ momentum: 0.9, epsilon: 1e-5, name: `${prefix}_bn${k}` }).apply(
+          x,
+        ) as tf.SymbolicTensor;
       x = tf.layers.reLU({ name: `${prefix}_relu${k}` }).apply(x) as tf.SymbolicTensor;
     }
     return x;
   };
 
-  const input = tf.input({ shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels], name: `${name}_input` });
+  const input = tf.input({
+    shape: [inputSize?.[0] ?? null, inputSize?.[1] ?? null, inputChannels],
+    name: `${name}_input`,
+  });
   const skips: tf.SymbolicTensor[] = [];
   let x = input;
   for (let level = 0; level < depth; level++) {
     x = convBlock(x, baseFilters * 2 ** level, `down${level}`);
     skips.push(x);
-    x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `down${level}_pool` }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .maxPooling2d({ poolSize: 2, strides: 2, name: `down${level}_pool` })
+      .apply(x) as tf.SymbolicTensor;
   }
   x = convBlock(x, baseFilters * 2 ** depth, 'bottleneck');
-  if (dropout > 0) x = tf.layers.dropout({ rate: dropout, name: 'bottleneck_dropout' }).apply(x) as tf.SymbolicTensor;
+  if (dropout > 0)
+    x = tf.layers.dropout({ rate: dropout, name: 'bottleneck_dropout' }).apply(x) as tf.SymbolicTensor;
   for (let level = depth - 1; level >= 0; level--) {
     const filters = baseFilters * 2 ** level;
     const up = tf.layers
-      .conv2dTranspose({ filters, kernelSize: 2, strides: 2, padding: 'valid', kernelInitializer: 'heNormal', name: `up${level}_upconv` })
+      .conv2dTranspose({
+        filters,
+        kernelSize: 2,
+        strides: 2,
+        padding: 'valid',
+        kernelInitializer: 'heNormal',
+        name: `up${level}_upconv`,
+      })
       .apply(x) as tf.SymbolicTensor;
     // Upsampled features first, then the skip: the channel order of the reference's torch.cat([up, skip]).
-    const merged = tf.layers.concatenate({ axis: -1, name: `up${level}_concat` }).apply([up, skips[level]!]) as tf.SymbolicTensor;
+    const merged = tf.layers
+      .concatenate({ axis: -1, name: `up${level}_concat` })
+      .apply([up, skips[level]!]) as tf.SymbolicTensor;
     x = convBlock(merged, filters, `up${level}`);
   }
-  const logits = tf.layers.conv2d({ filters: numClasses, kernelSize: 1, name: 'logits' }).apply(x) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .conv2d({ filters: numClasses, kernelSize: 1, name: 'logits' })
+    .apply(x) as tf.SymbolicTensor;
 
   const model = tf.model({ inputs: input, outputs: logits, name });
   attachModelInfo(model, { architecture: 'unet', numClasses, outputActivation, sizeDivisor, inputChannels });

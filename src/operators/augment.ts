@@ -1,4 +1,4 @@
-import { type OperatorFunction, defer, map } from 'rxjs';
+import { defer, map, type OperatorFunction } from 'rxjs';
 import { type AugmentOptions, applyAugmentation, drawAugmentation } from '../tiling/augmentation.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import { SeededRandom } from '../util/seededRandom.js';
@@ -8,7 +8,8 @@ const COLOUR_SEED_SALT = 0x5bd1e995;
 
 function checkFraction(value: number | undefined, name: string, max: number): number {
   const given = value ?? 0;
-  if (typeof given !== 'number' || !(given >= 0 && given <= max)) throw new RangeError(`augment: ${name} must be a number in [0, ${max}], got ${value}`);
+  if (typeof given !== 'number' || !(given >= 0 && given <= max))
+    throw new RangeError(`augment: ${name} must be a number in [0, ${max}], got ${value}`);
   return given;
 }
 
@@ -24,10 +25,14 @@ function checkFraction(value: number | undefined, name: string, max: number): nu
  * @returns an operator from tiles to augmented tiles (new arrays; the input tiles are not changed).
  */
 export function augment(options: AugmentOptions): OperatorFunction<LabelledTile, LabelledTile> {
-  if (!options || !Number.isInteger(options.seed)) throw new TypeError(`augment: seed must be an integer, got ${options?.seed}`);
+  if (!options || !Number.isInteger(options.seed))
+    throw new TypeError(`augment: seed must be an integer, got ${options?.seed}`);
   if (options.cropScale !== undefined) {
     const [min, max] = options.cropScale;
-    if (!(min > 0 && min <= max && max <= 1)) throw new RangeError(`augment: cropScale must be [min, max] with 0 < min <= max <= 1, got [${min}, ${max}]`);
+    if (!(min > 0 && min <= max && max <= 1))
+      throw new RangeError(
+        `augment: cropScale must be [min, max] with 0 < min <= max <= 1, got [${min}, ${max}]`,
+      );
   }
   checkFraction(options.brightness, 'brightness', 1);
   checkFraction(options.contrast, 'contrast', 1);
@@ -37,6 +42,10 @@ export function augment(options: AugmentOptions): OperatorFunction<LabelledTile,
     defer(() => {
       const random = new SeededRandom(options.seed);
       const colourRandom = new SeededRandom(options.seed ^ COLOUR_SEED_SALT);
-      return tiles.pipe(map((tile) => applyAugmentation(tile, drawAugmentation(random, colourRandom, options, tile.image.width))));
+      return tiles.pipe(
+        map((tile) =>
+          applyAugmentation(tile, drawAugmentation(random, colourRandom, options, tile.image.width)),
+        ),
+      );
     });
 }

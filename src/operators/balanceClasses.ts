@@ -1,5 +1,9 @@
-import { type OperatorFunction, concatMap, from } from 'rxjs';
-import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../tiling/classBalance.js';
+import { concatMap, from, type OperatorFunction } from 'rxjs';
+import {
+  type BalanceClassesOptions,
+  checkBalanceClasses,
+  repeatBalancedTiles,
+} from '../tiling/classBalance.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 
 /**

@@ -1,4 +1,4 @@
-import { type OperatorFunction, bufferCount, filter } from 'rxjs';
+import { bufferCount, filter, type OperatorFunction } from 'rxjs';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 
 export interface BatchTilesOptions {
@@ -20,7 +20,8 @@ export interface BatchTilesOptions {
  */
 export function batchTiles(options: BatchTilesOptions): OperatorFunction<LabelledTile, LabelledTile[]> {
   const { batchSize, dropRemainder = false } = options ?? ({} as BatchTilesOptions);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchTiles: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchTiles: batchSize must be a positive integer, got ${batchSize}`);
   return (tiles) => {
     const batches = tiles.pipe(bufferCount<LabelledTile>(batchSize));
     return dropRemainder ? batches.pipe(filter((batch) => batch.length === batchSize)) : batches;

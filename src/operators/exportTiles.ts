@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type OperatorFunction, concatMap } from 'rxjs';
+import { concatMap, type OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
 import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
 import { writeNpy } from '../io/writeNpy.js';
@@ -14,7 +14,8 @@ export interface ExportTilesOptions {
 }
 
 /** File stem of a tile: source id and origin, so tiles of one image sort together and name their place. */
-export const tileStem = (tile: LabelledTile): string => `${tile.origin.sourceId}_x${tile.origin.x}_y${tile.origin.y}`;
+export const tileStem = (tile: LabelledTile): string =>
+  `${tile.origin.sourceId}_x${tile.origin.x}_y${tile.origin.y}`;
 
 /**
  * Writes each tile as a PNG pair (`images/<stem>.png` RGB, `masks/<stem>.png` single-channel class ids)
@@ -29,17 +30,27 @@ export const tileStem = (tile: LabelledTile): string => `${tile.origin.sourceId}
  */
 export function exportTiles(options: ExportTilesOptions): OperatorFunction<LabelledTile, LabelledTile> {
   if (!options || typeof options.outDir !== 'string' || options.outDir.length === 0) {
-    throw new TypeError(`exportTiles: outDir must be a non-empty folder path, got ${JSON.stringify(options?.outDir)}`);
+    throw new TypeError(
+      `exportTiles: outDir must be a non-empty folder path, got ${JSON.stringify(options?.outDir)}`,
+    );
   }
   const formats = options.formats ?? ['png'];
   if (formats.length === 0 || formats.some((f) => f !== 'png' && f !== 'npy')) {
-    throw new RangeError(`exportTiles: formats must be a non-empty list of 'png' and 'npy', got ${JSON.stringify(formats)}`);
+    throw new RangeError(
+      `exportTiles: formats must be a non-empty list of 'png' and 'npy', got ${JSON.stringify(formats)}`,
+    );
   }
-  const folders = { images: join(options.outDir, 'images'), masks: join(options.outDir, 'masks'), npy: join(options.outDir, 'npy') };
+  const folders = {
+    images: join(options.outDir, 'images'),
+    masks: join(options.outDir, 'masks'),
+    npy: join(options.outDir, 'npy'),
+  };
   let made: Promise<unknown> | undefined;
   const makeFolders = (): Promise<unknown> =>
     (made ??= Promise.all([
-      ...(formats.includes('png') ? [mkdir(folders.images, { recursive: true }), mkdir(folders.masks, { recursive: true })] : []),
+      ...(formats.includes('png')
+        ? [mkdir(folders.images, { recursive: true }), mkdir(folders.masks, { recursive: true })]
+        : []),
       ...(formats.includes('npy') ? [mkdir(folders.npy, { recursive: true })] : []),
     ]));
   return concatMap(async (tile) => {
@@ -48,7 +59,11 @@ export function exportTiles(options: ExportTilesOptions): OperatorFunction<Label
     const { width, height } = tile.image;
     const writes: Array<Promise<unknown>> = [];
     if (formats.includes('png')) {
-      writes.push(sharp(tile.image.data, { raw: { width, height, channels: 3 } }).png().toFile(join(folders.images, `${stem}.png`)));
+      writes.push(
+        sharp(tile.image.data, { raw: { width, height, channels: 3 } })
+          .png()
+          .toFile(join(folders.images, `${stem}.png`)),
+      );
       writes.push(writeClassMaskPng(join(folders.masks, `${stem}.png`), tile.mask));
     }
     if (formats.includes('npy')) {

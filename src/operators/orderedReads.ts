@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { type BadInputPolicy, type InputError, type SkipSink, handleBadInput } from '../errors.js';
+import { type BadInputPolicy, handleBadInput, type InputError, type SkipSink } from '../errors.js';
 import type { LabelledPair } from '../types.js';
 
 export interface OrderedReadsOptions {
@@ -18,7 +18,10 @@ export interface OrderedReadsOptions {
  * wait. A failed read stops the stream with its error, or under `skip` (for an `InputError`) is recorded
  * and left out. The reading engine of `readLabelledImages` and of the tile pipeline's worker threads.
  */
-export function orderedReads<T>(read: (pair: LabelledPair) => Promise<T>, options: OrderedReadsOptions): OperatorFunction<LabelledPair, T> {
+export function orderedReads<T>(
+  read: (pair: LabelledPair) => Promise<T>,
+  options: OrderedReadsOptions,
+): OperatorFunction<LabelledPair, T> {
   const { concurrency, onBadInput: policy } = options;
   return (pairs) =>
     new Observable<T>((subscriber) => {
@@ -50,10 +53,13 @@ export function orderedReads<T>(read: (pair: LabelledPair) => Promise<T>, option
       const start = (pair: LabelledPair): void => {
         const entry: (typeof queue)[number] = { pair, settled: false };
         queue.push(entry);
-        read(pair).then(
-          (result) => Object.assign(entry, { settled: true, result }),
-          (error: unknown) => Object.assign(entry, { settled: true, error: error ?? new Error('read failed') }),
-        ).then(drain);
+        read(pair)
+          .then(
+            (result) => Object.assign(entry, { settled: true, result }),
+            (error: unknown) =>
+              Object.assign(entry, { settled: true, error: error ?? new Error('read failed') }),
+          )
+          .then(drain);
       };
 
       const subscription = pairs.subscribe({

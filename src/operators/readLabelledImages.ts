@@ -28,7 +28,9 @@ export interface ReadLabelledImagesOptions extends ReadLabelledImageOptions {
  * @param options class map, mask reader, format, concurrency, bad-input policy and skip report.
  * @returns an operator from pairs to decoded labelled images, in input order.
  */
-export function readLabelledImages(options: ReadLabelledImagesOptions): OperatorFunction<LabelledPair, LabelledImage> {
+export function readLabelledImages(
+  options: ReadLabelledImagesOptions,
+): OperatorFunction<LabelledPair, LabelledImage> {
   if (!options || typeof options.readMask !== 'function') {
     throw new TypeError(`readLabelledImages: readMask must be a function, got ${typeof options?.readMask}`);
   }
@@ -38,7 +40,10 @@ export function readLabelledImages(options: ReadLabelledImagesOptions): Operator
     throw new RangeError(`readLabelledImages: concurrency must be a positive integer, got ${concurrency}`);
   }
   const policy = options.onBadInput ?? 'throw';
-  if (policy !== 'throw' && policy !== 'skip') throw new RangeError(`readLabelledImages: onBadInput must be 'throw' or 'skip', got ${JSON.stringify(policy)}`);
+  if (policy !== 'throw' && policy !== 'skip')
+    throw new RangeError(
+      `readLabelledImages: onBadInput must be 'throw' or 'skip', got ${JSON.stringify(policy)}`,
+    );
 
   return orderedReads((pair) => readLabelledImage(pair, options), {
     concurrency,

@@ -21,7 +21,8 @@ export interface ShuffleOptions {
  */
 export function shuffle<T>(options: ShuffleOptions): OperatorFunction<T, T> {
   const { bufferSize, seed } = options ?? ({} as ShuffleOptions);
-  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new RangeError(`shuffle: bufferSize must be a positive integer, got ${bufferSize}`);
+  if (!Number.isInteger(bufferSize) || bufferSize < 1)
+    throw new RangeError(`shuffle: bufferSize must be a positive integer, got ${bufferSize}`);
   if (!Number.isInteger(seed)) throw new TypeError(`shuffle: seed must be an integer, got ${seed}`);
   return (source) =>
     new Observable<T>((subscriber) => {

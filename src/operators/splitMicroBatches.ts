@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type OperatorFunction, concatMap, from } from 'rxjs';
+import { concatMap, from, type OperatorFunction } from 'rxjs';
 import type { TensorBatch } from '../types.js';
 
 /**
@@ -17,12 +17,15 @@ import type { TensorBatch } from '../types.js';
  * @throws RangeError when a batch's size is not a multiple of `count` (use `dropRemainder` upstream).
  */
 export function splitMicroBatches(count: number): OperatorFunction<TensorBatch, TensorBatch> {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`splitMicroBatches: count must be a positive integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`splitMicroBatches: count must be a positive integer, got ${count}`);
   return concatMap((batch) => {
     if (count === 1) return [batch];
     const size = batch.images.shape[0];
     if (size % count !== 0) {
-      throw new RangeError(`splitMicroBatches: a batch of ${size} tiles (from ${batch.origins[0]?.sourceId}) does not split into ${count} equal micro-batches`);
+      throw new RangeError(
+        `splitMicroBatches: a batch of ${size} tiles (from ${batch.origins[0]?.sourceId}) does not split into ${count} equal micro-batches`,
+      );
     }
     const each = size / count;
     let unreleased = count;

@@ -1,6 +1,6 @@
-import { type OperatorFunction, concatMap, from } from 'rxjs';
+import { concatMap, from, type OperatorFunction } from 'rxjs';
 import type { LabelledTile } from '../tiling/labelledTile.js';
-import { type TileOptions, cutTiles, tileGrid } from '../tiling/tileGrid.js';
+import { cutTiles, type TileOptions, tileGrid } from '../tiling/tileGrid.js';
 import type { LabelledImage } from '../types.js';
 
 /**

@@ -1,9 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { Observable, type OperatorFunction, map } from 'rxjs';
+import { map, Observable, type OperatorFunction } from 'rxjs';
 import { normalizedPixelTensor } from '../backend/wasm/pixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
-import { type PixelNormalization, normalizedPixels, pixelNormalization } from '../tiling/pixelNormalization.js';
+import {
+  normalizedPixels,
+  type PixelNormalization,
+  pixelNormalization,
+} from '../tiling/pixelNormalization.js';
 import type { TensorBatch } from '../types.js';
 
 export interface ToTensorBatchOptions {
@@ -35,8 +39,14 @@ export interface OneHotTensorBatch extends TensorBatch {
 
 function checkPerChannel(value: readonly number[] | undefined, name: string, positive: boolean): void {
   if (value === undefined) return;
-  if (!Array.isArray(value) || value.length === 0 || value.some((v) => typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0))) {
-    throw new RangeError(`toTensorBatch: ${name} must be ${positive ? 'positive ' : ''}numbers, one per channel, got ${JSON.stringify(value)}`);
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.some((v) => typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0))
+  ) {
+    throw new RangeError(
+      `toTensorBatch: ${name} must be ${positive ? 'positive ' : ''}numbers, one per channel, got ${JSON.stringify(value)}`,
+    );
   }
 }
 
@@ -54,10 +64,13 @@ function checkPerChannel(value: readonly number[] | undefined, name: string, pos
  * @param options normalization, one-hot labels, ignore value, release callback and how far ahead to convert.
  * @returns an operator from tile arrays to tensor batches.
  */
-export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunction<LabelledTile[], TensorBatch | OneHotTensorBatch> {
+export function toTensorBatch(
+  options: ToTensorBatchOptions = {},
+): OperatorFunction<LabelledTile[], TensorBatch | OneHotTensorBatch> {
   const { ahead } = options;
   if (ahead === undefined) return map(tensorBatchMaker(options));
-  if (!Number.isInteger(ahead) || ahead < 1) throw new RangeError(`toTensorBatch: ahead must be a positive integer, got ${ahead}`);
+  if (!Number.isInteger(ahead) || ahead < 1)
+    throw new RangeError(`toTensorBatch: ahead must be a positive integer, got ${ahead}`);
   return (source) =>
     new Observable((subscriber) => {
       const waiting: LabelledTile[][] = [];
@@ -104,22 +117,34 @@ export function toTensorBatch(options: ToTensorBatchOptions = {}): OperatorFunct
 }
 
 /** The conversion of one batch of tiles, with the staging buffer it reuses across batches. */
-function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]) => TensorBatch | OneHotTensorBatch {
+function tensorBatchMaker(
+  options: ToTensorBatchOptions,
+): (tiles: LabelledTile[]) => TensorBatch | OneHotTensorBatch {
   checkPerChannel(options.mean, 'mean', false);
   checkPerChannel(options.std, 'std', true);
   const ignoreValue = options.ignoreValue ?? IGNORE_VALUE;
   const numClasses = options.numClasses;
   if (options.oneHot && (!Number.isInteger(numClasses) || numClasses! < 1)) {
-    throw new RangeError(`toTensorBatch: numClasses must be a positive integer with oneHot, got ${numClasses}`);
+    throw new RangeError(
+      `toTensorBatch: numClasses must be a positive integer with oneHot, got ${numClasses}`,
+    );
   }
   if (options.mean && options.std && options.mean.length !== options.std.length) {
-    throw new RangeError(`toTensorBatch: mean and std must have one value per channel each, got ${options.mean.length} and ${options.std.length}`);
+    throw new RangeError(
+      `toTensorBatch: mean and std must have one value per channel each, got ${options.mean.length} and ${options.std.length}`,
+    );
   }
   /** The factors for a channel count, checked against the given mean and std. */
   const normalizationFor = (channels: number): PixelNormalization => {
     const given = options.mean ?? options.std;
-    if (given && given.length !== channels) throw new RangeError(`toTensorBatch: ${given.length} values of mean/std for tiles of ${channels} channels`);
-    return pixelNormalization(options.mean ?? new Array<number>(channels).fill(0), options.std ?? new Array<number>(channels).fill(1));
+    if (given && given.length !== channels)
+      throw new RangeError(
+        `toTensorBatch: ${given.length} values of mean/std for tiles of ${channels} channels`,
+      );
+    return pixelNormalization(
+      options.mean ?? new Array<number>(channels).fill(0),
+      options.std ?? new Array<number>(channels).fill(1),
+    );
   };
   let normalization: PixelNormalization | undefined;
   // Backends that copy values into their own memory when a tensor is made (wasm) let one staging buffer
@@ -139,10 +164,14 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
     for (let b = 0; b < tiles.length; b++) {
       const tile = tiles[b]!;
       if (tile.image.width !== width || tile.image.height !== height) {
-        throw new RangeError(`toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`);
+        throw new RangeError(
+          `toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`,
+        );
       }
       if (tile.image.channels !== channels) {
-        throw new RangeError(`toTensorBatch: tiles of one batch must share a channel count; ${tile.origin.sourceId} has ${tile.image.channels}, not ${channels}`);
+        throw new RangeError(
+          `toTensorBatch: tiles of one batch must share a channel count; ${tile.origin.sourceId} has ${tile.image.channels}, not ${channels}`,
+        );
       }
       labels.set(tile.mask.data, b * pixels);
     }
@@ -154,7 +183,10 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
       for (let i = 0; i < labels.length; i++) {
         const label = labels[i]!;
         if (label === ignoreValue) continue;
-        if (label >= channels) throw new RangeError(`toTensorBatch: class id ${label} in a tile of ${tiles[Math.floor(i / pixels)]!.origin.sourceId} is not below numClasses=${channels}`);
+        if (label >= channels)
+          throw new RangeError(
+            `toTensorBatch: class id ${label} in a tile of ${tiles[Math.floor(i / pixels)]!.origin.sourceId} is not below numClasses=${channels}`,
+          );
         encoded[i * channels + label] = 1;
       }
     }
@@ -164,7 +196,11 @@ function tensorBatchMaker(options: ToTensorBatchOptions): (tiles: LabelledTile[]
     const pixelData = tiles.map((tile) => tile.image.data);
     const batch: TensorBatch = {
       images: (normalizedPixelTensor(pixelData, [...shape, channels], scale, offset) ??
-        tf.tensor4d(normalizedPixels(pixelData, { scale, offset }), [...shape, channels], 'float32')) as tf.Tensor4D,
+        tf.tensor4d(
+          normalizedPixels(pixelData, { scale, offset }),
+          [...shape, channels],
+          'float32',
+        )) as tf.Tensor4D,
       labels: tf.tensor3d(labels, shape, 'int32'),
       origins: tiles.map((tile) => tile.origin),
       release: () => undefined,

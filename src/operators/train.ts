@@ -1,8 +1,8 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { TensorBatch } from '../types.js';
 import type { TrainingEvent } from '../training/events.js';
 import { Trainer } from '../training/trainer.js';
 import { checkTrainerOptions, type TrainerOptions } from '../training/trainerOptions.js';
+import type { TensorBatch } from '../types.js';
 
 /** Options of {@link train}: the trainer's, plus a signal to stop at the next batch boundary. */
 export interface TrainOptions extends TrainerOptions {
@@ -71,7 +71,16 @@ export function train(options: TrainOptions): OperatorFunction<TensorBatch, Trai
               const state = trainer.state;
               const { events, checkpoint } = await trainer.abort();
               emit(events);
-              emit([{ type: 'stopped', reason: 'aborted', epoch: state.epoch, step: state.step, globalStep: state.globalStep, ...(checkpoint ? { checkpoint } : {}) }]);
+              emit([
+                {
+                  type: 'stopped',
+                  reason: 'aborted',
+                  epoch: state.epoch,
+                  step: state.step,
+                  globalStep: state.globalStep,
+                  ...(checkpoint ? { checkpoint } : {}),
+                },
+              ]);
               end();
               break;
             }

@@ -1,12 +1,12 @@
 import type * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
+import type { RasterReadOptions } from '../io/geoTiff.js';
+import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/confusionMatrix.js';
-import { readLabelledImage, type ReadLabelMask } from '../io/readLabelledImage.js';
-import type { RasterReadOptions } from '../io/geoTiff.js';
 import { predictFullImage, type TestTimeAugmentation } from '../predict/slidingWindow.js';
 import { pairFiles } from '../sources/pairFiles.js';
-import { type Shard, WHOLE_JOB, shardItems } from '../util/shard.js';
+import { type Shard, shardItems, WHOLE_JOB } from '../util/shard.js';
 
 /** One class's row of an evaluation. */
 export interface ClassEvaluation {
@@ -58,7 +58,11 @@ export interface EvaluateOptions {
 }
 
 /** Turns the confusion matrix into the report's shape (snake_case keys, as other tools read them). */
-export function evaluationReport(matrix: ConfusionMatrix, classNames: string[], images: number): EvaluationReport {
+export function evaluationReport(
+  matrix: ConfusionMatrix,
+  classNames: string[],
+  images: number,
+): EvaluationReport {
   const metrics: SegmentationMetrics = matrix.metrics(classNames);
   const n = matrix.numClasses;
   const total = matrix.total;
@@ -67,14 +71,29 @@ export function evaluationReport(matrix: ConfusionMatrix, classNames: string[], 
     for (let row = 0; row < n; row++) predicted += matrix.at(row, k);
     const truePositive = matrix.at(k, k);
     const trueNegative = total - c.support - predicted + truePositive;
-    return { name: c.name, precision: c.precision, recall: c.recall, f1: c.f1, iou: c.iou, accuracy: total > 0 ? (truePositive + trueNegative) / total : NaN, support: c.support };
+    return {
+      name: c.name,
+      precision: c.precision,
+      recall: c.recall,
+      f1: c.f1,
+      iou: c.iou,
+      accuracy: total > 0 ? (truePositive + trueNegative) / total : NaN,
+      support: c.support,
+    };
   });
   const report: EvaluationReport = {
     images,
     pixels: metrics.pixels,
     per_class: perClass,
-    overall: { ...metrics.macro, iou: metrics.meanIoU, accuracy: metrics.pixelAccuracy, mean_iou: metrics.meanIoU },
-    confusion_matrix: Array.from({ length: n }, (_, row) => Array.from({ length: n }, (_, col) => matrix.at(row, col))),
+    overall: {
+      ...metrics.macro,
+      iou: metrics.meanIoU,
+      accuracy: metrics.pixelAccuracy,
+      mean_iou: metrics.meanIoU,
+    },
+    confusion_matrix: Array.from({ length: n }, (_, row) =>
+      Array.from({ length: n }, (_, col) => matrix.at(row, col)),
+    ),
   };
   if (metrics.xview2) report.xview2 = metrics.xview2;
   return report;
@@ -92,29 +111,55 @@ export function evaluationReport(matrix: ConfusionMatrix, classNames: string[], 
  * @param model The segmentation model (logits).
  * @param options Folders, class map, mask reader and window size.
  */
-export async function evaluateFolder(model: tf.LayersModel, options: EvaluateOptions): Promise<EvaluationReport> {
+export async function evaluateFolder(
+  model: tf.LayersModel,
+  options: EvaluateOptions,
+): Promise<EvaluationReport> {
   const paired = (await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir })).pairs;
-  if (paired.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
+  if (paired.length === 0)
+    throw new Error(
+      `no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`,
+    );
   const wanted = options.ids ? new Set(options.ids) : undefined;
   const pairs = wanted ? paired.filter((pair) => wanted.has(pair.id)) : paired;
   if (wanted && pairs.length !== wanted.size) {
     const found = new Set(pairs.map((pair) => pair.id));
     const missing = [...wanted].filter((id) => !found.has(id));
-    throw new Error(`${missing.length} of the ${wanted.size} images to evaluate have no image and label pair in ${options.imagesDir} / ${options.labelsDir}: ${missing.slice(0, 5).join(', ')}`);
+    throw new Error(
+      `${missing.length} of the ${wanted.size} images to evaluate have no image and label pair in ${options.imagesDir} / ${options.labelsDir}: ${missing.slice(0, 5).join(', ')}`,
+    );
   }
   const matrix = new ConfusionMatrix(options.classMap.names.length, options.classMap.ignoreValue);
   const shardPairs = shardItems(pairs, options.shard ?? WHOLE_JOB);
   for (const [index, pair] of shardPairs.entries()) {
-    const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}), ...(options.raster ? { raster: options.raster } : {}) });
-    const { classes } = await predictFullImage(model, labelled.image, { tileSize: options.tileSize ?? 256, ...(options.testTimeAugmentation ? { testTimeAugmentation: options.testTimeAugmentation } : {}) });
+    const labelled = await readLabelledImage(pair, {
+      classMap: options.classMap,
+      readMask: options.readMask,
+      ...(options.format ? { format: options.format } : {}),
+      ...(options.raster ? { raster: options.raster } : {}),
+    });
+    const { classes } = await predictFullImage(model, labelled.image, {
+      tileSize: options.tileSize ?? 256,
+      ...(options.testTimeAugmentation ? { testTimeAugmentation: options.testTimeAugmentation } : {}),
+    });
     matrix.add(labelled.mask.data, classes.data);
     options.onImage?.(pair.id, index + 1, shardPairs.length);
   }
-  return augmentedReport(matrix, options.classMap.names, shardPairs.length, options.testTimeAugmentation ?? 'none');
+  return augmentedReport(
+    matrix,
+    options.classMap.names,
+    shardPairs.length,
+    options.testTimeAugmentation ?? 'none',
+  );
 }
 
 /** {@link evaluationReport}, naming the test-time augmentation when there was one. */
-function augmentedReport(matrix: ConfusionMatrix, classNames: string[], images: number, augmentation: TestTimeAugmentation): EvaluationReport {
+function augmentedReport(
+  matrix: ConfusionMatrix,
+  classNames: string[],
+  images: number,
+  augmentation: TestTimeAugmentation,
+): EvaluationReport {
   const report = evaluationReport(matrix, classNames, images);
   return augmentation === 'none' ? report : { ...report, test_time_augmentation: augmentation };
 }
@@ -133,27 +178,66 @@ export function addEvaluations(parts: readonly EvaluationReport[]): EvaluationRe
   const matrix = new ConfusionMatrix(classNames.length);
   for (const [k, part] of parts.entries()) {
     const names = part.per_class.map((c) => c.name);
-    if (!isSameList(names, classNames)) throw new RangeError(`addEvaluations: evaluation ${k} has classes ${names.join(', ')}, the first ${classNames.join(', ')}`);
-    if (part.test_time_augmentation !== first.test_time_augmentation) throw new RangeError(`addEvaluations: evaluation ${k} was made with test-time augmentation ${part.test_time_augmentation ?? 'none'}, the first with ${first.test_time_augmentation ?? 'none'}`);
-    part.confusion_matrix.forEach((row, t) => row.forEach((count, p) => (matrix.counts[t * classNames.length + p]! += count)));
+    if (!isSameList(names, classNames))
+      throw new RangeError(
+        `addEvaluations: evaluation ${k} has classes ${names.join(', ')}, the first ${classNames.join(', ')}`,
+      );
+    if (part.test_time_augmentation !== first.test_time_augmentation)
+      throw new RangeError(
+        `addEvaluations: evaluation ${k} was made with test-time augmentation ${part.test_time_augmentation ?? 'none'}, the first with ${first.test_time_augmentation ?? 'none'}`,
+      );
+    part.confusion_matrix.forEach((row, t) =>
+      row.forEach((count, p) => (matrix.counts[t * classNames.length + p]! += count)),
+    );
   }
-  return augmentedReport(matrix, classNames, parts.reduce((n, part) => n + part.images, 0), first.test_time_augmentation ?? 'none');
+  return augmentedReport(
+    matrix,
+    classNames,
+    parts.reduce((n, part) => n + part.images, 0),
+    first.test_time_augmentation ?? 'none',
+  );
 }
 
-const isSameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const isSameList = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
 
 const percent = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : '-');
 
 /** The report as an aligned text table: one row per class, then the overall row. */
 export function evaluationTable(report: EvaluationReport): string {
   const header = ['class', 'precision', 'recall', 'f1', 'iou', 'accuracy', 'support'];
-  const rows = report.per_class.map((c) => [c.name, percent(c.precision), percent(c.recall), percent(c.f1), percent(c.iou), percent(c.accuracy), String(c.support)]);
+  const rows = report.per_class.map((c) => [
+    c.name,
+    percent(c.precision),
+    percent(c.recall),
+    percent(c.f1),
+    percent(c.iou),
+    percent(c.accuracy),
+    String(c.support),
+  ]);
   const o = report.overall;
-  rows.push(['overall (macro)', percent(o.precision), percent(o.recall), percent(o.f1), percent(o.iou), percent(o.accuracy), String(report.pixels)]);
+  rows.push([
+    'overall (macro)',
+    percent(o.precision),
+    percent(o.recall),
+    percent(o.f1),
+    percent(o.iou),
+    percent(o.accuracy),
+    String(report.pixels),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const format = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  const lines = [format(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(format), `mean IoU ${percent(o.mean_iou)}, pixel accuracy ${percent(o.accuracy)}`];
-  if (report.xview2) lines.push(`xView2 score ${percent(report.xview2.score)} (localization F1 ${percent(report.xview2.localizationF1)}, damage F1 ${percent(report.xview2.damageF1)})`);
+  const format = (cells: string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const lines = [
+    format(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(format),
+    `mean IoU ${percent(o.mean_iou)}, pixel accuracy ${percent(o.accuracy)}`,
+  ];
+  if (report.xview2)
+    lines.push(
+      `xView2 score ${percent(report.xview2.score)} (localization F1 ${percent(report.xview2.localizationF1)}, damage F1 ${percent(report.xview2.damageF1)})`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -161,7 +245,10 @@ export function evaluationTable(report: EvaluationReport): string {
 export function confusionCsv(report: EvaluationReport): string {
   const quote = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const names = report.per_class.map((c) => quote(c.name));
-  const lines = [['true\\predicted', ...names].join(','), ...report.confusion_matrix.map((row, i) => [names[i], ...row].join(','))];
+  const lines = [
+    ['true\\predicted', ...names].join(','),
+    ...report.confusion_matrix.map((row, i) => [names[i], ...row].join(',')),
+  ];
   return `${lines.join('\n')}\n`;
 }
 
@@ -181,8 +268,11 @@ export async function confusionHeatmapPng(report: EvaluationReport, cellSize = 4
     row.forEach((count, j) => {
       const t = sum > 0 ? count / sum : 0;
       const colour = [255 - t * 225, 255 - t * 175, 255 - t * 80];
-      for (let y = i * cellSize; y < (i + 1) * cellSize; y++) for (let x = j * cellSize; x < (j + 1) * cellSize; x++) rgb.set(colour, (y * side + x) * 3);
+      for (let y = i * cellSize; y < (i + 1) * cellSize; y++)
+        for (let x = j * cellSize; x < (j + 1) * cellSize; x++) rgb.set(colour, (y * side + x) * 3);
     });
   });
-  return sharp(rgb, { raw: { width: side, height: side, channels: 3 } }).png().toBuffer();
+  return sharp(rgb, { raw: { width: side, height: side, channels: 3 } })
+    .png()
+    .toBuffer();
 }

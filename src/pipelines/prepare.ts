@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { from, lastValueFrom } from 'rxjs';
 import { join, relative } from 'node:path';
+import { from, lastValueFrom } from 'rxjs';
 import sharp, { type Sharp } from 'sharp';
-import { type BadInputPolicy, InputError, SkipReport, type SkippedItem, handleBadInput } from '../errors.js';
+import { type BadInputPolicy, handleBadInput, InputError, type SkippedItem, SkipReport } from '../errors.js';
 import { decodeImage } from '../io/decodeImage.js';
 import { StagedOutput } from '../io/stagedOutput.js';
 import { writeClassMaskPng } from '../io/writeClassMaskPng.js';
@@ -11,11 +11,11 @@ import { cocoImageKeys } from '../labels/coco.js';
 import type { DegenerateShapePolicy } from '../labels/geometry.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
 import { exportTiles } from '../operators/exportTiles.js';
-import { type TileOptions, cutTiles, tileGrid } from '../tiling/tileGrid.js';
 import { pairFiles } from '../sources/pairFiles.js';
 import { type SplitOptions, splitBySource } from '../sources/splitBySource.js';
+import { cutTiles, type TileOptions, tileGrid } from '../tiling/tileGrid.js';
 import type { ClassMask, RasterImage, Split } from '../types.js';
-import { type Shard, WHOLE_JOB, shardItems, shardName } from '../util/shard.js';
+import { type Shard, shardItems, shardName, WHOLE_JOB } from '../util/shard.js';
 
 export interface PrepareMasksOptions {
   imagesDir: string;
@@ -82,10 +82,15 @@ export async function prepareMasks(options: PrepareMasksOptions): Promise<Prepar
   const shard = options.shard ?? WHOLE_JOB;
   const staged = await StagedOutput.open(options.outDir, shardName(shard));
   const folders = ['masks', ...(options.previews ? ['previews'] : [])];
-  for (const folder of folders) for (const root of [options.outDir, staged.dir]) await mkdir(join(root, folder), { recursive: true });
+  for (const folder of folders)
+    for (const root of [options.outDir, staged.dir]) await mkdir(join(root, folder), { recursive: true });
   const masksDir = join(staged.dir, 'masks');
   const previewsDir = join(staged.dir, 'previews');
-  const pairing = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir, multiImageLabelKeys: cocoImageKeys });
+  const pairing = await pairFiles({
+    imagesDir: options.imagesDir,
+    labelsDir: options.labelsDir,
+    multiImageLabelKeys: cocoImageKeys,
+  });
   const splits = splitBySource(pairing.pairs, options.split);
   const shardIds = new Set(shardItems(pairing.pairs, shard).map((pair) => pair.id));
   const grid = options.tiles ? tileGrid(options.tiles) : undefined;
@@ -114,10 +119,16 @@ export async function prepareMasks(options: PrepareMasksOptions): Promise<Prepar
         const image = await decodeImage(pair.imagePath);
         const mask = await readLabelMask(pair, image, classMap, readOptions);
         await writeClassMaskPng(join(masksDir, `${pair.id}.png`), mask);
-        if (options.previews) await colourPreview(image, mask, classMap).toFile(join(previewsDir, `${pair.id}.png`));
+        if (options.previews)
+          await colourPreview(image, mask, classMap).toFile(join(previewsDir, `${pair.id}.png`));
         if (grid) {
           const tiles = cutTiles({ ...pair, image, mask }, grid);
-          await lastValueFrom(from(tiles).pipe(exportTiles({ outDir: join(staged.dir, 'tiles', split), formats: options.tiles!.formats })), { defaultValue: undefined });
+          await lastValueFrom(
+            from(tiles).pipe(
+              exportTiles({ outDir: join(staged.dir, 'tiles', split), formats: options.tiles!.formats }),
+            ),
+            { defaultValue: undefined },
+          );
           summary.tiles[split] += tiles.length;
         }
         countPixels(mask, classMap, summary.pixels[split], summary.pixels.total);
@@ -176,11 +187,21 @@ export function addPrepareTotals(parts: readonly PrepareTotalsJson[]): PrepareTo
   };
   const union = (lists: string[][]): string[] => [...new Set(lists.flat())].sort();
   const skipped = new SkipReport();
-  for (const { file, problem } of parts.flatMap((part) => part.skipped.items)) skipped.add(new InputError(file, problem));
+  for (const { file, problem } of parts.flatMap((part) => part.skipped.items))
+    skipped.add(new InputError(file, problem));
   return {
     written: parts.reduce((n, part) => n + part.written, 0),
-    tiles: parts.reduce<Record<string, number>>((tiles, part) => sum(tiles, part.tiles), { train: 0, validation: 0, test: 0 }) as PrepareTotals['tiles'],
-    pixels: Object.fromEntries((['train', 'validation', 'test', 'total'] as const).map((column) => [column, parts.reduce<Record<string, number>>((counts, part) => sum(counts, part.pixels[column]), {})])) as PrepareTotals['pixels'],
+    tiles: parts.reduce<Record<string, number>>((tiles, part) => sum(tiles, part.tiles), {
+      train: 0,
+      validation: 0,
+      test: 0,
+    }) as PrepareTotals['tiles'],
+    pixels: Object.fromEntries(
+      (['train', 'validation', 'test', 'total'] as const).map((column) => [
+        column,
+        parts.reduce<Record<string, number>>((counts, part) => sum(counts, part.pixels[column]), {}),
+      ]),
+    ) as PrepareTotals['pixels'],
     imagesWithoutLabels: union(parts.map((part) => part.imagesWithoutLabels)),
     labelsWithoutImages: union(parts.map((part) => part.labelsWithoutImages)),
     skipped,
@@ -192,13 +213,26 @@ export function addPrepareTotals(parts: readonly PrepareTotalsJson[]): PrepareTo
 export function formatPrepareSummary(summary: PrepareTotals): string {
   const columns = ['train', 'validation', 'test', 'total'] as const;
   const tiles = summary.tiles.train + summary.tiles.validation + summary.tiles.test;
-  const tileLine = tiles ? `, ${tiles} tiles (train ${summary.tiles.train}, validation ${summary.tiles.validation}, test ${summary.tiles.test})` : '';
-  const lines = [`wrote ${summary.written} masks${tileLine}`, ['class'.padEnd(16), ...columns.map((c) => c.padStart(12))].join('')];
+  const tileLine = tiles
+    ? `, ${tiles} tiles (train ${summary.tiles.train}, validation ${summary.tiles.validation}, test ${summary.tiles.test})`
+    : '';
+  const lines = [
+    `wrote ${summary.written} masks${tileLine}`,
+    ['class'.padEnd(16), ...columns.map((c) => c.padStart(12))].join(''),
+  ];
   for (const name of Object.keys(summary.pixels.total)) {
-    lines.push([name.padEnd(16), ...columns.map((c) => String(summary.pixels[c][name] ?? 0).padStart(12))].join(''));
+    lines.push(
+      [name.padEnd(16), ...columns.map((c) => String(summary.pixels[c][name] ?? 0).padStart(12))].join(''),
+    );
   }
-  if (summary.imagesWithoutLabels.length) lines.push(`images without labels: ${summary.imagesWithoutLabels.length} (${summary.imagesWithoutLabels.slice(0, 5).join(', ')}${summary.imagesWithoutLabels.length > 5 ? ', ...' : ''})`);
-  if (summary.labelsWithoutImages.length) lines.push(`labels without images: ${summary.labelsWithoutImages.length} (${summary.labelsWithoutImages.slice(0, 5).join(', ')}${summary.labelsWithoutImages.length > 5 ? ', ...' : ''})`);
+  if (summary.imagesWithoutLabels.length)
+    lines.push(
+      `images without labels: ${summary.imagesWithoutLabels.length} (${summary.imagesWithoutLabels.slice(0, 5).join(', ')}${summary.imagesWithoutLabels.length > 5 ? ', ...' : ''})`,
+    );
+  if (summary.labelsWithoutImages.length)
+    lines.push(
+      `labels without images: ${summary.labelsWithoutImages.length} (${summary.labelsWithoutImages.slice(0, 5).join(', ')}${summary.labelsWithoutImages.length > 5 ? ', ...' : ''})`,
+    );
   if (summary.skippedShapes.length) lines.push(`degenerate shapes left out: ${summary.skippedShapes.length}`);
   if (summary.skipped.count) lines.push(summary.skipped.toString());
   return lines.join('\n');

@@ -1,29 +1,43 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, defer, from, type Observable, of } from 'rxjs';
-import { type BadInputPolicy, InputError, type SkipReport, type SkippedItem, handleBadInput } from '../errors.js';
+import {
+  type BadInputPolicy,
+  handleBadInput,
+  InputError,
+  type SkippedItem,
+  type SkipReport,
+} from '../errors.js';
 import { readImageHeader } from '../io/decodeImage.js';
 import type { RasterReadOptions } from '../io/geoTiff.js';
+import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
-import { buildNetworks, type ArchitectureName } from '../models/buildNetworks.js';
-import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
-import { tileGrid, tilePositions } from '../tiling/tileGrid.js';
+import { loadBackboneWeights } from '../models/backboneWeights.js';
+import { type ArchitectureName, buildNetworks } from '../models/buildNetworks.js';
+import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
+import { splitMicroBatches } from '../operators/splitMicroBatches.js';
 import { train } from '../operators/train.js';
+import { predictFullImage } from '../predict/slidingWindow.js';
+import { sidePanelPng } from '../predict/writePrediction.js';
+import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js';
 import { pairFiles } from '../sources/pairFiles.js';
-import { splitBySource, type SplitPairs } from '../sources/splitBySource.js';
+import { type SplitPairs, splitBySource } from '../sources/splitBySource.js';
 import { tileBatches } from '../sources/tileBatches.js';
-import { assertCheckpointDirWritable, loadLatestCheckpoint, resumeSourcePosition } from '../training/checkpoint.js';
+import {
+  type BalanceClassesOptions,
+  checkBalanceClasses,
+  windowHoldsClasses,
+} from '../tiling/classBalance.js';
+import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../tiling/shuffleBudget.js';
+import { tileGrid, tilePositions } from '../tiling/tileGrid.js';
+import {
+  assertCheckpointDirWritable,
+  loadLatestCheckpoint,
+  resumeSourcePosition,
+} from '../training/checkpoint.js';
 import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
-import type { MetricEvent, PredictionSampleEvent } from '../sinks/sinkEvents.js';
-import { loadBackboneWeights } from '../models/backboneWeights.js';
-import type { DeepLabV3PlusOptions } from '../models/deeplabv3plus.js';
-import { splitMicroBatches } from '../operators/splitMicroBatches.js';
-import { type BalanceClassesOptions, checkBalanceClasses, windowHoldsClasses } from '../tiling/classBalance.js';
-import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../tiling/shuffleBudget.js';
-import { predictFullImage } from '../predict/slidingWindow.js';
-import { sidePanelPng } from '../predict/writePrediction.js';
 
 /** Everything a training run is configured by; the CLI's `train` options map onto it one to one. */
 export interface TrainPipelineOptions {
@@ -55,7 +69,10 @@ export interface TrainPipelineOptions {
   /** [depth] UNet depth (pooling steps). */
   depth?: number;
   /** DeepLabV3+'s backbone and head (defaults: ResNet-50 of width 64, output stride 16, 256-filter head). */
-  deeplab?: Pick<DeepLabV3PlusOptions, 'backbone' | 'backboneWidth' | 'outputStride' | 'separable' | 'asppFilters' | 'decoderFilters'>;
+  deeplab?: Pick<
+    DeepLabV3PlusOptions,
+    'backbone' | 'backboneWidth' | 'outputStride' | 'separable' | 'asppFilters' | 'decoderFilters'
+  >;
   /**
    * DeepLabV3+: a saved TF.js ResNet (path, file:// or http(s) URL of its model.json, e.g. Keras' ImageNet
    * ResNet-50 converted: docs/RESNET_WEIGHTS.md) whose layers are copied into the backbone by name before a
@@ -110,9 +127,16 @@ export interface TrainPipelineOptions {
  * defaults (step: x0.1 every third of the epochs; cosine and poly: over the whole run), and cosine or poly
  * without `totalSteps` get the run's.
  */
-export function scheduleForRun(schedule: ScheduleConfig | ScheduleConfig['name'], epochs: number, stepsPerEpoch: number): ScheduleConfig {
+export function scheduleForRun(
+  schedule: ScheduleConfig | ScheduleConfig['name'],
+  epochs: number,
+  stepsPerEpoch: number,
+): ScheduleConfig {
   const totalSteps = epochs * stepsPerEpoch;
-  const config = typeof schedule === 'string' ? ({ name: schedule } as Partial<ScheduleConfig> & { name: ScheduleConfig['name'] }) : schedule;
+  const config =
+    typeof schedule === 'string'
+      ? ({ name: schedule } as Partial<ScheduleConfig> & { name: ScheduleConfig['name'] })
+      : schedule;
   switch (config.name) {
     case 'step':
       return { everyEpochs: Math.max(1, Math.round(epochs / 3)), gamma: 0.1, ...config } as ScheduleConfig;
@@ -147,7 +171,11 @@ export interface TrainingRun {
  * Tiles per epoch, without decoding an image: how many batches make one epoch. From the image headers, and
  * with balanced sampling also from the label masks (a tile holding a balanced class counts `factor` times).
  */
-async function countTiles(pairs: readonly LabelledPair[], tileSize: number, options: TrainPipelineOptions): Promise<number> {
+async function countTiles(
+  pairs: readonly LabelledPair[],
+  tileSize: number,
+  options: TrainPipelineOptions,
+): Promise<number> {
   const grid = tileGrid({ size: tileSize });
   const policy = options.onBadInput ?? 'throw';
   const balance = options.sampleBalance;
@@ -160,8 +188,14 @@ async function countTiles(pairs: readonly LabelledPair[], tileSize: number, opti
         tiles += positions.length;
         continue;
       }
-      const mask = await options.readMask(pair, size, options.classMap, options.format ? { format: options.format } : {});
-      for (const { x, y } of positions) tiles += windowHoldsClasses(mask, x, y, tileSize, balance) ? balance.factor : 1;
+      const mask = await options.readMask(
+        pair,
+        size,
+        options.classMap,
+        options.format ? { format: options.format } : {},
+      );
+      for (const { x, y } of positions)
+        tiles += windowHoldsClasses(mask, x, y, tileSize, balance) ? balance.factor : 1;
     } catch (error) {
       // Under `skip` an unreadable image counts no tiles; the source reports it when it reaches it.
       handleBadInput(error, policy, undefined);
@@ -174,7 +208,10 @@ async function countTiles(pairs: readonly LabelledPair[], tileSize: number, opti
  * The channel count all images of a run share, from their headers: the model's input channels.
  * @throws InputError naming an image whose count differs from the first image's.
  */
-async function sharedChannelCount(pairs: readonly LabelledPair[], options: TrainPipelineOptions): Promise<number> {
+async function sharedChannelCount(
+  pairs: readonly LabelledPair[],
+  options: TrainPipelineOptions,
+): Promise<number> {
   let first: { path: string; channels: number } | undefined;
   for (const pair of pairs) {
     let channels: number;
@@ -187,7 +224,10 @@ async function sharedChannelCount(pairs: readonly LabelledPair[], options: Train
     }
     first ??= { path: pair.imagePath, channels };
     if (channels !== first.channels) {
-      throw new InputError(pair.imagePath, `has ${channels} channels (bands) but ${first.path} has ${first.channels}: the images of one run must have the same band count (select bands with --bands)`);
+      throw new InputError(
+        pair.imagePath,
+        `has ${channels} channels (bands) but ${first.path} has ${first.channels}: the images of one run must have the same band count (select bands with --bands)`,
+      );
     }
   }
   if (!first) throw new InputError(pairs[0]!.imagePath, 'no image of the run could be read');
@@ -215,45 +255,79 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   const numClasses = options.classMap.names.length;
   // A read-only or full disk is found now, not at the first checkpoint.
   if (options.checkpointDir) await assertCheckpointDirWritable(options.checkpointDir);
-  const { pairs, imagesWithoutLabels } = await pairFiles({ imagesDir: options.imagesDir, labelsDir: options.labelsDir });
+  const { pairs, imagesWithoutLabels } = await pairFiles({
+    imagesDir: options.imagesDir,
+    labelsDir: options.labelsDir,
+  });
   // Left out under either policy, and reported.
-  for (const image of imagesWithoutLabels) options.skipReport?.add(new InputError(image, `no label file of the same name in ${options.labelsDir}`));
-  if (pairs.length === 0) throw new Error(`no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`);
+  for (const image of imagesWithoutLabels)
+    options.skipReport?.add(new InputError(image, `no label file of the same name in ${options.labelsDir}`));
+  if (pairs.length === 0)
+    throw new Error(
+      `no image in ${options.imagesDir} has a label file of the same name in ${options.labelsDir}`,
+    );
   const splits = splitBySource(pairs, { ratios: options.splitRatios ?? [0.8, 0.1, 0.1], seed });
-  if (splits.train.length === 0) throw new Error(`the train split is empty: ${pairs.length} pairs with split ratios ${JSON.stringify(options.splitRatios)}`);
+  if (splits.train.length === 0)
+    throw new Error(
+      `the train split is empty: ${pairs.length} pairs with split ratios ${JSON.stringify(options.splitRatios)}`,
+    );
   if (options.backboneWeights !== undefined && options.arch !== 'deeplabv3plus') {
     throw new RangeError(`train: backbone weights are for deeplabv3plus, not ${options.arch}`);
   }
   const microBatches = options.microBatches ?? 1;
   if (!Number.isInteger(microBatches) || microBatches < 1 || batchSize % microBatches !== 0) {
-    throw new RangeError(`train: the batch size (${batchSize}) must be a multiple of the micro-batches (${microBatches})`);
+    throw new RangeError(
+      `train: the batch size (${batchSize}) must be a multiple of the micro-batches (${microBatches})`,
+    );
   }
   if (options.sampleBalance) checkBalanceClasses(options.sampleBalance);
-  const inputChannels = await sharedChannelCount([...splits.train, ...splits.validation, ...splits.test], options);
+  const inputChannels = await sharedChannelCount(
+    [...splits.train, ...splits.validation, ...splits.test],
+    options,
+  );
   const tilesPerEpoch = await countTiles(splits.train, tileSize, options);
   // Micro-batches need whole batches, so a short last batch is left out of each epoch.
-  const stepsPerEpoch = microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
-  if (stepsPerEpoch === 0) throw new RangeError(`train: ${tilesPerEpoch} training tiles do not fill one batch of ${batchSize}`);
+  const stepsPerEpoch =
+    microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
+  if (stepsPerEpoch === 0)
+    throw new RangeError(`train: ${tilesPerEpoch} training tiles do not fill one batch of ${batchSize}`);
 
-  const resumed = options.resume && options.checkpointDir ? await loadLatestCheckpoint(options.checkpointDir) : null;
+  const resumed =
+    options.resume && options.checkpointDir ? await loadLatestCheckpoint(options.checkpointDir) : null;
   const networks = resumed
     ? { model: resumed.models.model!, discriminator: resumed.models.discriminator }
     : buildNetworks(options.arch, {
         numClasses,
         inputChannels,
         seed,
-        unet: { ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}), ...(options.depth ? { depth: options.depth } : {}) },
-        pix2pixGenerator: { depth: pix2pixDepth(tileSize), ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}) },
-        pix2pixDiscriminator: options.discriminatorFilters ? { baseFilters: options.discriminatorFilters } : {},
+        unet: {
+          ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}),
+          ...(options.depth ? { depth: options.depth } : {}),
+        },
+        pix2pixGenerator: {
+          depth: pix2pixDepth(tileSize),
+          ...(options.baseFilters ? { baseFilters: options.baseFilters } : {}),
+        },
+        pix2pixDiscriminator: options.discriminatorFilters
+          ? { baseFilters: options.discriminatorFilters }
+          : {},
         ...(options.deeplab ? { deeplabv3plus: options.deeplab } : {}),
       });
   const modelChannels = networks.model.inputs[0]!.shape[3];
   if (resumed && modelChannels !== inputChannels) {
-    throw new InputError(resumed.path, `holds a model of ${modelChannels} input channels, but the images have ${inputChannels}: resume with the band selection the run was trained with`);
+    throw new InputError(
+      resumed.path,
+      `holds a model of ${modelChannels} input channels, but the images have ${inputChannels}: resume with the band selection the run was trained with`,
+    );
   }
-  const backboneLayers = options.backboneWeights !== undefined && !resumed ? (await loadBackboneWeights(networks.model, options.backboneWeights)).copied : undefined;
+  const backboneLayers =
+    options.backboneWeights !== undefined && !resumed
+      ? (await loadBackboneWeights(networks.model, options.backboneWeights)).copied
+      : undefined;
   // The source counts whole batches; the trainer's position counts the micro-batches it consumed.
-  const start = resumed ? { epoch: resumed.position.epoch, batch: resumeSourcePosition(resumed.position).batch / microBatches } : { epoch: 0, batch: 0 };
+  const start = resumed
+    ? { epoch: resumed.position.epoch, batch: resumeSourcePosition(resumed.position).batch / microBatches }
+    : { epoch: 0, batch: 0 };
   const common = {
     classMap: options.classMap,
     readMask: options.readMask,
@@ -268,22 +342,31 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   };
   const validation =
     splits.validation.length > 0
-      ? (epoch: number): Observable<TensorBatch> => tileBatches({ ...common, pairs: splits.validation, ...(options.skipReport ? { skipReport: options.skipReport.inEpoch(epoch) } : {}) }) as Observable<TensorBatch>
+      ? (epoch: number): Observable<TensorBatch> =>
+          tileBatches({
+            ...common,
+            pairs: splits.validation,
+            ...(options.skipReport ? { skipReport: options.skipReport.inEpoch(epoch) } : {}),
+          }) as Observable<TensorBatch>
       : undefined;
-  const shuffleBuffer = options.shuffleBuffer ?? shuffleBufferForMemory(options.shuffleMemoryMiB ?? DEFAULT_SHUFFLE_MEMORY_MIB, tileSize);
+  const shuffleBuffer =
+    options.shuffleBuffer ??
+    shuffleBufferForMemory(options.shuffleMemoryMiB ?? DEFAULT_SHUFFLE_MEMORY_MIB, tileSize);
 
   const trained$ = defer(() =>
-    (tileBatches({
-      ...common,
-      pairs: splits.train,
-      // The source draws each epoch from (seed, epoch) alone, so a resumed run gets the batches it would have had.
-      epochs,
-      startAt: start,
-      ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed } } : {}),
-      ...(options.sampleBalance ? { balance: options.sampleBalance } : {}),
-      ...(options.augment === false ? {} : { augment: { seed: seed + 1 } }),
-      ...(microBatches > 1 ? { dropRemainder: true } : {}),
-    }) as Observable<TensorBatch>).pipe(
+    (
+      tileBatches({
+        ...common,
+        pairs: splits.train,
+        // The source draws each epoch from (seed, epoch) alone, so a resumed run gets the batches it would have had.
+        epochs,
+        startAt: start,
+        ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed } } : {}),
+        ...(options.sampleBalance ? { balance: options.sampleBalance } : {}),
+        ...(options.augment === false ? {} : { augment: { seed: seed + 1 } }),
+        ...(microBatches > 1 ? { dropRemainder: true } : {}),
+      }) as Observable<TensorBatch>
+    ).pipe(
       splitMicroBatches(microBatches),
       train({
         model: networks.model,
@@ -299,12 +382,24 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         ...(options.schedule ? { schedule: scheduleForRun(options.schedule, epochs, stepsPerEpoch) } : {}),
         ...(options.classWeights ? { classWeights: options.classWeights } : {}),
         ...(microBatches > 1 ? { microBatchesPerStep: microBatches } : {}),
-        ...(options.earlyStoppingPatience ? { earlyStopping: { patience: options.earlyStoppingPatience } } : {}),
+        ...(options.earlyStoppingPatience
+          ? { earlyStopping: { patience: options.earlyStoppingPatience } }
+          : {}),
         // Pix2Pix's segmentation term is the run's loss when one is chosen (an imbalance-aware loss: the
         // original's L1 on softmax outputs settles on all-background for xBD's 93% background pixels).
-        gan: { segmentationLoss: options.loss ? 'loss' : 'l1', ...(options.discriminatorEvery ? { discriminatorEvery: options.discriminatorEvery } : {}) },
+        gan: {
+          segmentationLoss: options.loss ? 'loss' : 'l1',
+          ...(options.discriminatorEvery ? { discriminatorEvery: options.discriminatorEvery } : {}),
+        },
         ...(validation ? { validation } : {}),
-        ...(options.checkpointDir ? { checkpoint: { dir: options.checkpointDir, ...(options.checkpointEverySteps ? { everySteps: options.checkpointEverySteps } : {}) } } : {}),
+        ...(options.checkpointDir
+          ? {
+              checkpoint: {
+                dir: options.checkpointDir,
+                ...(options.checkpointEverySteps ? { everySteps: options.checkpointEverySteps } : {}),
+              },
+            }
+          : {}),
         ...(resumed ? { resumeFrom: resumed } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       }),
@@ -316,10 +411,31 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
       ? trained$
       : trained$.pipe(
           concatMap((event) =>
-            event.type !== 'epoch' ? of<MetricEvent>(event) : from(predictSample(networks.model, samplePair, options, tileSize, event.epoch, event.globalStep).then((sample): MetricEvent[] => [event, sample])).pipe(concatMap((events) => from(events))),
+            event.type !== 'epoch'
+              ? of<MetricEvent>(event)
+              : from(
+                  predictSample(
+                    networks.model,
+                    samplePair,
+                    options,
+                    tileSize,
+                    event.epoch,
+                    event.globalStep,
+                  ).then((sample): MetricEvent[] => [event, sample]),
+                ).pipe(concatMap((events) => from(events))),
           ),
         );
-  return { splits, inputChannels, model: networks.model, ...(networks.discriminator ? { discriminator: networks.discriminator } : {}), stepsPerEpoch, start, events$, ...(backboneLayers ? { backboneLayers } : {}), ...(resumed ? { resumedFrom: { path: resumed.path, skipped: resumed.skipped } } : {}) };
+  return {
+    splits,
+    inputChannels,
+    model: networks.model,
+    ...(networks.discriminator ? { discriminator: networks.discriminator } : {}),
+    stepsPerEpoch,
+    start,
+    events$,
+    ...(backboneLayers ? { backboneLayers } : {}),
+    ...(resumed ? { resumedFrom: { path: resumed.path, skipped: resumed.skipped } } : {}),
+  };
 }
 
 /**
@@ -332,9 +448,32 @@ export function pix2pixDepth(tileSize: number): number {
   return depth;
 }
 
-async function predictSample(model: tf.LayersModel, pair: LabelledPair, options: TrainPipelineOptions, tileSize: number, epoch: number, globalStep: number): Promise<PredictionSampleEvent> {
-  const labelled = await readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format ? { format: options.format } : {}), ...(options.raster ? { raster: options.raster } : {}) });
-  const { classes } = await predictFullImage(model, labelled.image, { tileSize, overlap: Math.floor(tileSize / 4) });
+async function predictSample(
+  model: tf.LayersModel,
+  pair: LabelledPair,
+  options: TrainPipelineOptions,
+  tileSize: number,
+  epoch: number,
+  globalStep: number,
+): Promise<PredictionSampleEvent> {
+  const labelled = await readLabelledImage(pair, {
+    classMap: options.classMap,
+    readMask: options.readMask,
+    ...(options.format ? { format: options.format } : {}),
+    ...(options.raster ? { raster: options.raster } : {}),
+  });
+  const { classes } = await predictFullImage(model, labelled.image, {
+    tileSize,
+    overlap: Math.floor(tileSize / 4),
+  });
   const panel = await sidePanelPng(labelled.image, labelled.mask, classes, options.classMap.colors);
-  return { type: 'sample', epoch, globalStep, id: pair.id, png: panel.png.toString('base64'), width: panel.width, height: panel.height };
+  return {
+    type: 'sample',
+    epoch,
+    globalStep,
+    id: pair.id,
+    png: panel.png.toString('base64'),
+    width: panel.width,
+    height: panel.height,
+  };
 }

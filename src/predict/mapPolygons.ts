@@ -14,14 +14,20 @@ export type PolygonCrsChoice = (typeof POLYGON_CRS_CHOICES)[number];
  * raster: rows go south) would turn rings round, so their vertex order is reversed to keep outer rings
  * counter-clockwise in map axes, as GeoJSON's right-hand rule asks.
  */
-export function polygonsToMap(polygons: readonly MaskPolygon[], georeference: GeoReference, epsg: number): MaskPolygon[] {
+export function polygonsToMap(
+  polygons: readonly MaskPolygon[],
+  georeference: GeoReference,
+  epsg: number,
+): MaskPolygon[] {
   const toMap = pixelToMap(georeference);
   const toCrs = crsTransform(georeference.epsg, epsg);
   const [, a, b, , d, e] = georeference.transform;
   const mirrors = a * e - b * d < 0;
   return polygons.map(({ classId, rings }) => ({
     classId,
-    rings: transformRings(rings, (x, y) => toCrs(...toMap(x, y))).map((ring) => (mirrors ? reversedRing(ring) : ring)),
+    rings: transformRings(rings, (x, y) => toCrs(...toMap(x, y))).map((ring) =>
+      mirrors ? reversedRing(ring) : ring,
+    ),
   }));
 }
 
@@ -44,14 +50,35 @@ function reversedRing(ring: number[]): number[] {
  * const json = polygonsToMapGeoJson(polygons, classMap, image.georeference, 'wgs84');
  * ```
  */
-export function polygonsToMapGeoJson(polygons: readonly MaskPolygon[], classMap: ClassMap, georeference: GeoReference, crs: PolygonCrsChoice): Record<string, unknown> {
+export function polygonsToMapGeoJson(
+  polygons: readonly MaskPolygon[],
+  classMap: ClassMap,
+  georeference: GeoReference,
+  crs: PolygonCrsChoice,
+): Record<string, unknown> {
   const epsg = crs === 'wgs84' ? WGS84 : georeference.epsg;
-  const collection = polygonsToLabelJson(polygonsToMap(polygons, georeference, epsg), { format: 'geojson', classMap, width: 0, height: 0, imageFileName: '' });
+  const collection = polygonsToLabelJson(polygonsToMap(polygons, georeference, epsg), {
+    format: 'geojson',
+    classMap,
+    width: 0,
+    height: 0,
+    imageFileName: '',
+  });
   if (epsg === WGS84) return collection;
-  return { type: collection.type, crs: { type: 'name', properties: { name: `urn:ogc:def:crs:EPSG::${epsg}` } }, features: collection.features };
+  return {
+    type: collection.type,
+    crs: { type: 'name', properties: { name: `urn:ogc:def:crs:EPSG::${epsg}` } },
+    features: collection.features,
+  };
 }
 
 /** Writes {@link polygonsToMapGeoJson}'s FeatureCollection to `path`. */
-export async function writeMapPolygons(polygons: readonly MaskPolygon[], path: string, classMap: ClassMap, georeference: GeoReference, crs: PolygonCrsChoice): Promise<void> {
+export async function writeMapPolygons(
+  polygons: readonly MaskPolygon[],
+  path: string,
+  classMap: ClassMap,
+  georeference: GeoReference,
+  crs: PolygonCrsChoice,
+): Promise<void> {
   await writeFile(path, `${JSON.stringify(polygonsToMapGeoJson(polygons, classMap, georeference, crs))}\n`);
 }

@@ -60,7 +60,8 @@ export function maskToPolygons(
   options: MaskToPolygonsOptions = {},
 ): MaskPolygon[] {
   const { data, width, height } = mask;
-  if (data.length !== width * height) throw new RangeError(`maskToPolygons: ${data.length} values for a ${width}x${height} mask`);
+  if (data.length !== width * height)
+    throw new RangeError(`maskToPolygons: ${data.length} values for a ${width}x${height} mask`);
   const background = options.background ?? 0;
   const minArea = options.minArea ?? 0;
   const traced = (value: number): boolean => value !== background && value !== options.ignoreValue;
@@ -76,7 +77,15 @@ export function maskToPolygons(
     const region = regionOf[pixel]!;
     if (region === 0 || regionPixels[region]! < minArea || topEdgeWalked[pixel]) continue;
     if (pixel >= width && regionOf[pixel - width] === region) continue;
-    const ring = traceRing(regionOf, width, height, region, pixel % width, Math.floor(pixel / width), topEdgeWalked);
+    const ring = traceRing(
+      regionOf,
+      width,
+      height,
+      region,
+      pixel % width,
+      Math.floor(pixel / width),
+      topEdgeWalked,
+    );
     if (polygonOf[region] === -1) {
       polygonOf[region] = polygons.length;
       polygons.push({ classId: data[pixel]!, rings: [ring] });
@@ -91,7 +100,12 @@ export function maskToPolygons(
  * 4-connected regions of equal traced values: region id per pixel (ids from 1 in the raster order of each
  * region's first pixel, 0 where not traced) and pixels per region (index 0 unused).
  */
-export function labelRegions(data: ArrayLike<number>, width: number, height: number, traced: (value: number) => boolean): { regionOf: Int32Array; regionPixels: number[] } {
+export function labelRegions(
+  data: ArrayLike<number>,
+  width: number,
+  height: number,
+  traced: (value: number) => boolean,
+): { regionOf: Int32Array; regionPixels: number[] } {
   const regionOf = new Int32Array(width * height);
   const regionPixels = [0];
   const stack = new Int32Array(width * height);
@@ -108,7 +122,18 @@ export function labelRegions(data: ArrayLike<number>, width: number, height: num
       pixels++;
       const x = pixel % width;
       for (let side = 0; side < 4; side++) {
-        const next = side === 0 ? (x > 0 ? pixel - 1 : -1) : side === 1 ? (x < width - 1 ? pixel + 1 : -1) : side === 2 ? pixel - width : pixel + width;
+        const next =
+          side === 0
+            ? x > 0
+              ? pixel - 1
+              : -1
+            : side === 1
+              ? x < width - 1
+                ? pixel + 1
+                : -1
+              : side === 2
+                ? pixel - width
+                : pixel + width;
         if (next >= 0 && next < regionOf.length && regionOf[next] === 0 && data[next] === value) {
           regionOf[next] = region;
           stack[top++] = next;
@@ -125,8 +150,17 @@ export function labelRegions(data: ArrayLike<number>, width: number, height: num
  * corner of pixel (startX, startY) along its top edge, and returns its corners (a vertex where the direction
  * changes). Marks each top edge it walks in `topEdgeWalked`.
  */
-function traceRing(regionOf: Int32Array, width: number, height: number, region: number, startX: number, startY: number, topEdgeWalked: Uint8Array): number[] {
-  const inside = (x: number, y: number): boolean => x >= 0 && y >= 0 && x < width && y < height && regionOf[y * width + x] === region;
+function traceRing(
+  regionOf: Int32Array,
+  width: number,
+  height: number,
+  region: number,
+  startX: number,
+  startY: number,
+  topEdgeWalked: Uint8Array,
+): number[] {
+  const inside = (x: number, y: number): boolean =>
+    x >= 0 && y >= 0 && x < width && y < height && regionOf[y * width + x] === region;
   const ring: number[] = [];
   let x = startX;
   let y = startY;

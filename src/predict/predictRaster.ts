@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
-import { GeoTiffReader, type RasterReadOptions, bandRanges } from '../io/geoTiff.js';
+import { bandRanges, GeoTiffReader, type RasterReadOptions } from '../io/geoTiff.js';
 import { geoTiffPixelSource } from '../io/pixelSource.js';
 import type { ClassMask, GeoReference } from '../types.js';
-import { type SlidingWindowOptions, predictRows } from './slidingWindow.js';
+import { predictRows, type SlidingWindowOptions } from './slidingWindow.js';
 import { ClassGeoTiffWriter } from './writeClassGeoTiff.js';
 
 /** Pixels up to which {@link predictRasterFile} also returns the whole class mask: 8192 x 8192, 64 MiB of class ids. */
@@ -33,29 +33,51 @@ export async function predictRasterFile(
   model: tf.LayersModel,
   path: string,
   classesPath: string,
-  options: SlidingWindowOptions & { raster?: RasterReadOptions; keepMaskUpTo?: number; onProgress?: (rowsDone: number, height: number) => void } = {},
+  options: SlidingWindowOptions & {
+    raster?: RasterReadOptions;
+    keepMaskUpTo?: number;
+    onProgress?: (rowsDone: number, height: number) => void;
+  } = {},
 ): Promise<RasterPrediction> {
   const raster = await GeoTiffReader.open(path);
   try {
     const { width, height, georeference } = raster.info;
     const bands = options.raster?.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
     const ranges = await bandRanges(raster, bands, options.raster?.ranges);
-    const mask = width * height <= (options.keepMaskUpTo ?? WHOLE_MASK_PIXELS) ? new Uint8Array(width * height) : undefined;
-    const writer = await ClassGeoTiffWriter.create(classesPath, { width, height, ...(georeference ? { georeference } : {}) });
+    const mask =
+      width * height <= (options.keepMaskUpTo ?? WHOLE_MASK_PIXELS)
+        ? new Uint8Array(width * height)
+        : undefined;
+    const writer = await ClassGeoTiffWriter.create(classesPath, {
+      width,
+      height,
+      ...(georeference ? { georeference } : {}),
+    });
     let windows: number;
     try {
-      ({ windows } = await predictRows(model, geoTiffPixelSource(raster, bands, ranges), options, async (rows) => {
-        mask?.set(rows.classes, rows.y * width);
-        await writer.writeRows(rows.classes);
-        options.onProgress?.(rows.y + rows.height, height);
-      }));
+      ({ windows } = await predictRows(
+        model,
+        geoTiffPixelSource(raster, bands, ranges),
+        options,
+        async (rows) => {
+          mask?.set(rows.classes, rows.y * width);
+          await writer.writeRows(rows.classes);
+          options.onProgress?.(rows.y + rows.height, height);
+        },
+      ));
     } catch (error) {
       // The file is left incomplete; its handle is closed and the prediction's error is the one reported.
       await writer.close().catch(() => undefined);
       throw error;
     }
     await writer.close();
-    return { width, height, windows, ...(georeference ? { georeference } : {}), ...(mask ? { classes: { data: mask, width, height } } : {}) };
+    return {
+      width,
+      height,
+      windows,
+      ...(georeference ? { georeference } : {}),
+      ...(mask ? { classes: { data: mask, width, height } } : {}),
+    };
   } finally {
     await raster.close();
   }

@@ -33,9 +33,11 @@ export interface SieveOptions {
  */
 export function sieveMask(mask: ClassMask, options: SieveOptions): ClassMask {
   const { data, width, height } = mask;
-  if (data.length !== width * height) throw new RangeError(`sieveMask: ${data.length} values for a ${width}x${height} mask`);
+  if (data.length !== width * height)
+    throw new RangeError(`sieveMask: ${data.length} values for a ${width}x${height} mask`);
   const { minArea, ignoreValue } = options;
-  if (!Number.isInteger(minArea) || minArea < 0) throw new RangeError(`sieveMask: minArea must be a whole number of pixels >= 0, got ${minArea}`);
+  if (!Number.isInteger(minArea) || minArea < 0)
+    throw new RangeError(`sieveMask: minArea must be a whole number of pixels >= 0, got ${minArea}`);
   if (minArea <= 1) return { data: data.slice(), width, height };
 
   const { regionOf, regionPixels: size } = labelRegions(data, width, height, () => true);
@@ -76,7 +78,8 @@ export function sieveMask(mask: ClassMask, options: SieveOptions): ClassMask {
 
   // Small regions by size (a bucket queue: sizes only grow, so a region is never needed in an earlier bucket).
   const bySize: number[][] = Array.from({ length: minArea }, () => []);
-  for (let region = 1; region < regions; region++) if (size[region]! < minArea && !isIgnored(region)) bySize[size[region]!]!.push(region);
+  for (let region = 1; region < regions; region++)
+    if (size[region]! < minArea && !isIgnored(region)) bySize[size[region]!]!.push(region);
   for (let bucket = 1; bucket < minArea; bucket++) {
     for (const region of bySize[bucket]!) {
       if (root(region) !== region || size[region] !== bucket) continue; // merged away or grown since queued
@@ -89,7 +92,8 @@ export function sieveMask(mask: ClassMask, options: SieveOptions): ClassMask {
       if (target === -1) continue; // only ignored pixels and the image border around it: it stays
       merge(region, target);
       // The region's other neighbours of the target's class now touch the target: one region with it.
-      for (const neighbour of [...borders[target]!.keys()]) if (classOf[neighbour] === classOf[target]) merge(neighbour, target);
+      for (const neighbour of [...borders[target]!.keys()])
+        if (classOf[neighbour] === classOf[target]) merge(neighbour, target);
       if (size[target]! < minArea) bySize[size[target]!]!.push(target);
     }
   }

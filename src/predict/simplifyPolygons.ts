@@ -1,5 +1,5 @@
-import type { ClassMask } from '../types.js';
 import { distinctPointCount, ringArea } from '../labels/rasterize.js';
+import type { ClassMask } from '../types.js';
 import { type MaskPolygon, maskToPolygons } from './maskToPolygons.js';
 
 /** How `maskToSimplifiedPolygons` reads the mask and how far it may move boundaries. */
@@ -63,8 +63,14 @@ const CELL = 8;
  */
 export function maskToSimplifiedPolygons(mask: ClassMask, options: SimplifyOptions): MaskPolygon[] {
   const { tolerance } = options;
-  if (!(tolerance >= 0) || !Number.isFinite(tolerance)) throw new RangeError(`maskToSimplifiedPolygons: tolerance must be a number of pixels >= 0, got ${tolerance}`);
-  const exactOptions = { background: options.background ?? 0, ...(options.ignoreValue !== undefined ? { ignoreValue: options.ignoreValue } : {}) };
+  if (!(tolerance >= 0) || !Number.isFinite(tolerance))
+    throw new RangeError(
+      `maskToSimplifiedPolygons: tolerance must be a number of pixels >= 0, got ${tolerance}`,
+    );
+  const exactOptions = {
+    background: options.background ?? 0,
+    ...(options.ignoreValue !== undefined ? { ignoreValue: options.ignoreValue } : {}),
+  };
   if (tolerance === 0) return maskToPolygons(mask, exactOptions);
 
   // Every region is traced (no value is background) so that each boundary is seen from both of its sides.
@@ -72,13 +78,21 @@ export function maskToSimplifiedPolygons(mask: ClassMask, options: SimplifyOptio
   const isNode = nodeTest(mask);
   const arcs: Arc[] = [];
   const arcByKey = new Map<number, number>();
-  const arcRings = regions.map(({ rings }) => rings.map((ring) => splitIntoArcs(ring, mask.width, isNode, arcs, arcByKey)));
+  const arcRings = regions.map(({ rings }) =>
+    rings.map((ring) => splitIntoArcs(ring, mask.width, isNode, arcs, arcByKey)),
+  );
   const corners = new PointIndex(arcs);
-  arcs.forEach((arc, a) => (arc.kept = simplifiedIndices(arc.points, 0, arc.points.length / 2 - 1, tolerance, corners, a)));
+  arcs.forEach(
+    (arc, a) =>
+      (arc.kept = simplifiedIndices(arc.points, 0, arc.points.length / 2 - 1, tolerance, corners, a)),
+  );
   keepTopology(arcs, arcRings.flat(), tolerance, corners);
 
-  const traced = (classId: number): boolean => classId !== exactOptions.background && classId !== options.ignoreValue;
-  return regions.flatMap(({ classId }, region) => (traced(classId) ? [{ classId, rings: arcRings[region]!.map((ring) => ringPoints(ring, arcs)) }] : []));
+  const traced = (classId: number): boolean =>
+    classId !== exactOptions.background && classId !== options.ignoreValue;
+  return regions.flatMap(({ classId }, region) =>
+    traced(classId) ? [{ classId, rings: arcRings[region]!.map((ring) => ringPoints(ring, arcs)) }] : [],
+  );
 }
 
 /**
@@ -87,11 +101,21 @@ export function maskToSimplifiedPolygons(mask: ClassMask, options: SimplifyOptio
  */
 function nodeTest(mask: ClassMask): (x: number, y: number) => boolean {
   const { data, width, height } = mask;
-  const value = (x: number, y: number): number => (x < 0 || y < 0 || x >= width || y >= height ? -1 : data[y * width + x]!);
+  const value = (x: number, y: number): number =>
+    x < 0 || y < 0 || x >= width || y >= height ? -1 : data[y * width + x]!;
   return (x, y) => {
     if ((x === 0 || x === width) && (y === 0 || y === height)) return true;
-    const [topLeft, topRight, bottomLeft, bottomRight] = [value(x - 1, y - 1), value(x, y - 1), value(x - 1, y), value(x, y)];
-    const edges = Number(topLeft !== topRight) + Number(bottomLeft !== bottomRight) + Number(topLeft !== bottomLeft) + Number(topRight !== bottomRight);
+    const [topLeft, topRight, bottomLeft, bottomRight] = [
+      value(x - 1, y - 1),
+      value(x, y - 1),
+      value(x - 1, y),
+      value(x, y),
+    ];
+    const edges =
+      Number(topLeft !== topRight) +
+      Number(bottomLeft !== bottomRight) +
+      Number(topLeft !== bottomLeft) +
+      Number(topRight !== bottomRight);
     return edges >= 3;
   };
 }
@@ -107,12 +131,23 @@ function unitEdgeId(x: number, y: number, toX: number, toY: number, width: numbe
  * before (from the ring on the other side) in `arcs`. An arc's key is the smaller of the ids of its first and
  * last unit edges, the same from both sides.
  */
-function splitIntoArcs(ring: number[], width: number, isNode: (x: number, y: number) => boolean, arcs: Arc[], arcByKey: Map<number, number>): ArcRing {
+function splitIntoArcs(
+  ring: number[],
+  width: number,
+  isNode: (x: number, y: number) => boolean,
+  arcs: Arc[],
+  arcByKey: Map<number, number>,
+): ArcRing {
   // The ring's corners with the nodes on its straight runs, and which of them are nodes.
   const points: number[] = [];
   const nodes: number[] = [];
   for (let i = 0; i < ring.length; i += 2) {
-    const [x, y, nextX, nextY] = [ring[i]!, ring[i + 1]!, ring[(i + 2) % ring.length]!, ring[(i + 3) % ring.length]!];
+    const [x, y, nextX, nextY] = [
+      ring[i]!,
+      ring[i + 1]!,
+      ring[(i + 2) % ring.length]!,
+      ring[(i + 3) % ring.length]!,
+    ];
     if (isNode(x, y)) nodes.push(points.length / 2);
     points.push(x, y);
     const [stepX, stepY] = [Math.sign(nextX - x), Math.sign(nextY - y)];
@@ -143,7 +178,13 @@ function splitIntoArcs(ring: number[], width: number, isNode: (x: number, y: num
     for (let k = from; k <= to; k++) arcPoints.push(...point(k));
     const last = arcPoints.length - 2;
     const firstEdge = unitEdgeId(arcPoints[0]!, arcPoints[1]!, arcPoints[2]!, arcPoints[3]!, width);
-    const lastEdge = unitEdgeId(arcPoints[last]!, arcPoints[last + 1]!, arcPoints[last - 2]!, arcPoints[last - 1]!, width);
+    const lastEdge = unitEdgeId(
+      arcPoints[last]!,
+      arcPoints[last + 1]!,
+      arcPoints[last - 2]!,
+      arcPoints[last - 1]!,
+      width,
+    );
     const key = Math.min(firstEdge, lastEdge);
     let arc = arcByKey.get(key);
     if (arc === undefined) {
@@ -154,7 +195,8 @@ function splitIntoArcs(ring: number[], width: number, isNode: (x: number, y: num
     // Walked the other way, it starts at the other end; an arc from a node (or island corner) back to itself
     // starts at the same corner either way, and its first unit edge tells.
     const { points: stored, firstEdge: storedFirstEdge } = arcs[arc]!;
-    const reversed = stored[0] !== arcPoints[0] || stored[1] !== arcPoints[1] || storedFirstEdge !== firstEdge;
+    const reversed =
+      stored[0] !== arcPoints[0] || stored[1] !== arcPoints[1] || storedFirstEdge !== firstEdge;
     walked.push({ arc, reversed });
   });
   return { arcs: walked, areaSign: Math.sign(ringArea(ring)) };
@@ -175,7 +217,8 @@ function ringPoints(ring: ArcRing, arcs: readonly Arc[]): number[] {
 function segmentDistance(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const [dx, dy] = [bx - ax, by - ay];
   const lengthSquared = dx * dx + dy * dy;
-  const t = lengthSquared === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / lengthSquared));
+  const t =
+    lengthSquared === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / lengthSquared));
   return Math.hypot(px - ax - t * dx, py - ay - t * dy);
 }
 
@@ -205,9 +248,22 @@ class PointIndex {
   }
 
   /** Calls `visit` with the corners within `reach` of segment ab (and maybe a few more). */
-  near(ax: number, ay: number, bx: number, by: number, reach: number, visit: (x: number, y: number, arc: number, index: number) => boolean): boolean {
-    const [left, right] = [Math.floor((Math.min(ax, bx) - reach) / CELL), Math.floor((Math.max(ax, bx) + reach) / CELL)];
-    const [top, bottom] = [Math.floor((Math.min(ay, by) - reach) / CELL), Math.floor((Math.max(ay, by) + reach) / CELL)];
+  near(
+    ax: number,
+    ay: number,
+    bx: number,
+    by: number,
+    reach: number,
+    visit: (x: number, y: number, arc: number, index: number) => boolean,
+  ): boolean {
+    const [left, right] = [
+      Math.floor((Math.min(ax, bx) - reach) / CELL),
+      Math.floor((Math.max(ax, bx) + reach) / CELL),
+    ];
+    const [top, bottom] = [
+      Math.floor((Math.min(ay, by) - reach) / CELL),
+      Math.floor((Math.max(ay, by) + reach) / CELL),
+    ];
     for (let cy = top; cy <= bottom; cy++) {
       for (let cx = left; cx <= right; cx++) {
         // Skip cells whose centre is too far from the segment for any of their corners to be near it.
@@ -231,7 +287,14 @@ function cellKey(cx: number, cy: number): number {
  * Douglas-Peucker on points from..to of one arc, ends kept: a shortcut stands when no point between is
  * farther than `tolerance` from it and the area between it and those points holds no other corner.
  */
-function simplifiedIndices(points: number[], from: number, to: number, tolerance: number, index: PointIndex, arc: number): number[] {
+function simplifiedIndices(
+  points: number[],
+  from: number,
+  to: number,
+  tolerance: number,
+  index: PointIndex,
+  arc: number,
+): number[] {
   const kept = [from];
   const keep = (a: number, b: number): void => {
     const { index: split, distance } = farthestBetween(points, a, b);
@@ -251,10 +314,18 @@ function simplifiedIndices(points: number[], from: number, to: number, tolerance
  * (or of the same arc outside a..b): the corner lies in the polygon the points and the segment enclose, or on
  * the segment. The ends themselves (nodes other arcs share) do not count.
  */
-function sweepsACorner(points: number[], a: number, b: number, tolerance: number, index: PointIndex, arc: number): boolean {
+function sweepsACorner(
+  points: number[],
+  a: number,
+  b: number,
+  tolerance: number,
+  index: PointIndex,
+  arc: number,
+): boolean {
   const [ax, ay, bx, by] = [points[2 * a]!, points[2 * a + 1]!, points[2 * b]!, points[2 * b + 1]!];
   return index.near(ax, ay, bx, by, tolerance, (x, y, otherArc, k) => {
-    if ((otherArc === arc && k >= a && k <= b) || (x === ax && y === ay) || (x === bx && y === by)) return false;
+    if ((otherArc === arc && k >= a && k <= b) || (x === ax && y === ay) || (x === bx && y === by))
+      return false;
     if (segmentDistance(x, y, ax, ay, bx, by) > tolerance) return false;
     if (cross(ax, ay, bx, by, x, y) === 0 && segmentDistance(x, y, ax, ay, bx, by) === 0) return true;
     // Even-odd ray to +x over the edges a..b and the closing segment b -> a.
@@ -288,7 +359,12 @@ function segmentsConflict(s: readonly number[], t: readonly number[]): boolean {
   const sharedA = (ax === cx && ay === cy) || (ax === dx && ay === dy);
   const sharedB = (bx === cx && by === cy) || (bx === dx && by === dy);
   if (sharedA && sharedB) return true;
-  const [d1, d2, d3, d4] = [cross(cx, cy, dx, dy, ax, ay), cross(cx, cy, dx, dy, bx, by), cross(ax, ay, bx, by, cx, cy), cross(ax, ay, bx, by, dx, dy)];
+  const [d1, d2, d3, d4] = [
+    cross(cx, cy, dx, dy, ax, ay),
+    cross(cx, cy, dx, dy, bx, by),
+    cross(ax, ay, bx, by, cx, cy),
+    cross(ax, ay, bx, by, dx, dy),
+  ];
   if (sharedA || sharedB) {
     // Sharing one end they meet elsewhere only when collinear and overlapping.
     if (d1 !== 0 || d2 !== 0) return false;
@@ -298,7 +374,12 @@ function segmentsConflict(s: readonly number[], t: readonly number[]): boolean {
     return (ox - sx) * (tx - sx) + (oy - sy) * (ty - sy) > 0;
   }
   if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0))) return true;
-  return (d1 === 0 && onSegment(cx, cy, dx, dy, ax, ay)) || (d2 === 0 && onSegment(cx, cy, dx, dy, bx, by)) || (d3 === 0 && onSegment(ax, ay, bx, by, cx, cy)) || (d4 === 0 && onSegment(ax, ay, bx, by, dx, dy));
+  return (
+    (d1 === 0 && onSegment(cx, cy, dx, dy, ax, ay)) ||
+    (d2 === 0 && onSegment(cx, cy, dx, dy, bx, by)) ||
+    (d3 === 0 && onSegment(ax, ay, bx, by, cx, cy)) ||
+    (d4 === 0 && onSegment(ax, ay, bx, by, dx, dy))
+  );
 }
 
 /**
@@ -319,8 +400,16 @@ function keepTopology(arcs: Arc[], rings: readonly ArcRing[], tolerance: number,
         const ends = [points[2 * a]!, points[2 * a + 1]!, points[2 * b]!, points[2 * b + 1]!];
         const id = segments.length;
         segments.push({ arc, position, ends });
-        for (let cy = Math.floor(Math.min(ends[1]!, ends[3]!) / CELL); cy <= Math.floor(Math.max(ends[1]!, ends[3]!) / CELL); cy++) {
-          for (let cx = Math.floor(Math.min(ends[0]!, ends[2]!) / CELL); cx <= Math.floor(Math.max(ends[0]!, ends[2]!) / CELL); cx++) {
+        for (
+          let cy = Math.floor(Math.min(ends[1]!, ends[3]!) / CELL);
+          cy <= Math.floor(Math.max(ends[1]!, ends[3]!) / CELL);
+          cy++
+        ) {
+          for (
+            let cx = Math.floor(Math.min(ends[0]!, ends[2]!) / CELL);
+            cx <= Math.floor(Math.max(ends[0]!, ends[2]!) / CELL);
+            cx++
+          ) {
             const cell = cells.get(cellKey(cx, cy));
             if (cell) cell.push(id);
             else cells.set(cellKey(cx, cy), [id]);
@@ -328,13 +417,15 @@ function keepTopology(arcs: Arc[], rings: readonly ArcRing[], tolerance: number,
         }
       }
     });
-    const splittable = ({ arc, position }: { arc: number; position: number }): boolean => arcs[arc]!.kept[position + 1]! - arcs[arc]!.kept[position]! > 1;
+    const splittable = ({ arc, position }: { arc: number; position: number }): boolean =>
+      arcs[arc]!.kept[position + 1]! - arcs[arc]!.kept[position]! > 1;
     for (const cell of cells.values()) {
       for (let i = 0; i < cell.length; i++) {
         for (let j = i + 1; j < cell.length; j++) {
           const [s, t] = [segments[cell[i]!]!, segments[cell[j]!]!];
           if (!segmentsConflict(s.ends, t.ends)) continue;
-          for (const segment of [s, t]) if (splittable(segment)) toSplit.add(segmentKey(segment.arc, segment.position));
+          for (const segment of [s, t])
+            if (splittable(segment)) toSplit.add(segmentKey(segment.arc, segment.position));
         }
       }
     }
@@ -359,7 +450,10 @@ function keepTopology(arcs: Arc[], rings: readonly ArcRing[], tolerance: number,
       const { points, kept } = arcs[arc]!;
       const [a, b] = [kept[position]!, kept[position + 1]!];
       const split = farthestBetween(points, a, b).index;
-      const refined = [...simplifiedIndices(points, a, split, tolerance, corners, arc), ...simplifiedIndices(points, split, b, tolerance, corners, arc).slice(1)];
+      const refined = [
+        ...simplifiedIndices(points, a, split, tolerance, corners, arc),
+        ...simplifiedIndices(points, split, b, tolerance, corners, arc).slice(1),
+      ];
       kept.splice(position, 2, ...refined);
     }
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type PixelSource, imagePixelSource } from '../io/pixelSource.js';
+import { imagePixelSource, type PixelSource } from '../io/pixelSource.js';
 import type { ClassMask, RasterImage } from '../types.js';
 
 /** Options of {@link predictFullImage}. */
@@ -32,9 +32,19 @@ interface WindowSymmetry {
 }
 
 function symmetries(kind: TestTimeAugmentation): WindowSymmetry[] {
-  const flips = kind === 'none' ? [[false, false]] : [[false, false], [true, false], [false, true], [true, true]];
+  const flips =
+    kind === 'none'
+      ? [[false, false]]
+      : [
+          [false, false],
+          [true, false],
+          [false, true],
+          [true, true],
+        ];
   const transposes = kind === 'dihedral' ? [false, true] : [false];
-  return transposes.flatMap((transpose) => flips.map(([flipRows, flipColumns]) => ({ flipRows: flipRows!, flipColumns: flipColumns!, transpose })));
+  return transposes.flatMap((transpose) =>
+    flips.map(([flipRows, flipColumns]) => ({ flipRows: flipRows!, flipColumns: flipColumns!, transpose })),
+  );
 }
 
 function applySymmetry(t: tf.Tensor4D, { flipRows, flipColumns, transpose }: WindowSymmetry): tf.Tensor4D {
@@ -85,17 +95,32 @@ function rampWeights(tileSize: number, overlap: number): Float32Array {
   return weights;
 }
 
-function checkOptions(model: tf.LayersModel, channels: number, options: SlidingWindowOptions): Required<Omit<SlidingWindowOptions, 'normalize'>> {
+function checkOptions(
+  model: tf.LayersModel,
+  channels: number,
+  options: SlidingWindowOptions,
+): Required<Omit<SlidingWindowOptions, 'normalize'>> {
   const tileSize = options.tileSize ?? 256;
   const testTimeAugmentation = options.testTimeAugmentation ?? 'none';
-  if (!TEST_TIME_AUGMENTATIONS.includes(testTimeAugmentation)) throw new RangeError(`predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`);
+  if (!TEST_TIME_AUGMENTATIONS.includes(testTimeAugmentation))
+    throw new RangeError(
+      `predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`,
+    );
   const overlap = options.overlap ?? Math.floor(tileSize / 4);
   const batchSize = options.batchSize ?? 4;
-  if (!Number.isInteger(tileSize) || tileSize < 1) throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
-  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize) throw new RangeError(`predictFullImage: overlap must be an integer in [0, tileSize), got ${String(overlap)}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`predictFullImage: batchSize must be an integer >= 1, got ${String(batchSize)}`);
+  if (!Number.isInteger(tileSize) || tileSize < 1)
+    throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize)
+    throw new RangeError(
+      `predictFullImage: overlap must be an integer in [0, tileSize), got ${String(overlap)}`,
+    );
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`predictFullImage: batchSize must be an integer >= 1, got ${String(batchSize)}`);
   const modelChannels = model.inputs[0]!.shape[3];
-  if (channels !== modelChannels) throw new RangeError(`predictFullImage: the model takes ${modelChannels} channels, the image has ${channels}`);
+  if (channels !== modelChannels)
+    throw new RangeError(
+      `predictFullImage: the model takes ${modelChannels} channels, the image has ${channels}`,
+    );
   return { tileSize, overlap, batchSize, testTimeAugmentation };
 }
 
@@ -112,7 +137,13 @@ export interface PredictedRows {
 }
 
 /** The windows of one row of windows, starting at columns `xs`, cut from a band of rows `bandWidth` wide, as floats. */
-function windowPixels(band: Uint8Array, bandWidth: number, xs: readonly number[], tileSize: number, channels: number): Float32Array {
+function windowPixels(
+  band: Uint8Array,
+  bandWidth: number,
+  xs: readonly number[],
+  tileSize: number,
+  channels: number,
+): Float32Array {
   const out = new Float32Array(xs.length * tileSize * tileSize * channels);
   xs.forEach((x, i) => {
     for (let row = 0; row < tileSize; row++) {
@@ -181,15 +212,26 @@ export async function predictRows(
     for (let first = 0; first < xs.length; first += batchSize) {
       const group = xs.slice(first, first + batchSize);
       const probabilities = tf.tidy(() => {
-        const pixels = tf.tensor4d(windowPixels(band, bandWidth, group, tileSize, channels), [group.length, tileSize, tileSize, channels]);
+        const pixels = tf.tensor4d(windowPixels(band, bandWidth, group, tileSize, channels), [
+          group.length,
+          tileSize,
+          tileSize,
+          channels,
+        ]);
         const batch = normalize(pixels);
-        const predictions = views.map((view) => undoSymmetry(tf.softmax(model.predict(applySymmetry(batch, view)) as tf.Tensor4D), view));
-        return predictions.length === 1 ? predictions[0]! : tf.div(tf.addN(predictions), predictions.length) as tf.Tensor4D;
+        const predictions = views.map((view) =>
+          undoSymmetry(tf.softmax(model.predict(applySymmetry(batch, view)) as tf.Tensor4D), view),
+        );
+        return predictions.length === 1
+          ? predictions[0]!
+          : (tf.div(tf.addN(predictions), predictions.length) as tf.Tensor4D);
       });
       const [, outHeight, outWidth, outChannels] = probabilities.shape;
       if (outHeight !== tileSize || outWidth !== tileSize) {
         probabilities.dispose();
-        throw new RangeError(`predictFullImage: the model maps ${tileSize}x${tileSize} windows to ${outHeight}x${outWidth}; it must keep the size`);
+        throw new RangeError(
+          `predictFullImage: the model maps ${tileSize}x${tileSize} windows to ${outHeight}x${outWidth}; it must keep the size`,
+        );
       }
       const values = await probabilities.data();
       probabilities.dispose();
@@ -229,7 +271,11 @@ export async function predictRows(
  * @param image The full image, with as many channels as the model takes.
  * @param options Window size, overlap, batch size, normalization and test-time augmentation.
  */
-export async function predictFullImage(model: tf.LayersModel, image: RasterImage, options: SlidingWindowOptions = {}): Promise<FullImagePrediction> {
+export async function predictFullImage(
+  model: tf.LayersModel,
+  image: RasterImage,
+  options: SlidingWindowOptions = {},
+): Promise<FullImagePrediction> {
   const { width, height } = image;
   const classes = new Uint8Array(width * height);
   let probabilities: Float32Array | undefined;

@@ -15,9 +15,10 @@ const RASTER_PIXEL_IS_AREA = 1;
  * GeoKeys naming its EPSG code.
  */
 export function geoTiffTags({ transform: t, epsg }: GeoReference): GeotiffWriterMetadata {
-  const placement: GeotiffWriterMetadata = t[2] === 0 && t[4] === 0 && t[5] < 0
-    ? { ModelPixelScale: [t[1], -t[5], 0], ModelTiepoint: [0, 0, 0, t[0], t[3], 0] }
-    : { ModelTransformation: [t[1], t[2], 0, t[0], t[4], t[5], 0, t[3], 0, 0, 0, 0, 0, 0, 0, 1] };
+  const placement: GeotiffWriterMetadata =
+    t[2] === 0 && t[4] === 0 && t[5] < 0
+      ? { ModelPixelScale: [t[1], -t[5], 0], ModelTiepoint: [0, 0, 0, t[0], t[3], 0] }
+      : { ModelTransformation: [t[1], t[2], 0, t[0], t[4], t[5], 0, t[3], 0, 0, 0, 0, 0, 0, 0, 1] };
   const geographic = isGeographicCrs(epsg);
   return {
     ...placement,
@@ -28,10 +29,24 @@ export function geoTiffTags({ transform: t, epsg }: GeoReference): GeotiffWriter
 }
 
 /** TIFF field types: SHORT (2 bytes), LONG (4) and DOUBLE (8). */
-const FIELD = { short: { type: 3, bytes: 2 }, long: { type: 4, bytes: 4 }, double: { type: 12, bytes: 8 } } as const;
+const FIELD = {
+  short: { type: 3, bytes: 2 },
+  long: { type: 4, bytes: 4 },
+  double: { type: 12, bytes: 8 },
+} as const;
 /** The GeoKeys' numbers in the GeoKeyDirectory (GeoTIFF 1.1, section 7.1). */
-const GEO_KEY_IDS: Record<string, number> = { GTModelTypeGeoKey: 1024, GTRasterTypeGeoKey: 1025, GeographicTypeGeoKey: 2048, ProjectedCSTypeGeoKey: 3072 };
-const GEO_TAG_IDS = { ModelPixelScale: 33550, ModelTiepoint: 33922, ModelTransformation: 34264, GeoKeyDirectory: 34735 } as const;
+const GEO_KEY_IDS: Record<string, number> = {
+  GTModelTypeGeoKey: 1024,
+  GTRasterTypeGeoKey: 1025,
+  GeographicTypeGeoKey: 2048,
+  ProjectedCSTypeGeoKey: 3072,
+};
+const GEO_TAG_IDS = {
+  ModelPixelScale: 33550,
+  ModelTiepoint: 33922,
+  ModelTransformation: 34264,
+  GeoKeyDirectory: 34735,
+} as const;
 const COMPRESSION_DEFLATE = 8;
 /** Bytes of uncompressed rows per strip: GDAL's choice for deflate is about as small. */
 const STRIP_BYTES = 64 * 1024;
@@ -87,8 +102,12 @@ export class ClassGeoTiffWriter {
   }
 
   /** Creates the file (replacing one there) for a raster of `width` x `height`, placed by `georeference` when given. */
-  static async create(path: string, { width, height, georeference }: { width: number; height: number; georeference?: GeoReference }): Promise<ClassGeoTiffWriter> {
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new RangeError(`${path}: a class GeoTIFF needs a size of whole pixels, got ${width}x${height}`);
+  static async create(
+    path: string,
+    { width, height, georeference }: { width: number; height: number; georeference?: GeoReference },
+  ): Promise<ClassGeoTiffWriter> {
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
+      throw new RangeError(`${path}: a class GeoTIFF needs a size of whole pixels, got ${width}x${height}`);
     const file = await open(path, 'w');
     // Byte order II (little-endian), 42, and the directory's offset, written once it is known.
     await file.write(new Uint8Array([0x49, 0x49, 42, 0, 0, 0, 0, 0]), 0, 8, 0);
@@ -99,7 +118,9 @@ export class ClassGeoTiffWriter {
   async writeRows(classes: Uint8Array): Promise<void> {
     const rows = classes.length / this.width;
     if (!Number.isInteger(rows) || this.rowsWritten + rows > this.height) {
-      throw new RangeError(`${this.path}: ${classes.length} values are not whole rows of ${this.width} within the ${this.height - this.rowsWritten} rows left`);
+      throw new RangeError(
+        `${this.path}: ${classes.length} values are not whole rows of ${this.width} within the ${this.height - this.rowsWritten} rows left`,
+      );
     }
     let at = 0;
     while (at < classes.length) {
@@ -115,7 +136,8 @@ export class ClassGeoTiffWriter {
   /** Writes the last strip and the directory, and closes the file. @throws RangeError when rows are missing. */
   async close(): Promise<void> {
     try {
-      if (this.rowsWritten !== this.height) throw new RangeError(`${this.path}: ${this.rowsWritten} of ${this.height} rows written`);
+      if (this.rowsWritten !== this.height)
+        throw new RangeError(`${this.path}: ${this.rowsWritten} of ${this.height} rows written`);
       if (this.stripFill > 0) await this.flushStrip();
       await this.writeDirectory();
     } finally {
@@ -132,7 +154,8 @@ export class ClassGeoTiffWriter {
   }
 
   private async append(bytes: Uint8Array): Promise<void> {
-    if (this.offset + bytes.length > CLASSIC_TIFF_LIMIT) throw new RangeError(`${this.path}: over 4 GiB, too large for a classic TIFF`);
+    if (this.offset + bytes.length > CLASSIC_TIFF_LIMIT)
+      throw new RangeError(`${this.path}: over 4 GiB, too large for a classic TIFF`);
     await this.file.write(bytes, 0, bytes.length, this.offset);
     this.offset += bytes.length;
   }
@@ -164,7 +187,10 @@ export class ClassGeoTiffWriter {
     if (this.offset % 2 === 1) await this.append(new Uint8Array(1)); // the directory starts on a word boundary
     const start = this.offset;
     const entriesBytes = 2 + 12 * fields.length + 4;
-    const outside = fields.reduce((sum, { kind, values }) => sum + (kind.bytes * values.length > 4 ? kind.bytes * values.length : 0), 0);
+    const outside = fields.reduce(
+      (sum, { kind, values }) => sum + (kind.bytes * values.length > 4 ? kind.bytes * values.length : 0),
+      0,
+    );
     const bytes = new Uint8Array(entriesBytes + outside);
     const view = new DataView(bytes.buffer);
     view.setUint16(0, fields.length, true);
@@ -206,8 +232,16 @@ export class ClassGeoTiffWriter {
  * await writeClassGeoTiff(prediction.classes, image.georeference, 'out/scene.classes.tif');
  * ```
  */
-export async function writeClassGeoTiff(mask: ClassMask, georeference: GeoReference, path: string): Promise<void> {
-  const writer = await ClassGeoTiffWriter.create(path, { width: mask.width, height: mask.height, georeference });
+export async function writeClassGeoTiff(
+  mask: ClassMask,
+  georeference: GeoReference,
+  path: string,
+): Promise<void> {
+  const writer = await ClassGeoTiffWriter.create(path, {
+    width: mask.width,
+    height: mask.height,
+    georeference,
+  });
   await writer.writeRows(mask.data);
   await writer.close();
 }

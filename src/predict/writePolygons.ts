@@ -40,10 +40,15 @@ export interface PolygonLabelOptions {
  * ```
  * @throws RangeError for an unknown format or a class id without a label name in the class map.
  */
-export function polygonsToLabelJson(polygons: readonly MaskPolygon[], options: PolygonLabelOptions): Record<string, unknown> {
+export function polygonsToLabelJson(
+  polygons: readonly MaskPolygon[],
+  options: PolygonLabelOptions,
+): Record<string, unknown> {
   const { format, classMap, width, height, imageFileName } = options;
   if (!(POLYGON_LABEL_FORMATS as readonly string[]).includes(format)) {
-    throw new RangeError(`polygonsToLabelJson: format must be one of ${POLYGON_LABEL_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    throw new RangeError(
+      `polygonsToLabelJson: format must be one of ${POLYGON_LABEL_FORMATS.join(', ')}, got ${JSON.stringify(format)}`,
+    );
   }
   const labelNames = new Map<number, string>();
   const nameOf = (classId: number): string => {
@@ -55,7 +60,10 @@ export function polygonsToLabelJson(polygons: readonly MaskPolygon[], options: P
     return {
       features: {
         lng_lat: [],
-        xy: polygons.map(({ classId, rings }) => ({ properties: { feature_type: 'building', subtype: nameOf(classId) }, wkt: polygonWkt(rings) })),
+        xy: polygons.map(({ classId, rings }) => ({
+          properties: { feature_type: 'building', subtype: nameOf(classId) },
+          wkt: polygonWkt(rings),
+        })),
       },
       metadata: { width, height, img_name: imageFileName },
     };
@@ -97,7 +105,11 @@ export function polygonsToLabelJson(polygons: readonly MaskPolygon[], options: P
  * @param path output file.
  * @param options format, class map, image size and file name.
  */
-export async function writePolygonLabels(polygons: readonly MaskPolygon[], path: string, options: PolygonLabelOptions): Promise<void> {
+export async function writePolygonLabels(
+  polygons: readonly MaskPolygon[],
+  path: string,
+  options: PolygonLabelOptions,
+): Promise<void> {
   await writeFile(path, `${JSON.stringify(polygonsToLabelJson(polygons, options))}\n`);
 }
 
@@ -106,7 +118,9 @@ function labelName(classMap: ClassMap, classId: number): string {
   const own = classMap.names[classId];
   if (own !== undefined && classMap.ids.get(own) === classId) return own;
   for (const [label, id] of classMap.ids) if (id === classId) return label;
-  throw new RangeError(`class id ${classId} has no label name in the class map (labels: ${[...classMap.ids.keys()].join(', ')})`);
+  throw new RangeError(
+    `class id ${classId} has no label name in the class map (labels: ${[...classMap.ids.keys()].join(', ')})`,
+  );
 }
 
 /** `[[x, y], ...]` with the first point repeated at the end, as GeoJSON rings are written. */
@@ -119,7 +133,14 @@ function closedPoints(ring: number[]): number[][] {
 
 /** WKT as xBD writes it: `POLYGON ((x y, x y, ...), (...))`, rings closed. */
 function polygonWkt(rings: number[][]): string {
-  return `POLYGON (${rings.map((ring) => `(${closedPoints(ring).map(([x, y]) => `${x} ${y}`).join(', ')})`).join(', ')})`;
+  return `POLYGON (${rings
+    .map(
+      (ring) =>
+        `(${closedPoints(ring)
+          .map(([x, y]) => `${x} ${y}`)
+          .join(', ')})`,
+    )
+    .join(', ')})`;
 }
 
 /** COCO `bbox`: `[x, y, width, height]`. */
@@ -145,17 +166,27 @@ function boundingBox(ring: number[]): number[] {
 function ringWithBridgedHoles(rings: number[][]): number[] {
   if (rings.length === 1) return rings[0]!;
   const bridgeStart = rings.map((ring, r) => (r === 0 ? -1 : rightmostVertex(ring)));
-  const bridgeLines = [...new Set(rings.slice(1).map((hole, k) => hole[bridgeStart[k + 1]! + 1]!))].sort((a, b) => a - b);
+  const bridgeLines = [...new Set(rings.slice(1).map((hole, k) => hole[bridgeStart[k + 1]! + 1]!))].sort(
+    (a, b) => a - b,
+  );
   // The edges that cross (or end on) each line a bridge runs along, with where.
-  const crossings = new Map<number, Array<{ x: number; ring: number; edge: number }>>(bridgeLines.map((y) => [y, []]));
+  const crossings = new Map<number, Array<{ x: number; ring: number; edge: number }>>(
+    bridgeLines.map((y) => [y, []]),
+  );
   rings.forEach((ring, r) => {
     for (let i = 0; i < ring.length; i += 2) {
       const j = (i + 2) % ring.length;
       const [x0, y0, x1, y1] = [ring[i]!, ring[i + 1]!, ring[j]!, ring[j + 1]!];
       if (y0 === y1) continue;
-      for (let k = firstNotBelow(bridgeLines.length, (m) => bridgeLines[m]! < Math.min(y0, y1)); k < bridgeLines.length && bridgeLines[k]! <= Math.max(y0, y1); k++) {
+      for (
+        let k = firstNotBelow(bridgeLines.length, (m) => bridgeLines[m]! < Math.min(y0, y1));
+        k < bridgeLines.length && bridgeLines[k]! <= Math.max(y0, y1);
+        k++
+      ) {
         const y = bridgeLines[k]!;
-        crossings.get(y)!.push({ x: x0 === x1 ? x0 : x0 + ((y - y0) * (x1 - x0)) / (y1 - y0), ring: r, edge: i });
+        crossings
+          .get(y)!
+          .push({ x: x0 === x1 ? x0 : x0 + ((y - y0) * (x1 - x0)) / (y1 - y0), ring: r, edge: i });
       }
     }
   });
@@ -169,7 +200,10 @@ function ringWithBridgedHoles(rings: number[][]): number[] {
     let k = firstNotBelow(line.length, (m) => line[m]!.x < x);
     while (k < line.length && line[k]!.ring === hole) k++;
     const nearest = line[k];
-    if (!nearest) throw new RangeError(`polygonsToLabelJson: a hole at (${x}, ${y}) lies outside its polygon's outer ring`);
+    if (!nearest)
+      throw new RangeError(
+        `polygonsToLabelJson: a hole at (${x}, ${y}) lies outside its polygon's outer ring`,
+      );
     const onEdge = landings[nearest.ring]!.get(nearest.edge);
     if (onEdge) onEdge.push({ x: nearest.x, y, hole });
     else landings[nearest.ring]!.set(nearest.edge, [{ x: nearest.x, y, hole }]);
@@ -224,6 +258,7 @@ function withoutRepeatedNeighbours(ring: number[]): number[] {
     if (k >= 2 && kept[k - 2] === ring[i] && kept[k - 1] === ring[i + 1]) continue;
     kept.push(ring[i]!, ring[i + 1]!);
   }
-  if (kept.length >= 4 && kept[0] === kept[kept.length - 2] && kept[1] === kept[kept.length - 1]) kept.length -= 2;
+  if (kept.length >= 4 && kept[0] === kept[kept.length - 2] && kept[1] === kept[kept.length - 1])
+    kept.length -= 2;
   return kept;
 }

@@ -18,7 +18,10 @@ export async function writeClassPng(mask: ClassMask, path: string): Promise<void
 }
 
 /** RGB of each pixel's class; classes beyond the palette are grey. */
-export function colourMask(mask: ClassMask, colors: ReadonlyArray<readonly [number, number, number]>): Uint8Array {
+export function colourMask(
+  mask: ClassMask,
+  colors: ReadonlyArray<readonly [number, number, number]>,
+): Uint8Array {
   const rgb = new Uint8Array(mask.width * mask.height * 3);
   mask.data.forEach((id, pixel) => rgb.set(colors[id] ?? [128, 128, 128], pixel * 3));
   return rgb;
@@ -52,9 +55,16 @@ export function displayRgb(image: RasterImage): Uint8Array {
  * @param colors Colour per class id.
  * @param opacity [0.5] Weight of the class colour.
  */
-export async function overlayPng(image: RasterImage, mask: ClassMask, colors: ReadonlyArray<readonly [number, number, number]>, opacity = 0.5): Promise<Buffer> {
+export async function overlayPng(
+  image: RasterImage,
+  mask: ClassMask,
+  colors: ReadonlyArray<readonly [number, number, number]>,
+  opacity = 0.5,
+): Promise<Buffer> {
   if (image.width !== mask.width || image.height !== mask.height) {
-    throw new RangeError(`overlayPng: image is ${image.width}x${image.height} but the mask is ${mask.width}x${mask.height}`);
+    throw new RangeError(
+      `overlayPng: image is ${image.width}x${image.height} but the mask is ${mask.width}x${mask.height}`,
+    );
   }
   const colours = colourMask(mask, colors);
   const rgb = displayRgb(image);
@@ -65,7 +75,9 @@ export async function overlayPng(image: RasterImage, mask: ClassMask, colors: Re
       out[pixel * 3 + c] = Math.round((1 - paint) * rgb[pixel * 3 + c]! + paint * colours[pixel * 3 + c]!);
     }
   }
-  return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+  return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** Longest side of a side-by-side panel; larger images are scaled down to keep events small. */
@@ -84,15 +96,36 @@ const PANEL_MAX_SIDE = 256;
  * @param predicted Predicted classes.
  * @param colors Colour per class id.
  */
-export async function sidePanelPng(image: RasterImage, label: ClassMask, predicted: ClassMask, colors: ReadonlyArray<readonly [number, number, number]>): Promise<{ png: Buffer; width: number; height: number }> {
+export async function sidePanelPng(
+  image: RasterImage,
+  label: ClassMask,
+  predicted: ClassMask,
+  colors: ReadonlyArray<readonly [number, number, number]>,
+): Promise<{ png: Buffer; width: number; height: number }> {
   const scale = Math.min(1, PANEL_MAX_SIDE / Math.max(image.width, image.height));
   const width = Math.max(1, Math.round(image.width * scale));
   const height = Math.max(1, Math.round(image.height * scale));
   const part = (data: Uint8Array): Promise<Buffer> =>
-    sharp(data, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(width, height, { kernel: 'nearest' }).raw().toBuffer();
-  const parts = await Promise.all([part(displayRgb(image)), part(colourMask(label, colors)), part(colourMask(predicted, colors))]);
-  const png = await sharp({ create: { width: width * 3, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
-    .composite(parts.map((input, i) => ({ input, raw: { width, height, channels: 3 as const }, left: i * width, top: 0 })))
+    sharp(data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .resize(width, height, { kernel: 'nearest' })
+      .raw()
+      .toBuffer();
+  const parts = await Promise.all([
+    part(displayRgb(image)),
+    part(colourMask(label, colors)),
+    part(colourMask(predicted, colors)),
+  ]);
+  const png = await sharp({
+    create: { width: width * 3, height, channels: 3, background: { r: 255, g: 255, b: 255 } },
+  })
+    .composite(
+      parts.map((input, i) => ({
+        input,
+        raw: { width, height, channels: 3 as const },
+        left: i * width,
+        top: 0,
+      })),
+    )
     .png()
     .toBuffer();
   return { png, width: width * 3, height };

@@ -30,7 +30,16 @@ export async function compareRuns(runDirs: readonly string[]): Promise<Compariso
   for (const dir of runDirs) {
     const { manifest, report } = await readEvaluatedRun(dir);
     const { f1, recall, precision, accuracy, mean_iou } = report.overall;
-    rows.push({ run: basename(resolve(dir)), arch: manifest.arch, f1, recall, precision, accuracy, mean_iou, ...(report.xview2 ? { xview2: report.xview2.score } : {}) });
+    rows.push({
+      run: basename(resolve(dir)),
+      arch: manifest.arch,
+      f1,
+      recall,
+      precision,
+      accuracy,
+      mean_iou,
+      ...(report.xview2 ? { xview2: report.xview2.score } : {}),
+    });
   }
   return rows;
 }
@@ -38,12 +47,25 @@ export async function compareRuns(runDirs: readonly string[]): Promise<Compariso
 /** The rows as a Markdown table, metrics to 4 decimals. */
 export function comparisonMarkdown(rows: readonly ComparisonRow[]): string {
   const withXview = rows.some((r) => r.xview2 !== undefined);
-  const header = ['run', 'architecture', 'F1', 'recall', 'precision', 'accuracy', 'mean IoU', ...(withXview ? ['xView2'] : [])];
-  const cell = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(4));
+  const header = [
+    'run',
+    'architecture',
+    'F1',
+    'recall',
+    'precision',
+    'accuracy',
+    'mean IoU',
+    ...(withXview ? ['xView2'] : []),
+  ];
+  const cell = (v: number | undefined): string =>
+    v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(4);
   const lines = [
     `| ${header.join(' | ')} |`,
     `|${header.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`,
-    ...rows.map((r) => `| ${[r.run, r.arch, cell(r.f1), cell(r.recall), cell(r.precision), cell(r.accuracy), cell(r.mean_iou), ...(withXview ? [cell(r.xview2)] : [])].join(' | ')} |`),
+    ...rows.map(
+      (r) =>
+        `| ${[r.run, r.arch, cell(r.f1), cell(r.recall), cell(r.precision), cell(r.accuracy), cell(r.mean_iou), ...(withXview ? [cell(r.xview2)] : [])].join(' | ')} |`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type EvaluationReport, confusionCsv, confusionHeatmapPng } from '../pipelines/evaluate.js';
+import { confusionCsv, confusionHeatmapPng, type EvaluationReport } from '../pipelines/evaluate.js';
 import { runPaths } from './runDirectory.js';
 
 /** Where an evaluation goes besides RUN/eval.json: another copy of the JSON, the confusion CSV and its heat map. */
@@ -18,7 +18,12 @@ export interface EvaluationFileOptions {
  * matrix as CSV and as a heat map. `eval` and the `merge` of its shards both write through here, so that
  * their files are alike byte for byte. Returns the paths written.
  */
-export async function writeEvaluationFiles(runDir: string, report: EvaluationReport, checkpoint: string, options: EvaluationFileOptions = {}): Promise<string[]> {
+export async function writeEvaluationFiles(
+  runDir: string,
+  report: EvaluationReport,
+  checkpoint: string,
+  options: EvaluationFileOptions = {},
+): Promise<string[]> {
   const json = `${JSON.stringify({ ...report, checkpoint }, null, 2)}\n`;
   const csvPath = options.csv ?? join(runDir, 'confusion.csv');
   const heatmapPath = options.heatmap ?? join(runDir, 'confusion.png');

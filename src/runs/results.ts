@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import type { MetricEvent } from '../sinks/sinkEvents.js';
 import type { EvaluationReport } from '../pipelines/evaluate.js';
+import type { MetricEvent } from '../sinks/sinkEvents.js';
 import { readEvaluatedRun, runPaths } from './runDirectory.js';
 
 /** What one evaluated run contributes to a results page. */
@@ -21,10 +21,30 @@ export interface RunResult {
 }
 
 /** The original work's figures for its 4-class aerial data (what the comparison table is measured against). */
-export const ORIGINAL_RESULTS: ReadonlyArray<{ arch: string; f1: number; recall: number; precision: number; meanIoU?: number; setting: string }> = [
-  { arch: 'unet', f1: 0.6403, recall: 0.5968, precision: 0.6933, meanIoU: 0.4656, setting: '30 epochs, batch 64, focal Tversky loss' },
+export const ORIGINAL_RESULTS: ReadonlyArray<{
+  arch: string;
+  f1: number;
+  recall: number;
+  precision: number;
+  meanIoU?: number;
+  setting: string;
+}> = [
+  {
+    arch: 'unet',
+    f1: 0.6403,
+    recall: 0.5968,
+    precision: 0.6933,
+    meanIoU: 0.4656,
+    setting: '30 epochs, batch 64, focal Tversky loss',
+  },
   { arch: 'pix2pix', f1: 0.589, recall: 0.547, precision: 0.638, setting: '4 epochs' },
-  { arch: 'deeplabv3plus', f1: 0.4115, recall: 0.9569, precision: 0.2791, setting: 'ResNet-50 ImageNet, 25 epochs' },
+  {
+    arch: 'deeplabv3plus',
+    f1: 0.4115,
+    recall: 0.9569,
+    precision: 0.2791,
+    setting: 'ResNet-50 ImageNet, 25 epochs',
+  },
 ];
 
 /**
@@ -59,18 +79,37 @@ export async function readRunResult(runDir: string): Promise<RunResult> {
       epochs = Math.max(epochs, event.epoch + 1);
     }
   }
-  return { run: basename(resolve(runDir)), arch: manifest.arch, backend: manifest.backend, options: manifest.options, steps, epochs, trainingSeconds, report };
+  return {
+    run: basename(resolve(runDir)),
+    arch: manifest.arch,
+    backend: manifest.backend,
+    options: manifest.options,
+    steps,
+    epochs,
+    trainingSeconds,
+    report,
+  };
 }
 
 /** The run options worth showing beside a result: those of every run, and those of its architecture. */
-const COMMON_SETTINGS = ['tileSize', 'batchSize', 'loss', 'classWeights', 'optimizer', 'learningRate', 'schedule', 'seed'];
+const COMMON_SETTINGS = [
+  'tileSize',
+  'batchSize',
+  'loss',
+  'classWeights',
+  'optimizer',
+  'learningRate',
+  'schedule',
+  'seed',
+];
 const ARCHITECTURE_SETTINGS: Record<string, string[]> = {
   unet: ['baseFilters', 'depth'],
   pix2pix: ['baseFilters', 'discriminatorFilters', 'discriminatorEvery'],
   deeplabv3plus: ['backbone', 'backboneWidth', 'outputStride', 'headFilters'],
 };
 
-const cell = (value: number | undefined): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(4));
+const cell = (value: number | undefined): string =>
+  value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(4);
 
 /**
  * The results as Markdown: the original work's table (F1, recall, precision, accuracy, mean IoU, plus the
@@ -79,26 +118,62 @@ const cell = (value: number | undefined): string => (value === undefined || !Num
  */
 export function resultsMarkdown(results: readonly RunResult[]): string {
   const lines: string[] = [];
-  lines.push('| architecture | run | F1 | recall | precision | accuracy | mean IoU | xView2 score |', '|---|---|---:|---:|---:|---:|---:|---:|');
+  lines.push(
+    '| architecture | run | F1 | recall | precision | accuracy | mean IoU | xView2 score |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+  );
   results.forEach((result, i) => {
     const o = result.report.overall;
-    lines.push(`| ${result.arch} | ${result.run} | ${cell(o.f1)} | ${cell(o.recall)} | ${cell(o.precision)} | ${cell(o.accuracy)} | ${cell(o.mean_iou)} | ${cell(result.report.xview2?.score)} |`);
+    lines.push(
+      `| ${result.arch} | ${result.run} | ${cell(o.f1)} | ${cell(o.recall)} | ${cell(o.precision)} | ${cell(o.accuracy)} | ${cell(o.mean_iou)} | ${cell(result.report.xview2?.score)} |`,
+    );
     // The original's row follows the last of consecutive runs of an architecture.
-    const original = results[i + 1]?.arch === result.arch ? undefined : ORIGINAL_RESULTS.find((r) => r.arch === result.arch);
-    if (original) lines.push(`| ${result.arch} | original (${original.setting}) | ${cell(original.f1)} | ${cell(original.recall)} | ${cell(original.precision)} | - | ${cell(original.meanIoU)} | - |`);
+    const original =
+      results[i + 1]?.arch === result.arch ? undefined : ORIGINAL_RESULTS.find((r) => r.arch === result.arch);
+    if (original)
+      lines.push(
+        `| ${result.arch} | original (${original.setting}) | ${cell(original.f1)} | ${cell(original.recall)} | ${cell(original.precision)} | - | ${cell(original.meanIoU)} | - |`,
+      );
   });
   const classNames = results[0]?.report.per_class.map((c) => c.name) ?? [];
-  lines.push('', `Per class, IoU / F1 on the test split:`, '', `| run | ${classNames.join(' | ')} |`, `|---|${classNames.map(() => '---:').join('|')}|`);
+  lines.push(
+    '',
+    `Per class, IoU / F1 on the test split:`,
+    '',
+    `| run | ${classNames.join(' | ')} |`,
+    `|---|${classNames.map(() => '---:').join('|')}|`,
+  );
   for (const result of results) {
-    lines.push(`| ${result.run} | ${result.report.per_class.map((c) => `${cell(c.iou)} / ${cell(c.f1)}`).join(' | ')} |`);
+    lines.push(
+      `| ${result.run} | ${result.report.per_class.map((c) => `${cell(c.iou)} / ${cell(c.f1)}`).join(' | ')} |`,
+    );
   }
-  lines.push('', '| run | test images | epochs completed | optimizer steps | training time (sum of steps) | backend | settings |', '|---|---:|---:|---:|---:|---|---|');
+  lines.push(
+    '',
+    '| run | test images | epochs completed | optimizer steps | training time (sum of steps) | backend | settings |',
+    '|---|---:|---:|---:|---:|---|---|',
+  );
   for (const result of results) {
-    const keys = [...COMMON_SETTINGS, ...(ARCHITECTURE_SETTINGS[result.arch] ?? [])].filter((key) => result.options[key] !== undefined);
-    const tta = result.report.test_time_augmentation ? [`evaluated with test-time augmentation ${result.report.test_time_augmentation}`] : [];
-    const checkpoint = result.report.checkpoint ? [`evaluated checkpoint ${basename(result.report.checkpoint)}`] : [];
-    const settings = [...keys.map((key) => `${key} ${typeof result.options[key] === 'object' ? JSON.stringify(result.options[key]) : String(result.options[key])}`), ...tta, ...checkpoint].join(', ');
-    lines.push(`| ${result.run} | ${result.report.images} | ${result.epochs} | ${result.steps} | ${(result.trainingSeconds / 60).toFixed(0)} min | ${result.backend} | ${settings} |`);
+    const keys = [...COMMON_SETTINGS, ...(ARCHITECTURE_SETTINGS[result.arch] ?? [])].filter(
+      (key) => result.options[key] !== undefined,
+    );
+    const tta = result.report.test_time_augmentation
+      ? [`evaluated with test-time augmentation ${result.report.test_time_augmentation}`]
+      : [];
+    const checkpoint = result.report.checkpoint
+      ? [`evaluated checkpoint ${basename(result.report.checkpoint)}`]
+      : [];
+    const settings = [
+      ...keys.map(
+        (key) =>
+          `${key} ${typeof result.options[key] === 'object' ? JSON.stringify(result.options[key]) : String(result.options[key])}`,
+      ),
+      ...tta,
+      ...checkpoint,
+    ].join(', ');
+    lines.push(
+      `| ${result.run} | ${result.report.images} | ${result.epochs} | ${result.steps} | ${(result.trainingSeconds / 60).toFixed(0)} min | ${result.backend} | ${settings} |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -146,7 +221,23 @@ export async function readResult(path: string): Promise<RunResult> {
 }
 
 /** The run folders of the published results, under the project root (where they were trained): the xBD runs of the three architectures. */
-export const defaultResultRuns = (root: string): string[] => ['xbd-unet', 'xbd-unet16', 'xbd-unet16t', 'xbd-unet16r', 'xbd-unet16l', 'xbd-unet16s', 'xbd-pix2pix', 'xbd-pix2pix16', 'xbd-pix2pix16l', 'xbd-deeplabv3plus', 'xbd-deeplabv3plus-s', 'xbd-deeplabv3plus-s30', 'xbd-deeplabv3plus-w20'].map((run) => resolve(root, 'runs', run));
+export const defaultResultRuns = (root: string): string[] =>
+  [
+    'xbd-unet',
+    'xbd-unet16',
+    'xbd-unet16t',
+    'xbd-unet16r',
+    'xbd-unet16l',
+    'xbd-unet16s',
+    'xbd-pix2pix',
+    'xbd-pix2pix16',
+    'xbd-pix2pix16l',
+    'xbd-deeplabv3plus',
+    'xbd-deeplabv3plus-s',
+    'xbd-deeplabv3plus-s30',
+    'xbd-deeplabv3plus-w20',
+  ].map((run) => resolve(root, 'runs', run));
 
 /** Their records, which `docs/RESULTS.md` is made from. */
-export const defaultResultRecords = (root: string): string[] => defaultResultRuns(root).map((runDir) => resolve(root, 'docs', 'results', `${basename(runDir)}.json`));
+export const defaultResultRecords = (root: string): string[] =>
+  defaultResultRuns(root).map((runDir) => resolve(root, 'docs', 'results', `${basename(runDir)}.json`));

@@ -1,17 +1,23 @@
-import type { Split } from '../types.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { InputError } from '../errors.js';
-import type { ClassMap } from '../labels/classMap.js';
 import type { RasterReadOptions } from '../io/geoTiff.js';
-import { loadBestCheckpoint, loadLatestCheckpoint } from '../training/checkpoint.js';
+import type { ClassMap } from '../labels/classMap.js';
 import type { EvaluationReport } from '../pipelines/evaluate.js';
+import { loadBestCheckpoint, loadLatestCheckpoint } from '../training/checkpoint.js';
+import type { Split } from '../types.js';
 
 /** What `run.json` in a run folder records: enough to evaluate and predict with the run's model later. */
 export interface RunManifest {
   arch: string;
-  classes: { names: string[]; colors: Array<[number, number, number]>; ignoreValue: number; ids: Record<string, number>; ignoreColors?: Array<[number, number, number]> };
+  classes: {
+    names: string[];
+    colors: Array<[number, number, number]>;
+    ignoreValue: number;
+    ids: Record<string, number>;
+    ignoreColors?: Array<[number, number, number]>;
+  };
   tileSize: number;
   /**
    * What the model takes: its input channels (3 for RGB, one per selected band for rasters) and, for
@@ -28,7 +34,12 @@ export interface RunManifest {
    * Each time the run was resumed: when, on which backend, from which checkpoint, and the settings that
    * resume changed (`options` holds the newest), each with its value before and after.
    */
-  resumes?: Array<{ at: string; backend: string; checkpoint: string; changed?: Record<string, { from: unknown; to: unknown }> }>;
+  resumes?: Array<{
+    at: string;
+    backend: string;
+    checkpoint: string;
+    changed?: Record<string, { from: unknown; to: unknown }>;
+  }>;
   /** The source images of each split, by id, so that `eval --split test` evaluates exactly the held-out ones. */
   splits?: Record<Split, string[]>;
 }
@@ -50,13 +61,25 @@ export async function writeRunManifest(runDir: string, manifest: RunManifest): P
 /** A class map as a run's manifest stores it (JSON: the label ids as an object). */
 export function manifestClasses(classMap: ClassMap): RunManifest['classes'] {
   const { names, colors, ignoreValue, ids, ignoreColors } = classMap;
-  return { names, colors, ignoreValue, ids: Object.fromEntries(ids), ...(ignoreColors ? { ignoreColors } : {}) };
+  return {
+    names,
+    colors,
+    ignoreValue,
+    ids: Object.fromEntries(ids),
+    ...(ignoreColors ? { ignoreColors } : {}),
+  };
 }
 
 /** The class map a run was trained with. */
 export function manifestClassMap(manifest: RunManifest): ClassMap {
   const { names, colors, ignoreValue, ids, ignoreColors } = manifest.classes;
-  return { names, colors, ignoreValue, ids: new Map(Object.entries(ids)), ...(ignoreColors ? { ignoreColors } : {}) };
+  return {
+    names,
+    colors,
+    ignoreValue,
+    ids: new Map(Object.entries(ids)),
+    ...(ignoreColors ? { ignoreColors } : {}),
+  };
 }
 
 /** Which checkpoint of a run to open: the newest, or the one of its best epoch by validation. */
@@ -75,13 +98,25 @@ export type RunCheckpoint = (typeof RUN_CHECKPOINTS)[number];
  * @param runDir The run folder.
  * @throws InputError naming the folder when it has no manifest, no complete checkpoint, or none marked best.
  */
-export async function openRun(runDir: string, which: RunCheckpoint = 'latest'): Promise<{ manifest: RunManifest; model: tf.LayersModel; checkpoint: string }> {
+export async function openRun(
+  runDir: string,
+  which: RunCheckpoint = 'latest',
+): Promise<{ manifest: RunManifest; model: tf.LayersModel; checkpoint: string }> {
   const paths = runPaths(runDir);
   const manifest = await readRunManifest(runDir);
-  const checkpoint = which === 'best' ? await loadBestCheckpoint(paths.checkpoints) : await loadLatestCheckpoint(paths.checkpoints);
-  if (!checkpoint && which === 'best') throw new InputError(paths.checkpoints, 'no checkpoint is marked best (runs before this marker, or with no finished epoch): use the latest');
-  if (!checkpoint?.models.model) throw new InputError(paths.checkpoints, 'no complete checkpoint with a model: train the run first');
-  for (const role of Object.keys(checkpoint.optimizerWeights)) for (const { tensor } of checkpoint.optimizerWeights[role]!) tensor.dispose();
+  const checkpoint =
+    which === 'best'
+      ? await loadBestCheckpoint(paths.checkpoints)
+      : await loadLatestCheckpoint(paths.checkpoints);
+  if (!checkpoint && which === 'best')
+    throw new InputError(
+      paths.checkpoints,
+      'no checkpoint is marked best (runs before this marker, or with no finished epoch): use the latest',
+    );
+  if (!checkpoint?.models.model)
+    throw new InputError(paths.checkpoints, 'no complete checkpoint with a model: train the run first');
+  for (const role of Object.keys(checkpoint.optimizerWeights))
+    for (const { tensor } of checkpoint.optimizerWeights[role]!) tensor.dispose();
   for (const [role, model] of Object.entries(checkpoint.models)) if (role !== 'model') model.dispose();
   return { manifest, model: checkpoint.models.model, checkpoint: checkpoint.path };
 }
@@ -103,7 +138,8 @@ async function readRunJson<T>(path: string, hint: string): Promise<T> {
  * ```
  * @throws InputError naming `run.json` when it is missing or unreadable.
  */
-export const readRunManifest = (runDir: string): Promise<RunManifest> => readRunJson<RunManifest>(runPaths(runDir).manifest, 'not a segstream run folder: run.json unreadable');
+export const readRunManifest = (runDir: string): Promise<RunManifest> =>
+  readRunJson<RunManifest>(runPaths(runDir).manifest, 'not a segstream run folder: run.json unreadable');
 
 /**
  * A run folder's manifest and its latest evaluation (`eval.json`), as `compare` and the results page read them.
@@ -114,9 +150,14 @@ export const readRunManifest = (runDir: string): Promise<RunManifest> => readRun
  * ```
  * @throws InputError naming `run.json` or `eval.json` when it is missing or unreadable.
  */
-export async function readEvaluatedRun(runDir: string): Promise<{ manifest: RunManifest; report: EvaluationReport }> {
+export async function readEvaluatedRun(
+  runDir: string,
+): Promise<{ manifest: RunManifest; report: EvaluationReport }> {
   const paths = runPaths(runDir);
   const manifest = await readRunManifest(runDir);
-  const report = await readRunJson<EvaluationReport>(paths.evaluation, `run not evaluated yet: npx stream-train eval --run ${runDir} --split test`);
+  const report = await readRunJson<EvaluationReport>(
+    paths.evaluation,
+    `run not evaluated yet: npx stream-train eval --run ${runDir} --split test`,
+  );
   return { manifest, report };
 }

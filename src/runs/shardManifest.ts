@@ -51,7 +51,8 @@ export interface MergedManifest<Result = unknown> {
 export const shardsFolder = (outDir: string): string => join(outDir, 'shards');
 
 /** Where `merge` writes the merged manifest of a command. */
-export const mergedManifestPath = (outDir: string, command: ShardedCommand): string => join(outDir, `${command}-manifest.json`);
+export const mergedManifestPath = (outDir: string, command: ShardedCommand): string =>
+  join(outDir, `${command}-manifest.json`);
 
 /** The size and SHA-256 of each output file (paths relative to `outDir`), read as streams. */
 export async function describeOutputs(outDir: string, paths: readonly string[]): Promise<OutputFile[]> {
@@ -77,11 +78,17 @@ export async function writeShardManifest(outDir: string, manifest: ShardManifest
  *
  * @throws InputError naming the folder when it holds none, or the file that does not parse.
  */
-export async function readShardManifests(outDir: string): Promise<Array<{ file: string; manifest: ShardManifest }>> {
+export async function readShardManifests(
+  outDir: string,
+): Promise<Array<{ file: string; manifest: ShardManifest }>> {
   const folder = shardsFolder(outDir);
   const names = await readdir(folder).catch(() => [] as string[]);
-  const files = names.filter((name) => /^[a-z]+-\d+-of-\d+\.json$/.test(name)).sort().map((name) => join(folder, name));
-  if (files.length === 0) throw new InputError(folder, 'holds no shard manifests: run prepare, predict or eval with --shard first');
+  const files = names
+    .filter((name) => /^[a-z]+-\d+-of-\d+\.json$/.test(name))
+    .sort()
+    .map((name) => join(folder, name));
+  if (files.length === 0)
+    throw new InputError(folder, 'holds no shard manifests: run prepare, predict or eval with --shard first');
   return Promise.all(
     files.map(async (file) => {
       try {
@@ -100,35 +107,65 @@ export async function readShardManifests(outDir: string): Promise<Array<{ file: 
  *
  * @throws InputError naming the manifest (or output file) at fault and what is wrong.
  */
-export async function mergeShardManifests(outDir: string, read: ReadonlyArray<{ file: string; manifest: ShardManifest }>): Promise<MergedManifest> {
+export async function mergeShardManifests(
+  outDir: string,
+  read: ReadonlyArray<{ file: string; manifest: ShardManifest }>,
+): Promise<MergedManifest> {
   const [first] = read;
   if (!first) throw new InputError(shardsFolder(outDir), 'holds no shard manifests');
   const { command, settings } = first.manifest;
   const count = first.manifest.shard.count;
   const byIndex = new Map<number, string>();
   for (const { file, manifest } of read) {
-    if (manifest.command !== command) throw new InputError(file, `is a ${manifest.command} shard beside ${command} shards (${first.file}): merge one command's shards at a time`);
-    if (manifest.shard.count !== count) throw new InputError(file, `is shard ${manifest.shard.index}/${manifest.shard.count}, but ${first.file} is one of ${count}: remove the manifests of the older job`);
-    if (!isDeepStrictEqual(manifest.settings, settings)) throw new InputError(file, `was run with other settings than ${first.file}: ${JSON.stringify(manifest.settings)} against ${JSON.stringify(settings)}`);
+    if (manifest.command !== command)
+      throw new InputError(
+        file,
+        `is a ${manifest.command} shard beside ${command} shards (${first.file}): merge one command's shards at a time`,
+      );
+    if (manifest.shard.count !== count)
+      throw new InputError(
+        file,
+        `is shard ${manifest.shard.index}/${manifest.shard.count}, but ${first.file} is one of ${count}: remove the manifests of the older job`,
+      );
+    if (!isDeepStrictEqual(manifest.settings, settings))
+      throw new InputError(
+        file,
+        `was run with other settings than ${first.file}: ${JSON.stringify(manifest.settings)} against ${JSON.stringify(settings)}`,
+      );
     const twin = byIndex.get(manifest.shard.index);
     if (twin) throw new InputError(file, `is shard ${manifest.shard.index} of ${count}, as ${twin} is`);
     byIndex.set(manifest.shard.index, file);
   }
   const missing = Array.from({ length: count }, (_, index) => index).filter((index) => !byIndex.has(index));
-  if (missing.length) throw new InputError(shardsFolder(outDir), `lacks shard${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of ${count} (0-based): run ${missing.length === 1 ? 'it' : 'them'} before merging`);
+  if (missing.length)
+    throw new InputError(
+      shardsFolder(outDir),
+      `lacks shard${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of ${count} (0-based): run ${missing.length === 1 ? 'it' : 'them'} before merging`,
+    );
   const ordered = [...read].sort((a, b) => a.manifest.shard.index - b.manifest.shard.index);
   const takenBy = new Map<string, string>();
   const writtenBy = new Map<string, string>();
   for (const { file, manifest } of ordered) {
     for (const input of manifest.inputs) {
-      if (takenBy.has(input)) throw new InputError(file, `takes ${input}, which ${takenBy.get(input)} took too`);
+      if (takenBy.has(input))
+        throw new InputError(file, `takes ${input}, which ${takenBy.get(input)} took too`);
       takenBy.set(input, file);
     }
     for (const output of manifest.outputs) {
-      if (writtenBy.has(output.path)) throw new InputError(file, `wrote ${output.path}, which ${writtenBy.get(output.path)} wrote too`);
+      if (writtenBy.has(output.path))
+        throw new InputError(file, `wrote ${output.path}, which ${writtenBy.get(output.path)} wrote too`);
       writtenBy.set(output.path, file);
-      const bytes = await stat(join(outDir, output.path)).then((s) => s.size, () => undefined);
-      if (bytes !== output.bytes) throw new InputError(join(outDir, output.path), bytes === undefined ? `is missing (written by ${file}): rerun that shard` : `has ${bytes} bytes, ${file} says ${output.bytes}: rerun that shard`);
+      const bytes = await stat(join(outDir, output.path)).then(
+        (s) => s.size,
+        () => undefined,
+      );
+      if (bytes !== output.bytes)
+        throw new InputError(
+          join(outDir, output.path),
+          bytes === undefined
+            ? `is missing (written by ${file}): rerun that shard`
+            : `has ${bytes} bytes, ${file} says ${output.bytes}: rerun that shard`,
+        );
     }
   }
   return {
@@ -136,15 +173,24 @@ export async function mergeShardManifests(outDir: string, read: ReadonlyArray<{ 
     shards: count,
     settings,
     inputs: [...takenBy.keys()].sort(),
-    outputs: ordered.flatMap(({ manifest }) => manifest.outputs).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    outputs: ordered
+      .flatMap(({ manifest }) => manifest.outputs)
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
     results: ordered.map(({ manifest }) => manifest.result),
   };
 }
 
 /** Writes the merged manifest (without the per-shard results, which `merge` adds up) to `OUT/<command>-manifest.json`; returns its path. */
-export async function writeMergedManifest(outDir: string, merged: MergedManifest, result: unknown): Promise<string> {
+export async function writeMergedManifest(
+  outDir: string,
+  merged: MergedManifest,
+  result: unknown,
+): Promise<string> {
   const { command, shards, settings, inputs, outputs } = merged;
   const path = mergedManifestPath(outDir, command);
-  await writeFileAtomically(path, `${JSON.stringify({ command, shards, settings, inputs, outputs, result }, null, 2)}\n`);
+  await writeFileAtomically(
+    path,
+    `${JSON.stringify({ command, shards, settings, inputs, outputs, result }, null, 2)}\n`,
+  );
   return path;
 }

@@ -1,11 +1,17 @@
 import type { Observable, Subscription } from 'rxjs';
+import { type HttpSinkOptions, httpSink } from './httpSink.js';
 import { ndjsonSink } from './ndjsonSink.js';
-import { tensorboardSink } from './tensorboardSink.js';
-import { httpSink, type HttpSinkOptions } from './httpSink.js';
 import type { MetricEvent, MetricSink } from './sinkEvents.js';
+import { tensorboardSink } from './tensorboardSink.js';
 
 /** The sink kinds `--metrics` accepts. */
-export const SINK_SPEC_FORMS = ['ndjson:-', 'ndjson:FILE', 'tensorboard:DIR', 'http:PORT', 'http:HOST:PORT'] as const;
+export const SINK_SPEC_FORMS = [
+  'ndjson:-',
+  'ndjson:FILE',
+  'tensorboard:DIR',
+  'http:PORT',
+  'http:HOST:PORT',
+] as const;
 
 /**
  * Creates a sink from its command-line form: `ndjson:-` (stdout), `ndjson:FILE`, `tensorboard:DIR`,
@@ -19,11 +25,15 @@ export const SINK_SPEC_FORMS = ['ndjson:-', 'ndjson:FILE', 'tensorboard:DIR', 'h
  * @param httpOptions Token, warning and bounds for an HTTP sink.
  * @throws RangeError naming the spec when it has none of the forms.
  */
-export function createSink(spec: string, httpOptions: Omit<HttpSinkOptions, 'port' | 'host'> = {}): MetricSink {
+export function createSink(
+  spec: string,
+  httpOptions: Omit<HttpSinkOptions, 'port' | 'host'> = {},
+): MetricSink {
   const colon = spec.indexOf(':');
   const kind = colon < 0 ? spec : spec.slice(0, colon);
   const target = colon < 0 ? '' : spec.slice(colon + 1);
-  const bad = (why: string): RangeError => new RangeError(`--metrics: '${spec}' ${why}; expected one of ${SINK_SPEC_FORMS.join(', ')}`);
+  const bad = (why: string): RangeError =>
+    new RangeError(`--metrics: '${spec}' ${why}; expected one of ${SINK_SPEC_FORMS.join(', ')}`);
   if (target.length === 0) throw bad('has no target');
   switch (kind) {
     case 'ndjson':
@@ -56,7 +66,10 @@ export function createSink(spec: string, httpOptions: Omit<HttpSinkOptions, 'por
 export function writeToSinks(
   events$: Observable<MetricEvent>,
   sinks: readonly MetricSink[],
-  onSinkError: (sink: MetricSink, error: unknown) => void = (sink, error) => process.stderr.write(`warning: metrics sink ${sink.description} failed and is left out: ${String(error)}\n`),
+  onSinkError: (sink: MetricSink, error: unknown) => void = (sink, error) =>
+    process.stderr.write(
+      `warning: metrics sink ${sink.description} failed and is left out: ${String(error)}\n`,
+    ),
 ): Subscription {
   const working = new Set(sinks);
   return events$.subscribe((event) => {

@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
-import type { MetricEvent, MetricSink } from './sinkEvents.js';
+import { fileURLToPath } from 'node:url';
 import { prometheusText } from './prometheusText.js';
+import type { MetricEvent, MetricSink } from './sinkEvents.js';
 
 /** Options of {@link httpSink}. */
 export interface HttpSinkOptions {
@@ -48,7 +48,11 @@ function loadAssets(): Map<string, { body: Buffer; type: string }> {
     ['/', `${dashboardDir}index.html`, 'text/html; charset=utf-8'],
     ['/dashboard.js', `${dashboardDir}dashboard.js`, 'text/javascript; charset=utf-8'],
     ['/dashboard.css', `${dashboardDir}dashboard.css`, 'text/css; charset=utf-8'],
-    ['/uPlot.min.js', requireFromHere.resolve('uplot/dist/uPlot.iife.min.js'), 'text/javascript; charset=utf-8'],
+    [
+      '/uPlot.min.js',
+      requireFromHere.resolve('uplot/dist/uPlot.iife.min.js'),
+      'text/javascript; charset=utf-8',
+    ],
     ['/uPlot.min.css', requireFromHere.resolve('uplot/dist/uPlot.min.css'), 'text/css; charset=utf-8'],
   ];
   return new Map(files.map(([path, file, type]) => [path, { body: readFileSync(file), type }]));
@@ -84,15 +88,21 @@ function tokenMatches(expected: string, given: string | null): boolean {
  */
 export function httpSink(options: HttpSinkOptions = {}): HttpSink {
   const port = options.port ?? 6006;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`httpSink: port must be an integer 0..65535, got ${String(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new RangeError(`httpSink: port must be an integer 0..65535, got ${String(port)}`);
   const host = options.host ?? '127.0.0.1';
   const maxConnections = options.maxConnections ?? 32;
   const maxHistory = options.maxHistory ?? 20000;
-  if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new RangeError(`httpSink: maxConnections must be an integer >= 1, got ${String(maxConnections)}`);
-  if (options.token !== undefined && options.token.length < 8) throw new RangeError('httpSink: token must be at least 8 characters');
-  const warn = options.warn ?? ((message: string): void => void process.stderr.write(`warning: ${message}\n`));
+  if (!Number.isInteger(maxConnections) || maxConnections < 1)
+    throw new RangeError(`httpSink: maxConnections must be an integer >= 1, got ${String(maxConnections)}`);
+  if (options.token !== undefined && options.token.length < 8)
+    throw new RangeError('httpSink: token must be at least 8 characters');
+  const warn =
+    options.warn ?? ((message: string): void => void process.stderr.write(`warning: ${message}\n`));
   if (!LOOPBACK.has(host)) {
-    warn(`the metrics server listens on ${host}, reachable from other machines${options.token ? '' : ' without an access token (use --metrics-token)'}`);
+    warn(
+      `the metrics server listens on ${host}, reachable from other machines${options.token ? '' : ' without an access token (use --metrics-token)'}`,
+    );
   }
 
   const assets = loadAssets();
@@ -115,12 +125,17 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const refuse = (status: number, text: string): void => {
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS, connection: 'close' });
+      res.writeHead(status, {
+        'content-type': 'text/plain; charset=utf-8',
+        ...SECURITY_HEADERS,
+        connection: 'close',
+      });
       res.end(`${text}\n`);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, 'method not allowed');
     // No endpoint takes a body: refuse one instead of reading it.
-    if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined) return refuse(413, 'request bodies are not accepted');
+    if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined)
+      return refuse(413, 'request bodies are not accepted');
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -130,7 +145,11 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
     if (!authorized(req, url)) return refuse(401, 'access token required');
 
     if (url.pathname === '/events') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', ...SECURITY_HEADERS, connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        ...SECURITY_HEADERS,
+        connection: 'keep-alive',
+      });
       for (const event of history) send(res, event);
       for (const event of samples) send(res, event);
       viewers.add(res);
@@ -139,16 +158,30 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
     }
     if (url.pathname === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', ...SECURITY_HEADERS });
-      res.end(prometheusText({ batch: latest.batch, epoch: latest.epoch, events: eventCount, viewers: viewers.size }));
+      res.end(
+        prometheusText({
+          batch: latest.batch,
+          epoch: latest.epoch,
+          events: eventCount,
+          viewers: viewers.size,
+        }),
+      );
       return;
     }
     const asset = assets.get(url.pathname);
     if (!asset) return refuse(404, 'not found');
-    res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, ...SECURITY_HEADERS });
+    res.writeHead(200, {
+      'content-type': asset.type,
+      'content-length': asset.body.length,
+      ...SECURITY_HEADERS,
+    });
     res.end(req.method === 'HEAD' ? undefined : asset.body);
   }
 
-  const server: Server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000, headersTimeout: 5_000 }, handle);
+  const server: Server = createServer(
+    { maxHeaderSize: 8192, requestTimeout: 10_000, headersTimeout: 5_000 },
+    handle,
+  );
   server.maxConnections = maxConnections;
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -180,7 +213,11 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
         if (event.type === 'batch') latest.batch = event;
         if (event.type === 'epoch') latest.epoch = event;
         history.push(event);
-        if (history.length > maxHistory) history.splice(history.findIndex((e) => e.type === 'batch'), 1);
+        if (history.length > maxHistory)
+          history.splice(
+            history.findIndex((e) => e.type === 'batch'),
+            1,
+          );
       }
       for (const viewer of viewers) send(viewer, event);
     },

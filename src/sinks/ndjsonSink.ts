@@ -14,9 +14,15 @@ import type { MetricSink } from './sinkEvents.js';
  * @param target '-' for stdout, a file path, or a writable stream.
  */
 export function ndjsonSink(target: string | Writable): MetricSink {
-  if (typeof target === 'string' && target.length === 0) throw new TypeError('ndjsonSink: target must be "-" or a file path, got ""');
+  if (typeof target === 'string' && target.length === 0)
+    throw new TypeError('ndjsonSink: target must be "-" or a file path, got ""');
   const toStdout = target === '-';
-  const stream: Writable = typeof target !== 'string' ? target : toStdout ? process.stdout : createWriteStream(target, { flags: 'a' });
+  const stream: Writable =
+    typeof target !== 'string'
+      ? target
+      : toStdout
+        ? process.stdout
+        : createWriteStream(target, { flags: 'a' });
   return {
     description: `ndjson:${typeof target === 'string' ? target : 'stream'}`,
     write(event) {
@@ -25,7 +31,9 @@ export function ndjsonSink(target: string | Writable): MetricSink {
     },
     close() {
       if (typeof target !== 'string' || toStdout) return Promise.resolve();
-      return new Promise((resolve, reject) => (stream as WriteStream).end((error?: Error | null) => (error ? reject(error) : resolve())));
+      return new Promise((resolve, reject) =>
+        (stream as WriteStream).end((error?: Error | null) => (error ? reject(error) : resolve())),
+      );
     },
   };
 }

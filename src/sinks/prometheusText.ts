@@ -24,7 +24,11 @@ function labelValue(value: string): string {
  */
 export function prometheusText(state: PrometheusState): string {
   const lines: string[] = [];
-  const gauge = (name: string, help: string, samples: [labels: string, value: number | undefined][]): void => {
+  const gauge = (
+    name: string,
+    help: string,
+    samples: [labels: string, value: number | undefined][],
+  ): void => {
     const present = samples.filter(([, v]) => v !== undefined && Number.isFinite(v));
     if (present.length === 0) return;
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
@@ -33,13 +37,21 @@ export function prometheusText(state: PrometheusState): string {
   const { batch, epoch } = state;
   if (batch?.type === 'batch') {
     gauge('segstream_loss', 'Loss of the latest optimizer step.', [['', batch.losses.total]]);
-    gauge('segstream_running_mean_iou', 'Running mean IoU over the current epoch.', [['', batch.running.meanIoU]]);
-    gauge('segstream_running_pixel_accuracy', 'Running pixel accuracy over the current epoch.', [['', batch.running.pixelAccuracy]]);
-    gauge('segstream_images_per_second', 'Training throughput of the latest step.', [['', batch.imagesPerSecond]]);
+    gauge('segstream_running_mean_iou', 'Running mean IoU over the current epoch.', [
+      ['', batch.running.meanIoU],
+    ]);
+    gauge('segstream_running_pixel_accuracy', 'Running pixel accuracy over the current epoch.', [
+      ['', batch.running.pixelAccuracy],
+    ]);
+    gauge('segstream_images_per_second', 'Training throughput of the latest step.', [
+      ['', batch.imagesPerSecond],
+    ]);
     gauge('segstream_learning_rate', 'Current learning rate.', [['', batch.learningRate]]);
     gauge('segstream_global_step', 'Optimizer steps since the start of the run.', [['', batch.globalStep]]);
     gauge('segstream_epoch', 'Current epoch (0-based).', [['', batch.epoch]]);
-    gauge('segstream_tensors_alive', 'TF.js tensors alive after the latest step.', [['', batch.tensorsAlive]]);
+    gauge('segstream_tensors_alive', 'TF.js tensors alive after the latest step.', [
+      ['', batch.tensorsAlive],
+    ]);
     gauge('segstream_memory_bytes', 'Process memory.', [
       ['{kind="rss"}', batch.memory.rss],
       ['{kind="heap_used"}', batch.memory.heapUsed],

@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '@aws-crypto/crc32c';
@@ -86,9 +86,15 @@ export function tfRecordFrame(data: Uint8Array): Uint8Array {
 }
 
 /** A Summary.Value: a scalar (simple_value, field 2) or an image (field 4). */
-type SummaryValue = { tag: string; scalar: number } | { tag: string; png: Uint8Array; width: number; height: number };
+type SummaryValue =
+  | { tag: string; scalar: number }
+  | { tag: string; png: Uint8Array; width: number; height: number };
 
-function encodeEvent(step: number, wallTime: number, values: SummaryValue[] | { fileVersion: string }): Uint8Array {
+function encodeEvent(
+  step: number,
+  wallTime: number,
+  values: SummaryValue[] | { fileVersion: string },
+): Uint8Array {
   const event = new ProtoWriter().double(1, wallTime).uint(2, step);
   if ('fileVersion' in values) return event.bytes(3, values.fileVersion).finish();
   const summary = new ProtoWriter();
@@ -97,7 +103,12 @@ function encodeEvent(step: number, wallTime: number, values: SummaryValue[] | { 
     if ('scalar' in value) encoded.float(2, value.scalar);
     else {
       // Summary.Image: height 1, width 2, colorspace 3 (3 = RGB), encoded_image_string 4.
-      const image = new ProtoWriter().uint(1, value.height).uint(2, value.width).uint(3, 3).bytes(4, value.png).finish();
+      const image = new ProtoWriter()
+        .uint(1, value.height)
+        .uint(2, value.width)
+        .uint(3, 3)
+        .bytes(4, value.png)
+        .finish();
       encoded.bytes(4, image);
     }
     summary.bytes(1, encoded.finish());
@@ -150,8 +161,12 @@ export interface TensorboardSinkOptions {
  * ```
  * @param dir Log directory; created when missing.
  */
-export function tensorboardSink(dir: string, options: TensorboardSinkOptions = {}): MetricSink & { readonly file: string } {
-  if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`tensorboardSink: dir must be a directory path, got ${JSON.stringify(dir)}`);
+export function tensorboardSink(
+  dir: string,
+  options: TensorboardSinkOptions = {},
+): MetricSink & { readonly file: string } {
+  if (typeof dir !== 'string' || dir.length === 0)
+    throw new TypeError(`tensorboardSink: dir must be a directory path, got ${JSON.stringify(dir)}`);
   const now = options.now ?? ((): number => Date.now() / 1000);
   mkdirSync(dir, { recursive: true });
   const started = now();
@@ -168,7 +183,11 @@ export function tensorboardSink(dir: string, options: TensorboardSinkOptions = {
     write(event) {
       if (event.type === 'sample') {
         const png = Buffer.from(event.png, 'base64');
-        append(encodeEvent(event.globalStep, now(), [{ tag: `predictions/${event.id}`, png, width: event.width, height: event.height }]));
+        append(
+          encodeEvent(event.globalStep, now(), [
+            { tag: `predictions/${event.id}`, png, width: event.width, height: event.height },
+          ]),
+        );
         return;
       }
       const scalars = scalarsOf(event);

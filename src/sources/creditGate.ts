@@ -35,9 +35,12 @@ export class CreditGate {
    * @throws RangeError when more credits are asked for than the gate has (that would wait forever).
    */
   acquire(credits: number): Promise<void> {
-    if (!Number.isInteger(credits) || credits < 0) throw new RangeError(`CreditGate.acquire: credits must be an integer >= 0, got ${credits}`);
+    if (!Number.isInteger(credits) || credits < 0)
+      throw new RangeError(`CreditGate.acquire: credits must be an integer >= 0, got ${credits}`);
     if (credits > this.capacity) {
-      throw new RangeError(`CreditGate.acquire: ${credits} credits asked for but the gate only has ${this.capacity}; raise the credits`);
+      throw new RangeError(
+        `CreditGate.acquire: ${credits} credits asked for but the gate only has ${this.capacity}; raise the credits`,
+      );
     }
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (this.waiting.length === 0 && this.held + credits <= this.capacity) {
@@ -49,7 +52,8 @@ export class CreditGate {
 
   /** Returns credits (when the tiles that held them are released or were never made). */
   release(credits: number): void {
-    if (credits > this.held) throw new RangeError(`CreditGate.release: releasing ${credits} credits but only ${this.held} are held`);
+    if (credits > this.held)
+      throw new RangeError(`CreditGate.release: releasing ${credits} credits but only ${this.held} are held`);
     this.held -= credits;
     while (this.waiting.length > 0 && this.held + this.waiting[0]!.credits <= this.capacity) {
       const next = this.waiting.shift()!;

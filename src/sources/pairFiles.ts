@@ -43,7 +43,12 @@ const stemOf = (path: string): string => basename(path, extname(path));
 async function listFiles(dir: string, extensions: readonly string[]): Promise<string[]> {
   // A brace list needs two entries: `*.{png}` matches a file literally named so.
   const pattern = extensions.length === 1 ? `**/*.${extensions[0]}` : `**/*.{${extensions.join(',')}}`;
-  const files = await fg(pattern, { cwd: resolve(dir), absolute: true, caseSensitiveMatch: false, onlyFiles: true });
+  const files = await fg(pattern, {
+    cwd: resolve(dir),
+    absolute: true,
+    caseSensitiveMatch: false,
+    onlyFiles: true,
+  });
   return files.sort();
 }
 
@@ -58,11 +63,19 @@ function assertDirectoryOption(value: unknown, name: string): void {
  * or the key behind a prefix that the label file's own stem starts with (crowdAI writes `000123.jpg` in
  * `train_annotation.json` for the file `train_000123.jpg`).
  */
-function matchKeyToImage(key: string, labelStem: string, imagesByName: Map<string, string>): string | undefined {
+function matchKeyToImage(
+  key: string,
+  labelStem: string,
+  imagesByName: Map<string, string>,
+): string | undefined {
   const exact = imagesByName.get(key);
   if (exact !== undefined) return exact;
   for (const [name, path] of imagesByName) {
-    if (name.length > key.length && name.endsWith(key) && labelStem.startsWith(name.slice(0, name.length - key.length))) {
+    if (
+      name.length > key.length &&
+      name.endsWith(key) &&
+      labelStem.startsWith(name.slice(0, name.length - key.length))
+    ) {
       return path;
     }
   }
@@ -95,7 +108,8 @@ export async function pairFiles(options: PairFilesOptions): Promise<PairingResul
   for (const image of images) {
     const stem = stemOf(image);
     const previous = imagesByStem.get(stem);
-    if (previous !== undefined) throw new Error(`pairFiles: two images share the stem "${stem}": ${previous} and ${image}`);
+    if (previous !== undefined)
+      throw new Error(`pairFiles: two images share the stem "${stem}": ${previous} and ${image}`);
     imagesByStem.set(stem, image);
   }
   const imagesByName = new Map(images.map((path) => [basename(path), path]));
@@ -128,7 +142,8 @@ export async function pairFiles(options: PairFilesOptions): Promise<PairingResul
       continue;
     }
     const previous = singleLabelByStem.get(stem);
-    if (previous !== undefined) throw new Error(`pairFiles: two labels share the stem "${stem}": ${previous} and ${labelPath}`);
+    if (previous !== undefined)
+      throw new Error(`pairFiles: two labels share the stem "${stem}": ${previous} and ${labelPath}`);
     singleLabelByStem.set(stem, labelPath);
     pairedImages.add(imagePath);
     pairs.push({ id: stem, imagePath, labelPath });
@@ -138,10 +153,16 @@ export async function pairFiles(options: PairFilesOptions): Promise<PairingResul
   for (const pair of pairs) {
     const previous = seenIds.get(pair.id);
     if (previous !== undefined) {
-      throw new Error(`pairFiles: image ${pair.imagePath} is labelled twice: in ${previous.labelPath} and ${pair.labelPath}`);
+      throw new Error(
+        `pairFiles: image ${pair.imagePath} is labelled twice: in ${previous.labelPath} and ${pair.labelPath}`,
+      );
     }
     seenIds.set(pair.id, pair);
   }
   pairs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { pairs, imagesWithoutLabels: images.filter((image) => !pairedImages.has(image)), labelsWithoutImages };
+  return {
+    pairs,
+    imagesWithoutLabels: images.filter((image) => !pairedImages.has(image)),
+    labelsWithoutImages,
+  };
 }

@@ -26,12 +26,22 @@ export type SplitPairs = Record<Split, LabelledPair[]>;
 export function splitBySource(pairs: readonly LabelledPair[], options: SplitOptions = {}): SplitPairs {
   const ratios = options.ratios ?? [0.8, 0.1, 0.1];
   const seed = options.seed ?? 0;
-  if (!Array.isArray(ratios) || ratios.length !== 3 || ratios.some((r) => typeof r !== 'number' || !(r >= 0)) || Math.abs(ratios[0] + ratios[1] + ratios[2] - 1) > 1e-9) {
-    throw new RangeError(`splitBySource: ratios must be three non-negative numbers summing to 1, got ${JSON.stringify(ratios)}`);
+  if (
+    !Array.isArray(ratios) ||
+    ratios.length !== 3 ||
+    ratios.some((r) => typeof r !== 'number' || !(r >= 0)) ||
+    Math.abs(ratios[0] + ratios[1] + ratios[2] - 1) > 1e-9
+  ) {
+    throw new RangeError(
+      `splitBySource: ratios must be three non-negative numbers summing to 1, got ${JSON.stringify(ratios)}`,
+    );
   }
   const byId = new Map<string, LabelledPair>();
   for (const pair of pairs) {
-    if (byId.has(pair.id)) throw new RangeError(`splitBySource: the id ${pair.id} occurs twice (${byId.get(pair.id)!.imagePath}, ${pair.imagePath})`);
+    if (byId.has(pair.id))
+      throw new RangeError(
+        `splitBySource: the id ${pair.id} occurs twice (${byId.get(pair.id)!.imagePath}, ${pair.imagePath})`,
+      );
     byId.set(pair.id, pair);
   }
   const ids = new SeededRandom(seed).shuffle([...byId.keys()].sort());

@@ -39,7 +39,12 @@ type Point = [number, number];
 function rotatedRectangle(cx: number, cy: number, w: number, h: number, angle: number): Point[] {
   const cos = Math.cos(angle);
   const sin = Math.sin(angle);
-  return [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]].map(([x, y]) => [cx + x! * cos - y! * sin, cy + x! * sin + y! * cos]);
+  return [
+    [-w / 2, -h / 2],
+    [w / 2, -h / 2],
+    [w / 2, h / 2],
+    [-w / 2, h / 2],
+  ].map(([x, y]) => [cx + x! * cos - y! * sin, cy + x! * sin + y! * cos]);
 }
 
 /**
@@ -47,7 +52,8 @@ function rotatedRectangle(cx: number, cy: number, w: number, h: number, angle: n
  * past the range its centre is drawn from, and label readers refuse vertices outside the image.
  */
 function movedInside(polygon: Point[], size: number): Point[] {
-  const shift = (values: number[]) => Math.max(0, -Math.min(...values)) - Math.max(0, Math.max(...values) - size);
+  const shift = (values: number[]) =>
+    Math.max(0, -Math.min(...values)) - Math.max(0, Math.max(...values) - size);
   const dx = shift(polygon.map(([x]) => x));
   const dy = shift(polygon.map(([, y]) => y));
   return polygon.map(([x, y]) => [x + dx, y + dy]);
@@ -65,7 +71,11 @@ function inside(polygon: Point[], x: number, y: number): boolean {
 
 /** Textured ground: a smooth field of vegetation and bare soil, plus grain. */
 function drawGround(rgb: Uint8Array, size: number, random: SeededRandom): void {
-  const waves = Array.from({ length: 4 }, () => ({ fx: random.between(0.005, 0.04), fy: random.between(0.005, 0.04), phase: random.between(0, 6.3) }));
+  const waves = Array.from({ length: 4 }, () => ({
+    fx: random.between(0.005, 0.04),
+    fy: random.between(0.005, 0.04),
+    phase: random.between(0, 6.3),
+  }));
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const field = waves.reduce((sum, w) => sum + Math.sin(x * w.fx + y * w.fy + w.phase), 0) / waves.length;
@@ -79,12 +89,27 @@ function drawGround(rgb: Uint8Array, size: number, random: SeededRandom): void {
   }
 }
 
-function drawBuilding(rgb: Uint8Array, mask: Uint8Array, size: number, polygon: Point[], classId: number, random: SeededRandom): void {
+function drawBuilding(
+  rgb: Uint8Array,
+  mask: Uint8Array,
+  size: number,
+  polygon: Point[],
+  classId: number,
+  random: SeededRandom,
+): void {
   const look = DAMAGE_LOOKS[classId - 1]!;
   const xs = polygon.map(([x]) => x);
   const ys = polygon.map(([, y]) => y);
-  for (let y = Math.max(0, Math.floor(Math.min(...ys))); y <= Math.min(size - 1, Math.ceil(Math.max(...ys))); y++) {
-    for (let x = Math.max(0, Math.floor(Math.min(...xs))); x <= Math.min(size - 1, Math.ceil(Math.max(...xs))); x++) {
+  for (
+    let y = Math.max(0, Math.floor(Math.min(...ys)));
+    y <= Math.min(size - 1, Math.ceil(Math.max(...ys)));
+    y++
+  ) {
+    for (
+      let x = Math.max(0, Math.floor(Math.min(...xs)));
+      x <= Math.min(size - 1, Math.ceil(Math.max(...xs)));
+      x++
+    ) {
       if (!inside(polygon, x + 0.5, y + 0.5)) continue;
       // Where buildings overlap the more severe damage wins, as the xBD class map's priority says.
       if (mask[y * size + x]! > classId) continue;
@@ -111,12 +136,16 @@ function drawBuilding(rgb: Uint8Array, mask: Uint8Array, size: number, polygon: 
  * @param dir Folder to write `images/` and `labels/` into.
  * @param options Image count, size, buildings per image, seed.
  */
-export async function writeSyntheticXbd(dir: string, options: SyntheticXbdOptions = {}): Promise<SyntheticXbdDataset> {
+export async function writeSyntheticXbd(
+  dir: string,
+  options: SyntheticXbdOptions = {},
+): Promise<SyntheticXbdDataset> {
   const count = options.images ?? 24;
   const size = options.size ?? 256;
   const perImage = options.buildingsPerImage ?? 10;
   for (const [name, value] of Object.entries({ images: count, size, buildingsPerImage: perImage })) {
-    if (!Number.isInteger(value) || value < 1) throw new RangeError(`writeSyntheticXbd: ${name} must be an integer >= 1, got ${String(value)}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`writeSyntheticXbd: ${name} must be an integer >= 1, got ${String(value)}`);
   }
   if (size < 32) throw new RangeError(`writeSyntheticXbd: size must be at least 32, got ${size}`);
   const random = new SeededRandom(options.seed ?? 1);
@@ -136,16 +165,37 @@ export async function writeSyntheticXbd(dir: string, options: SyntheticXbdOption
       const look = DAMAGE_LOOKS[classId - 1]!;
       const w = random.between(size / 16, size / 6);
       const h = random.between(size / 16, size / 6);
-      const polygon = movedInside(rotatedRectangle(random.between(w, size - w), random.between(h, size - h), w, h, random.between(0, Math.PI)), size);
+      const polygon = movedInside(
+        rotatedRectangle(
+          random.between(w, size - w),
+          random.between(h, size - h),
+          w,
+          h,
+          random.between(0, Math.PI),
+        ),
+        size,
+      );
       drawBuilding(rgb, mask, size, polygon, classId, random);
       buildings[look.subtype]! += 1;
       const ring = [...polygon, polygon[0]!].map(([x, y]) => `${x.toFixed(2)} ${y.toFixed(2)}`).join(', ');
-      features.push({ properties: { feature_type: 'building', subtype: look.subtype, uid: `${index}-${b}` }, wkt: `POLYGON ((${ring}))` });
+      features.push({
+        properties: { feature_type: 'building', subtype: look.subtype, uid: `${index}-${b}` },
+        wkt: `POLYGON ((${ring}))`,
+      });
     }
-    await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(imagesDir, `${name}.png`));
+    await sharp(rgb, { raw: { width: size, height: size, channels: 3 } })
+      .png()
+      .toFile(join(imagesDir, `${name}.png`));
     const label = {
       features: { lng_lat: [], xy: features },
-      metadata: { width: size, height: size, disaster: 'synthetic-disaster', disaster_type: 'synthetic', img_name: `${name}.png`, gsd: 0.5 },
+      metadata: {
+        width: size,
+        height: size,
+        disaster: 'synthetic-disaster',
+        disaster_type: 'synthetic',
+        img_name: `${name}.png`,
+        gsd: 0.5,
+      },
     };
     await writeClassMaskPng(join(masksDir, `${name}.png`), { data: mask, width: size, height: size });
     await writeFile(join(labelsDir, `${name}.json`), `${JSON.stringify(label)}\n`);

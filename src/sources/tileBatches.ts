@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Observable, type OperatorFunction, concatMap, filter, identity, map, range } from 'rxjs';
-import { type BadInputPolicy, InputError, type SkipSink, handleBadInput } from '../errors.js';
+import { concatMap, filter, identity, map, Observable, type OperatorFunction, range } from 'rxjs';
+import { type BadInputPolicy, handleBadInput, InputError, type SkipSink } from '../errors.js';
 import { readImageHeader } from '../io/decodeImage.js';
 import type { RasterReadOptions } from '../io/geoTiff.js';
 import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
@@ -11,13 +11,21 @@ import { augment } from '../operators/augment.js';
 import { batchTiles } from '../operators/batchTiles.js';
 import { orderedReads } from '../operators/orderedReads.js';
 import { shuffle } from '../operators/shuffle.js';
-import { type OneHotTensorBatch, type ToTensorBatchOptions, toTensorBatch } from '../operators/toTensorBatch.js';
+import {
+  type OneHotTensorBatch,
+  type ToTensorBatchOptions,
+  toTensorBatch,
+} from '../operators/toTensorBatch.js';
 import type { AugmentOptions } from '../tiling/augmentation.js';
-import { type BalanceClassesOptions, checkBalanceClasses, repeatBalancedTiles } from '../tiling/classBalance.js';
+import {
+  type BalanceClassesOptions,
+  checkBalanceClasses,
+  repeatBalancedTiles,
+} from '../tiling/classBalance.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
-import { type TileOptions, cutTiles, tileGrid, tilePositions } from '../tiling/tileGrid.js';
+import { cutTiles, type TileOptions, tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
-import { SeededRandom, epochSeed } from '../util/seededRandom.js';
+import { epochSeed, SeededRandom } from '../util/seededRandom.js';
 import { CreditGate } from './creditGate.js';
 
 export interface TileBatchesOptions {
@@ -93,13 +101,19 @@ const TENSOR_BATCHES_AHEAD = 2;
  * The gated source of one epoch's pairs: emits each pair only once the credits for all its tiles (counted
  * from the image header) are taken. This is where a slow consumer slows reading and decoding.
  */
-function gatedPairs(options: TileBatchesOptions, epoch: number, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): Observable<LabelledPair> {
+function gatedPairs(
+  options: TileBatchesOptions,
+  epoch: number,
+  gate: CreditGate,
+  creditsOf: WeakMap<LabelledPair, number>,
+): Observable<LabelledPair> {
   const grid = tileGrid(options.tile);
   const policy = options.onBadInput ?? 'throw';
   return new Observable<LabelledPair>((subscriber) => {
     const run = async (): Promise<void> => {
       const order = [...options.pairs];
-      if (options.shuffle) new SeededRandom(epochSeed(options.shuffle.seed, epoch, RANDOM_STREAM.imageOrder)).shuffle(order);
+      if (options.shuffle)
+        new SeededRandom(epochSeed(options.shuffle.seed, epoch, RANDOM_STREAM.imageOrder)).shuffle(order);
       for (const pair of order) {
         if (subscriber.closed) return;
         let tiles: number;
@@ -144,14 +158,22 @@ interface TiledPair {
 type PairReader = OperatorFunction<LabelledPair, TiledPair>;
 
 /** Emits each image's tiles and returns the credits it took but did not use (never more, with sizes from the header). */
-function creditedTiles(gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): OperatorFunction<TiledPair, LabelledTile> {
+function creditedTiles(
+  gate: CreditGate,
+  creditsOf: WeakMap<LabelledPair, number>,
+): OperatorFunction<TiledPair, LabelledTile> {
   return (images) =>
     new Observable<LabelledTile>((subscriber) =>
       images.subscribe({
         next: ({ pair, tiles, width, height }) => {
           const reserved = creditsOf.get(pair) ?? tiles.length;
           if (tiles.length > reserved) {
-            subscriber.error(new InputError(pair.imagePath, `decoded to ${width}x${height}, more tiles than its header announced`));
+            subscriber.error(
+              new InputError(
+                pair.imagePath,
+                `decoded to ${width}x${height}, more tiles than its header announced`,
+              ),
+            );
             return;
           }
           gate.release(reserved - tiles.length);
@@ -167,7 +189,11 @@ function creditedTiles(gate: CreditGate, creditsOf: WeakMap<LabelledPair, number
  * The reader of a tileBatches stream: the process's shared pool of `workers` threads, or the main thread.
  * Either way pairs are read `concurrency` at a time and come out in input order.
  */
-function pairReader(options: TileBatchesOptions, gate: CreditGate, creditsOf: WeakMap<LabelledPair, number>): PairReader {
+function pairReader(
+  options: TileBatchesOptions,
+  gate: CreditGate,
+  creditsOf: WeakMap<LabelledPair, number>,
+): PairReader {
   const grid = tileGrid(options.tile);
   const ordering = {
     concurrency: options.concurrency ?? availableParallelism(),
@@ -178,9 +204,17 @@ function pairReader(options: TileBatchesOptions, gate: CreditGate, creditsOf: We
   const workers = options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
   if (workers === 0) {
     const read = (pair: LabelledPair): Promise<TiledPair> =>
-      readLabelledImage(pair, { classMap: options.classMap, readMask: options.readMask, ...(options.format === undefined ? {} : { format: options.format }), ...(options.raster === undefined ? {} : { raster: options.raster }) }).then(
-        (image) => ({ pair, tiles: cutTiles(image, grid), width: image.image.width, height: image.image.height }),
-      );
+      readLabelledImage(pair, {
+        classMap: options.classMap,
+        readMask: options.readMask,
+        ...(options.format === undefined ? {} : { format: options.format }),
+        ...(options.raster === undefined ? {} : { raster: options.raster }),
+      }).then((image) => ({
+        pair,
+        tiles: cutTiles(image, grid),
+        width: image.image.width,
+        height: image.image.height,
+      }));
     return orderedReads(read, ordering);
   }
   const pool = TileReaderPool.shared(workers);
@@ -207,8 +241,15 @@ function epochTileBatches(
     read,
     balance ? map((tiled) => ({ ...tiled, tiles: repeatBalancedTiles(tiled.tiles, balance) })) : identity,
     creditedTiles(gate, creditsOf),
-    augmentOptions ? augment({ ...augmentOptions, seed: epochSeed(augmentOptions.seed, epoch, RANDOM_STREAM.augment) }) : identity,
-    shuffleOptions ? shuffle<LabelledTile>({ bufferSize: shuffleOptions.bufferSize, seed: epochSeed(shuffleOptions.seed, epoch, RANDOM_STREAM.shuffleBuffer) }) : identity,
+    augmentOptions
+      ? augment({ ...augmentOptions, seed: epochSeed(augmentOptions.seed, epoch, RANDOM_STREAM.augment) })
+      : identity,
+    shuffleOptions
+      ? shuffle<LabelledTile>({
+          bufferSize: shuffleOptions.bufferSize,
+          seed: epochSeed(shuffleOptions.seed, epoch, RANDOM_STREAM.shuffleBuffer),
+        })
+      : identity,
     batchTiles({ batchSize }),
     filter((tiles, index) => {
       const kept = index >= skip && (!options.dropRemainder || tiles.length === batchSize);
@@ -241,23 +282,40 @@ function epochTileBatches(
  *   run when an image has more tiles than the remaining credits could ever hold (it would deadlock).
  */
 export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch | OneHotTensorBatch> {
-  if (!options || !Array.isArray(options.pairs)) throw new TypeError('tileBatches: pairs must be an array of LabelledPair');
-  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new RangeError(`tileBatches: batchSize must be a positive integer, got ${options.batchSize}`);
+  if (!options || !Array.isArray(options.pairs))
+    throw new TypeError('tileBatches: pairs must be an array of LabelledPair');
+  if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+    throw new RangeError(`tileBatches: batchSize must be a positive integer, got ${options.batchSize}`);
   const epochs = options.epochs ?? 1;
-  if (!Number.isInteger(epochs) || epochs < 1) throw new RangeError(`tileBatches: epochs must be a positive integer, got ${epochs}`);
+  if (!Number.isInteger(epochs) || epochs < 1)
+    throw new RangeError(`tileBatches: epochs must be a positive integer, got ${epochs}`);
   const startAt = options.startAt ?? { epoch: 0, batch: 0 };
-  if (!Number.isInteger(startAt.epoch) || startAt.epoch < 0 || startAt.epoch > epochs || !Number.isInteger(startAt.batch) || startAt.batch < 0) {
-    throw new RangeError(`tileBatches: startAt must be an epoch in 0..epochs (${epochs}) and a batch >= 0, got ${JSON.stringify(options.startAt)}`);
+  if (
+    !Number.isInteger(startAt.epoch) ||
+    startAt.epoch < 0 ||
+    startAt.epoch > epochs ||
+    !Number.isInteger(startAt.batch) ||
+    startAt.batch < 0
+  ) {
+    throw new RangeError(
+      `tileBatches: startAt must be an epoch in 0..epochs (${epochs}) and a batch >= 0, got ${JSON.stringify(options.startAt)}`,
+    );
   }
   tileGrid(options.tile);
   if (options.workers !== undefined) {
-    if (!Number.isInteger(options.workers) || options.workers < 0) throw new RangeError(`tileBatches: workers must be an integer >= 0, got ${options.workers}`);
+    if (!Number.isInteger(options.workers) || options.workers < 0)
+      throw new RangeError(`tileBatches: workers must be an integer >= 0, got ${options.workers}`);
     if (options.workers > 0 && options.readMask !== readLabelMask) {
-      throw new TypeError('tileBatches: worker threads read labels with the labels module\'s readLabelMask only; a custom readMask needs workers: 0');
+      throw new TypeError(
+        "tileBatches: worker threads read labels with the labels module's readLabelMask only; a custom readMask needs workers: 0",
+      );
     }
   }
   if (options.balance) checkBalanceClasses(options.balance);
-  const credits = options.gate?.capacity ?? options.credits ?? reservedCredits(options) + options.batchSize + 64 * (options.balance?.factor ?? 1);
+  const credits =
+    options.gate?.capacity ??
+    options.credits ??
+    reservedCredits(options) + options.batchSize + 64 * (options.balance?.factor ?? 1);
   if (!Number.isInteger(credits) || credits <= reservedCredits(options)) {
     throw new RangeError(
       `tileBatches: credits must exceed shuffle buffer + batch size = ${reservedCredits(options)} (plus one image's tiles), got ${credits}`,
@@ -268,11 +326,17 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
     const creditsOf = new WeakMap<LabelledPair, number>();
     // Tiles become tensors two batches ahead of the consumer (the one it trains on and the next): the rest wait
     // as bytes, so the credits bound memory in the units the shuffle budget counts.
-    const toTensors = toTensorBatch({ ahead: TENSOR_BATCHES_AHEAD, ...options.tensors, onRelease: (tiles) => gate.release(tiles) });
+    const toTensors = toTensorBatch({
+      ahead: TENSOR_BATCHES_AHEAD,
+      ...options.tensors,
+      onRelease: (tiles) => gate.release(tiles),
+    });
     // Skips are recorded with the epoch being read: the next epoch starts reading only after this one ends.
     let epochRead = startAt.epoch;
     const report = options.skipReport;
-    const streamOptions = report ? { ...options, skipReport: { add: (error: InputError) => report.add(error, epochRead) } } : options;
+    const streamOptions = report
+      ? { ...options, skipReport: { add: (error: InputError) => report.add(error, epochRead) } }
+      : options;
     const reader = pairReader(streamOptions, gate, creditsOf);
     // Epochs one after another: the next starts reading once the previous has emitted its last batch. Each
     // batch names its epoch, so a trainer can follow the data's epochs when bad input shortened one.
@@ -280,7 +344,14 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
       .pipe(
         concatMap((epoch) => {
           epochRead = epoch;
-          return epochTileBatches(streamOptions, epoch, epoch === startAt.epoch ? startAt.batch : 0, gate, creditsOf, reader).pipe(
+          return epochTileBatches(
+            streamOptions,
+            epoch,
+            epoch === startAt.epoch ? startAt.batch : 0,
+            gate,
+            creditsOf,
+            reader,
+          ).pipe(
             toTensors,
             map((batch) => Object.assign(batch, { epoch })),
           );

@@ -44,7 +44,12 @@ export interface AugmentationDraw {
  * Draws one tile's transform; the draws are made in a fixed order so a seed reproduces them. Geometry and
  * colour draw from separate generators, so turning a colour change on does not change the geometry.
  */
-export function drawAugmentation(random: SeededRandom, colourRandom: SeededRandom, options: AugmentOptions, size: number): AugmentationDraw {
+export function drawAugmentation(
+  random: SeededRandom,
+  colourRandom: SeededRandom,
+  options: AugmentOptions,
+  size: number,
+): AugmentationDraw {
   const flipHorizontal = (options.flipHorizontal ?? true) && random.float() < 0.5;
   const flipVertical = (options.flipVertical ?? true) && random.float() < 0.5;
   const quarterTurns = (options.rotate90 ?? true) ? random.int(0, 3) : 0;
@@ -71,7 +76,10 @@ export function drawAugmentation(random: SeededRandom, colourRandom: SeededRando
  * output (u, v) to the unrotated (a, b), the crop window maps those into the tile. With `swap`, a follows
  * v and b follows u.
  */
-function sourceIndexTables(size: number, draw: AugmentationDraw): { fromX: Float64Array; fromY: Float64Array; swap: boolean } {
+function sourceIndexTables(
+  size: number,
+  draw: AugmentationDraw,
+): { fromX: Float64Array; fromY: Float64Array; swap: boolean } {
   // Turning by a quarter swaps axes; precompute per-axis lookup tables instead of a closure per pixel.
   const turns = draw.quarterTurns;
   const scale = draw.crop.side / size;
@@ -124,14 +132,20 @@ export function applyAugmentation(tile: LabelledTile, draw: AugmentationDraw): L
       const fx = cx - x0;
       const fy = cy - y0;
       for (let c = 0; c < channels; c++) {
-        const top = source[(y0 * size + x0) * channels + c]! * (1 - fx) + source[(y0 * size + x1) * channels + c]! * fx;
-        const bottom = source[(y1 * size + x0) * channels + c]! * (1 - fx) + source[(y1 * size + x1) * channels + c]! * fx;
+        const top =
+          source[(y0 * size + x0) * channels + c]! * (1 - fx) + source[(y0 * size + x1) * channels + c]! * fx;
+        const bottom =
+          source[(y1 * size + x0) * channels + c]! * (1 - fx) + source[(y1 * size + x1) * channels + c]! * fx;
         image[out * channels + c] = Math.round(top * (1 - fy) + bottom * fy);
       }
     }
   }
   adjustColour(image, channels, draw, tile.origin.sourceId);
-  return { image: { data: image, width: size, height: size, channels }, mask: { data: mask, width: size, height: size }, origin: tile.origin };
+  return {
+    image: { data: image, width: size, height: size, channels },
+    mask: { data: mask, width: size, height: size },
+    origin: tile.origin,
+  };
 }
 
 /**
@@ -151,7 +165,10 @@ function adjustColour(image: Uint8Array, channels: number, draw: AugmentationDra
   }
   const offset = brightness * 255 + mean * (1 - contrast);
   if (channels !== 3) {
-    if (saturation !== 1 || hue !== 0) throw new RangeError(`augment: saturation and hue change RGB tiles only; tiles of ${sourceId} have ${channels} channels`);
+    if (saturation !== 1 || hue !== 0)
+      throw new RangeError(
+        `augment: saturation and hue change RGB tiles only; tiles of ${sourceId} have ${channels} channels`,
+      );
     for (let i = 0; i < image.length; i++) image[i] = clampByte(image[i]! * contrast + offset);
     return;
   }
@@ -178,6 +195,8 @@ const clampByte = (value: number): number => (value < 0 ? 0 : value > 255 ? 255 
 
 function multiply(a: number[], b: number[]): number[] {
   const product = new Array<number>(9).fill(0);
-  for (let row = 0; row < 3; row++) for (let col = 0; col < 3; col++) for (let k = 0; k < 3; k++) product[row * 3 + col]! += a[row * 3 + k]! * b[k * 3 + col]!;
+  for (let row = 0; row < 3; row++)
+    for (let col = 0; col < 3; col++)
+      for (let k = 0; k < 3; k++) product[row * 3 + col]! += a[row * 3 + k]! * b[k * 3 + col]!;
   return product;
 }

@@ -16,11 +16,19 @@ export interface BalanceClassesOptions {
  */
 export function checkBalanceClasses(options: BalanceClassesOptions): void {
   const { classes, factor, minPixels = 1 } = options ?? ({} as BalanceClassesOptions);
-  if (!Array.isArray(classes) || classes.length === 0 || classes.some((c) => !Number.isInteger(c) || c < 0 || c > 254)) {
-    throw new RangeError(`balanceClasses: classes must be a non-empty list of class ids (0-254), got ${JSON.stringify(classes)}`);
+  if (
+    !Array.isArray(classes) ||
+    classes.length === 0 ||
+    classes.some((c) => !Number.isInteger(c) || c < 0 || c > 254)
+  ) {
+    throw new RangeError(
+      `balanceClasses: classes must be a non-empty list of class ids (0-254), got ${JSON.stringify(classes)}`,
+    );
   }
-  if (!Number.isInteger(factor) || factor < 1) throw new RangeError(`balanceClasses: factor must be an integer >= 1, got ${factor}`);
-  if (!Number.isInteger(minPixels) || minPixels < 1) throw new RangeError(`balanceClasses: minPixels must be an integer >= 1, got ${minPixels}`);
+  if (!Number.isInteger(factor) || factor < 1)
+    throw new RangeError(`balanceClasses: factor must be an integer >= 1, got ${factor}`);
+  if (!Number.isInteger(minPixels) || minPixels < 1)
+    throw new RangeError(`balanceClasses: minPixels must be an integer >= 1, got ${minPixels}`);
 }
 
 /**
@@ -28,7 +36,13 @@ export function checkBalanceClasses(options: BalanceClassesOptions): void {
  * classes. Pixels outside the mask (a padded edge tile) hold none. Reads the mask in place, so a run can
  * count its balanced tiles from the labels alone, before any image is decoded.
  */
-export function windowHoldsClasses(mask: ClassMask, x: number, y: number, size: number, options: BalanceClassesOptions): boolean {
+export function windowHoldsClasses(
+  mask: ClassMask,
+  x: number,
+  y: number,
+  size: number,
+  options: BalanceClassesOptions,
+): boolean {
   const wanted = new Uint8Array(256);
   for (const c of options.classes) wanted[c] = 1;
   const minPixels = options.minPixels ?? 1;
@@ -53,6 +67,9 @@ export function tileDraws(tile: LabelledTile, options: BalanceClassesOptions): n
  * labels and a resumed stream is the uninterrupted one; put it before `augment` and `shuffle`, which give
  * each repeat its own transform and place.
  */
-export function repeatBalancedTiles(tiles: readonly LabelledTile[], options: BalanceClassesOptions): LabelledTile[] {
+export function repeatBalancedTiles(
+  tiles: readonly LabelledTile[],
+  options: BalanceClassesOptions,
+): LabelledTile[] {
   return tiles.flatMap((tile) => Array.from({ length: tileDraws(tile, options) }, () => tile));
 }

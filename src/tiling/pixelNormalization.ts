@@ -14,7 +14,10 @@ export function pixelNormalization(mean: readonly number[], std: readonly number
 }
 
 /** Images of equal size, normalized one after another into one Float32Array (for backends other than wasm). */
-export function normalizedPixels(images: readonly Uint8Array[], { scale, offset }: PixelNormalization): Float32Array {
+export function normalizedPixels(
+  images: readonly Uint8Array[],
+  { scale, offset }: PixelNormalization,
+): Float32Array {
   const samples = images[0]?.length ?? 0;
   const channels = scale.length;
   const normalized = new Float32Array(images.length * samples);

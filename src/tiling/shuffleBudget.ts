@@ -16,8 +16,12 @@ export function tileBytes(tileSize: number, channels = 3): number {
  * @throws RangeError when the budget is not a positive number or holds no tile at all.
  */
 export function shuffleBufferForMemory(memoryMiB: number, tileSize: number, channels = 3): number {
-  if (typeof memoryMiB !== 'number' || !(memoryMiB > 0) || !Number.isFinite(memoryMiB)) throw new RangeError(`shuffle: the memory budget must be a positive number of MiB, got ${memoryMiB}`);
+  if (typeof memoryMiB !== 'number' || !(memoryMiB > 0) || !Number.isFinite(memoryMiB))
+    throw new RangeError(`shuffle: the memory budget must be a positive number of MiB, got ${memoryMiB}`);
   const tiles = Math.floor((memoryMiB * 2 ** 20) / tileBytes(tileSize, channels));
-  if (tiles < 1) throw new RangeError(`shuffle: ${memoryMiB} MiB holds no ${tileSize} px tile (${tileBytes(tileSize, channels)} bytes each)`);
+  if (tiles < 1)
+    throw new RangeError(
+      `shuffle: ${memoryMiB} MiB holds no ${tileSize} px tile (${tileBytes(tileSize, channels)} bytes each)`,
+    );
   return tiles;
 }

@@ -1,6 +1,6 @@
 import { IGNORE_VALUE } from '../labels/classMap.js';
-import type { LabelledTile } from './labelledTile.js';
 import type { LabelledImage } from '../types.js';
+import type { LabelledTile } from './labelledTile.js';
 
 /**
  * What to do where the last tile of a row or column would reach past the image: `pad` it (image 0, mask
@@ -32,7 +32,8 @@ export function tileGrid(options: TileOptions = {}): TileGrid {
   const stride = options.stride ?? size;
   const edge = options.edge ?? 'pad';
   const ignoreValue = options.ignoreValue ?? IGNORE_VALUE;
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`tile: size must be a positive integer, got ${size}`);
+  if (!Number.isInteger(size) || size < 1)
+    throw new RangeError(`tile: size must be a positive integer, got ${size}`);
   if (!Number.isInteger(stride) || stride < 1 || stride > size) {
     throw new RangeError(`tile: stride must be an integer in [1, size=${size}], got ${stride}`);
   }
@@ -51,7 +52,8 @@ function tileStarts(length: number, { size, stride, edge }: TileGrid): number[] 
     if (length === size) return [0];
     return edge === 'drop' ? [] : [0]; // a short axis can only be padded, shifting has nowhere to go
   }
-  const count = edge === 'drop' ? Math.floor((length - size) / stride) + 1 : Math.ceil((length - size) / stride) + 1;
+  const count =
+    edge === 'drop' ? Math.floor((length - size) / stride) + 1 : Math.ceil((length - size) / stride) + 1;
   const starts = Array.from({ length: count }, (_, k) => k * stride);
   if (edge === 'shift') starts[count - 1] = Math.min(starts[count - 1]!, length - size);
   return starts;
@@ -61,7 +63,11 @@ function tileStarts(length: number, { size, stride, edge }: TileGrid): number[] 
  * Top-left corners of the tiles of an image of the given size, in row-major order. Knowing the count from
  * the header alone is what lets the source take credits before decoding.
  */
-export function tilePositions(width: number, height: number, grid: TileGrid): Array<{ x: number; y: number }> {
+export function tilePositions(
+  width: number,
+  height: number,
+  grid: TileGrid,
+): Array<{ x: number; y: number }> {
   const xs = tileStarts(width, grid);
   return tileStarts(height, grid).flatMap((y) => xs.map((x) => ({ x, y })));
 }
@@ -80,7 +86,10 @@ export function cutTiles(source: LabelledImage, grid: TileGrid): LabelledTile[] 
     if (copyWidth < size || copyHeight < size) tileMask.fill(grid.ignoreValue);
     for (let row = 0; row < copyHeight; row++) {
       const sourceRow = (y + row) * width + x;
-      tileImage.set(image.data.subarray(sourceRow * channels, (sourceRow + copyWidth) * channels), row * size * channels);
+      tileImage.set(
+        image.data.subarray(sourceRow * channels, (sourceRow + copyWidth) * channels),
+        row * size * channels,
+      );
       tileMask.set(mask.data.subarray(sourceRow, sourceRow + copyWidth), row * size);
     }
     return {

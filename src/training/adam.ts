@@ -37,20 +37,41 @@ export class Adam extends tf.AdamOptimizer {
       return;
     }
     const state = this as unknown as AdamState;
-    const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
+    const names = Array.isArray(variableGradients)
+      ? variableGradients.map((v) => v.name)
+      : Object.keys(variableGradients);
     tf.tidy(() => {
       // The bias corrections as the stock optimizer forms them: 1 - accBeta in float32.
-      const [firstCorrection, secondCorrection] = [state.accBeta1, state.accBeta2].map((acc) => Math.fround(1 - acc.dataSync()[0]!));
+      const [firstCorrection, secondCorrection] = [state.accBeta1, state.accBeta2].map((acc) =>
+        Math.fround(1 - acc.dataSync()[0]!),
+      );
       names.forEach((name, i) => {
         const value = tf.engine().registeredVariables[name]!;
-        state.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-        state.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-        const gradient = Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
+        state.accumulatedFirstMoment[i] ??= {
+          originalName: `${name}/m`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+        state.accumulatedSecondMoment[i] ??= {
+          originalName: `${name}/v`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+        const gradient = Array.isArray(variableGradients)
+          ? variableGradients[i]!.tensor
+          : variableGradients[name];
         if (gradient == null) return;
         const firstMoment = state.accumulatedFirstMoment[i]!.variable;
         const secondMoment = state.accumulatedSecondMoment[i]!.variable;
-        const attrs = { beta1: state.beta1, beta2: state.beta2, epsilon: state.epsilon, learningRate: state.learningRate, firstCorrection, secondCorrection };
-        const [newValue, newFirst, newSecond] = tf.engine().runKernel(ADAM_UPDATE, { value, gradient, firstMoment, secondMoment }, attrs) as tf.Tensor[];
+        const attrs = {
+          beta1: state.beta1,
+          beta2: state.beta2,
+          epsilon: state.epsilon,
+          learningRate: state.learningRate,
+          firstCorrection,
+          secondCorrection,
+        };
+        const [newValue, newFirst, newSecond] = tf
+          .engine()
+          .runKernel(ADAM_UPDATE, { value, gradient, firstMoment, secondMoment }, attrs) as tf.Tensor[];
         firstMoment.assign(newFirst!);
         secondMoment.assign(newSecond!);
         value.assign(newValue!);

@@ -1,10 +1,10 @@
-import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { ScheduleState } from './schedules.js';
+import * as tf from '@tensorflow/tfjs';
 import { InputError, type SkippedItem } from '../errors.js';
 import { syncDirectory, writeDurable } from '../io/durableWrite.js';
 import { fileModelHandler } from '../models/fileModelIO.js';
+import type { ScheduleState } from './schedules.js';
 
 /** A tensor with a name, as optimizers' getWeights/setWeights use. */
 export interface NamedTensor {
@@ -75,7 +75,8 @@ export interface SaveCheckpointOptions {
 const STEP_DIR = /^step-(\d{9})$/;
 
 /** The checkpoint folders among a folder's entries, oldest first (zero-padded steps sort as numbers). */
-const checkpointFolders = (names: readonly string[]): string[] => names.filter((n) => STEP_DIR.test(n)).sort();
+const checkpointFolders = (names: readonly string[]): string[] =>
+  names.filter((n) => STEP_DIR.test(n)).sort();
 const STATE_FILE = 'state.json';
 /** Names the checkpoint folder marked best: { checkpoint: 'step-…' }. */
 const BEST_FILE = 'best.json';
@@ -94,7 +95,8 @@ async function bestCheckpointName(dir: string): Promise<string | undefined> {
   } catch (error) {
     throw new InputError(path, `is not JSON (${(error as Error).message})`, { cause: error });
   }
-  if (typeof name !== 'string' || !STEP_DIR.test(name)) throw new InputError(path, `names no checkpoint folder (step-<9 digits>): ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !STEP_DIR.test(name))
+    throw new InputError(path, `names no checkpoint folder (step-<9 digits>): ${JSON.stringify(name)}`);
   return name;
 }
 
@@ -129,7 +131,9 @@ export async function assertCheckpointDirWritable(dir: string): Promise<void> {
     await writeDurable(probe, 'probe');
     await rm(probe, { force: true });
   } catch (error) {
-    throw new Error(`checkpoint folder ${resolve(dir)} is not writable: ${(error as Error).message}`, { cause: error });
+    throw new Error(`checkpoint folder ${resolve(dir)} is not writable: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -164,9 +168,14 @@ export async function newestCheckpointName(dir: string): Promise<string | undefi
  * @returns the checkpoint's folder.
  * @throws Error naming the folder and the cause when a write fails (the previous checkpoint stays).
  */
-export async function saveCheckpoint(dir: string, contents: CheckpointContents, options: SaveCheckpointOptions = {}): Promise<string> {
+export async function saveCheckpoint(
+  dir: string,
+  contents: CheckpointContents,
+  options: SaveCheckpointOptions = {},
+): Promise<string> {
   const keep = options.keep ?? 2;
-  if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`saveCheckpoint: keep must be an integer >= 1, got ${String(keep)}`);
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new RangeError(`saveCheckpoint: keep must be an integer >= 1, got ${String(keep)}`);
   const delay = options.writeDelayMs ?? Number(process.env.SEGSTREAM_CHECKPOINT_WRITE_DELAY_MS ?? 0);
   const pause = () => (delay > 0 ? new Promise((r) => setTimeout(r, delay)) : Promise.resolve());
   const finalPath = join(dir, `step-${String(contents.position.globalStep).padStart(9, '0')}`);
@@ -178,16 +187,31 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents, 
       await writeDurable(path, data);
       await pause();
     };
-    for (const [role, model] of Object.entries(contents.models)) await model.save(fileModelHandler(join(tempPath, `${role}.json`), { write }));
+    for (const [role, model] of Object.entries(contents.models))
+      await model.save(fileModelHandler(join(tempPath, `${role}.json`), { write }));
     for (const [role, optimizer] of Object.entries(contents.optimizers)) {
       const named = await optimizer.getWeights();
       const { data, specs } = await tf.io.encodeWeights(named);
       // Besides its own variables, getWeights makes a fresh tensor of the iteration count: that one is ours to free.
       tf.dispose(named.map((w) => w.tensor).filter((tensor) => !(tensor instanceof tf.Variable)));
       await write(join(tempPath, `optimizer-${role}.bin`), joinWeightData(data));
-      await write(join(tempPath, `optimizer-${role}.json`), JSON.stringify({ className: optimizer.getClassName(), config: optimizer.getConfig(), weightSpecs: specs }));
+      await write(
+        join(tempPath, `optimizer-${role}.json`),
+        JSON.stringify({
+          className: optimizer.getClassName(),
+          config: optimizer.getConfig(),
+          weightSpecs: specs,
+        }),
+      );
     }
-    await write(join(tempPath, STATE_FILE), JSON.stringify({ position: contents.position, models: Object.keys(contents.models), optimizers: Object.keys(contents.optimizers) }));
+    await write(
+      join(tempPath, STATE_FILE),
+      JSON.stringify({
+        position: contents.position,
+        models: Object.keys(contents.models),
+        optimizers: Object.keys(contents.optimizers),
+      }),
+    );
     await syncDirectory(tempPath);
     // A checkpoint of the same step (written again after a resume) is replaced as a whole.
     await rm(finalPath, { recursive: true, force: true });
@@ -201,7 +225,10 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents, 
     await syncDirectory(dir);
   } catch (error) {
     await rm(tempPath, { recursive: true, force: true }).catch(() => undefined);
-    throw new Error(`writing checkpoint ${finalPath} failed (previous checkpoints kept): ${(error as Error).message}`, { cause: error });
+    throw new Error(
+      `writing checkpoint ${finalPath} failed (previous checkpoints kept): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   await pruneCheckpoints(dir, keep);
   return finalPath;
@@ -213,7 +240,10 @@ async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
   const best = await bestCheckpointName(dir);
   const steps = checkpointFolders(names);
   const old = steps.slice(0, Math.max(0, steps.length - keep)).filter((n) => n !== best);
-  const stale = [...old, ...names.filter((n) => n.startsWith('.tmp-') && !n.startsWith(`.tmp-${process.pid}-`))];
+  const stale = [
+    ...old,
+    ...names.filter((n) => n.startsWith('.tmp-') && !n.startsWith(`.tmp-${process.pid}-`)),
+  ];
   await Promise.all(stale.map((n) => rm(join(dir, n), { recursive: true, force: true })));
 }
 
@@ -224,14 +254,24 @@ async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
  */
 export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
   try {
-    const state = JSON.parse(await readFile(join(path, STATE_FILE), 'utf8')) as { position: TrainingPosition; models: string[]; optimizers: string[] };
+    const state = JSON.parse(await readFile(join(path, STATE_FILE), 'utf8')) as {
+      position: TrainingPosition;
+      models: string[];
+      optimizers: string[];
+    };
     const models: Record<string, tf.LayersModel> = {};
-    for (const role of state.models) models[role] = await tf.loadLayersModel(fileModelHandler(join(path, `${role}.json`)));
+    for (const role of state.models)
+      models[role] = await tf.loadLayersModel(fileModelHandler(join(path, `${role}.json`)));
     const optimizerWeights: Record<string, NamedTensor[]> = {};
     for (const role of state.optimizers) {
-      const { weightSpecs } = JSON.parse(await readFile(join(path, `optimizer-${role}.json`), 'utf8')) as { weightSpecs: tf.io.WeightsManifestEntry[] };
+      const { weightSpecs } = JSON.parse(await readFile(join(path, `optimizer-${role}.json`), 'utf8')) as {
+        weightSpecs: tf.io.WeightsManifestEntry[];
+      };
       const data = await readFile(join(path, `optimizer-${role}.bin`));
-      const tensors = tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), weightSpecs);
+      const tensors = tf.io.decodeWeights(
+        data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength),
+        weightSpecs,
+      );
       optimizerWeights[role] = weightSpecs.map((spec) => ({ name: spec.name, tensor: tensors[spec.name]! }));
     }
     return { path, models, optimizerWeights, position: state.position, skipped: [] };
@@ -253,7 +293,10 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
  * @throws InputError naming `dir` when it holds checkpoints and none of them can be read.
  */
 export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoint | null> {
-  const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
+  const exists = await stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   if (!exists) return null;
   const steps = checkpointFolders(await readdir(dir)).reverse();
   const skipped: SkippedItem[] = [];
@@ -264,7 +307,11 @@ export async function loadLatestCheckpoint(dir: string): Promise<LoadedCheckpoin
       skipped.push({ file: join(dir, name), problem: (error as Error).message });
     }
   }
-  if (skipped.length > 0) throw new InputError(dir, `none of its ${skipped.length} checkpoints can be read; the newest: ${skipped[0]!.problem}`);
+  if (skipped.length > 0)
+    throw new InputError(
+      dir,
+      `none of its ${skipped.length} checkpoints can be read; the newest: ${skipped[0]!.problem}`,
+    );
   return null;
 }
 

@@ -19,7 +19,8 @@ export type OptimizerSettings =
  */
 export function optimizerSettings(config: OptimizerConfig): OptimizerSettings {
   const check = (name: string, value: number, ok: boolean) => {
-    if (!ok || !Number.isFinite(value)) throw new RangeError(`optimizer ${config.name}: ${name} out of range, got ${String(value)}`);
+    if (!ok || !Number.isFinite(value))
+      throw new RangeError(`optimizer ${config.name}: ${name} out of range, got ${String(value)}`);
   };
   switch (config.name) {
     case 'adam': {
@@ -37,7 +38,9 @@ export function optimizerSettings(config: OptimizerConfig): OptimizerSettings {
       return { name: 'sgd', learningRate, momentum, nesterov };
     }
     default:
-      throw new RangeError(`optimizer: name must be adam or sgd, got ${String((config as { name: unknown }).name)}`);
+      throw new RangeError(
+        `optimizer: name must be adam or sgd, got ${String((config as { name: unknown }).name)}`,
+      );
   }
 }
 

@@ -11,7 +11,13 @@ export type ScheduleConfig =
   /** base * (1 - step / totalSteps)^power (DeepLab's "poly"). */
   | { name: 'poly'; totalSteps: number; power?: number; minLearningRate?: number }
   /** Multiply by `factor` when the monitored epoch metric has not improved for `patience` epochs. */
-  | { name: 'reduceOnPlateau'; factor?: number; patience?: number; minLearningRate?: number; minDelta?: number };
+  | {
+      name: 'reduceOnPlateau';
+      factor?: number;
+      patience?: number;
+      minLearningRate?: number;
+      minDelta?: number;
+    };
 
 /** What a reduce-on-plateau schedule remembers between epochs (also saved in checkpoints). */
 export interface ScheduleState {
@@ -33,7 +39,10 @@ export interface LearningRateSchedule {
 
 function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw new RangeError(`schedule: ${name} must be a finite number ${allowZero ? '>= 0' : '> 0'}, got ${String(value)}`);
+  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0))
+    throw new RangeError(
+      `schedule: ${name} must be a finite number ${allowZero ? '>= 0' : '> 0'}, got ${String(value)}`,
+    );
   return v;
 }
 
@@ -49,7 +58,10 @@ function positive(name: string, value: number | undefined, fallback: number, all
  * @param baseRate - the rate at step 0.
  * @throws RangeError naming the field when a value is out of range.
  */
-export function createSchedule(config: ScheduleConfig = { name: 'constant' }, baseRate: number): LearningRateSchedule {
+export function createSchedule(
+  config: ScheduleConfig = { name: 'constant' },
+  baseRate: number,
+): LearningRateSchedule {
   positive('baseRate', baseRate, baseRate);
   let plateau: ScheduleState = { scale: 1, best: null, epochsWithoutImprovement: 0 };
   let rate: (epoch: number, step: number) => number;
@@ -66,7 +78,8 @@ export function createSchedule(config: ScheduleConfig = { name: 'constant' }, ba
     case 'cosine': {
       const total = positive('totalSteps', config.totalSteps, NaN);
       const min = positive('minLearningRate', config.minLearningRate, 0, true);
-      rate = (_, step) => min + ((baseRate - min) * (1 + Math.cos((Math.PI * Math.min(step, total)) / total))) / 2;
+      rate = (_, step) =>
+        min + ((baseRate - min) * (1 + Math.cos((Math.PI * Math.min(step, total)) / total))) / 2;
       break;
     }
     case 'poly': {
@@ -85,7 +98,9 @@ export function createSchedule(config: ScheduleConfig = { name: 'constant' }, ba
       break;
     }
     default:
-      throw new RangeError(`schedule: name must be constant, step, cosine, poly or reduceOnPlateau, got ${String((config as { name: unknown }).name)}`);
+      throw new RangeError(
+        `schedule: name must be constant, step, cosine, poly or reduceOnPlateau, got ${String((config as { name: unknown }).name)}`,
+      );
   }
   return {
     config,

@@ -1,21 +1,29 @@
 import * as tf from '@tensorflow/tfjs';
-import { lastValueFrom, type Observable, concatMap, count } from 'rxjs';
-import type { TensorBatch } from '../types.js';
+import { concatMap, count, lastValueFrom, type Observable } from 'rxjs';
 import { l1OneHot, type SegmentationLoss } from '../losses/segmentationLosses.js';
 import { ConfusionMatrix, type SegmentationMetrics } from '../metrics/confusionMatrix.js';
-import { buildOptimizer, optimizerSettings } from './optimizers.js';
-import { createSchedule } from './schedules.js';
+import type { TensorBatch } from '../types.js';
+import { epochSeed, SeededRandom } from '../util/seededRandom.js';
 import type { TrainingPosition } from './checkpoint.js';
 import type { BatchMetricsEvent, EpochSummaryEvent, MemorySample, TrainingEvent } from './events.js';
-import { checkTrainerOptions, GAN_ADAM, lossCommonOptions, modelOptimizerConfig, monitoredMetric, trainerLoss, type TrainerOptions } from './trainerOptions.js';
-import type { StepResult, TrainingStep } from './steps/trainingStep.js';
-import { SupervisedStep } from './steps/supervisedStep.js';
-import { Pix2PixStep } from './steps/pix2pixStep.js';
-import type { RunBoundary, TrainerListener } from './listeners/trainerListener.js';
-import { RunMonitor } from './listeners/runMonitor.js';
-import { LearningRateScheduleListener } from './listeners/learningRateSchedule.js';
 import { CheckpointWriter } from './listeners/checkpointWriter.js';
-import { epochSeed, SeededRandom } from '../util/seededRandom.js';
+import { LearningRateScheduleListener } from './listeners/learningRateSchedule.js';
+import { RunMonitor } from './listeners/runMonitor.js';
+import type { RunBoundary, TrainerListener } from './listeners/trainerListener.js';
+import { buildOptimizer, optimizerSettings } from './optimizers.js';
+import { createSchedule } from './schedules.js';
+import { Pix2PixStep } from './steps/pix2pixStep.js';
+import { SupervisedStep } from './steps/supervisedStep.js';
+import type { StepResult, TrainingStep } from './steps/trainingStep.js';
+import {
+  checkTrainerOptions,
+  GAN_ADAM,
+  lossCommonOptions,
+  modelOptimizerConfig,
+  monitoredMetric,
+  type TrainerOptions,
+  trainerLoss,
+} from './trainerOptions.js';
 
 /** The step generators' stream of `epochSeed`, apart from the data streams' (which number from 0). */
 const STEP_RANDOM_STREAM = 16;
@@ -29,7 +37,8 @@ interface RunningTotals {
 function memorySample(): MemorySample {
   const { rss, heapUsed } = process.memoryUsage();
   const sample: MemorySample = { rss, heapUsed, tensorBytes: tf.memory().numBytes };
-  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.buffer.byteLength;
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.buffer
+    .byteLength;
   if (heap !== undefined) sample.wasmHeap = heap;
   return sample;
 }
@@ -75,7 +84,10 @@ export class Trainer {
     const schedule = createSchedule(options.schedule, baseRate);
     const discriminatorConfig = options.discriminatorOptimizer ?? GAN_ADAM;
     const discriminatorOptimizer = discriminator ? buildOptimizer(discriminatorConfig) : undefined;
-    this.optimizers = { model: optimizer, ...(discriminatorOptimizer ? { discriminator: discriminatorOptimizer } : {}) };
+    this.optimizers = {
+      model: optimizer,
+      ...(discriminatorOptimizer ? { discriminator: discriminatorOptimizer } : {}),
+    };
     this.step =
       discriminator && discriminatorOptimizer
         ? new Pix2PixStep(
@@ -84,7 +96,10 @@ export class Trainer {
               discriminator,
               generatorOptimizer: optimizer,
               discriminatorOptimizer,
-              segmentation: (options.gan?.segmentationLoss ?? 'l1') === 'l1' ? l1OneHot(lossCommonOptions(options)) : this.loss,
+              segmentation:
+                (options.gan?.segmentationLoss ?? 'l1') === 'l1'
+                  ? l1OneHot(lossCommonOptions(options))
+                  : this.loss,
               numClasses,
               ignoreValue,
             },
@@ -92,10 +107,19 @@ export class Trainer {
           )
         : new SupervisedStep(model, this.loss, optimizer, options.microBatchesPerStep ?? 1);
     const metric = monitoredMetric(options);
-    this.monitor = new RunMonitor(metric, options.earlyStopping?.minDelta ?? 0, options.earlyStopping?.patience);
+    this.monitor = new RunMonitor(
+      metric,
+      options.earlyStopping?.minDelta ?? 0,
+      options.earlyStopping?.patience,
+    );
     // The discriminator's rate follows the schedule in proportion; the GAN default when its config names none.
-    const scheduled = discriminatorOptimizer ? [{ optimizer: discriminatorOptimizer, baseRate: discriminatorConfig.learningRate ?? 2e-4 }] : [];
-    this.listeners = [this.monitor, new LearningRateScheduleListener(schedule, optimizer, baseRate, scheduled, metric)];
+    const scheduled = discriminatorOptimizer
+      ? [{ optimizer: discriminatorOptimizer, baseRate: discriminatorConfig.learningRate ?? 2e-4 }]
+      : [];
+    this.listeners = [
+      this.monitor,
+      new LearningRateScheduleListener(schedule, optimizer, baseRate, scheduled, metric),
+    ];
     if (options.checkpoint) {
       const models = { model, ...(discriminator ? { discriminator } : {}) };
       this.listeners.push(new CheckpointWriter(options.checkpoint, models, this.optimizers));
@@ -140,8 +164,13 @@ export class Trainer {
         }
         this.position = structuredClone(checkpoint.position);
         // A completed run's checkpoint goes on when this run asks for more epochs than it had.
-        this.position.finished = this.position.epoch >= (this.options.epochs ?? 1) || this.monitor.patienceExhausted(this.position);
-        this.running.matrix.counts.set(this.position.running.counts.length ? this.position.running.counts : new Array(this.running.matrix.counts.length).fill(0));
+        this.position.finished =
+          this.position.epoch >= (this.options.epochs ?? 1) || this.monitor.patienceExhausted(this.position);
+        this.running.matrix.counts.set(
+          this.position.running.counts.length
+            ? this.position.running.counts
+            : new Array(this.running.matrix.counts.length).fill(0),
+        );
         this.running.lossSum = this.position.running.lossSum;
         this.running.images = this.position.running.images;
       }
@@ -169,7 +198,12 @@ export class Trainer {
     this.stepStarted ??= performance.now();
     this.epochStarted ??= this.stepStarted;
     this.stepStarting();
-    const result = await this.step.consume(batch, this.position.globalStep, this.stepCounts, this.randomOfStep());
+    const result = await this.step.consume(
+      batch,
+      this.position.globalStep,
+      this.stepCounts,
+      this.randomOfStep(),
+    );
     return result ? [...events, ...(await this.afterStep(result))] : events;
   }
 
@@ -177,7 +211,8 @@ export class Trainer {
   async finish(): Promise<TrainingEvent[]> {
     await this.ready();
     const events = await this.flushStep();
-    if (!this.done && (this.position.step > 0 || this.running.images > 0)) events.push(...(await this.endEpoch()));
+    if (!this.done && (this.position.step > 0 || this.running.images > 0))
+      events.push(...(await this.endEpoch()));
     this.position.finished = true;
     events.push(...(await this.boundary('end')));
     return events;
@@ -209,7 +244,10 @@ export class Trainer {
   private randomOfStep(): SeededRandom {
     const { globalStep, seed } = this.position;
     if (this.stepRandom?.globalStep !== globalStep) {
-      this.stepRandom = { globalStep, random: new SeededRandom(epochSeed(seed, globalStep, STEP_RANDOM_STREAM)) };
+      this.stepRandom = {
+        globalStep,
+        random: new SeededRandom(epochSeed(seed, globalStep, STEP_RANDOM_STREAM)),
+      };
     }
     return this.stepRandom.random;
   }
@@ -227,7 +265,10 @@ export class Trainer {
   }
 
   /** Books a finished optimizer step, then ends the epoch or passes the step boundary to the listeners. */
-  private async afterStep({ losses, images, batches }: StepResult, flushing = false): Promise<TrainingEvent[]> {
+  private async afterStep(
+    { losses, images, batches }: StepResult,
+    flushing = false,
+  ): Promise<TrainingEvent[]> {
     const seconds = (performance.now() - this.stepStarted!) / 1000;
     this.stepStarted = null;
     this.running.lossSum += losses.total * images;
@@ -245,7 +286,12 @@ export class Trainer {
       globalStep: this.position.globalStep,
       losses,
       learningRate: this.position.learningRate,
-      running: { loss: this.running.lossSum / this.running.images, pixelAccuracy: metrics.pixelAccuracy, meanIoU: metrics.meanIoU, perClassIoU: metrics.perClass.map((c) => c.iou) },
+      running: {
+        loss: this.running.lossSum / this.running.images,
+        pixelAccuracy: metrics.pixelAccuracy,
+        meanIoU: metrics.meanIoU,
+        perClassIoU: metrics.perClass.map((c) => c.iou),
+      },
       imagesPerSecond: seconds > 0 ? images / seconds : 0,
       tensorsAlive: tf.memory().numTensors,
       memory: memorySample(),
@@ -253,7 +299,8 @@ export class Trainer {
     const events: TrainingEvent[] = [event];
     if (flushing) return events;
     const { stepsPerEpoch } = this.options;
-    if (stepsPerEpoch !== undefined && this.position.step >= stepsPerEpoch) events.push(...(await this.endEpoch()));
+    if (stepsPerEpoch !== undefined && this.position.step >= stepsPerEpoch)
+      events.push(...(await this.endEpoch()));
     else events.push(...(await this.boundary('step')));
     return events;
   }
@@ -284,8 +331,13 @@ export class Trainer {
     this.position.epoch += 1;
     this.position.step = 0;
     this.position.batchesDone = 0;
-    this.running = { matrix: new ConfusionMatrix(this.options.numClasses, this.options.ignoreValue ?? 255), lossSum: 0, images: 0 };
-    if (summary.earlyStopped || this.position.epoch >= (this.options.epochs ?? 1)) this.position.finished = true;
+    this.running = {
+      matrix: new ConfusionMatrix(this.options.numClasses, this.options.ignoreValue ?? 255),
+      lossSum: 0,
+      images: 0,
+    };
+    if (summary.earlyStopped || this.position.epoch >= (this.options.epochs ?? 1))
+      this.position.finished = true;
     summary.seconds = (performance.now() - started) / 1000;
     this.epochStarted = null;
     return [summary, ...(await this.boundary('epoch'))];
@@ -293,9 +345,14 @@ export class Trainer {
 
   /** Passes a boundary to the listeners, with the epoch's running totals in the position (checkpoints keep them). */
   private async boundary(reason: RunBoundary): Promise<TrainingEvent[]> {
-    this.position.running = { counts: [...this.running.matrix.counts], lossSum: this.running.lossSum, images: this.running.images };
+    this.position.running = {
+      counts: [...this.running.matrix.counts],
+      lossSum: this.running.lossSum,
+      images: this.running.images,
+    };
     const events: TrainingEvent[] = [];
-    for (const listener of this.listeners) events.push(...((await listener.boundary?.(reason, this.position)) ?? []));
+    for (const listener of this.listeners)
+      events.push(...((await listener.boundary?.(reason, this.position)) ?? []));
     return events;
   }
 
@@ -311,7 +368,9 @@ export class Trainer {
       batches.pipe(
         concatMap(async (batch) => {
           try {
-            const logits = tf.tidy(() => this.options.model.apply(batch.images, { training: false }) as tf.Tensor4D);
+            const logits = tf.tidy(
+              () => this.options.model.apply(batch.images, { training: false }) as tf.Tensor4D,
+            );
             const loss = this.loss(logits, batch.labels);
             lossSum += (await loss.data())[0]! * batch.images.shape[0];
             images += batch.images.shape[0];

@@ -1,14 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Observable } from 'rxjs';
-import type { TensorBatch } from '../types.js';
 import { buildLoss, type LossConfig } from '../losses/buildLoss.js';
-import { sparseCrossEntropy, type LossCommonOptions, type SegmentationLoss } from '../losses/segmentationLosses.js';
-import { optimizerSettings, type OptimizerConfig } from './optimizers.js';
-import { createSchedule, type ScheduleConfig } from './schedules.js';
+import {
+  type LossCommonOptions,
+  type SegmentationLoss,
+  sparseCrossEntropy,
+} from '../losses/segmentationLosses.js';
+import type { TensorBatch } from '../types.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
+import { type OptimizerConfig, optimizerSettings } from './optimizers.js';
+import { createSchedule, type ScheduleConfig } from './schedules.js';
 
 /** Metrics early stopping and reduce-on-plateau can watch. Losses are minimised, the others maximised. */
-export type MonitoredMetric = 'validation.meanIoU' | 'validation.xview2' | 'validationLoss' | 'train.meanIoU' | 'trainLoss';
+export type MonitoredMetric =
+  | 'validation.meanIoU'
+  | 'validation.xview2'
+  | 'validationLoss'
+  | 'train.meanIoU'
+  | 'trainLoss';
 
 /** Pix2Pix (conditional GAN) settings, used when a discriminator is given. */
 export interface GanOptions {
@@ -74,18 +83,27 @@ export interface TrainerOptions {
 }
 
 function checkPositiveInteger(name: string, value: number | undefined): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new RangeError(`train: ${name} must be an integer >= 1, got ${String(value)}`);
+  if (value !== undefined && (!Number.isInteger(value) || value < 1))
+    throw new RangeError(`train: ${name} must be an integer >= 1, got ${String(value)}`);
 }
 
 /** What every loss of the run is built with: classes, ignored value, class weights. */
 export function lossCommonOptions(options: TrainerOptions): LossCommonOptions {
-  return { numClasses: options.numClasses, ignoreValue: options.ignoreValue ?? 255, ...(options.classWeights ? { classWeights: options.classWeights } : {}) };
+  return {
+    numClasses: options.numClasses,
+    ignoreValue: options.ignoreValue ?? 255,
+    ...(options.classWeights ? { classWeights: options.classWeights } : {}),
+  };
 }
 
 /** The run's loss: the function given, the one its config names, or sparse cross-entropy. */
 export function trainerLoss(options: TrainerOptions): SegmentationLoss {
   const common = lossCommonOptions(options);
-  return typeof options.loss === 'function' ? options.loss : options.loss ? buildLoss(options.loss, common) : sparseCrossEntropy(common);
+  return typeof options.loss === 'function'
+    ? options.loss
+    : options.loss
+      ? buildLoss(options.loss, common)
+      : sparseCrossEntropy(common);
 }
 
 /** The optimizer Pix2Pix's networks get when no config is given: Adam(2e-4, beta1 0.5). */
@@ -109,16 +127,20 @@ export function modelOptimizerConfig(options: TrainerOptions): OptimizerConfig {
  */
 export function checkTrainerOptions(options: TrainerOptions): void {
   const { numClasses } = options;
-  if (!(options.model instanceof tf.LayersModel)) throw new TypeError('train: options.model must be a tf.LayersModel');
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`train: numClasses must be an integer >= 1, got ${String(numClasses)}`);
+  if (!(options.model instanceof tf.LayersModel))
+    throw new TypeError('train: options.model must be a tf.LayersModel');
+  if (!Number.isInteger(numClasses) || numClasses < 1)
+    throw new RangeError(`train: numClasses must be an integer >= 1, got ${String(numClasses)}`);
   checkPositiveInteger('epochs', options.epochs);
   checkPositiveInteger('stepsPerEpoch', options.stepsPerEpoch);
   checkPositiveInteger('microBatchesPerStep', options.microBatchesPerStep);
   checkPositiveInteger('gan.discriminatorEvery', options.gan?.discriminatorEvery);
   checkPositiveInteger('checkpoint.everySteps', options.checkpoint?.everySteps);
   if (options.earlyStopping) checkPositiveInteger('earlyStopping.patience', options.earlyStopping.patience);
-  if (options.discriminator && (options.microBatchesPerStep ?? 1) > 1) throw new RangeError('train: microBatchesPerStep > 1 is not supported with a discriminator (Pix2Pix)');
-  if (options.monitor?.startsWith('validation') && !options.validation) throw new RangeError(`train: monitor ${options.monitor} needs options.validation`);
+  if (options.discriminator && (options.microBatchesPerStep ?? 1) > 1)
+    throw new RangeError('train: microBatchesPerStep > 1 is not supported with a discriminator (Pix2Pix)');
+  if (options.monitor?.startsWith('validation') && !options.validation)
+    throw new RangeError(`train: monitor ${options.monitor} needs options.validation`);
   trainerLoss(options);
   const { learningRate } = optimizerSettings(modelOptimizerConfig(options));
   if (options.discriminator) optimizerSettings(options.discriminatorOptimizer ?? GAN_ADAM);
@@ -127,5 +149,9 @@ export function checkTrainerOptions(options: TrainerOptions): void {
 
 /** The metric a run's best epoch, plateau and early stopping watch. */
 export function monitoredMetric(options: TrainerOptions): MonitoredMetric {
-  return options.earlyStopping?.monitor ?? options.monitor ?? (options.validation ? 'validation.meanIoU' : 'train.meanIoU');
+  return (
+    options.earlyStopping?.monitor ??
+    options.monitor ??
+    (options.validation ? 'validation.meanIoU' : 'train.meanIoU')
+  );
 }

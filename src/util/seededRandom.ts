@@ -1,6 +1,6 @@
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
 /**
  * A seeded random source (pure-rand's xoroshiro128+): the same seed gives the same sequence on every
@@ -50,10 +50,13 @@ export class SeededRandom {
  */
 export function epochSeed(seed: number, epoch: number, stream = 0): number {
   if (!Number.isInteger(seed) || !Number.isInteger(epoch) || !Number.isInteger(stream)) {
-    throw new TypeError(`epochSeed: seed, epoch and stream must be integers, got ${seed}, ${epoch}, ${stream}`);
+    throw new TypeError(
+      `epochSeed: seed, epoch and stream must be integers, got ${seed}, ${epoch}, ${stream}`,
+    );
   }
   // MurmurHash3's 32-bit finalizer: neighbouring inputs give unrelated seeds.
-  let hash = Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35);
+  let hash =
+    Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35);
   hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
   hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
   return hash ^ (hash >>> 16);

@@ -21,8 +21,12 @@ export const shardName = (shard: Shard): string => `${shard.index}-of-${shard.co
  */
 export function checkShard(shard: Shard, source: string): Shard {
   const { index, count } = shard;
-  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`${source}: the shard count must be a whole number >= 1, got ${count}`);
-  if (!Number.isSafeInteger(index) || index < 0 || index >= count) throw new RangeError(`${source}: the shard index must be a whole number in [0, ${count - 1}] (0-based), got ${index}`);
+  if (!Number.isSafeInteger(count) || count < 1)
+    throw new RangeError(`${source}: the shard count must be a whole number >= 1, got ${count}`);
+  if (!Number.isSafeInteger(index) || index < 0 || index >= count)
+    throw new RangeError(
+      `${source}: the shard index must be a whole number in [0, ${count - 1}] (0-based), got ${index}`,
+    );
   return shard;
 }
 

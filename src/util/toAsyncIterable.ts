@@ -17,7 +17,10 @@ export interface ToAsyncIterableOptions<T> {
  *   batch.release();
  * }
  */
-export function toAsyncIterable<T>(source: Observable<T>, options: ToAsyncIterableOptions<T> = {}): AsyncIterable<T> {
+export function toAsyncIterable<T>(
+  source: Observable<T>,
+  options: ToAsyncIterableOptions<T> = {},
+): AsyncIterable<T> {
   return {
     [Symbol.asyncIterator](): AsyncIterator<T> {
       const queue: T[] = [];
@@ -49,7 +52,8 @@ export function toAsyncIterable<T>(source: Observable<T>, options: ToAsyncIterab
       };
       return {
         async next(): Promise<IteratorResult<T>> {
-          while (queue.length === 0 && !done && !failure) await new Promise<void>((resolve) => (wake = resolve));
+          while (queue.length === 0 && !done && !failure)
+            await new Promise<void>((resolve) => (wake = resolve));
           if (queue.length > 0) return { done: false, value: queue.shift()! };
           if (failure) {
             finish();

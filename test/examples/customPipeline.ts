@@ -2,8 +2,10 @@
 import { lastValueFrom, tap } from 'rxjs';
 import {
   buildNetworks,
+  type ClassMask,
   decodeImage,
   httpSink,
+  type LabelledPair,
   pairFiles,
   selectBackend,
   splitBySource,
@@ -11,8 +13,6 @@ import {
   train,
   writeSyntheticXbd,
   xbdClassMap,
-  type ClassMask,
-  type LabelledPair,
 } from 'segstream';
 
 /** Labels that are already class-index PNG masks: the first channel is the class id. */
@@ -30,17 +30,25 @@ export async function runCustomPipeline(workDir: string): Promise<{ meanIoU: num
   const splits = splitBySource(pairs, { ratios: [0.67, 0.33, 0], seed: 7 });
   const classMap = xbdClassMap();
   const { model } = buildNetworks('unet', { numClasses: 5, unet: { depth: 2, baseFilters: 4 } });
-  const batches = (split: LabelledPair[]) => tileBatches({ pairs: split, classMap, readMask: readPngMask, tile: { size: 32 }, batchSize: 4 });
+  const batches = (split: LabelledPair[]) =>
+    tileBatches({ pairs: split, classMap, readMask: readPngMask, tile: { size: 32 }, batchSize: 4 });
 
   const dashboard = httpSink({ port: 0 }); // open the printed URL to watch the run live
   console.log(`dashboard: ${await dashboard.listening}`);
   let result = { meanIoU: NaN, steps: 0 };
   await lastValueFrom(
     batches(splits.train).pipe(
-      train({ model, numClasses: 5, classNames: classMap.names, epochs: 1, validation: () => batches(splits.validation) }),
+      train({
+        model,
+        numClasses: 5,
+        classNames: classMap.names,
+        epochs: 1,
+        validation: () => batches(splits.validation),
+      }),
       tap((event) => dashboard.write(event)),
       tap((event) => {
-        if (event.type === 'epoch') result = { meanIoU: (event.validation ?? event.train).meanIoU, steps: event.steps };
+        if (event.type === 'epoch')
+          result = { meanIoU: (event.validation ?? event.train).meanIoU, steps: event.steps };
       }),
     ),
   );

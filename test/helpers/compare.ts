@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type BackendName } from '../../src/backend/selectBackend.js';
+import { type BackendName, selectBackend } from '../../src/backend/selectBackend.js';
 
 /** The largest absolute difference of two arrays relative to the largest magnitude of `reference`. */
 export function relativeError(actual: Float32Array, reference: Float32Array): number {

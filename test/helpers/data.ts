@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { writeSyntheticXbd } from '../../src/sources/syntheticDataset.js';
 
@@ -44,9 +44,18 @@ export interface XbdLabel {
  * clone lacks. As in the real set, images come as PNG and JPEG (every other one re-encoded, quality 95) and
  * the labels' `img_name` still says `.png`. Returns the image file names, sorted.
  */
-export async function writeXbdPairs(root: string, count: number, options: XbdPairsOptions = {}): Promise<string[]> {
+export async function writeXbdPairs(
+  root: string,
+  count: number,
+  options: XbdPairsOptions = {},
+): Promise<string[]> {
   const { size = 1024, buildingsPerImage = 10, unclassifiedEvery = 0, seed = 1 } = options;
-  const { imagesDir, labelsDir, masksDir } = await writeSyntheticXbd(root, { images: count, size, buildingsPerImage, seed });
+  const { imagesDir, labelsDir, masksDir } = await writeSyntheticXbd(root, {
+    images: count,
+    size,
+    buildingsPerImage,
+    seed,
+  });
   // Tests read the labels; the generator's masks would disagree with relabelled buildings.
   await rm(masksDir, { recursive: true });
   const pngs = (await readdir(imagesDir)).sort();
@@ -54,12 +63,15 @@ export async function writeXbdPairs(root: string, count: number, options: XbdPai
     if (unclassifiedEvery > 0) {
       const labelPath = join(labelsDir, name.replace(/\.png$/, '.json'));
       const label = JSON.parse(await readFile(labelPath, 'utf8')) as XbdLabel;
-      for (const [b, feature] of label.features.xy.entries()) if ((b + 1) % unclassifiedEvery === 0) feature.properties.subtype = 'un-classified';
+      for (const [b, feature] of label.features.xy.entries())
+        if ((b + 1) % unclassifiedEvery === 0) feature.properties.subtype = 'un-classified';
       await writeFile(labelPath, `${JSON.stringify(label)}\n`);
     }
     if (index % 2 === 1) {
       const png = join(imagesDir, name);
-      await sharp(png).jpeg({ quality: 95 }).toFile(png.replace(/\.png$/, '.jpg'));
+      await sharp(png)
+        .jpeg({ quality: 95 })
+        .toFile(png.replace(/\.png$/, '.jpg'));
       await unlink(png);
     }
   }
@@ -82,5 +94,11 @@ export async function syntheticXbd(count: number, options: XbdPairsOptions = {})
   const root = await mkdtemp(join(tmpdir(), 'segstream-synthetic-xbd-'));
   process.on('exit', () => rmSync(root, { recursive: true, force: true }));
   const images = await writeXbdPairs(root, count, options);
-  return { root, imagesDir: join(root, 'images'), labelsDir: join(root, 'labels'), images, labels: images.map((name) => name.replace(/\.(png|jpg)$/, '.json')) };
+  return {
+    root,
+    imagesDir: join(root, 'images'),
+    labelsDir: join(root, 'labels'),
+    images,
+    labels: images.map((name) => name.replace(/\.(png|jpg)$/, '.json')),
+  };
 }

@@ -2,14 +2,22 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeArrayBuffer } from 'geotiff';
 import type { ClassMap } from '../../src/labels/classMap.js';
-import { maskToPolygons } from '../../src/predict/maskToPolygons.js';
 import { writeMapPolygons } from '../../src/predict/mapPolygons.js';
+import { maskToPolygons } from '../../src/predict/maskToPolygons.js';
 import { geoTiffTags } from '../../src/predict/writeClassGeoTiff.js';
 import type { GeoReference } from '../../src/types.js';
 import { SeededRandom } from '../../src/util/seededRandom.js';
 
 /** Background and building, as the generated raster sets label them. */
-export const buildingClasses = (): ClassMap => ({ names: ['background', 'building'], ids: new Map([['building', 1]]), ignoreValue: 255, colors: [[0, 0, 0], [255, 0, 0]] });
+export const buildingClasses = (): ClassMap => ({
+  names: ['background', 'building'],
+  ids: new Map([['building', 1]]),
+  ignoreValue: 255,
+  colors: [
+    [0, 0, 0],
+    [255, 0, 0],
+  ],
+});
 
 /** Options of {@link writeMultibandRasterSet}. */
 export interface MultibandRasterSetOptions {
@@ -27,7 +35,11 @@ export interface MultibandRasterSetOptions {
  * one rectangular building, bright in the last band (a near-infrared-like band) over a noisy background;
  * the other bands are noise, so a model has to read the last band to find it.
  */
-export async function writeMultibandRasterSet(root: string, count: number, options: MultibandRasterSetOptions = {}): Promise<{ imagesDir: string; labelsDir: string }> {
+export async function writeMultibandRasterSet(
+  root: string,
+  count: number,
+  options: MultibandRasterSetOptions = {},
+): Promise<{ imagesDir: string; labelsDir: string }> {
   const bands = options.bands ?? 4;
   const size = options.size ?? 64;
   const random = new SeededRandom(options.seed ?? 1);
@@ -45,12 +57,25 @@ export async function writeMultibandRasterSet(root: string, count: number, optio
       for (let x = 0; x < size; x++) {
         const inside = x >= x0 && x < x1 && y >= y0 && y < y1;
         mask[y * size + x] = inside ? 1 : 0;
-        for (let b = 0; b < bands; b++) samples[(y * size + x) * bands + b] = 1000 + random.int(0, 400) + (inside && b === bands - 1 ? 3000 : 0);
+        for (let b = 0; b < bands; b++)
+          samples[(y * size + x) * bands + b] =
+            1000 + random.int(0, 400) + (inside && b === bands - 1 ? 3000 : 0);
       }
     }
-    const tags = { width: size, height: size, BitsPerSample: new Array<number>(bands).fill(16), ...geoTiffTags(geo) };
+    const tags = {
+      width: size,
+      height: size,
+      BitsPerSample: new Array<number>(bands).fill(16),
+      ...geoTiffTags(geo),
+    };
     writeFileSync(join(imagesDir, `scene-${k}.tif`), new Uint8Array(writeArrayBuffer(samples, tags)));
-    await writeMapPolygons(maskToPolygons({ data: mask, width: size, height: size }), join(labelsDir, `scene-${k}.json`), buildingClasses(), geo, 'raster');
+    await writeMapPolygons(
+      maskToPolygons({ data: mask, width: size, height: size }),
+      join(labelsDir, `scene-${k}.json`),
+      buildingClasses(),
+      geo,
+      'raster',
+    );
   }
   return { imagesDir, labelsDir };
 }

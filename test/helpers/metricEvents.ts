@@ -1,5 +1,5 @@
-import type { BatchMetricsEvent, EpochSummaryEvent } from '../../src/training/events.js';
 import type { SegmentationMetrics } from '../../src/metrics/confusionMatrix.js';
+import type { BatchMetricsEvent, EpochSummaryEvent } from '../../src/training/events.js';
 
 /** A batch event as the trainer emits it, with the given step and loss (synthetic: sinks only format events). */
 export function batchEvent(globalStep: number, loss: number): BatchMetricsEvent {
@@ -24,7 +24,14 @@ function metrics(iou: number[]): SegmentationMetrics {
     meanIoU: iou.reduce((a, b) => a + b, 0) / iou.length,
     macro: { precision: 0.5, recall: 0.5, f1: 0.5 },
     micro: { precision: 0.9, recall: 0.9, f1: 0.9 },
-    perClass: iou.map((value, i) => ({ name: names[i] ?? `class ${i}`, precision: 0.5, recall: 0.5, f1: 0.5, iou: value, support: 10 })),
+    perClass: iou.map((value, i) => ({
+      name: names[i] ?? `class ${i}`,
+      precision: 0.5,
+      recall: 0.5,
+      f1: 0.5,
+      iou: value,
+      support: 10,
+    })),
     pixels: 1000,
   };
 }

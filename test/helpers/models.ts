@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs';
-import * as assert from 'uvu/assert';
-import sharp from 'sharp';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import * as assert from 'uvu/assert';
 import { syntheticXbd } from './data.js';
 
 /** `count` crops of `size` x `size` (top-left corners) of 1024x1024 xBD-like images (see `syntheticXbd`), scaled to [0, 1]. */
@@ -9,7 +9,11 @@ export async function loadXbdLikeCrops(count: number, size: number): Promise<tf.
   const { imagesDir, images } = await syntheticXbd(count);
   const pixels = new Float32Array(count * size * size * 3);
   for (const [i, file] of images.entries()) {
-    const raw = await sharp(join(imagesDir, file)).extract({ left: 0, top: 0, width: size, height: size }).removeAlpha().raw().toBuffer();
+    const raw = await sharp(join(imagesDir, file))
+      .extract({ left: 0, top: 0, width: size, height: size })
+      .removeAlpha()
+      .raw()
+      .toBuffer();
     for (let p = 0; p < raw.length; p++) pixels[i * size * size * 3 + p] = raw[p]! / 255;
   }
   return tf.tensor4d(pixels, [count, size, size, 3]);
@@ -17,13 +21,22 @@ export async function loadXbdLikeCrops(count: number, size: number): Promise<tf.
 
 /** Total number of trainable scalars (what PyTorch's `parameters()` counts). */
 export function trainableParameterCount(model: tf.LayersModel): number {
-  return model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+  return model.trainableWeights.reduce(
+    (sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1),
+    0,
+  );
 }
 
 /** Saves a model to memory and loads it again, as a file round trip would. */
 export async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
   let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+  await model.save(
+    tf.io.withSaveHandler(
+      async (a) => (
+        (artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }
+      ),
+    ),
+  );
   return tf.loadLayersModel(tf.io.fromMemory(artifacts!));
 }
 
@@ -31,7 +44,11 @@ export async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> 
  * Checks a model's analytic gradient against central finite differences along the gradient's own direction,
  * where a wrong gradient shows most: returns [|gradient|, numeric derivative of `loss` along it].
  */
-export function gradientNormAndSlope(model: tf.LayersModel, loss: () => tf.Scalar, step = 1e-2): [number, number] {
+export function gradientNormAndSlope(
+  model: tf.LayersModel,
+  loss: () => tf.Scalar,
+  step = 1e-2,
+): [number, number] {
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   return tf.tidy(() => {
     const { grads } = tf.variableGrads(loss, variables);
@@ -67,7 +84,9 @@ export function assertEveryWeightLearns(loss: () => tf.Scalar, weights?: number)
   const before = tf.memory().numTensors;
   const { value, grads } = tf.variableGrads(loss);
   if (weights !== undefined) assert.is(Object.keys(grads).length, weights);
-  const silent = Object.entries(grads).filter(([, g]) => tf.tidy(() => g.abs().max().dataSync()[0]!) === 0).map(([n]) => n);
+  const silent = Object.entries(grads)
+    .filter(([, g]) => tf.tidy(() => g.abs().max().dataSync()[0]!) === 0)
+    .map(([n]) => n);
   assert.equal(silent, [], `weights without gradient: ${silent.join(', ')}`);
   tf.dispose([value, grads]);
   assert.is(tf.memory().numTensors, before);

@@ -1,8 +1,8 @@
-import { test, type Callback } from 'uvu';
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
-import { PROJECT_ROOT } from './data.js';
+import { type Callback, test } from 'uvu';
 import { selectBackend } from '../../src/backend/selectBackend.js';
+import { PROJECT_ROOT } from './data.js';
 
 /**
  * A test that needs something a clone may lack: it runs when `missing` is undefined; otherwise uvu counts it
@@ -26,7 +26,11 @@ function shownPath(path: string): string {
  * always has it) and is skipped elsewhere. `what` says what of the real data the test needs.
  */
 export function realDataTest(name: string, dir: string, what: string, handler: Callback): void {
-  testUnlessMissing(name, existsSync(dir) ? undefined : `needs ${shownPath(dir)} (${what}), not present`, handler);
+  testUnlessMissing(
+    name,
+    existsSync(dir) ? undefined : `needs ${shownPath(dir)} (${what}), not present`,
+    handler,
+  );
 }
 
 /**

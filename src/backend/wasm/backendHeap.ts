@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type WasmMemory, isWasmMemory } from './simd/heapFunctions.js';
+import { isWasmMemory, type WasmMemory } from './simd/heapFunctions.js';
 
 /** The wasm backend, as far as the heap functions use it. */
 export interface WasmBackendInternals {

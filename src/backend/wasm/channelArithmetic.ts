@@ -16,11 +16,18 @@ import { stockKernel } from './stockKernels.js';
 
 /** Whether `t` holds one value per channel of the last axis (shape [C] or [1, ..., 1, C]). */
 export function isChannelVector(t: tf.TensorInfo, channels: number): boolean {
-  return t.shape.length > 0 && t.shape.every((size, axis) => size === (axis === t.shape.length - 1 ? channels : 1));
+  return (
+    t.shape.length > 0 && t.shape.every((size, axis) => size === (axis === t.shape.length - 1 ? channels : 1))
+  );
 }
 
 /** A per-channel input's values (copied out of the heap), or `fill` for an absent one. */
-export function channelValues(backend: BackendWasm, t: tf.TensorInfo | undefined, channels: number, fill: number): Float32Array {
+export function channelValues(
+  backend: BackendWasm,
+  t: tf.TensorInfo | undefined,
+  channels: number,
+  fill: number,
+): Float32Array {
   if (!t) return new Float32Array(channels).fill(fill);
   const values = backend.typedArrayFromHeap(t) as Float32Array;
   return values.length === 1 ? new Float32Array(channels).fill(values[0]!) : values.slice();
@@ -30,7 +37,13 @@ export function channelValues(backend: BackendWasm, t: tf.TensorInfo | undefined
  * (x - shift[c]) * factor[c] + offset[c] over x's last axis of C channels, C a multiple of 4, written by the
  * SIMD function into a new tensor (float32 arithmetic, one rounding per operation).
  */
-export function affineChannels(backend: BackendWasm, x: tf.TensorInfo, shift: Float32Array, factor: Float32Array, offset: Float32Array): tf.TensorInfo {
+export function affineChannels(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  shift: Float32Array,
+  factor: Float32Array,
+  offset: Float32Array,
+): tf.TensorInfo {
   const heap = activeWasmHeap()!;
   const channels = shift.length;
   const out = backend.makeOutput(x.shape, 'float32');
@@ -38,12 +51,19 @@ export function affineChannels(backend: BackendWasm, x: tf.TensorInfo, shift: Fl
   try {
     const constants = new Float32Array(heap.memory.buffer, scratch, 3 * channels);
     for (let group = 0; group < channels / 4; group++) {
-      for (const [k, values] of [shift, factor, offset].entries()) constants.set(values.subarray(4 * group, 4 * group + 4), 12 * group + 4 * k);
+      for (const [k, values] of [shift, factor, offset].entries())
+        constants.set(values.subarray(4 * group, 4 * group + 4), 12 * group + 4 * k);
     }
     // Views are taken after the allocations: growing the heap detaches older views.
     const source = backend.typedArrayFromHeap(x) as Float32Array;
     const target = backend.typedArrayFromHeap(out) as Float32Array;
-    heapFunction(heap.memory, AFFINE_CHANNELS)(source.byteOffset, target.byteOffset, source.length / channels, channels / 4, scratch);
+    heapFunction(heap.memory, AFFINE_CHANNELS)(
+      source.byteOffset,
+      target.byteOffset,
+      source.length / channels,
+      channels / 4,
+      scratch,
+    );
   } finally {
     heap.backend.wasm._free(scratch);
   }
@@ -60,9 +80,19 @@ export function channelBroadcast(kernelName: typeof Add | typeof Sub | typeof Mu
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const [full, small] = tf.util.sizeFromShape(a.shape) >= tf.util.sizeFromShape(b.shape) ? [a, b] : [b, a];
     const channels = full.shape.at(-1) ?? 0;
-    const broadcastsAlongChannels = small.shape.length <= full.shape.length && (tf.util.sizeFromShape(small.shape) === 1 || isChannelVector(small, channels));
+    const broadcastsAlongChannels =
+      small.shape.length <= full.shape.length &&
+      (tf.util.sizeFromShape(small.shape) === 1 || isChannelVector(small, channels));
     // A rank-0 or empty `full` has no channel axis (channels 0): stock too.
-    if (a.dtype !== 'float32' || b.dtype !== 'float32' || channels === 0 || channels % 4 !== 0 || full === small || !broadcastsAlongChannels || !activeWasmHeap()) {
+    if (
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      channels === 0 ||
+      channels % 4 !== 0 ||
+      full === small ||
+      !broadcastsAlongChannels ||
+      !activeWasmHeap()
+    ) {
       return stockKernel(kernelName)({ inputs, backend, attrs }) as tf.TensorInfo;
     }
     const values = channelValues(backend, small, channels, 0);
@@ -124,7 +154,12 @@ export function reduceLeadingAxes(kernelName: typeof Sum | typeof Mean): WasmKer
 }
 
 /** Per channel: the sum of dy and of dy * (x - mean) over the rows of [rows, C] tensors, in float64. */
-export function batchNormGradientSums(backend: BackendWasm, dy: tf.TensorInfo, x: tf.TensorInfo, means: Float32Array): { dySums: Float64Array; productSums: Float64Array } {
+export function batchNormGradientSums(
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  x: tf.TensorInfo,
+  means: Float32Array,
+): { dySums: Float64Array; productSums: Float64Array } {
   const channels = means.length;
   const rows = tf.util.sizeFromShape(x.shape) / channels;
   const heap = activeWasmHeap();
@@ -137,8 +172,18 @@ export function batchNormGradientSums(backend: BackendWasm, dy: tf.TensorInfo, x
       new Float32Array(heap.memory.buffer, scratch, channels).set(means);
       const totalsAt = scratch + 16 * groups;
       new Float64Array(heap.memory.buffer, totalsAt, 8 * groups).fill(0);
-      const [gradient, input] = [dy, x].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array];
-      heapFunction(heap.memory, GRADIENT_SUMS)(gradient.byteOffset, input.byteOffset, rows, groups, scratch, totalsAt);
+      const [gradient, input] = [dy, x].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [
+        Float32Array,
+        Float32Array,
+      ];
+      heapFunction(heap.memory, GRADIENT_SUMS)(
+        gradient.byteOffset,
+        input.byteOffset,
+        rows,
+        groups,
+        scratch,
+        totalsAt,
+      );
       const totals = new Float64Array(heap.memory.buffer, totalsAt, 8 * groups);
       for (let c = 0; c < channels; c++) {
         const at = 8 * (c >> 2) + (c & 3);

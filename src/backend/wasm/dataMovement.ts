@@ -19,8 +19,24 @@ export function wordRuns(array: NumericArray): boolean {
  * Copies `runs` runs of `length` 4-byte values (wordRuns), evenly spaced in source and target (steps in
  * values), with one SIMD call: a JS copy per run of a few channels costs more than the copy itself.
  */
-export function copyEvenRuns(source: NumericArray, from: number, sourceStep: number, target: NumericArray, to: number, targetStep: number, runs: number, length: number): void {
-  heapFunction(activeWasmHeap()!.memory, COPY_RUNS)(source.byteOffset + 4 * from, 4 * sourceStep, target.byteOffset + 4 * to, 4 * targetStep, runs, length);
+export function copyEvenRuns(
+  source: NumericArray,
+  from: number,
+  sourceStep: number,
+  target: NumericArray,
+  to: number,
+  targetStep: number,
+  runs: number,
+  length: number,
+): void {
+  heapFunction(activeWasmHeap()!.memory, COPY_RUNS)(
+    source.byteOffset + 4 * from,
+    4 * sourceStep,
+    target.byteOffset + 4 * to,
+    4 * targetStep,
+    runs,
+    length,
+  );
 }
 
 /**
@@ -30,8 +46,13 @@ export function copyEvenRuns(source: NumericArray, from: number, sourceStep: num
  * copies and short ones in a plain loop, which beats creating a view per run.
  */
 export function copyBox(
-  source: NumericArray, sourceShape: readonly number[], sourceBegin: readonly number[], size: readonly number[],
-  target: NumericArray, targetShape: readonly number[] = size, targetBegin: readonly number[] = size.map(() => 0),
+  source: NumericArray,
+  sourceShape: readonly number[],
+  sourceBegin: readonly number[],
+  size: readonly number[],
+  target: NumericArray,
+  targetShape: readonly number[] = size,
+  targetBegin: readonly number[] = size.map(() => 0),
 ): void {
   if (sourceShape.length <= 1) {
     const [from, to, length] = [sourceBegin[0] ?? 0, targetBegin[0] ?? 0, size[0] ?? 1];
@@ -42,7 +63,11 @@ export function copyBox(
   const sourceStrides = tf.util.computeStrides(sourceShape as number[]);
   const targetStrides = tf.util.computeStrides(targetShape as number[]);
   const runLength = size[rank - 1]!;
-  const [runs, sourceStep, targetStep] = [size[rank - 2]!, sourceStrides[rank - 2]!, targetStrides[rank - 2]!];
+  const [runs, sourceStep, targetStep] = [
+    size[rank - 2]!,
+    sourceStrides[rank - 2]!,
+    targetStrides[rank - 2]!,
+  ];
   const wasmRuns = wordRuns(source);
   const groupAxes = rank - 2;
   const outer = size.slice(0, groupAxes).reduce((a, b) => a * b, 1);
@@ -57,7 +82,11 @@ export function copyBox(
     if (wasmRuns) {
       copyEvenRuns(source, from, sourceStep, target, to, targetStep, runs, runLength);
     } else if (runLength >= 64) {
-      for (let run = 0; run < runs; run++) target.set(source.subarray(from + run * sourceStep, from + run * sourceStep + runLength), to + run * targetStep);
+      for (let run = 0; run < runs; run++)
+        target.set(
+          source.subarray(from + run * sourceStep, from + run * sourceStep + runLength),
+          to + run * targetStep,
+        );
     } else {
       for (let run = 0; run < runs; run++, from += sourceStep, to += targetStep) {
         for (let i = 0; i < runLength; i++) target[to + i] = source[from + i]!;
@@ -71,7 +100,12 @@ export function copyBox(
 }
 
 /** Crops the trailing rows/columns of an NHWC tensor that negative padding would remove, or whole tiles added. */
-export function cropTrailing(backend: BackendWasm, x: tf.TensorInfo, rows: number, cols: number): tf.TensorInfo {
+export function cropTrailing(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  rows: number,
+  cols: number,
+): tf.TensorInfo {
   const [n, h, w, c] = x.shape as [number, number, number, number];
   return runKernel(backend, Slice, { x }, { begin: [0, 0, 0, 0], size: [n, h - rows, w - cols, c] });
 }

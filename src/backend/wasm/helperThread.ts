@@ -1,6 +1,6 @@
-import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { HELPER_JOBS, type HelperJobKind, MOST_HELPER_FIELDS } from './helperJobs.js';
-import { type WasmMemory, heapFunction, heapFunctionModule } from './simd/heapFunctions.js';
+import { heapFunction, heapFunctionModule, type WasmMemory } from './simd/heapFunctions.js';
 
 /**
  * Helper threads for the hand-written SIMD kernels on a threaded wasm backend. XNNPACK's thread pool runs
@@ -47,9 +47,17 @@ async function startHelper(memory: WasmMemory): Promise<Helper> {
   await new Promise<void>((resolve, reject) => {
     worker.once('message', () => resolve());
     worker.once('error', reject);
-    worker.postMessage({ memory, modules, names: sources.map((source) => source.name), control, errors: port2 }, [port2]);
+    worker.postMessage(
+      { memory, modules, names: sources.map((source) => source.name), control, errors: port2 },
+      [port2],
+    );
   });
-  return { flags: new Int32Array(control, 0, 2), fields: new Float64Array(control, 8), errors: port1, posted: 0 };
+  return {
+    flags: new Int32Array(control, 0, 2),
+    fields: new Float64Array(control, 8),
+    errors: port1,
+    posted: 0,
+  };
 }
 
 /**
@@ -70,9 +78,15 @@ function awaitHelper(helper: Helper, posted: number): void {
   for (let slices = 0; ; ) {
     const done = Atomics.load(helper.flags, 1);
     if (done === posted) return;
-    if (done === -posted) throw new Error(`a wasm helper thread failed: ${receiveMessageOnPort(helper.errors)?.message ?? 'no reason given'}`);
+    if (done === -posted)
+      throw new Error(
+        `a wasm helper thread failed: ${receiveMessageOnPort(helper.errors)?.message ?? 'no reason given'}`,
+      );
     if (Atomics.wait(helper.flags, 1, done, HELPER_WAIT_SLICE_MS) !== 'timed-out') slices = 0;
-    else if (++slices >= HELPER_WAIT_SLICES) throw new Error(`a wasm helper thread did not finish within ${HELPER_WAIT_SLICES} waits of ${HELPER_WAIT_SLICE_MS / 1000} s`);
+    else if (++slices >= HELPER_WAIT_SLICES)
+      throw new Error(
+        `a wasm helper thread did not finish within ${HELPER_WAIT_SLICES} waits of ${HELPER_WAIT_SLICE_MS / 1000} s`,
+      );
   }
 }
 
@@ -80,7 +94,12 @@ function awaitHelper(helper: Helper, posted: number): void {
  * Runs units [0, units) of `job` split into contiguous ranges, one per thread of `threadsSharingJobs`
  * (at most one per unit): range 0 here (scratch part 0), range k on helper k (part k).
  */
-export function runOnAllThreads<Job>(memory: WasmMemory, kind: HelperJobKind<Job>, job: Job, units: number): void {
+export function runOnAllThreads<Job>(
+  memory: WasmMemory,
+  kind: HelperJobKind<Job>,
+  job: Job,
+  units: number,
+): void {
   const functions = kind.sources.map((source) => heapFunction(memory, source));
   const parts = Math.min(threadsSharingJobs(memory), units);
   const start = (part: number) => Math.floor((part * units) / parts);

@@ -1,7 +1,7 @@
 import { type MessagePort, parentPort } from 'node:worker_threads';
 import { HELPER_JOBS } from './helperJobs.js';
 import { JOB_FIELDS_AT } from './helperThread.js';
-import { type WasmMemory, instantiateHeapFunction } from './simd/heapFunctions.js';
+import { instantiateHeapFunction, type WasmMemory } from './simd/heapFunctions.js';
 
 /** What helperThread hands a helper: the backend's memory, every kind's compiled functions and its control block. */
 interface HelperSetup {
@@ -30,7 +30,7 @@ parentPort!.once('message', ({ memory, modules, names, control, errors }: Helper
       kind.run(functions[index]!, memory, job as never, first, end, part);
       Atomics.store(flags, 1, seen);
     } catch (error) {
-      errors.postMessage(error instanceof Error ? error.stack ?? error.message : String(error));
+      errors.postMessage(error instanceof Error ? (error.stack ?? error.message) : String(error));
       Atomics.store(flags, 1, -seen);
     }
     Atomics.notify(flags, 1);

@@ -1,6 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
-import { type HeapFunctionSource, addTo, f32x4, heapFunction, op, simd, unsigned, v128Load, v128Store } from './simd/heapFunctions.js';
 import { activeWasmHeap } from './backendHeap.js';
+import {
+  addTo,
+  f32x4,
+  type HeapFunctionSource,
+  heapFunction,
+  op,
+  simd,
+  unsigned,
+  v128Load,
+  v128Store,
+} from './simd/heapFunctions.js';
 
 /**
  * Turns 8-bit pixels (RGB, or one channel per raster band) into a normalized float32 tensor directly in the
@@ -16,7 +26,8 @@ const I32X4_EXTEND_LOW_I16X8_U = 0xa9;
 const I32X4_EXTEND_HIGH_I16X8_U = 0xaa;
 const F32X4_CONVERT_I32X4_S = 0xfa;
 
-const greatestCommonDivisor = (a: number, b: number): number => (b === 0 ? a : greatestCommonDivisor(b, a % b));
+const greatestCommonDivisor = (a: number, b: number): number =>
+  b === 0 ? a : greatestCommonDivisor(b, a % b);
 /** Bytes of one SIMD block for `channels` channels: whole 16-byte loads that start on channel 0 (48 for RGB). */
 const blockBytes = (channels: number): number => (16 * channels) / greatestCommonDivisor(16, channels);
 
@@ -66,15 +77,26 @@ const normalizeSources = new Map<number, HeapFunctionSource>();
  * @example
  * const images = normalizedPixelTensor(tiles.map((t) => t.image.data), [tiles.length, 256, 256, 3], [1 / 255, 1 / 255, 1 / 255], [0, 0, 0]);
  */
-export function normalizedPixelTensor(parts: readonly Uint8Array[], shape: number[], scale: readonly number[], offset: readonly number[]): tf.Tensor | undefined {
+export function normalizedPixelTensor(
+  parts: readonly Uint8Array[],
+  shape: number[],
+  scale: readonly number[],
+  offset: readonly number[],
+): tf.Tensor | undefined {
   const heap = activeWasmHeap();
   if (!heap) return undefined;
   const { backend, memory } = heap;
   const channels = shape.at(-1)!;
   const count = tf.util.sizeFromShape(shape);
   const given = parts.reduce((sum, part) => sum + part.length, 0);
-  if (given !== count) throw new RangeError(`normalizedPixelTensor: ${given} bytes do not fill a tensor of shape [${shape.join(', ')}]`);
-  if (scale.length !== channels || offset.length !== channels) throw new RangeError(`normalizedPixelTensor: ${scale.length} scales and ${offset.length} offsets for ${channels} channels`);
+  if (given !== count)
+    throw new RangeError(
+      `normalizedPixelTensor: ${given} bytes do not fill a tensor of shape [${shape.join(', ')}]`,
+    );
+  if (scale.length !== channels || offset.length !== channels)
+    throw new RangeError(
+      `normalizedPixelTensor: ${scale.length} scales and ${offset.length} offsets for ${channels} channels`,
+    );
   let source = normalizeSources.get(channels);
   if (!source) normalizeSources.set(channels, (source = normalizeSource(channels)));
   const output = backend.makeOutput(shape, 'float32');

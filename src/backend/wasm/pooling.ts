@@ -4,8 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 
 export function poolInfo(shape: number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computePool2DInfo(
-    shape as [number, number, number, number], attrs.filterSize as [number, number], attrs.strides as [number, number], 1,
-    attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
+    shape as [number, number, number, number],
+    attrs.filterSize as [number, number],
+    attrs.strides as [number, number],
+    1,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
   );
 }
 
@@ -13,8 +17,23 @@ export function poolInfo(shape: number[], attrs: tf.NamedAttrMap): tf.backend_ut
  * Visits every pooling window with the flat input index of its first maximum (row-major; -1 for a window
  * entirely in the padding) and the window's flat output index.
  */
-export function forEachWindowMaximum(info: tf.backend_util.Conv2DInfo, x: Float32Array, visit: (output: number, maximumAt: number) => void): void {
-  const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
+export function forEachWindowMaximum(
+  info: tf.backend_util.Conv2DInfo,
+  x: Float32Array,
+  visit: (output: number, maximumAt: number) => void,
+): void {
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels: channels,
+    outHeight,
+    outWidth,
+    strideHeight,
+    strideWidth,
+    filterHeight,
+    filterWidth,
+  } = info;
   const { top, left } = info.padInfo;
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {

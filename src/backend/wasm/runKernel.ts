@@ -19,7 +19,12 @@ export function wasmKernelConfig(kernelName: string, kernelFunc: WasmKernelFunc)
 }
 
 /** Runs a registered wasm kernel directly (no tape, no engine bookkeeping); the caller disposes the result. */
-export function runKernel(backend: BackendWasm, kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
+export function runKernel(
+  backend: BackendWasm,
+  kernelName: string,
+  inputs: tf.NamedTensorInfoMap,
+  attrs: tf.NamedAttrMap = {},
+): tf.TensorInfo {
   const kernel = tf.getKernel(kernelName, 'wasm');
   if (!kernel) throw new Error(`wasm backend has no ${kernelName} kernel`);
   return kernel.kernelFunc({ inputs, backend, attrs }) as tf.TensorInfo;

@@ -1,11 +1,16 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type NumericArray, copyEvenRuns, wordRuns } from './dataMovement.js';
+import { copyEvenRuns, type NumericArray, wordRuns } from './dataMovement.js';
 
 /** Pixel moves between an NHWC batch and its space-to-batch form (SpaceToBatchND, BatchToSpaceND). */
 
 /** The first and last index j in [0, count) with j * step + offset inside [0, size), or undefined when none is. */
-function runRange(count: number, step: number, offset: number, size: number): { first: number; last: number } | undefined {
+function runRange(
+  count: number,
+  step: number,
+  offset: number,
+  size: number,
+): { first: number; last: number } | undefined {
   const first = Math.max(0, Math.ceil(-offset / step));
   const last = Math.min(count - 1, Math.floor((size - 1 - offset) / step));
   return first <= last ? { first, last } : undefined;
@@ -20,7 +25,11 @@ function runRange(count: number, step: number, offset: number, size: number): { 
 export function copySpaceToBatchRows(
   full: { data: NumericArray; n: number; rows: number; cols: number },
   batched: { data: NumericArray; gridRows: number; gridCols: number },
-  block: readonly number[], top: number, left: number, channels: number, towardBatched: boolean,
+  block: readonly number[],
+  top: number,
+  left: number,
+  channels: number,
+  towardBatched: boolean,
 ): void {
   const [bh, bw] = block as [number, number];
   for (let py = 0; py < bh; py++) {
@@ -32,10 +41,13 @@ export function copySpaceToBatchRows(
           const y = i * bh + py - top;
           if (y < 0 || y >= full.rows) continue;
           const fullAt = ((image * full.rows + y) * full.cols + columns.first * bw + px - left) * channels;
-          const batchedAt = ((batchedImage * batched.gridRows + i) * batched.gridCols + columns.first) * channels;
+          const batchedAt =
+            ((batchedImage * batched.gridRows + i) * batched.gridCols + columns.first) * channels;
           const runs = columns.last - columns.first + 1;
-          if (towardBatched) copyEvenRuns(full.data, fullAt, bw * channels, batched.data, batchedAt, channels, runs, channels);
-          else copyEvenRuns(batched.data, batchedAt, channels, full.data, fullAt, bw * channels, runs, channels);
+          if (towardBatched)
+            copyEvenRuns(full.data, fullAt, bw * channels, batched.data, batchedAt, channels, runs, channels);
+          else
+            copyEvenRuns(batched.data, batchedAt, channels, full.data, fullAt, bw * channels, runs, channels);
         }
       }
     }
@@ -43,6 +55,12 @@ export function copySpaceToBatchRows(
 }
 
 /** Whether x is NHWC with blocks over its two spatial axes and 4-byte values (copySpaceToBatchRows' case). */
-export function spatialBlocksOfRuns(backend: BackendWasm, x: tf.TensorInfo, block: readonly number[]): boolean {
-  return x.shape.length === 4 && block.length === 2 && wordRuns(backend.typedArrayFromHeap(x) as NumericArray);
+export function spatialBlocksOfRuns(
+  backend: BackendWasm,
+  x: tf.TensorInfo,
+  block: readonly number[],
+): boolean {
+  return (
+    x.shape.length === 4 && block.length === 2 && wordRuns(backend.typedArrayFromHeap(x) as NumericArray)
+  );
 }

@@ -56,7 +56,8 @@ async function workersLoaded(timeoutMs = 20_000): Promise<void> {
   if (!pool) return;
   const started = Date.now();
   while ([...pool.unusedWorkers, ...pool.runningWorkers].some((worker) => !worker.loaded)) {
-    if (Date.now() - started > timeoutMs) throw new Error(`wasm threads did not start within ${timeoutMs} ms`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`wasm threads did not start within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
@@ -73,7 +74,12 @@ export async function initWasmWithThreads(threads: number): Promise<number> {
   }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   wasm.setThreadsCount(threads);
-  const saved = { Blob: globalThis.Blob, createObjectURL: URL.createObjectURL, Worker: workerThreads.Worker, cpus: os.cpus };
+  const saved = {
+    Blob: globalThis.Blob,
+    createObjectURL: URL.createObjectURL,
+    Worker: workerThreads.Worker,
+    cpus: os.cpus,
+  };
   const module = workerThreads as { Worker: typeof workerThreads.Worker };
   // Emscripten refs a worker while it runs a pthread, and XNNPACK's pool threads run for good: without this
   // a program would never exit. The main thread waits for its threads synchronously, so nothing is lost.
@@ -86,7 +92,9 @@ export async function initWasmWithThreads(threads: number): Promise<number> {
   }
   try {
     (globalThis as { Blob: unknown }).Blob = ScriptFile;
-    URL.createObjectURL = ((blob: unknown) => (blob as ScriptFile).segstreamScriptPath ?? saved.createObjectURL(blob as Blob)) as typeof URL.createObjectURL;
+    URL.createObjectURL = ((blob: unknown) =>
+      (blob as ScriptFile).segstreamScriptPath ??
+      saved.createObjectURL(blob as Blob)) as typeof URL.createObjectURL;
     module.Worker = UnrefWorker;
     // The backend uses at most half the logical cores it sees; show it twice the threads asked for.
     os.cpus = () => Array.from({ length: 2 * threads }, () => saved.cpus()[0]!);

@@ -23,7 +23,9 @@ export function isSoftwareAdapter(info: AdapterDescription): boolean {
 
 /** One line naming an adapter: vendor, device, driver, and "software" where it runs on the CPU. */
 export function describeAdapter(info: AdapterDescription): string {
-  const device = [info.vendor || 'unknown vendor', info.device || info.architecture || 'unknown device'].join(' ');
+  const device = [info.vendor || 'unknown vendor', info.device || info.architecture || 'unknown device'].join(
+    ' ',
+  );
   const kind = isSoftwareAdapter(info) ? ', software' : '';
   return `${device} (driver ${info.description || 'unknown'}${kind})`;
 }

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeAdapter, isSoftwareAdapter, type AdapterDescription } from './adapterInfo.js';
+import * as tf from '@tensorflow/tfjs';
+import { type AdapterDescription, describeAdapter, isSoftwareAdapter } from './adapterInfo.js';
 import { registerWebgpuKernelFixes } from './registerKernelFixes.js';
 
 // The parts of the WebGPU API and of the two optional packages used here; their own types come with the
@@ -93,12 +93,16 @@ export async function startWebgpu(allowSoftware: boolean): Promise<string> {
   const { adapter, WebGPUBackend } = await found;
   const adapterLine = describeAdapter(adapter.info);
   if (isSoftwareAdapter(adapter.info) && !allowSoftware) {
-    throw new Error(`only a software adapter, ${adapterLine}, not chosen automatically (force it with --backend webgpu)`);
+    throw new Error(
+      `only a software adapter, ${adapterLine}, not chosen automatically (force it with --backend webgpu)`,
+    );
   }
   if (!registered) {
     const requiredLimits = Object.fromEntries(REQUIRED_LIMITS.map((name) => [name, adapter.limits[name]!]));
     const device = await adapter.requestDevice({ requiredLimits });
-    void device.lost.then(({ message }) => console.error(`webgpu: device lost on ${adapterLine}: ${message}`));
+    void device.lost.then(({ message }) =>
+      console.error(`webgpu: device lost on ${adapterLine}: ${message}`),
+    );
     tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
     registerWebgpuKernelFixes();
     registered = true;

@@ -17,9 +17,13 @@ async function compare(runs: string[], options: { markdown?: string; json?: stri
 export function addCompareCommand(program: Command, setExitCode: (code: number) => void): void {
   program
     .command('compare')
-    .description('several evaluated runs side by side: F1, recall, precision, accuracy, mean IoU per architecture')
+    .description(
+      'several evaluated runs side by side: F1, recall, precision, accuracy, mean IoU per architecture',
+    )
     .argument('<runs...>', 'run folders, each evaluated with eval')
     .option('--markdown <file>', 'write the Markdown table here too')
     .option('--json <file>', 'write the rows as JSON')
-    .action(async (runs: string[], options: { markdown?: string; json?: string }) => setExitCode(await compare(runs, options)));
+    .action(async (runs: string[], options: { markdown?: string; json?: string }) =>
+      setExitCode(await compare(runs, options)),
+    );
 }

@@ -1,20 +1,34 @@
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
-import { type EvaluationReport, addEvaluations, evaluationTable } from '../../pipelines/evaluate.js';
-import { type PrepareTotalsJson, addPrepareTotals, formatPrepareSummary } from '../../pipelines/prepare.js';
+import { addEvaluations, type EvaluationReport, evaluationTable } from '../../pipelines/evaluate.js';
+import { addPrepareTotals, formatPrepareSummary, type PrepareTotalsJson } from '../../pipelines/prepare.js';
 import { type EvaluationFileOptions, writeEvaluationFiles } from '../../runs/evaluationFiles.js';
-import { type MergedManifest, mergeShardManifests, readShardManifests, shardsFolder, writeMergedManifest } from '../../runs/shardManifest.js';
+import {
+  type MergedManifest,
+  mergeShardManifests,
+  readShardManifests,
+  shardsFolder,
+  writeMergedManifest,
+} from '../../runs/shardManifest.js';
 import { EXIT_CODES, say } from '../terminal.js';
 
 /** What an eval shard's manifest holds as its result. */
 type EvalShardResult = EvaluationReport & { checkpoint: string };
 
 /** The sum of eval shards: the report from the added confusion matrices, written as `eval` writes its own. */
-async function mergeEvaluation(dir: string, merged: MergedManifest, files: EvaluationFileOptions): Promise<unknown> {
+async function mergeEvaluation(
+  dir: string,
+  merged: MergedManifest,
+  files: EvaluationFileOptions,
+): Promise<unknown> {
   const results = merged.results as EvalShardResult[];
   const { checkpoint } = results[0]!;
   const other = results.find((result) => result.checkpoint !== checkpoint);
-  if (other) throw new InputError(shardsFolder(dir), `its shards evaluated different checkpoints (${checkpoint}, ${other.checkpoint}): rerun them on one`);
+  if (other)
+    throw new InputError(
+      shardsFolder(dir),
+      `its shards evaluated different checkpoints (${checkpoint}, ${other.checkpoint}): rerun them on one`,
+    );
   const report = addEvaluations(results);
   process.stdout.write(evaluationTable(report));
   say(`wrote ${(await writeEvaluationFiles(dir, report, checkpoint, files)).join(', ')}`);
@@ -29,7 +43,10 @@ async function mergeEvaluation(dir: string, merged: MergedManifest, files: Evalu
  */
 async function merge(dir: string, options: EvaluationFileOptions): Promise<number> {
   const merged = await mergeShardManifests(dir, await readShardManifests(dir));
-  if (merged.command !== 'eval' && (options.json || options.csv || options.heatmap)) throw new RangeError(`merge: --json, --csv and --heatmap are for eval shards; ${shardsFolder(dir)} holds ${merged.command} shards`);
+  if (merged.command !== 'eval' && (options.json || options.csv || options.heatmap))
+    throw new RangeError(
+      `merge: --json, --csv and --heatmap are for eval shards; ${shardsFolder(dir)} holds ${merged.command} shards`,
+    );
   let result: unknown;
   switch (merged.command) {
     case 'prepare': {
@@ -46,7 +63,9 @@ async function merge(dir: string, options: EvaluationFileOptions): Promise<numbe
       break;
   }
   const path = await writeMergedManifest(dir, merged, result);
-  say(`merged ${merged.shards} ${merged.command} shards: ${merged.inputs.length} images, ${merged.outputs.length} files -> ${path}`);
+  say(
+    `merged ${merged.shards} ${merged.command} shards: ${merged.inputs.length} images, ${merged.outputs.length} files -> ${path}`,
+  );
   return EXIT_CODES.ok;
 }
 
@@ -54,7 +73,9 @@ async function merge(dir: string, options: EvaluationFileOptions): Promise<numbe
 export function addMergeCommand(program: Command, setExitCode: (code: number) => void): void {
   program
     .command('merge')
-    .description('after prepare, predict or eval ran in shards (--shard i/N): check every shard is there, add up their counts and write one manifest (eval: RUN/eval.json as one process writes it)')
+    .description(
+      'after prepare, predict or eval ran in shards (--shard i/N): check every shard is there, add up their counts and write one manifest (eval: RUN/eval.json as one process writes it)',
+    )
     .argument('<dir>', 'the output folder the shards wrote to (prepare and predict: --out; eval: --run)')
     .option('--json <file>', 'eval shards: also write the report here (always written to RUN/eval.json)')
     .option('--csv <file>', 'eval shards: confusion matrix CSV (default RUN/confusion.csv)')

@@ -2,25 +2,35 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { type Command, Option } from 'commander';
 import fg from 'fast-glob';
+import { type BackendName, selectBackend } from '../../backend/selectBackend.js';
 import { InputError } from '../../errors.js';
-import { selectBackend, type BackendName } from '../../backend/selectBackend.js';
 import { decodeImage, isRasterFile } from '../../io/decodeImage.js';
 import { StagedOutput } from '../../io/stagedOutput.js';
-import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
-import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
-import { sieveMask } from '../../predict/sieveMask.js';
-import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
-import { POLYGON_LABEL_FORMATS, type PolygonLabelFormat, writePolygonLabels } from '../../predict/writePolygons.js';
 import { POLYGON_CRS_CHOICES, type PolygonCrsChoice, writeMapPolygons } from '../../predict/mapPolygons.js';
 import { predictRasterFile, WHOLE_MASK_PIXELS } from '../../predict/predictRaster.js';
+import { sieveMask } from '../../predict/sieveMask.js';
+import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
+import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
+import {
+  POLYGON_LABEL_FORMATS,
+  type PolygonLabelFormat,
+  writePolygonLabels,
+} from '../../predict/writePolygons.js';
+import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
 import { describeOutputs, writeShardManifest } from '../../runs/shardManifest.js';
 import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
-import { type Shard, WHOLE_JOB, shardItems, shardName } from '../../util/shard.js';
-import { EXIT_CODES, say } from '../terminal.js';
-import { backendOption, checkpointOption, numberOption, parseValue, testTimeAugmentationOption } from '../commandOptions.js';
-import { resolveShard, shardOption } from '../shardOption.js';
+import { type Shard, shardItems, shardName, WHOLE_JOB } from '../../util/shard.js';
+import {
+  backendOption,
+  checkpointOption,
+  numberOption,
+  parseValue,
+  testTimeAugmentationOption,
+} from '../commandOptions.js';
 import { rasterReadOptions } from '../rasterOptions.js';
+import { resolveShard, shardOption } from '../shardOption.js';
+import { EXIT_CODES, say } from '../terminal.js';
 
 /** The options of `predict`, as declared in {@link addPredictCommand}. */
 interface PredictOptions {
@@ -52,17 +62,30 @@ interface PredictOptions {
 async function predict(options: PredictOptions): Promise<number> {
   const { shard: shardFlag, ...settings } = options;
   const shard = resolveShard(shardFlag);
-  if (!options.polygons && (options.minArea > 0 || options.simplify > 0)) throw new RangeError('predict: --min-area and --simplify shape the polygons; give --polygons FORMAT too');
-  if (!Number.isInteger(options.minArea) || options.minArea < 0) throw new RangeError(`predict: --min-area must be a whole number of pixels >= 0, got ${options.minArea}`);
-  if (options.simplify < 0) throw new RangeError(`predict: --simplify must be a distance in pixels >= 0, got ${options.simplify}`);
+  if (!options.polygons && (options.minArea > 0 || options.simplify > 0))
+    throw new RangeError('predict: --min-area and --simplify shape the polygons; give --polygons FORMAT too');
+  if (!Number.isInteger(options.minArea) || options.minArea < 0)
+    throw new RangeError(`predict: --min-area must be a whole number of pixels >= 0, got ${options.minArea}`);
+  if (options.simplify < 0)
+    throw new RangeError(`predict: --simplify must be a distance in pixels >= 0, got ${options.simplify}`);
   say((await selectBackend({ backend: options.backend })).summary);
   const { manifest, model, checkpoint } = await openRun(options.run, options.checkpoint);
   say(`model: ${checkpoint}`);
   const classMap = manifestClassMap(manifest);
-  const files = (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, { cwd: options.images, absolute: true, caseSensitiveMatch: false })).sort();
+  const files = (
+    await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, {
+      cwd: options.images,
+      absolute: true,
+      caseSensitiveMatch: false,
+    })
+  ).sort();
   if (files.length === 0) throw new InputError(options.images, 'no images (png, jpg, tif) in this folder');
   const raster = rasterReadOptions(options.bands, options.bandRanges) ?? manifest.input?.raster;
-  const windowOptions = { tileSize: manifest.tileSize, testTimeAugmentation: options.tta, ...(options.overlap !== undefined ? { overlap: options.overlap } : {}) };
+  const windowOptions = {
+    tileSize: manifest.tileSize,
+    testTimeAugmentation: options.tta,
+    ...(options.overlap !== undefined ? { overlap: options.overlap } : {}),
+  };
   await mkdir(options.out, { recursive: true });
   const staged = await StagedOutput.open(options.out, shardName(shard ?? WHOLE_JOB));
   const outputs: string[] = [];
@@ -73,23 +96,57 @@ async function predict(options: PredictOptions): Promise<number> {
     // where it lies as rows finish: memory stays bounded at any size. The whole mask (class PNG, overlay,
     // polygons) comes back up to WHOLE_MASK_PIXELS.
     const streamed = (await isRasterFile(file, raster))
-      ? await predictRasterFile(model, file, join(staged.dir, `${stem}.classes.tif`), { ...windowOptions, ...(raster ? { raster } : {}), onProgress: rowProgress(stem) })
+      ? await predictRasterFile(model, file, join(staged.dir, `${stem}.classes.tif`), {
+          ...windowOptions,
+          ...(raster ? { raster } : {}),
+          onProgress: rowProgress(stem),
+        })
       : undefined;
     if (streamed && !streamed.classes) {
       outputs.push(...(await staged.publish()));
-      say(`${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`);
+      say(
+        `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`,
+      );
       continue;
     }
     const image = await decodeImage(file, raster);
-    const prediction = streamed ? { classes: streamed.classes!, windows: streamed.windows } : await predictFullImage(model, image, windowOptions);
+    const prediction = streamed
+      ? { classes: streamed.classes!, windows: streamed.windows }
+      : await predictFullImage(model, image, windowOptions);
     await writeClassPng(prediction.classes, join(staged.dir, `${stem}.classes.png`));
-    await writeFile(join(staged.dir, `${stem}.overlay.png`), await overlayPng(image, prediction.classes, manifest.classes.colors));
-    const written = [`${stem}.classes.png`, `${stem}.overlay.png`, ...(streamed ? [`${stem}.classes.tif`] : [])];
+    await writeFile(
+      join(staged.dir, `${stem}.overlay.png`),
+      await overlayPng(image, prediction.classes, manifest.classes.colors),
+    );
+    const written = [
+      `${stem}.classes.png`,
+      `${stem}.overlay.png`,
+      ...(streamed ? [`${stem}.classes.tif`] : []),
+    ];
     if (options.polygons) {
-      const regions = options.minArea > 1 ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue }) : prediction.classes;
-      const polygons = maskToSimplifiedPolygons(regions, { tolerance: options.simplify, ignoreValue: classMap.ignoreValue });
-      const labelOptions = { format: options.polygons, classMap, width: image.width, height: image.height, imageFileName: basename(file) };
-      if (image.georeference && options.polygons === 'geojson') await writeMapPolygons(polygons, join(staged.dir, `${stem}.json`), classMap, image.georeference, options.polygonCrs);
+      const regions =
+        options.minArea > 1
+          ? sieveMask(prediction.classes, { minArea: options.minArea, ignoreValue: classMap.ignoreValue })
+          : prediction.classes;
+      const polygons = maskToSimplifiedPolygons(regions, {
+        tolerance: options.simplify,
+        ignoreValue: classMap.ignoreValue,
+      });
+      const labelOptions = {
+        format: options.polygons,
+        classMap,
+        width: image.width,
+        height: image.height,
+        imageFileName: basename(file),
+      };
+      if (image.georeference && options.polygons === 'geojson')
+        await writeMapPolygons(
+          polygons,
+          join(staged.dir, `${stem}.json`),
+          classMap,
+          image.georeference,
+          options.polygonCrs,
+        );
       else await writePolygonLabels(polygons, join(staged.dir, `${stem}.json`), labelOptions);
       written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
     }
@@ -100,8 +157,17 @@ async function predict(options: PredictOptions): Promise<number> {
   await staged.close();
   if (shard) {
     const inputs = shardFiles.map((file) => relative(options.images, file));
-    const path = await writeShardManifest(options.out, { command: 'predict', shard, settings: { ...settings }, inputs, outputs: await describeOutputs(options.out, outputs), result: { images: shardFiles.length } });
-    say(`wrote ${path}: shard ${shard.index}/${shard.count}, ${shardFiles.length} of ${files.length} images; when every shard is done: stream-train merge ${options.out}`);
+    const path = await writeShardManifest(options.out, {
+      command: 'predict',
+      shard,
+      settings: { ...settings },
+      inputs,
+      outputs: await describeOutputs(options.out, outputs),
+      result: { images: shardFiles.length },
+    });
+    say(
+      `wrote ${path}: shard ${shard.index}/${shard.count}, ${shardFiles.length} of ${files.length} images; when every shard is done: stream-train merge ${options.out}`,
+    );
   }
   return EXIT_CODES.ok;
 }
@@ -121,23 +187,57 @@ function rowProgress(stem: string): (rows: number, height: number) => void {
 export function addPredictCommand(program: Command, setExitCode: (code: number) => void): void {
   program
     .command('predict')
-    .description('predict full-size images with overlapping, blended windows: class-index PNG and colour overlay per image, polygon labels with --polygons')
+    .description(
+      'predict full-size images with overlapping, blended windows: class-index PNG and colour overlay per image, polygon labels with --polygons',
+    )
     .requiredOption('--run <dir>', 'run folder written by train')
     .addOption(checkpointOption())
     .requiredOption('--images <dir>', 'images of any size')
     .requiredOption('--out <dir>', 'output folder')
-    .addOption(numberOption('--overlap <px>', 'pixels shared by neighbouring windows (default: a quarter of the tile)'))
+    .addOption(
+      numberOption(
+        '--overlap <px>',
+        'pixels shared by neighbouring windows (default: a quarter of the tile)',
+      ),
+    )
     .addOption(testTimeAugmentationOption())
     .addOption(
-      new Option('--polygons <format>', "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates (geojson of a GeoTIFF: map coordinates, see --polygon-crs), in a format the label readers take: xbd (xView2 WKT), geojson or coco")
-        .choices(POLYGON_LABEL_FORMATS),
+      new Option(
+        '--polygons <format>',
+        "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates (geojson of a GeoTIFF: map coordinates, see --polygon-crs), in a format the label readers take: xbd (xView2 WKT), geojson or coco",
+      ).choices(POLYGON_LABEL_FORMATS),
     )
-    .addOption(new Option('--polygon-crs <crs>', "with --polygons geojson on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)").choices(POLYGON_CRS_CHOICES).default('raster'))
-    .addOption(numberOption('--min-area <pixels>', 'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)').default(0))
-    .addOption(numberOption('--simplify <pixels>', 'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)').default(0))
+    .addOption(
+      new Option(
+        '--polygon-crs <crs>',
+        "with --polygons geojson on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)",
+      )
+        .choices(POLYGON_CRS_CHOICES)
+        .default('raster'),
+    )
+    .addOption(
+      numberOption(
+        '--min-area <pixels>',
+        'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)',
+      ).default(0),
+    )
+    .addOption(
+      numberOption(
+        '--simplify <pixels>',
+        'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)',
+      ).default(0),
+    )
     .addOption(backendOption())
-    .addOption(new Option('--bands <b,...>', "raster bands to predict from, numbered from 1 (default: the run's selection)").argParser(parseValue('numbers', '--bands') as (v: string) => number[]))
-    .option('--band-ranges <low:high,...>', "each band's sample range mapped onto 0..255 (default: the run's ranges, else from each raster)")
+    .addOption(
+      new Option(
+        '--bands <b,...>',
+        "raster bands to predict from, numbered from 1 (default: the run's selection)",
+      ).argParser(parseValue('numbers', '--bands') as (v: string) => number[]),
+    )
+    .option(
+      '--band-ranges <low:high,...>',
+      "each band's sample range mapped onto 0..255 (default: the run's ranges, else from each raster)",
+    )
     .addOption(shardOption())
     .action(async (options: PredictOptions) => setExitCode(await predict(options)));
 }

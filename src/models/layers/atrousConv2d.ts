@@ -74,21 +74,32 @@ interface Tap {
  * of the output it reaches: on a feature map small against the dilation (DeepLab's ASPP at rates 6 to 18 on
  * 16x16 maps) the outer taps read padding for most or all output pixels, and leaving those out is exact.
  */
-function tapsReachingInput(inputSize: [number, number], kernelSize: [number, number], rate: [number, number], padding: AtrousPadding): { outSize: [number, number]; taps: Tap[] } {
+function tapsReachingInput(
+  inputSize: [number, number],
+  kernelSize: [number, number],
+  rate: [number, number],
+  padding: AtrousPadding,
+): { outSize: [number, number]; taps: Tap[] } {
   const axis = (i: 0 | 1) => {
     const total = padding === 'same' ? rate[i] * (kernelSize[i] - 1) : 0;
     const out = inputSize[i] + total - rate[i] * (kernelSize[i] - 1);
     const starts = Array.from({ length: kernelSize[i] }, (_, k) => k * rate[i] - Math.floor(total / 2));
     // Output positions p with 0 <= p + start < input size.
-    const reached = (start: number): [number, number] => [Math.max(0, -start), Math.min(out, inputSize[i] - start)];
+    const reached = (start: number): [number, number] => [
+      Math.max(0, -start),
+      Math.min(out, inputSize[i] - start),
+    ];
     return { out, starts, reached };
   };
   const [rows, cols] = [axis(0), axis(1)];
   const taps: Tap[] = [];
-  rows.starts.forEach((top, r) => cols.starts.forEach((left, c) => {
-    const [reachedRows, reachedCols] = [rows.reached(top), cols.reached(left)];
-    if (reachedRows[1] > reachedRows[0] && reachedCols[1] > reachedCols[0]) taps.push({ r, c, top, left, rows: reachedRows, cols: reachedCols });
-  }));
+  rows.starts.forEach((top, r) =>
+    cols.starts.forEach((left, c) => {
+      const [reachedRows, reachedCols] = [rows.reached(top), cols.reached(left)];
+      if (reachedRows[1] > reachedRows[0] && reachedCols[1] > reachedCols[0])
+        taps.push({ r, c, top, left, rows: reachedRows, cols: reachedCols });
+    }),
+  );
   return { outSize: [rows.out, cols.out], taps };
 }
 
@@ -98,12 +109,21 @@ function tapsReachingInput(inputSize: [number, number], kernelSize: [number, num
  * inside x. The taps form adds a crop of x per tap and a sum of the taps' partial outputs, so it is chosen
  * only where it saves a fifth or more.
  */
-export function preferredAtrousMethod(inputSize: [number, number], kernelSize: [number, number], rate: [number, number], padding: AtrousPadding): AtrousMethod {
+export function preferredAtrousMethod(
+  inputSize: [number, number],
+  kernelSize: [number, number],
+  rate: [number, number],
+  padding: AtrousPadding,
+): AtrousMethod {
   const plan = spaceToBatchPlan(inputSize, kernelSize, rate, padding);
-  const batchedOutput = (i: 0 | 1) => inputSize[i] + plan.paddings[i][0] + plan.paddings[i][1] - rate[i] * (kernelSize[i] - 1);
+  const batchedOutput = (i: 0 | 1) =>
+    inputSize[i] + plan.paddings[i][0] + plan.paddings[i][1] - rate[i] * (kernelSize[i] - 1);
   const spaceToBatchCost = batchedOutput(0) * batchedOutput(1) * kernelSize[0] * kernelSize[1];
   const { taps } = tapsReachingInput(inputSize, kernelSize, rate, padding);
-  const tapsCost = taps.reduce((sum, tap) => sum + (tap.rows[1] - tap.rows[0]) * (tap.cols[1] - tap.cols[0]), 0);
+  const tapsCost = taps.reduce(
+    (sum, tap) => sum + (tap.rows[1] - tap.rows[0]) * (tap.cols[1] - tap.cols[0]),
+    0,
+  );
   return tapsCost <= 0.8 * spaceToBatchCost ? 'taps' : 'spaceToBatch';
 }
 
@@ -112,15 +132,34 @@ export function preferredAtrousMethod(inputSize: [number, number], kernelSize: [
  * times the crop of x it reads, placed (zero-padded) where its output pixels are. Differentiable on every
  * backend (slice, conv2d, pad, addN).
  */
-function atrousConv2dByTaps(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding): tf.Tensor4D {
+function atrousConv2dByTaps(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  rate: [number, number],
+  padding: AtrousPadding,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = kernel.shape;
-    const { outSize: [outRows, outCols], taps } = tapsReachingInput([x.shape[1], x.shape[2]], [kh, kw], rate, padding);
+    const {
+      outSize: [outRows, outCols],
+      taps,
+    } = tapsReachingInput([x.shape[1], x.shape[2]], [kh, kw], rate, padding);
     const partials = taps.map(({ r, c, top, left, rows, cols }) => {
-      const crop = tf.slice(x, [0, rows[0] + top, cols[0] + left, 0], [-1, rows[1] - rows[0], cols[1] - cols[0], -1]);
+      const crop = tf.slice(
+        x,
+        [0, rows[0] + top, cols[0] + left, 0],
+        [-1, rows[1] - rows[0], cols[1] - cols[0], -1],
+      );
       const product = tf.conv2d(crop, tf.slice(kernel, [r, c, 0, 0], [1, 1, -1, -1]), 1, 'valid');
-      const paddings: Array<[number, number]> = [[0, 0], [rows[0], outRows - rows[1]], [cols[0], outCols - cols[1]], [0, 0]];
-      return paddings.some(([before, after]) => before > 0 || after > 0) ? tf.pad(product, paddings) : product;
+      const paddings: Array<[number, number]> = [
+        [0, 0],
+        [rows[0], outRows - rows[1]],
+        [cols[0], outCols - cols[1]],
+        [0, 0],
+      ];
+      return paddings.some(([before, after]) => before > 0 || after > 0)
+        ? tf.pad(product, paddings)
+        : product;
     });
     return (partials.length === 1 ? partials[0]! : tf.addN(partials)) as tf.Tensor4D;
   });
@@ -144,10 +183,17 @@ function atrousConv2dByTaps(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, 
  * @param method - force one form (tests compare them).
  * @returns [B, H', W', Cout].
  */
-export function atrousConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding, method?: AtrousMethod): tf.Tensor4D {
+export function atrousConv2d(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  rate: [number, number],
+  padding: AtrousPadding,
+  method?: AtrousMethod,
+): tf.Tensor4D {
   if (rate[0] === 1 && rate[1] === 1) return tf.conv2d(x, kernel, 1, padding);
   const kernelSize: [number, number] = [kernel.shape[0], kernel.shape[1]];
-  if ((method ?? preferredAtrousMethod([x.shape[1], x.shape[2]], kernelSize, rate, padding)) === 'taps') return atrousConv2dByTaps(x, kernel, rate, padding);
+  if ((method ?? preferredAtrousMethod([x.shape[1], x.shape[2]], kernelSize, rate, padding)) === 'taps')
+    return atrousConv2dByTaps(x, kernel, rate, padding);
   return withSpaceToBatch(x, kernelSize, rate, padding, (b) => tf.conv2d(b, kernel, 1, 'valid'));
 }
 
@@ -158,9 +204,16 @@ export function atrousConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number,
  * @param kernel - filter [kh, kw, Cin, depthMultiplier].
  * @returns [B, H', W', Cin * depthMultiplier].
  */
-export function atrousDepthwiseConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, rate: [number, number], padding: AtrousPadding): tf.Tensor4D {
+export function atrousDepthwiseConv2d(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  rate: [number, number],
+  padding: AtrousPadding,
+): tf.Tensor4D {
   if (rate[0] === 1 && rate[1] === 1) return tf.depthwiseConv2d(x, kernel, 1, padding);
-  return withSpaceToBatch(x, [kernel.shape[0], kernel.shape[1]], rate, padding, (b) => tf.depthwiseConv2d(b, kernel, 1, 'valid'));
+  return withSpaceToBatch(x, [kernel.shape[0], kernel.shape[1]], rate, padding, (b) =>
+    tf.depthwiseConv2d(b, kernel, 1, 'valid'),
+  );
 }
 
 /** Arguments shared by {@link AtrousConv2D} and {@link AtrousDepthwiseConv2D}. */
@@ -216,7 +269,9 @@ function deserializeInitializer(value: unknown, layerName: string): Initializer 
 function pair(where: string, name: string, value: number | [number, number]): [number, number] {
   const values: [number, number] = typeof value === 'number' ? [value, value] : value;
   if (!Array.isArray(values) || values.length !== 2 || !values.every((v) => Number.isInteger(v) && v >= 1)) {
-    throw new RangeError(`${where}: ${name} must be a positive integer or two of them, got ${JSON.stringify(value)}`);
+    throw new RangeError(
+      `${where}: ${name} must be a positive integer or two of them, got ${JSON.stringify(value)}`,
+    );
   }
   return values;
 }
@@ -242,7 +297,10 @@ abstract class AtrousLayer extends tf.layers.Layer {
       throw new RangeError(`${where}: padding must be 'same' or 'valid', got ${String(this.padding)}`);
     }
     this.useBias = args.useBias ?? true;
-    this.kernelInitializer = deserializeInitializer(args.kernelInitializer ?? tf.initializers.glorotUniform({}), this.name);
+    this.kernelInitializer = deserializeInitializer(
+      args.kernelInitializer ?? tf.initializers.glorotUniform({}),
+      this.name,
+    );
     this.biasInitializer = deserializeInitializer(args.biasInitializer ?? tf.initializers.zeros(), this.name);
   }
 
@@ -261,10 +319,12 @@ abstract class AtrousLayer extends tf.layers.Layer {
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     const channels = shape[3];
-    if (channels == null) throw new Error(`${this.where()}: the channel dimension of the input must be known`);
+    if (channels == null)
+      throw new Error(`${this.where()}: the channel dimension of the input must be known`);
     const kernelShape = this.kernelShape(channels);
     this.kernel = this.addWeight(this.kernelName, kernelShape, 'float32', this.kernelInitializer);
-    if (this.useBias) this.bias = this.addWeight('bias', [this.outputChannels(channels)!], 'float32', this.biasInitializer);
+    if (this.useBias)
+      this.bias = this.addWeight('bias', [this.outputChannels(channels)!], 'float32', this.biasInitializer);
     this.inputSpec = [{ ndim: 4, axes: { [-1]: channels } }];
     this.built = true;
   }
@@ -294,7 +354,9 @@ abstract class AtrousLayer extends tf.layers.Layer {
       dilationRate: this.dilationRate,
       padding: this.padding,
       useBias: this.useBias,
-      kernelInitializer: serializeInitializer(this.kernelInitializer) as unknown as tf.serialization.ConfigDict,
+      kernelInitializer: serializeInitializer(
+        this.kernelInitializer,
+      ) as unknown as tf.serialization.ConfigDict,
       biasInitializer: serializeInitializer(this.biasInitializer) as unknown as tf.serialization.ConfigDict,
     };
   }
@@ -320,7 +382,9 @@ export class AtrousConv2D extends AtrousLayer {
   constructor(args: AtrousConv2DArgs) {
     super(args);
     if (!Number.isInteger(args.filters) || args.filters < 1) {
-      throw new RangeError(`${this.where()}: filters must be a positive integer, got ${String(args.filters)}`);
+      throw new RangeError(
+        `${this.where()}: filters must be a positive integer, got ${String(args.filters)}`,
+      );
     }
     this.filters = args.filters;
   }
@@ -361,7 +425,9 @@ export class AtrousDepthwiseConv2D extends AtrousLayer {
     super(args);
     this.depthMultiplier = args.depthMultiplier ?? 1;
     if (!Number.isInteger(this.depthMultiplier) || this.depthMultiplier < 1) {
-      throw new RangeError(`${this.where()}: depthMultiplier must be a positive integer, got ${String(this.depthMultiplier)}`);
+      throw new RangeError(
+        `${this.where()}: depthMultiplier must be a positive integer, got ${String(this.depthMultiplier)}`,
+      );
     }
   }
 

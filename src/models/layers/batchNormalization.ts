@@ -3,7 +3,10 @@ import { BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT } from '../../backend/fused
 
 type BatchNormalizationArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
 type StockBatchNormalization = ReturnType<typeof tf.layers.batchNormalization>;
-const StockBatchNormalization = Object.getPrototypeOf(tf.layers.batchNormalization()).constructor as (new (args?: BatchNormalizationArgs) => StockBatchNormalization) & Pick<typeof tf.layers.Layer, 'fromConfig'>;
+const StockBatchNormalization = Object.getPrototypeOf(tf.layers.batchNormalization()).constructor as (new (
+  args?: BatchNormalizationArgs,
+) => StockBatchNormalization) &
+  Pick<typeof tf.layers.Layer, 'fromConfig'>;
 
 /** A weight of a layer as the stock layer holds it. */
 interface LayerWeight {
@@ -34,7 +37,12 @@ function batchMoments(x: tf.Tensor, axes: number[]): { mean: tf.Tensor; variance
  * statistics. The gradient is the closed form through mean and variance (one kernel where the backend has
  * BATCH_NORM_TRAINING_GRADIENT), not the chain through the moments' graph.
  */
-function normalizeBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { normalized: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+function normalizeBatch(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): { normalized: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
   const axes = x.shape.slice(0, -1).map((_, axis) => axis);
   let statistics: tf.Tensor[] = [];
   const normalize = tf.customGrad((input, scale, offset, save) => {
@@ -45,10 +53,25 @@ function normalizeBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon
     return {
       value: tf.batchNorm(xs!, mean, variance, betas!, gammas!, epsilon),
       gradFunc: (dy, saved) => {
-        const [xSaved, meanSaved, varianceSaved, scaleSaved] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const gradientInputs = { dy: dy as tf.Tensor, x: xSaved, mean: meanSaved, variance: varianceSaved, scale: scaleSaved };
+        const [xSaved, meanSaved, varianceSaved, scaleSaved] = saved as [
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+        ];
+        const gradientInputs = {
+          dy: dy as tf.Tensor,
+          x: xSaved,
+          mean: meanSaved,
+          variance: varianceSaved,
+          scale: scaleSaved,
+        };
         if (tf.getKernel(BATCH_NORM_TRAINING_GRADIENT, tf.getBackend())) {
-          return tf.engine().runKernel(BATCH_NORM_TRAINING_GRADIENT, gradientInputs, { varianceEpsilon: epsilon }) as tf.Tensor[];
+          return tf
+            .engine()
+            .runKernel(BATCH_NORM_TRAINING_GRADIENT, gradientInputs, {
+              varianceEpsilon: epsilon,
+            }) as tf.Tensor[];
         }
         return composedGradient(gradientInputs, axes, epsilon);
       },
@@ -60,7 +83,11 @@ function normalizeBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon
 }
 
 /** The closed-form gradient of BATCH_NORM_TRAINING_GRADIENT from stock ops, for backends without the kernel. */
-function composedGradient(inputs: Record<'dy' | 'x' | 'mean' | 'variance' | 'scale', tf.Tensor>, axes: number[], epsilon: number): tf.Tensor[] {
+function composedGradient(
+  inputs: Record<'dy' | 'x' | 'mean' | 'variance' | 'scale', tf.Tensor>,
+  axes: number[],
+  epsilon: number,
+): tf.Tensor[] {
   return tf.tidy(() => {
     const { dy, x, mean, variance, scale } = inputs;
     const rows = tf.util.sizeFromShape(x.shape) / (x.shape.at(-1) ?? 1);
@@ -95,12 +122,16 @@ export class BatchNormalization extends StockBatchNormalization {
     const state = this as unknown as BatchNormalizationState;
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const lastAxis = state.axis === -1 || state.axis === x.rank - 1;
-    if (kwargs.training !== true || !lastAxis || !state.gamma || !state.beta || x.rank < 2) return super.call(inputs, kwargs);
+    if (kwargs.training !== true || !lastAxis || !state.gamma || !state.beta || x.rank < 2)
+      return super.call(inputs, kwargs);
     const { gamma, beta, movingMean, movingVariance, momentum, epsilon } = state;
     return tf.tidy(() => {
       const { normalized, mean, variance } = normalizeBatch(x, gamma.read(), beta.read(), epsilon);
       // The stock layer's moving-average update, step for step.
-      for (const [weight, value] of [[movingMean, mean], [movingVariance, variance]] as const) {
+      for (const [weight, value] of [
+        [movingMean, mean],
+        [movingVariance, variance],
+      ] as const) {
         tf.tidy(() => {
           const current = weight.read();
           weight.write(tf.sub(current, tf.mul(tf.sub(current, value), 1 - momentum)));

@@ -13,7 +13,9 @@ function resizeBilinear(images: tf.Tensor4D, size: [number, number], alignCorner
       value: tf.image.resizeBilinear(x as tf.Tensor4D, size, alignCorners),
       gradFunc: (dy, [saved]) => {
         const attrs = { alignCorners, halfPixelCenters: false };
-        const dx = tf.engine().runKernel('ResizeBilinearGrad', { images: saved!, dy: dy as tf.Tensor }, attrs) as tf.Tensor;
+        const dx = tf
+          .engine()
+          .runKernel('ResizeBilinearGrad', { images: saved!, dy: dy as tf.Tensor }, attrs) as tf.Tensor;
         return tf.tidy(() => dx.reshape(saved!.shape));
       },
     };
@@ -49,7 +51,8 @@ export class ResizeBilinearLike extends tf.layers.Layer {
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const [source, like] = inputShape as tf.Shape[];
-    if (source === undefined || like === undefined) throw new Error(`ResizeBilinearLike '${this.name}': expects two inputs [x, like]`);
+    if (source === undefined || like === undefined)
+      throw new Error(`ResizeBilinearLike '${this.name}': expects two inputs [x, like]`);
     return [source[0] ?? null, like[1] ?? null, like[2] ?? null, source[3] ?? null];
   }
 

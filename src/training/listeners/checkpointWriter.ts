@@ -44,12 +44,27 @@ export class CheckpointWriter implements TrainerListener {
     return saved ? [saved] : [];
   }
 
-  private async write(reason: RunBoundary, position: TrainingPosition, best: boolean): Promise<CheckpointEvent | null> {
+  private async write(
+    reason: RunBoundary,
+    position: TrainingPosition,
+    best: boolean,
+  ): Promise<CheckpointEvent | null> {
     if (this.lastStep === position.globalStep && this.lastFinished === position.finished) return null;
     const { dir, keep } = this.options;
-    const path = await saveCheckpoint(dir, { models: this.models, optimizers: this.optimizers, position }, { ...(keep !== undefined ? { keep } : {}), best });
+    const path = await saveCheckpoint(
+      dir,
+      { models: this.models, optimizers: this.optimizers, position },
+      { ...(keep !== undefined ? { keep } : {}), best },
+    );
     this.lastStep = position.globalStep;
     this.lastFinished = position.finished;
-    return { type: 'checkpoint', path, epoch: position.epoch, step: position.step, globalStep: position.globalStep, reason };
+    return {
+      type: 'checkpoint',
+      path,
+      epoch: position.epoch,
+      step: position.step,
+      globalStep: position.globalStep,
+      reason,
+    };
   }
 }

@@ -35,7 +35,8 @@ export class LearningRateScheduleListener implements TrainerListener {
   stepStarting(position: TrainingPosition): void {
     const rate = this.schedule.rateAt(position.epoch, position.globalStep);
     setLearningRate(this.optimizer, rate);
-    for (const { optimizer, baseRate } of this.others) setLearningRate(optimizer, (baseRate * rate) / this.baseRate);
+    for (const { optimizer, baseRate } of this.others)
+      setLearningRate(optimizer, (baseRate * rate) / this.baseRate);
     position.learningRate = rate;
   }
 

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TensorBatch } from '../../types.js';
-import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
 import { maskedOneHot, type SegmentationLoss } from '../../losses/segmentationLosses.js';
+import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
+import type { TensorBatch } from '../../types.js';
+import { type SeededRandom, withMathRandomFrom } from '../../util/seededRandom.js';
 import type { StepLosses } from '../events.js';
 import type { GanOptions } from '../trainerOptions.js';
-import { withMathRandomFrom, type SeededRandom } from '../../util/seededRandom.js';
-import { gradients, trainableVariables, type StepResult, type TrainingStep } from './trainingStep.js';
+import { gradients, type StepResult, type TrainingStep, trainableVariables } from './trainingStep.js';
 
 /** The networks, optimizers and losses of a Pix2Pix step. */
 export interface Pix2PixStepParts {
@@ -38,8 +38,21 @@ export class Pix2PixStep implements TrainingStep {
     this.discriminatorEvery = gan.discriminatorEvery ?? 4;
   }
 
-  async consume(batch: TensorBatch, globalStep: number, counts: ConfusionMatrix, random: SeededRandom): Promise<StepResult> {
-    const { generator, discriminator, generatorOptimizer, discriminatorOptimizer, segmentation, numClasses, ignoreValue } = this.parts;
+  async consume(
+    batch: TensorBatch,
+    globalStep: number,
+    counts: ConfusionMatrix,
+    random: SeededRandom,
+  ): Promise<StepResult> {
+    const {
+      generator,
+      discriminator,
+      generatorOptimizer,
+      discriminatorOptimizer,
+      segmentation,
+      numClasses,
+      ignoreValue,
+    } = this.parts;
     const { oneHot: realMap, valid } = maskedOneHot(batch.labels, numClasses, ignoreValue);
     // The fake map is blanked where labels are ignored too, so the discriminator cannot tell by the blanks.
     const fakeMap = (logits: tf.Tensor4D) => tf.softmax(logits).mul(valid) as tf.Tensor4D;
@@ -49,8 +62,14 @@ export class Pix2PixStep implements TrainingStep {
       const { fake, value, grads } = withMathRandomFrom(random, () => {
         const fake = tf.tidy(() => fakeMap(generator.apply(batch.images, { training: true }) as tf.Tensor4D));
         const { value, grads } = gradients(variables, () => {
-          const realLoss = this.adversarial(discriminator.apply([batch.images, realMap], { training: true }) as tf.Tensor, true);
-          const fakeLoss = this.adversarial(discriminator.apply([batch.images, fake], { training: true }) as tf.Tensor, false);
+          const realLoss = this.adversarial(
+            discriminator.apply([batch.images, realMap], { training: true }) as tf.Tensor,
+            true,
+          );
+          const fakeLoss = this.adversarial(
+            discriminator.apply([batch.images, fake], { training: true }) as tf.Tensor,
+            false,
+          );
           return realLoss.add(fakeLoss).mul(0.5) as tf.Scalar;
         });
         return { fake, value, grads };
@@ -66,7 +85,10 @@ export class Pix2PixStep implements TrainingStep {
       gradients(variables, () => {
         const output = generator.apply(batch.images, { training: true }) as tf.Tensor4D;
         logits = tf.keep(output);
-        const adversarialPart = this.adversarial(discriminator.apply([batch.images, fakeMap(output)], { training: true }) as tf.Tensor, true);
+        const adversarialPart = this.adversarial(
+          discriminator.apply([batch.images, fakeMap(output)], { training: true }) as tf.Tensor,
+          true,
+        );
         const segmentationPart = segmentation(output, batch.labels);
         parts = [tf.keep(adversarialPart), tf.keep(segmentationPart)];
         return adversarialPart.add(segmentationPart.mul(this.segmentationWeight)) as tf.Scalar;
@@ -74,7 +96,9 @@ export class Pix2PixStep implements TrainingStep {
     );
     generatorOptimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
     await counts.addLogits(logits!, batch.labels);
-    [losses.total, losses.adversarial, losses.segmentation] = await Promise.all([value, ...parts].map(async (t) => (await t.data())[0]!));
+    [losses.total, losses.adversarial, losses.segmentation] = await Promise.all(
+      [value, ...parts].map(async (t) => (await t.data())[0]!),
+    );
     tf.dispose([logits!, value, ...grads, ...parts, realMap, valid]);
     return { losses, images: batch.images.shape[0], batches: 1 };
   }
@@ -90,6 +114,8 @@ export class Pix2PixStep implements TrainingStep {
 
   private adversarial(patchLogits: tf.Tensor, real: boolean): tf.Scalar {
     const target = real ? tf.onesLike(patchLogits) : tf.zerosLike(patchLogits);
-    return this.adversarialLoss === 'bce' ? tf.losses.sigmoidCrossEntropy(target, patchLogits) : tf.losses.meanSquaredError(target, patchLogits);
+    return this.adversarialLoss === 'bce'
+      ? tf.losses.sigmoidCrossEntropy(target, patchLogits)
+      : tf.losses.meanSquaredError(target, patchLogits);
   }
 }

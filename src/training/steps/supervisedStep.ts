@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TensorBatch } from '../../types.js';
-import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
 import type { SegmentationLoss } from '../../losses/segmentationLosses.js';
-import { withMathRandomFrom, type SeededRandom } from '../../util/seededRandom.js';
-import { gradients, trainableVariables, type StepResult, type TrainingStep } from './trainingStep.js';
+import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
+import type { TensorBatch } from '../../types.js';
+import { type SeededRandom, withMathRandomFrom } from '../../util/seededRandom.js';
+import { gradients, type StepResult, type TrainingStep, trainableVariables } from './trainingStep.js';
 
 /**
  * Supervised training (UNet, DeepLabV3+) with gradient accumulation: the gradients of `microBatchesPerStep`
@@ -28,7 +28,12 @@ export class SupervisedStep implements TrainingStep {
     private readonly microBatchesPerStep: number,
   ) {}
 
-  async consume(batch: TensorBatch, _globalStep: number, counts: ConfusionMatrix, random: SeededRandom): Promise<StepResult | null> {
+  async consume(
+    batch: TensorBatch,
+    _globalStep: number,
+    counts: ConfusionMatrix,
+    random: SeededRandom,
+  ): Promise<StepResult | null> {
     await this.accumulate(batch, counts, random);
     return this.pending.batches < this.microBatchesPerStep ? null : this.apply();
   }
@@ -38,7 +43,8 @@ export class SupervisedStep implements TrainingStep {
   }
 
   drop(): void {
-    if (this.statisticsAtStepStart) this.model.nonTrainableWeights.forEach((w, i) => w.write(this.statisticsAtStepStart![i]!));
+    if (this.statisticsAtStepStart)
+      this.model.nonTrainableWeights.forEach((w, i) => w.write(this.statisticsAtStepStart![i]!));
     this.clear();
   }
 
@@ -76,7 +82,9 @@ export class SupervisedStep implements TrainingStep {
     const previous = this.accumulated;
     this.accumulated = new Map(
       variables.map((v, i) => {
-        const scaled = tf.tidy(() => (previous ? previous.get(v.name)!.add(grads[i]!.mul(images)) : grads[i]!.mul(images)));
+        const scaled = tf.tidy(() =>
+          previous ? previous.get(v.name)!.add(grads[i]!.mul(images)) : grads[i]!.mul(images),
+        );
         return [v.name, scaled];
       }),
     );

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import type { TensorBatch } from '../../types.js';
 import type { ConfusionMatrix } from '../../metrics/confusionMatrix.js';
-import type { StepLosses } from '../events.js';
+import type { TensorBatch } from '../../types.js';
 import type { SeededRandom } from '../../util/seededRandom.js';
+import type { StepLosses } from '../events.js';
 
 /** An optimizer step done: its losses, and the images and incoming batches it was computed from. */
 export interface StepResult {
@@ -26,7 +26,12 @@ export interface TrainingStep {
    *   from it (see `withMathRandomFrom`), which seeds TF.js's dropout.
    * @returns the step's result when this batch completed an optimizer step, else null.
    */
-  consume(batch: TensorBatch, globalStep: number, counts: ConfusionMatrix, random: SeededRandom): Promise<StepResult | null>;
+  consume(
+    batch: TensorBatch,
+    globalStep: number,
+    counts: ConfusionMatrix,
+    random: SeededRandom,
+  ): Promise<StepResult | null>;
   /** Completes a step begun on fewer batches than a full one (the epoch or the input ended); null when none is begun. */
   flush(): StepResult | null;
   /** Drops a step begun and not completed (the run stops). */
@@ -41,7 +46,10 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 }
 
 /** Gradients of `lossFn` for every variable in order, zeros where a variable does not reach the loss. */
-export function gradients(variables: tf.Variable[], lossFn: () => tf.Scalar): { value: tf.Scalar; grads: tf.Tensor[] } {
+export function gradients(
+  variables: tf.Variable[],
+  lossFn: () => tf.Scalar,
+): { value: tf.Scalar; grads: tf.Tensor[] } {
   const { value, grads } = tf.variableGrads(lossFn, variables);
   // Optimizers match slot variables to gradients by position, so every variable must have one.
   return { value, grads: variables.map((v) => grads[v.name] ?? tf.zerosLike(v)) };

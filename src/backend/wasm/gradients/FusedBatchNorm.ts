@@ -22,7 +22,10 @@ export const fusedBatchNormGradConfig: tf.GradConfig = {
     // Made here, not in the closures: each closure runs in a scope of its own that would dispose a tensor
     // shared with another. Only the per-channel sums outlive this tidy (until the backward pass ends); the
     // full-size products in between must not, or every layer's would stay alive through the whole pass.
-    const [gradientSum, gradientCenteredSum] = tf.tidy(() => [perChannel(gradient), perChannel(tf.mul(gradient, tf.sub(x, mean)))]) as [tf.Tensor, tf.Tensor];
+    const [gradientSum, gradientCenteredSum] = tf.tidy(() => [
+      perChannel(gradient),
+      perChannel(tf.mul(gradient, tf.sub(x, mean))),
+    ]) as [tf.Tensor, tf.Tensor];
     return {
       x: () => tf.mul(gradient, tf.mul(inverseStd, scaleValue)).reshape(x.shape),
       mean: () => tf.mul(gradientSum, tf.mul(inverseStd, scaleValue).neg()),

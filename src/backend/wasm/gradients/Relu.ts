@@ -10,9 +10,10 @@ export const reluGradConfig: tf.GradConfig = {
     const [x] = saved as [tf.Tensor];
     const gradient = dy as tf.Tensor;
     return {
-      x: () => (tf.getKernel(RELU_GRADIENT, tf.getBackend()) && x.dtype === 'float32' && gradient.dtype === 'float32'
-        ? tf.engine().runKernel(RELU_GRADIENT, { dy: gradient, x }) as tf.Tensor
-        : tf.mul(gradient, tf.cast(tf.step(x), 'float32'))),
+      x: () =>
+        tf.getKernel(RELU_GRADIENT, tf.getBackend()) && x.dtype === 'float32' && gradient.dtype === 'float32'
+          ? (tf.engine().runKernel(RELU_GRADIENT, { dy: gradient, x }) as tf.Tensor)
+          : tf.mul(gradient, tf.cast(tf.step(x), 'float32')),
     };
   },
 };

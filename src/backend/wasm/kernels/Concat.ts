@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Concat } from '@tensorflow/tfjs';
-import { type NumericArray, copyEvenRuns, wordRuns } from '../dataMovement.js';
+import { copyEvenRuns, type NumericArray, wordRuns } from '../dataMovement.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';
 import { stockKernel } from '../stockKernels.js';
 
@@ -10,7 +10,9 @@ import { stockKernel } from '../stockKernels.js';
  * copies row by row in JS. Inputs of other than 4-byte values or of mixed dtypes go to the stock kernel.
  */
 function concat({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
-  const parts = (Object.values(inputs) as tf.TensorInfo[]).filter((part) => tf.util.sizeFromShape(part.shape) > 0);
+  const parts = (Object.values(inputs) as tf.TensorInfo[]).filter(
+    (part) => tf.util.sizeFromShape(part.shape) > 0,
+  );
   const first = parts[0];
   if (!first) return stockKernel(Concat)({ inputs, backend, attrs }) as tf.TensorInfo;
   const axis = tf.util.parseAxisParam(attrs.axis as number, first.shape)[0]!;
@@ -19,14 +21,26 @@ function concat({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
   if (parts.length < 2 || !wordRuns(sample) || parts.some((part) => part.dtype !== first.dtype)) {
     return stockKernel(Concat)({ inputs, backend, attrs }) as tf.TensorInfo;
   }
-  const outShape = tf.backend_util.computeOutShape(parts.map((part) => part.shape), axis);
+  const outShape = tf.backend_util.computeOutShape(
+    parts.map((part) => part.shape),
+    axis,
+  );
   const out = backend.makeOutput(outShape, first.dtype);
   const outer = tf.util.sizeFromShape(outShape.slice(0, axis));
   const outSlab = tf.util.sizeFromShape(outShape.slice(axis));
   const target = backend.typedArrayFromHeap(out) as NumericArray;
   let offset = 0;
   for (const part of parts) {
-    copyEvenRuns(backend.typedArrayFromHeap(part) as NumericArray, 0, slab(part), target, offset, outSlab, outer, slab(part));
+    copyEvenRuns(
+      backend.typedArrayFromHeap(part) as NumericArray,
+      0,
+      slab(part),
+      target,
+      offset,
+      outSlab,
+      outer,
+      slab(part),
+    );
     offset += slab(part);
   }
   return out;

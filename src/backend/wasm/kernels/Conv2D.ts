@@ -9,11 +9,26 @@ function stockConv2DExplicitPadding({ inputs, backend, attrs }: WasmKernelArgs):
   if (attrs.pad !== 'same') return stockKernel(Conv2D)({ inputs, backend, attrs }) as tf.TensorInfo;
   const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
-    attrs.strides as [number, number], attrs.dilations as [number, number], 'same',
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides as [number, number],
+    attrs.dilations as [number, number],
+    'same',
   );
   const { top, bottom, left, right } = info.padInfo;
-  return stockKernel(Conv2D)({ inputs, backend, attrs: { ...attrs, pad: [[0, 0], [top, bottom], [left, right], [0, 0]] } }) as tf.TensorInfo;
+  return stockKernel(Conv2D)({
+    inputs,
+    backend,
+    attrs: {
+      ...attrs,
+      pad: [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
+    },
+  }) as tf.TensorInfo;
 }
 
 /**
@@ -23,7 +38,9 @@ function stockConv2DExplicitPadding({ inputs, backend, attrs }: WasmKernelArgs):
  */
 function conv2D(args: WasmKernelArgs): tf.TensorInfo {
   const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-  return winogradConvolution(args.backend, x, filter, undefined, args.attrs) ?? stockConv2DExplicitPadding(args);
+  return (
+    winogradConvolution(args.backend, x, filter, undefined, args.attrs) ?? stockConv2DExplicitPadding(args)
+  );
 }
 
 export const conv2DConfig = wasmKernelConfig(Conv2D, conv2D);

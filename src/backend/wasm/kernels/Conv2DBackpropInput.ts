@@ -3,7 +3,7 @@ import { Concat, Conv2D, Conv2DBackpropInput, DepthToSpace, Slice } from '@tenso
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { activeWasmHeap } from '../backendHeap.js';
 import { cropTrailing } from '../dataMovement.js';
-import { type WasmKernelArgs, disposeData, runKernel, wasmKernelConfig } from '../runKernel.js';
+import { disposeData, runKernel, type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';
 import { heapFunction } from '../simd/heapFunctions.js';
 import { TRANSPOSE_4X4 } from '../simd/transpose4x4.js';
 import { stockKernel } from '../stockKernels.js';
@@ -21,10 +21,22 @@ function phaseTaps(k: number, s: number, pad: number, phase: number): { min: num
  * filter entry is written. The output is [N, ceil(H / s), ceil(W / s), phases * Ci].
  */
 function phaseConvolution(
-  backend: BackendWasm, dy: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo,
-  phases: ReadonlyArray<readonly [number, number]>, rows: { min: number; max: number }, cols: { min: number; max: number },
+  backend: BackendWasm,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  phases: ReadonlyArray<readonly [number, number]>,
+  rows: { min: number; max: number },
+  cols: { min: number; max: number },
 ): tf.TensorInfo {
-  const { strideHeight: s, filterWidth: kw, inChannels: ci, outChannels: co, inHeight: height, inWidth: width } = info;
+  const {
+    strideHeight: s,
+    filterWidth: kw,
+    inChannels: ci,
+    outChannels: co,
+    inHeight: height,
+    inWidth: width,
+  } = info;
   const { top, left } = info.padInfo;
   const [, oh, ow] = dy.shape as [number, number, number, number];
   const th = rows.max - rows.min + 1;
@@ -37,7 +49,8 @@ function phaseConvolution(
   // Each tap's [Ci, Co] block lands transposed: 4x4 SIMD blocks where the channels allow (on small maps
   // with wide filters, Pix2Pix's innermost layers, moving the weights took longer than the convolution).
   const heap = activeWasmHeap();
-  const transpose4x4 = heap && ci % 4 === 0 && co % 4 === 0 ? heapFunction(heap.memory, TRANSPOSE_4X4) : undefined;
+  const transpose4x4 =
+    heap && ci % 4 === 0 && co % 4 === 0 ? heapFunction(heap.memory, TRANSPOSE_4X4) : undefined;
   for (let u = 0; u < th; u++) {
     for (let v = 0; v < tw; v++) {
       phases.forEach(([py, px], phase) => {
@@ -46,24 +59,43 @@ function phaseConvolution(
         const from = (r * kw + c) * ci * co;
         const to = (u * tw + v) * co * outChannels + phase * ci;
         if (transpose4x4) {
-          transpose4x4(weights.byteOffset + 4 * from, phasedData.byteOffset + 4 * to, ci / 4, co / 4, 4 * co, 4 * outChannels);
+          transpose4x4(
+            weights.byteOffset + 4 * from,
+            phasedData.byteOffset + 4 * to,
+            ci / 4,
+            co / 4,
+            4 * co,
+            4 * outChannels,
+          );
           return;
         }
         for (let cin = 0; cin < ci; cin++) {
-          for (let cout = 0; cout < co; cout++) phasedData[to + cout * outChannels + cin] = weights[from + cin * co + cout]!;
+          for (let cout = 0; cout < co; cout++)
+            phasedData[to + cout * outChannels + cin] = weights[from + cin * co + cout]!;
         }
       });
     }
   }
   const bottom = Math.ceil(height / s) - oh - rows.min;
   const right = Math.ceil(width / s) - ow - cols.min;
-  const source = bottom < 0 || right < 0 ? cropTrailing(backend, dy, Math.max(0, -bottom), Math.max(0, -right)) : dy;
-  const result = runKernel(backend, Conv2D, { x: source, filter: phased }, {
-    strides: [1, 1],
-    pad: [[0, 0], [rows.max, Math.max(0, bottom)], [cols.max, Math.max(0, right)], [0, 0]],
-    dataFormat: 'NHWC',
-    dilations: [1, 1],
-  });
+  const source =
+    bottom < 0 || right < 0 ? cropTrailing(backend, dy, Math.max(0, -bottom), Math.max(0, -right)) : dy;
+  const result = runKernel(
+    backend,
+    Conv2D,
+    { x: source, filter: phased },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [rows.max, Math.max(0, bottom)],
+        [cols.max, Math.max(0, right)],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+    },
+  );
   disposeData(backend, phased);
   if (source !== dy) disposeData(backend, source);
   return result;
@@ -80,8 +112,12 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
   const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const inputShape = attrs.inputShape as [number, number, number, number];
   const info = tf.backend_util.computeConv2DInfo(
-    inputShape, filter.shape as [number, number, number, number], attrs.strides as [number, number], 1,
-    attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined,
+    inputShape,
+    filter.shape as [number, number, number, number],
+    attrs.strides as [number, number],
+    1,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
   );
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inChannels: ci } = info;
   if (sh !== sw) return stockKernel(Conv2DBackpropInput)({ inputs, backend, attrs }) as tf.TensorInfo;
@@ -91,7 +127,10 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
   const steps = Array.from({ length: s }, (_, p) => p);
   const rowTaps = steps.map((p) => phaseTaps(kh, s, top, p));
   const colTaps = steps.map((p) => phaseTaps(kw, s, left, p));
-  const union = (ranges: Array<{ min: number; max: number }>) => ({ min: Math.min(...ranges.map((r) => r.min)), max: Math.max(...ranges.map((r) => r.max)) });
+  const union = (ranges: Array<{ min: number; max: number }>) => ({
+    min: Math.min(...ranges.map((r) => r.min)),
+    max: Math.max(...ranges.map((r) => r.max)),
+  });
   const [rows, cols] = [union(rowTaps), union(colTaps)];
   const phases = steps.flatMap((py) => steps.map((px) => [py, px] as const));
   const everyPhaseFull = [...rowTaps, ...colTaps].every((range, i) => {
@@ -104,7 +143,8 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
   } else {
     const parts = phases.map(([py, px]) => {
       const [r, c] = [rowTaps[py]!, colTaps[px]!];
-      if (r.min <= r.max && c.min <= c.max) return phaseConvolution(backend, dy, filter, info, [[py, px]], r, c);
+      if (r.min <= r.max && c.min <= c.max)
+        return phaseConvolution(backend, dy, filter, info, [[py, px]], r, c);
       // A phase that no tap reaches (filter smaller than the stride) is zero.
       const zeros = backend.makeOutput([n, Math.ceil(height / s), Math.ceil(width / s), ci], 'float32');
       (backend.typedArrayFromHeap(zeros) as Float32Array).fill(0);
@@ -118,7 +158,12 @@ function conv2DBackpropInput({ inputs, backend, attrs }: WasmKernelArgs): tf.Ten
   const interleaved = runKernel(backend, DepthToSpace, { x: stacked }, { blockSize: s, dataFormat: 'NHWC' });
   disposeData(backend, stacked);
   if (Math.ceil(height / s) * s === height && Math.ceil(width / s) * s === width) return interleaved;
-  const result = runKernel(backend, Slice, { x: interleaved }, { begin: [0, 0, 0, 0], size: [n, height, width, ci] });
+  const result = runKernel(
+    backend,
+    Slice,
+    { x: interleaved },
+    { begin: [0, 0, 0, 0], size: [n, height, width, ci] },
+  );
   disposeData(backend, interleaved);
   return result;
 }

@@ -11,7 +11,8 @@ import { stockKernel } from '../stockKernels.js';
 function depthToSpace({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
   const { x } = inputs as { x: tf.TensorInfo };
   const block = attrs.blockSize as number;
-  if (attrs.dataFormat !== 'NHWC' || x.dtype !== 'float32') return stockKernel(DepthToSpace)({ inputs, backend, attrs }) as tf.TensorInfo;
+  if (attrs.dataFormat !== 'NHWC' || x.dtype !== 'float32')
+    return stockKernel(DepthToSpace)({ inputs, backend, attrs }) as tf.TensorInfo;
   const [n, height, width, depth] = x.shape as [number, number, number, number];
   const channels = depth / (block * block);
   const out = backend.makeOutput([n, height * block, width * block, channels], 'float32');

@@ -15,10 +15,14 @@ function depthwiseConv2dBackpropFilter({ inputs, backend, attrs }: WasmKernelArg
   const grad = backend.typedArrayFromHeap(dy) as Float32Array;
   const totals = new Float64Array(tf.util.sizeFromShape(filterShape));
   forEachDepthwiseTap(info, (output, at, tap) => {
-    for (let d = 0; d < channels; d++) totals[tap + d] += input[at + Math.floor(d / multiplier)]! * grad[output + d]!;
+    for (let d = 0; d < channels; d++)
+      totals[tap + d] += input[at + Math.floor(d / multiplier)]! * grad[output + d]!;
   });
   (backend.typedArrayFromHeap(out) as Float32Array).set(totals);
   return out;
 }
 
-export const depthwiseConv2dBackpropFilterConfig = wasmKernelConfig(DepthwiseConv2dNativeBackpropFilter, depthwiseConv2dBackpropFilter);
+export const depthwiseConv2dBackpropFilterConfig = wasmKernelConfig(
+  DepthwiseConv2dNativeBackpropFilter,
+  depthwiseConv2dBackpropFilter,
+);

@@ -16,9 +16,13 @@ function depthwiseConv2dBackpropInput({ inputs, backend, attrs }: WasmKernelArgs
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   dx.fill(0);
   forEachDepthwiseTap(info, (output, at, tap) => {
-    for (let d = 0; d < channels; d++) dx[at + Math.floor(d / multiplier)] += grad[output + d]! * weights[tap + d]!;
+    for (let d = 0; d < channels; d++)
+      dx[at + Math.floor(d / multiplier)] += grad[output + d]! * weights[tap + d]!;
   });
   return out;
 }
 
-export const depthwiseConv2dBackpropInputConfig = wasmKernelConfig(DepthwiseConv2dNativeBackpropInput, depthwiseConv2dBackpropInput);
+export const depthwiseConv2dBackpropInputConfig = wasmKernelConfig(
+  DepthwiseConv2dNativeBackpropInput,
+  depthwiseConv2dBackpropInput,
+);

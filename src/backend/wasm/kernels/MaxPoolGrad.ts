@@ -12,12 +12,31 @@ import { MAX_POOL_GRAD_2X2 } from '../simd/maxPoolGrad2x2.js';
  * output gradient is written, not added, to the first maximum of its four values; with even sizes and
  * channels a multiple of 4 the windows cover dx and the SIMD function writes all of it.
  */
-function maxPoolGrad2x2(info: tf.backend_util.Conv2DInfo, input: tf.TensorInfo, dy: tf.TensorInfo, out: tf.TensorInfo, backend: BackendWasm): void {
+function maxPoolGrad2x2(
+  info: tf.backend_util.Conv2DInfo,
+  input: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  out: tf.TensorInfo,
+  backend: BackendWasm,
+): void {
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
-  const [x, grad, dx] = [input, dy, out].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+  const [x, grad, dx] = [input, dy, out].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
   const heap = activeWasmHeap();
   if (heap && channels % 4 === 0 && inHeight === 2 * outHeight && inWidth === 2 * outWidth) {
-    heapFunction(heap.memory, MAX_POOL_GRAD_2X2)(x.byteOffset, grad.byteOffset, dx.byteOffset, batchSize * outHeight, outWidth, channels / 4, 4 * inWidth * channels, 4 * channels);
+    heapFunction(heap.memory, MAX_POOL_GRAD_2X2)(
+      x.byteOffset,
+      grad.byteOffset,
+      dx.byteOffset,
+      batchSize * outHeight,
+      outWidth,
+      channels / 4,
+      4 * inWidth * channels,
+      4 * channels,
+    );
     return;
   }
   dx.fill(0);
@@ -48,7 +67,16 @@ function maxPoolGrad({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo 
   const out = backend.makeOutput(input.shape, 'float32');
   const info = poolInfo(input.shape, attrs);
   const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo } = info;
-  if (filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && padInfo.top === 0 && padInfo.left === 0 && padInfo.bottom <= 0 && padInfo.right <= 0) {
+  if (
+    filterHeight === 2 &&
+    filterWidth === 2 &&
+    strideHeight === 2 &&
+    strideWidth === 2 &&
+    padInfo.top === 0 &&
+    padInfo.left === 0 &&
+    padInfo.bottom <= 0 &&
+    padInfo.right <= 0
+  ) {
     maxPoolGrad2x2(info, input, dy, out, backend);
   } else {
     const x = backend.typedArrayFromHeap(input) as Float32Array;

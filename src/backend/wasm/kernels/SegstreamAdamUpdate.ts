@@ -7,19 +7,40 @@ import { heapFunction } from '../simd/heapFunctions.js';
 
 /** ADAM_UPDATE on wasm: the SIMD function over whole vectors, float32 arithmetic in JS for the rest. */
 function adamUpdate({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] {
-  const { value, gradient, firstMoment, secondMoment } = inputs as Record<'value' | 'gradient' | 'firstMoment' | 'secondMoment', tf.TensorInfo>;
-  const { beta1, beta2, epsilon, learningRate, firstCorrection, secondCorrection } = attrs as Record<string, number>;
-  const constants = new Float32Array([beta1!, 1 - beta1!, beta2!, 1 - beta2!, firstCorrection!, secondCorrection!, epsilon!, -learningRate!]);
+  const { value, gradient, firstMoment, secondMoment } = inputs as Record<
+    'value' | 'gradient' | 'firstMoment' | 'secondMoment',
+    tf.TensorInfo
+  >;
+  const { beta1, beta2, epsilon, learningRate, firstCorrection, secondCorrection } = attrs as Record<
+    string,
+    number
+  >;
+  const constants = new Float32Array([
+    beta1!,
+    1 - beta1!,
+    beta2!,
+    1 - beta2!,
+    firstCorrection!,
+    secondCorrection!,
+    epsilon!,
+    -learningRate!,
+  ]);
   const outputs = [value, firstMoment, secondMoment].map((t) => backend.makeOutput(t.shape, 'float32'));
   const heap = activeWasmHeap();
   const scratch = heap ? heap.backend.wasm._malloc(4 * constants.length) >>> 0 : 0;
   try {
     // Views after the allocation: growing the heap detaches older ones.
-    const [w, g, m, v, wOut, mOut, vOut] = [value, gradient, firstMoment, secondMoment, ...outputs].map((t) => backend.typedArrayFromHeap(t!) as Float32Array) as Float32Array[];
+    const [w, g, m, v, wOut, mOut, vOut] = [value, gradient, firstMoment, secondMoment, ...outputs].map(
+      (t) => backend.typedArrayFromHeap(t!) as Float32Array,
+    ) as Float32Array[];
     const vectors = heap ? w!.length >> 2 : 0;
     if (heap) {
       new Float32Array(heap.memory.buffer, scratch, constants.length).set(constants);
-      heapFunction(heap.memory, ADAM_STEP)(...[w, g, m, v, wOut, mOut, vOut].map((t) => t!.byteOffset), vectors, scratch);
+      heapFunction(heap.memory, ADAM_STEP)(
+        ...[w, g, m, v, wOut, mOut, vOut].map((t) => t!.byteOffset),
+        vectors,
+        scratch,
+      );
     }
     const [b1, oneMinusB1, b2, oneMinusB2, c1, c2, eps, negativeRate] = constants as unknown as number[];
     const f = Math.fround;

@@ -17,7 +17,9 @@ function batchMoments({ inputs, backend }: WasmKernelArgs): tf.TensorInfo[] {
   const mean = backend.makeOutput([channels], 'float32');
   (backend.typedArrayFromHeap(mean) as Float32Array).set(means);
   const variance = backend.makeOutput([channels], 'float32');
-  (backend.typedArrayFromHeap(variance) as Float32Array).set(productSums.map((p, c) => (p - means[c]! * (sums[c]! - rows * means[c]!)) / rows));
+  (backend.typedArrayFromHeap(variance) as Float32Array).set(
+    productSums.map((p, c) => (p - means[c]! * (sums[c]! - rows * means[c]!)) / rows),
+  );
   return [mean, variance];
 }
 

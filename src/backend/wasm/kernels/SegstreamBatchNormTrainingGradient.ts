@@ -12,7 +12,10 @@ import { heapFunction } from '../simd/heapFunctions.js';
  * with a = scale s, b = -scale s^3 G / n, k = -scale s (sum of dy) / n. Two passes over x, float64 sums.
  */
 function batchNormTrainingGradient({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] {
-  const { dy, x, mean, variance, scale } = inputs as Record<'dy' | 'x' | 'mean' | 'variance' | 'scale', tf.TensorInfo>;
+  const { dy, x, mean, variance, scale } = inputs as Record<
+    'dy' | 'x' | 'mean' | 'variance' | 'scale',
+    tf.TensorInfo
+  >;
   const channels = x.shape.at(-1) ?? 0;
   const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
   const epsilon = attrs.varianceEpsilon as number;
@@ -42,15 +45,27 @@ function batchNormTrainingGradient({ inputs, backend, attrs }: WasmKernelArgs): 
     try {
       const constants = new Float32Array(heap.memory.buffer, scratch, 16 * groups);
       for (let group = 0; group < groups; group++) {
-        for (const [field, values] of [means, a, b, k].entries()) constants.set(values.subarray(4 * group, 4 * group + 4), 16 * group + 4 * field);
+        for (const [field, values] of [means, a, b, k].entries())
+          constants.set(values.subarray(4 * group, 4 * group + 4), 16 * group + 4 * field);
       }
-      const [gradient, input, target] = [dy, x, dx].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
-      heapFunction(heap.memory, AFFINE_TWO_INPUTS)(gradient.byteOffset, input.byteOffset, target.byteOffset, rows, groups, scratch);
+      const [gradient, input, target] = [dy, x, dx].map(
+        (t) => backend.typedArrayFromHeap(t) as Float32Array,
+      ) as [Float32Array, Float32Array, Float32Array];
+      heapFunction(heap.memory, AFFINE_TWO_INPUTS)(
+        gradient.byteOffset,
+        input.byteOffset,
+        target.byteOffset,
+        rows,
+        groups,
+        scratch,
+      );
     } finally {
       heap.backend.wasm._free(scratch);
     }
   } else {
-    const [gradient, input, target] = [dy, x, dx].map((t) => backend.typedArrayFromHeap(t) as Float32Array) as [Float32Array, Float32Array, Float32Array];
+    const [gradient, input, target] = [dy, x, dx].map(
+      (t) => backend.typedArrayFromHeap(t) as Float32Array,
+    ) as [Float32Array, Float32Array, Float32Array];
     for (let i = 0; i < target.length; i++) {
       const c = i % channels;
       target[i] = gradient[i]! * a[c]! + (input[i]! - means[c]!) * b[c]! + k[c]!;
@@ -59,4 +74,7 @@ function batchNormTrainingGradient({ inputs, backend, attrs }: WasmKernelArgs): 
   return [dx, dScale, dOffset];
 }
 
-export const batchNormTrainingGradientConfig = wasmKernelConfig(BATCH_NORM_TRAINING_GRADIENT, batchNormTrainingGradient);
+export const batchNormTrainingGradientConfig = wasmKernelConfig(
+  BATCH_NORM_TRAINING_GRADIENT,
+  batchNormTrainingGradient,
+);

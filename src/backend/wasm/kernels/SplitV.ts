@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SplitV } from '@tensorflow/tfjs';
-import { slice } from './Slice.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';
+import { slice } from './Slice.js';
 
 /** SplitV (the gradient of concatenation, so of every U-Net skip) as slices that read the input in place. */
 function splitV({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] {

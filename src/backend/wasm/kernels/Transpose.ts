@@ -18,10 +18,20 @@ function transpose({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
   const rank = x.shape.length;
   const swapsLastTwo = rank >= 2 && perm.every((axis, i) => axis === (i < rank - 2 ? i : 2 * rank - 3 - i));
   const [rows, columns] = [x.shape[rank - 2] ?? 0, x.shape[rank - 1] ?? 0];
-  if (!swapsLastTwo || x.dtype === 'string' || x.dtype === 'bool' || columns % 4 !== 0 || rows < 4 || !activeWasmHeap()) {
+  if (
+    !swapsLastTwo ||
+    x.dtype === 'string' ||
+    x.dtype === 'bool' ||
+    columns % 4 !== 0 ||
+    rows < 4 ||
+    !activeWasmHeap()
+  ) {
     return stockKernel(Transpose)({ inputs, backend, attrs }) as tf.TensorInfo;
   }
-  const out = backend.makeOutput(perm.map((axis) => x.shape[axis]!), x.dtype);
+  const out = backend.makeOutput(
+    perm.map((axis) => x.shape[axis]!),
+    x.dtype,
+  );
   const source = backend.typedArrayFromHeap(x) as NumericArray;
   const target = backend.typedArrayFromHeap(out) as NumericArray;
   const matrices = tf.util.sizeFromShape(x.shape.slice(0, -2));
@@ -29,9 +39,17 @@ function transpose({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo {
   const transpose4x4 = heapFunction(activeWasmHeap()!.memory, TRANSPOSE_4X4);
   for (let m = 0; m < matrices; m++) {
     const offset = m * rows * columns;
-    transpose4x4(source.byteOffset + 4 * offset, target.byteOffset + 4 * offset, rowBlocks, columns / 4, 4 * columns, 4 * rows);
+    transpose4x4(
+      source.byteOffset + 4 * offset,
+      target.byteOffset + 4 * offset,
+      rowBlocks,
+      columns / 4,
+      4 * columns,
+      4 * rows,
+    );
     for (let row = 4 * rowBlocks; row < rows; row++) {
-      for (let column = 0; column < columns; column++) target[offset + column * rows + row] = source[offset + row * columns + column]!;
+      for (let column = 0; column < columns; column++)
+        target[offset + column * rows + row] = source[offset + row * columns + column]!;
     }
   }
   return out;

@@ -1,4 +1,4 @@
-import { type HeapFunctionSource, addTo, f32x4, op, simd, v128Load, v128Store } from './heapFunctions.js';
+import { addTo, f32x4, type HeapFunctionSource, op, simd, v128Load, v128Store } from './heapFunctions.js';
 
 /** `f64x2.promote_low_f32x4`, `f64x2.add`, and the shuffle that moves a vector's upper 8 bytes down. */
 const F64X2_PROMOTE_LOW_F32X4 = 0x5f;
@@ -15,8 +15,31 @@ export const SUM_ROWS: HeapFunctionSource = (() => {
   code.push(op.localGet, 3, op.localSet, 4, op.localGet, 2, op.localSet, 5);
   code.push(...op.block, ...op.loop, op.localGet, 5, op.i32Eqz, op.brIf, 1);
   code.push(op.localGet, 0, ...v128Load(0), op.localSet, 6);
-  code.push(op.localGet, 4, op.localGet, 4, ...v128Load(0), op.localGet, 6, ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...v128Store(0));
-  code.push(op.localGet, 4, op.localGet, 4, ...v128Load(16), op.localGet, 6, op.localGet, 6, 0xfd, ...UPPER_HALF_DOWN);
+  code.push(
+    op.localGet,
+    4,
+    op.localGet,
+    4,
+    ...v128Load(0),
+    op.localGet,
+    6,
+    ...simd(F64X2_PROMOTE_LOW_F32X4),
+    ...simd(F64X2_ADD),
+    ...v128Store(0),
+  );
+  code.push(
+    op.localGet,
+    4,
+    op.localGet,
+    4,
+    ...v128Load(16),
+    op.localGet,
+    6,
+    op.localGet,
+    6,
+    0xfd,
+    ...UPPER_HALF_DOWN,
+  );
   code.push(...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...v128Store(16));
   code.push(...addTo(0, 16), ...addTo(4, 32), ...addTo(5, -1), op.br, 0, op.end, op.end);
   code.push(...addTo(1, -1), op.br, 0, op.end, op.end);
@@ -32,17 +55,53 @@ export const GRADIENT_SUMS: HeapFunctionSource = (() => {
   // Parameters dy 0, x 1, rows 2, groups 3, means 4, totals 5; locals: mean pointer 6, total pointer 7,
   // groups left 8, dy vector 9, product 10.
   const accumulate = (offset: number, vector: number, upper: boolean) => [
-    op.localGet, 7, op.localGet, 7, ...v128Load(offset), op.localGet, vector,
+    op.localGet,
+    7,
+    op.localGet,
+    7,
+    ...v128Load(offset),
+    op.localGet,
+    vector,
     ...(upper ? [op.localGet, vector, 0xfd, ...UPPER_HALF_DOWN] : []),
-    ...simd(F64X2_PROMOTE_LOW_F32X4), ...simd(F64X2_ADD), ...v128Store(offset),
+    ...simd(F64X2_PROMOTE_LOW_F32X4),
+    ...simd(F64X2_ADD),
+    ...v128Store(offset),
   ];
   const code = [...op.block, ...op.loop, op.localGet, 2, op.i32Eqz, op.brIf, 1];
   code.push(op.localGet, 4, op.localSet, 6, op.localGet, 5, op.localSet, 7, op.localGet, 3, op.localSet, 8);
   code.push(...op.block, ...op.loop, op.localGet, 8, op.i32Eqz, op.brIf, 1);
   code.push(op.localGet, 0, ...v128Load(0), op.localSet, 9);
-  code.push(op.localGet, 1, ...v128Load(0), op.localGet, 6, ...v128Load(0), ...simd(f32x4.sub), op.localGet, 9, ...simd(f32x4.mul), op.localSet, 10);
-  code.push(...accumulate(0, 9, false), ...accumulate(16, 9, true), ...accumulate(32, 10, false), ...accumulate(48, 10, true));
-  code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(6, 16), ...addTo(7, 64), ...addTo(8, -1), op.br, 0, op.end, op.end);
+  code.push(
+    op.localGet,
+    1,
+    ...v128Load(0),
+    op.localGet,
+    6,
+    ...v128Load(0),
+    ...simd(f32x4.sub),
+    op.localGet,
+    9,
+    ...simd(f32x4.mul),
+    op.localSet,
+    10,
+  );
+  code.push(
+    ...accumulate(0, 9, false),
+    ...accumulate(16, 9, true),
+    ...accumulate(32, 10, false),
+    ...accumulate(48, 10, true),
+  );
+  code.push(
+    ...addTo(0, 16),
+    ...addTo(1, 16),
+    ...addTo(6, 16),
+    ...addTo(7, 64),
+    ...addTo(8, -1),
+    op.br,
+    0,
+    op.end,
+    op.end,
+  );
   code.push(...addTo(2, -1), op.br, 0, op.end, op.end);
   return { name: 'gradientSums', params: 6, i32Locals: 3, v128Locals: 2, code };
 })();

@@ -1,4 +1,13 @@
-import { type HeapFunctionSource, addLocal, addTo, i32Load, i32Store, op, v128Load, v128Store } from './heapFunctions.js';
+import {
+  addLocal,
+  addTo,
+  type HeapFunctionSource,
+  i32Load,
+  i32Store,
+  op,
+  v128Load,
+  v128Store,
+} from './heapFunctions.js';
 
 /**
  * `copyRuns(source, sourceStep, target, targetStep, runs, words)`: copies `runs` runs of `words` 4-byte

@@ -1,4 +1,15 @@
-import { type HeapFunctionSource, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Load32Splat, v128Store } from './heapFunctions.js';
+import {
+  addLocal,
+  addTo,
+  f32x4,
+  f32x4Const,
+  type HeapFunctionSource,
+  op,
+  simd,
+  v128Load,
+  v128Load32Splat,
+  v128Store,
+} from './heapFunctions.js';
 
 /**
  * The matrix products of the wasm filter gradient (Conv2DBackpropFilter): for every filter tap, the sum over
@@ -25,19 +36,90 @@ function accumulateProductSource(vectors: number, overwrite: boolean): HeapFunct
   const columns = Array.from({ length: vectors }, (_, j) => j);
   const code = [...op.block, ...op.loop, op.localGet, 7, op.i32Eqz, op.brIf, 1];
   code.push(op.localGet, 5, op.localGet, 6, op.i32Add, op.localSet, 13);
-  const start = (row: number, j: number) => (overwrite ? f32x4Const(0) : [op.localGet, row === 0 ? 5 : 13, ...v128Load(16 * j)]);
-  for (const j of columns) code.push(...start(0, j), op.localSet, accumulator(0, j), ...start(1, j), op.localSet, accumulator(1, j));
-  code.push(op.localGet, 0, op.localSet, 9, op.localGet, 0, op.localGet, 2, op.i32Add, op.localSet, 10, op.localGet, 3, op.localSet, 11, op.localGet, 8, op.localSet, 12);
+  const start = (row: number, j: number) =>
+    overwrite ? f32x4Const(0) : [op.localGet, row === 0 ? 5 : 13, ...v128Load(16 * j)];
+  for (const j of columns)
+    code.push(...start(0, j), op.localSet, accumulator(0, j), ...start(1, j), op.localSet, accumulator(1, j));
+  code.push(
+    op.localGet,
+    0,
+    op.localSet,
+    9,
+    op.localGet,
+    0,
+    op.localGet,
+    2,
+    op.i32Add,
+    op.localSet,
+    10,
+    op.localGet,
+    3,
+    op.localSet,
+    11,
+    op.localGet,
+    8,
+    op.localSet,
+    12,
+  );
   code.push(...op.block, ...op.loop, op.localGet, 12, op.i32Eqz, op.brIf, 1);
   for (const j of columns) code.push(op.localGet, 11, ...v128Load(16 * j), op.localSet, fromB(j));
   for (const row of [0, 1]) {
     code.push(op.localGet, 9 + row, ...v128Load32Splat(0), op.localSet, splat);
-    for (const j of columns) code.push(op.localGet, accumulator(row, j), op.localGet, splat, op.localGet, fromB(j), ...simd(f32x4.mul), ...simd(f32x4.add), op.localSet, accumulator(row, j));
+    for (const j of columns)
+      code.push(
+        op.localGet,
+        accumulator(row, j),
+        op.localGet,
+        splat,
+        op.localGet,
+        fromB(j),
+        ...simd(f32x4.mul),
+        ...simd(f32x4.add),
+        op.localSet,
+        accumulator(row, j),
+      );
   }
-  code.push(...addLocal(9, 1), ...addLocal(10, 1), ...addLocal(11, 4), ...addTo(12, -1), op.br, 0, op.end, op.end);
-  for (const j of columns) code.push(op.localGet, 5, op.localGet, accumulator(0, j), ...v128Store(16 * j), op.localGet, 13, op.localGet, accumulator(1, j), ...v128Store(16 * j));
-  code.push(...addLocal(0, 2), ...addLocal(0, 2), ...addLocal(5, 6), ...addLocal(5, 6), ...addTo(7, -1), op.br, 0, op.end, op.end);
-  return { name: `${overwrite ? 'matrixProduct' : 'accumulateProduct'}${vectors}`, params: 9, i32Locals: 5, v128Locals: 3 * vectors + 1, code };
+  code.push(
+    ...addLocal(9, 1),
+    ...addLocal(10, 1),
+    ...addLocal(11, 4),
+    ...addTo(12, -1),
+    op.br,
+    0,
+    op.end,
+    op.end,
+  );
+  for (const j of columns)
+    code.push(
+      op.localGet,
+      5,
+      op.localGet,
+      accumulator(0, j),
+      ...v128Store(16 * j),
+      op.localGet,
+      13,
+      op.localGet,
+      accumulator(1, j),
+      ...v128Store(16 * j),
+    );
+  code.push(
+    ...addLocal(0, 2),
+    ...addLocal(0, 2),
+    ...addLocal(5, 6),
+    ...addLocal(5, 6),
+    ...addTo(7, -1),
+    op.br,
+    0,
+    op.end,
+    op.end,
+  );
+  return {
+    name: `${overwrite ? 'matrixProduct' : 'accumulateProduct'}${vectors}`,
+    params: 9,
+    i32Locals: 5,
+    v128Locals: 3 * vectors + 1,
+    code,
+  };
 }
 
 /** accumulateProduct for 1 to 4 vectors of C per row (16 channels at most per call). */
@@ -49,8 +131,13 @@ export const MATRIX_PRODUCT = [1, 2, 3, 4].map((vectors) => accumulateProductSou
  * Calls `visit(product, column)` for each group of up to 16 of `channels` columns (a multiple of 4), with
  * the instance of ACCUMULATE_PRODUCT or MATRIX_PRODUCT (`products`, 1 to 4 vectors) that fits the group.
  */
-export function forEachColumnGroup(products: ReadonlyArray<(...args: number[]) => void>, channels: number, visit: (product: (...args: number[]) => void, column: number) => void): void {
-  for (let column = 0; column < channels; column += 16) visit(products[Math.min(4, (channels - column) / 4) - 1]!, column);
+export function forEachColumnGroup(
+  products: ReadonlyArray<(...args: number[]) => void>,
+  channels: number,
+  visit: (product: (...args: number[]) => void, column: number) => void,
+): void {
+  for (let column = 0; column < channels; column += 16)
+    visit(products[Math.min(4, (channels - column) / 4) - 1]!, column);
 }
 
 /** One filter gradient's products: byte addresses in wasm memory and the layout of the grid they span. */
@@ -84,7 +171,22 @@ export interface FilterGradientProducts {
 
 /** The fields of FilterGradientProducts in the order a helper thread reads them. */
 export const PRODUCT_FIELDS = [
-  'operands', 'gradient', 'sums', 'images', 'outHeight', 'outWidth', 'gridRows', 'gridCols', 'strideHeight', 'strideWidth', 'filterHeight', 'filterWidth', 'pairedChannels', 'channels', 'padTop', 'padLeft',
+  'operands',
+  'gradient',
+  'sums',
+  'images',
+  'outHeight',
+  'outWidth',
+  'gridRows',
+  'gridCols',
+  'strideHeight',
+  'strideWidth',
+  'filterHeight',
+  'filterWidth',
+  'pairedChannels',
+  'channels',
+  'padTop',
+  'padLeft',
 ] as const;
 
 /**
@@ -94,8 +196,30 @@ export const PRODUCT_FIELDS = [
  * (i + r div sh - padTop, j + c div sw - padLeft) of phase (r mod sh, c mod sw); the cells outside the grid
  * are zeros and are skipped: rows whole, columns by narrowing the block.
  */
-export function runFilterGradientProducts(accumulate: ReadonlyArray<(...args: number[]) => void>, job: FilterGradientProducts, firstPair: number, endPair: number): void {
-  const { operands, gradient, sums, images, outHeight, outWidth, gridRows, gridCols, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, pairedChannels, channels, padTop, padLeft } = job;
+export function runFilterGradientProducts(
+  accumulate: ReadonlyArray<(...args: number[]) => void>,
+  job: FilterGradientProducts,
+  firstPair: number,
+  endPair: number,
+): void {
+  const {
+    operands,
+    gradient,
+    sums,
+    images,
+    outHeight,
+    outWidth,
+    gridRows,
+    gridCols,
+    strideHeight: sh,
+    strideWidth: sw,
+    filterHeight: kh,
+    filterWidth: kw,
+    pairedChannels,
+    channels,
+    padTop,
+    padLeft,
+  } = job;
   const cellBytes = 4 * pairedChannels;
   const phaseCells = images * gridRows * gridCols;
   for (let row = 0; row < images * outHeight; row++) {
@@ -111,10 +235,21 @@ export function runFilterGradientProducts(accumulate: ReadonlyArray<(...args: nu
             const start = Math.max(first, -shift);
             const end = Math.min(last, gridCols - shift);
             if (end <= start) continue;
-            const cell = ((r % sh) * sw + (c % sw)) * phaseCells + (image * gridRows + gridRow) * gridCols + start + shift;
+            const cell =
+              ((r % sh) * sw + (c % sw)) * phaseCells +
+              (image * gridRows + gridRow) * gridCols +
+              start +
+              shift;
             product(
-              operands + cellBytes * cell + 8 * firstPair, cellBytes, 4, gradient + 4 * ((row * outWidth + start) * channels + column), 4 * channels,
-              sums + 4 * (((r * kw + c) * pairedChannels + 2 * firstPair) * channels + column), 4 * channels, endPair - firstPair, end - start,
+              operands + cellBytes * cell + 8 * firstPair,
+              cellBytes,
+              4,
+              gradient + 4 * ((row * outWidth + start) * channels + column),
+              4 * channels,
+              sums + 4 * (((r * kw + c) * pairedChannels + 2 * firstPair) * channels + column),
+              4 * channels,
+              endPair - firstPair,
+              end - start,
             );
           }
         }

@@ -1,5 +1,16 @@
-import { ACCUMULATE_PRODUCT, MATRIX_PRODUCT, forEachColumnGroup } from './filterGradientProducts.js';
-import { type HeapFunctionSource, type WasmMemory, addLocal, addTo, f32x4, f32x4Const, op, simd, v128Load, v128Store } from './heapFunctions.js';
+import { ACCUMULATE_PRODUCT, forEachColumnGroup, MATRIX_PRODUCT } from './filterGradientProducts.js';
+import {
+  addLocal,
+  addTo,
+  f32x4,
+  f32x4Const,
+  type HeapFunctionSource,
+  op,
+  simd,
+  v128Load,
+  v128Store,
+  type WasmMemory,
+} from './heapFunctions.js';
 
 /**
  * Winograd's minimal filtering for the wasm backend's 3x3 stride-1 convolutions (Lavin and Gray, "Fast
@@ -29,17 +40,49 @@ interface WinogradMatrices {
 /** F(2x2, 3x3) at the points 0, 1, -1 (and infinity). */
 const F2: WinogradMatrices = {
   m: 2,
-  filter: [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
-  input: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
-  output: [[1, 1, 1, 0], [0, 1, -1, -1]],
+  filter: [
+    [1, 0, 0],
+    [1 / 2, 1 / 2, 1 / 2],
+    [1 / 2, -1 / 2, 1 / 2],
+    [0, 0, 1],
+  ],
+  input: [
+    [1, 0, -1, 0],
+    [0, 1, 1, 0],
+    [0, -1, 1, 0],
+    [0, 1, 0, -1],
+  ],
+  output: [
+    [1, 1, 1, 0],
+    [0, 1, -1, -1],
+  ],
 };
 
 /** F(4x4, 3x3) at the points 0, 1, -1, 2, -2 (and infinity). */
 const F4: WinogradMatrices = {
   m: 4,
-  filter: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
-  input: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-  output: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+  filter: [
+    [1 / 4, 0, 0],
+    [-1 / 6, -1 / 6, -1 / 6],
+    [-1 / 6, 1 / 6, -1 / 6],
+    [1 / 24, 1 / 12, 1 / 6],
+    [1 / 24, -1 / 12, 1 / 6],
+    [0, 0, 1],
+  ],
+  input: [
+    [4, 0, -5, 0, 1, 0],
+    [0, -4, -4, 1, 1, 0],
+    [0, 4, -4, -1, 1, 0],
+    [0, -2, -1, 2, 1, 0],
+    [0, 2, -1, -2, 1, 0],
+    [0, 4, 0, -5, 0, 1],
+  ],
+  output: [
+    [1, 1, 1, 1, 1, 0],
+    [0, 1, -1, 2, -2, 0],
+    [0, 1, 1, 4, 4, 0],
+    [0, 1, -1, 8, -8, 1],
+  ],
 };
 
 /** The output block sizes built here, in the order a layer tries them. */
@@ -52,16 +95,28 @@ const transpose = (matrix: number[][]): number[][] => matrix[0]!.map((_, j) => m
 /** 0, 1, ..., n - 1. */
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 /** `local += other` `count` times (an i32 local advanced by a stride parameter). */
-const addTimes = (local: number, other: number, count: number): Code => range(count).flatMap(() => addLocal(local, other));
+const addTimes = (local: number, other: number, count: number): Code =>
+  range(count).flatMap(() => addLocal(local, other));
 
 /** `matrix` times a column of vectors: one expression per row, zero coefficients skipped, ones not multiplied. */
 function multiply(matrix: number[][], values: Code[]): Code[] {
-  const scaled = (value: Code, magnitude: number): Code => (magnitude === 1 ? value : [...value, ...f32x4Const(magnitude), ...simd(f32x4.mul)]);
+  const scaled = (value: Code, magnitude: number): Code =>
+    magnitude === 1 ? value : [...value, ...f32x4Const(magnitude), ...simd(f32x4.mul)];
   return matrix.map((row) => {
-    const terms = row.flatMap((coefficient, j) => (coefficient === 0 ? [] : [{ coefficient, value: values[j]! }]));
+    const terms = row.flatMap((coefficient, j) =>
+      coefficient === 0 ? [] : [{ coefficient, value: values[j]! }],
+    );
     const [first, ...rest] = terms as [(typeof terms)[number], ...typeof terms];
-    let code = first.coefficient < 0 ? [...scaled(first.value, -first.coefficient), ...simd(f32x4.neg)] : scaled(first.value, first.coefficient);
-    for (const { coefficient, value } of rest) code = [...code, ...scaled(value, Math.abs(coefficient)), ...simd(coefficient < 0 ? f32x4.sub : f32x4.add)];
+    let code =
+      first.coefficient < 0
+        ? [...scaled(first.value, -first.coefficient), ...simd(f32x4.neg)]
+        : scaled(first.value, first.coefficient);
+    for (const { coefficient, value } of rest)
+      code = [
+        ...code,
+        ...scaled(value, Math.abs(coefficient)),
+        ...simd(coefficient < 0 ? f32x4.sub : f32x4.add),
+      ];
     return code;
   });
 }
@@ -71,23 +126,50 @@ function multiply(matrix: number[][], values: Code[]): Code[] {
  * the stack), multiplies each column by `left`, each row of that by `right`, and hands the results row by
  * row to `store(r, k, value)`. v128 locals from `firstLocal`: D, then left * D (`sandwichLocals` of them).
  */
-function sandwich(left: number[][], right: number[][], load: (i: number, j: number) => Code, store: (r: number, k: number, value: Code) => Code, firstLocal: number): Code {
+function sandwich(
+  left: number[][],
+  right: number[][],
+  load: (i: number, j: number) => Code,
+  store: (r: number, k: number, value: Code) => Code,
+  firstLocal: number,
+): Code {
   const [rows, cols] = [left[0]!.length, right[0]!.length];
   const block = (i: number, j: number) => firstLocal + i * cols + j;
   const leftProduct = (r: number, j: number) => firstLocal + rows * cols + r * cols + j;
   const code: Code = [];
-  for (const i of range(rows)) for (const j of range(cols)) code.push(...load(i, j), op.localSet, block(i, j));
-  for (const j of range(cols)) multiply(left, range(rows).map((i) => get(block(i, j)))).forEach((value, r) => code.push(...value, op.localSet, leftProduct(r, j)));
-  for (const r of range(left.length)) multiply(right, range(cols).map((j) => get(leftProduct(r, j)))).forEach((value, k) => code.push(...store(r, k, value)));
+  for (const i of range(rows))
+    for (const j of range(cols)) code.push(...load(i, j), op.localSet, block(i, j));
+  for (const j of range(cols))
+    multiply(
+      left,
+      range(rows).map((i) => get(block(i, j))),
+    ).forEach((value, r) => code.push(...value, op.localSet, leftProduct(r, j)));
+  for (const r of range(left.length))
+    multiply(
+      right,
+      range(cols).map((j) => get(leftProduct(r, j))),
+    ).forEach((value, k) => code.push(...store(r, k, value)));
   return code;
 }
 
-const sandwichLocals = (left: number[][], right: number[][]): number => (left[0]!.length + left.length) * right[0]!.length;
+const sandwichLocals = (left: number[][], right: number[][]): number =>
+  (left[0]!.length + left.length) * right[0]!.length;
 
 /** Code that loads the vector at `pointer` and then advances it by the i32 parameter `step`. */
-const loadAndStep = (pointer: number, step: number): Code => [op.localGet, pointer, ...v128Load(0), ...addLocal(pointer, step)];
+const loadAndStep = (pointer: number, step: number): Code => [
+  op.localGet,
+  pointer,
+  ...v128Load(0),
+  ...addLocal(pointer, step),
+];
 /** Code that stores `value` at `pointer` and then advances it by the i32 parameter `step`. */
-const storeAndStep = (pointer: number, step: number, value: Code): Code => [op.localGet, pointer, ...value, ...v128Store(0), ...addLocal(pointer, step)];
+const storeAndStep = (pointer: number, step: number, value: Code): Code => [
+  op.localGet,
+  pointer,
+  ...value,
+  ...v128Store(0),
+  ...addLocal(pointer, step),
+];
 
 /**
  * `transformFilter<m>(filter, transformed, tapBytes, vectors)`: G g G^T for `vectors` groups of four (input,
@@ -96,8 +178,32 @@ const storeAndStep = (pointer: number, step: number, value: Code): Code => [op.l
  */
 function filterSource({ m, filter: g }: WinogradMatrices): HeapFunctionSource {
   // Parameters filter 0, transformed 1, tapBytes 2, vectors 3; i32 locals: load pointer 4, store pointer 5.
-  const code = [...op.block, ...op.loop, op.localGet, 3, op.i32Eqz, op.brIf, 1, op.localGet, 0, op.localSet, 4, op.localGet, 1, op.localSet, 5];
-  code.push(...sandwich(g, g, () => loadAndStep(4, 2), (_r, _k, value) => storeAndStep(5, 2, value), 6));
+  const code = [
+    ...op.block,
+    ...op.loop,
+    op.localGet,
+    3,
+    op.i32Eqz,
+    op.brIf,
+    1,
+    op.localGet,
+    0,
+    op.localSet,
+    4,
+    op.localGet,
+    1,
+    op.localSet,
+    5,
+  ];
+  code.push(
+    ...sandwich(
+      g,
+      g,
+      () => loadAndStep(4, 2),
+      (_r, _k, value) => storeAndStep(5, 2, value),
+      6,
+    ),
+  );
   code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(3, -1), op.br, 0, op.end, op.end);
   return { name: `winogradFilter${m}`, params: 4, i32Locals: 2, v128Locals: sandwichLocals(g, g), code };
 }
@@ -111,16 +217,72 @@ function filterGradientSource({ m, filter: g }: WinogradMatrices): HeapFunctionS
   // Parameters sums 0, filterGradient 1, planeBytes 2, partBytes 3, vectors 4, parts 5; i32 locals: part 0's
   // pointer 6, store pointer 7, further part's pointer 8, parts left 9; v128 locals: the sum 10, sandwich's.
   const gt = transpose(g);
-  const code = [...op.block, ...op.loop, op.localGet, 4, op.i32Eqz, op.brIf, 1, op.localGet, 0, op.localSet, 6, op.localGet, 1, op.localSet, 7];
+  const code = [
+    ...op.block,
+    ...op.loop,
+    op.localGet,
+    4,
+    op.i32Eqz,
+    op.brIf,
+    1,
+    op.localGet,
+    0,
+    op.localSet,
+    6,
+    op.localGet,
+    1,
+    op.localSet,
+    7,
+  ];
   const load = (): Code => [
-    op.localGet, 6, ...v128Load(0), op.localSet, 10, op.localGet, 6, op.localSet, 8, op.localGet, 5, op.localSet, 9, ...addTo(9, -1),
-    ...op.block, ...op.loop, op.localGet, 9, op.i32Eqz, op.brIf, 1,
-    ...addLocal(8, 3), op.localGet, 10, op.localGet, 8, ...v128Load(0), ...simd(f32x4.add), op.localSet, 10, ...addTo(9, -1), op.br, 0, op.end, op.end,
-    ...addLocal(6, 2), op.localGet, 10,
+    op.localGet,
+    6,
+    ...v128Load(0),
+    op.localSet,
+    10,
+    op.localGet,
+    6,
+    op.localSet,
+    8,
+    op.localGet,
+    5,
+    op.localSet,
+    9,
+    ...addTo(9, -1),
+    ...op.block,
+    ...op.loop,
+    op.localGet,
+    9,
+    op.i32Eqz,
+    op.brIf,
+    1,
+    ...addLocal(8, 3),
+    op.localGet,
+    10,
+    op.localGet,
+    8,
+    ...v128Load(0),
+    ...simd(f32x4.add),
+    op.localSet,
+    10,
+    ...addTo(9, -1),
+    op.br,
+    0,
+    op.end,
+    op.end,
+    ...addLocal(6, 2),
+    op.localGet,
+    10,
   ];
   code.push(...sandwich(gt, gt, load, (_r, _k, value) => storeAndStep(7, 2, value), 11));
   code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(4, -1), op.br, 0, op.end, op.end);
-  return { name: `winogradFilterGradient${m}`, params: 6, i32Locals: 4, v128Locals: 1 + sandwichLocals(gt, gt), code };
+  return {
+    name: `winogradFilterGradient${m}`,
+    params: 6,
+    i32Locals: 4,
+    v128Locals: 1 + sandwichLocals(gt, gt),
+    code,
+  };
 }
 
 /** Where a tile transform finds its operands: parameter and local indices. */
@@ -141,17 +303,62 @@ interface TileLoop {
  * apart at the source and the target. `tileStart` runs before a tile's vectors, `nextVector` after each
  * vector's body, `nextTile` (which advances the source and target parameters) after each tile.
  */
-function tileLoop(at: TileLoop, body: Code, nextTile: Code, tileStart: Code = [], nextVector: Code = []): Code {
+function tileLoop(
+  at: TileLoop,
+  body: Code,
+  nextTile: Code,
+  tileStart: Code = [],
+  nextVector: Code = [],
+): Code {
   return [
-    ...op.block, ...op.loop, op.localGet, at.tiles, op.i32Eqz, op.brIf, 1,
-    op.localGet, at.source, op.localSet, at.sourceAt, op.localGet, at.target, op.localSet, at.targetAt, op.localGet, at.vectors, op.localSet, at.left, ...tileStart,
-    ...op.loop, ...body, ...addTo(at.sourceAt, 16), ...addTo(at.targetAt, 16), ...nextVector, ...addTo(at.left, -1), op.localGet, at.left, op.brIf, 0, op.end,
-    ...nextTile, ...addTo(at.tiles, -1), op.br, 0, op.end, op.end,
+    ...op.block,
+    ...op.loop,
+    op.localGet,
+    at.tiles,
+    op.i32Eqz,
+    op.brIf,
+    1,
+    op.localGet,
+    at.source,
+    op.localSet,
+    at.sourceAt,
+    op.localGet,
+    at.target,
+    op.localSet,
+    at.targetAt,
+    op.localGet,
+    at.vectors,
+    op.localSet,
+    at.left,
+    ...tileStart,
+    ...op.loop,
+    ...body,
+    ...addTo(at.sourceAt, 16),
+    ...addTo(at.targetAt, 16),
+    ...nextVector,
+    ...addTo(at.left, -1),
+    op.localGet,
+    at.left,
+    op.brIf,
+    0,
+    op.end,
+    ...nextTile,
+    ...addTo(at.tiles, -1),
+    op.br,
+    0,
+    op.end,
+    op.end,
   ];
 }
 
 /** Code that sets local `pointer` to local `base` plus `rows` times the i32 parameter `rowStep`. */
-const rowStart = (pointer: number, base: number, rowStep: number, rows: number): Code => [op.localGet, base, op.localSet, pointer, ...addTimes(pointer, rowStep, rows)];
+const rowStart = (pointer: number, base: number, rowStep: number, rows: number): Code => [
+  op.localGet,
+  base,
+  op.localSet,
+  pointer,
+  ...addTimes(pointer, rowStep, rows),
+];
 
 /**
  * `<name>(source, rowBytes, cellBytes, target, planeBytes, tiles, vectors)`: matrix D matrix^T for `tiles`
@@ -164,9 +371,20 @@ function tileTransformSource(name: string, matrix: number[][], m: number): HeapF
   // Parameters source 0, rowBytes 1, cellBytes 2, target 3, planeBytes 4, tiles 5, vectors 6; i32 locals
   // 7-9 (tileLoop), pointer 10.
   const at = { source: 0, target: 3, tiles: 5, vectors: 6, sourceAt: 7, targetAt: 8, left: 9 };
-  const load = (i: number, j: number): Code => [...(j === 0 ? rowStart(10, 7, 1, i) : addLocal(10, 2)), op.localGet, 10, ...v128Load(0)];
-  const store = (r: number, k: number, value: Code): Code => [...(r === 0 && k === 0 ? [op.localGet, 8, op.localSet, 10] : []), ...storeAndStep(10, 4, value)];
-  const code = tileLoop(at, sandwich(matrix, matrix, load, store, 11), [...addTimes(0, 2, m), ...addLocal(3, 2)]);
+  const load = (i: number, j: number): Code => [
+    ...(j === 0 ? rowStart(10, 7, 1, i) : addLocal(10, 2)),
+    op.localGet,
+    10,
+    ...v128Load(0),
+  ];
+  const store = (r: number, k: number, value: Code): Code => [
+    ...(r === 0 && k === 0 ? [op.localGet, 8, op.localSet, 10] : []),
+    ...storeAndStep(10, 4, value),
+  ];
+  const code = tileLoop(at, sandwich(matrix, matrix, load, store, 11), [
+    ...addTimes(0, 2, m),
+    ...addLocal(3, 2),
+  ]);
   return { name: `${name}${m}`, params: 7, i32Locals: 4, v128Locals: sandwichLocals(matrix, matrix), code };
 }
 
@@ -180,14 +398,35 @@ function outputTilesSource({ m, output: at }: WinogradMatrices): HeapFunctionSou
   // Parameters products 0, planeBytes 1, out 2, rowBytes 3, cellBytes 4, tiles 5, vectors 6, bias 7; i32
   // locals 8-10 (tileLoop), pointer 11, bias pointer 12; v128 locals: the bias vector 13, sandwich's.
   const loop = { source: 0, target: 2, tiles: 5, vectors: 6, sourceAt: 8, targetAt: 9, left: 10 };
-  const load = (i: number, j: number): Code => [...(i === 0 && j === 0 ? [op.localGet, 8, op.localSet, 11] : []), ...loadAndStep(11, 1)];
+  const load = (i: number, j: number): Code => [
+    ...(i === 0 && j === 0 ? [op.localGet, 8, op.localSet, 11] : []),
+    ...loadAndStep(11, 1),
+  ];
   const store = (r: number, k: number, value: Code): Code => [
     ...(k === 0 ? rowStart(11, 9, 3, r) : addLocal(11, 4)),
-    op.localGet, 11, ...value, op.localGet, 13, ...simd(f32x4.add), ...v128Store(0),
+    op.localGet,
+    11,
+    ...value,
+    op.localGet,
+    13,
+    ...simd(f32x4.add),
+    ...v128Store(0),
   ];
   const body = [op.localGet, 12, ...v128Load(0), op.localSet, 13, ...sandwich(at, at, load, store, 14)];
-  const code = tileLoop(loop, body, [...addLocal(0, 4), ...addTimes(2, 4, m)], [op.localGet, 7, op.localSet, 12], addTo(12, 16));
-  return { name: `winogradOutputTiles${m}`, params: 8, i32Locals: 5, v128Locals: 1 + sandwichLocals(at, at), code };
+  const code = tileLoop(
+    loop,
+    body,
+    [...addLocal(0, 4), ...addTimes(2, 4, m)],
+    [op.localGet, 7, op.localSet, 12],
+    addTo(12, 16),
+  );
+  return {
+    name: `winogradOutputTiles${m}`,
+    params: 8,
+    i32Locals: 5,
+    v128Locals: 1 + sandwichLocals(at, at),
+    code,
+  };
 }
 
 /** The heap functions of one block size, in the order the runners take them. */
@@ -208,21 +447,36 @@ const SOURCES: BlockSizeSources[] = MATRICES.map((matrices) => ({
 }));
 
 /** `transformFilter<m>` (see filterSource) of block size m. */
-export const winogradFilterSource = (m: number): HeapFunctionSource => SOURCES[WINOGRAD_BLOCK_SIZES.indexOf(m as 2)]!.filter;
+export const winogradFilterSource = (m: number): HeapFunctionSource =>
+  SOURCES[WINOGRAD_BLOCK_SIZES.indexOf(m as 2)]!.filter;
 /** `transformFilterGradient<m>` (see filterGradientSource) of block size m. */
-export const winogradFilterGradientSource = (m: number): HeapFunctionSource => SOURCES[WINOGRAD_BLOCK_SIZES.indexOf(m as 2)]!.filterGradient;
+export const winogradFilterGradientSource = (m: number): HeapFunctionSource =>
+  SOURCES[WINOGRAD_BLOCK_SIZES.indexOf(m as 2)]!.filterGradient;
 
 /** The heap functions a Winograd convolution runs: input and output tiles per block size, then the products. */
-export const WINOGRAD_TILE_FUNCTIONS = [...SOURCES.flatMap((sources) => [sources.inputTiles, sources.outputTiles]), ...MATRIX_PRODUCT];
+export const WINOGRAD_TILE_FUNCTIONS = [
+  ...SOURCES.flatMap((sources) => [sources.inputTiles, sources.outputTiles]),
+  ...MATRIX_PRODUCT,
+];
 /** The heap functions a Winograd filter gradient runs: input and gradient tiles per block size, then the products. */
-export const WINOGRAD_GRADIENT_FUNCTIONS = [...SOURCES.flatMap((sources) => [sources.inputTiles, sources.gradientTiles]), ...ACCUMULATE_PRODUCT];
+export const WINOGRAD_GRADIENT_FUNCTIONS = [
+  ...SOURCES.flatMap((sources) => [sources.inputTiles, sources.gradientTiles]),
+  ...ACCUMULATE_PRODUCT,
+];
 
 type HeapFunction = (...args: number[]) => void;
 
 /** The two tile transforms of block size m and the products, from instantiated WINOGRAD_TILE_FUNCTIONS or WINOGRAD_GRADIENT_FUNCTIONS. */
-function functionsFor(functions: ReadonlyArray<HeapFunction>, m: number): { first: HeapFunction; second: HeapFunction; products: ReadonlyArray<HeapFunction> } {
+function functionsFor(
+  functions: ReadonlyArray<HeapFunction>,
+  m: number,
+): { first: HeapFunction; second: HeapFunction; products: ReadonlyArray<HeapFunction> } {
   const index = WINOGRAD_BLOCK_SIZES.indexOf(m as 2);
-  return { first: functions[2 * index]!, second: functions[2 * index + 1]!, products: functions.slice(2 * WINOGRAD_BLOCK_SIZES.length) };
+  return {
+    first: functions[2 * index]!,
+    second: functions[2 * index + 1]!,
+    products: functions.slice(2 * WINOGRAD_BLOCK_SIZES.length),
+  };
 }
 
 /** x as the input transforms read it: in place, with the zero padding its convolution adds around it. */
@@ -249,7 +503,21 @@ export interface WinogradInput {
   blockRows: number;
 }
 
-const INPUT_FIELDS = ['input', 'inHeight', 'inWidth', 'padTop', 'padLeft', 'outHeight', 'outWidth', 'inChannels', 'outChannels', 'scratch', 'scratchBytes', 'blockSize', 'blockRows'] as const;
+const INPUT_FIELDS = [
+  'input',
+  'inHeight',
+  'inWidth',
+  'padTop',
+  'padLeft',
+  'outHeight',
+  'outWidth',
+  'inChannels',
+  'outChannels',
+  'scratch',
+  'scratchBytes',
+  'blockSize',
+  'blockRows',
+] as const;
 
 /** One Winograd convolution: byte addresses in wasm memory and its sizes. */
 export interface WinogradConvolution extends WinogradInput {
@@ -281,7 +549,13 @@ export const BLOCK_TILES = 64;
  * Tile rows per block for a layer of block size m (at least `minimumTiles` tiles), and the scratch bytes a
  * thread needs for one block and a staged window.
  */
-export function winogradBlocks(m: number, outWidth: number, inChannels: number, outChannels: number, minimumTiles: number): { blockRows: number; scratchBytes: number } {
+export function winogradBlocks(
+  m: number,
+  outWidth: number,
+  inChannels: number,
+  outChannels: number,
+  minimumTiles: number,
+): { blockRows: number; scratchBytes: number } {
   const tilesPerRow = outWidth / m;
   const planes = (m + 2) ** 2;
   const rowFloats = planes * tilesPerRow * (inChannels + outChannels);
@@ -290,8 +564,15 @@ export function winogradBlocks(m: number, outWidth: number, inChannels: number, 
 }
 
 /** Calls `visit(row, image, y)` for the tile rows [first, first + rows) of block size m: each row's image and top output row. */
-function forEachTileRow(first: number, rows: number, outHeight: number, m: number, visit: (row: number, image: number, y: number) => void): void {
-  for (let r = 0; r < rows; r++) visit(r, Math.floor((first + r) / (outHeight / m)), m * ((first + r) % (outHeight / m)));
+function forEachTileRow(
+  first: number,
+  rows: number,
+  outHeight: number,
+  m: number,
+  visit: (row: number, image: number, y: number) => void,
+): void {
+  for (let r = 0; r < rows; r++)
+    visit(r, Math.floor((first + r) / (outHeight / m)), m * ((first + r) % (outHeight / m)));
 }
 
 /**
@@ -299,8 +580,26 @@ function forEachTileRow(first: number, rows: number, outHeight: number, m: numbe
  * u (planeBytes apart): the windows inside x straight from x, the others (a row's first and last, with
  * 'same' padding, and all of the first and last rows) from a zero-padded copy of the window at `staging`.
  */
-function transformInputRow(transformInput: HeapFunction, heap: Float32Array, job: WinogradInput, image: number, y: number, u: number, planeBytes: number, staging: number): void {
-  const { input, inHeight: height, inWidth: width, padTop, padLeft, outWidth, inChannels: ci, blockSize: m } = job;
+function transformInputRow(
+  transformInput: HeapFunction,
+  heap: Float32Array,
+  job: WinogradInput,
+  image: number,
+  y: number,
+  u: number,
+  planeBytes: number,
+  staging: number,
+): void {
+  const {
+    input,
+    inHeight: height,
+    inWidth: width,
+    padTop,
+    padLeft,
+    outWidth,
+    inChannels: ci,
+    blockSize: m,
+  } = job;
   const side = m + 2;
   const tilesPerRow = outWidth / m;
   const top = y - padTop;
@@ -308,9 +607,19 @@ function transformInputRow(transformInput: HeapFunction, heap: Float32Array, job
   // Tiles [inside, endInside) read columns m t - padLeft .. m t - padLeft + m + 1 of rows top .. top + m + 1, all in x.
   const rowsInside = top >= 0 && top + side <= height;
   const inside = rowsInside ? Math.min(tilesPerRow, Math.ceil(padLeft / m)) : tilesPerRow;
-  const endInside = rowsInside ? Math.max(inside, Math.min(tilesPerRow, Math.floor((width - side + padLeft) / m) + 1)) : tilesPerRow;
+  const endInside = rowsInside
+    ? Math.max(inside, Math.min(tilesPerRow, Math.floor((width - side + padLeft) / m) + 1))
+    : tilesPerRow;
   if (endInside > inside) {
-    transformInput(input + ((image * height + top) * width + m * inside - padLeft) * cellBytes, width * cellBytes, cellBytes, u + inside * cellBytes, planeBytes, endInside - inside, ci / 4);
+    transformInput(
+      input + ((image * height + top) * width + m * inside - padLeft) * cellBytes,
+      width * cellBytes,
+      cellBytes,
+      u + inside * cellBytes,
+      planeBytes,
+      endInside - inside,
+      ci / 4,
+    );
   }
   for (let t = 0; t < tilesPerRow; t++) {
     if (t === inside && endInside > inside) t = endInside;
@@ -338,7 +647,15 @@ function planeLayout(job: WinogradInput, part: number) {
   const blockTiles = blockRows * tilesPerRow;
   const inputTiles = job.scratch + part * job.scratchBytes;
   const otherTiles = inputTiles + 4 * planes * blockTiles * ci;
-  return { m, planes, tilesPerRow, blockTiles, inputTiles, otherTiles, staging: otherTiles + 4 * planes * blockTiles * co };
+  return {
+    m,
+    planes,
+    tilesPerRow,
+    blockTiles,
+    inputTiles,
+    otherTiles,
+    staging: otherTiles + 4 * planes * blockTiles * co,
+  };
 }
 
 /**
@@ -347,26 +664,68 @@ function planeLayout(job: WinogradInput, part: number) {
  * output channels per call), transforms back into the output with the bias. `functions` are
  * WINOGRAD_TILE_FUNCTIONS instantiated.
  */
-export function runWinogradTiles(functions: ReadonlyArray<HeapFunction>, memory: WasmMemory, job: WinogradConvolution, firstRow: number, endRow: number, part: number): void {
+export function runWinogradTiles(
+  functions: ReadonlyArray<HeapFunction>,
+  memory: WasmMemory,
+  job: WinogradConvolution,
+  firstRow: number,
+  endRow: number,
+  part: number,
+): void {
   const { filter, bias, output, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
-  const { m, planes, tilesPerRow, blockTiles, inputTiles, otherTiles: results, staging } = planeLayout(job, part);
+  const {
+    m,
+    planes,
+    tilesPerRow,
+    blockTiles,
+    inputTiles,
+    otherTiles: results,
+    staging,
+  } = planeLayout(job, part);
   const { first: transformInput, second: transformOutput, products } = functionsFor(functions, m);
   const heap = new Float32Array(memory.buffer);
   const outRowBytes = 4 * co * outWidth;
   for (let first = firstRow; first < endRow; first += blockRows) {
     const rows = Math.min(blockRows, endRow - first);
     forEachTileRow(first, rows, outHeight, m, (r, image, y) => {
-      transformInputRow(transformInput, heap, job, image, y, inputTiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
+      transformInputRow(
+        transformInput,
+        heap,
+        job,
+        image,
+        y,
+        inputTiles + 4 * r * tilesPerRow * ci,
+        4 * blockTiles * ci,
+        staging,
+      );
     });
     const pairs = (rows * tilesPerRow) / 2;
     for (let plane = 0; plane < planes; plane++) {
-      forEachColumnGroup(products, co, (product, column) => product(
-        inputTiles + 4 * plane * blockTiles * ci, 4, 4 * ci, filter + 4 * (plane * ci * co + column), 4 * co,
-        results + 4 * (plane * blockTiles * co + column), 4 * co, pairs, ci,
-      ));
+      forEachColumnGroup(products, co, (product, column) =>
+        product(
+          inputTiles + 4 * plane * blockTiles * ci,
+          4,
+          4 * ci,
+          filter + 4 * (plane * ci * co + column),
+          4 * co,
+          results + 4 * (plane * blockTiles * co + column),
+          4 * co,
+          pairs,
+          ci,
+        ),
+      );
     }
     forEachTileRow(first, rows, outHeight, m, (r, image, y) => {
-      transformOutput(results + 4 * r * tilesPerRow * co, 4 * blockTiles * co, output + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, tilesPerRow, co / 4, bias);
+      transformOutput(
+        results + 4 * r * tilesPerRow * co,
+        4 * blockTiles * co,
+        output + (image * outHeight + y) * outRowBytes,
+        outRowBytes,
+        4 * co,
+        tilesPerRow,
+        co / 4,
+        bias,
+      );
     });
   }
 }
@@ -387,9 +746,24 @@ export const WINOGRAD_GRADIENT_FIELDS = [...INPUT_FIELDS, 'gradient', 'sums'] as
  * blocks, then adds to each plane of sums the products of its two planes over the block's tiles (input
  * channels in pairs, 16 output channels per call). `functions` are WINOGRAD_GRADIENT_FUNCTIONS instantiated.
  */
-export function runWinogradFilterGradient(functions: ReadonlyArray<HeapFunction>, memory: WasmMemory, job: WinogradFilterGradient, firstRow: number, endRow: number, part: number): void {
+export function runWinogradFilterGradient(
+  functions: ReadonlyArray<HeapFunction>,
+  memory: WasmMemory,
+  job: WinogradFilterGradient,
+  firstRow: number,
+  endRow: number,
+  part: number,
+): void {
   const { gradient, outHeight, outWidth, inChannels: ci, outChannels: co, blockRows } = job;
-  const { m, planes, tilesPerRow, blockTiles, inputTiles, otherTiles: gradientTiles, staging } = planeLayout(job, part);
+  const {
+    m,
+    planes,
+    tilesPerRow,
+    blockTiles,
+    inputTiles,
+    otherTiles: gradientTiles,
+    staging,
+  } = planeLayout(job, part);
   const { first: transformInput, second: transformGradient, products } = functionsFor(functions, m);
   const heap = new Float32Array(memory.buffer);
   const outRowBytes = 4 * co * outWidth;
@@ -397,14 +771,40 @@ export function runWinogradFilterGradient(functions: ReadonlyArray<HeapFunction>
   for (let first = firstRow; first < endRow; first += blockRows) {
     const rows = Math.min(blockRows, endRow - first);
     forEachTileRow(first, rows, outHeight, m, (r, image, y) => {
-      transformInputRow(transformInput, heap, job, image, y, inputTiles + 4 * r * tilesPerRow * ci, 4 * blockTiles * ci, staging);
-      transformGradient(gradient + (image * outHeight + y) * outRowBytes, outRowBytes, 4 * co, gradientTiles + 4 * r * tilesPerRow * co, 4 * blockTiles * co, tilesPerRow, co / 4);
+      transformInputRow(
+        transformInput,
+        heap,
+        job,
+        image,
+        y,
+        inputTiles + 4 * r * tilesPerRow * ci,
+        4 * blockTiles * ci,
+        staging,
+      );
+      transformGradient(
+        gradient + (image * outHeight + y) * outRowBytes,
+        outRowBytes,
+        4 * co,
+        gradientTiles + 4 * r * tilesPerRow * co,
+        4 * blockTiles * co,
+        tilesPerRow,
+        co / 4,
+      );
     });
     for (let plane = 0; plane < planes; plane++) {
-      forEachColumnGroup(products, co, (product, column) => product(
-        inputTiles + 4 * plane * blockTiles * ci, 4 * ci, 4, gradientTiles + 4 * (plane * blockTiles * co + column), 4 * co,
-        sums + 4 * (plane * ci * co + column), 4 * co, ci / 2, rows * tilesPerRow,
-      ));
+      forEachColumnGroup(products, co, (product, column) =>
+        product(
+          inputTiles + 4 * plane * blockTiles * ci,
+          4 * ci,
+          4,
+          gradientTiles + 4 * (plane * blockTiles * co + column),
+          4 * co,
+          sums + 4 * (plane * ci * co + column),
+          4 * co,
+          ci / 2,
+          rows * tilesPerRow,
+        ),
+      );
     }
   }
 }
