@@ -63,7 +63,7 @@ for (let round = 0; round < DECODE_ROUNDS; round++) {
       .pop();
   }
 }
-let started = performance.now();
+const started = performance.now();
 for (const [i, pair] of pairs.entries()) await readLabelMask(pair, sizes[i]!, classMap);
 const rasterizeSeconds = (performance.now() - started) / 1000;
 const tilesPerImage = 16;

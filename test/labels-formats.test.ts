@@ -259,6 +259,7 @@ test('PNG masks: class-index masks read back as written; colour masks map colour
 /** Writes a variant of a good xBD label with one change, and the error it must give. */
 async function badXbd(
   name: string,
+  // biome-ignore lint/suspicious/noExplicitAny: each edit reaches into a different part of the xBD JSON
   edit: (json: any) => unknown,
   problem: RegExp,
   size = size1024,

@@ -633,13 +633,11 @@ jsonFormatProperties(
   'labelme',
   labelMeMap,
   imageSize.chain((size) =>
-    fc
-      .array(validLabelMeShape(size), { maxLength: 6 })
-      .map((shapes) => ({
-        size,
-        document: labelMeDocument(size, shapes),
-        values: shapes.map((s) => labelMeMap.ids.get(s.label)!),
-      })),
+    fc.array(validLabelMeShape(size), { maxLength: 6 }).map((shapes) => ({
+      size,
+      document: labelMeDocument(size, shapes),
+      values: shapes.map((s) => labelMeMap.ids.get(s.label)!),
+    })),
   ),
   imageSize.chain((size) =>
     fc
@@ -769,12 +767,10 @@ const validCocoSegmentation = (size: Size) =>
   fc.oneof(
     fc.array(validRing(size), { minLength: 1, maxLength: 2 }),
     validRuns(size.width * size.height).chain((runs) =>
-      fc
-        .boolean()
-        .map((compressed) => ({
-          size: [size.height, size.width],
-          counts: compressed ? encodeRleString(runs) : runs,
-        })),
+      fc.boolean().map((compressed) => ({
+        size: [size.height, size.width],
+        counts: compressed ? encodeRleString(runs) : runs,
+      })),
     ),
   );
 

@@ -264,7 +264,10 @@ test('ignored pixels get no gradient and do not change the value', () => {
       g[0]!.some((v) => v !== 0),
       'counted pixel has a gradient',
     );
-    const changed = tf.tensor4d(LOGITS.map((row, i) => (i === 4 ? [-9, 9, 0] : row)).flat(), [1, 2, 3, C]);
+    const changed = tf.tensor4d(
+      LOGITS.flatMap((row, i) => (i === 4 ? [-9, 9, 0] : row)),
+      [1, 2, 3, C],
+    );
     close(
       loss(changed, labels).dataSync()[0]!,
       loss(logits, labels).dataSync()[0]!,

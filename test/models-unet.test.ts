@@ -34,9 +34,14 @@ test('with depth 4, base 16, batch norm and 5 classes it has the parameters of t
   const block = (i: number, o: number) => 9 * i * o + o + 2 * o + 9 * o * o + o + 2 * o;
   let expected = 0;
   let channels = 3;
-  for (const o of widths) (expected += block(channels, o)), (channels = o);
-  for (const o of widths.slice(0, -1).reverse())
-    (expected += 4 * channels * o + o + block(2 * o, o)), (channels = o);
+  for (const o of widths) {
+    expected += block(channels, o);
+    channels = o;
+  }
+  for (const o of widths.slice(0, -1).reverse()) {
+    expected += 4 * channels * o + o + block(2 * o, o);
+    channels = o;
+  }
   expected += 16 * 5 + 5;
   const model = buildUNet({ depth: 4, baseFilters: 16, batchNorm: true, numClasses: 5 });
   assert.is(trainableParameterCount(model), expected);

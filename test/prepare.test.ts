@@ -88,9 +88,9 @@ test('prepare writes one single-channel class-index PNG per xBD image and counts
     for (const v of data) fromDisk[v] = (fromDisk[v] ?? 0) + 1;
   }
   const names = [...xbdClassMap().names, 'ignore'];
-  const valueOf = (name: string) => (name === 'ignore' ? 255 : names.indexOf(name));
+  const classValue = (name: string) => (name === 'ignore' ? 255 : names.indexOf(name));
   for (const name of names) {
-    assert.is(summary.pixels.total[name], fromDisk[valueOf(name)] ?? 0, name);
+    assert.is(summary.pixels.total[name], fromDisk[classValue(name)] ?? 0, name);
     const bySplit =
       summary.pixels.train[name]! + summary.pixels.validation[name]! + summary.pixels.test[name]!;
     assert.is(bySplit, summary.pixels.total[name], `${name} splits add up`);

@@ -139,7 +139,10 @@ test('a corrupt image read by a worker stops the stream with an InputError namin
         onBadInput,
         ...(skipReport ? { skipReport } : {}),
       }).pipe(
-        concatMap(async (batch: TensorBatch) => (batch.release(), batch.origins.length)),
+        concatMap(async (batch: TensorBatch) => {
+          batch.release();
+          return batch.origins.length;
+        }),
         toArray(),
       ),
     );

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
@@ -12,7 +13,7 @@ const CACHE_LIMIT = 8;
 
 /** Reads and parses a JSON label file; a missing, truncated or malformed file is an InputError naming it. */
 export async function readJsonLabel(path: string): Promise<unknown> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (error) {

@@ -59,7 +59,12 @@ export function orderedReads<T>(
             (error: unknown) =>
               Object.assign(entry, { settled: true, error: error ?? new Error('read failed') }),
           )
-          .then(drain);
+          .then(drain)
+          // drain emits downstream: a throw there ends the stream instead of going unhandled.
+          .catch((error: unknown) => {
+            stopped = true;
+            subscriber.error(error);
+          });
       };
 
       const subscription = pairs.subscribe({

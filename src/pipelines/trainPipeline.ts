@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { concatMap, defer, from, type Observable, of } from 'rxjs';
 import {
   type BadInputPolicy,

@@ -31,11 +31,10 @@ export function trainableParameterCount(model: tf.LayersModel): number {
 export async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
-    tf.io.withSaveHandler(
-      async (a) => (
-        (artifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }
-      ),
-    ),
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
   );
   return tf.loadLayersModel(tf.io.fromMemory(artifacts!));
 }

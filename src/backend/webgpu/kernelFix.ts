@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 
 /** A correction of a stock webgpu kernel: a kernel built around the stock one, which it calls for the cases that are right. */
 export interface KernelFix {

@@ -67,11 +67,9 @@ function normalizeBatch(
           scale: scaleSaved,
         };
         if (tf.getKernel(BATCH_NORM_TRAINING_GRADIENT, tf.getBackend())) {
-          return tf
-            .engine()
-            .runKernel(BATCH_NORM_TRAINING_GRADIENT, gradientInputs, {
-              varianceEpsilon: epsilon,
-            }) as tf.Tensor[];
+          return tf.engine().runKernel(BATCH_NORM_TRAINING_GRADIENT, gradientInputs, {
+            varianceEpsilon: epsilon,
+          }) as tf.Tensor[];
         }
         return composedGradient(gradientInputs, axes, epsilon);
       },

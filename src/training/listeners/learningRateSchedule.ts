@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { TrainingPosition } from '../checkpoint.js';
 import type { EpochSummaryEvent } from '../events.js';
 import { setLearningRate } from '../optimizers.js';
