@@ -3,7 +3,6 @@ import {
   addLocal,
   addTo,
   f32x4,
-  f32x4Const,
   type HeapFunctionSource,
   op,
   simd,
@@ -11,279 +10,23 @@ import {
   v128Store,
   type WasmMemory,
 } from './heapFunctions.js';
+import {
+  addTimes,
+  type Code,
+  loadAndStep,
+  sandwich,
+  sandwichLocals,
+  storeAndStep,
+  transpose,
+} from './winogradCode.js';
+import { filterGradientSource, filterSource } from './winogradFilters.js';
+import {
+  WINOGRAD_MATRICES as MATRICES,
+  WINOGRAD_BLOCK_SIZES,
+  type WinogradMatrices,
+} from './winogradMatrices.js';
 
-/**
- * Winograd's minimal filtering for the wasm backend's 3x3 stride-1 convolutions (Lavin and Gray, "Fast
- * Algorithms for Convolutional Neural Networks", 2016). F(m x m, 3x3) computes each m x m block of output
- * pixels from its (m + 2) x (m + 2) input window with (m + 2)^2 multiplications per channel pair instead of
- * 9 m^2: F(2x2, 3x3) 16 instead of 36, F(4x4, 3x3) 36 instead of 144. A layer becomes (m + 2)^2 matrix
- * products, one per position of the transformed tiles, of [tiles, Ci] by [Ci, Co], between transforms of
- * the input windows and of the results (additions and a few multiplications by constants). Loads no TF.js:
- * the helper threads run parts of the tile rows with it.
- *
- * Transforms: U = G g G^T for each 3x3 filter g, V = B^T d B for each input window d, output A^T (U . V) A.
- * The filter gradient is the adjoint: with V and Z = A dy A^T for each tile, S = the sum over the tiles of
- * V Z per position ((m + 2)^2 products of [Ci, tiles] by [tiles, Co]), and dW = G^T S G. Four channels per
- * SIMD vector.
- */
-interface WinogradMatrices {
-  /** Output block size m. */
-  m: number;
-  /** G: (m + 2) x 3. */
-  filter: number[][];
-  /** B^T: (m + 2) x (m + 2). */
-  input: number[][];
-  /** A^T: m x (m + 2). */
-  output: number[][];
-}
-
-/** F(2x2, 3x3) at the points 0, 1, -1 (and infinity). */
-const F2: WinogradMatrices = {
-  m: 2,
-  filter: [
-    [1, 0, 0],
-    [1 / 2, 1 / 2, 1 / 2],
-    [1 / 2, -1 / 2, 1 / 2],
-    [0, 0, 1],
-  ],
-  input: [
-    [1, 0, -1, 0],
-    [0, 1, 1, 0],
-    [0, -1, 1, 0],
-    [0, 1, 0, -1],
-  ],
-  output: [
-    [1, 1, 1, 0],
-    [0, 1, -1, -1],
-  ],
-};
-
-/** F(4x4, 3x3) at the points 0, 1, -1, 2, -2 (and infinity). */
-const F4: WinogradMatrices = {
-  m: 4,
-  filter: [
-    [1 / 4, 0, 0],
-    [-1 / 6, -1 / 6, -1 / 6],
-    [-1 / 6, 1 / 6, -1 / 6],
-    [1 / 24, 1 / 12, 1 / 6],
-    [1 / 24, -1 / 12, 1 / 6],
-    [0, 0, 1],
-  ],
-  input: [
-    [4, 0, -5, 0, 1, 0],
-    [0, -4, -4, 1, 1, 0],
-    [0, 4, -4, -1, 1, 0],
-    [0, -2, -1, 2, 1, 0],
-    [0, 2, -1, -2, 1, 0],
-    [0, 4, 0, -5, 0, 1],
-  ],
-  output: [
-    [1, 1, 1, 1, 1, 0],
-    [0, 1, -1, 2, -2, 0],
-    [0, 1, 1, 4, 4, 0],
-    [0, 1, -1, 8, -8, 1],
-  ],
-};
-
-/** The output block sizes built here, in the order a layer tries them. */
-export const WINOGRAD_BLOCK_SIZES = [4, 2] as const;
-const MATRICES = [F4, F2];
-
-type Code = number[];
-const get = (local: number): Code => [op.localGet, local];
-const transpose = (matrix: number[][]): number[][] => matrix[0]!.map((_, j) => matrix.map((row) => row[j]!));
-/** 0, 1, ..., n - 1. */
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-/** `local += other` `count` times (an i32 local advanced by a stride parameter). */
-const addTimes = (local: number, other: number, count: number): Code =>
-  range(count).flatMap(() => addLocal(local, other));
-
-/** `matrix` times a column of vectors: one expression per row, zero coefficients skipped, ones not multiplied. */
-function multiply(matrix: number[][], values: Code[]): Code[] {
-  const scaled = (value: Code, magnitude: number): Code =>
-    magnitude === 1 ? value : [...value, ...f32x4Const(magnitude), ...simd(f32x4.mul)];
-  return matrix.map((row) => {
-    const terms = row.flatMap((coefficient, j) =>
-      coefficient === 0 ? [] : [{ coefficient, value: values[j]! }],
-    );
-    const [first, ...rest] = terms as [(typeof terms)[number], ...typeof terms];
-    let code =
-      first.coefficient < 0
-        ? [...scaled(first.value, -first.coefficient), ...simd(f32x4.neg)]
-        : scaled(first.value, first.coefficient);
-    for (const { coefficient, value } of rest)
-      code = [
-        ...code,
-        ...scaled(value, Math.abs(coefficient)),
-        ...simd(coefficient < 0 ? f32x4.sub : f32x4.add),
-      ];
-    return code;
-  });
-}
-
-/**
- * Code for left * D * right^T of a block D of vectors: loads D row by row (`load(i, j)` leaves a vector on
- * the stack), multiplies each column by `left`, each row of that by `right`, and hands the results row by
- * row to `store(r, k, value)`. v128 locals from `firstLocal`: D, then left * D (`sandwichLocals` of them).
- */
-function sandwich(
-  left: number[][],
-  right: number[][],
-  load: (i: number, j: number) => Code,
-  store: (r: number, k: number, value: Code) => Code,
-  firstLocal: number,
-): Code {
-  const [rows, cols] = [left[0]!.length, right[0]!.length];
-  const block = (i: number, j: number) => firstLocal + i * cols + j;
-  const leftProduct = (r: number, j: number) => firstLocal + rows * cols + r * cols + j;
-  const code: Code = [];
-  for (const i of range(rows))
-    for (const j of range(cols)) code.push(...load(i, j), op.localSet, block(i, j));
-  for (const j of range(cols))
-    multiply(
-      left,
-      range(rows).map((i) => get(block(i, j))),
-    ).forEach((value, r) => code.push(...value, op.localSet, leftProduct(r, j)));
-  for (const r of range(left.length))
-    multiply(
-      right,
-      range(cols).map((j) => get(leftProduct(r, j))),
-    ).forEach((value, k) => code.push(...store(r, k, value)));
-  return code;
-}
-
-const sandwichLocals = (left: number[][], right: number[][]): number =>
-  (left[0]!.length + left.length) * right[0]!.length;
-
-/** Code that loads the vector at `pointer` and then advances it by the i32 parameter `step`. */
-const loadAndStep = (pointer: number, step: number): Code => [
-  op.localGet,
-  pointer,
-  ...v128Load(0),
-  ...addLocal(pointer, step),
-];
-/** Code that stores `value` at `pointer` and then advances it by the i32 parameter `step`. */
-const storeAndStep = (pointer: number, step: number, value: Code): Code => [
-  op.localGet,
-  pointer,
-  ...value,
-  ...v128Store(0),
-  ...addLocal(pointer, step),
-];
-
-/**
- * `transformFilter<m>(filter, transformed, tapBytes, vectors)`: G g G^T for `vectors` groups of four (input,
- * output) channel pairs of a [3, 3, Ci, Co] filter, into [(m + 2)^2, Ci, Co] (taps and planes tapBytes =
- * 4 Ci Co apart).
- */
-function filterSource({ m, filter: g }: WinogradMatrices): HeapFunctionSource {
-  // Parameters filter 0, transformed 1, tapBytes 2, vectors 3; i32 locals: load pointer 4, store pointer 5.
-  const code = [
-    ...op.block,
-    ...op.loop,
-    op.localGet,
-    3,
-    op.i32Eqz,
-    op.brIf,
-    1,
-    op.localGet,
-    0,
-    op.localSet,
-    4,
-    op.localGet,
-    1,
-    op.localSet,
-    5,
-  ];
-  code.push(
-    ...sandwich(
-      g,
-      g,
-      () => loadAndStep(4, 2),
-      (_r, _k, value) => storeAndStep(5, 2, value),
-      6,
-    ),
-  );
-  code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(3, -1), op.br, 0, op.end, op.end);
-  return { name: `winogradFilter${m}`, params: 4, i32Locals: 2, v128Locals: sandwichLocals(g, g), code };
-}
-
-/**
- * `transformFilterGradient<m>(sums, filterGradient, planeBytes, partBytes, vectors, parts)`: G^T S G for
- * `vectors` groups of four (input, output) channel pairs, S the sum of `parts` parts of [(m + 2)^2, Ci, Co]
- * sums (partBytes apart; planes planeBytes = 4 Ci Co apart), into a [3, 3, Ci, Co] filter gradient.
- */
-function filterGradientSource({ m, filter: g }: WinogradMatrices): HeapFunctionSource {
-  // Parameters sums 0, filterGradient 1, planeBytes 2, partBytes 3, vectors 4, parts 5; i32 locals: part 0's
-  // pointer 6, store pointer 7, further part's pointer 8, parts left 9; v128 locals: the sum 10, sandwich's.
-  const gt = transpose(g);
-  const code = [
-    ...op.block,
-    ...op.loop,
-    op.localGet,
-    4,
-    op.i32Eqz,
-    op.brIf,
-    1,
-    op.localGet,
-    0,
-    op.localSet,
-    6,
-    op.localGet,
-    1,
-    op.localSet,
-    7,
-  ];
-  const load = (): Code => [
-    op.localGet,
-    6,
-    ...v128Load(0),
-    op.localSet,
-    10,
-    op.localGet,
-    6,
-    op.localSet,
-    8,
-    op.localGet,
-    5,
-    op.localSet,
-    9,
-    ...addTo(9, -1),
-    ...op.block,
-    ...op.loop,
-    op.localGet,
-    9,
-    op.i32Eqz,
-    op.brIf,
-    1,
-    ...addLocal(8, 3),
-    op.localGet,
-    10,
-    op.localGet,
-    8,
-    ...v128Load(0),
-    ...simd(f32x4.add),
-    op.localSet,
-    10,
-    ...addTo(9, -1),
-    op.br,
-    0,
-    op.end,
-    op.end,
-    ...addLocal(6, 2),
-    op.localGet,
-    10,
-  ];
-  code.push(...sandwich(gt, gt, load, (_r, _k, value) => storeAndStep(7, 2, value), 11));
-  code.push(...addTo(0, 16), ...addTo(1, 16), ...addTo(4, -1), op.br, 0, op.end, op.end);
-  return {
-    name: `winogradFilterGradient${m}`,
-    params: 6,
-    i32Locals: 4,
-    v128Locals: 1 + sandwichLocals(gt, gt),
-    code,
-  };
-}
+export { WINOGRAD_BLOCK_SIZES };
 
 /** Where a tile transform finds its operands: parameter and local indices. */
 interface TileLoop {
