@@ -21,6 +21,40 @@ const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-multiband-'));
 const fourBand = await writeMultibandRasterSet(join(scratch, 'four'), 3, { bands: 4, size: 64 });
 
+/** Trains the smallest UNet one epoch on the 4-band set through the CLI, into scratch/<name>; returns the run folder. */
+async function trainFourBandRun(name: string, extraArgs: string[] = []): Promise<string> {
+  const classes = join(scratch, `classes-${name}.json`);
+  writeFileSync(classes, JSON.stringify({ names: ['background', 'building'] }));
+  const runDir = join(scratch, name);
+  await run(join(PROJECT_ROOT, 'bin', 'stream-train'), [
+    'train',
+    ...extraArgs,
+    '--images',
+    fourBand.imagesDir,
+    '--labels',
+    fourBand.labelsDir,
+    '--classes',
+    classes,
+    '--epochs',
+    '1',
+    '--tile-size',
+    '32',
+    '--base-filters',
+    '2',
+    '--depth',
+    '1',
+    '--validation-fraction',
+    '0',
+    '--out',
+    runDir,
+    '--backend',
+    'wasm',
+    '--wasm-threads',
+    '1',
+  ]);
+  return runDir;
+}
+
 test('a set of 4-band 16-bit GeoTIFFs trains a UNet of 4 input channels (augmented, shuffled) with no tensor left behind', async () => {
   await selectBackend({ backend: 'wasm' });
   const before = tf.memory().numTensors;
@@ -97,35 +131,8 @@ test('a run whose images have different band counts is refused, naming the odd i
 });
 
 test('stream-train train records the band count in run.json; predict rebuilds the model and predicts the 4-band rasters', async () => {
-  const classes = join(scratch, 'classes.json');
-  writeFileSync(classes, JSON.stringify({ names: ['background', 'building'] }));
-  const runDir = join(scratch, 'run');
+  const runDir = await trainFourBandRun('run');
   const cli = join(PROJECT_ROOT, 'bin', 'stream-train');
-  await run(cli, [
-    'train',
-    '--images',
-    fourBand.imagesDir,
-    '--labels',
-    fourBand.labelsDir,
-    '--classes',
-    classes,
-    '--epochs',
-    '1',
-    '--tile-size',
-    '32',
-    '--base-filters',
-    '2',
-    '--depth',
-    '1',
-    '--validation-fraction',
-    '0',
-    '--out',
-    runDir,
-    '--backend',
-    'wasm',
-    '--wasm-threads',
-    '1',
-  ]);
   const manifest = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
   assert.equal(manifest.input, { channels: 4 });
   const out = join(scratch, 'predicted');
@@ -153,37 +160,8 @@ test('stream-train train records the band count in run.json; predict rebuilds th
 test('bands and their ranges from a config file select what train and predict read; predict refuses bands the model was not trained on', async () => {
   const config = join(scratch, 'bands.json');
   writeFileSync(config, JSON.stringify({ bands: [4, 2], bandRanges: '1000:4500,1000:1400' }));
-  const classes = join(scratch, 'classes-bands.json');
-  writeFileSync(classes, JSON.stringify({ names: ['background', 'building'] }));
-  const runDir = join(scratch, 'run-bands');
+  const runDir = await trainFourBandRun('run-bands', ['--config', config]);
   const cli = join(PROJECT_ROOT, 'bin', 'stream-train');
-  await run(cli, [
-    'train',
-    '--config',
-    config,
-    '--images',
-    fourBand.imagesDir,
-    '--labels',
-    fourBand.labelsDir,
-    '--classes',
-    classes,
-    '--epochs',
-    '1',
-    '--tile-size',
-    '32',
-    '--base-filters',
-    '2',
-    '--depth',
-    '1',
-    '--validation-fraction',
-    '0',
-    '--out',
-    runDir,
-    '--backend',
-    'wasm',
-    '--wasm-threads',
-    '1',
-  ]);
   const manifest = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
   assert.equal(manifest.input, {
     channels: 2,
