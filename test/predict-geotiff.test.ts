@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
 import { writeArrayBuffer } from 'geotiff';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,10 +10,9 @@ import { GeoTiffReader } from '../src/io/geoTiff.js';
 import type { ClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { geoTiffTags } from '../src/predict/writeClassGeoTiff.js';
-import { writeRunManifest } from '../src/runs/runDirectory.js';
-import { saveCheckpoint } from '../src/training/checkpoint.js';
 import type { GeoReference } from '../src/types.js';
 import { PROJECT_ROOT } from './helpers/data.js';
+import { RED_BUILDING_CLASSES, writeRedBuildingRun } from './helpers/runs.js';
 import { testUnlessMissing } from './helpers/skips.js';
 
 const run = promisify(execFile);
@@ -45,15 +43,7 @@ writeFileSync(
   ),
 );
 
-const classes = {
-  names: ['background', 'building'],
-  colors: [
-    [0, 0, 0],
-    [255, 0, 0],
-  ] as Array<[number, number, number]>,
-  ignoreValue: 255,
-  ids: { building: 1 },
-};
+const classes = RED_BUILDING_CLASSES;
 const buildingMap: ClassMap = {
   names: classes.names,
   ids: new Map([['building', 1]]),
@@ -61,36 +51,7 @@ const buildingMap: ClassMap = {
   colors: classes.colors,
 };
 const runDir = join(scratch, 'run');
-const input = tf.input({ shape: [null, null, 3] });
-const conv = tf.layers.conv2d({ filters: 2, kernelSize: 1 });
-const model = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
-// Logit of "building" 10 * red - 5 against 0 for background (inputs are scaled to [0, 1]).
-conv.setWeights([tf.tensor4d([0, 10, 0, 0, 0, 0], [1, 1, 3, 2]), tf.tensor1d([0, -5])]);
-await writeRunManifest(runDir, {
-  arch: 'unet',
-  classes,
-  tileSize: 32,
-  options: {},
-  backend: 'cpu',
-  startedAt: '',
-});
-await saveCheckpoint(join(runDir, 'checkpoints'), {
-  models: { model },
-  optimizers: {},
-  position: {
-    epoch: 0,
-    step: 0,
-    batchesDone: 0,
-    globalStep: 1,
-    seed: 1,
-    best: null,
-    epochsWithoutImprovement: 0,
-    schedule: { scale: 1, best: null, epochsWithoutImprovement: 0 },
-    learningRate: 0,
-    finished: true,
-    running: { counts: [], lossSum: 0, images: 0 },
-  },
-});
+await writeRedBuildingRun(runDir);
 const stream = (out: string, crs: string) =>
   run(join(PROJECT_ROOT, 'bin', 'stream-train'), [
     'predict',

@@ -19,10 +19,9 @@ import {
   polygonsToLabelJson,
   writePolygonLabels,
 } from '../src/predict/writePolygons.js';
-import { writeRunManifest } from '../src/runs/runDirectory.js';
-import { saveCheckpoint } from '../src/training/checkpoint.js';
 import type { ClassMask } from '../src/types.js';
 import { PROJECT_ROOT, syntheticXbd } from './helpers/data.js';
+import { RED_BUILDING_CLASSES, writeRedBuildingRun } from './helpers/runs.js';
 
 await tf.setBackend('cpu');
 
@@ -550,46 +549,8 @@ test('stream-train predict --polygons writes OUT/<stem>.json, which reads back a
     .png()
     .toFile(join(images, 'scene.png'));
 
-  const input = tf.input({ shape: [null, null, 3] });
-  const conv = tf.layers.conv2d({ filters: 2, kernelSize: 1 });
-  const model = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
-  // Logit of "building" 10 * red - 5 against 0 for background (inputs are scaled to [0, 1]).
-  conv.setWeights([tf.tensor4d([0, 10, 0, 0, 0, 0], [1, 1, 3, 2]), tf.tensor1d([0, -5])]);
   const run = join(scratch, 'run');
-  const classes = {
-    names: ['background', 'building'],
-    colors: [
-      [0, 0, 0],
-      [255, 0, 0],
-    ] as Array<[number, number, number]>,
-    ignoreValue: 255,
-    ids: { building: 1 },
-  };
-  await writeRunManifest(run, {
-    arch: 'unet',
-    classes,
-    tileSize: 32,
-    options: {},
-    backend: 'cpu',
-    startedAt: '',
-  });
-  await saveCheckpoint(join(run, 'checkpoints'), {
-    models: { model },
-    optimizers: {},
-    position: {
-      epoch: 0,
-      step: 0,
-      batchesDone: 0,
-      globalStep: 1,
-      seed: 1,
-      best: null,
-      epochsWithoutImprovement: 0,
-      schedule: { scale: 1, best: null, epochsWithoutImprovement: 0 },
-      learningRate: 0,
-      finished: true,
-      running: { counts: [], lossSum: 0, images: 0 },
-    },
-  });
+  await writeRedBuildingRun(run);
 
   const out = join(scratch, 'predictions');
   const { stderr } = await promisify(execFile)(join(PROJECT_ROOT, 'bin', 'stream-train'), [
@@ -611,10 +572,10 @@ test('stream-train predict --polygons writes OUT/<stem>.json, which reads back a
   );
   assert.ok(existsSync(join(out, 'scene.classes.png')));
   const buildingMap: ClassMap = {
-    names: classes.names,
+    names: RED_BUILDING_CLASSES.names,
     ids: new Map([['building', 1]]),
     ignoreValue: 255,
-    colors: classes.colors,
+    colors: RED_BUILDING_CLASSES.colors,
   };
   const polygonMask = await readLabelMask(
     { id: 'scene', imagePath: '', labelPath: join(out, 'scene.json') },
