@@ -38,16 +38,21 @@ export interface SkipSink {
  */
 export class SkipReport implements SkipSink {
   readonly items: SkippedItem[] = [];
-  readonly #byFileAndProblem = new Map<string, SkippedItem>();
+  readonly #byFile = new Map<string, SkippedItem>();
 
-  /** Records a skipped item once: meeting it again (a later epoch reads the same file) only adds the epoch. */
+  /**
+   * Records a skipped file once: meeting it again (a later epoch reads the same file) adds the epoch, and
+   * the problem only when it is worded differently (a decoder may describe the same damage in other words
+   * on a second read: libvips said 'libpng read error', then 'Unknown error').
+   */
   add(error: InputError, epoch?: number): void {
-    const key = JSON.stringify([error.file, error.problem]);
-    let item = this.#byFileAndProblem.get(key);
+    let item = this.#byFile.get(error.file);
     if (!item) {
       item = { file: error.file, problem: error.problem };
-      this.#byFileAndProblem.set(key, item);
+      this.#byFile.set(error.file, item);
       this.items.push(item);
+    } else if (!item.problem.split('; ').includes(error.problem)) {
+      item.problem += `; ${error.problem}`;
     }
     if (epoch !== undefined && !item.epochs?.includes(epoch)) (item.epochs ??= []).push(epoch);
   }

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { SkipReport } from '../src/errors.js';
+import { InputError, SkipReport } from '../src/errors.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
 import { writeXbdPairs } from './helpers/data.js';
 import { smallestUNetRun } from './helpers/runs.js';
@@ -98,6 +98,22 @@ test('a folder with corrupt files trains on the good pairs under the skip policy
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+});
+
+test('the skip report names a file once, with each epoch and each distinct wording of its problem', () => {
+  const report = new SkipReport();
+  report.add(new InputError('a.png', 'cannot decode image: libpng read error'), 0);
+  report.add(new InputError('b.json', 'malformed JSON'), 0);
+  report.add(new InputError('a.png', 'cannot decode image: Unknown error'), 1);
+  report.add(new InputError('a.png', 'cannot decode image: libpng read error'), 2);
+  assert.equal(report.items, [
+    {
+      file: 'a.png',
+      problem: 'cannot decode image: libpng read error; cannot decode image: Unknown error',
+      epochs: [0, 1, 2],
+    },
+    { file: 'b.json', problem: 'malformed JSON', epochs: [0] },
+  ]);
 });
 
 test.run();
