@@ -2,7 +2,7 @@ import { InputError } from '../errors.js';
 import type { GeoReference } from '../types.js';
 import type { ClassMap } from './classMap.js';
 import { checkedShape, ringFromPoints, type ShapeOptions } from './geometry.js';
-import { classValue, describeValue, isObject } from './labelFile.js';
+import { describeValue, featureClassValue, isObject } from './labelFile.js';
 import {
   crsTransform,
   geoJsonCrs,
@@ -61,8 +61,9 @@ function boundsMeetImage(rings: readonly number[][], size: { width: number; heig
 }
 
 /**
- * The shapes of a GeoJSON FeatureCollection: Polygon and MultiPolygon geometries, class from the first of
- * the `class`, `label`, `subtype`, `name` properties (or the class map's `defaultClass` when none is set).
+ * The shapes of a GeoJSON FeatureCollection: Polygon and MultiPolygon geometries, class from the class map's
+ * `classProperty`, else the first of the `class`, `label`, `subtype`, `name` properties that is set (the class
+ * map's `defaultClass` where it is absent or empty).
  *
  * Without `georeference` the coordinates are pixels (x right, y down). With it (the image is a georeferenced
  * raster) they are map coordinates in the file's `crs` (WGS 84 longitude/latitude when it names none, as RFC
@@ -86,11 +87,7 @@ export function geoJsonShapes(
     if (!isObject(feature) || !isObject(feature.geometry))
       throw new InputError(file, `${where}: geometry missing`);
     const properties = isObject(feature.properties) ? feature.properties : {};
-    const name =
-      GEOJSON_CLASS_PROPERTIES.map((key) => properties[key]).find(
-        (v) => v !== undefined && v !== null && v !== '',
-      ) ?? classMap.defaultClass;
-    const value = classValue(classMap, name, file, where);
+    const value = featureClassValue(classMap, properties, GEOJSON_CLASS_PROPERTIES, file, where);
     const { type, coordinates } = feature.geometry;
     const polygons = type === 'Polygon' ? [coordinates] : type === 'MultiPolygon' ? coordinates : undefined;
     if (!Array.isArray(polygons))

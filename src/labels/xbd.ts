@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from './classMap.js';
 import { checkedShape, closedRingWithoutRepeat, type ShapeOptions } from './geometry.js';
-import { checkDeclaredSize, classValue, isObject } from './labelFile.js';
+import { checkDeclaredSize, featureClassValue, isObject } from './labelFile.js';
 import type { LabelShape } from './rasterize.js';
 
 /** True when parsed JSON looks like an xBD / xView2 label file. */
@@ -11,9 +11,9 @@ export function isXbdLabel(json: unknown): boolean {
 
 /**
  * The shapes of an xBD / xView2 label file: one per `features.xy[]` POLYGON (one per part of a
- * MULTIPOLYGON), holes kept as inner rings, class from `properties.subtype` (`feature_type` when a file
- * has no subtype, as the pre-disaster files do: those map to the class named `building` if the class map
- * has one, else to `no-damage`).
+ * MULTIPOLYGON), holes kept as inner rings, class from `properties.subtype` (or the class map's
+ * `classProperty`). Where that is absent or empty, as in the pre-disaster files, the class is the class map's
+ * `defaultClass`, else the class named `building` if the map has one, else `no-damage`.
  */
 export function xbdShapes(
   json: unknown,
@@ -26,14 +26,18 @@ export function xbdShapes(
   const root = json as { features: { xy: unknown[] }; metadata?: Record<string, unknown> };
   if (isObject(root.metadata))
     checkDeclaredSize(file, { width: root.metadata.width, height: root.metadata.height }, size);
+  // Pre-disaster files have no subtype: their features are buildings, undamaged where the map has no `building`.
+  const withBuildingDefault: ClassMap = {
+    ...classMap,
+    defaultClass: classMap.defaultClass ?? (classMap.ids.has('building') ? 'building' : 'no-damage'),
+  };
   const shapes: LabelShape[] = [];
   root.features.xy.forEach((feature, index) => {
     const where = `features.xy[${index}]`;
     if (!isObject(feature) || typeof feature.wkt !== 'string')
       throw new InputError(file, `${where}: wkt missing`);
     const properties = isObject(feature.properties) ? feature.properties : {};
-    const subtype = properties.subtype ?? (classMap.ids.has('building') ? 'building' : 'no-damage');
-    const value = classValue(classMap, subtype, file, where);
+    const value = featureClassValue(withBuildingDefault, properties, ['subtype'], file, where);
     for (const polygon of parsePolygons(feature.wkt, file, where)) {
       const shape = checkedShape({ rings: polygon, value }, size, file, where, options);
       if (shape) shapes.push(shape);
