@@ -255,6 +255,28 @@ test('--classes takes a preset or a JSON file and names a bad field', async () =
     () => resolveClassMap(path),
     /"ignoreColors" must be a list of \[r, g, b\] colours \(0-255\), got \[\[0,0,300\]\]/,
   );
+  // The class property and default class of footprints too, so that eval and predict read GeoJSON as training did.
+  writeFileSync(
+    path,
+    JSON.stringify({
+      names: ['background', 'building'],
+      labels: { yes: 1, house: 1 },
+      classProperty: 'building',
+      defaultClass: 'yes',
+    }),
+  );
+  const footprints = await resolveClassMap(path);
+  assert.is(footprints.classProperty, 'building');
+  assert.is(footprints.defaultClass, 'yes');
+  assert.equal(
+    manifestClassMap(JSON.parse(JSON.stringify({ classes: manifestClasses(footprints) })) as RunManifest),
+    footprints,
+  );
+  writeFileSync(path, JSON.stringify({ names: ['background', 'building'], classProperty: '' }));
+  await rejects(
+    () => resolveClassMap(path),
+    /"classProperty" must name the feature property that holds the class, got ""/,
+  );
 });
 
 test('eval report: per-class accuracy, macro and mean IoU from a hand-counted matrix; CSV and heat map', async () => {

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { bandStatistics, GeoTiffReader } from '../src/io/geoTiff.js';
 import { readLabelledImage } from '../src/io/readLabelledImage.js';
-import type { ClassMap } from '../src/labels/classMap.js';
+import { type ClassMap, xbdClassMap } from '../src/labels/classMap.js';
 import { crsTransform, pixelToMap } from '../src/labels/mapCoordinates.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { polygonsToMap, writeMapPolygons } from '../src/predict/mapPolygons.js';
@@ -168,6 +168,125 @@ test('labels in WGS 84 land on the UTM raster exactly as the same rectangle in p
         assert.unreachable(`pixel (${x}, ${y}) is ${mask.data[y * WIDTH + x]}`);
     }
   }
+});
+
+/** WKT of a polygon given as rings of [x, y] points (closed here). */
+const wktPolygon = (rings: Array<Array<[number, number]>>): string =>
+  `POLYGON (${rings.map((ring) => `(${[...ring, ring[0]!].map(([x, y]) => `${x} ${y}`).join(', ')})`).join(', ')})`;
+
+/**
+ * An xBD label file for the generated raster: each building's pixel rings as `xy` WKT (moved by `xyShift`
+ * pixels, to tell the two readings apart) and as WGS 84 longitude/latitude WKT in `lng_lat`.
+ */
+function xbdLabel(
+  buildings: Array<{ subtype: string; rings: Array<Array<[number, number]>> }>,
+  xyShift = 0,
+): unknown {
+  const toMap = pixelToMap(geo);
+  const toWgs84 = crsTransform(geo.epsg, 4326);
+  const feature = (subtype: string, rings: Array<Array<[number, number]>>) => ({
+    properties: { feature_type: 'building', subtype },
+    wkt: wktPolygon(rings),
+  });
+  return {
+    features: {
+      xy: buildings.map(({ subtype, rings }) =>
+        feature(
+          subtype,
+          rings.map((ring) => ring.map(([x, y]): [number, number] => [x + xyShift, y])),
+        ),
+      ),
+      lng_lat: buildings.map(({ subtype, rings }) =>
+        feature(
+          subtype,
+          rings.map((ring) => ring.map(([x, y]) => toWgs84(...toMap(x, y)))),
+        ),
+      ),
+    },
+    metadata: { width: WIDTH, height: HEIGHT },
+  };
+}
+
+test('xBD on a georeferenced raster: lng_lat polygons land on their pixels; they agree with xy where both describe the same shapes', async () => {
+  const rectangle = (x0: number, y0: number, x1: number, y1: number): Array<[number, number]> => [
+    [x0, y0],
+    [x1, y0],
+    [x1, y1],
+    [x0, y1],
+  ];
+  // A building with a courtyard, one across the raster's south-east corner, one 1000 px east (on none of its pixels).
+  const rectangles = [
+    { subtype: 'no-damage', rings: [rectangle(10, 20, 60, 70), rectangle(30, 40, 40, 50)] },
+    { subtype: 'destroyed', rings: [rectangle(280, 180, 330, 230)] },
+    { subtype: 'destroyed', rings: [rectangle(1000, 0, 1010, 10)] },
+  ];
+  const shiftedPath = join(scratch, 'xbd-shifted-xy.json');
+  // xy lies 100 px east of lng_lat: the mask must follow lng_lat.
+  writeFileSync(shiftedPath, JSON.stringify(xbdLabel(rectangles, 100)));
+  const { mask } = await readLabelledImage(
+    { id: 'scene', imagePath: rasterPath, labelPath: shiftedPath },
+    { classMap: xbdClassMap(), readMask: readLabelMask },
+  );
+  for (let y = 0; y < HEIGHT; y++) {
+    for (let x = 0; x < WIDTH; x++) {
+      const inCourtyard = x >= 30 && x < 40 && y >= 40 && y < 50;
+      const expected =
+        x >= 10 && x < 60 && y >= 20 && y < 70 && !inCourtyard ? 1 : x >= 280 && y >= 180 ? 4 : 0;
+      if (mask.data[y * WIDTH + x] !== expected)
+        assert.unreachable(`pixel (${x}, ${y}) is ${mask.data[y * WIDTH + x]}, not ${expected}`);
+    }
+  }
+
+  // Slanted edges and off-grid vertices, all on the raster: the lng_lat reading gives the xy reading's mask.
+  const shapes = [
+    {
+      subtype: 'no-damage',
+      rings: [
+        [
+          [20.3, 90.7],
+          [110.2, 100.1],
+          [95.6, 170.4],
+          [15.9, 150.2],
+        ] as Array<[number, number]>,
+      ],
+    },
+    {
+      subtype: 'destroyed',
+      rings: [
+        [
+          [150.4, 10.2],
+          [260.8, 60.9],
+          [170.1, 130.6],
+        ] as Array<[number, number]>,
+      ],
+    },
+  ];
+  const samePath = join(scratch, 'xbd-same.json');
+  writeFileSync(samePath, JSON.stringify(xbdLabel(shapes)));
+  const fromLngLat = await readLabelMask(
+    { id: 'scene', imagePath: rasterPath, labelPath: samePath },
+    { width: WIDTH, height: HEIGHT },
+    xbdClassMap(),
+    { georeference: geo },
+  );
+  const fromXy = await readLabelMask(
+    { id: 'scene', imagePath: rasterPath, labelPath: samePath },
+    { width: WIDTH, height: HEIGHT },
+    xbdClassMap(),
+  );
+  assert.ok(fromXy.data.some((v) => v === 1) && fromXy.data.some((v) => v === 4));
+  assert.equal(fromLngLat.data, fromXy.data);
+
+  // Files without lng_lat (segstream's own predictions write none) keep the xy reading on a georeferenced raster.
+  const xyOnly = xbdLabel(shapes) as { features: { lng_lat: unknown[] } };
+  xyOnly.features.lng_lat = [];
+  const xyOnlyPath = join(scratch, 'xbd-xy-only.json');
+  writeFileSync(xyOnlyPath, JSON.stringify(xyOnly));
+  const { mask: fromXyOnly } = await readLabelledImage(
+    { id: 'scene', imagePath: rasterPath, labelPath: xyOnlyPath },
+    { classMap: xbdClassMap(), readMask: readLabelMask },
+  );
+  assert.equal(fromXyOnly.data, fromXy.data);
 });
 
 /** A mask with two buildings and a courtyard (a hole), on the generated raster's grid. */

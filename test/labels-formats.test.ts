@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { resolveClassMap } from '../src/cli/classes.js';
 import { InputError } from '../src/errors.js';
 import { writeClassMaskPng } from '../src/io/writeClassMaskPng.js';
 import { type ClassMap, labelMeClassMap, xbdClassMap } from '../src/labels/classMap.js';
@@ -197,6 +198,124 @@ test("GeoJSON in pixel coordinates gives the xBD reader's mask for the same poly
   assert.equal(fromGeoJson.data, fromXbd.data);
 });
 
+/** An OpenStreetMap-style footprint: a pixel rectangle with the given properties. */
+const footprint = (properties: Record<string, unknown>, [x0, y0, x1, y1]: number[]) => ({
+  type: 'Feature',
+  properties,
+  geometry: {
+    type: 'Polygon',
+    coordinates: [
+      [
+        [x0, y0],
+        [x1, y0],
+        [x1, y1],
+        [x0, y1],
+        [x0, y0],
+      ],
+    ],
+  },
+});
+
+test("a class file's classProperty reads OSM footprints' building tag; absent or empty values take defaultClass", async () => {
+  const classFile = join(scratch, 'osm-classes.json');
+  writeFileSync(
+    classFile,
+    JSON.stringify({
+      names: ['background', 'building', 'shed'],
+      labels: { yes: 1, house: 1, shed: 2, roof: 'ignore' },
+      classProperty: 'building',
+      defaultClass: 'shed',
+    }),
+  );
+  const classMap = await resolveClassMap(classFile);
+  // OSM footprints carry an empty or free-text name, which must not be read as the class.
+  const footprints = [
+    { properties: { building: 'yes', name: '' }, box: [2, 2, 10, 8], value: 1 },
+    { properties: { building: 'house', name: 'Town hall' }, box: [12, 2, 20, 8], value: 1 },
+    { properties: { building: 'shed' }, box: [2, 10, 10, 16], value: 2 },
+    { properties: { building: '', name: 'Shop' }, box: [12, 10, 20, 16], value: 2 },
+    { properties: { building: null }, box: [2, 18, 10, 24], value: 2 },
+    { properties: {}, box: [12, 18, 20, 24], value: 2 },
+    { properties: { building: 'roof', class: 'yes' }, box: [22, 2, 30, 24], value: 255 },
+  ];
+  const size = { width: 32, height: 26 };
+  const labelPath = join(scratch, 'osm.geojson');
+  writeFileSync(
+    labelPath,
+    JSON.stringify({
+      type: 'FeatureCollection',
+      features: footprints.map((f) => footprint(f.properties, f.box)),
+    }),
+  );
+  const mask = await readLabelMask({ id: 'osm', imagePath: '', labelPath }, size, classMap);
+  const expected = new Uint8Array(size.width * size.height);
+  for (const { box, value } of footprints) {
+    const [x0, y0, x1, y1] = box as [number, number, number, number];
+    for (let y = y0; y < y1; y++) expected.fill(value, y * size.width + x0, y * size.width + x1);
+  }
+  assert.equal(mask.data, expected);
+
+  const unknownPath = join(scratch, 'osm-unknown.geojson');
+  writeFileSync(
+    unknownPath,
+    JSON.stringify({
+      type: 'FeatureCollection',
+      features: [
+        footprint({ building: 'yes' }, [0, 0, 4, 4]),
+        footprint({ building: 'church' }, [4, 4, 8, 8]),
+      ],
+    }),
+  );
+  await expectInputError(
+    readLabelMask({ id: 'osm', imagePath: '', labelPath: unknownPath }, size, classMap),
+    unknownPath,
+    /^features\[1\]\.properties\.building: unknown class 'church' \(known: yes, house, shed, roof\)/,
+  );
+  const { defaultClass: _, ...withoutDefault } = classMap;
+  await expectInputError(
+    readLabelMask({ id: 'osm', imagePath: '', labelPath }, size, withoutDefault),
+    labelPath,
+    /^features\[3\]: no class \(building absent or empty\) and the class file gives no "defaultClass"/,
+  );
+});
+
+test('xBD: classProperty names the property to read (feature_type); features without it take defaultClass', async () => {
+  const buildings = [
+    { feature_type: 'building', subtype: 'destroyed', box: [1, 1, 6, 5], value: 1 },
+    { feature_type: '', subtype: 'no-damage', box: [8, 1, 14, 5], value: 255 },
+    { subtype: 'minor-damage', box: [1, 7, 6, 12], value: 255 },
+    { feature_type: 'building', box: [8, 7, 14, 12], value: 1 },
+  ];
+  const wkt = ([x0, y0, x1, y1]: number[]) =>
+    `POLYGON ((${x0} ${y0}, ${x1} ${y0}, ${x1} ${y1}, ${x0} ${y1}, ${x0} ${y0}))`;
+  const labelPath = join(scratch, 'feature-type.json');
+  writeFileSync(
+    labelPath,
+    JSON.stringify({
+      features: {
+        lng_lat: [],
+        xy: buildings.map(({ box, value: _, ...properties }) => ({ properties, wkt: wkt(box) })),
+      },
+    }),
+  );
+  const size = { width: 16, height: 14 };
+  const mask = await readLabelMask({ id: 't', imagePath: '', labelPath }, size, {
+    ...buildingMap(),
+    ids: new Map<string, number>([
+      ['building', 1],
+      ['unknown', 255],
+    ]),
+    classProperty: 'feature_type',
+    defaultClass: 'unknown',
+  });
+  const expected = new Uint8Array(size.width * size.height);
+  for (const { box, value } of buildings) {
+    const [x0, y0, x1, y1] = box as [number, number, number, number];
+    for (let y = y0; y < y1; y++) expected.fill(value, y * size.width + x0, y * size.width + x1);
+  }
+  assert.equal(mask.data, expected);
+});
+
 test('PNG masks: class-index masks read back as written; colour masks map colours to classes', async () => {
   const mask = await readLabelMask(xbdPair(xbdFiles[2]!), size1024, xbdClassMap());
   const indexPng = join(scratch, 'index.png');
@@ -284,7 +403,7 @@ test('bad label input: each problem is an InputError naming the file and what is
     (j) => {
       j.features.xy[0].properties.subtype = 'flooded';
     },
-    /features\.xy\[0\]: unknown class 'flooded'/,
+    /features\.xy\[0\]\.properties\.subtype: unknown class 'flooded'/,
   );
   await badXbd(
     'outside.json',

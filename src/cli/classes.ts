@@ -12,9 +12,10 @@ const fallbackColour = (id: number): [number, number, number] =>
 
 /**
  * Resolves `--classes`: a preset name (`xbd`), a LabelMe `class_names.txt`, or a JSON file `{ "names": [...], "colors"?: [[r,g,b], ...],
- * "labels"?: { "label in files": id or "ignore" }, "ignoreColors"?: [[r,g,b], ...], "defaultClass"?: "label" }`. Without `labels`,
- * each name labels its own class; colour-mask pixels of an `ignoreColors` colour are ignored; GeoJSON features
- * without a class property take `defaultClass`.
+ * "labels"?: { "label in files": id or "ignore" }, "ignoreColors"?: [[r,g,b], ...], "classProperty"?: "property",
+ * "defaultClass"?: "label" }`. Without `labels`, each name labels its own class; colour-mask pixels of an
+ * `ignoreColors` colour are ignored; GeoJSON and xBD features take their label from the `classProperty`
+ * property, and those where it is absent or empty take `defaultClass`.
  *
  * @example
  * ```ts
@@ -41,6 +42,7 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
     colors?: unknown;
     labels?: unknown;
     ignoreColors?: unknown;
+    classProperty?: unknown;
     defaultClass?: unknown;
   };
   try {
@@ -52,7 +54,7 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       { cause: error },
     );
   }
-  const { names, colors, labels, ignoreColors, defaultClass } = data;
+  const { names, colors, labels, ignoreColors, classProperty, defaultClass } = data;
   if (!Array.isArray(names) || names.length < 2 || names.some((n) => typeof n !== 'string'))
     throw new InputError(spec, '"names" must be an array of at least 2 class names, background first');
   if (names.length > 255)
@@ -79,6 +81,12 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       `"ignoreColors" must be a list of [r, g, b] colours (0-255), got ${JSON.stringify(ignoreColors)}`,
     );
   }
+  if (classProperty !== undefined && (typeof classProperty !== 'string' || classProperty === '')) {
+    throw new InputError(
+      spec,
+      `"classProperty" must name the feature property that holds the class, got ${JSON.stringify(classProperty)}`,
+    );
+  }
   if (defaultClass !== undefined && (typeof defaultClass !== 'string' || !ids.has(defaultClass))) {
     throw new InputError(
       spec,
@@ -95,6 +103,7 @@ export async function resolveClassMap(spec: string): Promise<ClassMap> {
       return isColour(colour) ? colour : fallbackColour(id);
     }),
     ...(ignoreColors ? { ignoreColors } : {}),
+    ...(classProperty === undefined ? {} : { classProperty }),
     ...(defaultClass === undefined ? {} : { defaultClass }),
   };
 }

@@ -14,8 +14,14 @@ export interface ClassMap {
   /** Colours of RGB colour masks that mean "ignore" (unlabelled, no data, a stray border), read as `ignoreValue`. */
   ignoreColors?: Array<[number, number, number]>;
   /**
-   * Label name of GeoJSON features that carry no class property (OpenStreetMap footprints have none);
-   * without it such a feature is an error.
+   * The feature property that holds the label name in GeoJSON and xBD files (`building` for OpenStreetMap
+   * footprints, whose values are `yes`, `house`, ...); without it GeoJSON reads the first of `class`,
+   * `label`, `subtype`, `name` that is set, and xBD reads `subtype`.
+   */
+  classProperty?: string;
+  /**
+   * Label name of GeoJSON and xBD features whose class property is absent or empty (OpenStreetMap footprints
+   * have none); without it such a GeoJSON feature is an error and an xBD one is a building.
    */
   defaultClass?: string;
   /**

@@ -2,14 +2,9 @@ import { InputError } from '../errors.js';
 import type { GeoReference } from '../types.js';
 import type { ClassMap } from './classMap.js';
 import { checkedShape, ringFromPoints, type ShapeOptions } from './geometry.js';
-import { classValue, describeValue, isObject } from './labelFile.js';
-import {
-  crsTransform,
-  geoJsonCrs,
-  mapToPixel,
-  type PointTransform,
-  transformRings,
-} from './mapCoordinates.js';
+import { describeValue, featureClassValue, isObject } from './labelFile.js';
+import { geoJsonCrs, type PointTransform } from './mapCoordinates.js';
+import { mapShapeOnRaster, mapToRasterPixels } from './mapShapes.js';
 import type { LabelShape } from './rasterize.js';
 
 /** Feature properties that may name the class, tried in this order. */
@@ -21,7 +16,7 @@ export function isGeoJsonLabel(json: unknown): boolean {
 }
 
 /** The transform from a GeoJSON file's map coordinates (its `crs`, WGS 84 by default) to the raster's pixels. */
-function mapToRasterPixels(
+function geoJsonToRasterPixels(
   json: Record<string, unknown>,
   file: string,
   georeference: GeoReference,
@@ -29,40 +24,13 @@ function mapToRasterPixels(
   const labelCrs = geoJsonCrs(json);
   if (labelCrs === undefined)
     throw new InputError(file, `crs ${describeValue(json.crs)} names no EPSG code or CRS84`);
-  let toRasterCrs: PointTransform;
-  try {
-    toRasterCrs = crsTransform(labelCrs, georeference.epsg);
-  } catch (error) {
-    throw new InputError(
-      file,
-      `cannot map EPSG:${labelCrs} onto the raster's EPSG:${georeference.epsg}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const toPixel = mapToPixel(georeference);
-  return (x, y) => toPixel(...toRasterCrs(x, y));
-}
-
-/** True when some point of the rings lies within the image's bounds or the rings' bounding box spans it. */
-function boundsMeetImage(rings: readonly number[][], size: { width: number; height: number }): boolean {
-  let minX = Infinity,
-    minY = Infinity,
-    maxX = -Infinity,
-    maxY = -Infinity;
-  for (const ring of rings) {
-    for (let i = 0; i < ring.length; i += 2) {
-      minX = Math.min(minX, ring[i]!);
-      maxX = Math.max(maxX, ring[i]!);
-      minY = Math.min(minY, ring[i + 1]!);
-      maxY = Math.max(maxY, ring[i + 1]!);
-    }
-  }
-  return maxX > 0 && maxY > 0 && minX < size.width && minY < size.height;
+  return mapToRasterPixels(file, labelCrs, georeference);
 }
 
 /**
- * The shapes of a GeoJSON FeatureCollection: Polygon and MultiPolygon geometries, class from the first of
- * the `class`, `label`, `subtype`, `name` properties (or the class map's `defaultClass` when none is set).
+ * The shapes of a GeoJSON FeatureCollection: Polygon and MultiPolygon geometries, class from the class map's
+ * `classProperty`, else the first of the `class`, `label`, `subtype`, `name` properties that is set (the class
+ * map's `defaultClass` where it is absent or empty).
  *
  * Without `georeference` the coordinates are pixels (x right, y down). With it (the image is a georeferenced
  * raster) they are map coordinates in the file's `crs` (WGS 84 longitude/latitude when it names none, as RFC
@@ -78,7 +46,7 @@ export function geoJsonShapes(
 ): LabelShape[] {
   if (!isGeoJsonLabel(json)) throw new InputError(file, 'not a GeoJSON FeatureCollection');
   const toPixel = options.georeference
-    ? mapToRasterPixels(json as Record<string, unknown>, file, options.georeference)
+    ? geoJsonToRasterPixels(json as Record<string, unknown>, file, options.georeference)
     : undefined;
   const shapes: LabelShape[] = [];
   (json as { features: unknown[] }).features.forEach((feature, index) => {
@@ -86,11 +54,7 @@ export function geoJsonShapes(
     if (!isObject(feature) || !isObject(feature.geometry))
       throw new InputError(file, `${where}: geometry missing`);
     const properties = isObject(feature.properties) ? feature.properties : {};
-    const name =
-      GEOJSON_CLASS_PROPERTIES.map((key) => properties[key]).find(
-        (v) => v !== undefined && v !== null && v !== '',
-      ) ?? classMap.defaultClass;
-    const value = classValue(classMap, name, file, where);
+    const value = featureClassValue(classMap, properties, GEOJSON_CLASS_PROPERTIES, file, where);
     const { type, coordinates } = feature.geometry;
     const polygons = type === 'Polygon' ? [coordinates] : type === 'MultiPolygon' ? coordinates : undefined;
     if (!Array.isArray(polygons))
@@ -102,16 +66,9 @@ export function geoJsonShapes(
       if (!Array.isArray(polygon))
         throw new InputError(file, `${where}: polygon coordinates are not an array`);
       const rings = polygon.map((ring: unknown) => ringFromPoints(ring, file, where));
-      if (!toPixel) {
-        const shape = checkedShape({ rings, value }, size, file, where, options);
-        if (shape) shapes.push(shape);
-        continue;
-      }
-      const pixelRings = transformRings(rings, toPixel);
-      if (!boundsMeetImage(pixelRings, size)) continue;
-      const shape = checkedShape({ rings: pixelRings, value }, size, file, where, options, {
-        tolerance: Infinity,
-      });
+      const shape = toPixel
+        ? mapShapeOnRaster(rings, value, toPixel, size, file, where, options)
+        : checkedShape({ rings, value }, size, file, where, options);
       if (shape) shapes.push(shape);
     }
   });

@@ -85,6 +85,31 @@ export function classValue(classMap: ClassMap, name: unknown, file: string, wher
   return value;
 }
 
+/**
+ * The class value of a feature from its properties: the class map's `classProperty` when it names one, else
+ * the first of `keys` that is set; a feature where that is absent, null or empty takes the class map's
+ * `defaultClass`. A value no label names is an InputError naming the file, the property and the value.
+ */
+export function featureClassValue(
+  classMap: ClassMap,
+  properties: Record<string, unknown>,
+  keys: readonly string[],
+  file: string,
+  where: string,
+): number {
+  const searched = classMap.classProperty === undefined ? keys : [classMap.classProperty];
+  const key = searched.find(
+    (k) => properties[k] !== undefined && properties[k] !== null && properties[k] !== '',
+  );
+  if (key !== undefined) return classValue(classMap, properties[key], file, `${where}.properties.${key}`);
+  if (classMap.defaultClass === undefined)
+    throw new InputError(
+      file,
+      `${where}: no class (${searched.join(', ')} absent or empty) and the class file gives no "defaultClass"`,
+    );
+  return classValue(classMap, classMap.defaultClass, file, where);
+}
+
 /** An InputError when a label declares another size than the image it belongs to. */
 export function checkDeclaredSize(
   file: string,

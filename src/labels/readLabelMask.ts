@@ -44,7 +44,7 @@ export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFor
  * @param options `format` forces a format (default `auto`); `degenerateShapes: 'skip'` leaves out shapes
  *   with fewer than 3 distinct points or zero area (reporting each to `onSkippedShape`) instead of failing;
  *   `georeference` (the image's, for a georeferenced raster) makes GeoJSON coordinates map coordinates
- *   (see `geoJsonShapes`).
+ *   (see `geoJsonShapes`) and reads xBD's `lng_lat` polygons instead of its pixel `xy` ones (see `xbdShapes`).
  * @throws InputError naming the label file and the problem.
  */
 export async function readLabelMask(

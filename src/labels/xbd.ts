@@ -1,7 +1,10 @@
 import { InputError } from '../errors.js';
+import type { GeoReference } from '../types.js';
 import type { ClassMap } from './classMap.js';
 import { checkedShape, closedRingWithoutRepeat, type ShapeOptions } from './geometry.js';
-import { checkDeclaredSize, classValue, isObject } from './labelFile.js';
+import { checkDeclaredSize, featureClassValue, isObject } from './labelFile.js';
+import { WGS84 } from './mapCoordinates.js';
+import { mapShapeOnRaster, mapToRasterPixels } from './mapShapes.js';
 import type { LabelShape } from './rasterize.js';
 
 /** True when parsed JSON looks like an xBD / xView2 label file. */
@@ -11,31 +14,53 @@ export function isXbdLabel(json: unknown): boolean {
 
 /**
  * The shapes of an xBD / xView2 label file: one per `features.xy[]` POLYGON (one per part of a
- * MULTIPOLYGON), holes kept as inner rings, class from `properties.subtype` (`feature_type` when a file
- * has no subtype, as the pre-disaster files do: those map to the class named `building` if the class map
- * has one, else to `no-damage`).
+ * MULTIPOLYGON), holes kept as inner rings, class from `properties.subtype` (or the class map's
+ * `classProperty`). Where that is absent or empty, as in the pre-disaster files, the class is the class map's
+ * `defaultClass`, else the class named `building` if the map has one, else `no-damage`.
+ *
+ * With `georeference` (the image is a georeferenced raster, such as xBD's GeoTIFFs) and `features.lng_lat`
+ * non-empty, the shapes are its WGS 84 longitude/latitude polygons projected onto the raster's pixel grid
+ * instead, as GeoJSON in map coordinates is: a polygon that misses the raster is left out, one crossing its edge
+ * is clipped.
  */
 export function xbdShapes(
   json: unknown,
   file: string,
   size: { width: number; height: number },
   classMap: ClassMap,
-  options: ShapeOptions = {},
+  options: ShapeOptions & { georeference?: GeoReference } = {},
 ): LabelShape[] {
   if (!isXbdLabel(json)) throw new InputError(file, 'not an xBD label file (no features.xy array)');
-  const root = json as { features: { xy: unknown[] }; metadata?: Record<string, unknown> };
+  const root = json as {
+    features: { xy: unknown[]; lng_lat?: unknown };
+    metadata?: Record<string, unknown>;
+  };
   if (isObject(root.metadata))
     checkDeclaredSize(file, { width: root.metadata.width, height: root.metadata.height }, size);
+  // Pre-disaster files have no subtype: their features are buildings, undamaged where the map has no `building`.
+  const withBuildingDefault: ClassMap = {
+    ...classMap,
+    defaultClass: classMap.defaultClass ?? (classMap.ids.has('building') ? 'building' : 'no-damage'),
+  };
+  const { lng_lat: lngLat } = root.features;
+  const toPixel =
+    options.georeference && Array.isArray(lngLat) && lngLat.length > 0
+      ? mapToRasterPixels(file, WGS84, options.georeference)
+      : undefined;
+  const [listName, features] = toPixel
+    ? ['features.lng_lat', lngLat as unknown[]]
+    : ['features.xy', root.features.xy];
   const shapes: LabelShape[] = [];
-  root.features.xy.forEach((feature, index) => {
-    const where = `features.xy[${index}]`;
+  features.forEach((feature, index) => {
+    const where = `${listName}[${index}]`;
     if (!isObject(feature) || typeof feature.wkt !== 'string')
       throw new InputError(file, `${where}: wkt missing`);
     const properties = isObject(feature.properties) ? feature.properties : {};
-    const subtype = properties.subtype ?? (classMap.ids.has('building') ? 'building' : 'no-damage');
-    const value = classValue(classMap, subtype, file, where);
+    const value = featureClassValue(withBuildingDefault, properties, ['subtype'], file, where);
     for (const polygon of parsePolygons(feature.wkt, file, where)) {
-      const shape = checkedShape({ rings: polygon, value }, size, file, where, options);
+      const shape = toPixel
+        ? mapShapeOnRaster(polygon, value, toPixel, size, file, where, options)
+        : checkedShape({ rings: polygon, value }, size, file, where, options);
       if (shape) shapes.push(shape);
     }
   });

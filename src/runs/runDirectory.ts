@@ -17,6 +17,8 @@ export interface RunManifest {
     ignoreValue: number;
     ids: Record<string, number>;
     ignoreColors?: Array<[number, number, number]>;
+    classProperty?: string;
+    defaultClass?: string;
   };
   tileSize: number;
   /**
@@ -58,27 +60,34 @@ export async function writeRunManifest(runDir: string, manifest: RunManifest): P
   await writeFile(runPaths(runDir).manifest, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
-/** A class map as a run's manifest stores it (JSON: the label ids as an object). */
+/**
+ * A class map as a run's manifest stores it (JSON: the label ids as an object), with what eval and predict
+ * need to read label files as training did.
+ */
 export function manifestClasses(classMap: ClassMap): RunManifest['classes'] {
-  const { names, colors, ignoreValue, ids, ignoreColors } = classMap;
+  const { names, colors, ignoreValue, ids, ignoreColors, classProperty, defaultClass } = classMap;
   return {
     names,
     colors,
     ignoreValue,
     ids: Object.fromEntries(ids),
     ...(ignoreColors ? { ignoreColors } : {}),
+    ...(classProperty === undefined ? {} : { classProperty }),
+    ...(defaultClass === undefined ? {} : { defaultClass }),
   };
 }
 
 /** The class map a run was trained with. */
 export function manifestClassMap(manifest: RunManifest): ClassMap {
-  const { names, colors, ignoreValue, ids, ignoreColors } = manifest.classes;
+  const { names, colors, ignoreValue, ids, ignoreColors, classProperty, defaultClass } = manifest.classes;
   return {
     names,
     colors,
     ignoreValue,
     ids: new Map(Object.entries(ids)),
     ...(ignoreColors ? { ignoreColors } : {}),
+    ...(classProperty === undefined ? {} : { classProperty }),
+    ...(defaultClass === undefined ? {} : { defaultClass }),
   };
 }
 
