@@ -67,18 +67,31 @@ test('COCO as crowdAI writes it: a multi-image label file pairs with each image 
   }
 });
 
-test('unpaired images and labels are reported, all image extensions pair', async () => {
+test('unpaired images and labels are reported, all image and label extensions pair', async () => {
   const root = mkdtempSync(join(tmpdir(), 'segstream-pair-'));
   mkdirSync(join(root, 'images', 'nested'), { recursive: true });
   mkdirSync(join(root, 'labels'));
-  for (const name of ['a.png', 'b.JPG', 'c.jpeg', 'nested/d.tif', 'e.tiff', 'lonely.png', 'notes.txt'])
+  for (const name of [
+    'a.png',
+    'b.JPG',
+    'c.jpeg',
+    'nested/d.tif',
+    'e.tiff',
+    'f.tif',
+    'lonely.png',
+    'notes.txt',
+  ])
     writeFileSync(join(root, 'images', name), 'x');
-  for (const name of ['a.json', 'b.json', 'c.json', 'd.json', 'e.png', 'orphan.json'])
+  for (const name of ['a.json', 'b.json', 'c.json', 'd.json', 'e.png', 'f.geojson', 'orphan.json'])
     writeFileSync(join(root, 'labels', name), 'x');
   const result = await pairFiles({ imagesDir: join(root, 'images'), labelsDir: join(root, 'labels') });
   assert.equal(
     result.pairs.map((p) => p.id),
-    ['a', 'b', 'c', 'd', 'e'],
+    ['a', 'b', 'c', 'd', 'e', 'f'],
+  );
+  assert.ok(
+    result.pairs.find((p) => p.id === 'f')!.labelPath.endsWith('f.geojson'),
+    'GeoJSON labels may end .geojson',
   );
   assert.equal(result.imagesWithoutLabels, [join(root, 'images', 'lonely.png')]);
   assert.equal(result.labelsWithoutImages, [join(root, 'labels', 'orphan.json')]);

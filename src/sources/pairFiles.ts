@@ -6,7 +6,7 @@ import type { LabelledPair } from '../types.js';
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'tif', 'tiff'] as const;
 
 /** Label file extensions that are paired by default (JSON labels and PNG masks). */
-export const LABEL_EXTENSIONS = ['json', 'png'] as const;
+export const LABEL_EXTENSIONS = ['json', 'geojson', 'png'] as const;
 
 /**
  * Lists the images a multi-image label file (COCO) describes, as the keys written in the file (its
@@ -20,7 +20,7 @@ export interface PairFilesOptions {
   imagesDir: string;
   /** Folder holding the label files (searched recursively). */
   labelsDir: string;
-  /** Label file extensions to consider, without dot. Default `['json', 'png']`. */
+  /** Label file extensions to consider, without dot. Default `['json', 'geojson', 'png']`. */
   labelExtensions?: readonly string[];
   /**
    * Reads the image keys of a label file that describes many images (COCO). Without it every label file
