@@ -17,7 +17,8 @@ import type { LabelledPair, TensorBatch } from '../src/types.js';
 export const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(benchDir, '..', '..');
 export const xbdDir = resolve(root, '..', 'shared', 'data', 'xbd');
-export const peerDir = resolve(root, '..', 'shared', 'bench');
+/** The peers' folder; SEGSTREAM_PEER_DIR names another (the GPU pack carries its own copy, having no ../shared). */
+export const peerDir = process.env.SEGSTREAM_PEER_DIR ?? resolve(root, '..', 'shared', 'bench');
 /** Debian's python3, which has python3-opencv and python3-torch, ahead of any other on the PATH. */
 export const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
@@ -75,38 +76,57 @@ export async function drainBatches(
 export interface TorchUNetSpeed {
   train: number;
   forward: number;
+  /** Where PyTorch ran, as the peer's device wrapper names it: `cpu` or `cuda (<GPU name>)`. */
+  device: string;
 }
 
-/** Images/s of the PyTorch peer UNet at 256x256, batch 4, 5 classes; a sentence when it could not run. */
-export function torchUNetPeer(threads: number, steps: number): TorchUNetSpeed | string {
+export interface TorchUNetRun {
+  threads: number;
+  steps: number;
+  batch: number;
+  size: number;
+  /** `cpu`, or `auto`: CUDA where PyTorch sees a GPU, else the CPU (through bench/torch_on_device.py). */
+  device: 'cpu' | 'auto';
+}
+
+/** Images/s of the PyTorch peer UNet with 5 classes; a sentence when it could not run. */
+export function torchUNetPeer(run: TorchUNetRun): TorchUNetSpeed | string {
+  const peerArgs = [
+    resolve(peerDir, 'ref_unet_torch.py'),
+    ...[
+      '--batch',
+      run.batch,
+      '--size',
+      run.size,
+      '--classes',
+      5,
+      '--threads',
+      run.threads,
+      '--steps',
+      run.steps,
+    ].map(String),
+  ];
+  // The shared peer has no device option: the wrapper moves it to the GPU from outside.
+  const args =
+    run.device === 'cpu' ? peerArgs : [resolve(root, 'bench', 'torch_on_device.py'), run.device, ...peerArgs];
   try {
-    const out = execFileSync(
-      python,
-      [
-        resolve(peerDir, 'ref_unet_torch.py'),
-        '--batch',
-        '4',
-        '--size',
-        '256',
-        '--classes',
-        '5',
-        '--threads',
-        String(threads),
-        '--steps',
-        String(steps),
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const out = execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const match = out.match(/train ([\d.]+) images\/s, forward ([\d.]+) images\/s/);
+    const device = out.match(/^peer device: (.+)$/m)?.[1] ?? 'cpu';
     return match
-      ? { train: Number(match[1]), forward: Number(match[2]) }
+      ? { train: Number(match[1]), forward: Number(match[2]), device }
       : `unexpected peer output: ${out.trim()}`;
   } catch (error) {
-    return `PyTorch peer not run (${String((error as { stderr?: string }).stderr ?? error)
-      .split('\n')
-      .filter(Boolean)
-      .pop()}); install with apt-get install -y python3-torch`;
+    return `PyTorch peer not run (${lastErrorLine(error)}); install with apt-get install -y python3-torch`;
   }
+}
+
+/** What went wrong in a failed child process, in one line: its last stderr line naming an error, else its last line. */
+export function lastErrorLine(error: unknown): string {
+  const lines = String((error as { stderr?: string }).stderr ?? error)
+    .split('\n')
+    .filter(Boolean);
+  return [...lines].reverse().find((line) => line.includes('Error')) ?? lines.pop() ?? String(error);
 }
 
 /**

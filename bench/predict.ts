@@ -53,7 +53,7 @@ await timePrediction(
 
 // The peer with as many threads as cores, as the backends use by default.
 const threads = availableParallelism();
-const peer = torchUNetPeer(threads, 3);
+const peer = torchUNetPeer({ threads, steps: 3, batch: 4, size: 256, device: 'cpu' });
 if (typeof peer === 'string') {
   console.log(peer);
 } else {

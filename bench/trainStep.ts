@@ -63,15 +63,31 @@ function step(): void {
   });
 }
 
+/**
+ * Waits for the work queued so far: GPU backends return from a step before the GPU has run it, and reading a
+ * weight the step updated waits for all of it. (webgpu in Node has no dataSync: it needs an OffscreenCanvas.)
+ */
+async function finished(): Promise<void> {
+  await network.trainableWeights[0]!.read().data();
+}
+
+/** One forward pass, with its output read back as a caller of predict would. */
+async function forward(): Promise<void> {
+  const output = tf.tidy(() => network.predict(images) as tf.Tensor);
+  await output.data();
+  output.dispose();
+}
+
 step(); // warm-up: kernel setup and first allocations
+await finished();
 let started = performance.now();
 for (let i = 0; i < steps; i++) step();
+await finished();
 const trainImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
-// Nothing is returned from tidy: returning the values would make it walk every one of them looking for tensors.
-tf.tidy(() => void (network.predict(images) as tf.Tensor).dataSync());
+await forward();
 started = performance.now();
 // As many forward passes as training steps, as the PyTorch peer times.
-for (let i = 0; i < steps; i++) tf.tidy(() => void (network.predict(images) as tf.Tensor).dataSync());
+for (let i = 0; i < steps; i++) await forward();
 const forwardImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
 console.log(
   JSON.stringify({
