@@ -55,6 +55,22 @@ async function trainFourBandRun(name: string, extraArgs: string[] = []): Promise
   return runDir;
 }
 
+/** `stream-train predict` of a run over the 4-band set into `out`, on wasm, with extra flags. */
+function predictFourBand(runDir: string, out: string, extraArgs: string[] = []) {
+  return run(join(PROJECT_ROOT, 'bin', 'stream-train'), [
+    'predict',
+    '--run',
+    runDir,
+    '--images',
+    fourBand.imagesDir,
+    '--out',
+    out,
+    '--backend',
+    'wasm',
+    ...extraArgs,
+  ]);
+}
+
 test('a set of 4-band 16-bit GeoTIFFs trains a UNet of 4 input channels (augmented, shuffled) with no tensor left behind', async () => {
   await selectBackend({ backend: 'wasm' });
   const before = tf.memory().numTensors;
@@ -132,21 +148,10 @@ test('a run whose images have different band counts is refused, naming the odd i
 
 test('stream-train train records the band count in run.json; predict rebuilds the model and predicts the 4-band rasters', async () => {
   const runDir = await trainFourBandRun('run');
-  const cli = join(PROJECT_ROOT, 'bin', 'stream-train');
   const manifest = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
   assert.equal(manifest.input, { channels: 4 });
   const out = join(scratch, 'predicted');
-  const { stderr } = await run(cli, [
-    'predict',
-    '--run',
-    runDir,
-    '--images',
-    fourBand.imagesDir,
-    '--out',
-    out,
-    '--backend',
-    'wasm',
-  ]);
+  const { stderr } = await predictFourBand(runDir, out);
   assert.match(
     stderr,
     /scene-0: 64x64, \d+ windows -> scene-0\.classes\.png, scene-0\.overlay\.png, scene-0\.classes\.tif/,
@@ -174,34 +179,14 @@ test('bands and their ranges from a config file select what train and predict re
     },
   });
   const out = join(scratch, 'predicted-bands');
-  const { stderr } = await run(cli, [
-    'predict',
-    '--run',
-    runDir,
-    '--images',
-    fourBand.imagesDir,
-    '--out',
-    out,
-    '--backend',
-    'wasm',
-  ]);
+  const { stderr } = await predictFourBand(runDir, out);
   assert.match(
     stderr,
     /scene-2: 64x64, \d+ windows -> scene-2\.classes\.png, scene-2\.overlay\.png, scene-2\.classes\.tif/,
   );
-  const refused = await run(cli, [
-    'predict',
-    '--run',
-    runDir,
-    '--images',
-    fourBand.imagesDir,
-    '--out',
-    out,
-    '--backend',
-    'wasm',
-    '--bands',
-    '1',
-  ]).catch((error: { stderr: string }) => error);
+  const refused = await predictFourBand(runDir, out, ['--bands', '1']).catch(
+    (error: { stderr: string }) => error,
+  );
   assert.match((refused as { stderr: string }).stderr, /the model takes 2 channels, the image has 1/);
   const badBand = await run(cli, [
     'predict',
