@@ -116,9 +116,9 @@ test('prepare writes one single-channel class-index PNG per xBD image and counts
   assert.equal(new Uint8Array(written), direct.data);
 });
 
-test('npx stream-train prepare on LabelMe files with class_names.txt prints the per-class table', () => {
-  const outDir = join(scratch, 'labelme');
-  const output = execFileSync(
+/** `stream-train prepare` of the LabelMe set with its class_names.txt into `outDir`; returns what it printed. */
+function prepareLabelMe(outDir: string, extraArgs: string[]): string {
+  return execFileSync(
     process.execPath,
     [
       join(PROJECT_ROOT, 'bin', 'stream-train'),
@@ -131,10 +131,15 @@ test('npx stream-train prepare on LabelMe files with class_names.txt prints the 
       join(labelMe, 'class_names.txt'),
       '--out',
       outDir,
-      '--previews',
+      ...extraArgs,
     ],
     { encoding: 'utf8' },
   );
+}
+
+test('npx stream-train prepare on LabelMe files with class_names.txt prints the per-class table', () => {
+  const outDir = join(scratch, 'labelme');
+  const output = prepareLabelMe(outDir, ['--previews']);
   assert.match(output, 'wrote 3 masks');
   assert.match(output, /destroyed\s+[1-9]\d*/);
   assert.match(output, /ignore\s+\d+/);
@@ -143,30 +148,16 @@ test('npx stream-train prepare on LabelMe files with class_names.txt prints the 
 
 test('prepare --tiles png,npy writes every tile of every split, each the crop of its image and mask', async () => {
   const outDir = join(scratch, 'labelme-tiles');
-  const output = execFileSync(
-    process.execPath,
-    [
-      join(PROJECT_ROOT, 'bin', 'stream-train'),
-      'prepare',
-      '--images',
-      join(labelMe, 'images'),
-      '--labels',
-      join(labelMe, 'labels'),
-      '--classes',
-      join(labelMe, 'class_names.txt'),
-      '--out',
-      outDir,
-      '--tiles',
-      'png,npy',
-      '--tile-size',
-      '128',
-      '--stride',
-      '96',
-      '--edge',
-      'shift',
-    ],
-    { encoding: 'utf8' },
-  );
+  const output = prepareLabelMe(outDir, [
+    '--tiles',
+    'png,npy',
+    '--tile-size',
+    '128',
+    '--stride',
+    '96',
+    '--edge',
+    'shift',
+  ]);
   const grid = tileGrid({ size: 128, stride: 96, edge: 'shift' });
   let expected = 0;
   for (const file of readdirSync(join(labelMe, 'images'))) {
