@@ -18,6 +18,7 @@ import { maskToPolygons } from '../src/predict/maskToPolygons.js';
 import { geoTiffTags, writeClassGeoTiff } from '../src/predict/writeClassGeoTiff.js';
 import type { ClassMask, GeoReference } from '../src/types.js';
 import { GEO_KAMPALA_DIR } from './helpers/data.js';
+import { mapCoordinateOverlap } from './helpers/geoData.js';
 import { realDataTest, testUnlessMissing } from './helpers/skips.js';
 
 const run = promisify(execFile);
@@ -416,23 +417,14 @@ realDataTest(
       );
       const polygonsPath = join(scratch, `${id}.predicted.json`);
       await writeMapPolygons(maskToPolygons(mask), polygonsPath, buildings(), image.georeference!, 'wgs84');
-      // Both in map coordinates, compared on a grid 4x finer than the chip's: an independent sampling of the areas.
-      const [t0, a, b, t3, d, e] = image.georeference!.transform;
-      const fine: GeoReference = { transform: [t0, a / 4, b / 4, t3, d / 4, e / 4], epsg: 4326 };
-      const size = { width: mask.width * 4, height: mask.height * 4 };
-      const labelled = await readLabelMask({ id, imagePath: '', labelPath }, size, buildings(), {
-        georeference: fine,
-      });
-      const predicted = await readLabelMask(
-        { id, imagePath: '', labelPath: polygonsPath },
-        size,
+      const overlap = await mapCoordinateOverlap(
+        { labelled: labelPath, predicted: polygonsPath },
+        image.georeference!,
+        mask,
         buildings(),
-        { georeference: fine },
       );
-      labelled.data.forEach((v, i) => {
-        intersection += v & predicted.data[i]!;
-        union += v | predicted.data[i]!;
-      });
+      intersection += overlap.intersection;
+      union += overlap.union;
     }
     const iou = intersection / union;
     console.log(

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeArrayBuffer } from 'geotiff';
 import type { ClassMap } from '../../src/labels/classMap.js';
+import { readLabelMask } from '../../src/labels/readLabelMask.js';
 import { writeMapPolygons } from '../../src/predict/mapPolygons.js';
 import { maskToPolygons } from '../../src/predict/maskToPolygons.js';
 import { geoTiffTags } from '../../src/predict/writeClassGeoTiff.js';
@@ -18,6 +19,38 @@ export const buildingClasses = (): ClassMap => ({
     [255, 0, 0],
   ],
 });
+
+/**
+ * Building pixels shared by two GeoJSON files in map coordinates (labels, predicted polygons), both rasterized
+ * on the raster's grid made `scale` times finer: an area comparison that does not go through the pixels the
+ * prediction was made on.
+ */
+export async function mapCoordinateOverlap(
+  labelPaths: { labelled: string; predicted: string },
+  georeference: GeoReference,
+  size: { width: number; height: number },
+  classMap: ClassMap,
+  scale = 4,
+): Promise<{ intersection: number; union: number; labelled: number; pixels: number }> {
+  const [x0, a, b, y0, d, e] = georeference.transform;
+  const fine: GeoReference = {
+    ...georeference,
+    transform: [x0, a / scale, b / scale, y0, d / scale, e / scale],
+  };
+  const fineSize = { width: size.width * scale, height: size.height * scale };
+  const read = (labelPath: string) =>
+    readLabelMask({ id: labelPath, imagePath: '', labelPath }, fineSize, classMap, { georeference: fine });
+  const [labelled, predicted] = [await read(labelPaths.labelled), await read(labelPaths.predicted)];
+  const overlap = { intersection: 0, union: 0, labelled: 0, pixels: labelled.data.length };
+  labelled.data.forEach((value, i) => {
+    const isLabelled = value === 1;
+    const isPredicted = predicted.data[i] === 1;
+    overlap.intersection += isLabelled && isPredicted ? 1 : 0;
+    overlap.union += isLabelled || isPredicted ? 1 : 0;
+    overlap.labelled += isLabelled ? 1 : 0;
+  });
+  return overlap;
+}
 
 /** Options of {@link writeMultibandRasterSet}. */
 export interface MultibandRasterSetOptions {
