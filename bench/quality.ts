@@ -305,27 +305,61 @@ function printTables(results: readonly RunResult[], sides: readonly Side[]): voi
   }
   const gap = (side: Side): number =>
     mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
-  if (sides.includes('pytorch'))
-    console.log(
-      `\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01)`,
+  if (sides.includes('pytorch')) {
+    // Each seed gives both sides the same split, so the per-seed differences are paired: their spread, not
+    // the sides' own, says how well the gap is known.
+    const differences = results
+      .filter((r) => r.side === 'segstream')
+      .flatMap((r) => {
+        const peer = results.find((p) => p.side === 'pytorch' && p.seed === r.seed);
+        return peer ? [r.metrics.meanIoU - peer.metrics.meanIoU] : [];
+      });
+    const meanDifference = mean(differences);
+    const deviation = Math.sqrt(
+      differences.reduce((sum, d) => sum + (d - meanDifference) ** 2, 0) /
+        Math.max(1, differences.length - 1),
     );
+    const halfWidth = (1.96 * deviation) / Math.sqrt(differences.length);
+    console.log(
+      `\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01); ` +
+        `paired over ${differences.length} seeds: ${meanDifference.toFixed(3)} ± ${halfWidth.toFixed(3)} (95%, normal approximation)`,
+    );
+  }
 }
 
+/** What quality.json holds: every run of one task, image count and epoch count, whichever invocation made it. */
+interface SavedRuns {
+  machine: string;
+  task: string;
+  images: number;
+  epochs: number;
+  recipe: typeof RECIPE;
+  results: RunResult[];
+}
+const savedPath = join(work, 'quality.json');
+const saved = await readFile(savedPath, 'utf8').then(
+  (text) => JSON.parse(text) as SavedRuns,
+  () => undefined,
+);
+const seedsOf = (runs: RunResult[]): string =>
+  [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b).join(',');
+
 if (args.report) {
-  const saved = JSON.parse(await readFile(join(work, 'quality.json'), 'utf8')) as {
-    machine: string;
-    task: string;
-    images: number;
-    epochs: number;
-    seeds: number[];
-    results: RunResult[];
-  };
+  if (!saved) throw new Error(`bench:quality --report: ${savedPath} does not exist; run the benchmark first`);
   console.log(
-    `${saved.machine}; ${saved.task}, ${saved.images} images, ${saved.epochs} epochs, seeds ${saved.seeds.join(',')}; ${saved.results.length} runs done`,
+    `${saved.machine}; ${saved.task}, ${saved.images} images, ${saved.epochs} epochs, seeds ${seedsOf(saved.results)}; ${saved.results.length} runs done`,
   );
   printTables(saved.results, [...new Set(saved.results.map((r) => r.side))]);
   process.exit(0);
 }
+// Runs of the same recipe add up over invocations (more seeds later); a side and seed run again replaces its
+// old result. Another task, image count or epoch count starts afresh.
+const sameRecipe =
+  saved?.task === args.task &&
+  saved.images === imageCount &&
+  saved.epochs === epochs &&
+  JSON.stringify(saved.recipe) === JSON.stringify(RECIPE);
+const earlier = sameRecipe ? saved!.results : [];
 console.log(machineLine());
 console.log(
   `bench:quality: ${args.task} (${classMap.names.join(', ')}), ${imageCount} xBD images (first by name), ${epochs} epochs, seeds ${seeds.join(',')}; UNet ${RECIPE.baseFilters} filters depth ${RECIPE.depth}, ${RECIPE.tile} px tiles, batch ${RECIPE.batch}, Adam ${RECIPE.learningRate} constant, flips + quarter turns, sparse cross-entropy, ${RECIPE.threads} threads each`,
@@ -381,27 +415,29 @@ for (const seed of seeds) {
         metrics,
       });
     }
-    await writeFile(
-      join(work, 'quality.json'),
-      JSON.stringify(
-        {
-          machine: machineLine(),
-          task: args.task,
-          images: imageCount,
-          epochs,
-          seeds,
-          recipe: RECIPE,
-          results,
-        },
-        null,
-        2,
-      ),
-    );
+    const kept = earlier.filter((r) => !results.some((done) => done.side === r.side && done.seed === r.seed));
+    const saving: SavedRuns = {
+      machine: machineLine(),
+      task: args.task,
+      images: imageCount,
+      epochs,
+      recipe: RECIPE,
+      results: [...kept, ...results],
+    };
+    await writeFile(savedPath, JSON.stringify(saving, null, 2));
     const last = results.at(-1)!;
     console.log(
       `${side} seed ${seed}: held-out mIoU ${last.metrics.meanIoU.toFixed(3)}, macro F1 ${last.metrics.macro.f1.toFixed(3)}, final train loss ${last.trainLoss.at(-1)!.toFixed(3)} (${((Date.now() - started) / 60000).toFixed(1)} min)`,
     );
   }
 }
-printTables(results, sides);
+const all = [
+  ...earlier.filter((r) => !results.some((done) => done.side === r.side && done.seed === r.seed)),
+  ...results,
+];
+if (earlier.length > 0)
+  console.log(
+    `with the ${earlier.length} earlier runs of this recipe in quality.json: seeds ${seedsOf(all)}`,
+  );
+printTables(all, [...new Set(all.map((r) => r.side))]);
 process.exit(0);
