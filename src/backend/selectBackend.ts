@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { importNativeTensorflow, NativeBackendError } from './nativeTensorflow.js';
 import { wasmHeap } from './wasm/backendHeap.js';
 import { startWasmHelperThreads } from './wasm/helperThread.js';
 import { registerWasmTrainingKernels } from './wasm/registerTrainingKernels.js';
@@ -67,12 +68,12 @@ async function tryBackend(backend: BackendName, forced: boolean, wasmThreads: nu
   switch (backend) {
     case 'tensorflow-gpu':
       // The native packages register the `tensorflow` backend in the shared tfjs-core on import.
-      await import('@tensorflow/tfjs-node-gpu' as string);
+      await importNativeTensorflow('@tensorflow/tfjs-node-gpu');
       return { tfBackend: 'tensorflow' };
     case 'webgpu':
       return { tfBackend: 'webgpu', detail: await startWebgpu(forced) };
     case 'tensorflow':
-      await import('@tensorflow/tfjs-node' as string);
+      await importNativeTensorflow('@tensorflow/tfjs-node');
       return { tfBackend: 'tensorflow' };
     case 'wasm': {
       wasmThreadsStarted ??= await initWasmWithThreads(wasmThreads);
@@ -90,7 +91,9 @@ async function tryBackend(backend: BackendName, forced: boolean, wasmThreads: nu
   }
 }
 
-function firstLine(error: unknown): string {
+/** Why a backend did not run, in a few words for the `backend:` line. */
+function shortReason(error: unknown): string {
+  if (error instanceof NativeBackendError) return error.reason;
   const message = error instanceof Error ? error.message : String(error);
   if (/Cannot find (package|module)/.test(message)) return 'package not installed';
   return message.split('\n')[0] ?? message;
@@ -104,7 +107,7 @@ function firstLine(error: unknown): string {
  * const choice = await selectBackend({ backend: 'auto' });
  * console.error(choice.summary); // "backend: wasm (tensorflow-gpu: package not installed; ...)"
  * ```
- * @throws Error when a forced backend cannot run, naming why.
+ * @throws Error when a forced backend cannot run, naming why (and, for a native package, what to do).
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendChoice> {
   const requested =
@@ -132,7 +135,10 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
         (skipped.length ? ` (${skipped.join('; ')})` : '');
       return { backend, tfBackend, attempts, summary };
     } catch (error) {
-      attempts.push({ backend, ok: false, reason: firstLine(error) });
+      if (error instanceof NativeBackendError && requested !== 'auto') {
+        throw new Error(`backend ${backend} (forced): ${error.message}`);
+      }
+      attempts.push({ backend, ok: false, reason: shortReason(error) });
     }
   }
   const reasons = attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ');
