@@ -7,8 +7,8 @@ import {
   type SkippedItem,
   type SkipReport,
 } from '../errors.js';
-import { readImageHeader } from '../io/decodeImage.js';
-import type { RasterReadOptions } from '../io/geoTiff.js';
+import { isRasterFile, readImageHeader } from '../io/decodeImage.js';
+import { type RasterReadOptions, sharedBandRanges } from '../io/geoTiff.js';
 import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
@@ -52,6 +52,8 @@ export interface TrainPipelineOptions {
   /**
    * Band selection and ranges for multi-band and georeferenced rasters (see `decodeImage`). The model takes
    * as many input channels as the images have (3 for PNG and JPEG, one per selected band for rasters).
+   * Without ranges, the run computes one range per band over all its training rasters (see
+   * `sharedBandRanges`) and reads every image, validation ones included, with them.
    */
   raster?: RasterReadOptions;
   /** [tileSize=256] */
@@ -154,6 +156,11 @@ export interface TrainingRun {
   splits: SplitPairs;
   /** Channels of every image of the run, the model's input channels. */
   inputChannels: number;
+  /**
+   * How the run reads rasters: the given band selection and ranges, or the ranges computed over its training
+   * rasters. What eval and predict must read with (run.json's `input`); undefined when neither applies.
+   */
+  raster?: RasterReadOptions;
   model: tf.LayersModel;
   discriminator?: tf.LayersModel;
   stepsPerEpoch: number;
@@ -235,6 +242,32 @@ async function sharedChannelCount(
 }
 
 /**
+ * The raster read options of a run: the given ones when they hold ranges, else with the ranges shared by
+ * the training split's rasters (see `sharedBandRanges`; none for PNG/JPEG or 8-bit rasters), so that training,
+ * validation, eval and predict map a sample value onto the same 8-bit value in every raster of the survey.
+ */
+async function runRasterOptions(
+  train: readonly LabelledPair[],
+  options: TrainPipelineOptions,
+): Promise<RasterReadOptions | undefined> {
+  if (options.raster?.ranges) return options.raster;
+  const policy = options.onBadInput ?? 'throw';
+  const rasters: string[] = [];
+  for (const { imagePath } of train) {
+    try {
+      if (await isRasterFile(imagePath, options.raster)) rasters.push(imagePath);
+    } catch (error) {
+      // Under `skip` an unreadable image is reported when the source reaches it.
+      handleBadInput(error, policy, undefined);
+    }
+  }
+  const ranges = await sharedBandRanges(rasters, options.raster?.bands, (error) =>
+    handleBadInput(error, policy, undefined),
+  );
+  return ranges ? { ...options.raster, ranges } : options.raster;
+}
+
+/**
  * Sets up a training run that streams straight from image and label folders: pairs the files, splits them
  * by source image, builds the architecture's networks (or restores them from the newest checkpoint), and
  * composes tileBatches -> train. Nothing is read or trained until `events$` is subscribed.
@@ -285,7 +318,10 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     [...splits.train, ...splits.validation, ...splits.test],
     options,
   );
-  const tilesPerEpoch = await countTiles(splits.train, tileSize, options);
+  const raster = await runRasterOptions(splits.train, options);
+  // Every image of the run, validation and samples included, is read with the run's ranges.
+  const reading: TrainPipelineOptions = raster ? { ...options, raster } : options;
+  const tilesPerEpoch = await countTiles(splits.train, tileSize, reading);
   // Micro-batches need whole batches, so a short last batch is left out of each epoch.
   const stepsPerEpoch =
     microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
@@ -332,7 +368,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     classMap: options.classMap,
     readMask: options.readMask,
     ...(options.format ? { format: options.format } : {}),
-    ...(options.raster ? { raster: options.raster } : {}),
+    ...(raster ? { raster } : {}),
     tile: { size: tileSize },
     batchSize,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -417,7 +453,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
                   predictSample(
                     networks.model,
                     samplePair,
-                    options,
+                    reading,
                     tileSize,
                     event.epoch,
                     event.globalStep,
@@ -428,6 +464,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   return {
     splits,
     inputChannels,
+    ...(raster ? { raster } : {}),
     model: networks.model,
     ...(networks.discriminator ? { discriminator: networks.discriminator } : {}),
     stepsPerEpoch,
