@@ -402,22 +402,31 @@ export async function readGeoTiffImage(
 ): Promise<RasterImage> {
   const raster = await GeoTiffReader.open(path);
   try {
-    const bands = options.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
-    if (bands.length === 0) throw new RangeError(`${path}: the band selection is empty`);
-    const ranges = await bandRanges(raster, bands, options.ranges);
-    const area = window ?? { x: 0, y: 0, width: raster.info.width, height: raster.info.height };
-    const data = toEightBitPixels(await raster.readWindow(area, bands), ranges);
-    const georeference = raster.info.georeference && windowGeoreference(raster.info.georeference, area);
-    return {
-      data,
-      width: area.width,
-      height: area.height,
-      channels: bands.length,
-      ...(georeference ? { georeference } : {}),
-    };
+    return await readRasterWindow(raster, options, window);
   } finally {
     await raster.close();
   }
+}
+
+/** {@link readGeoTiffImage} on a raster already open (to read several windows, or its header too). */
+export async function readRasterWindow(
+  raster: GeoTiffReader,
+  options: RasterReadOptions = {},
+  window?: PixelWindow,
+): Promise<RasterImage> {
+  const bands = options.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
+  if (bands.length === 0) throw new RangeError(`${raster.path}: the band selection is empty`);
+  const ranges = await bandRanges(raster, bands, options.ranges);
+  const area = window ?? { x: 0, y: 0, width: raster.info.width, height: raster.info.height };
+  const data = toEightBitPixels(await raster.readWindow(area, bands), ranges);
+  const georeference = raster.info.georeference && windowGeoreference(raster.info.georeference, area);
+  return {
+    data,
+    width: area.width,
+    height: area.height,
+    channels: bands.length,
+    ...(georeference ? { georeference } : {}),
+  };
 }
 
 /** The georeference of a window: the raster's, with its origin moved to the window's top-left corner. */

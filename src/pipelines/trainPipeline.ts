@@ -10,6 +10,7 @@ import {
 import { isRasterFile, readImageHeader } from '../io/decodeImage.js';
 import { type RasterReadOptions, sharedBandRanges } from '../io/geoTiff.js';
 import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
+import { readLabelledWindow } from '../io/readTiles.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
 import { loadBackboneWeights } from '../models/backboneWeights.js';
@@ -120,7 +121,10 @@ export interface TrainPipelineOptions {
   skipReport?: SkipReport;
   /** Aborting stops at the next batch boundary and writes a checkpoint. */
   signal?: AbortSignal;
-  /** [samples=true] After each epoch, predict the first validation image and emit it as a `sample` event. */
+  /**
+   * [samples=true] After each epoch, predict the first validation image (a raster's top-left 1024 px) and emit
+   * it as a `sample` event.
+   */
   samples?: boolean;
 }
 
@@ -485,6 +489,9 @@ export function pix2pixDepth(tileSize: number): number {
   return depth;
 }
 
+/** The largest side of a raster's sample prediction. */
+const SAMPLE_SIDE = 1024;
+
 async function predictSample(
   model: tf.LayersModel,
   pair: LabelledPair,
@@ -493,12 +500,26 @@ async function predictSample(
   epoch: number,
   globalStep: number,
 ): Promise<PredictionSampleEvent> {
-  const labelled = await readLabelledImage(pair, {
+  const reading = {
     classMap: options.classMap,
     readMask: options.readMask,
     ...(options.format ? { format: options.format } : {}),
     ...(options.raster ? { raster: options.raster } : {}),
-  });
+  };
+  const header = await readImageHeader(pair.imagePath, options.raster);
+  // A raster's sample is its top-left corner: predicting a whole survey raster each epoch would take hours.
+  const labelled = header.raster
+    ? await readLabelledWindow(
+        pair,
+        {
+          x: 0,
+          y: 0,
+          width: Math.min(header.width, SAMPLE_SIDE),
+          height: Math.min(header.height, SAMPLE_SIDE),
+        },
+        reading,
+      )
+    : await readLabelledImage(pair, reading);
   const { classes } = await predictFullImage(model, labelled.image, {
     tileSize,
     overlap: Math.floor(tileSize / 4),
