@@ -24,7 +24,14 @@ import {
   repeatBalancedTiles,
 } from '../tiling/classBalance.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
-import { type TileBlock, type TileOptions, tileBlocks, tileGrid, tilePositions } from '../tiling/tileGrid.js';
+import {
+  RASTER_BLOCK_PIXELS,
+  type TileBlock,
+  type TileOptions,
+  tileBlocks,
+  tileGrid,
+  tilePositions,
+} from '../tiling/tileGrid.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
 import { epochSeed, SeededRandom } from '../util/seededRandom.js';
 import { CreditGate } from './creditGate.js';
@@ -107,8 +114,8 @@ interface PairPiece extends LabelledPair {
 /**
  * The gated source of one epoch's pairs: emits each pair only once the credits for all its tiles (counted
  * from the image header) are taken. This is where a slow consumer slows reading and decoding. A raster is
- * emitted in blocks of the tiles the credits left beside the shuffle buffer and a batch can hold, in tile
- * order, so that however large it is only a block of it is read and alive at a time.
+ * emitted in blocks of the tiles the credits left beside the shuffle buffer and a batch can hold (and at most
+ * `RASTER_BLOCK_PIXELS`), in tile order, so that however large it is only a block of it is read at a time.
  */
 function gatedPairs(
   options: TileBatchesOptions,
@@ -120,7 +127,10 @@ function gatedPairs(
   const policy = options.onBadInput ?? 'throw';
   // Balanced sampling may repeat every tile: take credits for the most it can give; the rest come back once it is read.
   const factor = options.balance?.factor ?? 1;
-  const blockTiles = Math.floor((gate.capacity - reservedCredits(options)) / factor);
+  const blockTiles = Math.min(
+    Math.floor((gate.capacity - reservedCredits(options)) / factor),
+    Math.max(1, Math.floor(RASTER_BLOCK_PIXELS / grid.size ** 2)),
+  );
   return new Observable<PairPiece>((subscriber) => {
     const run = async (): Promise<void> => {
       const order = [...options.pairs];

@@ -73,6 +73,13 @@ export function tilePositions(
 }
 
 /**
+ * The most pixels of tiles a raster's block holds (2048 x 2048), whatever the credits allow: a block's window
+ * is decoded from 16-bit bands, scaled to 8 bits and cut, about 18 bytes a pixel for 4 bands at once, so a
+ * block stays near 70 MB however large the raster and its tiles' budget are.
+ */
+export const RASTER_BLOCK_PIXELS = 2048 * 2048;
+
+/**
  * Some of an image's tiles: those at each of `rows` (tile tops) and `columns` (tile lefts), row-major. A
  * block is read from the one window it covers (see `blockWindow`), so a raster is read piece by piece.
  */
