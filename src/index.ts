@@ -35,6 +35,7 @@ export {
   type PixelWindow,
   type RasterReadOptions,
   readGeoTiffImage,
+  sharedBandRanges,
 } from './io/geoTiff.js';
 export { geoTiffPixelSource, imagePixelSource, type PixelSource } from './io/pixelSource.js';
 export {

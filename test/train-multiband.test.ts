@@ -149,7 +149,9 @@ test('a run whose images have different band counts is refused, naming the odd i
 test('stream-train train records the band count in run.json; predict rebuilds the model and predicts the 4-band rasters', async () => {
   const runDir = await trainFourBandRun('run');
   const manifest = JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8'));
-  assert.equal(manifest.input, { channels: 4 });
+  assert.equal(Object.keys(manifest.input), ['channels', 'raster']);
+  assert.is(manifest.input.channels, 4);
+  assert.is(manifest.input.raster.ranges.length, 4, 'the ranges of the training rasters, for predict');
   const out = join(scratch, 'predicted');
   const { stderr } = await predictFourBand(runDir, out);
   assert.match(

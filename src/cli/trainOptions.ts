@@ -71,7 +71,7 @@ export const TRAIN_OPTIONS = [
     key: 'bandRanges',
     flags: '--band-ranges <low:high,...>',
     description:
-      "each band's sample range mapped onto 0..255, one low:high per band (default: 0..255 for 8-bit bands, else mean +/- 3 std of each raster)",
+      "each band's sample range mapped onto 0..255, one low:high per band (default: 0..255 for 8-bit rasters, else mean +/- 3 std over all training rasters together, recorded in run.json for eval and predict)",
     kind: 'string',
   },
   { key: 'epochs', flags: '--epochs <n>', description: 'epochs', default: 5, kind: 'integer' },

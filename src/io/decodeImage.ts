@@ -15,6 +15,8 @@ export interface ImageSize {
 /** Width, height and the channels `decodeImage` gives an image, from its header. */
 export interface ImageHeader extends ImageSize {
   channels: number;
+  /** Read band by band with geotiff.js (see `isRasterFile`), so that any window of it can be read alone. */
+  raster: boolean;
 }
 
 function describe(error: unknown): string {
@@ -61,8 +63,14 @@ export async function isRasterFile(path: string, raster?: RasterReadOptions): Pr
  */
 export async function readImageHeader(path: string, raster?: RasterReadOptions): Promise<ImageHeader> {
   const info = await rasterHeader(path, raster);
-  if (info) return { width: info.width, height: info.height, channels: raster?.bands?.length ?? info.bands };
-  return { ...(await readImageSize(path)), channels: 3 };
+  if (info)
+    return {
+      width: info.width,
+      height: info.height,
+      channels: raster?.bands?.length ?? info.bands,
+      raster: true,
+    };
+  return { ...(await readImageSize(path)), channels: 3, raster: false };
 }
 
 /**

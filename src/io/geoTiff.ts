@@ -197,16 +197,52 @@ export interface BandStatistics {
 /** Side of the square windows a streaming pass reads: 4 MiB per 16-bit band, whatever the raster's size. */
 const STATISTICS_WINDOW = 1024;
 
-/**
- * Statistics of each band in one streaming pass over windows of the raster, so memory stays that of one
- * window. Sums are taken in double precision per window and then merged (Chan et al.), which keeps the
- * variance exact enough for 16-bit and float rasters of billions of pixels.
- */
-export async function bandStatistics(
+/** Running moments of one band: what statistics merge (count, mean, sum of squared deviations, bounds). */
+interface BandMoments {
+  count: number;
+  mean: number;
+  m2: number;
+  min: number;
+  max: number;
+}
+
+const noMoments = (): BandMoments => ({ count: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity });
+
+/** Adds `part` into `total` (Chan et al.'s pairwise merge), which keeps the variance exact for billions of samples. */
+function mergeMoments(total: BandMoments, part: BandMoments): void {
+  const count = total.count + part.count;
+  if (count === 0) return;
+  const delta = part.mean - total.mean;
+  total.mean += (delta * part.count) / count;
+  total.m2 += part.m2 + (delta * delta * total.count * part.count) / count;
+  total.count = count;
+  total.min = Math.min(total.min, part.min);
+  total.max = Math.max(total.max, part.max);
+}
+
+/** The moments of one window's samples, in double precision. */
+function windowMoments(values: TypedArray): BandMoments {
+  let sum = 0,
+    min = Infinity,
+    max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const mean = sum / values.length;
+  let m2 = 0;
+  for (let i = 0; i < values.length; i++) m2 += (values[i]! - mean) ** 2;
+  return { count: values.length, mean, m2, min, max };
+}
+
+/** Adds every sample of the raster's `bands` into `totals` (one per band), window by window. */
+async function addRasterMoments(
   raster: GeoTiffReader,
   bands: readonly number[],
-): Promise<BandStatistics[]> {
-  const totals = bands.map(() => ({ count: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity }));
+  totals: BandMoments[],
+): Promise<void> {
   const { width, height } = raster.info;
   for (let y = 0; y < height; y += STATISTICS_WINDOW) {
     for (let x = 0; x < width; x += STATISTICS_WINDOW) {
@@ -217,31 +253,87 @@ export async function bandStatistics(
         height: Math.min(STATISTICS_WINDOW, height - y),
       };
       const samples = await raster.readWindow(window, bands);
-      samples.forEach((values, b) => {
-        let sum = 0,
-          min = Infinity,
-          max = -Infinity;
-        for (let i = 0; i < values.length; i++) {
-          const v = values[i]!;
-          sum += v;
-          if (v < min) min = v;
-          if (v > max) max = v;
-        }
-        const mean = sum / values.length;
-        let m2 = 0;
-        for (let i = 0; i < values.length; i++) m2 += (values[i]! - mean) ** 2;
-        const total = totals[b]!;
-        const count = total.count + values.length;
-        const delta = mean - total.mean;
-        total.mean += (delta * values.length) / count;
-        total.m2 += m2 + (delta * delta * total.count * values.length) / count;
-        total.count = count;
-        total.min = Math.min(total.min, min);
-        total.max = Math.max(total.max, max);
-      });
+      samples.forEach((values, b) => mergeMoments(totals[b]!, windowMoments(values)));
     }
   }
-  return totals.map(({ count, mean, m2, min, max }) => ({ min, max, mean, std: Math.sqrt(m2 / count) }));
+}
+
+const statisticsOf = ({ count, mean, m2, min, max }: BandMoments): BandStatistics => ({
+  min,
+  max,
+  mean,
+  std: Math.sqrt(m2 / count),
+});
+
+/**
+ * Statistics of each band in one streaming pass over windows of the raster, so memory stays that of one
+ * window. Sums are taken in double precision per window and then merged (Chan et al.), which keeps the
+ * variance exact enough for 16-bit and float rasters of billions of pixels.
+ */
+export async function bandStatistics(
+  raster: GeoTiffReader,
+  bands: readonly number[],
+): Promise<BandStatistics[]> {
+  const totals = bands.map(noMoments);
+  await addRasterMoments(raster, bands, totals);
+  return totals.map(statisticsOf);
+}
+
+/**
+ * The ranges that one run reads all its rasters with: the rule of `bandRanges` applied to the rasters
+ * together, so that every raster of a survey maps a sample value onto the same 8-bit value. Undefined when
+ * every raster is 8-bit unsigned (each maps 0..255 already); else, per selected band (default all), mean
+ * +/- 3 standard deviations within the minimum and maximum over every pixel of every raster, from one
+ * streaming pass that merges the moments of each window of each file. `onUnreadable` is given the error of a
+ * raster that cannot be read (to skip it); without it the error is thrown.
+ *
+ * @example
+ * const ranges = await sharedBandRanges(['a.tif', 'b.tif'], [3, 2, 1]); // one { low, high } per band
+ */
+export async function sharedBandRanges(
+  paths: readonly string[],
+  bands?: readonly number[],
+  onUnreadable?: (error: unknown) => void,
+): Promise<BandRange[] | undefined> {
+  const guarded = async (path: string, use: (raster: GeoTiffReader) => Promise<void>): Promise<void> => {
+    try {
+      const raster = await GeoTiffReader.open(path);
+      try {
+        await use(raster);
+      } finally {
+        await raster.close();
+      }
+    } catch (error) {
+      if (!onUnreadable) throw error;
+      onUnreadable(error);
+    }
+  };
+  const readable: string[] = [];
+  let eightBit = true;
+  for (const path of paths) {
+    await guarded(path, async ({ info }) => {
+      eightBit &&= info.sampleFormat === 'uint' && info.bitsPerSample === 8;
+      readable.push(path);
+    });
+  }
+  if (eightBit || readable.length === 0) return undefined;
+  let totals: BandMoments[] | undefined;
+  for (const path of readable) {
+    await guarded(path, async (raster) => {
+      const selected = bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
+      if (totals && selected.length !== totals.length)
+        throw new InputError(
+          path,
+          `has ${selected.length} bands where the run's other rasters have ${totals.length}: select bands with --bands`,
+        );
+      // Per file, then merged, so that a file that fails halfway adds nothing.
+      const fileTotals = selected.map(noMoments);
+      await addRasterMoments(raster, selected, fileTotals);
+      if (!totals) totals = fileTotals;
+      else fileTotals.forEach((part, b) => mergeMoments(totals![b]!, part));
+    });
+  }
+  return totals?.map((moments) => rangeFromStatistics(statisticsOf(moments)));
 }
 
 /** The range of a band: mean +/- 3 standard deviations, within its minimum and maximum (never empty). */
@@ -310,22 +402,31 @@ export async function readGeoTiffImage(
 ): Promise<RasterImage> {
   const raster = await GeoTiffReader.open(path);
   try {
-    const bands = options.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
-    if (bands.length === 0) throw new RangeError(`${path}: the band selection is empty`);
-    const ranges = await bandRanges(raster, bands, options.ranges);
-    const area = window ?? { x: 0, y: 0, width: raster.info.width, height: raster.info.height };
-    const data = toEightBitPixels(await raster.readWindow(area, bands), ranges);
-    const georeference = raster.info.georeference && windowGeoreference(raster.info.georeference, area);
-    return {
-      data,
-      width: area.width,
-      height: area.height,
-      channels: bands.length,
-      ...(georeference ? { georeference } : {}),
-    };
+    return await readRasterWindow(raster, options, window);
   } finally {
     await raster.close();
   }
+}
+
+/** {@link readGeoTiffImage} on a raster already open (to read several windows, or its header too). */
+export async function readRasterWindow(
+  raster: GeoTiffReader,
+  options: RasterReadOptions = {},
+  window?: PixelWindow,
+): Promise<RasterImage> {
+  const bands = options.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
+  if (bands.length === 0) throw new RangeError(`${raster.path}: the band selection is empty`);
+  const ranges = await bandRanges(raster, bands, options.ranges);
+  const area = window ?? { x: 0, y: 0, width: raster.info.width, height: raster.info.height };
+  const data = toEightBitPixels(await raster.readWindow(area, bands), ranges);
+  const georeference = raster.info.georeference && windowGeoreference(raster.info.georeference, area);
+  return {
+    data,
+    width: area.width,
+    height: area.height,
+    channels: bands.length,
+    ...(georeference ? { georeference } : {}),
+  };
 }
 
 /** The georeference of a window: the raster's, with its origin moved to the window's top-left corner. */

@@ -2,14 +2,17 @@ import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { ClassMask, GeoReference, LabelledImage, LabelledPair } from '../types.js';
 import { decodeImage } from './decodeImage.js';
-import type { RasterReadOptions } from './geoTiff.js';
+import type { PixelWindow, RasterReadOptions } from './geoTiff.js';
 
-/** Reads a pair's label file into a class mask of the image's size (the labels module's `readLabelMask`). */
+/**
+ * Reads a pair's label file into a class mask of the image's size, or of `window` of it (the labels module's
+ * `readLabelMask`).
+ */
 export type ReadLabelMask = (
   pair: LabelledPair,
   size: { width: number; height: number },
   classMap: ClassMap,
-  options: { format?: string; georeference?: GeoReference },
+  options: { format?: string; georeference?: GeoReference; window?: PixelWindow },
 ) => Promise<ClassMask>;
 
 export interface ReadLabelledImageOptions {

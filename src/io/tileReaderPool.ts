@@ -2,11 +2,15 @@ import { Worker } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
-import type { TileGrid } from '../tiling/tileGrid.js';
+import type { TileBlock, TileGrid } from '../tiling/tileGrid.js';
 import type { LabelledPair } from '../types.js';
 import type { RasterReadOptions } from './geoTiff.js';
+import type { TiledImage } from './readTiles.js';
 
-/** What a worker is asked: one pair, read with the labels module's `readLabelMask` and cut by `grid`. */
+/**
+ * What a worker is asked: one pair, read with the labels module's `readLabelMask` and cut by `grid`; with
+ * `block`, only that block of a raster's tiles, read from its window (see `readTiles`).
+ */
 export interface TileReadRequest {
   id: number;
   pair: LabelledPair;
@@ -15,19 +19,13 @@ export interface TileReadRequest {
   grid: TileGrid;
   /** Band selection and ranges for rasters (see `decodeImage`). */
   raster: RasterReadOptions | undefined;
+  block?: TileBlock;
 }
 
 /** A worker's answer: the image's tiles and size, or what went wrong (an `InputError` keeps its file). */
 export type TileReadReply =
   | { id: number; tiles: LabelledTile[]; width: number; height: number; error?: undefined }
   | { id: number; error: { name: string; message: string; file?: string; problem?: string } };
-
-/** One image read and cut by a worker. */
-export interface TiledImage {
-  tiles: LabelledTile[];
-  width: number;
-  height: number;
-}
 
 interface Pending {
   resolve: (image: TiledImage) => void;
@@ -73,7 +71,10 @@ export class TileReaderPool {
       throw new RangeError(`TileReaderPool: size must be a positive integer, got ${size}`);
   }
 
-  /** Reads one pair into tiles on the least busy worker; rejects with the worker's error (an `InputError` for bad input). */
+  /**
+   * Reads one pair (or one block of a raster's tiles) into tiles on the least busy worker; rejects with the
+   * worker's error (an `InputError` for bad input).
+   */
   read(pair: LabelledPair, request: Omit<TileReadRequest, 'id' | 'pair'>): Promise<TiledImage> {
     if (this.closed) return Promise.reject(new Error('TileReaderPool: closed'));
     const target =

@@ -1,24 +1,24 @@
-// A worker thread of `TileReaderPool`: decodes an image, reads its label into a mask and cuts both into
-// tiles, then hands the tiles' buffers to the main thread (transferred, not copied).
+// A worker thread of `TileReaderPool`: decodes an image (or the window of a block of a raster's tiles), reads
+// its label into a mask and cuts both into tiles, then hands the tiles' buffers to the main thread
+// (transferred, not copied).
 import { parentPort } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
-import { cutTiles } from '../tiling/tileGrid.js';
-import { readLabelledImage } from './readLabelledImage.js';
+import { readTiles } from './readTiles.js';
 import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
 
 const port = parentPort!;
 port.on('message', (request: TileReadRequest) => {
-  const { id, pair, classMap, format, grid, raster } = request;
-  readLabelledImage(pair, {
+  const { id, pair, classMap, format, grid, raster, block } = request;
+  const options = {
     classMap,
     readMask: readLabelMask,
     ...(format === undefined ? {} : { format }),
     ...(raster === undefined ? {} : { raster }),
-  }).then(
-    (image) => {
-      const tiles = cutTiles(image, grid);
-      const reply: TileReadReply = { id, tiles, width: image.image.width, height: image.image.height };
+  };
+  readTiles(pair, grid, options, block).then(
+    ({ tiles, width, height }) => {
+      const reply: TileReadReply = { id, tiles, width, height };
       // cutTiles gives each tile buffers of its own, so handing them over leaves nothing behind here.
       port.postMessage(
         reply,

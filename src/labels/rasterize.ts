@@ -92,14 +92,20 @@ export function ringArea(ring: number[]): number {
  * Cost is proportional to the number of edges plus the rows they span inside the image, so huge or far-away
  * coordinates are clipped rather than walked, and millions of vertices stay fast.
  *
+ * A window of a larger image is painted alone by giving the mask of the window and its top-left corner
+ * `origin` in the image: shapes keep the image's coordinates and are clipped to the window, so the window's
+ * pixels are exactly those of the whole image's mask (its rows and columns are computed the same way).
+ *
  * @param mask the mask to paint into (its current values count as unpainted background).
  * @param shapes shapes with finite coordinates (see `checkShape`).
  * @param priority optional priority per value; missing entries count as 0.
+ * @param origin where the mask's top-left pixel lies in the shapes' pixel grid. Default (0, 0).
  */
 export function rasterizeShapes(
   mask: ClassMask,
   shapes: Iterable<LabelShape | PixelRegion>,
   priority?: readonly number[],
+  origin: { x: number; y: number } = { x: 0, y: 0 },
 ): void {
   const { width, height, data } = mask;
   const painted = priority ? new Uint8Array(width * height) : undefined;
@@ -107,7 +113,12 @@ export function rasterizeShapes(
   for (const shape of shapes) {
     const value = shape.value;
     const valuePriority = prio(value);
-    const paintSpan = (row: number, from: number, to: number): void => {
+    // Runs in the image's columns and rows, clipped to the window (a pixel region's runs are not).
+    const paintSpan = (imageRow: number, imageFrom: number, imageTo: number): void => {
+      const row = imageRow - origin.y;
+      const from = Math.max(0, imageFrom - origin.x);
+      const to = Math.min(width, imageTo - origin.x);
+      if (row < 0 || row >= height || from >= to) return;
       const offset = row * width;
       if (!painted) {
         data.fill(value, offset + from, offset + to);
@@ -119,7 +130,7 @@ export function rasterizeShapes(
         painted[i] = 1;
       }
     };
-    if ('rings' in shape) forEachSpan(shape.rings, width, height, paintSpan);
+    if ('rings' in shape) forEachSpan(shape.rings, width, height, paintSpan, origin);
     else shape.spans(paintSpan);
   }
 }
@@ -134,14 +145,17 @@ interface Edge {
 
 /**
  * Calls `paint(row, fromColumn, toColumnExclusive)` for every horizontal run of pixels whose centres lie
- * inside the rings (even-odd), clipped to the image.
+ * inside the rings (even-odd), clipped to the `width` x `height` area whose top-left pixel is `origin`
+ * (default: an image of that size). Rows and columns are those of the rings' pixel grid.
  */
 export function forEachSpan(
   rings: number[][],
   width: number,
   height: number,
   paint: (row: number, from: number, to: number) => void,
+  origin: { x: number; y: number } = { x: 0, y: 0 },
 ): void {
+  const [left, top, right, bottom] = [origin.x, origin.y, origin.x + width, origin.y + height];
   // Edges sorted by the first row whose centre they cross (half-open in y, so a vertex on a row centre is
   // counted once); only the rows between the first and the last edge are visited, so a small shape on a
   // large image costs what the shape covers.
@@ -158,11 +172,11 @@ export function forEachSpan(
       if (ya === yb) continue;
       if (ya > yb) [xa, ya, xb, yb] = [xb, yb, xa, ya];
       // Rows whose centre r + 0.5 lies in [ya, yb).
-      const top = Math.max(0, Math.ceil(ya - 0.5));
-      const bottom = Math.min(height - 1, Math.ceil(yb - 0.5) - 1);
-      if (top > bottom) continue;
-      edges.push({ x0: xa, y0: ya, slope: (xb - xa) / (yb - ya), firstRow: top, lastRow: bottom });
-      if (bottom > lastRow) lastRow = bottom;
+      const firstRow = Math.max(top, Math.ceil(ya - 0.5));
+      const edgeLastRow = Math.min(bottom - 1, Math.ceil(yb - 0.5) - 1);
+      if (firstRow > edgeLastRow) continue;
+      edges.push({ x0: xa, y0: ya, slope: (xb - xa) / (yb - ya), firstRow, lastRow: edgeLastRow });
+      if (edgeLastRow > lastRow) lastRow = edgeLastRow;
     }
   }
   if (edges.length === 0) return;
@@ -182,8 +196,8 @@ export function forEachSpan(
     crossings.sort((a, b) => a - b);
     for (let k = 0; k + 1 < crossings.length; k += 2) {
       // Columns whose centre c + 0.5 lies in [left, right).
-      const from = Math.max(0, Math.ceil(crossings[k]! - 0.5));
-      const to = Math.min(width, Math.ceil(crossings[k + 1]! - 0.5));
+      const from = Math.max(left, Math.ceil(crossings[k]! - 0.5));
+      const to = Math.min(right, Math.ceil(crossings[k + 1]! - 0.5));
       if (from < to) paint(row, from, to);
     }
     let kept = 0;

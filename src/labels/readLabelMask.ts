@@ -29,6 +29,24 @@ export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFor
   );
 }
 
+/** A rectangle of an image's pixels: top-left column and row, width and height. */
+export interface MaskWindow {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** The pixels of `window` (inside the mask) as a mask of their own. */
+function cropMask(mask: ClassMask, window: MaskWindow): ClassMask {
+  const data = new Uint8Array(window.width * window.height);
+  for (let row = 0; row < window.height; row++) {
+    const start = (window.y + row) * mask.width + window.x;
+    data.set(mask.data.subarray(start, start + window.width), row * window.width);
+  }
+  return { data, width: window.width, height: window.height };
+}
+
 /**
  * Reads the label file of a pair into a class-index mask of the image's size: polygons are rasterized by
  * the pixel-centre rule (see `rasterizeShapes`), masks are read as class ids or colours. Pixels no shape
@@ -44,14 +62,17 @@ export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFor
  * @param options `format` forces a format (default `auto`); `degenerateShapes: 'skip'` leaves out shapes
  *   with fewer than 3 distinct points or zero area (reporting each to `onSkippedShape`) instead of failing;
  *   `georeference` (the image's, for a georeferenced raster) makes GeoJSON coordinates map coordinates
- *   (see `geoJsonShapes`) and reads xBD's `lng_lat` polygons instead of its pixel `xy` ones (see `xbdShapes`).
+ *   (see `geoJsonShapes`) and reads xBD's `lng_lat` polygons instead of its pixel `xy` ones (see `xbdShapes`);
+ *   `window` (inside the image) gives the mask of that window alone, the same pixels as the whole mask's
+ *   there: shapes are rasterized for the window only (so a window of a huge raster never needs its whole
+ *   mask), mask images are decoded whole and cut.
  * @throws InputError naming the label file and the problem.
  */
 export async function readLabelMask(
   pair: LabelledPair,
   size: { width: number; height: number },
   classMap: ClassMap,
-  options: { format?: string; georeference?: GeoReference } & ShapeOptions = {},
+  options: { format?: string; georeference?: GeoReference; window?: MaskWindow } & ShapeOptions = {},
 ): Promise<ClassMask> {
   const format = options.format ?? 'auto';
   if (!(LABEL_FORMATS as readonly string[]).includes(format)) {
@@ -61,7 +82,11 @@ export async function readLabelMask(
   }
   const file = pair.labelPath;
   const isMaskFile = MASK_EXTENSIONS.has(extname(file).toLowerCase());
-  if (format === 'mask' || (format === 'auto' && isMaskFile)) return readPngMask(file, size, classMap);
+  const { window } = options;
+  if (format === 'mask' || (format === 'auto' && isMaskFile)) {
+    const mask = await readPngMask(file, size, classMap);
+    return window ? cropMask(mask, window) : mask;
+  }
   const json = await readJsonLabel(file);
   const detected = format === 'auto' ? detectLabelFormat(file, json) : format;
   const shapes: Array<LabelShape | PixelRegion> =
@@ -72,11 +97,12 @@ export async function readLabelMask(
         : detected === 'coco'
           ? cocoShapes(json, file, pair.labelKey, size, classMap, options)
           : geoJsonShapes(json, file, size, classMap, options);
+  const area = window ?? { x: 0, y: 0, ...size };
   const mask: ClassMask = {
-    data: new Uint8Array(size.width * size.height),
-    width: size.width,
-    height: size.height,
+    data: new Uint8Array(area.width * area.height),
+    width: area.width,
+    height: area.height,
   };
-  rasterizeShapes(mask, shapes, classMap.priority);
+  rasterizeShapes(mask, shapes, classMap.priority, area);
   return mask;
 }

@@ -2,14 +2,14 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { type BadInputPolicy, handleBadInput, type InputError, type SkipSink } from '../errors.js';
 import type { LabelledPair } from '../types.js';
 
-export interface OrderedReadsOptions {
+export interface OrderedReadsOptions<P extends LabelledPair = LabelledPair> {
   /** Reads in flight at once. */
   concurrency: number;
   onBadInput: BadInputPolicy;
   /** Where skipped pairs are recorded under `skip`. */
   skipReport?: SkipSink;
   /** Called for each pair skipped under `skip`. */
-  onSkip?: (pair: LabelledPair, error: InputError) => void;
+  onSkip?: (pair: P, error: InputError) => void;
 }
 
 /**
@@ -18,15 +18,15 @@ export interface OrderedReadsOptions {
  * wait. A failed read stops the stream with its error, or under `skip` (for an `InputError`) is recorded
  * and left out. The reading engine of `readLabelledImages` and of the tile pipeline's worker threads.
  */
-export function orderedReads<T>(
-  read: (pair: LabelledPair) => Promise<T>,
-  options: OrderedReadsOptions,
-): OperatorFunction<LabelledPair, T> {
+export function orderedReads<T, P extends LabelledPair = LabelledPair>(
+  read: (pair: P) => Promise<T>,
+  options: OrderedReadsOptions<P>,
+): OperatorFunction<P, T> {
   const { concurrency, onBadInput: policy } = options;
   return (pairs) =>
     new Observable<T>((subscriber) => {
-      const queue: Array<{ pair: LabelledPair; settled: boolean; result?: T; error?: unknown }> = [];
-      const waiting: LabelledPair[] = [];
+      const queue: Array<{ pair: P; settled: boolean; result?: T; error?: unknown }> = [];
+      const waiting: P[] = [];
       let inputDone = false;
       let stopped = false;
 
@@ -50,7 +50,7 @@ export function orderedReads<T>(
         if (!stopped && inputDone && queue.length === 0 && waiting.length === 0) subscriber.complete();
       };
 
-      const start = (pair: LabelledPair): void => {
+      const start = (pair: P): void => {
         const entry: (typeof queue)[number] = { pair, settled: false };
         queue.push(entry);
         read(pair)

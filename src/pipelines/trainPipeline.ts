@@ -7,9 +7,10 @@ import {
   type SkippedItem,
   type SkipReport,
 } from '../errors.js';
-import { readImageHeader } from '../io/decodeImage.js';
-import type { RasterReadOptions } from '../io/geoTiff.js';
+import { isRasterFile, readImageHeader } from '../io/decodeImage.js';
+import { type RasterReadOptions, sharedBandRanges } from '../io/geoTiff.js';
 import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
+import { readLabelledWindow } from '../io/readTiles.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { LossConfig } from '../losses/buildLoss.js';
 import { loadBackboneWeights } from '../models/backboneWeights.js';
@@ -52,6 +53,8 @@ export interface TrainPipelineOptions {
   /**
    * Band selection and ranges for multi-band and georeferenced rasters (see `decodeImage`). The model takes
    * as many input channels as the images have (3 for PNG and JPEG, one per selected band for rasters).
+   * Without ranges, the run computes one range per band over all its training rasters (see
+   * `sharedBandRanges`) and reads every image, validation ones included, with them.
    */
   raster?: RasterReadOptions;
   /** [tileSize=256] */
@@ -118,7 +121,10 @@ export interface TrainPipelineOptions {
   skipReport?: SkipReport;
   /** Aborting stops at the next batch boundary and writes a checkpoint. */
   signal?: AbortSignal;
-  /** [samples=true] After each epoch, predict the first validation image and emit it as a `sample` event. */
+  /**
+   * [samples=true] After each epoch, predict the first validation image (a raster's top-left 1024 px) and emit
+   * it as a `sample` event.
+   */
   samples?: boolean;
 }
 
@@ -154,6 +160,11 @@ export interface TrainingRun {
   splits: SplitPairs;
   /** Channels of every image of the run, the model's input channels. */
   inputChannels: number;
+  /**
+   * How the run reads rasters: the given band selection and ranges, or the ranges computed over its training
+   * rasters. What eval and predict must read with (run.json's `input`); undefined when neither applies.
+   */
+  raster?: RasterReadOptions;
   model: tf.LayersModel;
   discriminator?: tf.LayersModel;
   stepsPerEpoch: number;
@@ -235,6 +246,32 @@ async function sharedChannelCount(
 }
 
 /**
+ * The raster read options of a run: the given ones when they hold ranges, else with the ranges shared by
+ * the training split's rasters (see `sharedBandRanges`; none for PNG/JPEG or 8-bit rasters), so that training,
+ * validation, eval and predict map a sample value onto the same 8-bit value in every raster of the survey.
+ */
+async function runRasterOptions(
+  train: readonly LabelledPair[],
+  options: TrainPipelineOptions,
+): Promise<RasterReadOptions | undefined> {
+  if (options.raster?.ranges) return options.raster;
+  const policy = options.onBadInput ?? 'throw';
+  const rasters: string[] = [];
+  for (const { imagePath } of train) {
+    try {
+      if (await isRasterFile(imagePath, options.raster)) rasters.push(imagePath);
+    } catch (error) {
+      // Under `skip` an unreadable image is reported when the source reaches it.
+      handleBadInput(error, policy, undefined);
+    }
+  }
+  const ranges = await sharedBandRanges(rasters, options.raster?.bands, (error) =>
+    handleBadInput(error, policy, undefined),
+  );
+  return ranges ? { ...options.raster, ranges } : options.raster;
+}
+
+/**
  * Sets up a training run that streams straight from image and label folders: pairs the files, splits them
  * by source image, builds the architecture's networks (or restores them from the newest checkpoint), and
  * composes tileBatches -> train. Nothing is read or trained until `events$` is subscribed.
@@ -285,7 +322,10 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     [...splits.train, ...splits.validation, ...splits.test],
     options,
   );
-  const tilesPerEpoch = await countTiles(splits.train, tileSize, options);
+  const raster = await runRasterOptions(splits.train, options);
+  // Every image of the run, validation and samples included, is read with the run's ranges.
+  const reading: TrainPipelineOptions = raster ? { ...options, raster } : options;
+  const tilesPerEpoch = await countTiles(splits.train, tileSize, reading);
   // Micro-batches need whole batches, so a short last batch is left out of each epoch.
   const stepsPerEpoch =
     microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);
@@ -332,7 +372,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     classMap: options.classMap,
     readMask: options.readMask,
     ...(options.format ? { format: options.format } : {}),
-    ...(options.raster ? { raster: options.raster } : {}),
+    ...(raster ? { raster } : {}),
     tile: { size: tileSize },
     batchSize,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -417,7 +457,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
                   predictSample(
                     networks.model,
                     samplePair,
-                    options,
+                    reading,
                     tileSize,
                     event.epoch,
                     event.globalStep,
@@ -428,6 +468,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   return {
     splits,
     inputChannels,
+    ...(raster ? { raster } : {}),
     model: networks.model,
     ...(networks.discriminator ? { discriminator: networks.discriminator } : {}),
     stepsPerEpoch,
@@ -448,6 +489,9 @@ export function pix2pixDepth(tileSize: number): number {
   return depth;
 }
 
+/** The largest side of a raster's sample prediction. */
+const SAMPLE_SIDE = 1024;
+
 async function predictSample(
   model: tf.LayersModel,
   pair: LabelledPair,
@@ -456,12 +500,26 @@ async function predictSample(
   epoch: number,
   globalStep: number,
 ): Promise<PredictionSampleEvent> {
-  const labelled = await readLabelledImage(pair, {
+  const reading = {
     classMap: options.classMap,
     readMask: options.readMask,
     ...(options.format ? { format: options.format } : {}),
     ...(options.raster ? { raster: options.raster } : {}),
-  });
+  };
+  const header = await readImageHeader(pair.imagePath, options.raster);
+  // A raster's sample is its top-left corner: predicting a whole survey raster each epoch would take hours.
+  const labelled = header.raster
+    ? await readLabelledWindow(
+        pair,
+        {
+          x: 0,
+          y: 0,
+          width: Math.min(header.width, SAMPLE_SIDE),
+          height: Math.min(header.height, SAMPLE_SIDE),
+        },
+        reading,
+      )
+    : await readLabelledImage(pair, reading);
   const { classes } = await predictFullImage(model, labelled.image, {
     tileSize,
     overlap: Math.floor(tileSize / 4),

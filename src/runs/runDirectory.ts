@@ -23,8 +23,8 @@ export interface RunManifest {
   tileSize: number;
   /**
    * What the model takes: its input channels (3 for RGB, one per selected band for rasters) and, for
-   * rasters, the band selection and ranges that eval and predict read images with. Absent in runs from
-   * before rasters (RGB).
+   * rasters, the band selection and ranges that eval and predict read images with (given, or computed over
+   * the training rasters). Absent in runs from before rasters (RGB).
    */
   input?: { channels: number; raster?: RasterReadOptions };
   /** The options the run was started with (after config file and flags were merged). */

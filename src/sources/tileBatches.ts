@@ -3,7 +3,8 @@ import { concatMap, filter, identity, map, Observable, type OperatorFunction, ra
 import { type BadInputPolicy, handleBadInput, InputError, type SkipSink } from '../errors.js';
 import { readImageHeader } from '../io/decodeImage.js';
 import type { RasterReadOptions } from '../io/geoTiff.js';
-import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
+import type { ReadLabelMask } from '../io/readLabelledImage.js';
+import { readTiles } from '../io/readTiles.js';
 import { TileReaderPool } from '../io/tileReaderPool.js';
 import type { ClassMap } from '../labels/classMap.js';
 import { readLabelMask } from '../labels/readLabelMask.js';
@@ -23,7 +24,14 @@ import {
   repeatBalancedTiles,
 } from '../tiling/classBalance.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
-import { cutTiles, type TileOptions, tileGrid, tilePositions } from '../tiling/tileGrid.js';
+import {
+  RASTER_BLOCK_PIXELS,
+  type TileBlock,
+  type TileOptions,
+  tileBlocks,
+  tileGrid,
+  tilePositions,
+} from '../tiling/tileGrid.js';
 import type { LabelledPair, TensorBatch } from '../types.js';
 import { epochSeed, SeededRandom } from '../util/seededRandom.js';
 import { CreditGate } from './creditGate.js';
@@ -69,7 +77,8 @@ export interface TileBatchesOptions {
   /**
    * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 64
    * (times the balance factor). Must be at least shuffle buffer + batch size + the tiles of the largest image
-   * (times the balance factor).
+   * (times the balance factor), except for rasters (GeoTIFFs read with geotiff.js): those are read in blocks
+   * of tiles that fit the credits left, each from its own window of the file.
    */
   credits?: number;
   /** A gate to use instead of a new one of `credits` (to share one budget or to watch it); never closed here. */
@@ -97,48 +106,69 @@ const RANDOM_STREAM = { augment: 0, imageOrder: 1, shuffleBuffer: 2 } as const;
 /** Batches made into tensors and not yet released: the one being trained on and the next. */
 const TENSOR_BATCHES_AHEAD = 2;
 
+/** A pair as the source emits it: the whole image, or one block of a raster's tiles (see `tileBlocks`). */
+interface PairPiece extends LabelledPair {
+  block?: TileBlock;
+}
+
 /**
  * The gated source of one epoch's pairs: emits each pair only once the credits for all its tiles (counted
- * from the image header) are taken. This is where a slow consumer slows reading and decoding.
+ * from the image header) are taken. This is where a slow consumer slows reading and decoding. A raster is
+ * emitted in blocks of the tiles the credits left beside the shuffle buffer and a batch can hold (and at most
+ * `RASTER_BLOCK_PIXELS`), in tile order, so that however large it is only a block of it is read at a time.
  */
 function gatedPairs(
   options: TileBatchesOptions,
   epoch: number,
   gate: CreditGate,
   creditsOf: WeakMap<LabelledPair, number>,
-): Observable<LabelledPair> {
+): Observable<PairPiece> {
   const grid = tileGrid(options.tile);
   const policy = options.onBadInput ?? 'throw';
-  return new Observable<LabelledPair>((subscriber) => {
+  // Balanced sampling may repeat every tile: take credits for the most it can give; the rest come back once it is read.
+  const factor = options.balance?.factor ?? 1;
+  const blockTiles = Math.min(
+    Math.floor((gate.capacity - reservedCredits(options)) / factor),
+    Math.max(1, Math.floor(RASTER_BLOCK_PIXELS / grid.size ** 2)),
+  );
+  return new Observable<PairPiece>((subscriber) => {
     const run = async (): Promise<void> => {
       const order = [...options.pairs];
       if (options.shuffle)
         new SeededRandom(epochSeed(options.shuffle.seed, epoch, RANDOM_STREAM.imageOrder)).shuffle(order);
       for (const pair of order) {
         if (subscriber.closed) return;
-        let tiles: number;
+        let pieces: Array<{ block?: TileBlock; tiles: number }>;
         try {
-          const { width, height } = await readImageHeader(pair.imagePath, options.raster);
-          tiles = tilePositions(width, height, grid).length;
+          const { width, height, raster } = await readImageHeader(pair.imagePath, options.raster);
+          pieces =
+            raster && blockTiles >= 1
+              ? tileBlocks(width, height, grid, blockTiles).map((block) => ({
+                  block,
+                  tiles: block.columns.length * block.rows.length,
+                }))
+              : [{ tiles: tilePositions(width, height, grid).length }];
         } catch (error) {
           handleBadInput(error, policy, options.skipReport);
           continue;
         }
-        // Balanced sampling may repeat every tile: take credits for the most it can give; the rest come back once it is read.
-        tiles *= options.balance?.factor ?? 1;
-        if (tiles + reservedCredits(options) > gate.capacity) {
-          throw new RangeError(
-            `tileBatches: ${pair.imagePath} gives up to ${tiles} tiles; with a shuffle buffer and batch of ${reservedCredits(options)} tiles the pipeline needs credits >= ${tiles + reservedCredits(options)}, got ${gate.capacity}`,
-          );
+        for (const piece of pieces) {
+          const tiles = piece.tiles * factor;
+          if (tiles + reservedCredits(options) > gate.capacity) {
+            throw new RangeError(
+              `tileBatches: ${pair.imagePath} gives up to ${tiles} tiles; with a shuffle buffer and batch of ${reservedCredits(options)} tiles the pipeline needs credits >= ${tiles + reservedCredits(options)}, got ${gate.capacity}`,
+            );
+          }
+          await gate.acquire(tiles);
+          if (subscriber.closed) {
+            gate.release(tiles);
+            return;
+          }
+          // A fresh object per epoch and block keys its own credits.
+          const emitted: PairPiece = piece.block ? { ...pair, block: piece.block } : { ...pair };
+          creditsOf.set(emitted, tiles);
+          subscriber.next(emitted);
         }
-        await gate.acquire(tiles);
-        if (subscriber.closed) {
-          gate.release(tiles);
-          return;
-        }
-        const emitted = { ...pair }; // a fresh object per epoch keys its own credits
-        creditsOf.set(emitted, tiles);
-        subscriber.next(emitted);
       }
       subscriber.complete();
     };
@@ -146,7 +176,7 @@ function gatedPairs(
   });
 }
 
-/** A pair read and cut into tiles, with its decoded size. */
+/** A pair (or block) read and cut into tiles, with its image's size. */
 interface TiledPair {
   pair: LabelledPair;
   tiles: LabelledTile[];
@@ -155,7 +185,7 @@ interface TiledPair {
 }
 
 /** How one epoch's pairs become tiled pairs: on the main thread or on worker threads. */
-type PairReader = OperatorFunction<LabelledPair, TiledPair>;
+type PairReader = OperatorFunction<PairPiece, TiledPair>;
 
 /** Emits each image's tiles and returns the credits it took but did not use (never more, with sizes from the header). */
 function creditedTiles(
@@ -203,23 +233,27 @@ function pairReader(
   } as const;
   const workers = options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
   if (workers === 0) {
-    const read = (pair: LabelledPair): Promise<TiledPair> =>
-      readLabelledImage(pair, {
-        classMap: options.classMap,
-        readMask: options.readMask,
-        ...(options.format === undefined ? {} : { format: options.format }),
-        ...(options.raster === undefined ? {} : { raster: options.raster }),
-      }).then((image) => ({
-        pair,
-        tiles: cutTiles(image, grid),
-        width: image.image.width,
-        height: image.image.height,
-      }));
-    return orderedReads(read, ordering);
+    const readOptions = {
+      classMap: options.classMap,
+      readMask: options.readMask,
+      ...(options.format === undefined ? {} : { format: options.format }),
+      ...(options.raster === undefined ? {} : { raster: options.raster }),
+    };
+    return orderedReads(
+      (pair: PairPiece) =>
+        readTiles(pair, grid, readOptions, pair.block).then((image) => ({ pair, ...image })),
+      ordering,
+    );
   }
   const pool = TileReaderPool.shared(workers);
   const request = { classMap: options.classMap, format: options.format, grid, raster: options.raster };
-  return orderedReads((pair) => pool.read(pair, request).then((image) => ({ pair, ...image })), ordering);
+  return orderedReads(
+    (pair: PairPiece) =>
+      pool
+        .read(pair, pair.block ? { ...request, block: pair.block } : request)
+        .then((image) => ({ pair, ...image })),
+    ordering,
+  );
 }
 
 /**

@@ -72,20 +72,85 @@ export function tilePositions(
   return tileStarts(height, grid).flatMap((y) => xs.map((x) => ({ x, y })));
 }
 
-/** Cuts the tiles of one labelled image (copies: the tiles do not keep the full image alive). */
-export function cutTiles(source: LabelledImage, grid: TileGrid): LabelledTile[] {
+/**
+ * The most pixels of tiles a raster's block holds (2048 x 2048), whatever the credits allow: a block's window
+ * is decoded from 16-bit bands, scaled to 8 bits and cut, about 18 bytes a pixel for 4 bands at once, so a
+ * block stays near 70 MB however large the raster and its tiles' budget are.
+ */
+export const RASTER_BLOCK_PIXELS = 2048 * 2048;
+
+/**
+ * Some of an image's tiles: those at each of `rows` (tile tops) and `columns` (tile lefts), row-major. A
+ * block is read from the one window it covers (see `blockWindow`), so a raster is read piece by piece.
+ */
+export interface TileBlock {
+  columns: number[];
+  rows: number[];
+}
+
+/**
+ * An image's tiles in blocks of at most `maxTiles`, in the tile order of `tilePositions`: whole rows of
+ * tiles together as far as they fit, else each row of tiles in runs along it.
+ * @throws RangeError when `maxTiles` is not a positive integer.
+ */
+export function tileBlocks(width: number, height: number, grid: TileGrid, maxTiles: number): TileBlock[] {
+  if (!Number.isInteger(maxTiles) || maxTiles < 1)
+    throw new RangeError(`tileBlocks: maxTiles must be a positive integer, got ${maxTiles}`);
+  const columns = tileStarts(width, grid);
+  const rows = tileStarts(height, grid);
+  if (columns.length === 0) return [];
+  const chunks = (starts: number[], size: number): number[][] =>
+    Array.from({ length: Math.ceil(starts.length / size) }, (_, k) => starts.slice(k * size, (k + 1) * size));
+  if (columns.length <= maxTiles)
+    return chunks(rows, Math.floor(maxTiles / columns.length)).map((band) => ({ columns, rows: band }));
+  return rows.flatMap((row) => chunks(columns, maxTiles).map((run) => ({ columns: run, rows: [row] })));
+}
+
+/** The window of an image of `width` x `height` that a block's tiles cover (within the image). */
+export function blockWindow(
+  block: TileBlock,
+  width: number,
+  height: number,
+  size: number,
+): { x: number; y: number; width: number; height: number } {
+  const x = block.columns[0]!;
+  const y = block.rows[0]!;
+  return {
+    x,
+    y,
+    width: Math.min(width, block.columns.at(-1)! + size) - x,
+    height: Math.min(height, block.rows.at(-1)! + size) - y,
+  };
+}
+
+/**
+ * Cuts the tiles of one labelled image (copies: the tiles do not keep the full image alive). Given `piece`,
+ * the source is the window of a `width` x `height` image that `block` covers (see `blockWindow`), and the
+ * tiles are the block's, identical to those cut from the whole image at the same places.
+ */
+export function cutTiles(
+  source: LabelledImage,
+  grid: TileGrid,
+  piece?: { block: TileBlock; width: number; height: number },
+): LabelledTile[] {
   const { image, mask } = source;
-  const { width, height } = image;
   const { size } = grid;
   const channels = image.channels;
-  return tilePositions(width, height, grid).map(({ x, y }) => {
+  const width = piece?.width ?? image.width;
+  const height = piece?.height ?? image.height;
+  const positions = piece
+    ? piece.block.rows.flatMap((y) => piece.block.columns.map((x) => ({ x, y })))
+    : tilePositions(width, height, grid);
+  // The source's top-left pixel in the image.
+  const origin = piece ? { x: piece.block.columns[0]!, y: piece.block.rows[0]! } : { x: 0, y: 0 };
+  return positions.map(({ x, y }) => {
     const tileImage = new Uint8Array(size * size * channels);
     const tileMask = new Uint8Array(size * size);
     const copyWidth = Math.min(size, width - x);
     const copyHeight = Math.min(size, height - y);
     if (copyWidth < size || copyHeight < size) tileMask.fill(grid.ignoreValue);
     for (let row = 0; row < copyHeight; row++) {
-      const sourceRow = (y + row) * width + x;
+      const sourceRow = (y - origin.y + row) * image.width + x - origin.x;
       tileImage.set(
         image.data.subarray(sourceRow * channels, (sourceRow + copyWidth) * channels),
         row * size * channels,

@@ -60,6 +60,8 @@ export interface MultibandRasterSetOptions {
   size?: number;
   /** [seed=1] */
   seed?: number;
+  /** [offset=1000] The lowest background sample: sets apart the value ranges of two sets. */
+  offset?: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function writeMultibandRasterSet(
 ): Promise<{ imagesDir: string; labelsDir: string }> {
   const bands = options.bands ?? 4;
   const size = options.size ?? 64;
+  const offset = options.offset ?? 1000;
   const random = new SeededRandom(options.seed ?? 1);
   const imagesDir = join(root, 'images');
   const labelsDir = join(root, 'labels');
@@ -92,7 +95,7 @@ export async function writeMultibandRasterSet(
         mask[y * size + x] = inside ? 1 : 0;
         for (let b = 0; b < bands; b++)
           samples[(y * size + x) * bands + b] =
-            1000 + random.int(0, 400) + (inside && b === bands - 1 ? 3000 : 0);
+            offset + random.int(0, 400) + (inside && b === bands - 1 ? 3000 : 0);
       }
     }
     const tags = {

@@ -188,7 +188,7 @@ async function train(command: Command): Promise<number> {
       arch,
       classes: manifestClasses(classMap),
       tileSize: config.tileSize,
-      input: { channels: run.inputChannels, ...(raster ? { raster } : {}) },
+      input: { channels: run.inputChannels, ...(run.raster ? { raster: run.raster } : {}) },
       options,
       backend: backend.backend,
       startedAt: earlierManifest?.startedAt ?? now,
