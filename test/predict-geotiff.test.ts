@@ -65,6 +65,7 @@ const stream = (out: string, crs: string) =>
     'geojson',
     '--polygon-crs',
     crs,
+    '--probabilities',
     '--backend',
     'cpu',
   ]);
@@ -75,7 +76,7 @@ test('stream-train predict on a GeoTIFF writes a class GeoTIFF with its georefer
     const { stderr } = await stream(out, crs);
     assert.match(
       stderr,
-      /scene: 90x70, \d+ windows -> scene\.classes\.png, scene\.overlay\.png, scene\.classes\.tif, scene\.json \(2 geojson polygons\)/,
+      /scene: 90x70, \d+ windows -> scene\.classes\.png, scene\.overlay\.png, scene\.classes\.tif, scene\.probabilities\.tif, scene\.json \(2 geojson polygons\)/,
     );
     const written = await GeoTiffReader.open(join(out, 'scene.classes.tif'));
     assert.equal(written.info.georeference, geo);
@@ -99,14 +100,20 @@ testUnlessMissing(
   async () => {
     const out = join(scratch, 'out-gdal');
     await stream(out, 'raster');
-    const [source, predicted] = await Promise.all(
-      ['scene.tif', 'scene.classes.tif'].map(async (name, i) =>
+    const [source, predicted, probabilities] = await Promise.all(
+      ['scene.tif', 'scene.classes.tif', 'scene.probabilities.tif'].map(async (name, i) =>
         JSON.parse((await run('gdalinfo', ['-json', join(i === 0 ? images : out, name)])).stdout),
       ),
     );
     assert.equal(predicted.geoTransform, source.geoTransform);
     assert.is(predicted.coordinateSystem.wkt, source.coordinateSystem.wkt);
     assert.match(predicted.coordinateSystem.wkt, /ID\["EPSG",32636\]\]$/);
+    assert.equal(probabilities.geoTransform, source.geoTransform);
+    assert.is(probabilities.coordinateSystem.wkt, source.coordinateSystem.wkt);
+    assert.equal(
+      probabilities.bands.map((band: { description: string }) => band.description),
+      classes.names,
+    );
     const summary = (await run('ogrinfo', ['-so', '-al', join(out, 'scene.json')])).stdout;
     assert.match(summary, /Feature Count: 2\n/);
     // The square's top-left corner is pixel (10, 5): map (452003, 37998.5); the triangle reaches column 79 and the last row.

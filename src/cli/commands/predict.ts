@@ -11,12 +11,14 @@ import { predictRasterFile, WHOLE_MASK_PIXELS } from '../../predict/predictRaste
 import { sieveMask } from '../../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
 import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
+import { GEOTIFF_SAMPLE_TYPES, type GeoTiffSampleType } from '../../predict/writeClassGeoTiff.js';
 import {
   POLYGON_LABEL_FORMATS,
   type PolygonLabelFormat,
   writePolygonLabels,
 } from '../../predict/writePolygons.js';
 import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
+import { writeProbabilityNpy } from '../../predict/writeProbabilities.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
 import { describeOutputs, writeShardManifest } from '../../runs/shardManifest.js';
 import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
@@ -42,6 +44,7 @@ interface PredictOptions {
   tta: TestTimeAugmentation;
   polygons?: PolygonLabelFormat;
   polygonCrs: PolygonCrsChoice;
+  probabilities?: GeoTiffSampleType;
   minArea: number;
   simplify: number;
   backend: BackendName | 'auto';
@@ -55,7 +58,9 @@ interface PredictOptions {
  * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
  * pixel coordinates). By default they read back into the same class mask; `--min-area` sieves small regions
  * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
- * stays the model's prediction). Each image's files are written under temporary names and renamed into
+ * stays the model's prediction). With `--probabilities [uint8|float32]`, each class's probability too:
+ * OUT/<stem>.probabilities.tif for a GeoTIFF (a band per class, streamed like its classes),
+ * OUT/<stem>.probabilities.npy for other images. Each image's files are written under temporary names and renamed into
  * place. A shard (`--shard` or the scheduler's variables) predicts its share of the images and writes its
  * manifest, OUT/shards/predict-<i>-of-<N>.json, for `merge OUT`.
  */
@@ -95,17 +100,28 @@ async function predict(options: PredictOptions): Promise<number> {
     // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
     // where it lies as rows finish: memory stays bounded at any size. The whole mask (class PNG, overlay,
     // polygons) comes back up to WHOLE_MASK_PIXELS.
-    const streamed = (await isRasterFile(file, raster))
+    const isRaster = await isRasterFile(file, raster);
+    const probabilityFile = `${stem}.probabilities.${isRaster ? 'tif' : 'npy'}`;
+    const streamed = isRaster
       ? await predictRasterFile(model, file, join(staged.dir, `${stem}.classes.tif`), {
           ...windowOptions,
           ...(raster ? { raster } : {}),
+          ...(options.probabilities
+            ? {
+                probabilities: {
+                  path: join(staged.dir, probabilityFile),
+                  sampleType: options.probabilities,
+                  classNames: classMap.names,
+                },
+              }
+            : {}),
           onProgress: rowProgress(stem),
         })
       : undefined;
     if (streamed && !streamed.classes) {
       outputs.push(...(await staged.publish()));
       say(
-        `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`,
+        `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif${options.probabilities ? `, ${probabilityFile}` : ''} (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`,
       );
       continue;
     }
@@ -122,7 +138,14 @@ async function predict(options: PredictOptions): Promise<number> {
       `${stem}.classes.png`,
       `${stem}.overlay.png`,
       ...(streamed ? [`${stem}.classes.tif`] : []),
+      ...(options.probabilities ? [probabilityFile] : []),
     ];
+    if (options.probabilities && 'probabilities' in prediction)
+      await writeProbabilityNpy(
+        join(staged.dir, probabilityFile),
+        { ...prediction, width: image.width, height: image.height },
+        options.probabilities,
+      );
     if (options.polygons) {
       const regions =
         options.minArea > 1
@@ -226,6 +249,14 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
         '--simplify <pixels>',
         'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)',
       ).default(0),
+    )
+    .addOption(
+      new Option(
+        '--probabilities [type]',
+        "also write each class's softmax probability: OUT/<stem>.probabilities.tif for a GeoTIFF (a band per class, named after it, placed like the input), OUT/<stem>.probabilities.npy ([height, width, classes]) for other images; uint8 (p x 255, GDAL's band scale gives p; the default) or float32",
+      )
+        .choices(GEOTIFF_SAMPLE_TYPES)
+        .preset('uint8'),
     )
     .addOption(backendOption())
     .addOption(
