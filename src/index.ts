@@ -150,6 +150,7 @@ export {
 export {
   POLYGON_CRS_CHOICES,
   type PolygonCrsChoice,
+  polygonCrsEpsg,
   polygonsToMapGeoJson,
   writeMapPolygons,
 } from './predict/mapPolygons.js';
@@ -174,6 +175,11 @@ export {
   GeoTiffStripWriter,
   writeClassGeoTiff,
 } from './predict/writeClassGeoTiff.js';
+export {
+  type MapPlacement,
+  polygonsToFlatGeobuf,
+  writePolygonFlatGeobuf,
+} from './predict/writeFlatGeobuf.js';
 export {
   POLYGON_LABEL_FORMATS,
   type PolygonLabelFormat,

@@ -12,11 +12,8 @@ import { sieveMask } from '../../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
 import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
 import { GEOTIFF_SAMPLE_TYPES, type GeoTiffSampleType } from '../../predict/writeClassGeoTiff.js';
-import {
-  POLYGON_LABEL_FORMATS,
-  type PolygonLabelFormat,
-  writePolygonLabels,
-} from '../../predict/writePolygons.js';
+import { writePolygonFlatGeobuf } from '../../predict/writeFlatGeobuf.js';
+import { POLYGON_LABEL_FORMATS, writePolygonLabels } from '../../predict/writePolygons.js';
 import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
 import { writeProbabilityNpy } from '../../predict/writeProbabilities.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
@@ -34,6 +31,10 @@ import { rasterReadOptions } from '../rasterOptions.js';
 import { resolveShard, shardOption } from '../shardOption.js';
 import { EXIT_CODES, say } from '../terminal.js';
 
+/** What `--polygons` writes: a label format the readers take (OUT/<stem>.json), or FlatGeobuf (OUT/<stem>.fgb). */
+const POLYGON_OUTPUT_FORMATS = [...POLYGON_LABEL_FORMATS, 'flatgeobuf'] as const;
+type PolygonOutputFormat = (typeof POLYGON_OUTPUT_FORMATS)[number];
+
 /** The options of `predict`, as declared in {@link addPredictCommand}. */
 interface PredictOptions {
   run: string;
@@ -42,7 +43,7 @@ interface PredictOptions {
   out: string;
   overlap?: number;
   tta: TestTimeAugmentation;
-  polygons?: PolygonLabelFormat;
+  polygons?: PolygonOutputFormat;
   polygonCrs: PolygonCrsChoice;
   probabilities?: GeoTiffSampleType;
   minArea: number;
@@ -56,7 +57,7 @@ interface PredictOptions {
 /**
  * `predict`: for each image of the folder, OUT/<stem>.classes.png (class ids), OUT/<stem>.overlay.png and,
  * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
- * pixel coordinates). By default they read back into the same class mask; `--min-area` sieves small regions
+ * pixel coordinates), or with `--polygons flatgeobuf` OUT/<stem>.fgb, the GeoJSON's features in FlatGeobuf. By default they read back into the same class mask; `--min-area` sieves small regions
  * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
  * stays the model's prediction). With `--probabilities [uint8|float32]`, each class's probability too:
  * OUT/<stem>.probabilities.tif for a GeoTIFF (a band per class, streamed like its classes),
@@ -155,23 +156,24 @@ async function predict(options: PredictOptions): Promise<number> {
         tolerance: options.simplify,
         ignoreValue: classMap.ignoreValue,
       });
-      const labelOptions = {
-        format: options.polygons,
-        classMap,
-        width: image.width,
-        height: image.height,
-        imageFileName: basename(file),
-      };
-      if (image.georeference && options.polygons === 'geojson')
-        await writeMapPolygons(
-          polygons,
-          join(staged.dir, `${stem}.json`),
+      const placement = image.georeference
+        ? { georeference: image.georeference, crs: options.polygonCrs }
+        : undefined;
+      const polygonFile = `${stem}.${options.polygons === 'flatgeobuf' ? 'fgb' : 'json'}`;
+      const polygonPath = join(staged.dir, polygonFile);
+      if (options.polygons === 'flatgeobuf')
+        await writePolygonFlatGeobuf(polygons, polygonPath, classMap, placement);
+      else if (placement && options.polygons === 'geojson')
+        await writeMapPolygons(polygons, polygonPath, classMap, placement.georeference, placement.crs);
+      else
+        await writePolygonLabels(polygons, polygonPath, {
+          format: options.polygons,
           classMap,
-          image.georeference,
-          options.polygonCrs,
-        );
-      else await writePolygonLabels(polygons, join(staged.dir, `${stem}.json`), labelOptions);
-      written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
+          width: image.width,
+          height: image.height,
+          imageFileName: basename(file),
+        });
+      written.push(`${polygonFile} (${polygons.length} ${options.polygons} polygons)`);
     }
     outputs.push(...(await staged.publish()));
     say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${written.join(', ')}`);
@@ -227,13 +229,13 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
     .addOption(
       new Option(
         '--polygons <format>',
-        "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates (geojson of a GeoTIFF: map coordinates, see --polygon-crs), in a format the label readers take: xbd (xView2 WKT), geojson or coco",
-      ).choices(POLYGON_LABEL_FORMATS),
+        "also write each image's predicted regions as polygons, in pixel coordinates (geojson and flatgeobuf of a GeoTIFF: map coordinates, see --polygon-crs): OUT/<stem>.json in a format the label readers take, xbd (xView2 WKT), geojson or coco; or OUT/<stem>.fgb, FlatGeobuf (the geojson features in a binary file GIS software reads fast, for large polygon sets)",
+      ).choices(POLYGON_OUTPUT_FORMATS),
     )
     .addOption(
       new Option(
         '--polygon-crs <crs>',
-        "with --polygons geojson on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)",
+        "with --polygons geojson or flatgeobuf on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)",
       )
         .choices(POLYGON_CRS_CHOICES)
         .default('raster'),
