@@ -24,8 +24,11 @@ export function probabilitySamples(
   sampleType: GeoTiffSampleType,
 ): Uint8Array | Float32Array {
   if (sampleType === 'float32') return probabilities;
-  // A clamped array rounds (half to even) and keeps within [0, 255]; the writer takes its bytes as a Uint8Array.
-  return new Uint8Array(Uint8ClampedArray.from(probabilities, (p) => p * 255).buffer);
+  // A plain loop: TypedArray.from with a map function goes through an iterator of boxed numbers, several
+  // times slower on the millions of values of a band of rows.
+  const bytes = new Uint8Array(probabilities.length);
+  for (let i = 0; i < probabilities.length; i++) bytes[i] = Math.round(probabilities[i]! * 255);
+  return bytes;
 }
 
 /**
