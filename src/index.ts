@@ -151,6 +151,7 @@ export {
 export {
   POLYGON_CRS_CHOICES,
   type PolygonCrsChoice,
+  polygonCrsEpsg,
   polygonsToMapGeoJson,
   writeMapPolygons,
 } from './predict/mapPolygons.js';
@@ -168,7 +169,18 @@ export {
   TEST_TIME_AUGMENTATIONS,
   type TestTimeAugmentation,
 } from './predict/slidingWindow.js';
-export { ClassGeoTiffWriter, writeClassGeoTiff } from './predict/writeClassGeoTiff.js';
+export {
+  GEOTIFF_SAMPLE_TYPES,
+  type GeoTiffLayout,
+  type GeoTiffSampleType,
+  GeoTiffStripWriter,
+  writeClassGeoTiff,
+} from './predict/writeClassGeoTiff.js';
+export {
+  type MapPlacement,
+  polygonsToFlatGeobuf,
+  writePolygonFlatGeobuf,
+} from './predict/writeFlatGeobuf.js';
 export {
   POLYGON_LABEL_FORMATS,
   type PolygonLabelFormat,
@@ -177,6 +189,12 @@ export {
   writePolygonLabels,
 } from './predict/writePolygons.js';
 export { colourMask, overlayPng, writeClassPng } from './predict/writePrediction.js';
+export {
+  createProbabilityGeoTiff,
+  type ProbabilityOutput,
+  probabilitySamples,
+  writeProbabilityNpy,
+} from './predict/writeProbabilities.js';
 export { type ComparisonRow, compareRuns, comparisonMarkdown } from './runs/compare.js';
 // Run folders: open a trained run, read its manifest, compare runs.
 export {

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { deserialize } from 'flatgeobuf/lib/mjs/geojson.js';
 import { writeArrayBuffer } from 'geotiff';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -52,7 +53,7 @@ const buildingMap: ClassMap = {
 };
 const runDir = join(scratch, 'run');
 await writeRedBuildingRun(runDir);
-const stream = (out: string, crs: string) =>
+const stream = (out: string, crs: string, polygons = 'geojson') =>
   run(join(PROJECT_ROOT, 'bin', 'stream-train'), [
     'predict',
     '--run',
@@ -62,9 +63,10 @@ const stream = (out: string, crs: string) =>
     '--out',
     out,
     '--polygons',
-    'geojson',
+    polygons,
     '--polygon-crs',
     crs,
+    '--probabilities',
     '--backend',
     'cpu',
   ]);
@@ -75,7 +77,7 @@ test('stream-train predict on a GeoTIFF writes a class GeoTIFF with its georefer
     const { stderr } = await stream(out, crs);
     assert.match(
       stderr,
-      /scene: 90x70, \d+ windows -> scene\.classes\.png, scene\.overlay\.png, scene\.classes\.tif, scene\.json \(2 geojson polygons\)/,
+      /scene: 90x70, \d+ windows -> scene\.classes\.png, scene\.overlay\.png, scene\.classes\.tif, scene\.probabilities\.tif, scene\.json \(2 geojson polygons\)/,
     );
     const written = await GeoTiffReader.open(join(out, 'scene.classes.tif'));
     assert.equal(written.info.georeference, geo);
@@ -93,24 +95,49 @@ test('stream-train predict on a GeoTIFF writes a class GeoTIFF with its georefer
   }
 });
 
+test('--polygons flatgeobuf writes the GeoJSON features, the same geometries and classes, in the CRS chosen', async () => {
+  for (const crs of ['raster', 'wgs84']) {
+    const [geojsonOut, flatgeobufOut] = [join(scratch, `geojson-${crs}`), join(scratch, `fgb-${crs}`)];
+    await stream(geojsonOut, crs);
+    const { stderr } = await stream(flatgeobufOut, crs, 'flatgeobuf');
+    assert.match(stderr, /scene\.fgb \(2 flatgeobuf polygons\)/);
+    const geojson = JSON.parse(readFileSync(join(geojsonOut, 'scene.json'), 'utf8'));
+    const features = [];
+    for await (const feature of deserialize(new Uint8Array(readFileSync(join(flatgeobufOut, 'scene.fgb')))))
+      features.push({ type: 'Feature', properties: feature.properties, geometry: feature.geometry });
+    assert.equal(features, geojson.features, `polygons in ${crs}`);
+  }
+});
+
 testUnlessMissing(
   "gdalinfo and ogrinfo open predict's outputs where the input GeoTIFF lies",
   gdalMissing,
   async () => {
     const out = join(scratch, 'out-gdal');
     await stream(out, 'raster');
-    const [source, predicted] = await Promise.all(
-      ['scene.tif', 'scene.classes.tif'].map(async (name, i) =>
+    const [source, predicted, probabilities] = await Promise.all(
+      ['scene.tif', 'scene.classes.tif', 'scene.probabilities.tif'].map(async (name, i) =>
         JSON.parse((await run('gdalinfo', ['-json', join(i === 0 ? images : out, name)])).stdout),
       ),
     );
     assert.equal(predicted.geoTransform, source.geoTransform);
     assert.is(predicted.coordinateSystem.wkt, source.coordinateSystem.wkt);
     assert.match(predicted.coordinateSystem.wkt, /ID\["EPSG",32636\]\]$/);
-    const summary = (await run('ogrinfo', ['-so', '-al', join(out, 'scene.json')])).stdout;
-    assert.match(summary, /Feature Count: 2\n/);
-    // The square's top-left corner is pixel (10, 5): map (452003, 37998.5); the triangle reaches column 79 and the last row.
-    assert.match(summary, /Extent: \(452003\.0+, 37979\.0+\) - \(452023\.70+, 37998\.50+\)/);
+    assert.equal(probabilities.geoTransform, source.geoTransform);
+    assert.is(probabilities.coordinateSystem.wkt, source.coordinateSystem.wkt);
+    assert.equal(
+      probabilities.bands.map((band: { description: string }) => band.description),
+      classes.names,
+    );
+    await stream(out, 'raster', 'flatgeobuf');
+    for (const file of ['scene.json', 'scene.fgb']) {
+      const summary = (await run('ogrinfo', ['-so', '-al', join(out, file)])).stdout;
+      assert.match(summary, /Feature Count: 2\n/, file);
+      // The square's top-left corner is pixel (10, 5): map (452003, 37998.5); the triangle reaches column 79 and the last row.
+      assert.match(summary, /Extent: \(452003\.0+, 37979\.0+\) - \(452023\.70+, 37998\.50+\)/, file);
+      assert.match(summary, /ID\["EPSG",32636\]\]/, file);
+      assert.match(summary, /class: String/, file);
+    }
   },
 );
 

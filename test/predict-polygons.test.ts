@@ -21,6 +21,7 @@ import {
 } from '../src/predict/writePolygons.js';
 import type { ClassMask } from '../src/types.js';
 import { PROJECT_ROOT, syntheticXbd } from './helpers/data.js';
+import { randomMasks } from './helpers/masks.js';
 import { RED_BUILDING_CLASSES, writeRedBuildingRun } from './helpers/runs.js';
 
 await tf.setBackend('cpu');
@@ -189,23 +190,6 @@ test('background, ignore value and minArea leave pixels out, which read back as 
     /5 values for a 2x2 mask/,
   );
 });
-
-/** Masks of 1 to `maxSide` pixels a side, each pixel one of 2 to 5 classes. */
-const randomMasks = (maxSide: number) =>
-  fc
-    .record({
-      width: fc.integer({ min: 1, max: maxSide }),
-      height: fc.integer({ min: 1, max: maxSide }),
-      classes: fc.integer({ min: 2, max: 5 }),
-    })
-    .chain(({ width, height, classes }) =>
-      fc
-        .array(fc.integer({ min: 0, max: classes - 1 }), {
-          minLength: width * height,
-          maxLength: width * height,
-        })
-        .map((values) => ({ data: Uint8Array.from(values), width, height })),
-    );
 
 test('property: random masks come back exactly from their polygons, one polygon per 4-connected region, rings well formed', () => {
   const maskArb = randomMasks(12);

@@ -9,6 +9,11 @@ import { polygonsToLabelJson } from './writePolygons.js';
 export const POLYGON_CRS_CHOICES = ['raster', 'wgs84'] as const;
 export type PolygonCrsChoice = (typeof POLYGON_CRS_CHOICES)[number];
 
+/** The EPSG code of the CRS `crs` names for a raster placed by `georeference`. */
+export function polygonCrsEpsg(georeference: GeoReference, crs: PolygonCrsChoice): number {
+  return crs === 'wgs84' ? WGS84 : georeference.epsg;
+}
+
 /**
  * Polygons from pixel coordinates to map coordinates in CRS `epsg`. A transform that mirrors (every north-up
  * raster: rows go south) would turn rings round, so their vertex order is reversed to keep outer rings
@@ -56,7 +61,7 @@ export function polygonsToMapGeoJson(
   georeference: GeoReference,
   crs: PolygonCrsChoice,
 ): Record<string, unknown> {
-  const epsg = crs === 'wgs84' ? WGS84 : georeference.epsg;
+  const epsg = polygonCrsEpsg(georeference, crs);
   const collection = polygonsToLabelJson(polygonsToMap(polygons, georeference, epsg), {
     format: 'geojson',
     classMap,

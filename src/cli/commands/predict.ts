@@ -11,12 +11,11 @@ import { predictRasterFile, WHOLE_MASK_PIXELS } from '../../predict/predictRaste
 import { sieveMask } from '../../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
 import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
-import {
-  POLYGON_LABEL_FORMATS,
-  type PolygonLabelFormat,
-  writePolygonLabels,
-} from '../../predict/writePolygons.js';
+import { GEOTIFF_SAMPLE_TYPES, type GeoTiffSampleType } from '../../predict/writeClassGeoTiff.js';
+import { writePolygonFlatGeobuf } from '../../predict/writeFlatGeobuf.js';
+import { POLYGON_LABEL_FORMATS, writePolygonLabels } from '../../predict/writePolygons.js';
 import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
+import { writeProbabilityNpy } from '../../predict/writeProbabilities.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
 import { describeOutputs, writeShardManifest } from '../../runs/shardManifest.js';
 import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
@@ -32,6 +31,10 @@ import { rasterReadOptions } from '../rasterOptions.js';
 import { resolveShard, shardOption } from '../shardOption.js';
 import { EXIT_CODES, say } from '../terminal.js';
 
+/** What `--polygons` writes: a label format the readers take (OUT/<stem>.json), or FlatGeobuf (OUT/<stem>.fgb). */
+const POLYGON_OUTPUT_FORMATS = [...POLYGON_LABEL_FORMATS, 'flatgeobuf'] as const;
+type PolygonOutputFormat = (typeof POLYGON_OUTPUT_FORMATS)[number];
+
 /** The options of `predict`, as declared in {@link addPredictCommand}. */
 interface PredictOptions {
   run: string;
@@ -40,8 +43,9 @@ interface PredictOptions {
   out: string;
   overlap?: number;
   tta: TestTimeAugmentation;
-  polygons?: PolygonLabelFormat;
+  polygons?: PolygonOutputFormat;
   polygonCrs: PolygonCrsChoice;
+  probabilities?: GeoTiffSampleType;
   minArea: number;
   simplify: number;
   backend: BackendName | 'auto';
@@ -53,9 +57,11 @@ interface PredictOptions {
 /**
  * `predict`: for each image of the folder, OUT/<stem>.classes.png (class ids), OUT/<stem>.overlay.png and,
  * with `--polygons FORMAT`, OUT/<stem>.json: the predicted regions as polygon labels (xbd, geojson or coco, in
- * pixel coordinates). By default they read back into the same class mask; `--min-area` sieves small regions
+ * pixel coordinates), or with `--polygons flatgeobuf` OUT/<stem>.fgb, the GeoJSON's features in FlatGeobuf. By default they read back into the same class mask; `--min-area` sieves small regions
  * into their neighbours and `--simplify` straightens boundaries, both for the polygons only (the class PNG
- * stays the model's prediction). Each image's files are written under temporary names and renamed into
+ * stays the model's prediction). With `--probabilities [uint8|float32]`, each class's probability too:
+ * OUT/<stem>.probabilities.tif for a GeoTIFF (a band per class, streamed like its classes),
+ * OUT/<stem>.probabilities.npy for other images. Each image's files are written under temporary names and renamed into
  * place. A shard (`--shard` or the scheduler's variables) predicts its share of the images and writes its
  * manifest, OUT/shards/predict-<i>-of-<N>.json, for `merge OUT`.
  */
@@ -95,17 +101,28 @@ async function predict(options: PredictOptions): Promise<number> {
     // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
     // where it lies as rows finish: memory stays bounded at any size. The whole mask (class PNG, overlay,
     // polygons) comes back up to WHOLE_MASK_PIXELS.
-    const streamed = (await isRasterFile(file, raster))
+    const isRaster = await isRasterFile(file, raster);
+    const probabilityFile = `${stem}.probabilities.${isRaster ? 'tif' : 'npy'}`;
+    const streamed = isRaster
       ? await predictRasterFile(model, file, join(staged.dir, `${stem}.classes.tif`), {
           ...windowOptions,
           ...(raster ? { raster } : {}),
+          ...(options.probabilities
+            ? {
+                probabilities: {
+                  path: join(staged.dir, probabilityFile),
+                  sampleType: options.probabilities,
+                  classNames: classMap.names,
+                },
+              }
+            : {}),
           onProgress: rowProgress(stem),
         })
       : undefined;
     if (streamed && !streamed.classes) {
       outputs.push(...(await staged.publish()));
       say(
-        `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`,
+        `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif${options.probabilities ? `, ${probabilityFile}` : ''} (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`,
       );
       continue;
     }
@@ -122,7 +139,14 @@ async function predict(options: PredictOptions): Promise<number> {
       `${stem}.classes.png`,
       `${stem}.overlay.png`,
       ...(streamed ? [`${stem}.classes.tif`] : []),
+      ...(options.probabilities ? [probabilityFile] : []),
     ];
+    if (options.probabilities && 'probabilities' in prediction)
+      await writeProbabilityNpy(
+        join(staged.dir, probabilityFile),
+        { ...prediction, width: image.width, height: image.height },
+        options.probabilities,
+      );
     if (options.polygons) {
       const regions =
         options.minArea > 1
@@ -132,23 +156,24 @@ async function predict(options: PredictOptions): Promise<number> {
         tolerance: options.simplify,
         ignoreValue: classMap.ignoreValue,
       });
-      const labelOptions = {
-        format: options.polygons,
-        classMap,
-        width: image.width,
-        height: image.height,
-        imageFileName: basename(file),
-      };
-      if (image.georeference && options.polygons === 'geojson')
-        await writeMapPolygons(
-          polygons,
-          join(staged.dir, `${stem}.json`),
+      const placement = image.georeference
+        ? { georeference: image.georeference, crs: options.polygonCrs }
+        : undefined;
+      const polygonFile = `${stem}.${options.polygons === 'flatgeobuf' ? 'fgb' : 'json'}`;
+      const polygonPath = join(staged.dir, polygonFile);
+      if (options.polygons === 'flatgeobuf')
+        await writePolygonFlatGeobuf(polygons, polygonPath, classMap, placement);
+      else if (placement && options.polygons === 'geojson')
+        await writeMapPolygons(polygons, polygonPath, classMap, placement.georeference, placement.crs);
+      else
+        await writePolygonLabels(polygons, polygonPath, {
+          format: options.polygons,
           classMap,
-          image.georeference,
-          options.polygonCrs,
-        );
-      else await writePolygonLabels(polygons, join(staged.dir, `${stem}.json`), labelOptions);
-      written.push(`${stem}.json (${polygons.length} ${options.polygons} polygons)`);
+          width: image.width,
+          height: image.height,
+          imageFileName: basename(file),
+        });
+      written.push(`${polygonFile} (${polygons.length} ${options.polygons} polygons)`);
     }
     outputs.push(...(await staged.publish()));
     say(`${stem}: ${image.width}x${image.height}, ${prediction.windows} windows -> ${written.join(', ')}`);
@@ -204,13 +229,13 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
     .addOption(
       new Option(
         '--polygons <format>',
-        "also write each image's predicted regions as polygon labels OUT/<stem>.json, in pixel coordinates (geojson of a GeoTIFF: map coordinates, see --polygon-crs), in a format the label readers take: xbd (xView2 WKT), geojson or coco",
-      ).choices(POLYGON_LABEL_FORMATS),
+        "also write each image's predicted regions as polygons, in pixel coordinates (geojson and flatgeobuf of a GeoTIFF: map coordinates, see --polygon-crs): OUT/<stem>.json in a format the label readers take, xbd (xView2 WKT), geojson or coco; or OUT/<stem>.fgb, FlatGeobuf (the geojson features in a binary file GIS software reads fast, for large polygon sets)",
+      ).choices(POLYGON_OUTPUT_FORMATS),
     )
     .addOption(
       new Option(
         '--polygon-crs <crs>',
-        "with --polygons geojson on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)",
+        "with --polygons geojson or flatgeobuf on a GeoTIFF: map coordinates in the raster's CRS (raster) or in WGS 84 longitude/latitude (wgs84)",
       )
         .choices(POLYGON_CRS_CHOICES)
         .default('raster'),
@@ -226,6 +251,14 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
         '--simplify <pixels>',
         'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)',
       ).default(0),
+    )
+    .addOption(
+      new Option(
+        '--probabilities [type]',
+        "also write each class's softmax probability: OUT/<stem>.probabilities.tif for a GeoTIFF (a band per class, named after it, placed like the input), OUT/<stem>.probabilities.npy ([height, width, classes]) for other images; uint8 (p x 255, GDAL's band scale gives p; the default) or float32",
+      )
+        .choices(GEOTIFF_SAMPLE_TYPES)
+        .preset('uint8'),
     )
     .addOption(backendOption())
     .addOption(
