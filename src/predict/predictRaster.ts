@@ -1,9 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
-import { bandRanges, GeoTiffReader, type RasterReadOptions } from '../io/geoTiff.js';
+import { bandRanges, GeoTiffReader, type RasterReadOptions, windowGeoreference } from '../io/geoTiff.js';
 import { geoTiffPixelSource } from '../io/pixelSource.js';
 import type { ClassMask, GeoReference } from '../types.js';
-import { predictRows, type SlidingWindowOptions } from './slidingWindow.js';
-import { ClassGeoTiffWriter } from './writeClassGeoTiff.js';
+import { predictRows, type RowRange, type SlidingWindowOptions } from './slidingWindow.js';
+import { ClassGeoTiffWriter, classStripRows } from './writeClassGeoTiff.js';
 
 /** Pixels up to which {@link predictRasterFile} also returns the whole class mask: 8192 x 8192, 64 MiB of class ids. */
 export const WHOLE_MASK_PIXELS = 8192 * 8192;
@@ -14,7 +14,7 @@ export interface RasterPrediction {
   height: number;
   windows: number;
   georeference?: GeoReference;
-  /** The whole class mask, for rasters of at most `keepMaskUpTo` pixels. */
+  /** The whole class mask, for rasters of at most `keepMaskUpTo` pixels predicted whole. */
   classes?: ClassMask;
 }
 
@@ -23,6 +23,10 @@ export interface RasterPrediction {
  * `classesPath` as a class GeoTIFF with the raster's georeference, strip by strip as rows are finished: memory
  * holds one band of rows (see `predictRows`), never the raster or its mask, so a 20,000 x 20,000 raster
  * predicts in well under 1 GiB. Band ranges not given come from a streaming statistics pass first.
+ *
+ * With `rows`, only those rows are predicted (exactly as in the whole raster, see `predictRows`) and
+ * written, placed where they lie and in the whole raster's strips: the part of one shard, which
+ * `assembleClassGeoTiff` puts together with the others.
  *
  * @example
  * ```ts
@@ -36,6 +40,7 @@ export async function predictRasterFile(
   options: SlidingWindowOptions & {
     raster?: RasterReadOptions;
     keepMaskUpTo?: number;
+    rows?: RowRange;
     onProgress?: (rowsDone: number, height: number) => void;
   } = {},
 ): Promise<RasterPrediction> {
@@ -44,25 +49,27 @@ export async function predictRasterFile(
     const { width, height, georeference } = raster.info;
     const bands = options.raster?.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
     const ranges = await bandRanges(raster, bands, options.raster?.ranges);
+    const rows = options.rows ?? { start: 0, end: height };
     const mask =
-      width * height <= (options.keepMaskUpTo ?? WHOLE_MASK_PIXELS)
+      !options.rows && width * height <= (options.keepMaskUpTo ?? WHOLE_MASK_PIXELS)
         ? new Uint8Array(width * height)
         : undefined;
     const writer = await ClassGeoTiffWriter.create(classesPath, {
       width,
-      height,
-      ...(georeference ? { georeference } : {}),
+      height: rows.end - rows.start,
+      ...(georeference ? { georeference: windowGeoreference(georeference, { x: 0, y: rows.start }) } : {}),
+      rowsPerStrip: classStripRows(width, height),
     });
     let windows: number;
     try {
       ({ windows } = await predictRows(
         model,
         geoTiffPixelSource(raster, bands, ranges),
-        options,
-        async (rows) => {
-          mask?.set(rows.classes, rows.y * width);
-          await writer.writeRows(rows.classes);
-          options.onProgress?.(rows.y + rows.height, height);
+        { ...options, rows },
+        async (finished) => {
+          mask?.set(finished.classes, finished.y * width);
+          await writer.writeRows(finished.classes);
+          options.onProgress?.(finished.y + finished.height - rows.start, rows.end - rows.start);
         },
       ));
     } catch (error) {

@@ -53,6 +53,13 @@ const STRIP_BYTES = 64 * 1024;
 /** The largest offset a classic TIFF holds (32 bits). */
 const CLASSIC_TIFF_LIMIT = 2 ** 32 - 1;
 
+/**
+ * Rows per strip of a class GeoTIFF `width` pixels wide and `height` high: about 64 KiB of class ids. The
+ * parts of a raster predicted in shards keep the whole raster's strips, so `merge` copies them unchanged.
+ */
+export const classStripRows = (width: number, height: number): number =>
+  Math.max(1, Math.min(height, Math.floor(STRIP_BYTES / width)));
+
 interface Field {
   tag: number;
   kind: (typeof FIELD)[keyof typeof FIELD];
@@ -96,22 +103,46 @@ export class ClassGeoTiffWriter {
     readonly width: number,
     readonly height: number,
     private readonly georeference: GeoReference | undefined,
+    rowsPerStrip: number,
   ) {
-    this.rowsPerStrip = Math.max(1, Math.min(height, Math.floor(STRIP_BYTES / width)));
+    this.rowsPerStrip = rowsPerStrip;
     this.strip = new Uint8Array(this.rowsPerStrip * width);
   }
 
-  /** Creates the file (replacing one there) for a raster of `width` x `height`, placed by `georeference` when given. */
+  /**
+   * Creates the file (replacing one there) for a raster of `width` x `height`, placed by `georeference` when
+   * given, in strips of `rowsPerStrip` rows (default `classStripRows`).
+   */
   static async create(
     path: string,
-    { width, height, georeference }: { width: number; height: number; georeference?: GeoReference },
+    {
+      width,
+      height,
+      georeference,
+      rowsPerStrip = classStripRows(width, height),
+    }: { width: number; height: number; georeference?: GeoReference; rowsPerStrip?: number },
   ): Promise<ClassGeoTiffWriter> {
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
       throw new RangeError(`${path}: a class GeoTIFF needs a size of whole pixels, got ${width}x${height}`);
+    if (!Number.isInteger(rowsPerStrip) || rowsPerStrip < 1)
+      throw new RangeError(`${path}: rows per strip must be a whole number >= 1, got ${rowsPerStrip}`);
     const file = await open(path, 'w');
     // Byte order II (little-endian), 42, and the directory's offset, written once it is known.
     await file.write(new Uint8Array([0x49, 0x49, 42, 0, 0, 0, 0, 0]), 0, 8, 0);
-    return new ClassGeoTiffWriter(path, file, width, height, georeference);
+    return new ClassGeoTiffWriter(path, file, width, height, georeference, rowsPerStrip);
+  }
+
+  /**
+   * Appends the next strip as it is, already deflated (a strip of a file with the same strip rows, such as a
+   * part of this raster predicted by a shard): the same bytes a `writeRows` of its rows would write.
+   */
+  async writeStrip(deflated: Uint8Array): Promise<void> {
+    if (this.stripFill > 0 || this.rowsWritten === this.height)
+      throw new RangeError(
+        `${this.path}: a whole strip goes after whole strips only (${this.rowsWritten} of ${this.height} rows written)`,
+      );
+    await this.appendStrip(deflated);
+    this.rowsWritten += Math.min(this.rowsPerStrip, this.height - this.rowsWritten);
   }
 
   /** Appends whole rows of class ids (a multiple of the width), below those written before. */
@@ -146,11 +177,14 @@ export class ClassGeoTiffWriter {
   }
 
   private async flushStrip(): Promise<void> {
-    const compressed = deflateSync(this.strip.subarray(0, this.stripFill));
-    await this.append(compressed);
-    this.stripOffsets.push(this.offset - compressed.length);
-    this.stripByteCounts.push(compressed.length);
+    await this.appendStrip(deflateSync(this.strip.subarray(0, this.stripFill)));
     this.stripFill = 0;
+  }
+
+  private async appendStrip(deflated: Uint8Array): Promise<void> {
+    await this.append(deflated);
+    this.stripOffsets.push(this.offset - deflated.length);
+    this.stripByteCounts.push(deflated.length);
   }
 
   private async append(bytes: Uint8Array): Promise<void> {
