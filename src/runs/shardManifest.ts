@@ -277,9 +277,11 @@ export async function writeMergedManifest(
 ): Promise<string> {
   const { command, shards, settings, inputs, outputs, assemblies } = merged;
   const path = mergedManifestPath(outDir, command);
+  // Only predict splits rasters: the other commands' manifests keep their fields.
+  const split = assemblies.length > 0 ? { assemblies } : {};
   await writeFileAtomically(
     path,
-    `${JSON.stringify({ command, shards, settings, inputs, outputs, assemblies, result }, null, 2)}\n`,
+    `${JSON.stringify({ command, shards, settings, inputs, outputs, ...split, result }, null, 2)}\n`,
   );
   return path;
 }
