@@ -133,7 +133,7 @@ async function predict(options: PredictOptions): Promise<number> {
   const split = shard ? await rowSplitRasters(files, shard, options.shardBy, raster) : new Set<string>();
   const parts: RowPart[] = [];
   for (const file of split) {
-    const part = await predictRowPart(model, file, options, shard!, staged, {
+    const part = await predictRowPart(model, file, options.images, shard!, staged, {
       ...windowOptions,
       ...(raster ? { raster } : {}),
     });
@@ -235,7 +235,7 @@ async function predict(options: PredictOptions): Promise<number> {
 async function predictRowPart(
   model: LayersModel,
   file: string,
-  options: PredictOptions,
+  imagesDir: string,
   shard: Shard,
   staged: StagedOutput,
   predictOptions: SlidingWindowOptions & { raster?: RasterReadOptions },
@@ -260,7 +260,7 @@ async function predictRowPart(
     `${stem}: rows ${rows.start} to ${rows.end} of ${width}x${height}, ${windows} windows -> ${path} (merge assembles ${stem}.classes.tif; a split raster gets no class PNG, overlay or polygons)`,
   );
   return {
-    input: relative(options.images, file),
+    input: relative(imagesDir, file),
     path,
     ...rows,
     output: `${stem}.classes.tif`,
