@@ -514,6 +514,17 @@ test('a GeoTIFF split by rows over 3 processes, merged, is the class GeoTIFF of 
   writeFileSync(manifestPath, manifestBefore);
 });
 
+test('--shard-by auto takes a GeoTIFF of at most 8192x8192 whole, even with fewer images than shards', async () => {
+  const out = join(scratch, 'rows-auto');
+  await succeeds([...rasterArgs(out), '--shard', '0/3']);
+  const manifest = readJson<ShardManifest>(join(out, 'shards', 'predict-0-of-3.json'));
+  assert.equal(manifest.inputs, ['scene.tif']);
+  assert.is(manifest.parts, undefined);
+  assert.ok(
+    readFileSync(join(out, 'scene.classes.tif')).equals(readFileSync(join(rowsWhole, 'scene.classes.tif'))),
+  );
+});
+
 testUnlessMissing(
   'gdalinfo opens the parts of a split raster where their rows lie, and the merged file',
   gdalMissing,
