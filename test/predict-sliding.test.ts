@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { predictFullImage, windowStarts } from '../src/predict/slidingWindow.js';
+import { imagePixelSource } from '../src/io/pixelSource.js';
+import { predictFullImage, predictRows, windowStarts } from '../src/predict/slidingWindow.js';
 import { overlayPng } from '../src/predict/writePrediction.js';
 import type { RasterImage } from '../src/types.js';
 import { syntheticXbd } from './helpers/data.js';
@@ -112,6 +113,45 @@ test('blending removes seams: at window borders a 5x5-conv model matches the ful
     );
   }
   assert.is(blended.classes.width, 300);
+  model.dispose();
+});
+
+test('predictRows over bands of rows hands on the rows and probabilities of the whole image bit for bit, at any cut', async () => {
+  const image = aerialTile;
+  const model = convModel(5, 3);
+  const options = { tileSize: 64, overlap: 16 };
+  const whole = await predictFullImage(model, image, options);
+  const rowBytes = image.width * whole.numClasses;
+  // Cuts on a window start (48), inside windows (100, 101) and at the flush last window (236).
+  for (const cuts of [
+    [0, 48, 300],
+    [0, 100, 101, 236, 300],
+  ]) {
+    for (let k = 0; k + 1 < cuts.length; k++) {
+      const [start, end] = [cuts[k]!, cuts[k + 1]!];
+      let next = start;
+      await predictRows(model, imagePixelSource(image), { ...options, rows: { start, end } }, (rows) => {
+        assert.is(rows.y, next, `rows ${start} to ${end} arrive in order`);
+        assert.ok(
+          rows.probabilities.every((p, i) => Object.is(p, whole.probabilities[rows.y * rowBytes + i])),
+          `rows ${rows.y} to ${rows.y + rows.height} of ${start} to ${end}: the whole image's probabilities`,
+        );
+        assert.equal(
+          rows.classes,
+          whole.classes.data.subarray(rows.y * image.width, (rows.y + rows.height) * image.width),
+        );
+        next += rows.height;
+      });
+      assert.is(next, end, `rows ${start} to ${end} all handed on`);
+    }
+  }
+  const error = await predictRows(
+    model,
+    imagePixelSource(image),
+    { ...options, rows: { start: 10, end: 10 } },
+    () => undefined,
+  ).catch((e: Error) => e.message);
+  assert.match(String(error), 'rows must be whole rows with 0 <= start < end <= 300, got 10 to 10');
   model.dispose();
 });
 

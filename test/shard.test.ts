@@ -14,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { writeArrayBuffer } from 'geotiff';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -22,11 +23,21 @@ import {
   SHARD_COUNT_VARIABLE,
   shardFromEnvironment,
 } from '../src/cli/shardOption.js';
+import { shardRows } from '../src/predict/rowShards.js';
+import { windowStarts } from '../src/predict/slidingWindow.js';
+import { classStripRows, geoTiffTags } from '../src/predict/writeClassGeoTiff.js';
 import type { MergedManifest, ShardManifest } from '../src/runs/shardManifest.js';
+import type { GeoReference } from '../src/types.js';
+import { SeededRandom } from '../src/util/seededRandom.js';
 import { shardItems } from '../src/util/shard.js';
 import { PROJECT_ROOT, syntheticXbd } from './helpers/data.js';
+import { testUnlessMissing } from './helpers/skips.js';
 
 const run = promisify(execFile);
+const gdalMissing = await run('gdalinfo', ['--version']).then(
+  () => undefined,
+  () => "needs GDAL's gdalinfo (Debian gdal-bin), not installed",
+);
 const BIN = join(PROJECT_ROOT, 'bin', 'stream-train');
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-shard-'));
 const SCHEDULER_VARIABLES = [
@@ -364,6 +375,180 @@ test('eval in 3 shards, merged, writes the eval.json, CSV and heat map of one pr
     `${join(runDir, 'shards')}: lacks shard 1 of 3 (0-based): run it before merging`,
   );
 });
+
+test('shardRows cuts a raster into contiguous bands on strip boundaries, near window starts', () => {
+  for (const [width, height, tileSize, count] of [
+    [4096, 4096, 256, 3],
+    [2048, 260, 32, 3],
+    [700, 5000, 128, 7],
+    [100_000, 50, 32, 4],
+    [4096, 40, 32, 8],
+  ] as const) {
+    const ranges = Array.from({ length: count }, (_, index) =>
+      shardRows(width, height, { tileSize }, { index, count }),
+    );
+    const where = `${width}x${height}, ${count} shards`;
+    assert.is(ranges[0]!.start, 0, where);
+    assert.is(ranges.at(-1)!.end, height, where);
+    ranges.slice(1).forEach((range, k) => assert.is(range.start, ranges[k]!.end, where));
+    const stripRows = classStripRows(width, height);
+    for (const { start, end } of ranges) {
+      assert.ok(start <= end && start % stripRows === 0, `${where}: ${start} to ${end}`);
+      // Moved up from a window start by less than a strip.
+      if (start > 0)
+        assert.ok(
+          windowStarts(height, tileSize, Math.floor(tileSize / 4)).some(
+            (y) => y >= start && y - start < stripRows,
+          ),
+          `${where}: ${start}`,
+        );
+    }
+  }
+});
+
+// A georeferenced RGB raster of coloured rectangles over noise, wide enough (2048 px: strips of 32 rows)
+// that 3 shards take bands of rows of it.
+const [RASTER_WIDTH, RASTER_HEIGHT] = [2048, 260];
+const rasterGeo: GeoReference = { transform: [452_000, 0.3, 0, 38_000, 0, -0.3], epsg: 32636 };
+const rasterDir = join(scratch, 'raster');
+mkdirSync(rasterDir);
+{
+  const random = new SeededRandom(7);
+  const rgb = Uint8Array.from({ length: RASTER_WIDTH * RASTER_HEIGHT * 3 }, () => random.int(20, 60));
+  for (let k = 0; k < 300; k++) {
+    const [x0, y0] = [random.int(0, RASTER_WIDTH - 1), random.int(0, RASTER_HEIGHT - 1)];
+    const [w, h] = [random.int(4, 40), random.int(4, 40)];
+    const colour = [random.int(0, 255), random.int(0, 255), random.int(0, 255)];
+    for (let y = y0; y < Math.min(RASTER_HEIGHT, y0 + h); y++)
+      for (let x = x0; x < Math.min(RASTER_WIDTH, x0 + w); x++)
+        for (let c = 0; c < 3; c++) rgb[(y * RASTER_WIDTH + x) * 3 + c] = colour[c]!;
+  }
+  writeFileSync(
+    join(rasterDir, 'scene.tif'),
+    new Uint8Array(
+      writeArrayBuffer(rgb, {
+        width: RASTER_WIDTH,
+        height: RASTER_HEIGHT,
+        BitsPerSample: [8, 8, 8],
+        ...geoTiffTags(rasterGeo),
+      }),
+    ),
+  );
+}
+const rasterArgs = (out: string): string[] => [
+  'predict',
+  '--run',
+  runDir,
+  '--images',
+  rasterDir,
+  '--out',
+  out,
+  '--backend',
+  'cpu',
+];
+const rowsWhole = join(scratch, 'rows-whole');
+const rowsSharded = join(scratch, 'rows-sharded');
+const partPath = (index: number): string =>
+  join(rowsSharded, 'shards', 'parts', `scene.classes.${index}-of-3.tif`);
+
+test('a GeoTIFF split by rows over 3 processes, merged, is the class GeoTIFF of one process byte for byte; a rerun part is the same', async () => {
+  await succeeds(rasterArgs(rowsWhole));
+  await Promise.all(
+    [0, 1, 2].map((index) =>
+      succeeds([...rasterArgs(rowsSharded), '--shard', `${index}/3`, '--shard-by', 'rows']),
+    ),
+  );
+  const manifests = [0, 1, 2].map((index) =>
+    readJson<ShardManifest>(join(rowsSharded, 'shards', `predict-${index}-of-3.json`)),
+  );
+  const parts = manifests.map((manifest) => manifest.parts![0]!);
+  assert.equal(
+    parts.map(({ start, end }) => [start, end]),
+    [0, 1, 2].map((index) => {
+      const { start, end } = shardRows(RASTER_WIDTH, RASTER_HEIGHT, { tileSize: 32 }, { index, count: 3 });
+      return [start, end];
+    }),
+  );
+  assert.ok(
+    parts.every(({ start, end }) => end > start),
+    'every shard has rows',
+  );
+  assert.ok(
+    manifests.every((manifest) => manifest.inputs.length === 0),
+    'no shard takes the raster whole',
+  );
+  assert.not.ok(existsSync(join(rowsSharded, 'scene.classes.tif')), 'no shard writes the whole file');
+  await succeeds(['merge', rowsSharded]);
+  const whole = readFileSync(join(rowsWhole, 'scene.classes.tif'));
+  assert.ok(readFileSync(join(rowsSharded, 'scene.classes.tif')).equals(whole), 'merged == one process');
+  const merged = readJson<MergedManifest>(join(rowsSharded, 'predict-manifest.json'));
+  assert.equal(merged.inputs, ['scene.tif']);
+  assert.is(merged.outputs.find((o) => o.path === 'scene.classes.tif')?.sha256, sha256(whole));
+
+  // Shard 1 dies half-way through its part: merge refuses it; the rerun writes the same part and manifest.
+  const manifestPath = join(rowsSharded, 'shards', 'predict-1-of-3.json');
+  const [partBefore, manifestBefore] = [readFileSync(partPath(1)), readFileSync(manifestPath)];
+  truncateSync(partPath(1), 100);
+  const refused = await cli(['merge', rowsSharded]);
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, `${partPath(1)}: has 100 bytes`);
+  await succeeds([...rasterArgs(rowsSharded), '--shard', '1/3', '--shard-by', 'rows']);
+  assert.ok(readFileSync(partPath(1)).equals(partBefore), 'the rerun part is the same');
+  assert.ok(readFileSync(manifestPath).equals(manifestBefore), 'the rerun manifest is the same');
+  await succeeds(['merge', rowsSharded]);
+  assert.ok(
+    readFileSync(join(rowsSharded, 'scene.classes.tif')).equals(whole),
+    'merged again == one process',
+  );
+
+  // Parts that leave rows out are named.
+  const gapped = readJson<ShardManifest>(manifestPath);
+  gapped.parts![0]!.start += 1;
+  writeFileSync(manifestPath, JSON.stringify(gapped));
+  const gap = await cli(['merge', rowsSharded]);
+  assert.is(gap.code, 1);
+  assert.match(
+    gap.stderr,
+    `${join(rowsSharded, 'shards')}: no shard predicted rows ${parts[1]!.start} to ${parts[1]!.start + 1} of scene.tif`,
+  );
+  writeFileSync(manifestPath, manifestBefore);
+});
+
+test('--shard-by auto takes a GeoTIFF of at most 8192x8192 whole, even with fewer images than shards', async () => {
+  const out = join(scratch, 'rows-auto');
+  await succeeds([...rasterArgs(out), '--shard', '0/3']);
+  const manifest = readJson<ShardManifest>(join(out, 'shards', 'predict-0-of-3.json'));
+  assert.equal(manifest.inputs, ['scene.tif']);
+  assert.is(manifest.parts, undefined);
+  assert.ok(
+    readFileSync(join(out, 'scene.classes.tif')).equals(readFileSync(join(rowsWhole, 'scene.classes.tif'))),
+  );
+});
+
+testUnlessMissing(
+  'gdalinfo opens the parts of a split raster where their rows lie, and the merged file',
+  gdalMissing,
+  async () => {
+    const info = async (path: string) =>
+      JSON.parse((await run('gdalinfo', ['-json', path])).stdout) as {
+        size: number[];
+        geoTransform: number[];
+        coordinateSystem: { wkt: string };
+      };
+    const merged = await info(join(rowsSharded, 'scene.classes.tif'));
+    assert.equal(merged.size, [RASTER_WIDTH, RASTER_HEIGHT]);
+    assert.equal(merged.geoTransform, rasterGeo.transform);
+    assert.match(merged.coordinateSystem.wkt, /ID\["EPSG",32636\]\]$/);
+    for (const index of [0, 1, 2]) {
+      const { start, end } = shardRows(RASTER_WIDTH, RASTER_HEIGHT, { tileSize: 32 }, { index, count: 3 });
+      const part = await info(partPath(index));
+      assert.equal(part.size, [RASTER_WIDTH, end - start]);
+      const [x, dx, , y, , dy] = rasterGeo.transform;
+      assert.equal(part.geoTransform, [x, dx, 0, y + start * dy, 0, dy], `part ${index}`);
+      assert.is(part.coordinateSystem.wkt, merged.coordinateSystem.wkt);
+    }
+  },
+);
 
 test.after(() => rmSync(scratch, { recursive: true, force: true }));
 test.run();

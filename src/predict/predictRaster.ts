@@ -1,9 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
-import { bandRanges, GeoTiffReader, type RasterReadOptions } from '../io/geoTiff.js';
+import { bandRanges, GeoTiffReader, type RasterReadOptions, windowGeoreference } from '../io/geoTiff.js';
 import { geoTiffPixelSource } from '../io/pixelSource.js';
 import type { ClassMask, GeoReference } from '../types.js';
-import { predictRows, type SlidingWindowOptions } from './slidingWindow.js';
-import { GeoTiffStripWriter } from './writeClassGeoTiff.js';
+import { predictRows, type RowRange, type SlidingWindowOptions } from './slidingWindow.js';
+import { classStripRows, GeoTiffStripWriter } from './writeClassGeoTiff.js';
 import {
   createProbabilityGeoTiff,
   type ProbabilityOutput,
@@ -31,6 +31,10 @@ export interface RasterPrediction {
  * `probabilities`, each class's softmax probability is written the same way, a band per class (see
  * `createProbabilityGeoTiff`).
  *
+ * With `rows`, only those rows are predicted (exactly as in the whole raster, see `predictRows`) and
+ * written, placed where they lie and in the whole raster's strips: the part of one shard, which
+ * `assembleClassGeoTiff` puts together with the others.
+ *
  * @example
  * ```ts
  * const { windows } = await predictRasterFile(model, 'survey.tif', 'out/survey.classes.tif', { tileSize: 256, raster: { bands: [0, 1, 2, 3] } });
@@ -44,6 +48,7 @@ export async function predictRasterFile(
     raster?: RasterReadOptions;
     keepMaskUpTo?: number;
     probabilities?: ProbabilityOutput;
+    rows?: RowRange;
     onProgress?: (rowsDone: number, height: number) => void;
   } = {},
 ): Promise<RasterPrediction> {
@@ -52,12 +57,21 @@ export async function predictRasterFile(
     const { width, height, georeference } = raster.info;
     const bands = options.raster?.bands ?? Array.from({ length: raster.info.bands }, (_, band) => band);
     const ranges = await bandRanges(raster, bands, options.raster?.ranges);
+    const rows = options.rows ?? { start: 0, end: height };
     const mask =
-      width * height <= (options.keepMaskUpTo ?? WHOLE_MASK_PIXELS)
+      !options.rows && width * height <= (options.keepMaskUpTo ?? WHOLE_MASK_PIXELS)
         ? new Uint8Array(width * height)
         : undefined;
-    const layout = { width, height, ...(georeference ? { georeference } : {}) };
-    const writer = await GeoTiffStripWriter.create(classesPath, layout);
+    // A part of the raster (its rows) is placed where it lies; its classes keep the whole raster's strips.
+    const layout = {
+      width,
+      height: rows.end - rows.start,
+      ...(georeference ? { georeference: windowGeoreference(georeference, { x: 0, y: rows.start }) } : {}),
+    };
+    const writer = await GeoTiffStripWriter.create(classesPath, {
+      ...layout,
+      rowsPerStrip: classStripRows(width, height),
+    });
     // Opened once the first rows tell the number of classes.
     let probabilityWriter: GeoTiffStripWriter | undefined;
     let windows: number;
@@ -65,21 +79,21 @@ export async function predictRasterFile(
       ({ windows } = await predictRows(
         model,
         geoTiffPixelSource(raster, bands, ranges),
-        options,
-        async (rows) => {
-          mask?.set(rows.classes, rows.y * width);
-          await writer.writeRows(rows.classes);
+        { ...options, rows },
+        async (finished) => {
+          mask?.set(finished.classes, finished.y * width);
+          await writer.writeRows(finished.classes);
           if (options.probabilities) {
             probabilityWriter ??= await createProbabilityGeoTiff(
               options.probabilities,
               layout,
-              rows.numClasses,
+              finished.numClasses,
             );
             await probabilityWriter.writeRows(
-              probabilitySamples(rows.probabilities, options.probabilities.sampleType ?? 'uint8'),
+              probabilitySamples(finished.probabilities, options.probabilities.sampleType ?? 'uint8'),
             );
           }
-          options.onProgress?.(rows.y + rows.height, height);
+          options.onProgress?.(finished.y + finished.height - rows.start, rows.end - rows.start);
         },
       ));
     } catch (error) {

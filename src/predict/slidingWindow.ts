@@ -95,18 +95,23 @@ function rampWeights(tileSize: number, overlap: number): Float32Array {
   return weights;
 }
 
+/** The window side and overlap `options` give, defaults applied (unchecked). */
+export function windowSizes(options: SlidingWindowOptions): { tileSize: number; overlap: number } {
+  const tileSize = options.tileSize ?? 256;
+  return { tileSize, overlap: options.overlap ?? Math.floor(tileSize / 4) };
+}
+
 function checkOptions(
   model: tf.LayersModel,
   channels: number,
   options: SlidingWindowOptions,
 ): Required<Omit<SlidingWindowOptions, 'normalize'>> {
-  const tileSize = options.tileSize ?? 256;
+  const { tileSize, overlap } = windowSizes(options);
   const testTimeAugmentation = options.testTimeAugmentation ?? 'none';
   if (!TEST_TIME_AUGMENTATIONS.includes(testTimeAugmentation))
     throw new RangeError(
       `predictFullImage: testTimeAugmentation must be 'none', 'flips' or 'dihedral', got ${String(testTimeAugmentation)}`,
     );
-  const overlap = options.overlap ?? Math.floor(tileSize / 4);
   const batchSize = options.batchSize ?? 4;
   if (!Number.isInteger(tileSize) || tileSize < 1)
     throw new RangeError(`predictFullImage: tileSize must be an integer >= 1, got ${String(tileSize)}`);
@@ -122,6 +127,22 @@ function checkOptions(
       `predictFullImage: the model takes ${modelChannels} channels, the image has ${channels}`,
     );
   return { tileSize, overlap, batchSize, testTimeAugmentation };
+}
+
+/** Rows `start` (included) to `end` (excluded) of an image. */
+export interface RowRange {
+  start: number;
+  end: number;
+}
+
+/** @throws RangeError unless `rows` is a non-empty range of whole rows within `height`. */
+function checkRows(rows: RowRange, height: number): RowRange {
+  const { start, end } = rows;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > height || start >= end)
+    throw new RangeError(
+      `predictRows: rows must be whole rows with 0 <= start < end <= ${height}, got ${start} to ${end}`,
+    );
+  return rows;
 }
 
 /** Finished rows of a prediction, top to bottom: their classes and blended probabilities. */
@@ -162,6 +183,10 @@ function windowPixels(
  * `onRows` (arg-max classes and probabilities), top to bottom. Memory: one band of pixels and
  * tileSize x width x (numClasses + 1) floats, whatever the height; a raster source decodes only that band.
  *
+ * With `rows`, only those rows are handed on, computed from every window that covers them (those starting
+ * above `rows.start` included) in the order the whole image takes them, so each value is bit for bit the
+ * whole image's: the shards of one raster (see `shardRows`) together give exactly one process's prediction.
+ *
  * @example
  * ```ts
  * const raster = await GeoTiffReader.open('scene.tif');
@@ -171,35 +196,41 @@ function windowPixels(
 export async function predictRows(
   model: tf.LayersModel,
   source: PixelSource,
-  options: SlidingWindowOptions,
+  options: SlidingWindowOptions & { rows?: RowRange },
   onRows: (rows: PredictedRows) => void | Promise<void>,
 ): Promise<{ windows: number; numClasses: number }> {
   const { channels, width, height } = source;
   const { tileSize, overlap, batchSize, testTimeAugmentation } = checkOptions(model, channels, options);
+  const { start, end } = checkRows(options.rows ?? { start: 0, end: height }, height);
   const views = symmetries(testTimeAugmentation);
   const normalize = options.normalize ?? ((pixels: tf.Tensor4D) => tf.div(pixels, 255) as tf.Tensor4D);
   const xs = windowStarts(width, tileSize, overlap);
-  const ys = windowStarts(height, tileSize, overlap);
+  const ys = windowStarts(height, tileSize, overlap).filter((y) => y + tileSize > start && y < end);
   const ramp = rampWeights(tileSize, overlap);
   const bandWidth = Math.max(width, tileSize);
-  // The band of rows [top, top + tileSize) that windows still add to.
-  let top = 0;
+  // The band of rows [top, top + tileSize) that windows still add to; the first window covering `start`
+  // starts at or above it.
+  let top = ys[0]!;
   let numClasses = 0;
   let sums: Float32Array | undefined;
   const weightSums = new Float32Array(tileSize * width);
 
   const finish = async (rows: number): Promise<void> => {
-    const probabilities = sums!.subarray(0, rows * width * numClasses);
-    const classes = new Uint8Array(rows * width);
-    for (let pixel = 0; pixel < rows * width; pixel++) {
-      let best = 0;
-      for (let c = 0; c < numClasses; c++) {
-        probabilities[pixel * numClasses + c]! /= weightSums[pixel]!;
-        if (probabilities[pixel * numClasses + c]! > probabilities[pixel * numClasses + best]!) best = c;
+    // Rows above `start` lack the windows above them and are dropped, as are rows from `end` on.
+    const [first, last] = [Math.max(top, start) - top, Math.min(top + rows, end) - top];
+    if (last > first) {
+      const probabilities = sums!.subarray(first * width * numClasses, last * width * numClasses);
+      const classes = new Uint8Array((last - first) * width);
+      for (let pixel = 0; pixel < classes.length; pixel++) {
+        let best = 0;
+        for (let c = 0; c < numClasses; c++) {
+          probabilities[pixel * numClasses + c]! /= weightSums[first * width + pixel]!;
+          if (probabilities[pixel * numClasses + c]! > probabilities[pixel * numClasses + best]!) best = c;
+        }
+        classes[pixel] = best;
       }
-      classes[pixel] = best;
+      await onRows({ y: top + first, height: last - first, classes, probabilities, numClasses });
     }
-    await onRows({ y: top, height: rows, classes, probabilities, numClasses });
     // The band moves down: the rows kept go to its top, the new ones start from zero.
     sums!.copyWithin(0, rows * width * numClasses).fill(0, (tileSize - rows) * width * numClasses);
     weightSums.copyWithin(0, rows * width).fill(0, (tileSize - rows) * width);
@@ -251,7 +282,7 @@ export async function predictRows(
       });
     }
   }
-  await finish(height - top);
+  await finish(end - top);
   return { windows: xs.length * ys.length, numClasses };
 }
 

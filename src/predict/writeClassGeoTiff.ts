@@ -79,7 +79,19 @@ export interface GeoTiffLayout {
   bandNames?: readonly string[];
   /** What one unit of a sample is worth (GDAL's band scale: value = sample x scale). */
   scale?: number;
+  /** [about 64 KiB of samples, see `stripRows`] Rows per strip. */
+  rowsPerStrip?: number;
 }
+
+/**
+ * Rows per strip of a GeoTIFF whose rows take `rowBytes` bytes, `height` high: about 64 KiB a strip. The parts
+ * of a raster predicted in shards keep the whole raster's strips, so `merge` copies them unchanged.
+ */
+const stripRows = (rowBytes: number, height: number): number =>
+  Math.max(1, Math.min(height, Math.floor(STRIP_BYTES / rowBytes)));
+
+/** Rows per strip of a one-band class raster (a byte a pixel) `width` x `height`. */
+export const classStripRows = (width: number, height: number): number => stripRows(width, height);
 
 interface Field {
   tag: number;
@@ -155,7 +167,7 @@ export class GeoTiffStripWriter {
   ) {
     const { width, height, bands, sampleType } = layout;
     this.rowBytes = width * bands * (SAMPLE_TYPES[sampleType].bits / 8);
-    this.rowsPerStrip = Math.max(1, Math.min(height, Math.floor(STRIP_BYTES / this.rowBytes)));
+    this.rowsPerStrip = layout.rowsPerStrip ?? stripRows(this.rowBytes, height);
     this.strip = new Uint8Array(this.rowsPerStrip * this.rowBytes);
   }
 
@@ -166,6 +178,9 @@ export class GeoTiffStripWriter {
       throw new RangeError(`${path}: a GeoTIFF needs a size of whole pixels, got ${width}x${height}`);
     if (!Number.isInteger(bands) || bands < 1)
       throw new RangeError(`${path}: a GeoTIFF needs a whole number of bands >= 1, got ${bands}`);
+    const { rowsPerStrip } = layout;
+    if (rowsPerStrip !== undefined && (!Number.isInteger(rowsPerStrip) || rowsPerStrip < 1))
+      throw new RangeError(`${path}: rows per strip must be a whole number >= 1, got ${rowsPerStrip}`);
     if (!(sampleType in SAMPLE_TYPES))
       throw new RangeError(
         `${path}: sample type must be one of ${GEOTIFF_SAMPLE_TYPES.join(', ')}, got ${JSON.stringify(sampleType)}`,
@@ -174,6 +189,20 @@ export class GeoTiffStripWriter {
     // Byte order II (little-endian), 42, and the directory's offset, written once it is known.
     await file.write(new Uint8Array([0x49, 0x49, 42, 0, 0, 0, 0, 0]), 0, 8, 0);
     return new GeoTiffStripWriter(path, file, { ...layout, bands, sampleType });
+  }
+
+  /**
+   * Appends the next strip as it is, already deflated (a strip of a file with the same strip rows, such as a
+   * part of this raster predicted by a shard): the same bytes a `writeRows` of its rows would write.
+   */
+  async writeStrip(deflated: Uint8Array): Promise<void> {
+    const { height } = this.layout;
+    if (this.stripFill > 0 || this.rowsWritten === height)
+      throw new RangeError(
+        `${this.path}: a whole strip goes after whole strips only (${this.rowsWritten} of ${height} rows written)`,
+      );
+    await this.appendStrip(deflated);
+    this.rowsWritten += Math.min(this.rowsPerStrip, height - this.rowsWritten);
   }
 
   /**
@@ -218,11 +247,14 @@ export class GeoTiffStripWriter {
   }
 
   private async flushStrip(): Promise<void> {
-    const compressed = deflateSync(this.strip.subarray(0, this.stripFill));
-    await this.append(compressed);
-    this.stripOffsets.push(this.offset - compressed.length);
-    this.stripByteCounts.push(compressed.length);
+    await this.appendStrip(deflateSync(this.strip.subarray(0, this.stripFill)));
     this.stripFill = 0;
+  }
+
+  private async appendStrip(deflated: Uint8Array): Promise<void> {
+    await this.append(deflated);
+    this.stripOffsets.push(this.offset - deflated.length);
+    this.stripByteCounts.push(deflated.length);
   }
 
   private async append(bytes: Uint8Array): Promise<void> {

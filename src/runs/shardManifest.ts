@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { InputError } from '../errors.js';
 import { writeFileAtomically } from '../io/stagedOutput.js';
+import type { GeoReference } from '../types.js';
 import { type Shard, shardName } from '../util/shard.js';
 
 /** The commands that run in shards. */
@@ -20,6 +21,36 @@ export interface OutputFile {
 }
 
 /**
+ * Rows of one raster that a shard predicted when the raster was split between the shards (predict
+ * `--shard-by rows`): the part it wrote, and what `merge` needs to assemble the whole file from the parts.
+ */
+export interface RowPart {
+  /** The raster, relative to the images folder. */
+  input: string;
+  /** The part this shard wrote, relative to the output folder (listed in `outputs` too). */
+  path: string;
+  /** Its rows of the raster, `start` included, `end` excluded. */
+  start: number;
+  end: number;
+  /** The file `merge` assembles from the raster's parts, relative to the output folder. */
+  output: string;
+  /** The whole raster's size and georeference, so that `merge` need not read the raster. */
+  width: number;
+  height: number;
+  georeference?: GeoReference;
+}
+
+/** The parts of one raster in row order, checked to cover it once, for `merge` to assemble into `output`. */
+export interface RowAssembly {
+  input: string;
+  output: string;
+  width: number;
+  height: number;
+  georeference?: GeoReference;
+  parts: Array<{ path: string; start: number; end: number }>;
+}
+
+/**
  * What one shard of a command did: `OUT/shards/<command>-<i>-of-<N>.json`. It holds no time or host, so a
  * shard that is rerun writes the same manifest.
  */
@@ -28,10 +59,12 @@ export interface ShardManifest<Result = unknown> {
   shard: Shard;
   /** The command's options (all shards of a job must have the same). */
   settings: Record<string, unknown>;
-  /** The images the shard took, sorted: paths relative to its images folder (eval: the pairs' ids). */
+  /** The images the shard took whole, sorted: paths relative to its images folder (eval: the pairs' ids). */
   inputs: string[];
   /** The files it wrote, sorted by path. */
   outputs: OutputFile[];
+  /** The rows it predicted of rasters split between the shards (predict only). */
+  parts?: RowPart[];
   /** What the command reports (prepare's pixel counts, eval's confusion matrix), for `merge` to add up. */
   result: Result;
 }
@@ -43,6 +76,8 @@ export interface MergedManifest<Result = unknown> {
   settings: Record<string, unknown>;
   inputs: string[];
   outputs: OutputFile[];
+  /** The rasters split between the shards, each with its parts, by input. */
+  assemblies: RowAssembly[];
   /** Each shard's result, in shard order. */
   results: Result[];
 }
@@ -102,8 +137,9 @@ export async function readShardManifests(
 
 /**
  * Checks that the manifests are the whole of one job and puts them together: one command, one shard count,
- * the same settings, every shard once, no image in two shards, no file written by two, and every output
- * still on disk at its recorded size (a shard rerun since its manifest was written would show here).
+ * the same settings, every shard once, no image in two shards, no file written by two, every output
+ * still on disk at its recorded size (a shard rerun since its manifest was written would show here), and
+ * the parts of each split raster covering its rows once.
  *
  * @throws InputError naming the manifest (or output file) at fault and what is wrong.
  */
@@ -168,16 +204,69 @@ export async function mergeShardManifests(
         );
     }
   }
+  const assemblies = rowAssemblies(shardsFolder(outDir), ordered);
+  for (const { input } of assemblies) {
+    if (takenBy.has(input))
+      throw new InputError(takenBy.get(input)!, `takes ${input} whole, which other shards split by rows`);
+  }
   return {
     command,
     shards: count,
     settings,
-    inputs: [...takenBy.keys()].sort(),
+    inputs: [...takenBy.keys(), ...assemblies.map(({ input }) => input)].sort(),
+    assemblies,
     outputs: ordered
       .flatMap(({ manifest }) => manifest.outputs)
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
     results: ordered.map(({ manifest }) => manifest.result),
   };
+}
+
+/**
+ * The parts of each split raster, grouped by raster and in row order.
+ *
+ * @throws InputError naming the manifest whose part disagrees with another's about its raster or overlaps
+ * it, or `folder` when rows of a raster are in no part.
+ */
+function rowAssemblies(
+  folder: string,
+  ordered: ReadonlyArray<{ file: string; manifest: ShardManifest }>,
+): RowAssembly[] {
+  const byInput = new Map<
+    string,
+    { raster: Omit<RowAssembly, 'input' | 'parts'>; parts: Array<RowPart & { file: string }> }
+  >();
+  for (const { file, manifest } of ordered) {
+    for (const part of manifest.parts ?? []) {
+      const { input, path: _, start: __, end: ___, ...raster } = part;
+      const group = byInput.get(input) ?? { raster, parts: [] };
+      byInput.set(input, group);
+      if (!isDeepStrictEqual(raster, group.raster))
+        throw new InputError(
+          file,
+          `describes ${input} as ${JSON.stringify(raster)}, ${group.parts[0]!.file} as ${JSON.stringify(group.raster)}`,
+        );
+      group.parts.push({ ...part, file });
+    }
+  }
+  const assemblies = [...byInput].map(([input, { raster, parts }]) => {
+    parts.sort((a, b) => a.start - b.start);
+    let next = 0;
+    for (const { file, start, end } of parts) {
+      if (start < next)
+        throw new InputError(
+          file,
+          `predicted rows ${start} to ${end} of ${input}, which another shard predicted too`,
+        );
+      if (start > next)
+        throw new InputError(folder, `no shard predicted rows ${next} to ${start} of ${input}`);
+      next = end;
+    }
+    if (next !== raster.height)
+      throw new InputError(folder, `no shard predicted rows ${next} to ${raster.height} of ${input}`);
+    return { input, ...raster, parts: parts.map(({ path, start, end }) => ({ path, start, end })) };
+  });
+  return assemblies.sort((a, b) => (a.input < b.input ? -1 : a.input > b.input ? 1 : 0));
 }
 
 /** Writes the merged manifest (without the per-shard results, which `merge` adds up) to `OUT/<command>-manifest.json`; returns its path. */
@@ -186,11 +275,13 @@ export async function writeMergedManifest(
   merged: MergedManifest,
   result: unknown,
 ): Promise<string> {
-  const { command, shards, settings, inputs, outputs } = merged;
+  const { command, shards, settings, inputs, outputs, assemblies } = merged;
   const path = mergedManifestPath(outDir, command);
+  // Only predict splits rasters: the other commands' manifests keep their fields.
+  const split = assemblies.length > 0 ? { assemblies } : {};
   await writeFileAtomically(
     path,
-    `${JSON.stringify({ command, shards, settings, inputs, outputs, result }, null, 2)}\n`,
+    `${JSON.stringify({ command, shards, settings, inputs, outputs, ...split, result }, null, 2)}\n`,
   );
   return path;
 }

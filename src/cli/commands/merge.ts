@@ -1,9 +1,12 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
 import { addEvaluations, type EvaluationReport, evaluationTable } from '../../pipelines/evaluate.js';
 import { addPrepareTotals, formatPrepareSummary, type PrepareTotalsJson } from '../../pipelines/prepare.js';
+import { assembleClassGeoTiff } from '../../predict/rowShards.js';
 import { type EvaluationFileOptions, writeEvaluationFiles } from '../../runs/evaluationFiles.js';
 import {
+  describeOutputs,
   type MergedManifest,
   mergeShardManifests,
   readShardManifests,
@@ -36,9 +39,30 @@ async function mergeEvaluation(
 }
 
 /**
+ * The class GeoTIFF of each raster the predict shards split by rows, assembled from its parts; returns
+ * the merged outputs with the assembled files added.
+ */
+async function assembleSplitRasters(dir: string, merged: MergedManifest): Promise<MergedManifest['outputs']> {
+  for (const { output, width, height, georeference, parts } of merged.assemblies) {
+    await assembleClassGeoTiff(
+      join(dir, output),
+      { width, height, ...(georeference ? { georeference } : {}) },
+      parts.map(({ path, start, end }) => ({ path: join(dir, path), rows: { start, end } })),
+    );
+    say(`${output}: ${width}x${height} from ${parts.length} parts`);
+  }
+  const assembled = await describeOutputs(
+    dir,
+    merged.assemblies.map(({ output }) => output),
+  );
+  return [...merged.outputs, ...assembled].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
  * `merge DIR`: checks that DIR/shards/ holds every shard of one prepare, predict or eval job (see
  * `mergeShardManifests`), adds up what they counted and writes DIR/<command>-manifest.json: every input and
- * output of the job. For prepare it prints the table a one-process prepare prints; for eval it writes
+ * output of the job. For predict it assembles the class GeoTIFF of each raster split by rows from its
+ * shards' parts, byte for byte what one process writes. For prepare it prints the table a one-process prepare prints; for eval it writes
  * DIR/eval.json (DIR being the run), the confusion CSV and its heat map, equal to a one-process eval's.
  */
 async function merge(dir: string, options: EvaluationFileOptions): Promise<number> {
@@ -48,6 +72,7 @@ async function merge(dir: string, options: EvaluationFileOptions): Promise<numbe
       `merge: --json, --csv and --heatmap are for eval shards; ${shardsFolder(dir)} holds ${merged.command} shards`,
     );
   let result: unknown;
+  let outputs = merged.outputs;
   switch (merged.command) {
     case 'prepare': {
       const totals = addPrepareTotals(merged.results as PrepareTotalsJson[]);
@@ -56,15 +81,16 @@ async function merge(dir: string, options: EvaluationFileOptions): Promise<numbe
       break;
     }
     case 'predict':
+      outputs = await assembleSplitRasters(dir, merged);
       result = { images: merged.inputs.length };
       break;
     case 'eval':
       result = await mergeEvaluation(dir, merged, options);
       break;
   }
-  const path = await writeMergedManifest(dir, merged, result);
+  const path = await writeMergedManifest(dir, { ...merged, outputs }, result);
   say(
-    `merged ${merged.shards} ${merged.command} shards: ${merged.inputs.length} images, ${merged.outputs.length} files -> ${path}`,
+    `merged ${merged.shards} ${merged.command} shards: ${merged.inputs.length} images, ${outputs.length} files -> ${path}`,
   );
   return EXIT_CODES.ok;
 }

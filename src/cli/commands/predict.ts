@@ -1,23 +1,30 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, extname, join, relative } from 'node:path';
+import { basename, dirname, extname, join, relative } from 'node:path';
+import type { LayersModel } from '@tensorflow/tfjs';
 import { type Command, Option } from 'commander';
 import fg from 'fast-glob';
 import { type BackendName, selectBackend } from '../../backend/selectBackend.js';
 import { InputError } from '../../errors.js';
-import { decodeImage, isRasterFile } from '../../io/decodeImage.js';
+import { decodeImage, isRasterFile, readImageHeader } from '../../io/decodeImage.js';
+import { GeoTiffReader, type RasterReadOptions } from '../../io/geoTiff.js';
 import { StagedOutput } from '../../io/stagedOutput.js';
 import { POLYGON_CRS_CHOICES, type PolygonCrsChoice, writeMapPolygons } from '../../predict/mapPolygons.js';
 import { predictRasterFile, WHOLE_MASK_PIXELS } from '../../predict/predictRaster.js';
+import { shardRows } from '../../predict/rowShards.js';
 import { sieveMask } from '../../predict/sieveMask.js';
 import { maskToSimplifiedPolygons } from '../../predict/simplifyPolygons.js';
-import { predictFullImage, type TestTimeAugmentation } from '../../predict/slidingWindow.js';
+import {
+  predictFullImage,
+  type SlidingWindowOptions,
+  type TestTimeAugmentation,
+} from '../../predict/slidingWindow.js';
 import { GEOTIFF_SAMPLE_TYPES, type GeoTiffSampleType } from '../../predict/writeClassGeoTiff.js';
 import { writePolygonFlatGeobuf } from '../../predict/writeFlatGeobuf.js';
 import { POLYGON_LABEL_FORMATS, writePolygonLabels } from '../../predict/writePolygons.js';
 import { overlayPng, writeClassPng } from '../../predict/writePrediction.js';
 import { writeProbabilityNpy } from '../../predict/writeProbabilities.js';
 import { manifestClassMap, openRun, type RunCheckpoint } from '../../runs/runDirectory.js';
-import { describeOutputs, writeShardManifest } from '../../runs/shardManifest.js';
+import { describeOutputs, type RowPart, writeShardManifest } from '../../runs/shardManifest.js';
 import { IMAGE_EXTENSIONS } from '../../sources/pairFiles.js';
 import { type Shard, shardItems, shardName, WHOLE_JOB } from '../../util/shard.js';
 import {
@@ -50,8 +57,40 @@ interface PredictOptions {
   simplify: number;
   backend: BackendName | 'auto';
   shard?: Shard;
+  shardBy: ShardBy;
   bands?: number[];
   bandRanges?: string;
+}
+
+/** How a sharded predict divides its work (see {@link rowSplitRasters}). */
+const SHARD_BY = ['auto', 'images', 'rows'] as const;
+type ShardBy = (typeof SHARD_BY)[number];
+
+/**
+ * The rasters of `files` that the shards split by rows rather than take whole: with `rows`, every GeoTIFF;
+ * with `auto`, where the job has fewer images than shards (one huge raster over several machines), the
+ * GeoTIFFs over WHOLE_MASK_PIXELS, whose only output is the class GeoTIFF in one process too; with `images`,
+ * none. Auto splits no smaller raster: its class PNG, overlay and polygons need the whole mask, and it takes
+ * seconds. Nor, with as many images as shards, a large one: every shard would add a row of windows per part
+ * of each raster, and run its statistics pass.
+ */
+async function rowSplitRasters(
+  files: readonly string[],
+  shard: Shard,
+  shardBy: ShardBy,
+  raster: RasterReadOptions | undefined,
+): Promise<Set<string>> {
+  if (shardBy === 'images' || (shardBy === 'auto' && files.length >= shard.count)) return new Set();
+  const split = new Set<string>();
+  for (const file of files) {
+    if (!(await isRasterFile(file, raster))) continue;
+    if (shardBy === 'auto') {
+      const { width, height } = await readImageHeader(file, raster);
+      if (width * height <= WHOLE_MASK_PIXELS) continue;
+    }
+    split.add(file);
+  }
+  return split;
 }
 
 /**
@@ -63,7 +102,9 @@ interface PredictOptions {
  * OUT/<stem>.probabilities.tif for a GeoTIFF (a band per class, streamed like its classes),
  * OUT/<stem>.probabilities.npy for other images. Each image's files are written under temporary names and renamed into
  * place. A shard (`--shard` or the scheduler's variables) predicts its share of the images and writes its
- * manifest, OUT/shards/predict-<i>-of-<N>.json, for `merge OUT`.
+ * manifest, OUT/shards/predict-<i>-of-<N>.json, for `merge OUT`. A raster split by rows (`--shard-by`) is
+ * predicted in part by every shard, each writing OUT/shards/parts/<stem>.classes.<i>-of-<N>.tif, which
+ * `merge` assembles into OUT/<stem>.classes.tif.
  */
 async function predict(options: PredictOptions): Promise<number> {
   const { shard: shardFlag, ...settings } = options;
@@ -95,7 +136,25 @@ async function predict(options: PredictOptions): Promise<number> {
   await mkdir(options.out, { recursive: true });
   const staged = await StagedOutput.open(options.out, shardName(shard ?? WHOLE_JOB));
   const outputs: string[] = [];
-  const shardFiles = shardItems(files, shard ?? WHOLE_JOB);
+  const split = shard ? await rowSplitRasters(files, shard, options.shardBy, raster) : new Set<string>();
+  // merge assembles the class parts only: probabilities of a split raster would stay in pieces.
+  if (options.probabilities && split.size > 0)
+    throw new RangeError(
+      `predict: --probabilities is written for rasters predicted whole; ${[...split].join(', ')} would be split by rows between the shards (--shard-by images keeps each raster in one shard)`,
+    );
+  const parts: RowPart[] = [];
+  for (const file of split) {
+    const part = await predictRowPart(model, file, options.images, shard!, staged, {
+      ...windowOptions,
+      ...(raster ? { raster } : {}),
+    });
+    if (part) parts.push(part);
+    outputs.push(...(await staged.publish()));
+  }
+  const shardFiles = shardItems(
+    files.filter((file) => !split.has(file)),
+    shard ?? WHOLE_JOB,
+  );
   for (const file of shardFiles) {
     const stem = basename(file, extname(file));
     // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
@@ -188,13 +247,57 @@ async function predict(options: PredictOptions): Promise<number> {
       settings: { ...settings },
       inputs,
       outputs: await describeOutputs(options.out, outputs),
+      ...(split.size > 0 ? { parts } : {}),
       result: { images: shardFiles.length },
     });
     say(
-      `wrote ${path}: shard ${shard.index}/${shard.count}, ${shardFiles.length} of ${files.length} images; when every shard is done: stream-train merge ${options.out}`,
+      `wrote ${path}: shard ${shard.index}/${shard.count}, ${shardFiles.length} of ${files.length - split.size} images${split.size > 0 ? ` and rows of ${split.size} split rasters` : ''}; when every shard is done: stream-train merge ${options.out}`,
     );
   }
   return EXIT_CODES.ok;
+}
+
+/**
+ * Predicts this shard's rows of a raster split between the shards (see `shardRows`) into
+ * shards/parts/<stem>.classes.<i>-of-<N>.tif under the staging folder; undefined for a shard left
+ * without rows.
+ */
+async function predictRowPart(
+  model: LayersModel,
+  file: string,
+  imagesDir: string,
+  shard: Shard,
+  staged: StagedOutput,
+  predictOptions: SlidingWindowOptions & { raster?: RasterReadOptions },
+): Promise<RowPart | undefined> {
+  const stem = basename(file, extname(file));
+  const header = await GeoTiffReader.open(file);
+  const { width, height, georeference } = header.info;
+  await header.close();
+  const rows = shardRows(width, height, predictOptions, shard);
+  if (rows.start === rows.end) {
+    say(`${stem}: ${width}x${height}, no rows for shard ${shard.index}/${shard.count}`);
+    return undefined;
+  }
+  const path = join('shards', 'parts', `${stem}.classes.${shardName(shard)}.tif`);
+  await mkdir(dirname(join(staged.dir, path)), { recursive: true });
+  const { windows } = await predictRasterFile(model, file, join(staged.dir, path), {
+    ...predictOptions,
+    rows,
+    onProgress: rowProgress(stem),
+  });
+  say(
+    `${stem}: rows ${rows.start} to ${rows.end} of ${width}x${height}, ${windows} windows -> ${path} (merge assembles ${stem}.classes.tif; a split raster gets no class PNG, overlay or polygons)`,
+  );
+  return {
+    input: relative(imagesDir, file),
+    path,
+    ...rows,
+    output: `${stem}.classes.tif`,
+    width,
+    height,
+    ...(georeference ? { georeference } : {}),
+  };
 }
 
 /** Progress of a raster of hours of prediction: a line each hundredth of its rows (none under 4096 rows). */
@@ -272,5 +375,13 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
       "each band's sample range mapped onto 0..255 (default: the run's ranges, else from each raster)",
     )
     .addOption(shardOption())
+    .addOption(
+      new Option(
+        '--shard-by <how>',
+        'with --shard: images (each shard takes whole images, round-robin), rows (each shard predicts a band of rows of every GeoTIFF, and merge assembles its class GeoTIFF), or auto: rows for GeoTIFFs over 8192x8192 pixels when there are fewer images than shards, else images',
+      )
+        .choices(SHARD_BY)
+        .default('auto'),
+    )
     .action(async (options: PredictOptions) => setExitCode(await predict(options)));
 }
