@@ -56,6 +56,8 @@ for package in "$modules"/@tensorflow/*; do
   find "$package/dist" -type f ! -path "$package/$main" ! -name '*.wasm' -delete
   find "$package/dist" -type d -empty -delete
 done
+# OpenLayers: an optional dependency of flatgeobuf for maps in browsers (20 MB); segstream never loads it.
+rm -rf "$modules/ol"
 # rxjs: Node takes its CommonJS build (exports' "node" condition).
 rm -rf "$modules/rxjs/dist/esm" "$modules/rxjs/dist/esm5" "$modules/rxjs/dist/bundles" "$modules/rxjs/src"
 
