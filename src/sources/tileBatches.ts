@@ -26,7 +26,7 @@ import {
 } from '../tiling/classBalance.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import {
-  RASTER_BLOCK_PIXELS,
+  rasterBlockTiles,
   type TileBlock,
   type TileOptions,
   tileBlocks,
@@ -132,7 +132,7 @@ function gatedPairs(
   const factor = options.balance?.factor ?? 1;
   const blockTiles = Math.min(
     Math.floor((gate.capacity - reservedCredits(options)) / factor),
-    Math.max(1, Math.floor(RASTER_BLOCK_PIXELS / grid.size ** 2)),
+    rasterBlockTiles(grid),
   );
   return new Observable<PairPiece>((subscriber) => {
     const run = async (): Promise<void> => {
