@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { parseSampleBalance } from '../src/cli/classes.js';
+import { readLabelledImage } from '../src/io/readLabelledImage.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { balanceClasses } from '../src/operators/balanceClasses.js';
@@ -15,9 +16,10 @@ import { writeSyntheticXbd } from '../src/sources/syntheticDataset.js';
 import { type TileBatchesOptions, tileBatches } from '../src/sources/tileBatches.js';
 import type { LabelledTile } from '../src/tiling/labelledTile.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../src/tiling/shuffleBudget.js';
-import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
+import { rasterBlockTiles, tileBlocks, tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import type { TensorBatch } from '../src/types.js';
 import { SeededRandom } from '../src/util/seededRandom.js';
+import { buildingClasses, writeMultibandRasterSet } from './helpers/geoData.js';
 
 const TILE = 32; // 64 tiles per 256 px synthetic image
 const BATCH = 8;
@@ -159,6 +161,59 @@ test('balanced sampling: tiles holding the classes are drawn factor times, other
   run.model.dispose();
   const resumed = await batchOrigins({ ...options, startAt: { epoch: 1, batch: 5 } });
   assert.equal(resumed, whole.slice(batchesPerEpoch + 5));
+});
+
+test('balanced sampling on a raster of several blocks: the pipeline counts, window by window, the tiles the stream draws', async () => {
+  // One 1-band raster of 2100 px in 1024 px tiles: 3 x 3 tiles, read in blocks of 4 (RASTER_BLOCK_PIXELS), so 3 blocks.
+  const set = await writeMultibandRasterSet(await mkdtemp(join(tmpdir(), 'segstream-sampling-raster-')), 1, {
+    size: 2100,
+    bands: 1,
+  });
+  const [pair] = (await pairFiles(set)).pairs;
+  const grid = tileGrid({ size: 1024 });
+  assert.ok(tileBlocks(2100, 2100, grid, rasterBlockTiles(grid)).length > 1, 'the raster is read in blocks');
+  // The building rectangle covers a part of some tiles: with minPixels, some tiles hold enough of it, some not.
+  const { mask } = await readLabelledImage(pair!, { classMap: buildingClasses(), readMask: readLabelMask });
+  const building = tilePositions(2100, 2100, grid).map(({ x, y }) => {
+    let pixels = 0;
+    for (let row = y; row < Math.min(2100, y + 1024); row++)
+      for (let col = x; col < Math.min(2100, x + 1024); col++) pixels += mask.data[row * 2100 + col]!;
+    return pixels;
+  });
+  const minPixels = Math.max(...building);
+  const balance = { classes: [1], factor: 4, minPixels };
+  const expected = building.reduce((sum, pixels) => sum + (pixels >= minPixels ? 4 : 1), 0);
+  assert.ok(expected > 9 && expected < 36, `some tiles are drawn 4 times, some once (${expected})`);
+  const streamed = await lastValueFrom(
+    tileBatches({
+      ...base,
+      pairs: [pair!],
+      classMap: buildingClasses(),
+      tile: { size: 1024 },
+      batchSize: 1,
+      balance,
+      credits: 64,
+    }).pipe(
+      concatMap(async (batch: TensorBatch) => batch.release()),
+      toArray(),
+    ),
+  );
+  assert.is(streamed.length, expected);
+  const run = await prepareTrainingRun({
+    arch: 'unet',
+    ...set,
+    classMap: buildingClasses(),
+    readMask: readLabelMask,
+    tileSize: 1024,
+    batchSize: 1,
+    baseFilters: 1,
+    depth: 1,
+    splitRatios: [1, 0, 0],
+    sampleBalance: balance,
+    samples: false,
+  });
+  assert.is(run.stepsPerEpoch, expected);
+  run.model.dispose();
 });
 
 test('balanceClasses operator repeats in place and checks its options; --sample-balance reads names and ids', async () => {

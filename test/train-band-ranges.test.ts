@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { writeArrayBuffer } from 'geotiff';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { resumedRasterOptions } from '../src/cli/rasterOptions.js';
 import { type BandRange, bandRanges, GeoTiffReader, sharedBandRanges } from '../src/io/geoTiff.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { prepareTrainingRun } from '../src/pipelines/trainPipeline.js';
@@ -147,6 +148,58 @@ test('train records the shared ranges in run.json; predict reads its rasters wit
   assert.not.ok(
     fromRun.equals(await overlay('predicted-own', ['--backend', 'wasm', '--band-ranges', asFlag(own)])),
   );
+});
+
+test('train --resume reads the ranges its run.json recorded instead of computing them again', async () => {
+  const classes = join(scratch, 'classes.json');
+  writeFileSync(classes, JSON.stringify({ names: ['background', 'building'] }));
+  const runDir = join(scratch, 'resumed-run');
+  const train = (epochs: string, ...extra: string[]) =>
+    run(cli, [
+      'train',
+      ...['--images', survey.imagesDir, '--labels', survey.labelsDir, '--classes', classes],
+      ...['--epochs', epochs, '--tile-size', '32', '--base-filters', '1', '--depth', '1'],
+      ...['--validation-fraction', '0', '--out', runDir, '--backend', 'wasm', '--wasm-threads', '1'],
+      ...extra,
+    ]);
+  await train('1');
+  const manifestPath = join(runDir, 'run.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  assertRangesClose(manifest.input.raster.ranges, await expectedRanges(rasters));
+  // Ranges no statistics pass over these rasters gives: only run.json can be where the resumed run took them.
+  const recorded = manifest.input.raster.ranges.map((_: BandRange, b: number) => ({
+    low: 100 + b,
+    high: 50_000 + b,
+  }));
+  manifest.input.raster.ranges = recorded;
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  await train('2', '--resume');
+  const resumed = JSON.parse(await readFile(manifestPath, 'utf8'));
+  assert.is(resumed.resumes.length, 1, 'the run went on from its checkpoint');
+  assert.equal(resumed.input.raster.ranges, recorded);
+});
+
+test('a resumed run takes recorded ranges only where no ranges are given and the band selection is the same', () => {
+  const recorded = {
+    bands: [3, 0],
+    ranges: [
+      { low: 1, high: 2 },
+      { low: 3, high: 4 },
+    ],
+  };
+  const given = [
+    { low: 5, high: 6 },
+    { low: 7, high: 8 },
+  ];
+  assert.equal(resumedRasterOptions({ bands: [3, 0] }, recorded), recorded);
+  assert.equal(resumedRasterOptions({ bands: [3, 0], ranges: given }, recorded), {
+    bands: [3, 0],
+    ranges: given,
+  });
+  assert.equal(resumedRasterOptions({ bands: [0, 3] }, recorded), { bands: [0, 3] });
+  assert.equal(resumedRasterOptions(undefined, recorded), undefined);
+  assert.equal(resumedRasterOptions(undefined, { ranges: given }), { ranges: given });
+  assert.equal(resumedRasterOptions({ bands: [1] }, undefined), { bands: [1] });
 });
 
 test.run();

@@ -46,3 +46,20 @@ export function rasterReadOptions(
     );
   return { ...(bands ? { bands: bands.map((band) => band - 1) } : {}), ...(ranges ? { ranges } : {}) };
 }
+
+/**
+ * The raster read options a resumed run reads with: those given, or, when they give no ranges, the ranges its
+ * run.json recorded for the same band selection, so that the run goes on reading its rasters as it did
+ * (without another statistics pass over every training raster) even if the rasters changed since.
+ *
+ * @example
+ * resumedRasterOptions(undefined, manifest.input?.raster); // { ranges: [...] } as recorded
+ */
+export function resumedRasterOptions(
+  given: RasterReadOptions | undefined,
+  recorded: RasterReadOptions | undefined,
+): RasterReadOptions | undefined {
+  if (given?.ranges || !recorded?.ranges) return given;
+  if (JSON.stringify(given?.bands) !== JSON.stringify(recorded.bands)) return given;
+  return { ...given, ranges: recorded.ranges };
+}

@@ -2,7 +2,8 @@ import { InputError } from '../errors.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import { blockWindow, cutTiles, type TileBlock, type TileGrid } from '../tiling/tileGrid.js';
 import type { LabelledImage, LabelledPair } from '../types.js';
-import { GeoTiffReader, type PixelWindow, readRasterWindow } from './geoTiff.js';
+import { type PixelWindow, readRasterWindow } from './geoTiff.js';
+import { labelWindowsReader, type OpenRaster, OpenRasters } from './openRasters.js';
 import { type ReadLabelledImageOptions, readLabelledImage } from './readLabelledImage.js';
 
 /** One image, or one block of it, read and cut into tiles, with the image's size. */
@@ -12,21 +13,15 @@ export interface TiledImage {
   height: number;
 }
 
-/** The labelled window of a raster already open (see `readLabelledWindow`). */
+/** The labelled window of a raster already open with its labels (see `OpenRasters`). */
 async function labelledWindowOf(
-  raster: GeoTiffReader,
+  { raster, labels }: OpenRaster,
   pair: LabelledPair,
   window: PixelWindow,
   options: ReadLabelledImageOptions,
 ): Promise<LabelledImage> {
-  const { width, height, georeference } = raster.info;
   const image = await readRasterWindow(raster, options.raster, window);
-  // Labels in map coordinates are placed by the raster's georeference, the window by its pixels.
-  const mask = await options.readMask(pair, { width, height }, options.classMap, {
-    ...(options.format === undefined ? {} : { format: options.format }),
-    ...(georeference === undefined ? {} : { georeference }),
-    window,
-  });
+  const mask = await labels.mask(window);
   if (mask.width !== window.width || mask.height !== window.height)
     throw new InputError(
       pair.labelPath,
@@ -35,13 +30,25 @@ async function labelledWindowOf(
   return { ...pair, image, mask };
 }
 
-/** Runs `use` on the pair's raster, open, and closes it. */
-async function withRaster<T>(pair: LabelledPair, use: (raster: GeoTiffReader) => Promise<T>): Promise<T> {
-  const raster = await GeoTiffReader.open(pair.imagePath);
+/** Where a block's raster is held open across its blocks, and whether this is its last block (it then closes). */
+export interface HeldRaster {
+  rasters: OpenRasters;
+  lastBlock: boolean;
+}
+
+/** Runs `read` on the pair's raster, held open in `held`, or else opened for this read alone and closed. */
+async function withRaster<T>(
+  pair: LabelledPair,
+  options: ReadLabelledImageOptions,
+  held: HeldRaster | undefined,
+  read: (open: OpenRaster) => Promise<T>,
+): Promise<T> {
+  const rasters = held?.rasters ?? new OpenRasters(labelWindowsReader(options.readMask));
   try {
-    return await use(raster);
+    return await rasters.use(pair, options, read);
   } finally {
-    await raster.close();
+    if (!held) await rasters.releaseAll();
+    else if (held.lastBlock) await rasters.release(pair.imagePath);
   }
 }
 
@@ -60,28 +67,31 @@ export function readLabelledWindow(
   window: PixelWindow,
   options: ReadLabelledImageOptions,
 ): Promise<LabelledImage> {
-  return withRaster(pair, (raster) => labelledWindowOf(raster, pair, window, options));
+  return withRaster(pair, options, undefined, (open) => labelledWindowOf(open, pair, window, options));
 }
 
 /**
  * Reads a pair and cuts its tiles: the whole image, or with `block` only the window of the raster that the
  * block covers (see `readLabelledWindow`), giving the same tiles as the whole image would at those places.
+ * A block is read from the raster `held` open with its labels parsed once (see `OpenRasters`), closed after
+ * its last block; else from the file opened and its labels read for this block alone.
  */
 export async function readTiles(
   pair: LabelledPair,
   grid: TileGrid,
   options: ReadLabelledImageOptions,
   block?: TileBlock,
+  held?: HeldRaster,
 ): Promise<TiledImage> {
   if (!block) {
     const labelled = await readLabelledImage(pair, options);
     const { width, height } = labelled.image;
     return { tiles: cutTiles(labelled, grid), width, height };
   }
-  return withRaster(pair, async (raster) => {
-    const { width, height } = raster.info;
+  return withRaster(pair, options, held, async (open) => {
+    const { width, height } = open.raster.info;
     const window = blockWindow(block, width, height, grid.size);
-    const labelled = await labelledWindowOf(raster, pair, window, options);
+    const labelled = await labelledWindowOf(open, pair, window, options);
     return { tiles: cutTiles(labelled, grid, { block, width, height }), width, height };
   });
 }

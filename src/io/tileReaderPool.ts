@@ -20,7 +20,12 @@ export interface TileReadRequest {
   /** Band selection and ranges for rasters (see `decodeImage`). */
   raster: RasterReadOptions | undefined;
   block?: TileBlock;
+  /** The raster's last block: the worker then closes the raster it kept open for the blocks. */
+  lastBlock?: boolean;
 }
+
+/** What the pool sends a worker: a read, or the image path of a raster whose blocks are all read elsewhere. */
+export type TileReaderMessage = TileReadRequest | { release: string };
 
 /** A worker's answer: the image's tiles and size, or what went wrong (an `InputError` keeps its file). */
 export type TileReadReply =
@@ -32,10 +37,11 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-/** A worker and the reads it has not answered yet. */
+/** A worker, the reads it has not answered yet, and the rasters it was sent blocks of (it holds them open). */
 interface PoolWorker {
   worker: Worker;
   pending: Map<number, Pending>;
+  rasters: Set<string>;
 }
 
 /**
@@ -72,20 +78,35 @@ export class TileReaderPool {
   }
 
   /**
-   * Reads one pair (or one block of a raster's tiles) into tiles on the least busy worker; rejects with the
-   * worker's error (an `InputError` for bad input).
+   * Reads one pair (or one block of a raster's tiles) into tiles on the least busy worker, of those the one
+   * that holds the raster open when there is a choice; rejects with the worker's error (an `InputError` for
+   * bad input). Each worker keeps a raster it reads blocks of open, with its labels parsed, until its last
+   * block (`lastBlock`) is read: then all of them close it.
    */
   read(pair: LabelledPair, request: Omit<TileReadRequest, 'id' | 'pair'>): Promise<TiledImage> {
     if (this.closed) return Promise.reject(new Error('TileReaderPool: closed'));
+    const { imagePath } = pair;
+    const busyness = (w: PoolWorker): number => w.pending.size * 2 - (w.rasters.has(imagePath) ? 1 : 0);
     const target =
-      this.workers.length < this.size
+      this.workers.length < this.size &&
+      !this.workers.some((w) => w.rasters.has(imagePath) && w.pending.size === 0)
         ? this.spawn()
-        : this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+        : this.workers.reduce((a, b) => (busyness(b) < busyness(a) ? b : a));
+    if (request.block) {
+      target.rasters.add(imagePath);
+      if (request.lastBlock) {
+        for (const other of this.workers) {
+          if (other !== target && other.rasters.has(imagePath))
+            other.worker.postMessage({ release: imagePath } satisfies TileReaderMessage);
+          other.rasters.delete(imagePath);
+        }
+      }
+    }
     const id = this.nextId++;
     return new Promise<TiledImage>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
       target.worker.ref();
-      target.worker.postMessage({ id, pair, ...request } satisfies TileReadRequest);
+      target.worker.postMessage({ id, pair, ...request } satisfies TileReaderMessage);
     });
   }
 
@@ -101,7 +122,7 @@ export class TileReaderPool {
     // geotiff.js loads the web-worker package, which takes any worker thread without `workerData` for one
     // of its own web workers and fails; given workerData without its `mod` entry, it leaves the thread alone.
     const worker = new Worker(new URL('./tileReaderWorker.js', import.meta.url), { workerData: {} });
-    const entry: PoolWorker = { worker, pending: new Map() };
+    const entry: PoolWorker = { worker, pending: new Map(), rasters: new Set() };
     worker.unref();
     worker.on('message', (reply: TileReadReply) => {
       const pending = entry.pending.get(reply.id);

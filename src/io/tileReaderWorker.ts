@@ -1,22 +1,26 @@
 // A worker thread of `TileReaderPool`: decodes an image (or the window of a block of a raster's tiles), reads
 // its label into a mask and cuts both into tiles, then hands the tiles' buffers to the main thread
-// (transferred, not copied).
+// (transferred, not copied). A raster read block by block stays open here with its labels parsed, until its
+// last block is read or the pool releases it.
 import { parentPort } from 'node:worker_threads';
 import { InputError } from '../errors.js';
-import { readLabelMask } from '../labels/readLabelMask.js';
+import { readLabelMask, readLabelWindows } from '../labels/readLabelMask.js';
+import { OpenRasters } from './openRasters.js';
 import { readTiles } from './readTiles.js';
-import type { TileReadReply, TileReadRequest } from './tileReaderPool.js';
+import type { TileReaderMessage, TileReadReply, TileReadRequest } from './tileReaderPool.js';
 
 const port = parentPort!;
-port.on('message', (request: TileReadRequest) => {
-  const { id, pair, classMap, format, grid, raster, block } = request;
+const rasters = new OpenRasters(readLabelWindows);
+
+function read(request: TileReadRequest): void {
+  const { id, pair, classMap, format, grid, raster, block, lastBlock } = request;
   const options = {
     classMap,
     readMask: readLabelMask,
     ...(format === undefined ? {} : { format }),
     ...(raster === undefined ? {} : { raster }),
   };
-  readTiles(pair, grid, options, block).then(
+  readTiles(pair, grid, options, block, { rasters, lastBlock: lastBlock === true }).then(
     ({ tiles, width, height }) => {
       const reply: TileReadReply = { id, tiles, width, height };
       // cutTiles gives each tile buffers of its own, so handing them over leaves nothing behind here.
@@ -37,4 +41,9 @@ port.on('message', (request: TileReadRequest) => {
       port.postMessage(reply);
     },
   );
+}
+
+port.on('message', (message: TileReaderMessage) => {
+  if ('release' in message) void rasters.release(message.release);
+  else read(message);
 });

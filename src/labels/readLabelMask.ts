@@ -14,11 +14,13 @@ import { isXbdLabel, xbdShapes } from './xbd.js';
 /** The label formats segstream reads; `auto` detects the format of each file. */
 export const LABEL_FORMATS = ['auto', 'xbd', 'labelme', 'coco', 'geojson', 'mask'] as const;
 export type LabelFormat = (typeof LABEL_FORMATS)[number];
+/** The formats of JSON label files (shapes), as opposed to mask images. */
+type JsonLabelFormat = Exclude<LabelFormat, 'auto' | 'mask'>;
 
 const MASK_EXTENSIONS = new Set(['.png', '.tif', '.tiff', '.bmp', '.gif', '.webp']);
 
 /** Detects the format of a label file from its extension and, for JSON, its structure. */
-export function detectLabelFormat(file: string, json: unknown): Exclude<LabelFormat, 'auto'> {
+export function detectLabelFormat(file: string, json: unknown): JsonLabelFormat {
   if (isXbdLabel(json)) return 'xbd';
   if (isCocoLabel(json)) return 'coco';
   if (isLabelMeLabel(json)) return 'labelme';
@@ -48,6 +50,84 @@ function cropMask(mask: ClassMask, window: MaskWindow): ClassMask {
 }
 
 /**
+ * A pair's label file read once and placed on its image's pixels: gives the mask of any window of the image,
+ * each exactly the whole mask's pixels there. Shapes are kept (not pixels), so a window of a huge raster
+ * costs its own pixels only; a mask image is kept decoded whole.
+ */
+export interface LabelWindows {
+  /** The mask of `window` (inside the image; default the whole image). */
+  mask(window?: MaskWindow): ClassMask;
+}
+
+/** The shapes of a parsed vector label file, placed on the image's pixels by its format's reader. */
+function labelShapes(
+  json: unknown,
+  file: string,
+  format: JsonLabelFormat,
+  pair: LabelledPair,
+  size: { width: number; height: number },
+  classMap: ClassMap,
+  options: { georeference?: GeoReference } & ShapeOptions,
+): Array<LabelShape | PixelRegion> {
+  switch (format) {
+    case 'xbd':
+      return xbdShapes(json, file, size, classMap, options);
+    case 'labelme':
+      return labelMeShapes(json, file, size, classMap, options);
+    case 'coco':
+      return cocoShapes(json, file, pair.labelKey, size, classMap, options);
+    case 'geojson':
+      return geoJsonShapes(json, file, size, classMap, options);
+  }
+}
+
+/**
+ * Reads the label file of a pair once, for the masks of as many windows of its image as needed (see
+ * `readLabelMask`, which reads one): a large label file, such as a GeoJSON of a whole country over a raster
+ * read block by block, is parsed and mapped onto the raster's pixels once rather than once per block.
+ *
+ * @example
+ * ```ts
+ * const labels = await readLabelWindows(pair, { width: 20_000, height: 20_000 }, classMap, { georeference });
+ * const corner = labels.mask({ x: 0, y: 0, width: 2048, height: 2048 });
+ * ```
+ * @throws InputError naming the label file and the problem.
+ */
+export async function readLabelWindows(
+  pair: LabelledPair,
+  size: { width: number; height: number },
+  classMap: ClassMap,
+  options: { format?: string; georeference?: GeoReference } & ShapeOptions = {},
+): Promise<LabelWindows> {
+  const format = options.format ?? 'auto';
+  if (!(LABEL_FORMATS as readonly string[]).includes(format)) {
+    throw new TypeError(
+      `readLabelMask: format must be one of ${LABEL_FORMATS.join(', ')}, got ${JSON.stringify(format)}`,
+    );
+  }
+  const file = pair.labelPath;
+  const isMaskFile = MASK_EXTENSIONS.has(extname(file).toLowerCase());
+  if (format === 'mask' || (format === 'auto' && isMaskFile)) {
+    const mask = await readPngMask(file, size, classMap);
+    return { mask: (window) => (window ? cropMask(mask, window) : mask) };
+  }
+  const json = await readJsonLabel(file);
+  const detected = format === 'auto' ? detectLabelFormat(file, json) : (format as JsonLabelFormat);
+  const shapes = labelShapes(json, file, detected, pair, size, classMap, options);
+  return {
+    mask: (window = { x: 0, y: 0, ...size }) => {
+      const mask: ClassMask = {
+        data: new Uint8Array(window.width * window.height),
+        width: window.width,
+        height: window.height,
+      };
+      rasterizeShapes(mask, shapes, classMap.priority, window);
+      return mask;
+    },
+  };
+}
+
+/**
  * Reads the label file of a pair into a class-index mask of the image's size: polygons are rasterized by
  * the pixel-centre rule (see `rasterizeShapes`), masks are read as class ids or colours. Pixels no shape
  * covers are background (0).
@@ -65,7 +145,8 @@ function cropMask(mask: ClassMask, window: MaskWindow): ClassMask {
  *   (see `geoJsonShapes`) and reads xBD's `lng_lat` polygons instead of its pixel `xy` ones (see `xbdShapes`);
  *   `window` (inside the image) gives the mask of that window alone, the same pixels as the whole mask's
  *   there: shapes are rasterized for the window only (so a window of a huge raster never needs its whole
- *   mask), mask images are decoded whole and cut.
+ *   mask), mask images are decoded whole and cut. For many windows of one image, `readLabelWindows` reads
+ *   the file once.
  * @throws InputError naming the label file and the problem.
  */
 export async function readLabelMask(
@@ -74,35 +155,5 @@ export async function readLabelMask(
   classMap: ClassMap,
   options: { format?: string; georeference?: GeoReference; window?: MaskWindow } & ShapeOptions = {},
 ): Promise<ClassMask> {
-  const format = options.format ?? 'auto';
-  if (!(LABEL_FORMATS as readonly string[]).includes(format)) {
-    throw new TypeError(
-      `readLabelMask: format must be one of ${LABEL_FORMATS.join(', ')}, got ${JSON.stringify(format)}`,
-    );
-  }
-  const file = pair.labelPath;
-  const isMaskFile = MASK_EXTENSIONS.has(extname(file).toLowerCase());
-  const { window } = options;
-  if (format === 'mask' || (format === 'auto' && isMaskFile)) {
-    const mask = await readPngMask(file, size, classMap);
-    return window ? cropMask(mask, window) : mask;
-  }
-  const json = await readJsonLabel(file);
-  const detected = format === 'auto' ? detectLabelFormat(file, json) : format;
-  const shapes: Array<LabelShape | PixelRegion> =
-    detected === 'xbd'
-      ? xbdShapes(json, file, size, classMap, options)
-      : detected === 'labelme'
-        ? labelMeShapes(json, file, size, classMap, options)
-        : detected === 'coco'
-          ? cocoShapes(json, file, pair.labelKey, size, classMap, options)
-          : geoJsonShapes(json, file, size, classMap, options);
-  const area = window ?? { x: 0, y: 0, ...size };
-  const mask: ClassMask = {
-    data: new Uint8Array(area.width * area.height),
-    width: area.width,
-    height: area.height,
-  };
-  rasterizeShapes(mask, shapes, classMap.priority, area);
-  return mask;
+  return (await readLabelWindows(pair, size, classMap, options)).mask(options.window);
 }

@@ -9,6 +9,7 @@ import {
 } from '../errors.js';
 import { isRasterFile, readImageHeader } from '../io/decodeImage.js';
 import { type RasterReadOptions, sharedBandRanges } from '../io/geoTiff.js';
+import { labelWindowsReader, OpenRasters } from '../io/openRasters.js';
 import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
 import { readLabelledWindow } from '../io/readTiles.js';
 import type { ClassMap } from '../labels/classMap.js';
@@ -30,7 +31,7 @@ import {
   windowHoldsClasses,
 } from '../tiling/classBalance.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB, shuffleBufferForMemory } from '../tiling/shuffleBudget.js';
-import { tileGrid, tilePositions } from '../tiling/tileGrid.js';
+import { blockWindow, rasterBlockTiles, tileBlocks, tileGrid, tilePositions } from '../tiling/tileGrid.js';
 import {
   assertCheckpointDirWritable,
   loadLatestCheckpoint,
@@ -38,7 +39,7 @@ import {
 } from '../training/checkpoint.js';
 import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
-import type { LabelledPair, TensorBatch } from '../types.js';
+import type { ClassMask, LabelledPair, TensorBatch } from '../types.js';
 
 /** Everything a training run is configured by; the CLI's `train` options map onto it one to one. */
 export interface TrainPipelineOptions {
@@ -181,6 +182,8 @@ export interface TrainingRun {
 /**
  * Tiles per epoch, without decoding an image: how many batches make one epoch. From the image headers, and
  * with balanced sampling also from the label masks (a tile holding a balanced class counts `factor` times).
+ * A raster's mask is rasterized block by block over the windows its tiles are read from, its labels read
+ * once, so counting holds one block's mask, never the raster's.
  */
 async function countTiles(
   pairs: readonly LabelledPair[],
@@ -190,23 +193,37 @@ async function countTiles(
   const grid = tileGrid({ size: tileSize });
   const policy = options.onBadInput ?? 'throw';
   const balance = options.sampleBalance;
+  const rasters = new OpenRasters(labelWindowsReader(options.readMask));
+  const draws = (mask: ClassMask, x: number, y: number): number =>
+    balance && windowHoldsClasses(mask, x, y, tileSize, balance) ? balance.factor : 1;
   let tiles = 0;
   for (const pair of pairs) {
     try {
-      const size = await readImageHeader(pair.imagePath, options.raster);
-      const positions = tilePositions(size.width, size.height, grid);
+      const { width, height, raster } = await readImageHeader(pair.imagePath, options.raster);
+      let imageTiles = 0;
       if (!balance) {
-        tiles += positions.length;
-        continue;
+        imageTiles = tilePositions(width, height, grid).length;
+      } else if (raster) {
+        try {
+          for (const block of tileBlocks(width, height, grid, rasterBlockTiles(grid))) {
+            const window = blockWindow(block, width, height, tileSize);
+            const mask = await rasters.use(pair, options, async ({ labels }) => labels.mask(window));
+            for (const y of block.rows)
+              for (const x of block.columns) imageTiles += draws(mask, x - window.x, y - window.y);
+          }
+        } finally {
+          await rasters.release(pair.imagePath);
+        }
+      } else {
+        const mask = await options.readMask(
+          pair,
+          { width, height },
+          options.classMap,
+          options.format ? { format: options.format } : {},
+        );
+        for (const { x, y } of tilePositions(width, height, grid)) imageTiles += draws(mask, x, y);
       }
-      const mask = await options.readMask(
-        pair,
-        size,
-        options.classMap,
-        options.format ? { format: options.format } : {},
-      );
-      for (const { x, y } of positions)
-        tiles += windowHoldsClasses(mask, x, y, tileSize, balance) ? balance.factor : 1;
+      tiles += imageTiles;
     } catch (error) {
       // Under `skip` an unreadable image counts no tiles; the source reports it when it reaches it.
       handleBadInput(error, policy, undefined);

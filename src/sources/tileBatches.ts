@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { concatMap, filter, identity, map, Observable, type OperatorFunction, range } from 'rxjs';
+import { concatMap, filter, finalize, identity, map, Observable, type OperatorFunction, range } from 'rxjs';
 import { type BadInputPolicy, handleBadInput, InputError, type SkipSink } from '../errors.js';
 import { readImageHeader } from '../io/decodeImage.js';
 import type { RasterReadOptions } from '../io/geoTiff.js';
+import { labelWindowsReader, OpenRasters } from '../io/openRasters.js';
 import type { ReadLabelMask } from '../io/readLabelledImage.js';
 import { readTiles } from '../io/readTiles.js';
 import { TileReaderPool } from '../io/tileReaderPool.js';
@@ -25,7 +26,7 @@ import {
 } from '../tiling/classBalance.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import {
-  RASTER_BLOCK_PIXELS,
+  rasterBlockTiles,
   type TileBlock,
   type TileOptions,
   tileBlocks,
@@ -109,6 +110,8 @@ const TENSOR_BATCHES_AHEAD = 2;
 /** A pair as the source emits it: the whole image, or one block of a raster's tiles (see `tileBlocks`). */
 interface PairPiece extends LabelledPair {
   block?: TileBlock;
+  /** The raster's last block: the reader may close the raster it kept open for its blocks. */
+  lastBlock?: boolean;
 }
 
 /**
@@ -129,7 +132,7 @@ function gatedPairs(
   const factor = options.balance?.factor ?? 1;
   const blockTiles = Math.min(
     Math.floor((gate.capacity - reservedCredits(options)) / factor),
-    Math.max(1, Math.floor(RASTER_BLOCK_PIXELS / grid.size ** 2)),
+    rasterBlockTiles(grid),
   );
   return new Observable<PairPiece>((subscriber) => {
     const run = async (): Promise<void> => {
@@ -152,7 +155,7 @@ function gatedPairs(
           handleBadInput(error, policy, options.skipReport);
           continue;
         }
-        for (const piece of pieces) {
+        for (const [index, piece] of pieces.entries()) {
           const tiles = piece.tiles * factor;
           if (tiles + reservedCredits(options) > gate.capacity) {
             throw new RangeError(
@@ -165,7 +168,9 @@ function gatedPairs(
             return;
           }
           // A fresh object per epoch and block keys its own credits.
-          const emitted: PairPiece = piece.block ? { ...pair, block: piece.block } : { ...pair };
+          const emitted: PairPiece = piece.block
+            ? { ...pair, block: piece.block, lastBlock: index === pieces.length - 1 }
+            : { ...pair };
           creditsOf.set(emitted, tiles);
           subscriber.next(emitted);
         }
@@ -239,18 +244,20 @@ function pairReader(
       ...(options.format === undefined ? {} : { format: options.format }),
       ...(options.raster === undefined ? {} : { raster: options.raster }),
     };
-    return orderedReads(
-      (pair: PairPiece) =>
-        readTiles(pair, grid, readOptions, pair.block).then((image) => ({ pair, ...image })),
-      ordering,
-    );
+    // A raster stays open, its labels parsed, from its first block to its last (or the epoch's end).
+    const rasters = new OpenRasters(labelWindowsReader(options.readMask));
+    const read = (pair: PairPiece): Promise<TiledPair> =>
+      readTiles(pair, grid, readOptions, pair.block, { rasters, lastBlock: pair.lastBlock === true }).then(
+        (image) => ({ pair, ...image }),
+      );
+    return (pairs) => orderedReads(read, ordering)(pairs).pipe(finalize(() => rasters.releaseAll()));
   }
   const pool = TileReaderPool.shared(workers);
   const request = { classMap: options.classMap, format: options.format, grid, raster: options.raster };
   return orderedReads(
     (pair: PairPiece) =>
       pool
-        .read(pair, pair.block ? { ...request, block: pair.block } : request)
+        .read(pair, pair.block ? { ...request, block: pair.block, lastBlock: pair.lastBlock } : request)
         .then((image) => ({ pair, ...image })),
     ordering,
   );

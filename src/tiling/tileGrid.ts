@@ -79,6 +79,11 @@ export function tilePositions(
  */
 export const RASTER_BLOCK_PIXELS = 2048 * 2048;
 
+/** The most tiles of `grid` a raster's block holds by `RASTER_BLOCK_PIXELS` (at least one). */
+export function rasterBlockTiles(grid: TileGrid): number {
+  return Math.max(1, Math.floor(RASTER_BLOCK_PIXELS / grid.size ** 2));
+}
+
 /**
  * Some of an image's tiles: those at each of `rows` (tile tops) and `columns` (tile lefts), row-major. A
  * block is read from the one window it covers (see `blockWindow`), so a raster is read piece by piece.

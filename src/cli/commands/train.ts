@@ -18,7 +18,7 @@ import type { OptimizerConfig } from '../../training/optimizers.js';
 import type { ScheduleConfig } from '../../training/schedules.js';
 import { parseSampleBalance, resolveClassMap } from '../classes.js';
 import { progressReporter } from '../progress.js';
-import { rasterReadOptions } from '../rasterOptions.js';
+import { rasterReadOptions, resumedRasterOptions } from '../rasterOptions.js';
 import { EXIT_CODES, say } from '../terminal.js';
 import { addTrainOptions, mergedTrainConfig } from '../trainConfig.js';
 
@@ -135,7 +135,11 @@ async function train(command: Command): Promise<number> {
       throw new RangeError(
         `train: --validation-fraction must be below 0.5 (as much again is held out for test), got ${validationFraction}`,
       );
-    const raster = rasterReadOptions(config.bands, config.bandRanges);
+    const recorded = config.resume ? await readRunManifest(out).catch(() => undefined) : undefined;
+    const raster = resumedRasterOptions(
+      rasterReadOptions(config.bands, config.bandRanges),
+      recorded?.input?.raster,
+    );
     const run = await prepareTrainingRun({
       arch,
       imagesDir: images,
@@ -181,7 +185,7 @@ async function train(command: Command): Promise<number> {
       signal: interrupt.signal,
     });
     const now = new Date().toISOString();
-    const earlierManifest = run.resumedFrom ? await readRunManifest(out).catch(() => undefined) : undefined;
+    const earlierManifest = run.resumedFrom ? recorded : undefined;
     const options = { ...config, images, labels, out };
     const changed = changedSettings(earlierManifest?.options, options);
     await writeRunManifest(out, {
