@@ -57,6 +57,26 @@ async function batchOrigins(options: Partial<TileBatchesOptions>): Promise<strin
 const meanDistinctSources = (batches: string[][]): number =>
   batches.reduce((sum, b) => sum + new Set(b.map((o) => o.split('@')[0])).size, 0) / batches.length;
 
+/** The steps per epoch that the training pipeline counts from the labels before it reads an image (all images train). */
+async function countedStepsPerEpoch(
+  options: Pick<
+    Parameters<typeof prepareTrainingRun>[0],
+    'imagesDir' | 'labelsDir' | 'classMap' | 'tileSize' | 'batchSize' | 'sampleBalance'
+  >,
+): Promise<number> {
+  const run = await prepareTrainingRun({
+    arch: 'unet',
+    ...options,
+    readMask: readLabelMask,
+    baseFilters: 1,
+    depth: 1,
+    splitRatios: [1, 0, 0],
+    samples: false,
+  });
+  run.model.dispose();
+  return run.stepsPerEpoch;
+}
+
 test('the default shuffle budget mixes scenes in each batch as a full in-memory shuffle does; a 64-tile buffer does not', async () => {
   const defaultBuffer = shuffleBufferForMemory(DEFAULT_SHUFFLE_MEMORY_MIB, TILE);
   const streamed = await batchOrigins({ shuffle: { bufferSize: defaultBuffer, seed: 1 } });
@@ -143,22 +163,17 @@ test('balanced sampling: tiles holding the classes are drawn factor times, other
     draws.set(origin, (draws.get(origin) ?? 0) + 1);
   for (const [origin, count] of draws) assert.is(count, rare.has(origin) ? 3 : 1, origin);
   // The pipeline counts the same epoch from the labels before reading an image.
-  const run = await prepareTrainingRun({
-    arch: 'unet',
-    imagesDir: data.imagesDir,
-    labelsDir: data.labelsDir,
-    classMap: xbdClassMap(),
-    readMask: readLabelMask,
-    tileSize: TILE,
-    batchSize: BATCH,
-    baseFilters: 2,
-    depth: 1,
-    splitRatios: [1, 0, 0],
-    sampleBalance: balance,
-    samples: false,
-  });
-  assert.is(run.stepsPerEpoch, batchesPerEpoch);
-  run.model.dispose();
+  assert.is(
+    await countedStepsPerEpoch({
+      imagesDir: data.imagesDir,
+      labelsDir: data.labelsDir,
+      classMap: xbdClassMap(),
+      tileSize: TILE,
+      batchSize: BATCH,
+      sampleBalance: balance,
+    }),
+    batchesPerEpoch,
+  );
   const resumed = await batchOrigins({ ...options, startAt: { epoch: 1, batch: 5 } });
   assert.equal(resumed, whole.slice(batchesPerEpoch + 5));
 });
@@ -199,21 +214,16 @@ test('balanced sampling on a raster of several blocks: the pipeline counts, wind
     ),
   );
   assert.is(streamed.length, expected);
-  const run = await prepareTrainingRun({
-    arch: 'unet',
-    ...set,
-    classMap: buildingClasses(),
-    readMask: readLabelMask,
-    tileSize: 1024,
-    batchSize: 1,
-    baseFilters: 1,
-    depth: 1,
-    splitRatios: [1, 0, 0],
-    sampleBalance: balance,
-    samples: false,
-  });
-  assert.is(run.stepsPerEpoch, expected);
-  run.model.dispose();
+  assert.is(
+    await countedStepsPerEpoch({
+      ...set,
+      classMap: buildingClasses(),
+      tileSize: 1024,
+      batchSize: 1,
+      sampleBalance: balance,
+    }),
+    expected,
+  );
 });
 
 test('balanceClasses operator repeats in place and checks its options; --sample-balance reads names and ids', async () => {
