@@ -98,7 +98,7 @@ test("polygons traced from the rows as they finish are the whole mask's polygons
       path: polygonsPath,
       format: 'geojson',
       classMap,
-      placement: { georeference: geo, crs: 'raster' },
+      crs: 'raster',
     },
   });
   const whole = polygonsToMapGeoJson(maskToPolygons(streamed.classes!), classMap, geo, 'raster');
@@ -112,7 +112,7 @@ test("polygons traced from the rows as they finish are the whole mask's polygons
   const part = predictRasterFile(model, rasterPath, join(scratch, 'part.classes.tif'), {
     ...windows,
     rows: { start: 0, end: 100 },
-    polygons: { path: polygonsPath, format: 'geojson', classMap },
+    polygons: { path: polygonsPath, format: 'geojson', classMap, crs: 'raster' },
   });
   assert.match(
     String(await part.catch((error: Error) => error.message)),

@@ -3,6 +3,7 @@ import { bandRanges, GeoTiffReader, type RasterReadOptions, windowGeoreference }
 import { geoTiffPixelSource } from '../io/pixelSource.js';
 import type { ClassMask, GeoReference } from '../types.js';
 import { BandPolygonizer } from './bandPolygons.js';
+import type { PolygonCrsChoice } from './mapPolygons.js';
 import { predictRows, type RowRange, type SlidingWindowOptions } from './slidingWindow.js';
 import { classStripRows, GeoTiffStripWriter } from './writeClassGeoTiff.js';
 import { type PolygonStreamOutput, PolygonStreamWriter } from './writePolygonStream.js';
@@ -14,6 +15,9 @@ import {
 
 /** Pixels up to which {@link predictRasterFile} also returns the whole class mask: 8192 x 8192, 64 MiB of class ids. */
 export const WHOLE_MASK_PIXELS = 8192 * 8192;
+
+/** Where {@link predictRasterFile} writes the polygons: in map coordinates in `crs` when the raster has a georeference, else in pixel coordinates. */
+export type RasterPolygonOutput = Omit<PolygonStreamOutput, 'placement'> & { crs: PolygonCrsChoice };
 
 /** What {@link predictRasterFile} predicted. */
 export interface RasterPrediction {
@@ -54,7 +58,7 @@ export async function predictRasterFile(
     raster?: RasterReadOptions;
     keepMaskUpTo?: number;
     probabilities?: ProbabilityOutput;
-    polygons?: PolygonStreamOutput;
+    polygons?: RasterPolygonOutput;
     rows?: RowRange;
     onProgress?: (rowsDone: number, height: number) => void;
   } = {},
@@ -88,11 +92,16 @@ export async function predictRasterFile(
     let traced: { polygonizer: BandPolygonizer; writer: PolygonStreamWriter } | undefined;
     let windows: number;
     try {
-      if (options.polygons)
+      if (options.polygons) {
+        const { crs, ...output } = options.polygons;
         traced = {
-          polygonizer: new BandPolygonizer(width, { ignoreValue: options.polygons.classMap.ignoreValue }),
-          writer: await PolygonStreamWriter.create(options.polygons),
+          polygonizer: new BandPolygonizer(width, { ignoreValue: output.classMap.ignoreValue }),
+          writer: await PolygonStreamWriter.create({
+            ...output,
+            ...(georeference ? { placement: { georeference, crs } } : {}),
+          }),
         };
+      }
       ({ windows } = await predictRows(
         model,
         geoTiffPixelSource(raster, bands, ranges),
