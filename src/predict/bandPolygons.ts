@@ -65,9 +65,10 @@ const OUTSIDE = -1;
  * it, so memory holds the last row and the boundaries of the regions still open, never the mask.
  *
  * It walks each line between two rows once, linking the pixel edges met there into chains of the regions on
- * either side; a chain that meets itself is a ring. Where two pixels of one class touch only at a corner, whether
- * they are one region (the ring turns around the outside pixel, as `maskToPolygons` does) may be decided rows
- * later, so the chains' ends there are parked and linked when the region closes.
+ * either side; a chain that meets itself is a ring. Where two pixels of one class touch only at a corner and
+ * are not (yet) known to be one region, whether they are (the ring turns around the outside pixel, as
+ * `maskToPolygons` does) may be decided rows later, so the chains' ends there are parked and linked when the
+ * region closes.
  *
  * @example
  * ```ts
@@ -224,13 +225,26 @@ export class BandPolygonizer {
         if (!this.#traced(value) || values[(start + 3) % 4] === value) continue;
         let end = start;
         while (values[(end + 1) % 4] === value) end++;
-        const region =
-          start < 2 ? this.#previousRegions[x - 1 + start]! : this.#currentRegions[start === 2 ? x : x - 1]!;
-        // Two pixels of one class touching only at this corner: maybe one region, known when it closes.
-        const diagonal = start === end && values[(start + 2) % 4] === value;
-        this.#linkRun(region, end % 4, (start + 3) % 4, diagonal);
+        const region = this.#regionAt(x, start);
+        if (start !== end || values[(start + 2) % 4] !== value) {
+          this.#linkRun(region, end % 4, (start + 3) % 4, false);
+        } else if (rootOf(region) === rootOf(this.#regionAt(x, (start + 2) % 4))) {
+          // Two pixels of one region touching only at this corner: the ring turns round the outside pixel,
+          // from this pixel's edge in to the other pixel's edge out.
+          this.#linkRun(region, start, (start + 1) % 4, false);
+        } else {
+          // Two pixels of one class touching only at this corner: one region or not, known when it closes.
+          this.#linkRun(region, start, (start + 3) % 4, true);
+        }
       }
     }
+  }
+
+  /** The region of pixel `position` (0 NW, 1 NE, 2 SE, 3 SW) around vertex x of the current line. */
+  #regionAt(x: number, position: number): Region {
+    return position < 2
+      ? this.#previousRegions[x - 1 + position]!
+      : this.#currentRegions[position === 2 ? x : x - 1]!;
   }
 
   /**
