@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +10,8 @@ import * as assert from 'uvu/assert';
 import { GeoTiffReader } from '../src/io/geoTiff.js';
 import type { ClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { geoTiffTags } from '../src/predict/writeClassGeoTiff.js';
+import { WHOLE_MASK_PIXELS } from '../src/predict/predictRaster.js';
+import { GeoTiffStripWriter, geoTiffTags } from '../src/predict/writeClassGeoTiff.js';
 import type { GeoReference } from '../src/types.js';
 import { PROJECT_ROOT } from './helpers/data.js';
 import { RED_BUILDING_CLASSES, writeRedBuildingRun } from './helpers/runs.js';
@@ -140,5 +141,43 @@ testUnlessMissing(
     }
   },
 );
+
+test('predict refuses, before predicting, polygon options that need the whole mask for a raster over 8192x8192', async () => {
+  const hugeImages = join(scratch, 'huge');
+  mkdirSync(hugeImages);
+  const side = Math.sqrt(WHOLE_MASK_PIXELS) + 1;
+  const writer = await GeoTiffStripWriter.create(join(hugeImages, 'huge.tif'), {
+    width: side,
+    height: side,
+    bands: 3,
+    georeference: geo,
+  });
+  const band = new Uint8Array(side * 3 * 1024);
+  for (let y = 0; y < side; y += 1024)
+    await writer.writeRows(band.subarray(0, side * 3 * Math.min(1024, side - y)));
+  await writer.close();
+  const refusal = (extra: string[]) =>
+    run(join(PROJECT_ROOT, 'bin', 'stream-train'), [
+      'predict',
+      ...['--run', runDir, '--images', hugeImages, '--out', join(scratch, 'huge-out'), '--backend', 'cpu'],
+      ...extra,
+    ]).then(
+      () => 'predicted',
+      (error: { stderr: string }) => error.stderr,
+    );
+  assert.match(
+    await refusal(['--polygons', 'geojson', '--min-area', '4']),
+    /huge\.tif is over 8192x8192 pixels; .*--min-area and --simplify need the whole mask/,
+  );
+  assert.match(
+    await refusal(['--polygons', 'flatgeobuf', '--simplify', '1']),
+    /--min-area and --simplify need/,
+  );
+  assert.match(
+    await refusal(['--polygons', 'xbd']),
+    /as geojson or flatgeobuf only; --polygons xbd needs the whole mask/,
+  );
+  assert.not.ok(existsSync(join(scratch, 'huge-out', 'huge.classes.tif')), 'nothing predicted');
+});
 
 test.run();

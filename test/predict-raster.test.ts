@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -7,6 +7,8 @@ import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { GeoTiffReader } from '../src/io/geoTiff.js';
+import { polygonsToMapGeoJson } from '../src/predict/mapPolygons.js';
+import { maskToPolygons } from '../src/predict/maskToPolygons.js';
 import { predictRasterFile } from '../src/predict/predictRaster.js';
 import { predictFullImage } from '../src/predict/slidingWindow.js';
 import { writeMultibandRasterSet } from './helpers/geoData.js';
@@ -68,6 +70,54 @@ test('a GeoTIFF predicted window by window from the file gives the classes of th
     whole.classes.data,
   );
   await again.close();
+  model.dispose();
+});
+
+test("polygons traced from the rows as they finish are the whole mask's polygons, written as their regions close", async () => {
+  await selectBackend({ backend: 'cpu' });
+  const model = fourBandModel();
+  // 32-pixel windows finish the 200 rows in bands of 24: most regions span several bands.
+  const windows = { tileSize: 32, overlap: 8, batchSize: 3 };
+  const classMap = {
+    names: ['a', 'b', 'c'],
+    ids: new Map([
+      ['a', 0],
+      ['b', 1],
+      ['c', 2],
+    ]),
+    ignoreValue: 255,
+    colors: [],
+  };
+  const polygonsPath = join(scratch, 'scene.json');
+  const header = await GeoTiffReader.open(rasterPath);
+  const geo = header.info.georeference!;
+  await header.close();
+  const streamed = await predictRasterFile(model, rasterPath, join(scratch, 'polygons.classes.tif'), {
+    ...windows,
+    polygons: {
+      path: polygonsPath,
+      format: 'geojson',
+      classMap,
+      crs: 'raster',
+    },
+  });
+  const whole = polygonsToMapGeoJson(maskToPolygons(streamed.classes!), classMap, geo, 'raster');
+  const written = JSON.parse(readFileSync(polygonsPath, 'utf8')) as typeof whole;
+  const features = (json: typeof whole): string[] =>
+    (json.features as unknown[]).map((feature) => JSON.stringify(feature)).sort();
+  assert.ok((whole.features as unknown[]).length > 10, 'the model predicts many regions');
+  assert.is(streamed.polygons, (whole.features as unknown[]).length);
+  assert.equal(features(written), features(whole));
+  assert.equal(written.crs, whole.crs);
+  const part = predictRasterFile(model, rasterPath, join(scratch, 'part.classes.tif'), {
+    ...windows,
+    rows: { start: 0, end: 100 },
+    polygons: { path: polygonsPath, format: 'geojson', classMap, crs: 'raster' },
+  });
+  assert.match(
+    String(await part.catch((error: Error) => error.message)),
+    /polygons need the whole raster's rows/,
+  );
   model.dispose();
 });
 

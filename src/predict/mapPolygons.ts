@@ -69,12 +69,13 @@ export function polygonsToMapGeoJson(
     height: 0,
     imageFileName: '',
   });
-  if (epsg === WGS84) return collection;
-  return {
-    type: collection.type,
-    crs: { type: 'name', properties: { name: `urn:ogc:def:crs:EPSG::${epsg}` } },
-    features: collection.features,
-  };
+  const crsMember = geoJsonCrs(epsg);
+  return crsMember ? { type: collection.type, crs: crsMember, features: collection.features } : collection;
+}
+
+/** The `crs` member that names CRS `epsg` to GDAL and QGIS; none for WGS 84, GeoJSON's own (RFC 7946). */
+export function geoJsonCrs(epsg: number): Record<string, unknown> | undefined {
+  return epsg === WGS84 ? undefined : { type: 'name', properties: { name: `urn:ogc:def:crs:EPSG::${epsg}` } };
 }
 
 /** Writes {@link polygonsToMapGeoJson}'s FeatureCollection to `path`. */

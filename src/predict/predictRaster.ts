@@ -2,8 +2,11 @@ import type * as tf from '@tensorflow/tfjs';
 import { bandRanges, GeoTiffReader, type RasterReadOptions, windowGeoreference } from '../io/geoTiff.js';
 import { geoTiffPixelSource } from '../io/pixelSource.js';
 import type { ClassMask, GeoReference } from '../types.js';
+import { BandPolygonizer } from './bandPolygons.js';
+import type { PolygonCrsChoice } from './mapPolygons.js';
 import { predictRows, type RowRange, type SlidingWindowOptions } from './slidingWindow.js';
 import { classStripRows, GeoTiffStripWriter } from './writeClassGeoTiff.js';
+import { type PolygonStreamOutput, PolygonStreamWriter } from './writePolygonStream.js';
 import {
   createProbabilityGeoTiff,
   type ProbabilityOutput,
@@ -13,6 +16,9 @@ import {
 /** Pixels up to which {@link predictRasterFile} also returns the whole class mask: 8192 x 8192, 64 MiB of class ids. */
 export const WHOLE_MASK_PIXELS = 8192 * 8192;
 
+/** Where {@link predictRasterFile} writes the polygons: in map coordinates in `crs` when the raster has a georeference, else in pixel coordinates. */
+export type RasterPolygonOutput = Omit<PolygonStreamOutput, 'placement'> & { crs: PolygonCrsChoice };
+
 /** What {@link predictRasterFile} predicted. */
 export interface RasterPrediction {
   width: number;
@@ -21,6 +27,8 @@ export interface RasterPrediction {
   georeference?: GeoReference;
   /** The whole class mask, for rasters of at most `keepMaskUpTo` pixels. */
   classes?: ClassMask;
+  /** Polygons written, with the `polygons` option. */
+  polygons?: number;
 }
 
 /**
@@ -29,7 +37,9 @@ export interface RasterPrediction {
  * holds one band of rows (see `predictRows`), never the raster or its mask, so a 20,000 x 20,000 raster
  * predicts in well under 1 GiB. Band ranges not given come from a streaming statistics pass first. With
  * `probabilities`, each class's softmax probability is written the same way, a band per class (see
- * `createProbabilityGeoTiff`).
+ * `createProbabilityGeoTiff`). With `polygons`, the regions of the classes are traced band by band as rows
+ * finish (`BandPolygonizer`: exactly `maskToPolygons`' polygons of the whole mask) and each is written to the
+ * file as soon as its region is complete (`PolygonStreamWriter`): memory adds the open regions' boundaries.
  *
  * With `rows`, only those rows are predicted (exactly as in the whole raster, see `predictRows`) and
  * written, placed where they lie and in the whole raster's strips: the part of one shard, which
@@ -48,10 +58,15 @@ export async function predictRasterFile(
     raster?: RasterReadOptions;
     keepMaskUpTo?: number;
     probabilities?: ProbabilityOutput;
+    polygons?: RasterPolygonOutput;
     rows?: RowRange;
     onProgress?: (rowsDone: number, height: number) => void;
   } = {},
 ): Promise<RasterPrediction> {
+  if (options.polygons && options.rows)
+    throw new RangeError(
+      `predictRasterFile: ${path}: polygons need the whole raster's rows; rows ${options.rows.start} to ${options.rows.end} are a part`,
+    );
   const raster = await GeoTiffReader.open(path);
   try {
     const { width, height, georeference } = raster.info;
@@ -74,8 +89,19 @@ export async function predictRasterFile(
     });
     // Opened once the first rows tell the number of classes.
     let probabilityWriter: GeoTiffStripWriter | undefined;
+    let traced: { polygonizer: BandPolygonizer; writer: PolygonStreamWriter } | undefined;
     let windows: number;
     try {
+      if (options.polygons) {
+        const { crs, ...output } = options.polygons;
+        traced = {
+          polygonizer: new BandPolygonizer(width, { ignoreValue: output.classMap.ignoreValue }),
+          writer: await PolygonStreamWriter.create({
+            ...output,
+            ...(georeference ? { placement: { georeference, crs } } : {}),
+          }),
+        };
+      }
       ({ windows } = await predictRows(
         model,
         geoTiffPixelSource(raster, bands, ranges),
@@ -93,23 +119,28 @@ export async function predictRasterFile(
               probabilitySamples(finished.probabilities, options.probabilities.sampleType ?? 'uint8'),
             );
           }
+          if (traced) await traced.writer.write(traced.polygonizer.addRows(finished.classes));
           options.onProgress?.(finished.y + finished.height - rows.start, rows.end - rows.start);
         },
       ));
+      if (traced) await traced.writer.write(traced.polygonizer.finish());
     } catch (error) {
-      // The file is left incomplete; its handle is closed and the prediction's error is the one reported.
+      // The files are left incomplete; their handles are closed and the prediction's error is the one reported.
       await writer.close().catch(() => undefined);
       await probabilityWriter?.close().catch(() => undefined);
+      await traced?.writer.abandon().catch(() => undefined);
       throw error;
     }
     await writer.close();
     await probabilityWriter?.close();
+    const polygons = await traced?.writer.close();
     return {
       width,
       height,
       windows,
       ...(georeference ? { georeference } : {}),
       ...(mask ? { classes: { data: mask, width, height } } : {}),
+      ...(polygons !== undefined ? { polygons } : {}),
     };
   } finally {
     await raster.close();

@@ -39,14 +39,28 @@ export function polygonsToFlatGeobuf(
   const epsg = placement ? polygonCrsEpsg(placement.georeference, placement.crs) : 0;
   // The GeoJSON writers return plain records: their FeatureCollection, typed.
   if (polygons.length > 0) return serialize(collection as unknown as FeatureCollection, epsg);
-  // The library infers its columns from the first feature, so a set without any gets its header built here,
-  // with the column the features would have had.
-  const header = buildHeader(
+  // The library infers its columns from the first feature, so a set without any gets its header built here.
+  const header = flatGeobufHeader(epsg, 0);
+  const bytes = new Uint8Array(magicbytes.length + header.length);
+  bytes.set(magicbytes);
+  bytes.set(header, magicbytes.length);
+  return bytes;
+}
+
+/** The columns of segstream's FlatGeobuf features: the class's label name. */
+export const FLATGEOBUF_COLUMNS = [mapColumn({ class: '' }, 'class')];
+
+/**
+ * The size-prefixed header of a file of Polygon features with {@link FLATGEOBUF_COLUMNS}, in CRS `epsg` (0:
+ * none), without a spatial index; `featuresCount` 0 says that the count is not known.
+ */
+export function flatGeobufHeader(epsg: number, featuresCount: number): Uint8Array {
+  return buildHeader(
     {
       geometryType: GeometryType.Polygon,
-      columns: [mapColumn({ class: '' }, 'class')],
+      columns: FLATGEOBUF_COLUMNS,
       envelope: null,
-      featuresCount: 0,
+      featuresCount,
       indexNodeSize: 0,
       crs: null,
       title: null,
@@ -55,10 +69,6 @@ export function polygonsToFlatGeobuf(
     },
     epsg,
   );
-  const bytes = new Uint8Array(magicbytes.length + header.length);
-  bytes.set(magicbytes);
-  bytes.set(header, magicbytes.length);
-  return bytes;
 }
 
 /** Writes {@link polygonsToFlatGeobuf}'s file to `path`. */

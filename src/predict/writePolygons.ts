@@ -71,11 +71,7 @@ export function polygonsToLabelJson(
   if (format === 'geojson') {
     return {
       type: 'FeatureCollection',
-      features: polygons.map(({ classId, rings }) => ({
-        type: 'Feature',
-        properties: { class: nameOf(classId) },
-        geometry: { type: 'Polygon', coordinates: rings.map(closedPoints) },
-      })),
+      features: polygons.map(({ classId, rings }) => polygonFeature(rings, nameOf(classId))),
     };
   }
   const classIds = [...new Set(polygons.map((polygon) => polygon.classId))].sort((a, b) => a - b);
@@ -113,8 +109,17 @@ export async function writePolygonLabels(
   await writeFile(path, `${JSON.stringify(polygonsToLabelJson(polygons, options))}\n`);
 }
 
+/** A GeoJSON Polygon feature of the rings (closed, as GeoJSON writes them), its class's label name in `class`. */
+export function polygonFeature(rings: readonly number[][], className: string): Record<string, unknown> {
+  return {
+    type: 'Feature',
+    properties: { class: className },
+    geometry: { type: 'Polygon', coordinates: rings.map(closedPoints) },
+  };
+}
+
 /** The label name that the class map reads as `classId`: the class's own name when it does, else the first label that does. */
-function labelName(classMap: ClassMap, classId: number): string {
+export function labelName(classMap: ClassMap, classId: number): string {
   const own = classMap.names[classId];
   if (own !== undefined && classMap.ids.get(own) === classId) return own;
   for (const [label, id] of classMap.ids) if (id === classId) return label;

@@ -81,16 +81,44 @@ async function rowSplitRasters(
   raster: RasterReadOptions | undefined,
 ): Promise<Set<string>> {
   if (shardBy === 'images' || (shardBy === 'auto' && files.length >= shard.count)) return new Set();
+  if (shardBy === 'auto') return rastersOverWholeMask(files, raster);
   const split = new Set<string>();
+  for (const file of files) if (await isRasterFile(file, raster)) split.add(file);
+  return split;
+}
+
+/** The GeoTIFFs of `files` over WHOLE_MASK_PIXELS, predicted without their whole mask in memory. */
+async function rastersOverWholeMask(
+  files: readonly string[],
+  raster: RasterReadOptions | undefined,
+): Promise<Set<string>> {
+  const large = new Set<string>();
   for (const file of files) {
     if (!(await isRasterFile(file, raster))) continue;
-    if (shardBy === 'auto') {
-      const { width, height } = await readImageHeader(file, raster);
-      if (width * height <= WHOLE_MASK_PIXELS) continue;
-    }
-    split.add(file);
+    const { width, height } = await readImageHeader(file, raster);
+    if (width * height > WHOLE_MASK_PIXELS) large.add(file);
   }
-  return split;
+  return large;
+}
+
+/**
+ * Refuses, before anything is predicted, the polygon options that a raster over WHOLE_MASK_PIXELS cannot
+ * have: its polygons are traced band by band as rows finish, exactly and only as GeoJSON or FlatGeobuf. The
+ * sieve and the simplification need the whole mask (a region's neighbours and shared boundaries may lie
+ * anywhere below), and xbd and coco are label files for images of a training set.
+ */
+function checkLargeRasterPolygons(options: PredictOptions, large: ReadonlySet<string>): void {
+  const [first] = large;
+  if (first === undefined || !options.polygons) return;
+  const limit = `${Math.sqrt(WHOLE_MASK_PIXELS)}x${Math.sqrt(WHOLE_MASK_PIXELS)} pixels`;
+  if (options.polygons !== 'geojson' && options.polygons !== 'flatgeobuf')
+    throw new RangeError(
+      `predict: ${first} is over ${limit}, whose polygons are written as they are traced, as geojson or flatgeobuf only; --polygons ${options.polygons} needs the whole mask`,
+    );
+  if (options.minArea > 0 || options.simplify > 0)
+    throw new RangeError(
+      `predict: ${first} is over ${limit}; its polygons are traced band by band, exact, and --min-area and --simplify need the whole mask in memory: leave them out (or sieve its classes.tif first, e.g. with gdal_sieve.py, and polygonize that)`,
+    );
 }
 
 /**
@@ -104,7 +132,10 @@ async function rowSplitRasters(
  * place. A shard (`--shard` or the scheduler's variables) predicts its share of the images and writes its
  * manifest, OUT/shards/predict-<i>-of-<N>.json, for `merge OUT`. A raster split by rows (`--shard-by`) is
  * predicted in part by every shard, each writing OUT/shards/parts/<stem>.classes.<i>-of-<N>.tif, which
- * `merge` assembles into OUT/<stem>.classes.tif.
+ * `merge` assembles into OUT/<stem>.classes.tif. A GeoTIFF over WHOLE_MASK_PIXELS gets no class PNG or
+ * overlay; its `--polygons geojson|flatgeobuf` are traced from the rows as they finish and written region by
+ * region (exactly the polygons of the whole mask), and the options that need the whole mask (`--min-area`,
+ * `--simplify`, xbd, coco) are refused before anything is predicted.
  */
 async function predict(options: PredictOptions): Promise<number> {
   const { shard: shardFlag, ...settings } = options;
@@ -155,13 +186,16 @@ async function predict(options: PredictOptions): Promise<number> {
     files.filter((file) => !split.has(file)),
     shard ?? WHOLE_JOB,
   );
+  const large = options.polygons ? await rastersOverWholeMask(shardFiles, raster) : new Set<string>();
+  checkLargeRasterPolygons(options, large);
   for (const file of shardFiles) {
     const stem = basename(file, extname(file));
     // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
     // where it lies as rows finish: memory stays bounded at any size. The whole mask (class PNG, overlay,
-    // polygons) comes back up to WHOLE_MASK_PIXELS.
+    // polygons) comes back up to WHOLE_MASK_PIXELS; over it, polygons are traced from the rows as they finish.
     const isRaster = await isRasterFile(file, raster);
     const probabilityFile = `${stem}.probabilities.${isRaster ? 'tif' : 'npy'}`;
+    const polygonFile = `${stem}.${options.polygons === 'flatgeobuf' ? 'fgb' : 'json'}`;
     const streamed = isRaster
       ? await predictRasterFile(model, file, join(staged.dir, `${stem}.classes.tif`), {
           ...windowOptions,
@@ -175,13 +209,30 @@ async function predict(options: PredictOptions): Promise<number> {
                 },
               }
             : {}),
+          ...(large.has(file) && (options.polygons === 'geojson' || options.polygons === 'flatgeobuf')
+            ? {
+                polygons: {
+                  path: join(staged.dir, polygonFile),
+                  format: options.polygons,
+                  classMap,
+                  crs: options.polygonCrs,
+                },
+              }
+            : {}),
           onProgress: rowProgress(stem),
         })
       : undefined;
     if (streamed && !streamed.classes) {
       outputs.push(...(await staged.publish()));
+      const written = [
+        `${stem}.classes.tif`,
+        ...(options.probabilities ? [probabilityFile] : []),
+        ...(streamed.polygons !== undefined
+          ? [`${polygonFile} (${streamed.polygons} ${options.polygons} polygons, traced band by band)`]
+          : []),
+      ];
       say(
-        `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${stem}.classes.tif${options.probabilities ? `, ${probabilityFile}` : ''} (over ${WHOLE_MASK_PIXELS} pixels: no class PNG, overlay or polygons, which need the whole mask in memory)`,
+        `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${written.join(', ')} (over ${WHOLE_MASK_PIXELS} pixels: no class PNG or overlay, which need the whole mask in memory)`,
       );
       continue;
     }
@@ -218,7 +269,6 @@ async function predict(options: PredictOptions): Promise<number> {
       const placement = image.georeference
         ? { georeference: image.georeference, crs: options.polygonCrs }
         : undefined;
-      const polygonFile = `${stem}.${options.polygons === 'flatgeobuf' ? 'fgb' : 'json'}`;
       const polygonPath = join(staged.dir, polygonFile);
       if (options.polygons === 'flatgeobuf')
         await writePolygonFlatGeobuf(polygons, polygonPath, classMap, placement);
@@ -332,7 +382,7 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
     .addOption(
       new Option(
         '--polygons <format>',
-        "also write each image's predicted regions as polygons, in pixel coordinates (geojson and flatgeobuf of a GeoTIFF: map coordinates, see --polygon-crs): OUT/<stem>.json in a format the label readers take, xbd (xView2 WKT), geojson or coco; or OUT/<stem>.fgb, FlatGeobuf (the geojson features in a binary file GIS software reads fast, for large polygon sets)",
+        "also write each image's predicted regions as polygons, in pixel coordinates (geojson and flatgeobuf of a GeoTIFF: map coordinates, see --polygon-crs): OUT/<stem>.json in a format the label readers take, xbd (xView2 WKT), geojson or coco; or OUT/<stem>.fgb, FlatGeobuf (the geojson features in a binary file GIS software reads fast, for large polygon sets). A GeoTIFF over 8192x8192 pixels takes geojson or flatgeobuf, written region by region as rows are predicted",
       ).choices(POLYGON_OUTPUT_FORMATS),
     )
     .addOption(
@@ -346,13 +396,13 @@ export function addPredictCommand(program: Command, setExitCode: (code: number) 
     .addOption(
       numberOption(
         '--min-area <pixels>',
-        'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region)',
+        'with --polygons: regions of fewer pixels join the neighbour they share the longest border with (0: keep every region; not for a GeoTIFF over 8192x8192 pixels, which would need its whole mask)',
       ).default(0),
     )
     .addOption(
       numberOption(
         '--simplify <pixels>',
-        'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges)',
+        'with --polygons: straighten boundaries to within this distance, shared boundaries alike on both sides (0: exact pixel edges; not for a GeoTIFF over 8192x8192 pixels)',
       ).default(0),
     )
     .addOption(
