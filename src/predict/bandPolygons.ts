@@ -3,7 +3,7 @@ import type { MaskPolygon, MaskToPolygonsOptions } from './maskToPolygons.js';
 
 /**
  * A 4-connected region of one class seen so far. Regions found apart that turn out to touch are joined by
- * union-find (`joined`); only a root holds the region's pixel count, first pixel, finished rings and parked ends.
+ * union-find (`joined`); only a root holds the region's pixel count, first pixel, finished rings and corners.
  */
 interface Region {
   classId: number;
@@ -12,11 +12,25 @@ interface Region {
   /** Raster index of its first pixel, to order the polygons closed by one row as `maskToPolygons` orders them. */
   firstPixel: number;
   rings: number[][];
-  /** Chain ends left at a corner where the region may touch itself diagonally (see `parkRun`). */
-  parkedTails: ChainEnd[];
-  parkedHeads: ChainEnd[];
+  /** Its diagonal corners, some already linked (dropped when the list doubles, see `addCorner`). */
+  corners: DiagonalCorner[];
+  /** Length of `corners` at which the linked ones are dropped. */
+  cornersCompactAt: number;
   /** Last line on which the region had a pixel below it. */
   seenOnLine: number;
+}
+
+/**
+ * A vertex where a pixel of one region touches a pixel of another region of the same class only diagonally:
+ * each side's run has a chain arriving (tail) and one leaving (head), parked until the two regions are known
+ * to be one (they are joined: each tail links to the other side's head, round the outside pixel) or apart
+ * (one closes first: each tail links to its own head, round its own pixel). Both regions list it, so
+ * whichever decides links both sides at once; `ends` is then dropped.
+ */
+interface DiagonalCorner {
+  regions: [Region, Region];
+  /** Tail and head of the first side, then of the second; undefined once linked. */
+  ends: [ChainEnd, ChainEnd, ChainEnd, ChainEnd] | undefined;
 }
 
 /** A piece of a chain's corners, flat `[x0, y0, ...]`; pieces are linked so that joining chains costs nothing. */
@@ -188,8 +202,8 @@ export class BandPolygonizer {
         pixels: 0,
         firstPixel: this.#y * width + x,
         rings: [],
-        parkedTails: [],
-        parkedHeads: [],
+        corners: [],
+        cornersCompactAt: MIN_CORNERS_COMPACT_AT,
         seenOnLine: -1,
       };
       region = rootOf(region);
@@ -227,14 +241,15 @@ export class BandPolygonizer {
         while (values[(end + 1) % 4] === value) end++;
         const region = this.#regionAt(x, start);
         if (start !== end || values[(start + 2) % 4] !== value) {
-          this.#linkRun(region, end % 4, (start + 3) % 4, false);
+          this.#linkRun(region, end % 4, (start + 3) % 4);
         } else if (rootOf(region) === rootOf(this.#regionAt(x, (start + 2) % 4))) {
           // Two pixels of one region touching only at this corner: the ring turns round the outside pixel,
           // from this pixel's edge in to the other pixel's edge out.
-          this.#linkRun(region, start, (start + 1) % 4, false);
-        } else {
-          // Two pixels of one class touching only at this corner: one region or not, known when it closes.
-          this.#linkRun(region, start, (start + 3) % 4, true);
+          this.#linkRun(region, start, (start + 1) % 4);
+        } else if (start < 2) {
+          // Two pixels of one class touching only at this corner: one region or not, known later (both
+          // sides at once, from the first one's start).
+          this.#parkCorner(region, this.#regionAt(x, start + 2), start);
         }
       }
     }
@@ -248,22 +263,41 @@ export class BandPolygonizer {
   }
 
   /**
-   * Links the run's edge in (`inEdge`) to its edge out (`outEdge`) at the vertex: joins their chains, extends
-   * the one that exists along the new edge, or begins a chain at a corner; at a diagonal corner, parks both.
+   * Parks the chain ends of the two one-pixel runs (pixel `start` of `first`, pixel start + 2 of `second`) at a
+   * diagonal corner of two regions not yet known to be one, in a corner record that both regions list.
    */
-  #linkRun(region: Region, inEdge: number, outEdge: number, diagonal: boolean): void {
+  #parkCorner(first: Region, second: Region, start: number): void {
+    const [firstTail, firstHead] = this.#runEnds(first, start);
+    const [secondTail, secondHead] = this.#runEnds(second, start + 2);
+    const corner: DiagonalCorner = {
+      regions: [first, second],
+      ends: [firstTail, firstHead, secondTail, secondHead],
+    };
+    addCorner(rootOf(first), corner);
+    addCorner(rootOf(second), corner);
+  }
+
+  /** The chain ends of the one-pixel run at `start` at the vertex, arriving and leaving, begun where none are. */
+  #runEnds(region: Region, start: number): [ChainEnd, ChainEnd] {
+    const outEdge = (start + 3) % 4;
+    const tail =
+      this.#vertex.arriving[start] ?? this.#newEdgeChain(region, start, (start + 1) % 4, 'arriving').tail;
+    const head =
+      this.#vertex.leaving[outEdge] ?? this.#newEdgeChain(region, outEdge, (outEdge + 3) % 4, 'leaving').head;
+    return [tail, head];
+  }
+
+  /**
+   * Links the run's edge in (`inEdge`) to its edge out (`outEdge`) at the vertex: joins their chains, extends
+   * the one that exists along the new edge, or begins a chain at a corner.
+   */
+  #linkRun(region: Region, inEdge: number, outEdge: number): void {
     const vertex = this.#vertex;
     const inDirection = (inEdge + 1) % 4;
     const outDirection = (outEdge + 3) % 4;
-    let tail = vertex.arriving[inEdge];
-    let head = vertex.leaving[outEdge];
-    if (diagonal) {
-      tail ??= this.#newEdgeChain(region, inEdge, inDirection, 'arriving').tail;
-      head ??= this.#newEdgeChain(region, outEdge, outDirection, 'leaving').head;
-      const root = rootOf(region);
-      root.parkedTails.push(tail);
-      root.parkedHeads.push(head);
-    } else if (tail && head) {
+    const tail = vertex.arriving[inEdge];
+    const head = vertex.leaving[outEdge];
+    if (tail && head) {
       linkEnds(tail, head, vertex.x, vertex.y);
     } else if (tail) {
       if (tail.direction !== outDirection) tail.chain.last.corners.push(vertex.x, vertex.y);
@@ -314,7 +348,10 @@ export class BandPolygonizer {
     }
   }
 
-  /** The regions of the previous row that the current row does not reach: complete, with their parked ends linked. */
+  /**
+   * The regions of the previous row that the current row does not reach: complete, their corners with other
+   * regions linked as apart.
+   */
   #closedRegions(): Region[] {
     const closed: Region[] = [];
     for (const region of this.#previousRegions) {
@@ -322,7 +359,8 @@ export class BandPolygonizer {
       const root = rootOf(region);
       if (root.seenOnLine === this.#y) continue;
       root.seenOnLine = this.#y; // counted once
-      linkParkedEnds(root);
+      for (const corner of root.corners) if (corner.ends) linkCorner(corner, false);
+      root.corners = [];
       closed.push(root);
     }
     return closed;
@@ -350,22 +388,49 @@ function rootOf(region: Region): Region {
   return root;
 }
 
-/** Joins two roots into the one with more to carry; returns it. */
+/** Joins two roots into the one with more to carry; returns it. Their shared corners are linked as one region's. */
 function join(a: Region, b: Region): Region {
   if (a === b) return a;
   const [into, from] =
-    a.rings.length + a.parkedHeads.length >= b.rings.length + b.parkedHeads.length ? [a, b] : [b, a];
+    a.rings.length + a.corners.length >= b.rings.length + b.corners.length ? [a, b] : [b, a];
   from.joined = into;
   into.pixels += from.pixels;
   into.firstPixel = Math.min(into.firstPixel, from.firstPixel);
   into.seenOnLine = Math.max(into.seenOnLine, from.seenOnLine);
   for (const ring of from.rings) into.rings.push(ring);
-  for (const end of from.parkedTails) into.parkedTails.push(end);
-  for (const end of from.parkedHeads) into.parkedHeads.push(end);
   from.rings = [];
-  from.parkedTails = [];
-  from.parkedHeads = [];
+  // A corner shared with `into` is in both lists: found in the shorter, `from`'s.
+  for (const corner of from.corners) {
+    if (!corner.ends) continue;
+    if (rootOf(corner.regions[0]) === rootOf(corner.regions[1])) linkCorner(corner, true);
+    else addCorner(into, corner);
+  }
+  from.corners = [];
   return into;
+}
+
+// Corners a region lists before its linked ones are first dropped.
+const MIN_CORNERS_COMPACT_AT = 16;
+
+/** Lists the corner in the root's corners, dropping the linked ones when the list reaches twice the live ones. */
+function addCorner(root: Region, corner: DiagonalCorner): void {
+  if (root.corners.length >= root.cornersCompactAt) {
+    root.corners = root.corners.filter((listed) => listed.ends);
+    root.cornersCompactAt = Math.max(MIN_CORNERS_COMPACT_AT, 2 * root.corners.length);
+  }
+  root.corners.push(corner);
+}
+
+/**
+ * Links a diagonal corner's parked ends: as one region's, each tail to the other side's head (the ring turns
+ * away from the region, round the outside pixel, as `maskToPolygons` turns); as two regions', each tail to its
+ * own head (round its own pixel).
+ */
+function linkCorner(corner: DiagonalCorner, oneRegion: boolean): void {
+  const [firstTail, firstHead, secondTail, secondHead] = corner.ends!;
+  corner.ends = undefined;
+  linkEnds(firstTail, oneRegion ? secondHead : firstHead, firstTail.x, firstTail.y);
+  linkEnds(secondTail, oneRegion ? firstHead : secondHead, secondTail.x, secondTail.y);
 }
 
 /**
@@ -387,29 +452,6 @@ function linkEnds(tail: ChainEnd, head: ChainEnd, x: number, y: number): void {
   chain.last = next.last;
   chain.tail = next.tail;
   next.tail.chain = chain;
-}
-
-/**
- * Links a complete region's parked ends: at a corner where it touches itself diagonally, a chain arriving in
- * direction d turns away from the region, to d + 3 (as `maskToPolygons` turns round the outside pixel); at a
- * corner where it touches another region of its class, it turns round its own pixel, to d + 1.
- */
-function linkParkedEnds(region: Region): void {
-  if (region.parkedTails.length === 0) return;
-  const heads = new Map<string, ChainEnd>();
-  for (const head of region.parkedHeads) heads.set(`${head.x},${head.y},${head.direction}`, head);
-  for (const tail of region.parkedTails) {
-    const key = (turn: number): string => `${tail.x},${tail.y},${(tail.direction + turn) % 4}`;
-    const head = heads.get(key(3)) ?? heads.get(key(1));
-    if (!head)
-      throw new Error(
-        `BandPolygonizer: no chain leaves the corner (${tail.x}, ${tail.y}) of a closed region`,
-      );
-    heads.delete(`${head.x},${head.y},${head.direction}`);
-    linkEnds(tail, head, tail.x, tail.y);
-  }
-  region.parkedTails = [];
-  region.parkedHeads = [];
 }
 
 /**
