@@ -12,6 +12,8 @@ interface Region {
   /** Raster index of its first pixel, to order the polygons closed by one row as `maskToPolygons` orders them. */
   firstPixel: number;
   rings: number[][];
+  /** Vertices of `rings`: what an open region holds in memory until it closes. */
+  ringVertices: number;
   /** Its diagonal corners, some already linked (dropped when the list doubles, see `addCorner`). */
   corners: DiagonalCorner[];
   /** Length of `corners` at which the linked ones are dropped. */
@@ -69,6 +71,21 @@ const UP = 0;
 const RIGHT = 1;
 const DOWN = 2;
 const LEFT = 3;
+/**
+ * Vertices of finished rings that one open region may hold by default, some 300 MiB: a noisy prediction can
+ * grow one region across the whole raster with millions of holes, which are written only with its outer ring.
+ */
+export const MAX_HELD_VERTICES = 10_000_000;
+
+/** {@link BandPolygonizer}'s options: `maskToPolygons`' and the bound on what an open region holds. */
+export interface BandPolygonizerOptions extends MaskToPolygonsOptions {
+  /** Vertices of finished rings (holes) an open region may hold before {@link OpenRegionLimitError}. */
+  maxHeldVertices?: number;
+}
+
+/** An open region holds more vertices of finished rings than the polygonizer's `maxHeldVertices`. */
+export class OpenRegionLimitError extends RangeError {}
+
 /** Value of the pixels outside the image: equal to no class. */
 const OUTSIDE = -1;
 
@@ -95,6 +112,7 @@ export class BandPolygonizer {
   readonly #width: number;
   readonly #traced: (value: number) => boolean;
   readonly #minArea: number;
+  readonly #maxHeldVertices: number;
   #y = 0;
   #finished = false;
   #previous: Int16Array;
@@ -116,15 +134,17 @@ export class BandPolygonizer {
 
   /**
    * @param width pixels per row.
-   * @param options background and ignore values (not traced) and `minArea`, as `maskToPolygons` takes them.
+   * @param options background and ignore values (not traced) and `minArea`, as `maskToPolygons` takes them, and
+   *   `maxHeldVertices` (default {@link MAX_HELD_VERTICES}).
    */
-  constructor(width: number, options: MaskToPolygonsOptions = {}) {
+  constructor(width: number, options: BandPolygonizerOptions = {}) {
     if (!Number.isInteger(width) || width < 1)
       throw new RangeError(`BandPolygonizer: width must be a whole number of pixels >= 1, got ${width}`);
     this.#width = width;
     const background = options.background ?? 0;
     this.#traced = (value) => value !== OUTSIDE && value !== background && value !== options.ignoreValue;
     this.#minArea = options.minArea ?? 0;
+    this.#maxHeldVertices = options.maxHeldVertices ?? MAX_HELD_VERTICES;
     this.#previous = new Int16Array(width).fill(OUTSIDE);
     this.#current = new Int16Array(width);
     this.#previousRegions = new Array<Region | undefined>(width);
@@ -142,6 +162,7 @@ export class BandPolygonizer {
    * Takes the next rows of the mask (row-major class ids, a whole number of rows).
    *
    * @returns the polygons of the regions that these rows closed (none of their pixels in the last row).
+   * @throws OpenRegionLimitError when a region still open holds over `maxHeldVertices` vertices of finished rings.
    */
   addRows(rows: ArrayLike<number>): MaskPolygon[] {
     if (this.#finished) throw new RangeError('BandPolygonizer: rows added after finish()');
@@ -202,6 +223,7 @@ export class BandPolygonizer {
         pixels: 0,
         firstPixel: this.#y * width + x,
         rings: [],
+        ringVertices: 0,
         corners: [],
         cornersCompactAt: MIN_CORNERS_COMPACT_AT,
         seenOnLine: -1,
@@ -357,7 +379,13 @@ export class BandPolygonizer {
     for (const region of this.#previousRegions) {
       if (!region) continue;
       const root = rootOf(region);
-      if (root.seenOnLine === this.#y) continue;
+      if (root.seenOnLine === this.#y) {
+        if (root.ringVertices > this.#maxHeldVertices)
+          throw new OpenRegionLimitError(
+            `a region of class ${root.classId} from row ${Math.floor(root.firstPixel / this.#width)} still open at row ${this.#y} holds ${root.ringVertices} vertices of finished rings (holes), over the limit of ${this.#maxHeldVertices}`,
+          );
+        continue;
+      }
       root.seenOnLine = this.#y; // counted once
       for (const corner of root.corners) if (corner.ends) linkCorner(corner, false);
       root.corners = [];
@@ -398,6 +426,7 @@ function join(a: Region, b: Region): Region {
   into.firstPixel = Math.min(into.firstPixel, from.firstPixel);
   into.seenOnLine = Math.max(into.seenOnLine, from.seenOnLine);
   for (const ring of from.rings) into.rings.push(ring);
+  into.ringVertices += from.ringVertices;
   from.rings = [];
   // A corner shared with `into` is in both lists: found in the shorter, `from`'s.
   for (const corner of from.corners) {
@@ -444,7 +473,9 @@ function linkEnds(tail: ChainEnd, head: ChainEnd, x: number, y: number): void {
     const ring: number[] = [];
     for (let piece: Piece | undefined = chain.first; piece; piece = piece.next)
       for (const value of piece.corners) ring.push(value);
-    rootOf(chain.region).rings.push(ring);
+    const root = rootOf(chain.region);
+    root.rings.push(ring);
+    root.ringVertices += ring.length / 2;
     return;
   }
   const next = head.chain;

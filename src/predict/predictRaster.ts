@@ -1,9 +1,11 @@
+import { rm } from 'node:fs/promises';
 import type * as tf from '@tensorflow/tfjs';
 import { bandRanges, GeoTiffReader, type RasterReadOptions, windowGeoreference } from '../io/geoTiff.js';
 import { geoTiffPixelSource } from '../io/pixelSource.js';
 import type { ClassMask, GeoReference } from '../types.js';
-import { BandPolygonizer } from './bandPolygons.js';
+import { BandPolygonizer, OpenRegionLimitError } from './bandPolygons.js';
 import type { PolygonCrsChoice } from './mapPolygons.js';
+import type { MaskPolygon } from './maskToPolygons.js';
 import { predictRows, type RowRange, type SlidingWindowOptions } from './slidingWindow.js';
 import { classStripRows, GeoTiffStripWriter } from './writeClassGeoTiff.js';
 import { type PolygonStreamOutput, PolygonStreamWriter } from './writePolygonStream.js';
@@ -17,7 +19,11 @@ import {
 export const WHOLE_MASK_PIXELS = 8192 * 8192;
 
 /** Where {@link predictRasterFile} writes the polygons: in map coordinates in `crs` when the raster has a georeference, else in pixel coordinates. */
-export type RasterPolygonOutput = Omit<PolygonStreamOutput, 'placement'> & { crs: PolygonCrsChoice };
+export type RasterPolygonOutput = Omit<PolygonStreamOutput, 'placement'> & {
+  crs: PolygonCrsChoice;
+  /** `BandPolygonizer`'s bound on an open region (default `MAX_HELD_VERTICES`). */
+  maxHeldVertices?: number;
+};
 
 /** What {@link predictRasterFile} predicted. */
 export interface RasterPrediction {
@@ -29,6 +35,11 @@ export interface RasterPrediction {
   classes?: ClassMask;
   /** Polygons written, with the `polygons` option. */
   polygons?: number;
+  /**
+   * Why the polygons asked for were not written: tracing them would hold more than the polygonizer's bound
+   * (see `OpenRegionLimitError`); the class GeoTIFF is complete, for a tool that polygonizes from disk.
+   */
+  polygonsRefused?: string;
 }
 
 /**
@@ -40,6 +51,8 @@ export interface RasterPrediction {
  * `createProbabilityGeoTiff`). With `polygons`, the regions of the classes are traced band by band as rows
  * finish (`BandPolygonizer`: exactly `maskToPolygons`' polygons of the whole mask) and each is written to the
  * file as soon as its region is complete (`PolygonStreamWriter`): memory adds the open regions' boundaries.
+ * Where one open region would hold more than `MAX_HELD_VERTICES` (a noisy prediction), tracing stops there,
+ * its file is removed, the classes are finished, and `polygonsRefused` says why.
  *
  * With `rows`, only those rows are predicted (exactly as in the whole raster, see `predictRows`) and
  * written, placed where they lie and in the whole raster's strips: the part of one shard, which
@@ -90,12 +103,29 @@ export async function predictRasterFile(
     // Opened once the first rows tell the number of classes.
     let probabilityWriter: GeoTiffStripWriter | undefined;
     let traced: { polygonizer: BandPolygonizer; writer: PolygonStreamWriter } | undefined;
+    let polygonsRefused: string | undefined;
+    // Writes the polygons that `trace` closes; past the polygonizer's bound, drops the tracing and its file.
+    const writeTraced = async (trace: (polygonizer: BandPolygonizer) => MaskPolygon[]): Promise<void> => {
+      if (!traced) return;
+      try {
+        await traced.writer.write(trace(traced.polygonizer));
+      } catch (error) {
+        if (!(error instanceof OpenRegionLimitError)) throw error;
+        await traced.writer.abandon();
+        await rm(options.polygons!.path, { force: true });
+        traced = undefined;
+        polygonsRefused = error.message;
+      }
+    };
     let windows: number;
     try {
       if (options.polygons) {
-        const { crs, ...output } = options.polygons;
+        const { crs, maxHeldVertices, ...output } = options.polygons;
         traced = {
-          polygonizer: new BandPolygonizer(width, { ignoreValue: output.classMap.ignoreValue }),
+          polygonizer: new BandPolygonizer(width, {
+            ignoreValue: output.classMap.ignoreValue,
+            ...(maxHeldVertices !== undefined ? { maxHeldVertices } : {}),
+          }),
           writer: await PolygonStreamWriter.create({
             ...output,
             ...(georeference ? { placement: { georeference, crs } } : {}),
@@ -119,11 +149,11 @@ export async function predictRasterFile(
               probabilitySamples(finished.probabilities, options.probabilities.sampleType ?? 'uint8'),
             );
           }
-          if (traced) await traced.writer.write(traced.polygonizer.addRows(finished.classes));
+          await writeTraced((polygonizer) => polygonizer.addRows(finished.classes));
           options.onProgress?.(finished.y + finished.height - rows.start, rows.end - rows.start);
         },
       ));
-      if (traced) await traced.writer.write(traced.polygonizer.finish());
+      await writeTraced((polygonizer) => polygonizer.finish());
     } catch (error) {
       // The files are left incomplete; their handles are closed and the prediction's error is the one reported.
       await writer.close().catch(() => undefined);
@@ -141,6 +171,7 @@ export async function predictRasterFile(
       ...(georeference ? { georeference } : {}),
       ...(mask ? { classes: { data: mask, width, height } } : {}),
       ...(polygons !== undefined ? { polygons } : {}),
+      ...(polygonsRefused ? { polygonsRefused } : {}),
     };
   } finally {
     await raster.close();

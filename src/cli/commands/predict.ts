@@ -188,6 +188,8 @@ async function predict(options: PredictOptions): Promise<number> {
   );
   const large = options.polygons ? await rastersOverWholeMask(shardFiles, raster) : new Set<string>();
   checkLargeRasterPolygons(options, large);
+  // Polygons not written because tracing them was past its memory bound: the job fails once the rest is out.
+  const polygonsRefused: string[] = [];
   for (const file of shardFiles) {
     const stem = basename(file, extname(file));
     // A raster (GeoTIFF) is predicted window by window from the file, its classes written as a GeoTIFF placed
@@ -231,6 +233,12 @@ async function predict(options: PredictOptions): Promise<number> {
           ? [`${polygonFile} (${streamed.polygons} ${options.polygons} polygons, traced band by band)`]
           : []),
       ];
+      if (streamed.polygonsRefused) {
+        const classes = join(options.out, `${stem}.classes.tif`);
+        polygonsRefused.push(
+          `${file}: no ${polygonFile}: ${streamed.polygonsRefused}; polygonize ${classes} from disk instead, e.g. gdal_polygonize.py ${classes} ${join(options.out, polygonFile)}`,
+        );
+      }
       say(
         `${stem}: ${streamed.width}x${streamed.height}, ${streamed.windows} windows -> ${written.join(', ')} (over ${WHOLE_MASK_PIXELS} pixels: no class PNG or overlay, which need the whole mask in memory)`,
       );
@@ -289,6 +297,7 @@ async function predict(options: PredictOptions): Promise<number> {
   }
   model.dispose();
   await staged.close();
+  if (polygonsRefused.length > 0) throw new RangeError(`predict: ${polygonsRefused.join('; ')}`);
   if (shard) {
     const inputs = shardFiles.map((file) => relative(options.images, file));
     const path = await writeShardManifest(options.out, {
