@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BandPolygonizer } from '../src/predict/bandPolygons.js';
+import { BandPolygonizer, OpenRegionLimitError } from '../src/predict/bandPolygons.js';
 import {
   type MaskPolygon,
   type MaskToPolygonsOptions,
@@ -102,6 +102,28 @@ test('property: masks of nested rectangles and frames across many bands: the pol
     }),
     { numRuns: 200 },
   );
+});
+
+test('a hole finished by an island that touches its region at a corner counts against the bound as soon as the island closes', () => {
+  // The 1 at (3, 2) touches the frame of 1s only at its corner with (2, 1): row 3 closes the island, so the
+  // hole round it, which turns at that corner, is finished by row 4 while the frame stays open to the last row.
+  const mask = maskOf(['111111', '111001', '100101', '100001', '111111', '111111', '111111']);
+  assertSamePolygons(mask, [1]);
+  const frame = maskToPolygons(mask).find((polygon) => polygon.rings.length > 1)!;
+  const holeVertices = frame.rings[1]!.length / 2;
+  const polygonizer = new BandPolygonizer(mask.width, { maxHeldVertices: holeVertices - 1 });
+  const rows = (from: number, to: number) => mask.data.subarray(from * mask.width, to * mask.width);
+  polygonizer.addRows(rows(0, 4));
+  assert.throws(
+    () => polygonizer.addRows(rows(4, 5)),
+    (error: Error) =>
+      error instanceof OpenRegionLimitError &&
+      error.message ===
+        `a region of class 1 from row 0 still open at row 4 holds ${holeVertices} vertices of finished rings (holes), over the limit of ${holeVertices - 1}`,
+  );
+  // At the bound itself, nothing is refused.
+  const atBound = new BandPolygonizer(mask.width, { maxHeldVertices: holeVertices });
+  assert.equal(asSet([...atBound.addRows(mask.data), ...atBound.finish()]), asSet(maskToPolygons(mask)));
 });
 
 test('rows that are not whole rows of the width are refused', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -118,6 +118,21 @@ test("polygons traced from the rows as they finish are the whole mask's polygons
     String(await part.catch((error: Error) => error.message)),
     /polygons need the whole raster's rows/,
   );
+  // Past the polygonizer's bound on an open region, tracing stops: no polygon file, the classes finished.
+  const boundedPath = join(scratch, 'bounded.json');
+  const bounded = await predictRasterFile(model, rasterPath, join(scratch, 'bounded.classes.tif'), {
+    ...windows,
+    polygons: { path: boundedPath, format: 'geojson', classMap, crs: 'raster', maxHeldVertices: 0 },
+  });
+  assert.match(bounded.polygonsRefused ?? '', /holes\), over the limit of 0$/);
+  assert.is(bounded.polygons, undefined);
+  assert.not.ok(existsSync(boundedPath), 'the unfinished polygon file is removed');
+  const classes = await GeoTiffReader.open(join(scratch, 'bounded.classes.tif'));
+  assert.equal(
+    Uint8Array.from((await classes.readWindow({ x: 0, y: 0, width: 200, height: 200 }))[0]!),
+    streamed.classes!.data,
+  );
+  await classes.close();
   model.dispose();
 });
 

@@ -379,6 +379,7 @@ export class BandPolygonizer {
     for (const region of this.#previousRegions) {
       if (!region) continue;
       const root = rootOf(region);
+      if (root.seenOnLine > this.#y) continue; // closed by this line, listed already
       if (root.seenOnLine === this.#y) {
         if (root.ringVertices > this.#maxHeldVertices)
           throw new OpenRegionLimitError(
@@ -386,7 +387,7 @@ export class BandPolygonizer {
           );
         continue;
       }
-      root.seenOnLine = this.#y; // counted once
+      root.seenOnLine = this.#y + 1; // listed once
       for (const corner of root.corners) if (corner.ends) linkCorner(corner, false);
       root.corners = [];
       closed.push(root);
