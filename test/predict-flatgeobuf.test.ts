@@ -4,16 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { deserialize } from 'flatgeobuf/lib/mjs/geojson.js';
-import type { HeaderMeta } from 'flatgeobuf/lib/mjs/header-meta.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ClassMap } from '../src/labels/classMap.js';
 import { maskToPolygons } from '../src/predict/maskToPolygons.js';
 import { polygonsToFlatGeobuf, writePolygonFlatGeobuf } from '../src/predict/writeFlatGeobuf.js';
 import { polygonsToLabelJson } from '../src/predict/writePolygons.js';
 import type { GeoReference } from '../src/types.js';
 import { randomMasks } from './helpers/masks.js';
+import { namedClassMap, readFlatGeobuf } from './helpers/polygonFiles.js';
 import { testUnlessMissing } from './helpers/skips.js';
 
 const run = promisify(execFile);
@@ -23,24 +21,8 @@ const gdalMissing = await run('ogrinfo', ['--version']).then(
 );
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-flatgeobuf-'));
 const names = ['background', 'road', 'building', 'tree', 'water'];
-const classMap: ClassMap = {
-  names,
-  ids: new Map(names.map((name, id) => [name, id])),
-  ignoreValue: 255,
-  colors: names.map(() => [0, 0, 0]),
-};
+const classMap = namedClassMap(names);
 const geo: GeoReference = { transform: [452_000, 0.3, 0, 38_000, 0, -0.3], epsg: 32636 };
-
-/** The features and header of a FlatGeobuf file, as the flatgeobuf library reads them. */
-async function readFlatGeobuf(bytes: Uint8Array) {
-  let header: HeaderMeta | undefined;
-  const features = [];
-  for await (const feature of deserialize(bytes, {
-    headerMetaFn: (meta: HeaderMeta) => void (header = meta),
-  }))
-    features.push({ type: 'Feature', properties: feature.properties, geometry: feature.geometry });
-  return { header: header!, features };
-}
 
 test('property: FlatGeobuf of random masks holds the GeoJSON features, geometries and classes alike, in pixel coordinates without a CRS', async () => {
   await fc.assert(

@@ -4,11 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { deserialize } from 'flatgeobuf/lib/mjs/geojson.js';
-import type { HeaderMeta } from 'flatgeobuf/lib/mjs/header-meta.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ClassMap } from '../src/labels/classMap.js';
 import { writeMapPolygons } from '../src/predict/mapPolygons.js';
 import { type MaskPolygon, maskToPolygons } from '../src/predict/maskToPolygons.js';
 import { polygonsToFlatGeobuf } from '../src/predict/writeFlatGeobuf.js';
@@ -16,6 +13,7 @@ import { PolygonStreamWriter } from '../src/predict/writePolygonStream.js';
 import { writePolygonLabels } from '../src/predict/writePolygons.js';
 import type { GeoReference } from '../src/types.js';
 import { paintedMasks } from './helpers/masks.js';
+import { namedClassMap, readFlatGeobuf } from './helpers/polygonFiles.js';
 import { testUnlessMissing } from './helpers/skips.js';
 
 const run = promisify(execFile);
@@ -25,12 +23,7 @@ const gdalMissing = await run('ogrinfo', ['--version']).then(
 );
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-polygon-stream-'));
 const names = ['background', 'road', 'building', 'tree'];
-const classMap: ClassMap = {
-  names,
-  ids: new Map(names.map((name, id) => [name, id])),
-  ignoreValue: 255,
-  colors: names.map(() => [0, 0, 0]),
-};
+const classMap = namedClassMap(names);
 const geo: GeoReference = { transform: [452_000, 0.3, 0, 38_000, 0, -0.3], epsg: 32636 };
 
 /** Writes the polygons through a PolygonStreamWriter, a few at a time. */
@@ -48,16 +41,6 @@ async function streamed(
   });
   for (let i = 0; i < polygons.length; i += 3) await writer.write(polygons.slice(i, i + 3));
   return writer.close();
-}
-
-async function flatGeobufFeatures(bytes: Uint8Array) {
-  let header: HeaderMeta | undefined;
-  const features = [];
-  for await (const feature of deserialize(bytes, {
-    headerMetaFn: (meta: HeaderMeta) => void (header = meta),
-  }))
-    features.push({ type: 'Feature', properties: feature.properties, geometry: feature.geometry });
-  return { header: header!, features };
 }
 
 test('property: streamed GeoJSON is byte for byte the file written whole, in map and in pixel coordinates', async () => {
@@ -88,8 +71,8 @@ test('property: streamed FlatGeobuf holds the features of the file written whole
       const placement = { georeference: geo, crs: 'raster' as const };
       const path = join(scratch, 'stream.fgb');
       await streamed(polygons, path, 'flatgeobuf', placement);
-      const stream = await flatGeobufFeatures(readFileSync(path));
-      const whole = await flatGeobufFeatures(polygonsToFlatGeobuf(polygons, classMap, placement));
+      const stream = await readFlatGeobuf(readFileSync(path));
+      const whole = await readFlatGeobuf(polygonsToFlatGeobuf(polygons, classMap, placement));
       assert.equal(stream.features, whole.features);
       assert.is(stream.header.featuresCount, 0);
       assert.is(stream.header.crs?.code, 32636);
