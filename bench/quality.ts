@@ -367,62 +367,67 @@ console.log(
 await selectBackend({ backend: 'wasm' });
 const allPairs = (await xbdPairs()).sort((a, b) => a.id.localeCompare(b.id)).slice(0, imageCount);
 const data = await linkSubset(allPairs, join(work, 'data'));
+/** The PyTorch peer of `seed`, trained on that seed's split and scored from the PNGs it predicts. */
+async function pytorchSide(seed: number) {
+  const split = await splitOf(seed, allPairs);
+  const run = await trainPytorch(seed, split);
+  const metrics = await score(split.heldOut, async (pair) => {
+    const { data: bytes } = await sharp(join(run.predictions, `${pair.id}.png`))
+      .extractChannel(0)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return new Uint8Array(bytes);
+  });
+  return { run, metrics };
+}
+
+/** segstream's run of `seed` (`side` says which shuffle), scored from its newest checkpoint. */
+async function segstreamSide(side: Side, seed: number) {
+  const run = await trainSegstream(side, seed, data);
+  const { model } = await openRun(run.runDir, 'latest');
+  const split = await splitOf(seed, allPairs);
+  const metrics = await score(
+    split.heldOut,
+    async (pair) =>
+      (
+        await predictFullImage(model, await decodeImage(pair.imagePath), {
+          tileSize: RECIPE.tile,
+          overlap: 0,
+        })
+      ).classes.data,
+  );
+  model.dispose();
+  return { run, metrics };
+}
+
+/** The runs of quality.json that this invocation did not run again, then this invocation's. */
+const withEarlier = (done: RunResult[]): RunResult[] => [
+  ...earlier.filter((r) => !done.some((d) => d.side === r.side && d.seed === r.seed)),
+  ...done,
+];
 const results: RunResult[] = [];
 for (const seed of seeds) {
   // segstream's default run comes first: its run.json holds the split that every side of this seed uses.
   for (const side of ['segstream', ...sides.filter((s) => s !== 'segstream')] as Side[]) {
     if (side !== 'segstream' && !sides.includes(side)) continue;
     const started = Date.now();
-    if (side === 'pytorch') {
-      const split = await splitOf(seed, allPairs);
-      const run = await trainPytorch(seed, split);
-      const metrics = await score(split.heldOut, async (pair) => {
-        const { data: bytes } = await sharp(join(run.predictions, `${pair.id}.png`))
-          .extractChannel(0)
-          .raw()
-          .toBuffer({ resolveWithObject: true });
-        return new Uint8Array(bytes);
-      });
-      results.push({
-        side,
-        seed,
-        trainLoss: run.trainLoss,
-        trainSecondsPerEpoch: run.trainSecondsPerEpoch,
-        peakRssMiB: run.peakRssMiB,
-        metrics,
-      });
-    } else {
-      const run = await trainSegstream(side, seed, data);
-      const { model } = await openRun(run.runDir, 'latest');
-      const split = await splitOf(seed, allPairs);
-      const metrics = await score(
-        split.heldOut,
-        async (pair) =>
-          (
-            await predictFullImage(model, await decodeImage(pair.imagePath), {
-              tileSize: RECIPE.tile,
-              overlap: 0,
-            })
-          ).classes.data,
-      );
-      model.dispose();
-      results.push({
-        side,
-        seed,
-        trainLoss: run.trainLoss,
-        trainSecondsPerEpoch: run.trainSecondsPerEpoch,
-        peakRssMiB: run.peakRssMiB,
-        metrics,
-      });
-    }
-    const kept = earlier.filter((r) => !results.some((done) => done.side === r.side && done.seed === r.seed));
+    // Each side trains, then the one scorer scores its predictions of the held-out images.
+    const { run, metrics } = side === 'pytorch' ? await pytorchSide(seed) : await segstreamSide(side, seed);
+    results.push({
+      side,
+      seed,
+      trainLoss: run.trainLoss,
+      trainSecondsPerEpoch: run.trainSecondsPerEpoch,
+      peakRssMiB: run.peakRssMiB,
+      metrics,
+    });
     const saving: SavedRuns = {
       machine: machineLine(),
       task: args.task,
       images: imageCount,
       epochs,
       recipe: RECIPE,
-      results: [...kept, ...results],
+      results: withEarlier(results),
     };
     await writeFile(savedPath, JSON.stringify(saving, null, 2));
     const last = results.at(-1)!;
@@ -431,10 +436,7 @@ for (const seed of seeds) {
     );
   }
 }
-const all = [
-  ...earlier.filter((r) => !results.some((done) => done.side === r.side && done.seed === r.seed)),
-  ...results,
-];
+const all = withEarlier(results);
 if (earlier.length > 0)
   console.log(
     `with the ${earlier.length} earlier runs of this recipe in quality.json: seeds ${seedsOf(all)}`,
