@@ -6,9 +6,10 @@ import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InputError } from '../src/errors.js';
-import { decodeImage, readImageSize } from '../src/io/decodeImage.js';
+import { decodeImage, headerOf, probeImage, readImageSize } from '../src/io/decodeImage.js';
 import { HEADER_BYTES, sizeFromHeader } from '../src/io/imageHeader.js';
 import { syntheticXbd } from './helpers/data.js';
+import { writeMultibandRasterSet } from './helpers/geoData.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'segstream-io-decode-'));
 // A PNG and a JPEG of 1024x1024, as xBD's tiles.
@@ -185,6 +186,35 @@ test('readImageSize asks sharp when the JPEG frame header lies past the bytes re
   writeFileSync(path, padded);
   assert.equal(await readImageSize(path), { width: 40, height: 30 });
   assert.equal([(await decodeImage(path)).width, (await decodeImage(path)).height], [40, 30]);
+});
+
+test('one header read says what an image is under any read options: an 8-bit RGB TIFF is RGB until bands or ranges are given', async () => {
+  const tiff = join(scratch, 'plain-rgb.tif');
+  await sharp(Buffer.alloc(20 * 10 * 3, 7), { raw: { width: 20, height: 10, channels: 3 } })
+    .tiff()
+    .toFile(tiff);
+  const plain = await probeImage(tiff);
+  assert.equal(headerOf(plain), { width: 20, height: 10, channels: 3, raster: false });
+  const range = { low: 0, high: 255 };
+  assert.equal(headerOf(plain, { ranges: [range, range, range] }), {
+    width: 20,
+    height: 10,
+    channels: 3,
+    raster: true,
+  });
+  assert.equal(headerOf(plain, { bands: [2] }), { width: 20, height: 10, channels: 1, raster: true });
+  // What decodeImage gives under the same options agrees with the header.
+  assert.is((await decodeImage(tiff, { bands: [2] })).channels, 1);
+  assert.is((await decodeImage(tiff)).channels, 3);
+
+  const geo = await writeMultibandRasterSet(join(scratch, 'multiband'), 1, { bands: 4, size: 32 });
+  const multiband = await probeImage(join(geo.imagesDir, 'scene-0.tif'));
+  assert.equal(headerOf(multiband), { width: 32, height: 32, channels: 4, raster: true });
+  assert.equal(headerOf(multiband, { bands: [3, 2, 1] }).channels, 3);
+
+  // Band options are for TIFFs: a JPEG stays RGB.
+  const jpeg = await probeImage(XBD_JPEG);
+  assert.equal(headerOf(jpeg, { bands: [0] }), { width: 1024, height: 1024, channels: 3, raster: false });
 });
 
 test('a path that is not a string is refused by name', async () => {

@@ -15,7 +15,7 @@ export interface ImageSize {
 /** Width, height and the channels `decodeImage` gives an image, from its header. */
 export interface ImageHeader extends ImageSize {
   channels: number;
-  /** Read band by band with geotiff.js (see `isRasterFile`), so that any window of it can be read alone. */
+  /** Read band by band with geotiff.js (see `headerOf`), so that any window of it can be read alone. */
   raster: boolean;
 }
 
@@ -23,24 +23,9 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0]! : String(error);
 }
 
-/**
- * The header of a TIFF that an RGB conversion would lose something of: georeferenced, more or fewer bands
- * than gray/RGB/RGBA, samples other than 8-bit unsigned, or a band selection given. Such rasters are read
- * band by band with geotiff.js; undefined for every other image.
- */
-async function rasterHeader(
-  path: string,
-  raster: RasterReadOptions | undefined,
-): Promise<GeoTiffInfo | undefined> {
-  if (!isTiffPath(path)) return undefined;
-  const reader = await GeoTiffReader.open(path);
-  await reader.close();
-  return readsAsRaster(reader.info, raster) ? reader.info : undefined;
-}
-
 const isTiffPath = (path: string): boolean => ['.tif', '.tiff'].includes(extname(path).toLowerCase());
 
-/** Whether a TIFF of this header is read band by band (see `rasterHeader`). */
+/** Whether a TIFF of this header is read band by band (see `headerOf`). */
 function readsAsRaster(info: GeoTiffInfo, raster: RasterReadOptions | undefined): boolean {
   const { georeference, bands, sampleFormat, bitsPerSample } = info;
   const selected = raster?.bands !== undefined || raster?.ranges !== undefined;
@@ -53,14 +38,43 @@ function readsAsRaster(info: GeoTiffInfo, raster: RasterReadOptions | undefined)
   );
 }
 
-/** Whether `decodeImage` reads this file as a raster with geotiff.js (see `rasterHeader`), rather than as RGB with sharp. */
-export async function isRasterFile(path: string, raster?: RasterReadOptions): Promise<boolean> {
-  return (await rasterHeader(path, raster)) !== undefined;
+/**
+ * What an image's header says before any read option applies: a TIFF's whole header (whether it is read as a
+ * raster depends on the options, see `headerOf`), or another image's size.
+ */
+export type ImageProbe = { tiff: GeoTiffInfo } | { size: ImageSize };
+
+/**
+ * Reads an image's header once, so that a run can ask what it is under several read options (`headerOf`).
+ * @throws InputError naming the file when it is missing or not an image.
+ */
+export async function probeImage(path: string): Promise<ImageProbe> {
+  if (!isTiffPath(path)) return { size: await readImageSize(path) };
+  const reader = await GeoTiffReader.open(path);
+  await reader.close();
+  return { tiff: reader.info };
 }
 
 /**
- * The size and channel count `decodeImage` will give an image, from its header: 3 for PNG, JPEG and the
- * like, one per selected band for rasters.
+ * The size and channel count `decodeImage` gives an image of this header under these read options: 3 for
+ * PNG, JPEG and the like; one per selected band for rasters, the TIFFs that an RGB conversion would lose
+ * something of (georeferenced, more or fewer bands than gray/RGB/RGBA, samples other than 8-bit unsigned, or
+ * bands or ranges given), which are read band by band with geotiff.js.
+ */
+export function headerOf(probe: ImageProbe, raster?: RasterReadOptions): ImageHeader {
+  if ('size' in probe) return { ...probe.size, channels: 3, raster: false };
+  const { width, height, bands } = probe.tiff;
+  if (!readsAsRaster(probe.tiff, raster)) return { width, height, channels: 3, raster: false };
+  return { width, height, channels: raster?.bands?.length ?? bands, raster: true };
+}
+
+/** Whether `decodeImage` reads this file as a raster with geotiff.js (see `headerOf`), rather than as RGB with sharp. */
+export async function isRasterFile(path: string, raster?: RasterReadOptions): Promise<boolean> {
+  return (await readImageHeader(path, raster)).raster;
+}
+
+/**
+ * The size and channel count `decodeImage` will give an image, from its header (see `headerOf`).
  *
  * @example
  * const { width, height, channels } = await readImageHeader('scene.tif'); // channels: 4 for a 4-band raster
@@ -68,15 +82,7 @@ export async function isRasterFile(path: string, raster?: RasterReadOptions): Pr
  * @throws InputError naming the file when it is missing or not an image.
  */
 export async function readImageHeader(path: string, raster?: RasterReadOptions): Promise<ImageHeader> {
-  const info = await rasterHeader(path, raster);
-  if (info)
-    return {
-      width: info.width,
-      height: info.height,
-      channels: raster?.bands?.length ?? info.bands,
-      raster: true,
-    };
-  return { ...(await readImageSize(path)), channels: 3, raster: false };
+  return headerOf(await probeImage(path), raster);
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   type SkippedItem,
   type SkipReport,
 } from '../errors.js';
-import { isRasterFile, readImageHeader } from '../io/decodeImage.js';
+import { headerOf, type ImageProbe, probeImage, readImageHeader } from '../io/decodeImage.js';
 import { type RasterReadOptions, sharedBandRanges } from '../io/geoTiff.js';
 import { labelWindowsReader, OpenRasters } from '../io/openRasters.js';
 import { type ReadLabelMask, readLabelledImage } from '../io/readLabelledImage.js';
@@ -187,6 +187,7 @@ export interface TrainingRun {
  */
 async function countTiles(
   pairs: readonly LabelledPair[],
+  probes: ImageProbes,
   tileSize: number,
   options: TrainPipelineOptions,
 ): Promise<number> {
@@ -198,8 +199,10 @@ async function countTiles(
     balance && windowHoldsClasses(mask, x, y, tileSize, balance) ? balance.factor : 1;
   let tiles = 0;
   for (const pair of pairs) {
+    const probe = probes.get(pair.imagePath);
+    if (!probe) continue;
     try {
-      const { width, height, raster } = await readImageHeader(pair.imagePath, options.raster);
+      const { width, height, raster } = headerOf(probe, options.raster);
       let imageTiles = 0;
       if (!balance) {
         imageTiles = tilePositions(width, height, grid).length;
@@ -225,35 +228,53 @@ async function countTiles(
       }
       tiles += imageTiles;
     } catch (error) {
-      // Under `skip` an unreadable image counts no tiles; the source reports it when it reaches it.
+      // Under `skip` an image whose labels cannot be read counts no tiles; the source reports it.
       handleBadInput(error, policy, undefined);
     }
   }
   return tiles;
 }
 
+/** The header of each image of a run that could be read, by path: read once for all start-up passes. */
+type ImageProbes = ReadonlyMap<string, ImageProbe>;
+
+/**
+ * Reads each image's header once. Under `skip` an unreadable image is left out of the map, and so counts no
+ * tiles; the source reports it when it reaches it.
+ */
+async function probeImages(
+  pairs: readonly LabelledPair[],
+  options: TrainPipelineOptions,
+): Promise<ImageProbes> {
+  const probes = new Map<string, ImageProbe>();
+  for (const { imagePath } of pairs) {
+    try {
+      probes.set(imagePath, await probeImage(imagePath));
+    } catch (error) {
+      handleBadInput(error, options.onBadInput ?? 'throw', undefined);
+    }
+  }
+  return probes;
+}
+
 /**
  * The channel count all images of a run share, from their headers: the model's input channels.
  * @throws InputError naming an image whose count differs from the first image's.
  */
-async function sharedChannelCount(
+function sharedChannelCount(
   pairs: readonly LabelledPair[],
-  options: TrainPipelineOptions,
-): Promise<number> {
+  probes: ImageProbes,
+  raster: RasterReadOptions | undefined,
+): number {
   let first: { path: string; channels: number } | undefined;
-  for (const pair of pairs) {
-    let channels: number;
-    try {
-      ({ channels } = await readImageHeader(pair.imagePath, options.raster));
-    } catch (error) {
-      // Under `skip` an unreadable image is reported when the source reaches it.
-      handleBadInput(error, options.onBadInput ?? 'throw', undefined);
-      continue;
-    }
-    first ??= { path: pair.imagePath, channels };
+  for (const { imagePath } of pairs) {
+    const probe = probes.get(imagePath);
+    if (!probe) continue;
+    const { channels } = headerOf(probe, raster);
+    first ??= { path: imagePath, channels };
     if (channels !== first.channels) {
       throw new InputError(
-        pair.imagePath,
+        imagePath,
         `has ${channels} channels (bands) but ${first.path} has ${first.channels}: the images of one run must have the same band count (select bands with --bands)`,
       );
     }
@@ -269,19 +290,15 @@ async function sharedChannelCount(
  */
 async function runRasterOptions(
   train: readonly LabelledPair[],
+  probes: ImageProbes,
   options: TrainPipelineOptions,
 ): Promise<RasterReadOptions | undefined> {
   if (options.raster?.ranges) return options.raster;
   const policy = options.onBadInput ?? 'throw';
-  const rasters: string[] = [];
-  for (const { imagePath } of train) {
-    try {
-      if (await isRasterFile(imagePath, options.raster)) rasters.push(imagePath);
-    } catch (error) {
-      // Under `skip` an unreadable image is reported when the source reaches it.
-      handleBadInput(error, policy, undefined);
-    }
-  }
+  const rasters = train
+    .map(({ imagePath }) => ({ imagePath, probe: probes.get(imagePath) }))
+    .filter(({ probe }) => probe && headerOf(probe, options.raster).raster)
+    .map(({ imagePath }) => imagePath);
   const ranges = await sharedBandRanges(rasters, options.raster?.bands, (error) =>
     handleBadInput(error, policy, undefined),
   );
@@ -335,14 +352,13 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
     );
   }
   if (options.sampleBalance) checkBalanceClasses(options.sampleBalance);
-  const inputChannels = await sharedChannelCount(
-    [...splits.train, ...splits.validation, ...splits.test],
-    options,
-  );
-  const raster = await runRasterOptions(splits.train, options);
+  const runPairs = [...splits.train, ...splits.validation, ...splits.test];
+  const probes = await probeImages(runPairs, options);
+  const inputChannels = sharedChannelCount(runPairs, probes, options.raster);
+  const raster = await runRasterOptions(splits.train, probes, options);
   // Every image of the run, validation and samples included, is read with the run's ranges.
   const reading: TrainPipelineOptions = raster ? { ...options, raster } : options;
-  const tilesPerEpoch = await countTiles(splits.train, tileSize, reading);
+  const tilesPerEpoch = await countTiles(splits.train, probes, tileSize, reading);
   // Micro-batches need whole batches, so a short last batch is left out of each epoch.
   const stepsPerEpoch =
     microBatches > 1 ? Math.floor(tilesPerEpoch / batchSize) : Math.ceil(tilesPerEpoch / batchSize);

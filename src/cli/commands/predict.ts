@@ -94,9 +94,8 @@ async function rastersOverWholeMask(
 ): Promise<Set<string>> {
   const large = new Set<string>();
   for (const file of files) {
-    if (!(await isRasterFile(file, raster))) continue;
-    const { width, height } = await readImageHeader(file, raster);
-    if (width * height > WHOLE_MASK_PIXELS) large.add(file);
+    const header = await readImageHeader(file, raster);
+    if (header.raster && header.width * header.height > WHOLE_MASK_PIXELS) large.add(file);
   }
   return large;
 }
