@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   explainNativeFailure,
+  gpuDeviceProblem,
   importNativeTensorflow,
   NativeBackendError,
   type NativePackage,
@@ -18,25 +19,16 @@ const scratch = mkdtempSync(join(tmpdir(), 'segstream-native-'));
 const tfjsDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs/package.json'));
 
 /**
- * A folder whose node_modules holds `packageName` broken the way an install without its install script leaves
- * it: its entry registers kernels for `tensorflow` (as the real one does first), then loads an addon that is
- * no shared object. Its `@tensorflow/tfjs` is segstream's own (a link), or a copy of `ownTfjsVersion`.
+ * A folder whose node_modules holds `packageName` with this entry file. Its `@tensorflow/tfjs` is segstream's
+ * own (a link), or a copy of `ownTfjsVersion`.
  */
-function brokenNativePackage(packageName: NativePackage, ownTfjsVersion?: string): URL {
+function nativePackage(packageName: NativePackage, entry: string[], ownTfjsVersion?: string): URL {
   const root = mkdtempSync(join(scratch, 'project-'));
   const packageDir = join(root, 'node_modules', packageName);
   mkdirSync(join(packageDir, 'lib'), { recursive: true });
   writeFileSync(join(packageDir, 'package.json'), JSON.stringify({ name: packageName, main: 'index.js' }));
   writeFileSync(join(packageDir, 'lib', 'tfjs_binding.node'), 'not a shared object');
-  writeFileSync(
-    join(packageDir, 'index.js'),
-    [
-      "const tf = require('@tensorflow/tfjs');",
-      "for (const kernelName of ['Abs', 'Add']) tf.registerKernel({ kernelName, backendName: 'tensorflow', kernelFunc: () => null });",
-      "tf.registerBackend('tensorflow', () => null);",
-      "require('./lib/tfjs_binding.node');",
-    ].join('\n'),
-  );
+  writeFileSync(join(packageDir, 'index.js'), entry.join('\n'));
   if (ownTfjsVersion) {
     const copy = join(packageDir, 'node_modules', '@tensorflow', 'tfjs');
     mkdirSync(copy, { recursive: true });
@@ -49,6 +41,23 @@ function brokenNativePackage(packageName: NativePackage, ownTfjsVersion?: string
     symlinkSync(tfjsDir, join(root, 'node_modules', '@tensorflow', 'tfjs'), 'dir');
   }
   return pathToFileURL(join(root, 'index.js'));
+}
+
+/**
+ * `packageName` broken the way an install without its install script leaves it: its entry registers kernels
+ * for `tensorflow` (as the real one does first), then loads an addon that is no shared object.
+ */
+function brokenNativePackage(packageName: NativePackage, ownTfjsVersion?: string): URL {
+  return nativePackage(
+    packageName,
+    [
+      "const tf = require('@tensorflow/tfjs');",
+      "for (const kernelName of ['Abs', 'Add']) tf.registerKernel({ kernelName, backendName: 'tensorflow', kernelFunc: () => null });",
+      "tf.registerBackend('tensorflow', () => null);",
+      "require('./lib/tfjs_binding.node');",
+    ],
+    ownTfjsVersion,
+  );
 }
 
 /** The kernels registered for `tensorflow` and whether its backend factory is, as a comparable string. */
@@ -105,6 +114,25 @@ test('a native package with its own copy of @tensorflow/tfjs is not imported, an
   assert.is(tensorflowRegistrations(), before);
   assert.match(error.reason, `its own copy of @tensorflow/tfjs, 0.0.1 (segstream uses ${ours})`);
   assert.match(error.remedy, `install @tensorflow/tfjs-node@${ours}`);
+});
+
+test('tfjs-node-gpu that loads where TensorFlow finds no CUDA GPU is named as running on the CPU, with what it needs', async () => {
+  // The real backend reports whether TensorFlow listed a GPU device in `isUsingGpuDevice`.
+  const loadsWithoutGpu = nativePackage('@tensorflow/tfjs-node-gpu', [
+    "const tf = require('@tensorflow/tfjs');",
+    "tf.registerBackend('tensorflow', () => ({ isUsingGpuDevice: false, dispose() {} }));",
+  ]);
+  await importNativeTensorflow('@tensorflow/tfjs-node-gpu', loadsWithoutGpu);
+  try {
+    const problem = gpuDeviceProblem(tf.findBackend('tensorflow'));
+    assert.match(problem?.reason ?? '', 'found no CUDA GPU, so it would run on the CPU');
+    assert.match(problem?.remedy ?? '', 'CUDA 11.2 and cuDNN 8.1');
+  } finally {
+    tf.removeBackend('tensorflow');
+  }
+  assert.is(gpuDeviceProblem({ isUsingGpuDevice: true }), undefined);
+  // Other backends have no such field and are not judged by it.
+  assert.is(gpuDeviceProblem(tf.findBackend('cpu')), undefined);
 });
 
 test('a native package that is not installed says so', async () => {

@@ -34,6 +34,22 @@ export function separateTfjsProblem(segstreams: TfjsCopy, packages: TfjsCopy): s
   return `it has its own copy of @tensorflow/tfjs, ${packages.version} (segstream uses ${segstreams.version})`;
 }
 
+/** What the GPU package needs beside its own files: libtensorflow 2.9's GPU build loads CUDA lazily. */
+const CUDA_REMEDY = 'it needs CUDA 11.2 and cuDNN 8.1 on the library path (LD_LIBRARY_PATH)';
+
+/**
+ * Why the backend of `@tensorflow/tfjs-node-gpu` would run on the CPU, or undefined when it has a GPU: its
+ * libtensorflow loads without CUDA (it opens the CUDA libraries only when it lists its devices) and then runs
+ * every kernel on the CPU, saying so only in TensorFlow's own log.
+ */
+export function gpuDeviceProblem(backend: unknown): { reason: string; remedy: string } | undefined {
+  if ((backend as { isUsingGpuDevice?: boolean } | undefined)?.isUsingGpuDevice !== false) return undefined;
+  return {
+    reason: 'loaded, but TensorFlow found no CUDA GPU, so it would run on the CPU',
+    remedy: `${CUDA_REMEDY}, and a driver that shows the GPU (nvidia-smi)`,
+  };
+}
+
 function rebuildRemedy(packageName: NativePackage): string {
   return `run 'npm rebuild ${packageName}' where its install script can download libtensorflow`;
 }
@@ -45,10 +61,7 @@ export function explainNativeFailure(
 ): { reason: string; remedy: string } {
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split('\n')[0]!.trim();
-  const cuda =
-    packageName === '@tensorflow/tfjs-node-gpu'
-      ? '; it needs CUDA 11.2 and cuDNN 8.1 on the library path (LD_LIBRARY_PATH)'
-      : '';
+  const cuda = packageName === '@tensorflow/tfjs-node-gpu' ? `; ${CUDA_REMEDY}` : '';
   // The package checks that its addon exists before loading it; the addon is what the install script fetches.
   if (message.includes('tfjs_binding.node) can not be found')) {
     return {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { importNativeTensorflow, NativeBackendError } from './nativeTensorflow.js';
+import { gpuDeviceProblem, importNativeTensorflow, NativeBackendError } from './nativeTensorflow.js';
 import { wasmHeap } from './wasm/backendHeap.js';
 import { startWasmHelperThreads } from './wasm/helperThread.js';
 import { registerWasmTrainingKernels } from './wasm/registerTrainingKernels.js';
@@ -58,6 +58,9 @@ function isBackendName(name: string): name is BackendName {
 /** Threads the wasm backend started with in this process (it cannot restart with another count). */
 let wasmThreadsStarted: number | undefined;
 
+/** Whether tfjs-node-gpu loaded in this process without a GPU: its backend then serves as `tensorflow`. */
+let gpuPackageOnCpu = false;
+
 /** A backend made ready to set: TF.js's name for it, and what the `backend:` line says about it. */
 interface ReadyBackend {
   tfBackend: string;
@@ -66,13 +69,22 @@ interface ReadyBackend {
 
 async function tryBackend(backend: BackendName, forced: boolean, wasmThreads: number): Promise<ReadyBackend> {
   switch (backend) {
-    case 'tensorflow-gpu':
+    case 'tensorflow-gpu': {
       // The native packages register the `tensorflow` backend in the shared tfjs-core on import.
       await importNativeTensorflow('@tensorflow/tfjs-node-gpu');
+      const problem = gpuDeviceProblem(tf.findBackend('tensorflow'));
+      if (problem) {
+        // Kept registered: on the CPU it is still the `tensorflow` backend, tried in that place below.
+        gpuPackageOnCpu = true;
+        throw new NativeBackendError('@tensorflow/tfjs-node-gpu', problem.reason, problem.remedy);
+      }
       return { tfBackend: 'tensorflow' };
+    }
     case 'webgpu':
       return { tfBackend: 'webgpu', detail: await startWebgpu(forced) };
     case 'tensorflow':
+      // Importing tfjs-node beside a loaded tfjs-node-gpu would register every kernel twice.
+      if (gpuPackageOnCpu) return { tfBackend: 'tensorflow', detail: '@tensorflow/tfjs-node-gpu on the CPU' };
       await importNativeTensorflow('@tensorflow/tfjs-node');
       return { tfBackend: 'tensorflow' };
     case 'wasm': {
