@@ -3,6 +3,7 @@
 import { Option } from 'commander';
 import { TEST_TIME_AUGMENTATIONS } from '../predict/slidingWindow.js';
 import { RUN_CHECKPOINTS } from '../runs/runDirectory.js';
+import { BACKEND_OPTION_DESCRIPTION } from './backendOption.js';
 import type { TrainOptionSpec } from './trainOptions.js';
 
 /** Reads a flag's value as its kind; the error names the flag and the value. */
@@ -58,5 +59,4 @@ export const testTimeAugmentationOption = (): Option =>
     .default('none');
 
 /** `--backend`, shared by eval and predict (train's is in its option table). */
-export const backendOption = (): Option =>
-  new Option('--backend <name>', 'auto, tensorflow-gpu, webgpu, tensorflow, wasm or cpu').default('auto');
+export const backendOption = (): Option => new Option('--backend <name>', BACKEND_OPTION_DESCRIPTION);

@@ -3,6 +3,7 @@ import { ARCHITECTURE_NAMES } from '../models/buildNetworks.js';
 import { DEFAULT_SHUFFLE_MEMORY_MIB } from '../tiling/shuffleBudget.js';
 import type { OptimizerConfig } from '../training/optimizers.js';
 import type { ScheduleConfig } from '../training/schedules.js';
+import { BACKEND_OPTION_DESCRIPTION } from './backendOption.js';
 
 /** One `train` option: its flag, meaning and default, shared by `--help`, config files and validation. */
 export interface TrainOptionSpec {
@@ -288,8 +289,7 @@ export const TRAIN_OPTIONS = [
   {
     key: 'backend',
     flags: '--backend <name>',
-    description: 'auto, tensorflow-gpu, webgpu, tensorflow, wasm or cpu',
-    default: 'auto',
+    description: BACKEND_OPTION_DESCRIPTION,
     kind: 'string',
   },
   {

@@ -24,7 +24,7 @@ interface EvalOptions {
   heatmap?: string;
   format: string;
   tta: TestTimeAugmentation;
-  backend: BackendName | 'auto';
+  backend?: BackendName | 'auto';
   shard?: Shard;
 }
 

@@ -55,7 +55,7 @@ interface PredictOptions {
   probabilities?: GeoTiffSampleType;
   minArea: number;
   simplify: number;
-  backend: BackendName | 'auto';
+  backend?: BackendName | 'auto';
   shard?: Shard;
   shardBy: ShardBy;
   bands?: number[];

@@ -80,7 +80,7 @@ async function train(command: Command): Promise<number> {
   const { arch } = config;
   // The option table leaves --backend free text; selectBackend names the backends it knows when given another.
   const backend = await selectBackend({
-    backend: config.backend as BackendName | 'auto',
+    backend: config.backend as BackendName | 'auto' | undefined,
     ...(config.wasmThreads > 0 ? { wasmThreads: config.wasmThreads } : {}),
   });
   say(backend.summary);
