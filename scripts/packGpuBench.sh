@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # npm run pack:gpu: one archive, .gpu-pack/segstream-gpu.tar.xz, that runs bench:train on a linux-x64 GPU
-# machine with no Node and no registry: this machine's Node binary, the built dist/, the production
-# node_modules with other platforms' binaries and everything Node does not load removed, the PyTorch peer, and
-# run.sh (scripts/gpuBenchRun.sh). The device tool carries at most 64 MiB, so the size is printed at the end.
+# machine with no Node and no registry: this machine's Node binary, the built dist/ and bin/, the production
+# node_modules with other platforms' binaries and everything Node does not load removed, the PyTorch peer,
+# run.sh (scripts/gpuBenchRun.sh: the bench) and train.sh (scripts/gpuTrainRun.sh: the three architectures
+# trained and evaluated on a carried data folder). The device tool carries at most 64 MiB, so the size is printed at the end.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 archive="$repo/.gpu-pack/segstream-gpu.tar.xz"
@@ -23,6 +24,8 @@ cp package.json "$stage/"
 cp bench/*.py "$stage/bench/"
 cp "$peer" "$stage/peers/"
 cp scripts/gpuBenchRun.sh "$stage/run.sh"
+cp scripts/gpuTrainRun.sh "$stage/train.sh"
+cp -r bin "$stage/"
 echo "packed from $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes') on $(date -u +%F)" > "$stage/PACKED_FROM"
 
 # Source maps, type declarations, docs and tests: nothing Node loads.
