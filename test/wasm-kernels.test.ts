@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
+import { tilesInsideRow, WINOGRAD_BLOCK_SIZES } from '../src/backend/wasm/simd/winogradTiles.js';
 import { valuesOn as on, relativeError, seededTensor as seeded } from './helpers/compare.js';
 
 async function compareOnBackends(name: string, compute: () => tf.Tensor[]): Promise<void> {
@@ -113,6 +114,17 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and
     // (F(4x4, 3x3)), 4 rows a block: blocks on both threads and partial blocks.
     { input: [1, 34, 128, 32], outChannels: 32, pad: 'same' },
     { input: [1, 36, 64, 32], outChannels: 32, pad: 'same' },
+    // Padded by more than the kernel less one: the input gradient is a convolution that crops dy (negative padding).
+    {
+      input: [1, 8, 12, 8],
+      outChannels: 8,
+      pad: [
+        [0, 0],
+        [4, 3],
+        [5, 4],
+        [0, 0],
+      ],
+    },
   ];
   for (const [index, c] of cases.entries()) {
     await compareOnBackends(`winograd ${JSON.stringify(c)}`, () => {
@@ -125,6 +137,35 @@ test('3x3 stride-1 convolutions and filter gradients by Winograd F(2x2, 3x3) and
       return [convolve(x, w), tf.conv2d(x, w, 1, c.pad), dx!, dw!];
     });
   }
+});
+
+test('Winograd reads in place only windows inside x, from tile 0 on, whatever the padding (negative where a convolution crops x)', () => {
+  for (const m of WINOGRAD_BLOCK_SIZES) {
+    for (const width of [4, 7, 12, 33]) {
+      for (let padLeft = -5; padLeft <= 6; padLeft++) {
+        const tilesPerRow = Math.ceil((width + 2 * Math.max(padLeft, 0)) / (2 * m)) * 2;
+        const [inside, endInside] = tilesInsideRow(m, padLeft, width, tilesPerRow);
+        const where = `m ${m} width ${width} padLeft ${padLeft}`;
+        assert.ok(
+          0 <= inside && inside <= endInside && endInside <= tilesPerRow,
+          `${where}: [${inside}, ${endInside})`,
+        );
+        for (let t = inside; t < endInside; t++) {
+          const fits = m * t - padLeft >= 0 && m * t - padLeft + m + 2 <= width;
+          assert.ok(fits, `${where}: tile ${t} read in place reaches outside x`);
+        }
+      }
+    }
+  }
+});
+
+test("fused conv2d that Winograd does not take (stride above the kernel, 'same' padding, activation) on wasm equals cpu", async () => {
+  await compareOnBackends('fused k2 s3 same relu', () => {
+    const x = seeded([2, 11, 10, 4], 3) as tf.Tensor4D;
+    const w = seeded([2, 2, 4, 8], 4) as tf.Tensor4D;
+    const bias = seeded([8], 5) as tf.Tensor1D;
+    return [tf.fused.conv2d({ x, filter: w, bias, strides: 3, pad: 'same', activation: 'relu' })];
+  });
 });
 
 test("conv2d filter gradient of a batch equals the sum of its images' gradients (shifted rows wrap into the next image)", async () => {

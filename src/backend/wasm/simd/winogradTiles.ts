@@ -319,6 +319,22 @@ function forEachTileRow(
 }
 
 /**
+ * The tiles [inside, endInside) of a tile row whose windows, columns m t - padLeft .. m t - padLeft + m + 1,
+ * all lie in x's `width` columns. padLeft is negative where a convolution crops x (an input gradient of a
+ * layer padded by more than its kernel less one): the range then starts at tile 0, never before it.
+ */
+export function tilesInsideRow(
+  m: number,
+  padLeft: number,
+  width: number,
+  tilesPerRow: number,
+): [inside: number, endInside: number] {
+  const inside = Math.max(0, Math.min(tilesPerRow, Math.ceil(padLeft / m)));
+  const endInside = Math.max(inside, Math.min(tilesPerRow, Math.floor((width - m - 2 + padLeft) / m) + 1));
+  return [inside, endInside];
+}
+
+/**
  * Transforms the input windows of one tile row (output rows y to y + m - 1 of `image`) into the planes at
  * u (planeBytes apart): the windows inside x straight from x, the others (a row's first and last, with
  * 'same' padding, and all of the first and last rows) from a zero-padded copy of the window at `staging`.
@@ -347,12 +363,10 @@ function transformInputRow(
   const tilesPerRow = outWidth / m;
   const top = y - padTop;
   const cellBytes = 4 * ci;
-  // Tiles [inside, endInside) read columns m t - padLeft .. m t - padLeft + m + 1 of rows top .. top + m + 1, all in x.
   const rowsInside = top >= 0 && top + side <= height;
-  const inside = rowsInside ? Math.min(tilesPerRow, Math.ceil(padLeft / m)) : tilesPerRow;
-  const endInside = rowsInside
-    ? Math.max(inside, Math.min(tilesPerRow, Math.floor((width - side + padLeft) / m) + 1))
-    : tilesPerRow;
+  const [inside, endInside] = rowsInside
+    ? tilesInsideRow(m, padLeft, width, tilesPerRow)
+    : [tilesPerRow, tilesPerRow];
   if (endInside > inside) {
     transformInput(
       input + ((image * height + top) * width + m * inside - padLeft) * cellBytes,
