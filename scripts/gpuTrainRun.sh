@@ -18,17 +18,10 @@ for arch in "$@"; do
     *) echo "train.sh: unknown architecture $arch (unet, pix2pix, deeplabv3plus)" >&2; exit 2 ;;
   esac
 done
-# Environment as run.sh sets it: the pack's Node, a private runtime folder for Dawn, the packed Vulkan loader
-# where the machine has none.
-PATH="$here/runtime:$PATH"
-XDG_RUNTIME_DIR="$here/.xdg-runtime"
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+# shellcheck source=gpuPackEnv.sh
+. "$here/env.sh"
 SEGSTREAM_BACKEND="${SEGSTREAM_BACKEND:-webgpu}"
-export PATH XDG_RUNTIME_DIR SEGSTREAM_BACKEND
-if ! { /sbin/ldconfig -p || ldconfig -p; } 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
-  LD_LIBRARY_PATH="$here/runtime/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export LD_LIBRARY_PATH
-fi
+export SEGSTREAM_BACKEND
 batch="${BATCH:-64}"
 scale="${EPOCHS_SCALE:-1}"
 epochs() { "$here/runtime/node" -p "Math.max(1, Math.round($1 * $scale))"; }

@@ -25,6 +25,7 @@ cp bench/*.py "$stage/bench/"
 cp "$peer" "$stage/peers/"
 cp scripts/gpuBenchRun.sh "$stage/run.sh"
 cp scripts/gpuTrainRun.sh "$stage/train.sh"
+cp scripts/gpuPackEnv.sh "$stage/env.sh"
 cp -r bin "$stage/"
 echo "packed from $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes') on $(date -u +%F)" > "$stage/PACKED_FROM"
 
