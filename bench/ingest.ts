@@ -37,6 +37,12 @@ const imreadScript = [
 const DECODE_ROUNDS = 3;
 const decodeMs: number[] = [];
 const imreadMs: number[] = [];
+// The peer runs as its users run it: without the malloc settings that segstream's process may have been
+// given (GLIBC_TUNABLES, see docs/BENCHMARKS.md), which slow OpenCV's process here.
+const { GLIBC_TUNABLES: segstreamTunables, ...peerEnvironment } = process.env;
+console.log(
+  `segstream's malloc settings: ${segstreamTunables ? `GLIBC_TUNABLES=${segstreamTunables}` : "glibc's defaults"}`,
+);
 let imreadProblem: string | undefined;
 const sizes: Array<{ width: number; height: number }> = [];
 for (let round = 0; round < DECODE_ROUNDS; round++) {
@@ -53,6 +59,7 @@ for (let round = 0; round < DECODE_ROUNDS; round++) {
         execFileSync(python, ['-c', imreadScript, ...pairs.map((pair) => pair.imagePath)], {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'pipe'],
+          env: peerEnvironment,
         }),
       ),
     );
@@ -80,6 +87,7 @@ function peerPass(): number {
   const out = execFileSync(python, [peerScript, xbdDir], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: peerEnvironment,
   });
   return Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
 }
