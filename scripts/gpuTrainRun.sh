@@ -12,31 +12,36 @@ mkdir -p "$2"
 runs=$(cd "$2" && pwd)
 shift 2
 [ $# -gt 0 ] || set -- unet pix2pix deeplabv3plus
-for arch in "$@"; do
-  case "$arch" in
-    unet | pix2pix | deeplabv3plus) ;;
-    *) echo "train.sh: unknown architecture $arch (unet, pix2pix, deeplabv3plus)" >&2; exit 2 ;;
+batch="${BATCH:-64}"
+scale="${EPOCHS_SCALE:-1}"
+epochs() { "$here/runtime/node" -p "Math.max(1, Math.round($1 * $scale))"; }
+# The architecture's own flags and the original work's epochs for it; fails for an unknown name.
+arch_settings() {
+  case "$1" in
+    unet) echo "--arch unet --base-filters 16 --depth 4 --epochs $(epochs 30)" ;;
+    pix2pix) echo "--arch pix2pix --base-filters 16 --discriminator-filters 16 --epochs $(epochs 4)" ;;
+    deeplabv3plus) echo "--arch deeplabv3plus --backbone 50 --backbone-width 16 --head-filters 64 --epochs $(epochs 25)" ;;
+    *) return 1 ;;
   esac
+}
+# Every name is checked before the first (hours-long) run starts.
+for arch in "$@"; do
+  arch_settings "$arch" > /dev/null ||
+    { echo "train.sh: unknown architecture $arch (unet, pix2pix, deeplabv3plus)" >&2; exit 2; }
 done
 # shellcheck source=gpuPackEnv.sh
 . "$here/env.sh"
 SEGSTREAM_BACKEND="${SEGSTREAM_BACKEND:-webgpu}"
 export SEGSTREAM_BACKEND
-batch="${BATCH:-64}"
-scale="${EPOCHS_SCALE:-1}"
-epochs() { "$here/runtime/node" -p "Math.max(1, Math.round($1 * $scale))"; }
 stream_train() { "$here/runtime/node" "$here/bin/stream-train" "$@"; }
 echo "pack: $(cat "$here/PACKED_FROM"); data $data; batch $batch; epochs x$scale; backend $SEGSTREAM_BACKEND"
+# The xBD table's loss (focal Tversky, false negatives weighted 0.7, absent classes skipped).
+printf '{"loss": {"name": "focalTversky", "alpha": 0.7, "beta": 0.3, "skipAbsentClasses": true}}\n' > "$runs/loss.json"
 for arch in "$@"; do
-  # The xBD table's split (seed 1) and loss (focal Tversky, false negatives weighted 0.7, absent classes skipped).
+  settings=$(arch_settings "$arch")
+  # The xBD table's split (seed 1).
   common="--images $data/images --labels $data/labels --classes xbd --tile-size 256 --batch-size $batch
     --schedule cosine --seed 1 --checkpoint-every 100 --out $runs/gpu-$arch"
-  case "$arch" in
-    unet) settings="--arch unet --base-filters 16 --depth 4 --epochs $(epochs 30)" ;;
-    pix2pix) settings="--arch pix2pix --base-filters 16 --discriminator-filters 16 --epochs $(epochs 4)" ;;
-    deeplabv3plus) settings="--arch deeplabv3plus --backbone 50 --backbone-width 16 --head-filters 64 --epochs $(epochs 25)" ;;
-  esac
-  printf '{"loss": {"name": "focalTversky", "alpha": 0.7, "beta": 0.3, "skipAbsentClasses": true}}\n' > "$runs/loss.json"
   started=$(date +%s)
   # One architecture failing (out of GPU memory, a kernel the backend lacks) leaves the others to run.
   # shellcheck disable=SC2086
