@@ -1,17 +1,21 @@
 // Model quality against a peer: segstream's UNet, trained by `stream-train train` with its defaults, against
 // the same recipe written in PyTorch (bench/quality_unet_torch.py), on the same training images, both scored
 // here by one scorer on the same held-out images. Also segstream with the old 64-tile shuffle buffer, to show
-// what the memory-sized default changed. Writes .bench-out/quality/quality.json and prints a Markdown table.
+// what the memory-sized default changed. And PyTorch started from segstream's initial weights of the seed
+// ('pytorch-init'): the two runs then differ only in what each trainer draws (tile order, augmentation) and
+// computes, not in the luck of the initial weights, which sets most of the seed-to-seed spread at 6 epochs.
+// Writes .bench-out/quality/quality.json and prints a Markdown table.
 // The task is buildings against background (every xBD building, whatever its damage): in the epochs a 2-core
 // run affords, neither side gets past predicting background on the 5 damage classes, which measures nothing.
 //
-// usage: npm run bench:quality -- [--images 30] [--epochs 6] [--seeds 0,1] [--sides segstream,segstream-64,pytorch] [--task buildings|damage]
+// usage: npm run bench:quality -- [--images 30] [--epochs 6] [--seeds 0,1] [--sides segstream,segstream-64,pytorch,pytorch-init] [--task buildings|damage]
 //        npm run bench:quality -- --report   (the tables of the runs quality.json holds: it is written after each run)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { decodeImage } from '../src/io/decodeImage.js';
@@ -20,6 +24,7 @@ import type { ClassMap } from '../src/labels/classMap.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { ConfusionMatrix, type SegmentationMetrics } from '../src/metrics/confusionMatrix.js';
+import { buildNetworks } from '../src/models/buildNetworks.js';
 import { predictFullImage } from '../src/predict/slidingWindow.js';
 import { openRun } from '../src/runs/runDirectory.js';
 import type { EpochSummaryEvent } from '../src/training/events.js';
@@ -46,7 +51,9 @@ const RECIPE = {
   validationFraction: 0.2,
   threads: 2,
 };
-const SIDES = ['segstream', 'segstream-64', 'pytorch'] as const;
+const SIDES = ['segstream', 'segstream-64', 'pytorch', 'pytorch-init'] as const;
+/** The PyTorch sides, each compared with segstream's default run of the same seed. */
+const PEERS = ['pytorch', 'pytorch-init'] as const;
 type Side = (typeof SIDES)[number];
 
 const root = resolve(benchDir, '..', '..');
@@ -224,11 +231,49 @@ function truthMask(pair: LabelledPair): Promise<ClassMask> {
   return mask;
 }
 
+/**
+ * Writes the initial UNet that `stream-train train --seed <seed>` builds (same options, same seeded
+ * generator) for the peer to start from: every weight by its name into `<path>.bin` (float32, TF.js layout)
+ * with a manifest `<path>.json`, plus one random tile and the model's inference logits for it, which the peer
+ * checks its copy against before training, so a wrong mapping stops the run instead of skewing it.
+ */
+async function writeInitialWeights(seed: number, path: string): Promise<void> {
+  const { model } = buildNetworks('unet', {
+    numClasses: classMap.names.length,
+    inputChannels: 3,
+    seed,
+    unet: { baseFilters: RECIPE.baseFilters, depth: RECIPE.depth },
+  });
+  const arrays: Float32Array[] = [];
+  const weights: Array<{ name: string; shape: number[]; offset: number }> = [];
+  let offset = 0;
+  for (const weight of model.weights) {
+    const values = weight.read().dataSync() as Float32Array;
+    weights.push({ name: weight.originalName, shape: weight.shape as number[], offset });
+    arrays.push(values);
+    offset += values.length;
+  }
+  const [input, logits] = tf.tidy(() => {
+    const tile = tf.randomUniform([1, RECIPE.tile, RECIPE.tile, 3], 0, 1, 'float32', seed);
+    return [tile.dataSync() as Float32Array, (model.predict(tile) as tf.Tensor).dataSync() as Float32Array];
+  });
+  model.dispose();
+  await writeFile(
+    `${path}.bin`,
+    Buffer.concat(arrays.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))),
+  );
+  await writeFile(
+    `${path}.json`,
+    JSON.stringify({ weights, check: { input: [...input!], logits: [...logits!] } }),
+  );
+}
+
 async function trainPytorch(
+  side: Side,
   seed: number,
   split: { train: LabelledPair[]; heldOut: LabelledPair[] },
 ): Promise<{ predictions: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
-  const dir = join(work, `pytorch-s${seed}`);
+  const dir = join(work, `${side}-s${seed}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'masks'), { recursive: true });
   const trainImages: string[][] = [];
@@ -237,7 +282,10 @@ async function trainPytorch(
     await writeClassMaskPng(maskPath, await truthMask(pair));
     trainImages.push([pair.imagePath, maskPath]);
   }
+  const initialWeights = side === 'pytorch-init' ? join(dir, 'initial-weights') : undefined;
+  if (initialWeights) await writeInitialWeights(seed, initialWeights);
   const job = {
+    ...(initialWeights ? { initialWeights } : {}),
     trainImages,
     heldOut: split.heldOut.map((p) => [p.id, p.imagePath]),
     outDir: join(dir, 'predictions'),
@@ -303,16 +351,16 @@ function printTables(results: readonly RunResult[], sides: readonly Side[]): voi
       `| ${side} | ${mean(mious).toFixed(3)} ${spread(mious)} | ${mean(runs.map((r) => r.metrics.macro.f1)).toFixed(3)} | ${mean(runs.map((r) => r.trainSecondsPerEpoch)).toFixed(0)} |`,
     );
   }
-  const gap = (side: Side): number =>
+  const meanIoUOf = (side: Side): number =>
     mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
-  if (sides.includes('pytorch')) {
+  for (const peer of PEERS.filter((p) => sides.includes(p))) {
     // Each seed gives both sides the same split, so the per-seed differences are paired: their spread, not
     // the sides' own, says how well the gap is known.
     const differences = results
       .filter((r) => r.side === 'segstream')
       .flatMap((r) => {
-        const peer = results.find((p) => p.side === 'pytorch' && p.seed === r.seed);
-        return peer ? [r.metrics.meanIoU - peer.metrics.meanIoU] : [];
+        const other = results.find((p) => p.side === peer && p.seed === r.seed);
+        return other ? [r.metrics.meanIoU - other.metrics.meanIoU] : [];
       });
     const meanDifference = mean(differences);
     const deviation = Math.sqrt(
@@ -321,7 +369,7 @@ function printTables(results: readonly RunResult[], sides: readonly Side[]): voi
     );
     const halfWidth = (1.96 * deviation) / Math.sqrt(differences.length);
     console.log(
-      `\nsegstream (defaults) - PyTorch: ${(gap('segstream') - gap('pytorch')).toFixed(3)} mean IoU (goal >= -0.01); ` +
+      `\nsegstream (defaults) - ${peer}: ${(meanIoUOf('segstream') - meanIoUOf(peer)).toFixed(3)} mean IoU (goal >= -0.01); ` +
         `paired over ${differences.length} seeds: ${meanDifference.toFixed(3)} ± ${halfWidth.toFixed(3)} (95%, normal approximation)`,
     );
   }
@@ -367,10 +415,10 @@ console.log(
 await selectBackend({ backend: 'wasm' });
 const allPairs = (await xbdPairs()).sort((a, b) => a.id.localeCompare(b.id)).slice(0, imageCount);
 const data = await linkSubset(allPairs, join(work, 'data'));
-/** The PyTorch peer of `seed`, trained on that seed's split and scored from the PNGs it predicts. */
-async function pytorchSide(seed: number) {
+/** A PyTorch peer of `seed`, trained on that seed's split and scored from the PNGs it predicts. */
+async function pytorchSide(side: Side, seed: number) {
   const split = await splitOf(seed, allPairs);
-  const run = await trainPytorch(seed, split);
+  const run = await trainPytorch(side, seed, split);
   const metrics = await score(split.heldOut, async (pair) => {
     const { data: bytes } = await sharp(join(run.predictions, `${pair.id}.png`))
       .extractChannel(0)
@@ -412,7 +460,9 @@ for (const seed of seeds) {
     if (side !== 'segstream' && !sides.includes(side)) continue;
     const started = Date.now();
     // Each side trains, then the one scorer scores its predictions of the held-out images.
-    const { run, metrics } = side === 'pytorch' ? await pytorchSide(seed) : await segstreamSide(side, seed);
+    const { run, metrics } = side.startsWith('pytorch')
+      ? await pytorchSide(side, seed)
+      : await segstreamSide(side, seed);
     results.push({
       side,
       seed,

@@ -3,7 +3,10 @@ would write it, then predicts the held-out images for segstream's scorer.
 
 Recipe (segstream's `train` defaults with --base-filters 16): UNet with depth 3 (4 levels of 16-128 filters),
 two 3x3 conv + BatchNorm (momentum 0.1, eps 1e-5) + ReLU per level, 2x2 max pooling, 2x2 stride-2 transposed
-convs up, skip concatenation [up, skip], 1x1 conv to the classes. Init as segstream's for the 3x3 and transposed convs (TF.js' heNormal, truncated normal of std sqrt(2 / fan_in)) and Glorot uniform for the 1x1, zero biases. Pixels / 255.
+convs up, skip concatenation [up, skip], 1x1 conv to the classes. Init as segstream's: TF.js' heNormal (truncated
+normal of std sqrt(2 / fan_in)) for the 3x3 and transposed convs, TF.js' default glorotNormal (truncated normal of
+std sqrt(2 / (fan_in + fan_out))) for the 1x1, zero biases; or, with `initialWeights`, segstream's own initial
+weights of the seed, checked against the logits segstream computed for one tile. Pixels / 255.
 Tiles: the non-overlapping grid of `tile` px over each training image, every tile in memory, reshuffled each
 epoch (DataLoader shuffle), each drawn with a left-right flip, a top-bottom flip (each p=1/2) and 0-3 quarter
 turns. Cross-entropy ignoring label 255, Adam (lr, betas 0.9/0.999, eps 1e-7 as segstream's), constant rate.
@@ -11,7 +14,7 @@ Prediction: the same tile grid over each held-out image, written as a class-inde
 
 Needs Debian's python3-torch and python3-opencv. usage: python3 quality_unet_torch.py JOB.json
 JOB: {trainImages: [[image, mask], ...], heldOut: [[id, image], ...], outDir, seed, epochs, batch, tile,
-      classes, baseFilters, depth, learningRate, threads}
+      classes, baseFilters, depth, learningRate, threads, initialWeights?}
 Prints per-epoch lines and, last, one JSON line: {epochs: [{loss, seconds}], peakRssMiB}."""
 import json, math, os, resource, sys, time
 import cv2, numpy as np, torch, torch.nn as nn
@@ -21,9 +24,8 @@ torch.set_num_threads(job['threads']); torch.manual_seed(job['seed']); np.random
 T, C = job['tile'], job['classes']
 
 
-def he_normal_(w, fan_in):
-    std = math.sqrt(2.0 / fan_in)  # TF.js' heNormal: a normal truncated at two deviations, no variance correction
-    nn.init.trunc_normal_(w, 0.0, std, -2 * std, 2 * std)
+def truncated_normal_(w, std):
+    nn.init.trunc_normal_(w, 0.0, std, -2 * std, 2 * std)  # TF.js truncates at two deviations, no variance correction
 
 
 def block(i, o):
@@ -41,10 +43,10 @@ class UNet(nn.Module):
         for o in reversed(widths[:-1]): s.up.append(nn.ConvTranspose2d(i, o, 2, 2)); s.dec.append(block(2 * o, o)); i = o
         s.head = nn.Conv2d(i, classes, 1); s.pool = nn.MaxPool2d(2)
         for m in s.modules():
-            if isinstance(m, nn.Conv2d) and m is not s.head: he_normal_(m.weight, m.in_channels * 9)
-            if isinstance(m, nn.ConvTranspose2d): he_normal_(m.weight, m.out_channels * 4)  # Keras' fan_in of a transposed kernel
+            if isinstance(m, nn.Conv2d) and m is not s.head: truncated_normal_(m.weight, math.sqrt(2 / (m.in_channels * 9)))
+            if isinstance(m, nn.ConvTranspose2d): truncated_normal_(m.weight, math.sqrt(2 / (m.out_channels * 4)))  # Keras' fan_in of a transposed kernel
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)): nn.init.zeros_(m.bias)
-        nn.init.xavier_uniform_(s.head.weight)
+        truncated_normal_(s.head.weight, math.sqrt(2 / (s.head.in_channels + s.head.out_channels)))
 
     def forward(s, x):
         skips = []
@@ -53,6 +55,42 @@ class UNet(nn.Module):
             if k < len(s.down) - 1: skips.append(x); x = s.pool(x)
         for u, d in zip(s.up, s.dec): x = d(torch.cat([u(x), skips.pop()], 1))
         return s.head(x)
+
+
+def load_initial_weights(model, path):
+    """segstream's initial weights by layer name (TF.js layouts: conv [kh, kw, in, out], transposed conv
+    [kh, kw, out, in]), then the check: the logits of segstream's check tile, in inference mode."""
+    meta = json.load(open(path + '.json')); values = np.fromfile(path + '.bin', np.float32)
+    named = {w['name']: values[w['offset']:w['offset'] + math.prod(w['shape'])].reshape(w['shape']) for w in meta['weights']}
+    used = set()
+
+    def take(name):
+        used.add(name); return torch.from_numpy(np.ascontiguousarray(named[name]))
+
+    def conv(m, name):  # both layouts become PyTorch's by the same axis order: [in|out, out|in, kh, kw]
+        m.weight.data.copy_(take(name + '/kernel').permute(3, 2, 0, 1)); m.bias.data.copy_(take(name + '/bias'))
+
+    def bn(m, name):
+        m.weight.data.copy_(take(name + '/gamma')); m.bias.data.copy_(take(name + '/beta'))
+        m.running_mean.copy_(take(name + '/moving_mean')); m.running_var.copy_(take(name + '/moving_variance'))
+
+    def block(b, prefix):
+        conv(b[0], prefix + '_conv1'); bn(b[1], prefix + '_bn1'); conv(b[3], prefix + '_conv2'); bn(b[4], prefix + '_bn2')
+
+    depth = len(model.up)
+    for k, d in enumerate(model.down): block(d, f'down{k}' if k < depth else 'bottleneck')
+    for j, (u, d) in enumerate(zip(model.up, model.dec)):
+        level = depth - 1 - j; conv(u, f'up{level}_upconv'); block(d, f'up{level}')
+    conv(model.head, 'logits')
+    if used != set(named): raise SystemExit(f'{path}: weights not mapped: {sorted(set(named) - used)}')
+    model.eval()
+    with torch.no_grad():
+        tile = torch.tensor(meta['check']['input'], dtype=torch.float32).reshape(1, T, T, 3).permute(0, 3, 1, 2)
+        logits = model(tile).permute(0, 2, 3, 1).reshape(-1).numpy()
+    expected = np.array(meta['check']['logits'], np.float32); error = np.abs(logits - expected).max()
+    if error > 1e-4 * max(1.0, np.abs(expected).max()): raise SystemExit(f'{path}: logits differ from segstream\'s by {error}')
+    print(f'initial weights: segstream\'s, logits equal to {error:.1e}', flush=True)
+    model.train()
 
 
 def read_rgb(path):
@@ -81,6 +119,7 @@ masks = torch.from_numpy(np.stack(masks).astype(np.int64))
 loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, masks), batch_size=job['batch'], shuffle=True)
 
 model = UNet(job['baseFilters'], job['depth'], C)
+if job.get('initialWeights'): load_initial_weights(model, job['initialWeights'])
 optimizer = torch.optim.Adam(model.parameters(), lr=job['learningRate'], betas=(0.9, 0.999), eps=1e-7)
 loss_fn = nn.CrossEntropyLoss(ignore_index=255)
 
