@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { decodeImage } from '../src/io/decodeImage.js';
+import { decodeImage, type ReusablePixels } from '../src/io/decodeImage.js';
+import { jpegDecoder, jpegDecoderLine } from '../src/io/nativeJpeg.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { drainBatches, machineLine, peerDir, python, xbdDir, xbdPairs, xbdTileBatches } from './common.js';
@@ -27,7 +28,8 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 // Decoding alone, sequentially: segstream's decoder and OpenCV's imread take turns over the same files, so
 // that a slow decoder on some machine shows here. imread keeps each image until the next, as the peer does:
 // freeing it first makes the next one fault in fresh pages, which triples imread's time on the AVX-512 EPYC
-// VMs; segstream's images are left to the garbage collector, as in the pipeline.
+// VMs. segstream decodes into one reused buffer, as the pipeline's reader workers do (sharp cannot: with it
+// each image is a new buffer left to the garbage collector).
 const imreadScript = [
   'import cv2, sys, time',
   't = time.perf_counter()',
@@ -43,12 +45,14 @@ const { GLIBC_TUNABLES: segstreamTunables, ...peerEnvironment } = process.env;
 console.log(
   `segstream's malloc settings: ${segstreamTunables ? `GLIBC_TUNABLES=${segstreamTunables}` : "glibc's defaults"}`,
 );
+console.log(`JPEG decoder: ${jpegDecoderLine()}`);
+const reusedPixels: ReusablePixels = { bytes: new Uint8Array(0) };
 let imreadProblem: string | undefined;
 const sizes: Array<{ width: number; height: number }> = [];
 for (let round = 0; round < DECODE_ROUNDS; round++) {
   const started = performance.now();
   for (const [i, pair] of pairs.entries()) {
-    const image = await decodeImage(pair.imagePath);
+    const image = await decodeImage(pair.imagePath, undefined, reusedPixels);
     sizes[i] = { width: image.width, height: image.height };
   }
   decodeMs.push((performance.now() - started) / pairs.length);
@@ -91,7 +95,7 @@ function peerPass(): number {
   });
   return Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
 }
-const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (sharp) ${median(decodeMs).toFixed(1)} ms/image (${((tilesPerImage * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
+const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (${'binding' in jpegDecoder() ? 'libjpeg-turbo' : 'sharp'}) ${median(decodeMs).toFixed(1)} ms/image (${((tilesPerImage * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
 console.log(
   imreadProblem === undefined
     ? `${decodeLine}, opencv imread ${median(imreadMs).toFixed(1)} ms/image`

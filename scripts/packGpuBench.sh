@@ -27,6 +27,13 @@ cp scripts/gpuBenchRun.sh "$stage/run.sh"
 cp scripts/gpuTrainRun.sh "$stage/train.sh"
 cp scripts/gpuPackEnv.sh "$stage/env.sh"
 cp -r bin "$stage/"
+# The JPEG binding, where it was built, with the libjpeg it links to beside it (it looks there first).
+binding=native/jpeg/build/Release/decode_jpeg.node
+if [ -f "$binding" ]; then
+  mkdir -p "$stage/$(dirname "$binding")"
+  cp "$binding" "$stage/$binding"
+  cp -L "$(/sbin/ldconfig -p | awk '/libjpeg\.so\.62 .*x86-64/ { path = $NF } END { print path }')" "$stage/$(dirname "$binding")/"
+fi
 echo "packed from $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes') on $(date -u +%F)" > "$stage/PACKED_FROM"
 
 # Source maps, type declarations, docs and tests: nothing Node loads.

@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
 import type { ClassMap } from '../labels/classMap.js';
 import type { ClassMask, GeoReference, LabelledImage, LabelledPair } from '../types.js';
-import { decodeImage } from './decodeImage.js';
+import { decodeImage, type ReusablePixels } from './decodeImage.js';
 import type { PixelWindow, RasterReadOptions } from './geoTiff.js';
 
 /**
@@ -23,6 +23,8 @@ export interface ReadLabelledImageOptions {
   format?: string;
   /** Band selection and ranges for multi-band and georeferenced rasters (see `decodeImage`). */
   raster?: RasterReadOptions;
+  /** A buffer the image may be decoded into (see `decodeImage`): for a reader done with each image before the next. */
+  reusePixels?: ReusablePixels;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function readLabelledImage(
   pair: LabelledPair,
   options: ReadLabelledImageOptions,
 ): Promise<LabelledImage> {
-  const image = await decodeImage(pair.imagePath, options.raster);
+  const image = await decodeImage(pair.imagePath, options.raster, options.reusePixels);
   const size = { width: image.width, height: image.height };
   const maskOptions = {
     ...(options.format === undefined ? {} : { format: options.format }),
