@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { decodeImage, type ReusablePixels } from '../src/io/decodeImage.js';
-import { jpegDecoder, jpegDecoderLine } from '../src/io/nativeJpeg.js';
+import { jpegDecoder, jpegDecoderLine, setImageMallocThresholds } from '../src/io/nativeBinding.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { drainBatches, machineLine, peerDir, python, xbdDir, xbdPairs, xbdTileBatches } from './common.js';
@@ -40,12 +40,13 @@ const DECODE_ROUNDS = 3;
 const decodeMs: number[] = [];
 const imreadMs: number[] = [];
 // The peer runs as its users run it: without the malloc settings that segstream's process may have been
-// given (GLIBC_TUNABLES, see docs/BENCHMARKS.md), which slow OpenCV's process here.
-const { GLIBC_TUNABLES: segstreamTunables, ...peerEnvironment } = process.env;
-console.log(
-  `segstream's malloc settings: ${segstreamTunables ? `GLIBC_TUNABLES=${segstreamTunables}` : "glibc's defaults"}`,
+// given (GLIBC_TUNABLES, see docs/BENCHMARKS.md), which slow OpenCV's process here; the thresholds segstream
+// sets itself stay in its own process.
+const peerEnvironment = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => name !== 'GLIBC_TUNABLES'),
 );
-console.log(`JPEG decoder: ${jpegDecoderLine()}`);
+// segstream's side reads as `stream-train train` does: its decoder, its malloc thresholds.
+console.log(`segstream reading: JPEG with ${jpegDecoderLine()}; ${setImageMallocThresholds()}`);
 const reusedPixels: ReusablePixels = { bytes: new Uint8Array(0) };
 let imreadProblem: string | undefined;
 const sizes: Array<{ width: number; height: number }> = [];

@@ -1,19 +1,19 @@
-// Builds segstream's JPEG decoder binding (native/jpeg: the system's libjpeg-turbo, see src/io/nativeJpeg.ts)
-// with node-gyp, as `npm ci` and `npm install` do through the prepare script. Optional: where the C compiler or
+// Builds segstream's native binding (native/: JPEG through the system's libjpeg-turbo, glibc's malloc
+// thresholds; see src/io/nativeBinding.ts) with node-gyp, as `npm ci` and `npm install` do through the prepare script. Optional: where the C compiler or
 // libjpeg's headers (Debian: libjpeg62-turbo-dev) are missing, it says so in one line and exits 0, and
-// segstream decodes JPEG with sharp. Run it through npm (`npm run build:native`), which puts its node-gyp on
+// segstream decodes JPEG with sharp and leaves malloc as it is. Run it through npm (`npm run build:native`), which puts its node-gyp on
 // the PATH and points it at the installed Node's headers.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const folder = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'native', 'jpeg');
+const folder = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'native');
 const nodeGyp = process.env.npm_config_node_gyp;
 const build = nodeGyp
   ? spawnSync(process.execPath, [nodeGyp, 'rebuild'], { cwd: folder, encoding: 'utf8' })
   : spawnSync('node-gyp', ['rebuild'], { cwd: folder, encoding: 'utf8' });
 if (build.status === 0) {
-  console.log('native JPEG decoder built (libjpeg-turbo)');
+  console.log('native binding built (JPEG with libjpeg-turbo, malloc thresholds)');
 } else {
   const output = `${build.stdout ?? ''}${build.stderr ?? ''}`;
   const reason =
@@ -26,5 +26,5 @@ if (build.status === 0) {
           !/^gyp ERR! (stack|System|command|cwd|node)/.test(line),
       ) ??
     `node-gyp exited with ${build.status}`;
-  console.log(`native JPEG decoder not built (${reason.trim()}); JPEG is decoded with sharp`);
+  console.log(`native binding not built (${reason.trim()}); JPEG is decoded with sharp`);
 }

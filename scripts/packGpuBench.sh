@@ -28,7 +28,7 @@ cp scripts/gpuTrainRun.sh "$stage/train.sh"
 cp scripts/gpuPackEnv.sh "$stage/env.sh"
 cp -r bin "$stage/"
 # The JPEG binding, where it was built, with the libjpeg it links to beside it (it looks there first).
-binding=native/jpeg/build/Release/decode_jpeg.node
+binding=native/build/Release/segstream_native.node
 if [ -f "$binding" ]; then
   mkdir -p "$stage/$(dirname "$binding")"
   cp "$binding" "$stage/$binding"

@@ -5,7 +5,7 @@ import { InputError } from '../errors.js';
 import type { RasterImage } from '../types.js';
 import { type GeoTiffInfo, GeoTiffReader, type RasterReadOptions, readRasterWindow } from './geoTiff.js';
 import { HEADER_BYTES, sizeFromHeader } from './imageHeader.js';
-import { jpegDecoder } from './nativeJpeg.js';
+import { jpegDecoder } from './nativeBinding.js';
 
 /** Width and height of an image, from its header. */
 export interface ImageSize {

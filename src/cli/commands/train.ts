@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
 import { type BackendName, selectBackend } from '../../backend/selectBackend.js';
 import { InputError, SkipReport } from '../../errors.js';
+import { jpegDecoderLine, setImageMallocThresholds } from '../../io/nativeBinding.js';
 import { readLabelMask } from '../../labels/readLabelMask.js';
 import type { LossConfig } from '../../losses/buildLoss.js';
 import type { ResNetDepth } from '../../models/resnet.js';
@@ -84,6 +85,8 @@ async function train(command: Command): Promise<number> {
     ...(config.wasmThreads > 0 ? { wasmThreads: config.wasmThreads } : {}),
   });
   say(backend.summary);
+  // This process is the CLI's own, so it may set the allocator for the images and tiles it streams.
+  say(`reading: JPEG with ${jpegDecoderLine()}; ${setImageMallocThresholds()}`);
   const out = config.out ?? join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${arch}`);
   // Before anything is written there (synthetic data, metrics): a read-only or full --out fails here, in one line.
   await assertCheckpointDirWritable(runPaths(out).checkpoints);

@@ -14,6 +14,8 @@
 #include <setjmp.h>
 #include <string.h>
 
+#include "functions.h"
+
 struct failure {
   struct jpeg_error_mgr manager;
   jmp_buf escape;
@@ -61,7 +63,7 @@ static unsigned char *output_array(napi_env env, napi_value into, size_t size, n
   return data;
 }
 
-static napi_value decode_jpeg(napi_env env, napi_callback_info call) {
+napi_value decode_jpeg(napi_env env, napi_callback_info call) {
   size_t argc = 2;
   napi_value argv[2] = {NULL, NULL};
   napi_get_cb_info(env, call, &argc, argv, NULL, NULL);
@@ -126,11 +128,4 @@ static napi_value decode_jpeg(napi_env env, napi_callback_info call) {
   napi_set_named_property(env, result, "height", value);
   napi_set_named_property(env, result, "data", array);
   return result;
-}
-
-NAPI_MODULE_INIT() {
-  napi_value function;
-  napi_create_function(env, "decodeJpeg", NAPI_AUTO_LENGTH, decode_jpeg, NULL, &function);
-  napi_set_named_property(env, exports, "decodeJpeg", function);
-  return exports;
 }

@@ -5,7 +5,7 @@ import sharp, { type Sharp } from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeImage, type ReusablePixels } from '../src/io/decodeImage.js';
-import { jpegDecoder } from '../src/io/nativeJpeg.js';
+import { IMAGE_MALLOC_THRESHOLDS, jpegDecoder, setImageMallocThresholds } from '../src/io/nativeBinding.js';
 import { testUnlessMissing } from './helpers/skips.js';
 
 // The libjpeg-turbo binding must give exactly sharp's pixels, and hand to sharp whatever it would get wrong.
@@ -115,6 +115,29 @@ testUnlessMissing(
       assert.unreachable('decoded a JPEG of 0 components');
     } catch (error) {
       assert.match(String(error), path);
+    }
+  },
+);
+
+testUnlessMissing(
+  'the malloc thresholds are set unless GLIBC_TUNABLES or SEGSTREAM_MALLOC says otherwise',
+  missing,
+  () => {
+    const saved = { ...process.env };
+    try {
+      delete process.env.GLIBC_TUNABLES;
+      delete process.env.SEGSTREAM_MALLOC;
+      assert.is(
+        setImageMallocThresholds(),
+        `malloc: mmap threshold ${IMAGE_MALLOC_THRESHOLDS.mmapThreshold / 2 ** 20} MiB, trim threshold ${IMAGE_MALLOC_THRESHOLDS.trimThreshold / 2 ** 20} MiB`,
+      );
+      process.env.GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=1048576';
+      assert.is(setImageMallocThresholds(), 'malloc: GLIBC_TUNABLES=glibc.malloc.trim_threshold=1048576');
+      delete process.env.GLIBC_TUNABLES;
+      process.env.SEGSTREAM_MALLOC = 'default';
+      assert.match(setImageMallocThresholds(), "glibc's defaults");
+    } finally {
+      process.env = saved;
     }
   },
 );

@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "decode_jpeg",
-      "sources": ["decodeJpeg.c"],
+      "target_name": "segstream_native",
+      "sources": ["binding.c", "decodeJpeg.c", "mallocThresholds.c"],
       "libraries": ["-ljpeg"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-Wl,-rpath,'$$ORIGIN'"]
