@@ -22,7 +22,8 @@ napi_value set_malloc_thresholds(napi_env env, napi_callback_info call) {
   }
   bool applied = false;
 #ifdef __GLIBC__
-  applied = mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_threshold) == 1;
+  applied = mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) == 1 &&
+            mallopt(M_TRIM_THRESHOLD, (int)trim_threshold) == 1;
 #endif
   napi_value result;
   napi_get_boolean(env, applied, &result);

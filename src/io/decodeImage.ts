@@ -99,12 +99,12 @@ export interface ReusablePixels {
 function decodeWithBinding(bytes: Uint8Array, reuse: ReusablePixels | undefined): RasterImage | null {
   const decoder = jpegDecoder();
   if (!('binding' in decoder) || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
-  const size = reuse && sizeFromHeader(bytes);
-  if (reuse && size && reuse.bytes.length < size.width * size.height * 3)
-    reuse.bytes = new Uint8Array(size.width * size.height * 3);
   try {
     const image = decoder.binding.decodeJpeg(bytes, reuse?.bytes);
-    return image && { data: image.data, width: image.width, height: image.height, channels: 3 };
+    if (!image) return null;
+    // An image larger than the buffer came in a new one, the right size: it is the buffer from now on.
+    if (reuse && image.data.buffer !== reuse.bytes.buffer) reuse.bytes = image.data;
+    return { data: image.data, width: image.width, height: image.height, channels: 3 };
   } catch {
     // A file libjpeg cannot decode: sharp reads it again and names what is wrong, as without the binding.
     return null;
