@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { lastValueFrom, tap, toArray } from 'rxjs';
+import { filter, lastValueFrom, take, tap, toArray } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
@@ -37,6 +37,59 @@ const batchEvents = (events: MetricEvent[]) =>
   events.filter((e): e is BatchMetricsEvent => e.type === 'batch');
 const epochEvents = (events: MetricEvent[]) =>
   events.filter((e): e is EpochSummaryEvent => e.type === 'epoch');
+
+test('--draw-seed moves the batches alone: the split and initial weights stay those of --seed', async () => {
+  await selectBackend({ backend: 'wasm' });
+  const root = await mkdtemp(join(tmpdir(), 'segstream-draw-seed-'));
+  try {
+    await writeXbdPairs(root, 4);
+    const options: TrainPipelineOptions = {
+      arch: 'unet',
+      imagesDir: join(root, 'images'),
+      labelsDir: join(root, 'labels'),
+      classMap: xbdClassMap(),
+      readMask: readLabelMask,
+      tileSize: 128,
+      batchSize: 8,
+      seed: 5,
+      splitRatios: [0.5, 0.5, 0],
+      baseFilters: 4,
+      depth: 2,
+      samples: false,
+    };
+    const tensorsBefore = tf.memory().numTensors;
+    const runs = {
+      seed: await prepareTrainingRun(options),
+      sameDraws: await prepareTrainingRun({ ...options, drawSeed: 5 }),
+      otherDraws: await prepareTrainingRun({ ...options, drawSeed: 6 }),
+      otherSeed: await prepareTrainingRun({ ...options, seed: 6 }),
+    };
+    const ids = (run: typeof runs.seed) => run.splits.train.map((p) => p.id);
+    assert.equal(ids(runs.otherDraws), ids(runs.seed), 'the split of --seed');
+    const start = weightValues(runs.seed.model);
+    assert.equal(weightValues(runs.otherDraws.model), start, 'the initial weights of --seed');
+    assert.not.equal(weightValues(runs.otherSeed.model), start, 'another --seed starts elsewhere');
+    // A step's loss is taken before its update: from equal weights, equal losses mean equal batches.
+    const firstLosses = (run: typeof runs.seed) =>
+      lastValueFrom(
+        run.events$.pipe(
+          filter((e): e is BatchMetricsEvent => e.type === 'batch'),
+          take(2),
+          toArray(),
+        ),
+      ).then((events) => events.map((e) => e.losses.total));
+    const seedLosses = await firstLosses(runs.seed);
+    assert.equal(await firstLosses(runs.sameDraws), seedLosses, 'drawSeed = seed draws as the default');
+    const otherLosses = await firstLosses(runs.otherDraws);
+    otherLosses.forEach((loss, i) =>
+      assert.ok(Math.abs(loss - seedLosses[i]!) > 1e-6, `step ${i + 1}: ${loss} vs ${seedLosses[i]}`),
+    );
+    for (const run of Object.values(runs)) run.model.dispose();
+    assert.is(tf.memory().numTensors, tensorsBefore, 'no tensor left behind');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
 
 test('a run stopped mid-epoch and resumed through the pipeline ends as the uninterrupted run: same steps, batches and weights; a completed run goes on only when given more epochs', async () => {
   // wasm, single-threaded (the test runner's default): as deterministic as cpu, many times faster at training.

@@ -213,8 +213,15 @@ export const TRAIN_OPTIONS = [
   {
     key: 'seed',
     flags: '--seed <n>',
-    description: 'seed of split, shuffle, augmentation',
+    description: 'seed of split, initial weights, shuffle, augmentation',
     default: 0,
+    kind: 'integer',
+  },
+  {
+    key: 'drawSeed',
+    flags: '--draw-seed <n>',
+    description:
+      'seed of tile order, augmentation and dropout alone (default: --seed): runs that differ in it share split and initial weights',
     kind: 'integer',
   },
   {

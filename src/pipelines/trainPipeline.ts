@@ -66,6 +66,12 @@ export interface TrainPipelineOptions {
   epochs?: number;
   /** [seed=0] Split, shuffle, augmentation and initial weights derive from it. */
   seed?: number;
+  /**
+   * [drawSeed=seed] Moves only what training draws as it goes: tile order, augmentation and dropout masks.
+   * The split and initial weights stay those of `seed`, so runs that differ in it alone measure how much a
+   * model's quality owes to the draws.
+   */
+  drawSeed?: number;
   /** [splitRatios=[0.8, 0.1, 0.1]] Train, validation, test by source image. */
   splitRatios?: readonly [number, number, number];
   /** [baseFilters=16] First-level filters (UNet and the Pix2Pix generator). */
@@ -323,6 +329,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
   const batchSize = options.batchSize ?? 4;
   const epochs = options.epochs ?? 1;
   const seed = options.seed ?? 0;
+  const drawSeed = options.drawSeed ?? seed;
   const numClasses = options.classMap.names.length;
   // A read-only or full disk is found now, not at the first checkpoint.
   if (options.checkpointDir) await assertCheckpointDirWritable(options.checkpointDir);
@@ -434,9 +441,9 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         // The source draws each epoch from (seed, epoch) alone, so a resumed run gets the batches it would have had.
         epochs,
         startAt: start,
-        ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed } } : {}),
+        ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: drawSeed } } : {}),
         ...(options.sampleBalance ? { balance: options.sampleBalance } : {}),
-        ...(options.augment === false ? {} : { augment: { seed: seed + 1 } }),
+        ...(options.augment === false ? {} : { augment: { seed: drawSeed + 1 } }),
         ...(microBatches > 1 ? { dropRemainder: true } : {}),
       }) as Observable<TensorBatch>
     ).pipe(
@@ -449,7 +456,7 @@ export async function prepareTrainingRun(options: TrainPipelineOptions): Promise
         ignoreValue: options.classMap.ignoreValue,
         epochs,
         stepsPerEpoch,
-        seed,
+        seed: drawSeed,
         ...(options.loss ? { loss: options.loss } : {}),
         ...(options.optimizer ? { optimizer: options.optimizer } : {}),
         ...(options.schedule ? { schedule: scheduleForRun(options.schedule, epochs, stepsPerEpoch) } : {}),

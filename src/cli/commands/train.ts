@@ -155,6 +155,7 @@ async function train(command: Command): Promise<number> {
       batchSize: config.batchSize,
       epochs: config.epochs,
       seed: config.seed,
+      ...(config.drawSeed !== undefined ? { drawSeed: config.drawSeed } : {}),
       splitRatios: [1 - 2 * validationFraction, validationFraction, validationFraction],
       baseFilters: config.baseFilters,
       depth: config.depth,
