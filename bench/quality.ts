@@ -8,7 +8,11 @@
 // The task is buildings against background (every xBD building, whatever its damage): in the epochs a 2-core
 // run affords, neither side gets past predicting background on the 5 damage classes, which measures nothing.
 //
-// usage: npm run bench:quality -- [--images 30] [--epochs 6] [--seeds 0,1] [--sides segstream,segstream-64,pytorch,pytorch-init] [--task buildings|damage]
+// Each seed fixes the split (and with pytorch-init the start); --draws 0,1,... trains each side once per draw on
+// it, each with other tile orders and augmentations (segstream's --draw-seed, the peer's order seed): at 6
+// epochs these alone move a side's held-out mIoU by ±0.06, so the gap is taken over seeds, each seed's sides
+// compared by their means over the draws both have.
+// usage: npm run bench:quality -- [--images 30] [--epochs 6] [--seeds 0,1] [--draws 0] [--sides segstream,segstream-64,pytorch,pytorch-init] [--task buildings|damage]
 //        npm run bench:quality -- --report   (the tables of the runs quality.json holds: it is written after each run)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,6 +40,7 @@ const { values: args } = parseArgs({
     images: { type: 'string', default: '30' },
     epochs: { type: 'string', default: '6' },
     seeds: { type: 'string', default: '0,1' },
+    draws: { type: 'string', default: '0' },
     sides: { type: 'string', default: 'segstream,segstream-64,pytorch' },
     task: { type: 'string', default: 'buildings' },
     report: { type: 'boolean', default: false },
@@ -61,6 +66,14 @@ const work = resolve(root, '.bench-out', 'quality');
 const imageCount = Number(args.images);
 const epochs = Number(args.epochs);
 const seeds = args.seeds.split(',').map(Number);
+const draws = args.draws.split(',').map(Number);
+if (!draws.every((d) => Number.isInteger(d) && d >= 0))
+  throw new RangeError(`bench:quality: --draws takes draw numbers 0, 1, ..., got ${args.draws}`);
+/** Draw 0 is the seed's own run; draw d moves the order and augmentation seeds by 1000 d. */
+const drawSeedOf = (seed: number, draw: number): number => seed + 1000 * draw;
+/** A run's folder name: draw 0 keeps the name runs had before draws existed. */
+const runName = (side: string, seed: number, draw: number): string =>
+  `${side}-s${seed}${draw > 0 ? `-d${draw}` : ''}`;
 const sides = args.sides.split(',') as Side[];
 for (const side of sides)
   if (!SIDES.includes(side))
@@ -87,6 +100,8 @@ const classMap = task();
 interface RunResult {
   side: Side;
   seed: number;
+  /** Absent in runs saved before draws existed: draw 0. */
+  draw?: number;
   trainLoss: number[];
   trainSecondsPerEpoch: number;
   peakRssMiB: number;
@@ -160,9 +175,10 @@ async function linkSubset(
 async function trainSegstream(
   side: Side,
   seed: number,
+  draw: number,
   data: { images: string; labels: string; classes: string },
 ): Promise<{ runDir: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
-  const runDir = join(work, `${side}-s${seed}`);
+  const runDir = join(work, runName(side, seed, draw));
   await rm(runDir, { recursive: true, force: true });
   const flags = [
     'train',
@@ -183,6 +199,7 @@ async function trainSegstream(
     '--validation-fraction',
     String(RECIPE.validationFraction),
   ];
+  if (draw > 0) flags.push('--draw-seed', String(drawSeedOf(seed, draw)));
   if (side === 'segstream-64') flags.push('--shuffle-buffer', '64');
   const { peakRssMiB } = await runMeasured(
     process.execPath,
@@ -203,12 +220,15 @@ async function trainSegstream(
   };
 }
 
-/** The run's split, read from the run.json of segstream's run with this seed (both sides train on it). */
+/** The seed's split, read from the run.json of segstream's run of this seed and draw (every side trains on it). */
 async function splitOf(
   seed: number,
+  draw: number,
   pairs: readonly LabelledPair[],
 ): Promise<{ train: LabelledPair[]; heldOut: LabelledPair[] }> {
-  const manifest = JSON.parse(await readFile(join(work, `segstream-s${seed}`, 'run.json'), 'utf8')) as {
+  const manifest = JSON.parse(
+    await readFile(join(work, runName('segstream', seed, draw), 'run.json'), 'utf8'),
+  ) as {
     splits: { train: string[]; validation: string[]; test: string[] };
   };
   const byId = new Map(pairs.map((p) => [p.id, p]));
@@ -271,9 +291,10 @@ async function writeInitialWeights(seed: number, path: string): Promise<void> {
 async function trainPytorch(
   side: Side,
   seed: number,
+  draw: number,
   split: { train: LabelledPair[]; heldOut: LabelledPair[] },
 ): Promise<{ predictions: string; trainLoss: number[]; trainSecondsPerEpoch: number; peakRssMiB: number }> {
-  const dir = join(work, `${side}-s${seed}`);
+  const dir = join(work, runName(side, seed, draw));
   await rm(dir, { recursive: true, force: true });
   await mkdir(join(dir, 'masks'), { recursive: true });
   const trainImages: string[][] = [];
@@ -290,6 +311,7 @@ async function trainPytorch(
     heldOut: split.heldOut.map((p) => [p.id, p.imagePath]),
     outDir: join(dir, 'predictions'),
     seed,
+    ...(draw > 0 ? { drawSeed: drawSeedOf(seed, draw) } : {}),
     epochs,
     classes: classMap.names.length,
     ...RECIPE,
@@ -329,17 +351,17 @@ const spread = (values: number[]): string =>
 /** The per-run and per-side tables, and the goal's gap. */
 function printTables(results: readonly RunResult[], sides: readonly Side[]): void {
   console.log(
-    '\n| side | seed | final train loss | held-out mIoU | macro F1 | ' +
+    '\n| side | seed | draw | final train loss | held-out mIoU | macro F1 | ' +
       classMap.names.map((n) => `IoU ${n}`).join(' | ') +
       ' | train s/epoch | peak RSS MiB |',
   );
-  console.log('|---|---:|---:|---:|---:|' + classMap.names.map(() => '---:').join('|') + '|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|' + classMap.names.map(() => '---:').join('|') + '|---:|---:|');
   for (const r of results) {
     const iou = classMap.names.map(
       (name) => r.metrics.perClass.find((c) => c.name === name)?.iou.toFixed(3) ?? '-',
     );
     console.log(
-      `| ${r.side} | ${r.seed} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`,
+      `| ${r.side} | ${r.seed} | ${r.draw ?? 0} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`,
     );
   }
   console.log('\n| side | mean held-out mIoU | mean macro F1 | mean train s/epoch |');
@@ -355,13 +377,20 @@ function printTables(results: readonly RunResult[], sides: readonly Side[]): voi
     mean(results.filter((r) => r.side === side).map((r) => r.metrics.meanIoU));
   for (const peer of PEERS.filter((p) => sides.includes(p))) {
     // Each seed gives both sides the same split, so the per-seed differences are paired: their spread, not
-    // the sides' own, says how well the gap is known.
-    const differences = results
-      .filter((r) => r.side === 'segstream')
-      .flatMap((r) => {
-        const other = results.find((p) => p.side === peer && p.seed === r.seed);
-        return other ? [r.metrics.meanIoU - other.metrics.meanIoU] : [];
-      });
+    // the sides' own, says how well the gap is known. A seed's draws share its split, so they are averaged
+    // within the seed (over the draws both sides have) rather than counted as more seeds.
+    const differences = [...new Set(results.map((r) => r.seed))].flatMap((seed) => {
+      const runsOf = (side: Side) => results.filter((r) => r.side === side && r.seed === seed);
+      const drawsOf = (side: Side) => runsOf(side).map((r) => r.draw ?? 0);
+      const both = drawsOf('segstream').filter((d) => drawsOf(peer).includes(d));
+      const meanOver = (side: Side) =>
+        mean(
+          runsOf(side)
+            .filter((r) => both.includes(r.draw ?? 0))
+            .map((r) => r.metrics.meanIoU),
+        );
+      return both.length > 0 ? [meanOver('segstream') - meanOver(peer)] : [];
+    });
     const meanDifference = mean(differences);
     const deviation = Math.sqrt(
       differences.reduce((sum, d) => sum + (d - meanDifference) ** 2, 0) /
@@ -416,9 +445,9 @@ await selectBackend({ backend: 'wasm' });
 const allPairs = (await xbdPairs()).sort((a, b) => a.id.localeCompare(b.id)).slice(0, imageCount);
 const data = await linkSubset(allPairs, join(work, 'data'));
 /** A PyTorch peer of `seed`, trained on that seed's split and scored from the PNGs it predicts. */
-async function pytorchSide(side: Side, seed: number) {
-  const split = await splitOf(seed, allPairs);
-  const run = await trainPytorch(side, seed, split);
+async function pytorchSide(side: Side, seed: number, draw: number) {
+  const split = await splitOf(seed, draw, allPairs);
+  const run = await trainPytorch(side, seed, draw, split);
   const metrics = await score(split.heldOut, async (pair) => {
     const { data: bytes } = await sharp(join(run.predictions, `${pair.id}.png`))
       .extractChannel(0)
@@ -430,10 +459,10 @@ async function pytorchSide(side: Side, seed: number) {
 }
 
 /** segstream's run of `seed` (`side` says which shuffle), scored from its newest checkpoint. */
-async function segstreamSide(side: Side, seed: number) {
-  const run = await trainSegstream(side, seed, data);
+async function segstreamSide(side: Side, seed: number, draw: number) {
+  const run = await trainSegstream(side, seed, draw, data);
   const { model } = await openRun(run.runDir, 'latest');
-  const split = await splitOf(seed, allPairs);
+  const split = await splitOf(seed, draw, allPairs);
   const metrics = await score(
     split.heldOut,
     async (pair) =>
@@ -450,22 +479,25 @@ async function segstreamSide(side: Side, seed: number) {
 
 /** The runs of quality.json that this invocation did not run again, then this invocation's. */
 const withEarlier = (done: RunResult[]): RunResult[] => [
-  ...earlier.filter((r) => !done.some((d) => d.side === r.side && d.seed === r.seed)),
+  ...earlier.filter(
+    (r) => !done.some((d) => d.side === r.side && d.seed === r.seed && d.draw === (r.draw ?? 0)),
+  ),
   ...done,
 ];
 const results: RunResult[] = [];
-for (const seed of seeds) {
+for (const [seed, draw] of seeds.flatMap((seed) => draws.map((draw) => [seed, draw] as const))) {
   // segstream's default run comes first: its run.json holds the split that every side of this seed uses.
   for (const side of ['segstream', ...sides.filter((s) => s !== 'segstream')] as Side[]) {
     if (side !== 'segstream' && !sides.includes(side)) continue;
     const started = Date.now();
     // Each side trains, then the one scorer scores its predictions of the held-out images.
     const { run, metrics } = side.startsWith('pytorch')
-      ? await pytorchSide(side, seed)
-      : await segstreamSide(side, seed);
+      ? await pytorchSide(side, seed, draw)
+      : await segstreamSide(side, seed, draw);
     results.push({
       side,
       seed,
+      draw,
       trainLoss: run.trainLoss,
       trainSecondsPerEpoch: run.trainSecondsPerEpoch,
       peakRssMiB: run.peakRssMiB,
@@ -482,7 +514,7 @@ for (const seed of seeds) {
     await writeFile(savedPath, JSON.stringify(saving, null, 2));
     const last = results.at(-1)!;
     console.log(
-      `${side} seed ${seed}: held-out mIoU ${last.metrics.meanIoU.toFixed(3)}, macro F1 ${last.metrics.macro.f1.toFixed(3)}, final train loss ${last.trainLoss.at(-1)!.toFixed(3)} (${((Date.now() - started) / 60000).toFixed(1)} min)`,
+      `${side} seed ${seed} draw ${draw}: held-out mIoU ${last.metrics.meanIoU.toFixed(3)}, macro F1 ${last.metrics.macro.f1.toFixed(3)}, final train loss ${last.trainLoss.at(-1)!.toFixed(3)} (${((Date.now() - started) / 60000).toFixed(1)} min)`,
     );
   }
 }

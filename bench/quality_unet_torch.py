@@ -14,7 +14,9 @@ Prediction: the same tile grid over each held-out image, written as a class-inde
 
 Needs Debian's python3-torch and python3-opencv. usage: python3 quality_unet_torch.py JOB.json
 JOB: {trainImages: [[image, mask], ...], heldOut: [[id, image], ...], outDir, seed, epochs, batch, tile,
-      classes, baseFilters, depth, learningRate, threads, initialWeights?}
+      classes, baseFilters, depth, learningRate, threads, initialWeights?, drawSeed?}
+`seed` sets the initial weights and, without `drawSeed`, the tile order and augmentation draws too; with
+`drawSeed`, those draws start from it once the model is built (the bench's draws other than 0).
 Prints per-epoch lines and, last, one JSON line: {epochs: [{loss, seconds}], peakRssMiB}."""
 import json, math, os, resource, sys, time
 import cv2, numpy as np, torch, torch.nn as nn
@@ -120,6 +122,7 @@ loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, mask
 
 model = UNet(job['baseFilters'], job['depth'], C)
 if job.get('initialWeights'): load_initial_weights(model, job['initialWeights'])
+if 'drawSeed' in job: torch.manual_seed(job['drawSeed']); np.random.seed(job['drawSeed'])
 optimizer = torch.optim.Adam(model.parameters(), lr=job['learningRate'], betas=(0.9, 0.999), eps=1e-7)
 loss_fn = nn.CrossEntropyLoss(ignore_index=255)
 
