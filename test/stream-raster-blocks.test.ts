@@ -55,7 +55,7 @@ test('a raster read block by block, each from its window, gives the tiles of the
         const blocks = tileBlocks(200, 200, grid, maxTiles);
         assert.ok(blocks.every((b) => b.columns.length * b.rows.length <= maxTiles));
         const read: LabelledTile[] = [];
-        for (const block of blocks) read.push(...(await readTiles(pair, grid, options, block)).tiles);
+        for (const block of blocks) read.push(...(await readTiles(pair, grid, options, { block })).tiles);
         assert.equal(tileBytes(read), whole, `${size}/${stride}/${edge}, blocks of ${maxTiles}`);
       }
     }

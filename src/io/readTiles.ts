@@ -1,5 +1,6 @@
 import { InputError } from '../errors.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
+import type { TileAllocator } from '../tiling/spareTileBuffers.js';
 import { blockWindow, cutTiles, type TileBlock, type TileGrid } from '../tiling/tileGrid.js';
 import type { LabelledImage, LabelledPair } from '../types.js';
 import { type PixelWindow, readRasterWindow } from './geoTiff.js';
@@ -70,6 +71,16 @@ export function readLabelledWindow(
   return withRaster(pair, options, undefined, (open) => labelledWindowOf(open, pair, window, options));
 }
 
+/** Where `readTiles` reads from and cuts into, besides the pair and grid. */
+export interface ReadTilesPlace {
+  /** Only this block of a raster's tiles. */
+  block?: TileBlock;
+  /** The open raster the block is read from. */
+  held?: HeldRaster;
+  /** Where the tiles' buffers come from (see `SpareTileBuffers`). */
+  allocate?: TileAllocator;
+}
+
 /**
  * Reads a pair and cuts its tiles: the whole image, or with `block` only the window of the raster that the
  * block covers (see `readLabelledWindow`), giving the same tiles as the whole image would at those places.
@@ -80,18 +91,17 @@ export async function readTiles(
   pair: LabelledPair,
   grid: TileGrid,
   options: ReadLabelledImageOptions,
-  block?: TileBlock,
-  held?: HeldRaster,
+  { block, held, allocate }: ReadTilesPlace = {},
 ): Promise<TiledImage> {
   if (!block) {
     const labelled = await readLabelledImage(pair, options);
     const { width, height } = labelled.image;
-    return { tiles: cutTiles(labelled, grid), width, height };
+    return { tiles: cutTiles(labelled, grid, undefined, allocate), width, height };
   }
   return withRaster(pair, options, held, async (open) => {
     const { width, height } = open.raster.info;
     const window = blockWindow(block, width, height, grid.size);
     const labelled = await labelledWindowOf(open, pair, window, options);
-    return { tiles: cutTiles(labelled, grid, { block, width, height }), width, height };
+    return { tiles: cutTiles(labelled, grid, { block, width, height }, allocate), width, height };
   });
 }

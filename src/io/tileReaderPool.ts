@@ -22,6 +22,8 @@ export interface TileReadRequest {
   block?: TileBlock;
   /** The raster's last block: the worker then closes the raster it kept open for the blocks. */
   lastBlock?: boolean;
+  /** Buffers of used-up tiles (transferred) for the worker to cut this read's tiles into (see `SpareTileBuffers`). */
+  spare?: ArrayBuffer[];
 }
 
 /** What the pool sends a worker: a read, or the image path of a raster whose blocks are all read elsewhere. */
@@ -81,7 +83,8 @@ export class TileReaderPool {
    * Reads one pair (or one block of a raster's tiles) into tiles on the least busy worker, of those the one
    * that holds the raster open when there is a choice; rejects with the worker's error (an `InputError` for
    * bad input). Each worker keeps a raster it reads blocks of open, with its labels parsed, until its last
-   * block (`lastBlock`) is read: then all of them close it.
+   * block (`lastBlock`) is read: then all of them close it. The `spare` buffers of the request are transferred:
+   * they are unusable here afterwards.
    */
   read(pair: LabelledPair, request: Omit<TileReadRequest, 'id' | 'pair'>): Promise<TiledImage> {
     if (this.closed) return Promise.reject(new Error('TileReaderPool: closed'));
@@ -106,7 +109,7 @@ export class TileReaderPool {
     return new Promise<TiledImage>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
       target.worker.ref();
-      target.worker.postMessage({ id, pair, ...request } satisfies TileReaderMessage);
+      target.worker.postMessage({ id, pair, ...request } satisfies TileReaderMessage, request.spare ?? []);
     });
   }
 

@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { InputError } from '../errors.js';
 import { readLabelMask, readLabelWindows } from '../labels/readLabelMask.js';
+import { SpareTileBuffers } from '../tiling/spareTileBuffers.js';
 import type { ReusablePixels } from './decodeImage.js';
 import { OpenRasters } from './openRasters.js';
 import { readTiles } from './readTiles.js';
@@ -19,7 +20,7 @@ const rasters = new OpenRasters(readLabelWindows);
 const spareImageBuffers: ReusablePixels[] = [];
 
 function read(request: TileReadRequest): void {
-  const { id, pair, classMap, format, grid, raster, block, lastBlock } = request;
+  const { id, pair, classMap, format, grid, raster, block, lastBlock, spare } = request;
   const reusePixels = spareImageBuffers.pop() ?? { bytes: new Uint8Array(0) };
   const options = {
     classMap,
@@ -28,7 +29,14 @@ function read(request: TileReadRequest): void {
     ...(format === undefined ? {} : { format }),
     ...(raster === undefined ? {} : { raster }),
   };
-  readTiles(pair, grid, options, block, { rasters, lastBlock: lastBlock === true })
+  // The spare buffers serve this read only: those it does not use go to the garbage collector with it.
+  const spareTiles = new SpareTileBuffers(spare?.length ?? 0);
+  spareTiles.keep(spare ?? []);
+  readTiles(pair, grid, options, {
+    ...(block ? { block } : {}),
+    held: { rasters, lastBlock: lastBlock === true },
+    allocate: spareTiles.allocate,
+  })
     .finally(() => spareImageBuffers.push(reusePixels))
     .then(
       ({ tiles, width, height }) => {

@@ -24,6 +24,11 @@ export interface ToTensorBatchOptions {
   /** Called with the batch's tile count when it is released (returns the tiles' credits to the source). */
   onRelease?: (tiles: number) => void;
   /**
+   * Called with a batch's tiles once their values are in its tensors, before the batch is emitted: nothing
+   * here reads them again, so a source that owns them may cut new tiles into their buffers.
+   */
+  onConverted?: (tiles: readonly LabelledTile[]) => void;
+  /**
    * The most batches made into tensors and not yet released; later batches wait as tiles (a quarter of the
    * bytes: one byte per channel against float32 pixels and int32 labels) until one is released. Without it a
    * shuffle buffer flushed at an epoch's end becomes tensors all at once. Default: no limit.
@@ -206,6 +211,7 @@ function tensorBatchMaker(
       release: () => undefined,
     };
     const oneHot = encoded ? tf.tensor4d(encoded, [...shape, numClasses!], 'float32') : undefined;
+    options.onConverted?.(tiles);
     let released = false;
     batch.release = () => {
       if (released) return;

@@ -25,6 +25,7 @@ import {
   repeatBalancedTiles,
 } from '../tiling/classBalance.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
+import { SpareTileBuffers } from '../tiling/spareTileBuffers.js';
 import {
   rasterBlockTiles,
   type TileBlock,
@@ -228,6 +229,7 @@ function pairReader(
   options: TileBatchesOptions,
   gate: CreditGate,
   creditsOf: WeakMap<LabelledPair, number>,
+  spare: SpareTileBuffers | undefined,
 ): PairReader {
   const grid = tileGrid(options.tile);
   const ordering = {
@@ -247,20 +249,26 @@ function pairReader(
     // A raster stays open, its labels parsed, from its first block to its last (or the epoch's end).
     const rasters = new OpenRasters(labelWindowsReader(options.readMask));
     const read = (pair: PairPiece): Promise<TiledPair> =>
-      readTiles(pair, grid, readOptions, pair.block, { rasters, lastBlock: pair.lastBlock === true }).then(
-        (image) => ({ pair, ...image }),
-      );
+      readTiles(pair, grid, readOptions, {
+        ...(pair.block ? { block: pair.block } : {}),
+        held: { rasters, lastBlock: pair.lastBlock === true },
+        ...(spare ? { allocate: spare.allocate } : {}),
+      }).then((image) => ({ pair, ...image }));
     return (pairs) => orderedReads(read, ordering)(pairs).pipe(finalize(() => rasters.releaseAll()));
   }
   const pool = TileReaderPool.shared(workers);
   const request = { classMap: options.classMap, format: options.format, grid, raster: options.raster };
-  return orderedReads(
-    (pair: PairPiece) =>
-      pool
-        .read(pair, pair.block ? { ...request, block: pair.block, lastBlock: pair.lastBlock } : request)
-        .then((image) => ({ pair, ...image })),
-    ordering,
-  );
+  return orderedReads((pair: PairPiece) => {
+    // As many spare buffers of each length as the read has tiles (counted from the header).
+    const spareBuffers = spare?.take(creditsOf.get(pair) ?? 0) ?? [];
+    return pool
+      .read(pair, {
+        ...request,
+        ...(pair.block ? { block: pair.block, lastBlock: pair.lastBlock } : {}),
+        ...(spareBuffers.length > 0 ? { spare: spareBuffers } : {}),
+      })
+      .then((image) => ({ pair, ...image }));
+  }, ordering);
 }
 
 /**
@@ -365,12 +373,16 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
   return new Observable<TensorBatch | OneHotTensorBatch>((subscriber) => {
     const gate = options.gate ?? new CreditGate(credits);
     const creditsOf = new WeakMap<LabelledPair, number>();
+    // Tiles made into tensors leave their buffers for the reader to cut new tiles into, as many as the credits
+    // allow to exist. Not where balanced sampling repeats a tile unaugmented: its copies share buffers.
+    const spare = options.balance && !options.augment ? undefined : new SpareTileBuffers(2 * gate.capacity);
     // Tiles become tensors two batches ahead of the consumer (the one it trains on and the next): the rest wait
     // as bytes, so the credits bound memory in the units the shuffle budget counts.
     const toTensors = toTensorBatch({
       ahead: TENSOR_BATCHES_AHEAD,
       ...options.tensors,
       onRelease: (tiles) => gate.release(tiles),
+      ...(spare ? { onConverted: (tiles: readonly LabelledTile[]) => spare.give(tiles) } : {}),
     });
     // Skips are recorded with the epoch being read: the next epoch starts reading only after this one ends.
     let epochRead = startAt.epoch;
@@ -378,7 +390,7 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
     const streamOptions = report
       ? { ...options, skipReport: { add: (error: InputError) => report.add(error, epochRead) } }
       : options;
-    const reader = pairReader(streamOptions, gate, creditsOf);
+    const reader = pairReader(streamOptions, gate, creditsOf, spare);
     // Epochs one after another: the next starts reading once the previous has emitted its last batch. Each
     // batch names its epoch, so a trainer can follow the data's epochs when bad input shortened one.
     const batches = range(startAt.epoch, epochs - startAt.epoch)

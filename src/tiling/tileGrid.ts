@@ -1,6 +1,7 @@
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledImage } from '../types.js';
 import type { LabelledTile } from './labelledTile.js';
+import { newTileBuffer, type TileAllocator } from './spareTileBuffers.js';
 
 /**
  * What to do where the last tile of a row or column would reach past the image: `pad` it (image 0, mask
@@ -131,12 +132,14 @@ export function blockWindow(
 /**
  * Cuts the tiles of one labelled image (copies: the tiles do not keep the full image alive). Given `piece`,
  * the source is the window of a `width` x `height` image that `block` covers (see `blockWindow`), and the
- * tiles are the block's, identical to those cut from the whole image at the same places.
+ * tiles are the block's, identical to those cut from the whole image at the same places. The tiles' buffers
+ * come from `allocate` (new ones by default; see `SpareTileBuffers`).
  */
 export function cutTiles(
   source: LabelledImage,
   grid: TileGrid,
   piece?: { block: TileBlock; width: number; height: number },
+  allocate: TileAllocator = newTileBuffer,
 ): LabelledTile[] {
   const { image, mask } = source;
   const { size } = grid;
@@ -149,11 +152,15 @@ export function cutTiles(
   // The source's top-left pixel in the image.
   const origin = piece ? { x: piece.block.columns[0]!, y: piece.block.rows[0]! } : { x: 0, y: 0 };
   return positions.map(({ x, y }) => {
-    const tileImage = new Uint8Array(size * size * channels);
-    const tileMask = new Uint8Array(size * size);
+    const tileImage = allocate(size * size * channels);
+    const tileMask = allocate(size * size);
     const copyWidth = Math.min(size, width - x);
     const copyHeight = Math.min(size, height - y);
-    if (copyWidth < size || copyHeight < size) tileMask.fill(grid.ignoreValue);
+    // A recycled buffer holds an earlier tile: what the image does not cover is cleared.
+    if (copyWidth < size || copyHeight < size) {
+      tileImage.fill(0);
+      tileMask.fill(grid.ignoreValue);
+    }
     for (let row = 0; row < copyHeight; row++) {
       const sourceRow = (y - origin.y + row) * image.width + x - origin.x;
       tileImage.set(
