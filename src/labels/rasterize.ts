@@ -109,7 +109,9 @@ export function rasterizeShapes(
 ): void {
   const { width, height, data } = mask;
   const painted = priority ? new Uint8Array(width * height) : undefined;
-  const prio = (value: number): number => priority?.[value] ?? 0;
+  // Mask values are bytes: a table spares a lookup with a default per painted pixel.
+  const priorityOf = Float64Array.from({ length: 256 }, (_, value) => priority?.[value] ?? 0);
+  const prio = (value: number): number => priorityOf[value] ?? 0;
   for (const shape of shapes) {
     const value = shape.value;
     const valuePriority = prio(value);
@@ -182,7 +184,9 @@ export function forEachSpan(
   if (edges.length === 0) return;
   edges.sort((a, b) => a.firstRow - b.firstRow);
   const active: Edge[] = [];
-  const crossings: number[] = [];
+  // A row crosses few edges (two for most footprints): an insertion sort into a typed array beats
+  // Array.prototype.sort with a comparator, which this loop called once per row.
+  const crossings = new Float64Array(edges.length);
   let next = 0;
   for (let row = edges[0]!.firstRow; row <= lastRow; row++) {
     while (next < edges.length && edges[next]!.firstRow === row) active.push(edges[next++]!);
@@ -191,10 +195,15 @@ export function forEachSpan(
       continue;
     }
     const centre = row + 0.5;
-    crossings.length = 0;
-    for (const edge of active) crossings.push(edge.x0 + (centre - edge.y0) * edge.slope);
-    crossings.sort((a, b) => a - b);
-    for (let k = 0; k + 1 < crossings.length; k += 2) {
+    const count = active.length;
+    for (let k = 0; k < count; k++) {
+      const edge = active[k]!;
+      const x = edge.x0 + (centre - edge.y0) * edge.slope;
+      let at = k;
+      for (; at > 0 && crossings[at - 1]! > x; at--) crossings[at] = crossings[at - 1]!;
+      crossings[at] = x;
+    }
+    for (let k = 0; k + 1 < count; k += 2) {
       // Columns whose centre c + 0.5 lies in [left, right).
       const from = Math.max(left, Math.ceil(crossings[k]! - 0.5));
       const to = Math.min(right, Math.ceil(crossings[k + 1]! - 0.5));
