@@ -4,7 +4,7 @@ import { firstValueFrom, of } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
-import { int32TensorOfBytes, normalizedPixelTensor } from '../src/backend/wasm/pixels.js';
+import { normalizedPixelTensor } from '../src/backend/wasm/pixels.js';
 import { decodeImage } from '../src/io/decodeImage.js';
 import { toTensorBatch } from '../src/operators/toTensorBatch.js';
 import { cutTiles, tileGrid } from '../src/tiling/tileGrid.js';
@@ -98,20 +98,6 @@ test('normalizedPixelTensor takes any channel count: 1, 2, 4, 5 and 7 bands, eac
     () => normalizedPixelTensor([xbdPixels.subarray(0, 8)], [1, 2, 1, 4], scale, offset),
     /3 scales and 3 offsets for 4 channels/,
   );
-});
-
-test('int32TensorOfBytes: the bytes of its parts, in order, as int32 values on wasm; undefined elsewhere', async () => {
-  await selectBackend({ backend: 'wasm' });
-  const parts = [Uint8Array.from([0, 255, 7]), Uint8Array.from([1, 254, 128])];
-  const before = tf.memory().numTensors;
-  const tensor = int32TensorOfBytes(parts, [2, 3])!;
-  assert.is(tensor.dtype, 'int32');
-  assert.equal([...tensor.dataSync()], [0, 255, 7, 1, 254, 128]);
-  tensor.dispose();
-  assert.is(tf.memory().numTensors, before);
-  assert.throws(() => int32TensorOfBytes(parts, [2, 4]), /6 bytes do not fill a tensor of shape \[2, 4\]/);
-  await selectBackend({ backend: 'cpu' });
-  assert.is(int32TensorOfBytes(parts, [2, 3]), undefined);
 });
 
 test('toTensorBatch gives the same batch of xBD-like tiles on wasm as on cpu, up to one float32 rounding', async () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { map, Observable, type OperatorFunction } from 'rxjs';
-import { int32TensorOfBytes, normalizedPixelTensor } from '../backend/wasm/pixels.js';
+import { normalizedPixelTensor } from '../backend/wasm/pixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import {
@@ -121,18 +121,7 @@ export function toTensorBatch(
     });
 }
 
-/** The bytes of `parts`, one after another, widened to int32. */
-function concatenatedInt32(parts: readonly Uint8Array[]): Int32Array {
-  const values = new Int32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    values.set(part, at);
-    at += part.length;
-  }
-  return values;
-}
-
-/** The conversion of one batch of tiles, with the normalization it keeps for the tiles' channel count. */
+/** The conversion of one batch of tiles, with the staging buffer it reuses across batches. */
 function tensorBatchMaker(
   options: ToTensorBatchOptions,
 ): (tiles: LabelledTile[]) => TensorBatch | OneHotTensorBatch {
@@ -163,15 +152,25 @@ function tensorBatchMaker(
     );
   };
   let normalization: PixelNormalization | undefined;
+  // Backends that copy values into their own memory when a tensor is made (wasm) let one staging buffer
+  // serve every batch's labels, which spares an allocation and its garbage collection per batch.
+  let staging: Int32Array | undefined;
+  const labelBuffer = (length: number): Int32Array => {
+    if (tf.getBackend() !== 'wasm') return new Int32Array(length);
+    if (!staging || staging.length < length) staging = new Int32Array(length);
+    return staging.subarray(0, length);
+  };
 
   return (tiles) => {
     if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
     const { width, height, channels } = tiles[0]!.image;
     const pixels = width * height;
-    for (const tile of tiles) {
-      if (tile.image.width !== width || tile.image.height !== height || tile.mask.data.length !== pixels) {
+    const labels = labelBuffer(tiles.length * pixels);
+    for (let b = 0; b < tiles.length; b++) {
+      const tile = tiles[b]!;
+      if (tile.image.width !== width || tile.image.height !== height) {
         throw new RangeError(
-          `toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height} with a mask of ${tile.mask.data.length} pixels, not ${width}x${height}`,
+          `toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`,
         );
       }
       if (tile.image.channels !== channels) {
@@ -179,25 +178,22 @@ function tensorBatchMaker(
           `toTensorBatch: tiles of one batch must share a channel count; ${tile.origin.sourceId} has ${tile.image.channels}, not ${channels}`,
         );
       }
+      labels.set(tile.mask.data, b * pixels);
     }
-    const masks = tiles.map((tile) => tile.mask.data);
     // One-hot first: a bad class id is refused before any tensor exists, so nothing leaks.
     let encoded: Float32Array | undefined;
     if (options.oneHot) {
-      const classes = numClasses!;
-      const oneHot = new Float32Array(tiles.length * pixels * classes);
-      masks.forEach((mask, b) => {
-        for (let p = 0; p < pixels; p++) {
-          const label = mask[p]!;
-          if (label === ignoreValue) continue;
-          if (label >= classes)
-            throw new RangeError(
-              `toTensorBatch: class id ${label} in a tile of ${tiles[b]!.origin.sourceId} is not below numClasses=${classes}`,
-            );
-          oneHot[(b * pixels + p) * classes + label] = 1;
-        }
-      });
-      encoded = oneHot;
+      const channels = numClasses!;
+      encoded = new Float32Array(labels.length * channels);
+      for (let i = 0; i < labels.length; i++) {
+        const label = labels[i]!;
+        if (label === ignoreValue) continue;
+        if (label >= channels)
+          throw new RangeError(
+            `toTensorBatch: class id ${label} in a tile of ${tiles[Math.floor(i / pixels)]!.origin.sourceId} is not below numClasses=${channels}`,
+          );
+        encoded[i * channels + label] = 1;
+      }
     }
     if (normalization?.scale.length !== channels) normalization = normalizationFor(channels);
     const { scale, offset } = normalization;
@@ -210,8 +206,7 @@ function tensorBatchMaker(
           [...shape, channels],
           'float32',
         )) as tf.Tensor4D,
-      labels: (int32TensorOfBytes(masks, shape) ??
-        tf.tensor3d(concatenatedInt32(masks), shape, 'int32')) as tf.Tensor3D,
+      labels: tf.tensor3d(labels, shape, 'int32'),
       origins: tiles.map((tile) => tile.origin),
       release: () => undefined,
     };

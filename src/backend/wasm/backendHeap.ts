@@ -9,7 +9,7 @@ export interface WasmBackendInternals {
     wasmMemory?: WasmMemory;
     asm?: { memory?: WasmMemory };
   };
-  makeOutput(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
 }
 

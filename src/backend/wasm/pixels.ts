@@ -132,35 +132,3 @@ export function normalizedPixelTensor(
   }
   return tf.engine().makeTensorFromTensorInfo(output);
 }
-
-/**
- * An int32 tensor of `shape` holding the bytes of `parts` (masks' class ids), one after another, written
- * straight into the wasm backend's memory; or undefined when the wasm backend is not the active one. Spares
- * a staging array and the backend's copy of it (4 MiB for a batch of 16 tiles of 256 px).
- *
- * @example
- * const labels = int32TensorOfBytes(tiles.map((t) => t.mask.data), [tiles.length, 256, 256]);
- */
-export function int32TensorOfBytes(parts: readonly Uint8Array[], shape: number[]): tf.Tensor | undefined {
-  const heap = activeWasmHeap();
-  if (!heap) return undefined;
-  const count = tf.util.sizeFromShape(shape);
-  const given = parts.reduce((sum, part) => sum + part.length, 0);
-  if (given !== count)
-    throw new RangeError(
-      `int32TensorOfBytes: ${given} bytes do not fill a tensor of shape [${shape.join(', ')}]`,
-    );
-  const output = heap.backend.makeOutput(shape, 'int32');
-  // The view is taken after the output's allocation, which may have grown the memory.
-  const values = new Int32Array(
-    heap.memory.buffer,
-    heap.backend.dataIdMap.get(output.dataId).memoryOffset,
-    count,
-  );
-  let at = 0;
-  for (const part of parts) {
-    values.set(part, at);
-    at += part.length;
-  }
-  return tf.engine().makeTensorFromTensorInfo(output);
-}
