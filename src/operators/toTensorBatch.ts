@@ -168,9 +168,9 @@ function tensorBatchMaker(
     const labels = labelBuffer(tiles.length * pixels);
     for (let b = 0; b < tiles.length; b++) {
       const tile = tiles[b]!;
-      if (tile.image.width !== width || tile.image.height !== height) {
+      if (tile.image.width !== width || tile.image.height !== height || tile.mask.data.length !== pixels) {
         throw new RangeError(
-          `toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height}, not ${width}x${height}`,
+          `toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height} with a mask of ${tile.mask.data.length} pixels, not ${width}x${height}`,
         );
       }
       if (tile.image.channels !== channels) {
