@@ -1,18 +1,24 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { concatMap, lastValueFrom, toArray } from 'rxjs';
+import { concatMap, from, lastValueFrom, mergeMap, toArray } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
+import { readTiles } from '../src/io/readTiles.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { augment } from '../src/operators/augment.js';
+import { batchTiles } from '../src/operators/batchTiles.js';
+import { toTensorBatch } from '../src/operators/toTensorBatch.js';
 import { CreditGate } from '../src/sources/creditGate.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
-import { type TileBatchesOptions, tileBatches } from '../src/sources/tileBatches.js';
+import { RANDOM_STREAM, type TileBatchesOptions, tileBatches } from '../src/sources/tileBatches.js';
+import { repeatBalancedTiles } from '../src/tiling/classBalance.js';
 import type { LabelledTile } from '../src/tiling/labelledTile.js';
 import { SpareTileBuffers } from '../src/tiling/spareTileBuffers.js';
 import { cutTiles, tileGrid } from '../src/tiling/tileGrid.js';
-import type { LabelledImage } from '../src/types.js';
+import type { LabelledImage, TensorBatch } from '../src/types.js';
+import { epochSeed } from '../src/util/seededRandom.js';
 import { syntheticXbd } from './helpers/data.js';
 
 /** A tile whose image and mask are the given arrays (what SpareTileBuffers looks at). */
@@ -21,6 +27,23 @@ const tileOf = (image: Uint8Array, mask: Uint8Array): LabelledTile => ({
   mask: { data: mask, width: 1, height: 1 },
   origin: { sourceId: 't', x: 0, y: 0, sourceWidth: 1, sourceHeight: 1 },
 });
+
+/** Digests of a stream's batches (images and labels), each batch released once read. */
+async function batchDigests(batches: ReturnType<typeof tileBatches>): Promise<string[]> {
+  return lastValueFrom(
+    batches.pipe(
+      concatMap(async (batch: TensorBatch) => {
+        const digest = createHash('sha256')
+          .update(await batch.images.data())
+          .update(await batch.labels.data())
+          .digest('hex');
+        batch.release();
+        return digest;
+      }),
+      toArray(),
+    ),
+  );
+}
 
 test('SpareTileBuffers keeps whole buffers up to its limit, by length; views into larger buffers stay with their owner', () => {
   const spare = new SpareTileBuffers(3);
@@ -88,19 +111,7 @@ test('tileBatches reuses converted tiles for the next reads, on workers and on t
   const tensorsBefore = tf.memory().numTensors;
   const digests = async (workers: number): Promise<string[]> => {
     const gate = new CreditGate(4 + 4 + 9);
-    const batches = await lastValueFrom(
-      tileBatches({ ...options, workers, gate }).pipe(
-        concatMap(async (batch) => {
-          const digest = createHash('sha256')
-            .update(await batch.images.data())
-            .update(await batch.labels.data())
-            .digest('hex');
-          batch.release();
-          return digest;
-        }),
-        toArray(),
-      ),
-    );
+    const batches = await batchDigests(tileBatches({ ...options, workers, gate }));
     assert.is(gate.inFlight, 0, 'every credit returned');
     return batches;
   };
@@ -115,6 +126,51 @@ test('tileBatches reuses converted tiles for the next reads, on workers and on t
     );
   assert.equal(await digests(2), onMainThread, 'workers give the same batches');
   assert.is(tf.memory().numTensors, tensorsBefore, 'no tensor left behind');
+});
+
+test('augmented and balanced streams recycle too and give the batches of the plain operators, which recycle nothing', async () => {
+  await selectBackend({ backend: 'cpu' });
+  const xbd = await syntheticXbd(3, { size: 300 });
+  const { pairs } = await pairFiles({ imagesDir: xbd.imagesDir, labelsDir: xbd.labelsDir });
+  const grid = tileGrid({ size: 128 });
+  const classMap = xbdClassMap();
+  const seed = 4;
+  const epochs = 2;
+  for (const balance of [undefined, { classes: [1], factor: 2 }]) {
+    // The reference: each image read, its tiles repeated and augmented by the operators alone, batched.
+    const reference: string[] = [];
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const tiles = from(pairs).pipe(
+        concatMap(async (pair) => {
+          const { tiles } = await readTiles(pair, grid, { classMap, readMask: readLabelMask });
+          return balance ? repeatBalancedTiles(tiles, balance) : tiles;
+        }),
+        mergeMap((tiles) => tiles),
+        augment({ seed: epochSeed(seed, epoch, RANDOM_STREAM.augment), cropScale: [0.6, 1] }),
+        batchTiles({ batchSize: 4 }),
+        toTensorBatch(),
+      );
+      reference.push(...(await batchDigests(tiles as ReturnType<typeof tileBatches>)));
+    }
+    for (const workers of [0, 2]) {
+      const streamed = tileBatches({
+        pairs,
+        classMap,
+        readMask: readLabelMask,
+        tile: { size: 128 },
+        batchSize: 4,
+        epochs,
+        workers,
+        augment: { seed, cropScale: [0.6, 1] },
+        ...(balance ? { balance } : {}),
+      });
+      assert.equal(
+        await batchDigests(streamed),
+        reference,
+        `${workers} workers, balance ${JSON.stringify(balance)}`,
+      );
+    }
+  }
 });
 
 test.run();

@@ -1,6 +1,7 @@
 import { defer, map, type OperatorFunction } from 'rxjs';
 import { type AugmentOptions, applyAugmentation, drawAugmentation } from '../tiling/augmentation.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
+import type { SpareTileBuffers } from '../tiling/spareTileBuffers.js';
 import { SeededRandom } from '../util/seededRandom.js';
 
 /** Derives the colour generator's seed from the augmentation seed. */
@@ -13,6 +14,14 @@ function checkFraction(value: number | undefined, name: string, max: number): nu
   return given;
 }
 
+/** Where a stream that owns its tiles lets `augment` take and leave tile buffers (see `SpareTileBuffers`). */
+export interface AugmentBuffers {
+  /** Augmented tiles are written into its buffers. */
+  spare: SpareTileBuffers;
+  /** Each input tile's buffers go to `spare` once it is augmented: only where nothing else reads the input tiles. */
+  recycleInputs: boolean;
+}
+
 /**
  * Augments tiles: flips, quarter turns and random crop-and-scale applied identically to image and mask
  * (nearest for the mask, so class ids stay class ids), brightness/contrast/saturation/hue on the image only.
@@ -22,9 +31,14 @@ function checkFraction(value: number | undefined, name: string, max: number): nu
  * tiles$.pipe(augment({ seed: 7, cropScale: [0.6, 1], brightness: 0.1, hue: 10 }))
  *
  * @param options seed and which augmentations to draw, with their ranges.
+ * @param buffers where the augmented tiles' buffers come from and the input tiles' go (default: new ones, and
+ *   the input tiles are left as they are).
  * @returns an operator from tiles to augmented tiles (new arrays; the input tiles are not changed).
  */
-export function augment(options: AugmentOptions): OperatorFunction<LabelledTile, LabelledTile> {
+export function augment(
+  options: AugmentOptions,
+  buffers?: AugmentBuffers,
+): OperatorFunction<LabelledTile, LabelledTile> {
   if (!options || !Number.isInteger(options.seed))
     throw new TypeError(`augment: seed must be an integer, got ${options?.seed}`);
   if (options.cropScale !== undefined) {
@@ -43,9 +57,15 @@ export function augment(options: AugmentOptions): OperatorFunction<LabelledTile,
       const random = new SeededRandom(options.seed);
       const colourRandom = new SeededRandom(options.seed ^ COLOUR_SEED_SALT);
       return tiles.pipe(
-        map((tile) =>
-          applyAugmentation(tile, drawAugmentation(random, colourRandom, options, tile.image.width)),
-        ),
+        map((tile) => {
+          const augmented = applyAugmentation(
+            tile,
+            drawAugmentation(random, colourRandom, options, tile.image.width),
+            buffers?.spare.allocate,
+          );
+          if (buffers?.recycleInputs) buffers.spare.give([tile]);
+          return augmented;
+        }),
       );
     });
 }

@@ -104,7 +104,7 @@ function reservedCredits(options: TileBatchesOptions): number {
 }
 
 /** The random streams of an epoch, told apart where they share a seed (see `epochSeed`). */
-const RANDOM_STREAM = { augment: 0, imageOrder: 1, shuffleBuffer: 2 } as const;
+export const RANDOM_STREAM = { augment: 0, imageOrder: 1, shuffleBuffer: 2 } as const;
 /** Batches made into tensors and not yet released: the one being trained on and the next. */
 const TENSOR_BATCHES_AHEAD = 2;
 
@@ -284,6 +284,7 @@ function epochTileBatches(
   gate: CreditGate,
   creditsOf: WeakMap<LabelledPair, number>,
   read: PairReader,
+  spare: SpareTileBuffers | undefined,
 ): Observable<LabelledTile[]> {
   const { augment: augmentOptions, shuffle: shuffleOptions, balance, batchSize } = options;
   return gatedPairs(options, epoch, gate, creditsOf).pipe(
@@ -291,7 +292,11 @@ function epochTileBatches(
     balance ? map((tiled) => ({ ...tiled, tiles: repeatBalancedTiles(tiled.tiles, balance) })) : identity,
     creditedTiles(gate, creditsOf),
     augmentOptions
-      ? augment({ ...augmentOptions, seed: epochSeed(augmentOptions.seed, epoch, RANDOM_STREAM.augment) })
+      ? augment(
+          { ...augmentOptions, seed: epochSeed(augmentOptions.seed, epoch, RANDOM_STREAM.augment) },
+          // Balanced sampling repeats a tile: its copies share buffers, so the inputs are left alone.
+          spare ? { spare, recycleInputs: !balance } : undefined,
+        )
       : identity,
     shuffleOptions
       ? shuffle<LabelledTile>({
@@ -404,6 +409,7 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
             gate,
             creditsOf,
             reader,
+            spare,
           ).pipe(
             toTensors,
             map((batch) => Object.assign(batch, { epoch })),

@@ -1,5 +1,6 @@
 import type { SeededRandom } from '../util/seededRandom.js';
 import type { LabelledTile } from './labelledTile.js';
+import { newTileBuffer, type TileAllocator } from './spareTileBuffers.js';
 
 export interface AugmentOptions {
   /** Seed of the augmentation draws; the same seed and input order give the same tiles. */
@@ -98,13 +99,19 @@ function sourceIndexTables(
 
 /**
  * Applies a drawn transform to a tile of any channel count: geometry to image and mask alike, colour to the
- * image only (saturation and hue to RGB tiles only: see `adjustColour`).
+ * image only (saturation and hue to RGB tiles only: see `adjustColour`). The new tile's buffers come from
+ * `allocate` (new ones by default; see `SpareTileBuffers`).
  */
-export function applyAugmentation(tile: LabelledTile, draw: AugmentationDraw): LabelledTile {
+export function applyAugmentation(
+  tile: LabelledTile,
+  draw: AugmentationDraw,
+  allocate: TileAllocator = newTileBuffer,
+): LabelledTile {
   const size = tile.image.width;
   const channels = tile.image.channels;
-  const image = new Uint8Array(size * size * channels);
-  const mask = new Uint8Array(size * size);
+  // Every output pixel is written below, so a recycled buffer's old bytes never show.
+  const image = allocate(size * size * channels);
+  const mask = allocate(size * size);
   const { fromX, fromY, swap } = sourceIndexTables(size, draw);
   if (draw.crop.side === size) copyTurnedPixels(tile, image, mask, fromX, fromY, swap);
   else resampleCrop(tile, image, mask, fromX, fromY, swap);
