@@ -39,8 +39,11 @@ export async function xbdPairs(): Promise<LabelledPair[]> {
 export function xbdTileBatches(
   pairs: readonly LabelledPair[],
   batchSize: number,
-  epochs = 1,
-  shuffleBuffer = 0,
+  {
+    epochs = 1,
+    shuffleBuffer = 0,
+    augment = false,
+  }: { epochs?: number; shuffleBuffer?: number; augment?: boolean } = {},
 ): Observable<TensorBatch> {
   return tileBatches({
     pairs,
@@ -50,6 +53,8 @@ export function xbdTileBatches(
     batchSize,
     epochs,
     ...(shuffleBuffer > 0 ? { shuffle: { bufferSize: shuffleBuffer, seed: 0 } } : {}),
+    // Flips and quarter turns, as `train` draws them by default.
+    ...(augment ? { augment: { seed: 1 } } : {}),
   });
 }
 

@@ -135,7 +135,7 @@ async function ingestXbd(
   const pairs = await xbdPairs();
   await drainBatches(xbdTileBatches(pairs.slice(0, 4), batchSize)); // warm-up: sharp, JIT, the wasm heap
   const { tiles, seconds } = await drainBatches(
-    xbdTileBatches(pairs, batchSize, epochs, shuffleBuffer),
+    xbdTileBatches(pairs, batchSize, { epochs, shuffleBuffer }),
     onBatch,
   );
   return { tiles, seconds, peakRss: peakRssBytes() };
