@@ -1,8 +1,6 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { concatMap, lastValueFrom, toArray } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
@@ -14,7 +12,7 @@ import { pairFiles } from '../src/sources/pairFiles.js';
 import { type TileBatchesOptions, tileBatches } from '../src/sources/tileBatches.js';
 import type { LabelledTile } from '../src/tiling/labelledTile.js';
 import { cutTiles, type EdgePolicy, tileBlocks, tileGrid } from '../src/tiling/tileGrid.js';
-import type { TensorBatch } from '../src/types.js';
+import { batchDigests } from './helpers/batchDigests.js';
 import { buildingClasses, writeMultibandRasterSet } from './helpers/geoData.js';
 
 await selectBackend({ backend: 'cpu' });
@@ -62,22 +60,9 @@ test('a raster read block by block, each from its window, gives the tiles of the
   }
 });
 
-/** Digests of every batch of a stream (origins, images, labels), released as they come; checks the credits came back. */
+/** Digests of every batch of a stream (see `batchDigests`); checks the credits came back. */
 async function batchRecords(options: TileBatchesOptions, gate: CreditGate): Promise<string[]> {
-  const records = await lastValueFrom(
-    tileBatches({ ...options, gate }).pipe(
-      concatMap(async (batch: TensorBatch) => {
-        const digest = createHash('sha256')
-          .update(JSON.stringify(batch.origins))
-          .update(await batch.images.data())
-          .update(await batch.labels.data())
-          .digest('hex');
-        batch.release();
-        return digest;
-      }),
-      toArray(),
-    ),
-  );
+  const records = await batchDigests(tileBatches({ ...options, gate }));
   assert.is(gate.inFlight, 0, 'every credit returned');
   return records;
 }

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { concatMap, from, lastValueFrom, mergeMap, toArray } from 'rxjs';
+import { concatMap, from, mergeMap } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
@@ -17,8 +16,9 @@ import { repeatBalancedTiles } from '../src/tiling/classBalance.js';
 import type { LabelledTile } from '../src/tiling/labelledTile.js';
 import { SpareTileBuffers } from '../src/tiling/spareTileBuffers.js';
 import { cutTiles, tileGrid } from '../src/tiling/tileGrid.js';
-import type { LabelledImage, TensorBatch } from '../src/types.js';
+import type { LabelledImage } from '../src/types.js';
 import { epochSeed } from '../src/util/seededRandom.js';
+import { batchDigests } from './helpers/batchDigests.js';
 import { syntheticXbd } from './helpers/data.js';
 
 /** A tile whose image and mask are the given arrays (what SpareTileBuffers looks at). */
@@ -27,23 +27,6 @@ const tileOf = (image: Uint8Array, mask: Uint8Array): LabelledTile => ({
   mask: { data: mask, width: 1, height: 1 },
   origin: { sourceId: 't', x: 0, y: 0, sourceWidth: 1, sourceHeight: 1 },
 });
-
-/** Digests of a stream's batches (images and labels), each batch released once read. */
-async function batchDigests(batches: ReturnType<typeof tileBatches>): Promise<string[]> {
-  return lastValueFrom(
-    batches.pipe(
-      concatMap(async (batch: TensorBatch) => {
-        const digest = createHash('sha256')
-          .update(await batch.images.data())
-          .update(await batch.labels.data())
-          .digest('hex');
-        batch.release();
-        return digest;
-      }),
-      toArray(),
-    ),
-  );
-}
 
 test('SpareTileBuffers keeps whole buffers up to its limit, by length; views into larger buffers stay with their owner', () => {
   const spare = new SpareTileBuffers(3);
@@ -150,7 +133,7 @@ test('augmented and balanced streams recycle too and give the batches of the pla
         batchTiles({ batchSize: 4 }),
         toTensorBatch(),
       );
-      reference.push(...(await batchDigests(tiles as ReturnType<typeof tileBatches>)));
+      reference.push(...(await batchDigests(tiles)));
     }
     for (const workers of [0, 2]) {
       const streamed = tileBatches({

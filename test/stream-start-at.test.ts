@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { CreditGate } from '../src/sources/creditGate.js';
 import { pairFiles } from '../src/sources/pairFiles.js';
 import { type TileBatchesOptions, tileBatches } from '../src/sources/tileBatches.js';
 import type { TensorBatch } from '../src/types.js';
+import { batchDigest } from './helpers/batchDigests.js';
 import { syntheticXbd, writeXbdPairs } from './helpers/data.js';
 
 const TILE = 128; // 64 tiles per 1024x1024 image
@@ -54,10 +54,7 @@ async function records(startAt?: { epoch: number; batch: number }, workers?: num
   const recorded = await lastValueFrom(
     batches.pipe(
       concatMap(async (batch: TensorBatch) => {
-        const digest = createHash('sha256')
-          .update(await batch.images.data())
-          .update(await batch.labels.data())
-          .digest('hex');
+        const digest = await batchDigest(batch);
         batch.release();
         return { origins: batch.origins.map((o) => `${o.sourceId}@${o.x},${o.y}`), digest };
       }),

@@ -33,6 +33,21 @@ function relativeDifference(a: number[][], b: number[][]): number {
   return difference / largest;
 }
 
+/** A run of a 4-filter UNet of depth 2 on the xBD-format pairs in `root`, seed 5, half of them for validation. */
+const smallUNetRun = (root: string): TrainPipelineOptions => ({
+  arch: 'unet',
+  imagesDir: join(root, 'images'),
+  labelsDir: join(root, 'labels'),
+  classMap: xbdClassMap(),
+  readMask: readLabelMask,
+  tileSize: 128,
+  seed: 5,
+  splitRatios: [0.5, 0.5, 0],
+  baseFilters: 4,
+  depth: 2,
+  samples: false,
+});
+
 const batchEvents = (events: MetricEvent[]) =>
   events.filter((e): e is BatchMetricsEvent => e.type === 'batch');
 const epochEvents = (events: MetricEvent[]) =>
@@ -43,20 +58,7 @@ test('--draw-seed moves the batches alone: the split and initial weights stay th
   const root = await mkdtemp(join(tmpdir(), 'segstream-draw-seed-'));
   try {
     await writeXbdPairs(root, 4);
-    const options: TrainPipelineOptions = {
-      arch: 'unet',
-      imagesDir: join(root, 'images'),
-      labelsDir: join(root, 'labels'),
-      classMap: xbdClassMap(),
-      readMask: readLabelMask,
-      tileSize: 128,
-      batchSize: 8,
-      seed: 5,
-      splitRatios: [0.5, 0.5, 0],
-      baseFilters: 4,
-      depth: 2,
-      samples: false,
-    };
+    const options: TrainPipelineOptions = { ...smallUNetRun(root), batchSize: 8 };
     const tensorsBefore = tf.memory().numTensors;
     const runs = {
       seed: await prepareTrainingRun(options),
@@ -98,22 +100,12 @@ test('a run stopped mid-epoch and resumed through the pipeline ends as the unint
   try {
     await writeXbdPairs(root, PAIRS);
     const options: TrainPipelineOptions = {
-      arch: 'unet',
-      imagesDir: join(root, 'images'),
-      labelsDir: join(root, 'labels'),
-      classMap: xbdClassMap(),
-      readMask: readLabelMask,
-      tileSize: 128,
+      ...smallUNetRun(root),
       batchSize: 12,
       epochs: EPOCHS,
-      seed: 5,
-      splitRatios: [0.5, 0.5, 0],
-      baseFilters: 4,
-      depth: 2,
       shuffleBuffer: 24,
       augment: true,
       checkpointEverySteps: 1,
-      samples: false,
     };
     const tensorsBefore = tf.memory().numTensors;
     const started = performance.now();

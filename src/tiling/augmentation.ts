@@ -112,9 +112,9 @@ export function applyAugmentation(
   // Every output pixel is written below, so a recycled buffer's old bytes never show.
   const image = allocate(size * size * channels);
   const mask = allocate(size * size);
-  const { fromX, fromY, swap } = sourceIndexTables(size, draw);
-  if (draw.crop.side === size) copyTurnedPixels(tile, image, mask, fromX, fromY, swap);
-  else resampleCrop(tile, image, mask, fromX, fromY, swap);
+  const mapping: PixelMapping = { tile, image, mask, ...sourceIndexTables(size, draw) };
+  if (draw.crop.side === size) copyTurnedPixels(mapping);
+  else resampleCrop(mapping);
   adjustColour(image, channels, draw, tile.origin.sourceId);
   return {
     image: { data: image, width: size, height: size, channels },
@@ -123,22 +123,23 @@ export function applyAugmentation(
   };
 }
 
+/** A tile, the arrays its augmented copy is written into, and where each output pixel comes from. */
+interface PixelMapping {
+  tile: LabelledTile;
+  image: Uint8Array;
+  mask: Uint8Array;
+  fromX: Float64Array;
+  fromY: Float64Array;
+  swap: boolean;
+}
+
 /**
  * Flips and quarter turns without a crop move whole pixels: the tables hold integer positions, and each
  * output pixel copies one source pixel. Without the rounding and clamping of a resampled crop this runs
  * several times faster, and it is what every tile of a default training run goes through.
  */
-function copyTurnedPixels(
-  tile: LabelledTile,
-  image: Uint8Array,
-  mask: Uint8Array,
-  fromX: Float64Array,
-  fromY: Float64Array,
-  swap: boolean,
-): void {
-  const size = tile.image.width;
-  const channels = tile.image.channels;
-  const source = tile.image.data;
+function copyTurnedPixels({ tile, image, mask, fromX, fromY, swap }: PixelMapping): void {
+  const { width: size, channels, data: source } = tile.image;
   const sourceMask = tile.mask.data;
   // Along an output row the source index moves by a constant step (±1 or ±size): row v starts at the source
   // pixel of (0, v) and walks from there.
@@ -165,17 +166,8 @@ function copyTurnedPixels(
 }
 
 /** A crop scaled back to the tile's size: bilinear for the image, nearest for the mask (class ids stay ids). */
-function resampleCrop(
-  tile: LabelledTile,
-  image: Uint8Array,
-  mask: Uint8Array,
-  fromX: Float64Array,
-  fromY: Float64Array,
-  swap: boolean,
-): void {
-  const size = tile.image.width;
-  const channels = tile.image.channels;
-  const source = tile.image.data;
+function resampleCrop({ tile, image, mask, fromX, fromY, swap }: PixelMapping): void {
+  const { width: size, channels, data: source } = tile.image;
   const sourceMask = tile.mask.data;
   const last = size - 1;
   for (let v = 0; v < size; v++) {
