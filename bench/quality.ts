@@ -100,8 +100,7 @@ const classMap = task();
 interface RunResult {
   side: Side;
   seed: number;
-  /** Absent in runs saved before draws existed: draw 0. */
-  draw?: number;
+  draw: number;
   trainLoss: number[];
   trainSecondsPerEpoch: number;
   peakRssMiB: number;
@@ -361,7 +360,7 @@ function printTables(results: readonly RunResult[], sides: readonly Side[]): voi
       (name) => r.metrics.perClass.find((c) => c.name === name)?.iou.toFixed(3) ?? '-',
     );
     console.log(
-      `| ${r.side} | ${r.seed} | ${r.draw ?? 0} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`,
+      `| ${r.side} | ${r.seed} | ${r.draw} | ${r.trainLoss.at(-1)!.toFixed(3)} | ${r.metrics.meanIoU.toFixed(3)} | ${r.metrics.macro.f1.toFixed(3)} | ${iou.join(' | ')} | ${r.trainSecondsPerEpoch.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} |`,
     );
   }
   console.log('\n| side | mean held-out mIoU | mean macro F1 | mean train s/epoch |');
@@ -381,12 +380,12 @@ function printTables(results: readonly RunResult[], sides: readonly Side[]): voi
     // within the seed (over the draws both sides have) rather than counted as more seeds.
     const differences = [...new Set(results.map((r) => r.seed))].flatMap((seed) => {
       const runsOf = (side: Side) => results.filter((r) => r.side === side && r.seed === seed);
-      const drawsOf = (side: Side) => runsOf(side).map((r) => r.draw ?? 0);
+      const drawsOf = (side: Side) => runsOf(side).map((r) => r.draw);
       const both = drawsOf('segstream').filter((d) => drawsOf(peer).includes(d));
       const meanOver = (side: Side) =>
         mean(
           runsOf(side)
-            .filter((r) => both.includes(r.draw ?? 0))
+            .filter((r) => both.includes(r.draw))
             .map((r) => r.metrics.meanIoU),
         );
       return both.length > 0 ? [meanOver('segstream') - meanOver(peer)] : [];
@@ -414,8 +413,12 @@ interface SavedRuns {
   results: RunResult[];
 }
 const savedPath = join(work, 'quality.json');
+// Runs saved before draws existed have no draw: they were draw 0.
 const saved = await readFile(savedPath, 'utf8').then(
-  (text) => JSON.parse(text) as SavedRuns,
+  (text) => {
+    const runs = JSON.parse(text) as SavedRuns;
+    return { ...runs, results: runs.results.map((r) => ({ ...r, draw: r.draw ?? 0 })) };
+  },
   () => undefined,
 );
 const seedsOf = (runs: RunResult[]): string =>
@@ -479,9 +482,7 @@ async function segstreamSide(side: Side, seed: number, draw: number) {
 
 /** The runs of quality.json that this invocation did not run again, then this invocation's. */
 const withEarlier = (done: RunResult[]): RunResult[] => [
-  ...earlier.filter(
-    (r) => !done.some((d) => d.side === r.side && d.seed === r.seed && d.draw === (r.draw ?? 0)),
-  ),
+  ...earlier.filter((r) => !done.some((d) => d.side === r.side && d.seed === r.seed && d.draw === r.draw)),
   ...done,
 ];
 const results: RunResult[] = [];

@@ -259,8 +259,9 @@ function pairReader(
   const pool = TileReaderPool.shared(workers);
   const request = { classMap: options.classMap, format: options.format, grid, raster: options.raster };
   return orderedReads((pair: PairPiece) => {
-    // As many spare buffers of each length as the read has tiles (counted from the header).
-    const spareBuffers = spare?.take(creditsOf.get(pair) ?? 0) ?? [];
+    // As many spare buffers of each length as the read cuts tiles (its credits count balanced repeats too,
+    // which are copies made after the read).
+    const spareBuffers = spare?.take((creditsOf.get(pair) ?? 0) / (options.balance?.factor ?? 1)) ?? [];
     return pool
       .read(pair, {
         ...request,

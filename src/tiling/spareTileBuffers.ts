@@ -51,7 +51,9 @@ export class SpareTileBuffers {
   /** Keeps buffers that no one uses any more (e.g. received from another thread), up to the limit. */
   keep(buffers: readonly ArrayBuffer[]): void {
     for (const buffer of buffers) {
-      if (this.count >= this.limit || buffer.byteLength === 0) return;
+      if (this.count >= this.limit) return;
+      // A detached buffer (transferred elsewhere) has no bytes left to reuse.
+      if (buffer.byteLength === 0) continue;
       let list = this.byLength.get(buffer.byteLength);
       if (!list) this.byLength.set(buffer.byteLength, (list = []));
       list.push(buffer);
