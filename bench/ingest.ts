@@ -1,28 +1,45 @@
 // npm run bench:ingest: from ../shared/data/xbd (87 images of 1024x1024, 1,392 tiles of 256x256) to batched
 // tensors through the streaming pipeline, against the OpenCV/NumPy peer (../shared/bench/ref_ingest_cv2.py)
 // run in the same benchmark. Prints the decoder's ms/image beside OpenCV's, tiles/s per stage, peak RSS, and
-// last the ratio of the two rates.
-import { execFileSync } from 'node:child_process';
+// last the ratio of the two rates. segstream is measured in a process of its own (ingestSide.ts), which this
+// one asks for each measurement in turn with the peer's: see there why.
+import { execFileSync, fork } from 'node:child_process';
 import { resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/backend/selectBackend.js';
-import { decodeImage, type ReusablePixels } from '../src/io/decodeImage.js';
-import { jpegDecoder, jpegDecoderLine, setImageMallocThresholds } from '../src/io/nativeBinding.js';
-import { xbdClassMap } from '../src/labels/classMap.js';
-import { readLabelMask } from '../src/labels/readLabelMask.js';
-import { drainBatches, machineLine, peerDir, python, xbdDir, xbdPairs, xbdTileBatches } from './common.js';
+import { benchDir, lastErrorLine, machineLine, peerDir, python, xbdDir, xbdPairs } from './common.js';
+import type { IngestRequest, IngestSideFinish, IngestSideReady } from './ingestSide.js';
 
 const peerScript = resolve(peerDir, 'ref_ingest_cv2.py');
-// The backend training would use: how batches become tensors differs per backend (wasm copies into its heap).
-const backend = await selectBackend();
+const side = fork(resolve(benchDir, 'ingestSide.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+let sideFailure: Error | undefined;
+const waiting: Array<{ resolve: (value: unknown) => void; reject: (error: Error) => void }> = [];
+side.on('message', (reply: { value?: unknown; error?: string }) => {
+  const next = waiting.shift();
+  if (reply.error === undefined) next?.resolve(reply.value);
+  else next?.reject(new Error(`segstream's side failed: ${reply.error}`));
+});
+side.on('exit', (code) => {
+  sideFailure = new Error(`segstream's side exited with code ${code}`);
+  for (const { reject } of waiting.splice(0)) reject(sideFailure);
+});
+/** The side's next message: its ready line first, then one answer per request. */
+const nextReply = <T>(): Promise<T> =>
+  sideFailure
+    ? Promise.reject(sideFailure)
+    : new Promise<T>((resolve, reject) =>
+        waiting.push({ resolve: resolve as (value: unknown) => void, reject }),
+      );
+function ask(request: { task: 'finish' }): Promise<IngestSideFinish>;
+function ask(request: Exclude<IngestRequest, { task: 'finish' }>): Promise<number>;
+function ask(request: IngestRequest): Promise<unknown> {
+  const reply = nextReply();
+  side.send(request);
+  return reply;
+}
+
+const ready = await nextReply<IngestSideReady>();
 console.log(machineLine());
-console.log(backend.summary);
-
+console.log(ready.backend);
 const pairs = await xbdPairs();
-const classMap = xbdClassMap();
-let peakRss = process.memoryUsage().rss;
-const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
-
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 // Decoding alone, sequentially: segstream's decoder and OpenCV's imread take turns over the same files, so
@@ -45,80 +62,52 @@ const imreadMs: number[] = [];
 const peerEnvironment = Object.fromEntries(
   Object.entries(process.env).filter(([name]) => name !== 'GLIBC_TUNABLES'),
 );
-// segstream's side reads as `stream-train train` does: its decoder, its malloc thresholds.
-console.log(`segstream reading: JPEG with ${jpegDecoderLine()}; ${setImageMallocThresholds()}`);
-const reusedPixels: ReusablePixels = { bytes: new Uint8Array(0) };
-let imreadProblem: string | undefined;
-const sizes: Array<{ width: number; height: number }> = [];
-for (let round = 0; round < DECODE_ROUNDS; round++) {
-  const started = performance.now();
-  for (const [i, pair] of pairs.entries()) {
-    const image = await decodeImage(pair.imagePath, undefined, reusedPixels);
-    sizes[i] = { width: image.width, height: image.height };
-  }
-  decodeMs.push((performance.now() - started) / pairs.length);
-  if (imreadProblem !== undefined) continue;
+/** Runs one of the peer's commands; its output, or the reason it could not run. */
+function runPeer(args: string[]): { out: string } | { problem: string } {
   try {
-    imreadMs.push(
-      Number(
-        execFileSync(python, ['-c', imreadScript, ...pairs.map((pair) => pair.imagePath)], {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: peerEnvironment,
-        }),
-      ),
-    );
+    const out = execFileSync(python, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: peerEnvironment,
+    });
+    return { out };
   } catch (error) {
-    imreadProblem = String((error as { stderr?: string }).stderr ?? error)
-      .trim()
-      .split('\n')
-      .pop();
+    return { problem: lastErrorLine(error) };
   }
 }
-const started = performance.now();
-for (const [i, pair] of pairs.entries()) await readLabelMask(pair, sizes[i]!, classMap);
-const rasterizeSeconds = (performance.now() - started) / 1000;
+console.log(`segstream reading: ${ready.reading}`);
+let imreadProblem: string | undefined;
+for (let round = 0; round < DECODE_ROUNDS; round++) {
+  decodeMs.push(await ask({ task: 'decode' }));
+  if (imreadProblem !== undefined) continue;
+  const imread = runPeer(['-c', imreadScript, ...pairs.map((pair) => pair.imagePath)]);
+  if ('out' in imread) imreadMs.push(Number(imread.out));
+  else imreadProblem = imread.problem;
+}
+const rasterizeRate = await ask({ task: 'rasterize' });
 const tilesPerImage = 16;
-
-// The whole pipeline as users run it: bounded, concurrent, batches of 16 tiles as tensors. It and the peer
-// take turns, PASSES times each, and the best pass of each is compared: the machine is shared, and the best
-// pass is the one least disturbed by other load.
-const PASSES = Number(process.env.BENCH_PASSES ?? 5);
-async function pipelinePass(augment = false): Promise<number> {
-  const { tiles, seconds } = await drainBatches(xbdTileBatches(pairs, 16, { augment }), sampleRss);
-  return tiles / seconds;
-}
-function peerPass(): number {
-  const out = execFileSync(python, [peerScript, xbdDir], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: peerEnvironment,
-  });
-  return Number(out.match(/([\d.]+)\s*tiles\/s/)?.[1]);
-}
-const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (${'binding' in jpegDecoder() ? 'libjpeg-turbo' : 'sharp'}) ${median(decodeMs).toFixed(1)} ms/image (${((tilesPerImage * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
+const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (${ready.decoder}) ${median(decodeMs).toFixed(1)} ms/image (${((tilesPerImage * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
 console.log(
   imreadProblem === undefined
     ? `${decodeLine}, opencv imread ${median(imreadMs).toFixed(1)} ms/image`
     : `${decodeLine}; opencv imread not run (${imreadProblem})`,
 );
-console.log(
-  `rasterize (xBD polygons, sequential): ${((pairs.length * tilesPerImage) / rasterizeSeconds).toFixed(0)} tiles/s`,
-);
+console.log(`rasterize (xBD polygons, sequential): ${rasterizeRate.toFixed(0)} tiles/s`);
+
+// The whole pipeline as users run it: bounded, concurrent, batches of 16 tiles as tensors. It and the peer
+// take turns, PASSES times each, and the best pass of each is compared: the machine is shared, and the best
+// pass is the one least disturbed by other load. segstream's process keeps its reader workers across passes,
+// as a training run does across epochs.
+const PASSES = Number(process.env.BENCH_PASSES ?? 5);
 const rates: number[] = [];
 const peerRates: number[] = [];
 let peerProblem: string | undefined;
 for (let pass = 1; pass <= PASSES; pass++) {
-  rates.push(await pipelinePass());
+  rates.push(await ask({ task: 'pass', augment: false }));
   if (peerProblem === undefined) {
-    try {
-      peerRates.push(peerPass());
-    } catch (error) {
-      peerProblem = String((error as { stderr?: string }).stderr ?? error)
-        .trim()
-        .split('\n')
-        .pop();
-    }
+    const peer = runPeer([peerScript, xbdDir]);
+    if ('out' in peer) peerRates.push(Number(peer.out.match(/([\d.]+)\s*tiles\/s/)?.[1]));
+    else peerProblem = peer.problem;
   }
   console.log(
     `pass ${pass}: segstream ${rates.at(-1)!.toFixed(0)} tiles/s, opencv peer ${peerRates.length === pass ? `${peerRates.at(-1)!.toFixed(0)} tiles/s` : 'not run'}`,
@@ -127,10 +116,11 @@ for (let pass = 1; pass <= PASSES; pass++) {
 // Training augments every tile on the main thread (flips and quarter turns by default): what that leaves of
 // the rate, for a trainer that eats tiles faster than two cores read them (a GPU). The peer does not augment.
 const augmentedRates: number[] = [];
-for (let pass = 1; pass <= PASSES; pass++) augmentedRates.push(await pipelinePass(true));
+for (let pass = 1; pass <= PASSES; pass++) augmentedRates.push(await ask({ task: 'pass', augment: true }));
+const { peakRss, tensorsAlive } = await ask({ task: 'finish' });
 const rate = Math.max(...rates);
 console.log(
-  `pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors on ${tf.getBackend()}): ${pairs.length * tilesPerImage} tiles, best of ${PASSES} passes ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tf.memory().numTensors}`,
+  `pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors on ${ready.tensorBackend}): ${ready.images * tilesPerImage} tiles, best of ${PASSES} passes ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tensorsAlive}`,
 );
 console.log(
   `pipeline with augmentation (flips and quarter turns, as train draws by default): best of ${PASSES} passes ${Math.max(...augmentedRates).toFixed(0)} tiles/s`,
