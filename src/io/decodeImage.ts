@@ -1,8 +1,9 @@
-import { open, readFile } from 'node:fs/promises';
+import { close as closeFile, open as openFile, read as readFromFile } from 'node:fs';
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
 import type { RasterImage } from '../types.js';
+import { readWholeFile } from '../util/threadFileReads.js';
 import { type GeoTiffInfo, GeoTiffReader, type RasterReadOptions, readRasterWindow } from './geoTiff.js';
 import { HEADER_BYTES, sizeFromHeader } from './imageHeader.js';
 import { jpegDecoder } from './nativeBinding.js';
@@ -148,7 +149,7 @@ export async function decodeImage(
   try {
     // The file's bytes, not its path: given a path, libvips opens and sniffs the file for each loader it
     // knows (38 opens and stats for a JPEG), about 2 ms of a 13-15 ms decode on a 2-core EPYC.
-    const bytes = await readFile(path);
+    const bytes = await readWholeFile(path);
     const decoded = decodeWithBinding(bytes, reuse);
     if (decoded) return decoded;
     // toColourspace('srgb') expands grayscale to RGB and brings 16-bit samples down to 8 bits.
@@ -171,15 +172,25 @@ export async function decodeImage(
   }
 }
 
-/** The first `HEADER_BYTES` of a file (fewer when it is shorter). */
-async function readFileStart(path: string): Promise<Uint8Array> {
-  const file = await open(path, 'r');
-  try {
-    const { buffer, bytesRead } = await file.read(new Uint8Array(HEADER_BYTES), 0, HEADER_BYTES, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
+/**
+ * The first `HEADER_BYTES` of a file (fewer when it is shorter), through fs's callbacks rather than a
+ * FileHandle: the source reads this on the main thread for every image of every epoch, where the promise API
+ * costs five times the CPU (0.3-0.4 against 0.07 ms a file on the 2-core EPYC VMs).
+ */
+function readFileStart(path: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    openFile(path, 'r', (openError, fd) => {
+      if (openError) return reject(openError);
+      const buffer = new Uint8Array(HEADER_BYTES);
+      readFromFile(fd, buffer, 0, HEADER_BYTES, 0, (readError, bytesRead) =>
+        closeFile(fd, (closeError) => {
+          const error = readError ?? closeError;
+          if (error) reject(error);
+          else resolve(buffer.subarray(0, bytesRead));
+        }),
+      );
+    });
+  });
 }
 
 /**

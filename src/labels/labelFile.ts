@@ -1,6 +1,6 @@
 import type { Stats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { InputError } from '../errors.js';
+import { readWholeFile, statFile } from '../util/threadFileReads.js';
 import type { ClassMap } from './classMap.js';
 
 /**
@@ -15,7 +15,7 @@ const CACHE_LIMIT = 8;
 export async function readJsonLabel(path: string): Promise<unknown> {
   let info: Stats;
   try {
-    info = await stat(path);
+    info = await statFile(path);
   } catch (error) {
     throw new InputError(path, `cannot read label file (${(error as NodeJS.ErrnoException).code ?? error})`, {
       cause: error,
@@ -25,7 +25,7 @@ export async function readJsonLabel(path: string): Promise<unknown> {
   if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.json;
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readWholeFile(path)).toString('utf8');
   } catch (error) {
     // A folder, a file that vanished or lost its permissions since stat, one too large for a string.
     throw new InputError(
