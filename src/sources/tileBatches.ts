@@ -85,7 +85,7 @@ export interface TileBatchesOptions {
   credits?: number;
   /** A gate to use instead of a new one of `credits` (to share one budget or to watch it); never closed here. */
   gate?: CreditGate;
-  /** Images read at once. Default: the number of cores. */
+  /** Images read at once. Default: two per worker thread, else the number of cores. */
   concurrency?: number;
   /**
    * Worker threads that decode, rasterize and cut images, leaving the main thread to batch and make
@@ -232,13 +232,15 @@ function pairReader(
   spare: SpareTileBuffers | undefined,
 ): PairReader {
   const grid = tileGrid(options.tile);
+  const workers = options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
   const ordering = {
-    concurrency: options.concurrency ?? availableParallelism(),
+    // Two reads per worker: each has its next image queued while the main thread takes the tiles of the one
+    // it just sent, instead of waiting idle for the next request (1.05-1.1x the rate on 2 cores).
+    concurrency: options.concurrency ?? (workers > 0 ? 2 * workers : availableParallelism()),
     onBadInput: options.onBadInput ?? 'throw',
     ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
     onSkip: (pair: LabelledPair) => gate.release(creditsOf.get(pair) ?? 0),
   } as const;
-  const workers = options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
   if (workers === 0) {
     const readOptions = {
       classMap: options.classMap,
