@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { decodeImage, type ReusablePixels } from '../src/io/decodeImage.js';
-import { jpegDecoder, jpegDecoderLine, setImageMallocThresholds } from '../src/io/nativeBinding.js';
+import { jpegDecoder, jpegDecoderLine, setImageMallocThresholds } from '../src/io/nativeReading.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { drainBatches, xbdPairs, xbdTileBatches } from './common.js';

@@ -3,6 +3,7 @@
 
 NAPI_MODULE_INIT() {
   const napi_property_descriptor functions[] = {
+      {"copyTurnedTile", NULL, copy_turned_tile, NULL, NULL, NULL, napi_enumerable, NULL},
       {"decodeJpeg", NULL, decode_jpeg, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMallocThresholds", NULL, set_malloc_thresholds, NULL, NULL, NULL, napi_enumerable, NULL},
   };

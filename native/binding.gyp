@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "segstream_native",
-      "sources": ["binding.c", "decodeJpeg.c", "mallocThresholds.c"],
+      "sources": ["binding.c", "copyTurnedTile.c", "decodeJpeg.c", "mallocThresholds.c"],
       "libraries": ["-ljpeg"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-Wl,-rpath,'$$ORIGIN'"]

@@ -1,8 +1,8 @@
 // Builds segstream's native binding (native/: JPEG through the system's libjpeg-turbo, glibc's malloc
-// thresholds; see src/io/nativeBinding.ts) with node-gyp, as `npm ci` and `npm install` do through the
-// prepare script. Optional: where the C compiler or libjpeg's headers (Debian: libjpeg62-turbo-dev) are
-// missing, it says so in one line and exits 0, and segstream decodes JPEG with sharp and leaves malloc as it
-// is. Run it through npm (`npm run build:native`), which puts its node-gyp on the PATH and points it at the
+// thresholds, augmentation's flips and turns; see src/util/nativeBinding.ts) with node-gyp, as `npm ci` and
+// `npm install` do through the prepare script. Optional: where the C compiler or libjpeg's headers (Debian:
+// libjpeg62-turbo-dev) are missing, it says so in one line and exits 0, and segstream decodes JPEG with
+// sharp, leaves malloc as it is and flips and turns tiles in JavaScript. Run it through npm (`npm run build:native`), which puts its node-gyp on the PATH and points it at the
 // installed Node's headers.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -14,7 +14,7 @@ const build = nodeGyp
   ? spawnSync(process.execPath, [nodeGyp, 'rebuild'], { cwd: folder, encoding: 'utf8' })
   : spawnSync('node-gyp', ['rebuild'], { cwd: folder, encoding: 'utf8' });
 if (build.status === 0) {
-  console.log('native binding built (JPEG with libjpeg-turbo, malloc thresholds)');
+  console.log('native binding built (JPEG with libjpeg-turbo, malloc thresholds, flips and turns)');
 } else {
   const output = `${build.stdout ?? ''}${build.stderr ?? ''}`;
   const reason =

@@ -5,7 +5,9 @@ import sharp, { type Sharp } from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeImage, type ReusablePixels } from '../src/io/decodeImage.js';
-import { IMAGE_MALLOC_THRESHOLDS, jpegDecoder, setImageMallocThresholds } from '../src/io/nativeBinding.js';
+import { IMAGE_MALLOC_THRESHOLDS, jpegDecoder, setImageMallocThresholds } from '../src/io/nativeReading.js';
+import { copyTurnedTileInJs, type TurnedCopy } from '../src/tiling/turnedTileCopy.js';
+import { nativeBinding } from '../src/util/nativeBinding.js';
 import { testUnlessMissing } from './helpers/skips.js';
 
 // The libjpeg-turbo binding must give exactly sharp's pixels, and hand to sharp whatever it would get wrong.
@@ -139,6 +141,86 @@ testUnlessMissing(
     } finally {
       process.env = saved;
     }
+  },
+);
+
+testUnlessMissing(
+  "the binding's flips and quarter turns give the JavaScript copy's bytes, and refuse a mapping off the tile",
+  missing,
+  () => {
+    const native = nativeBinding();
+    if (!('binding' in native)) return assert.unreachable(native.missing);
+    const { copyTurnedTile } = native.binding;
+    for (const size of [1, 5, 24]) {
+      const last = size - 1;
+      // The eight flips and turns of a square, as output (u, v) -> source (x, y).
+      const orientations: Array<(u: number, v: number) => [number, number]> = [
+        (u, v) => [u, v],
+        (u, v) => [last - u, v],
+        (u, v) => [u, last - v],
+        (u, v) => [last - u, last - v],
+        (u, v) => [v, u],
+        (u, v) => [v, last - u],
+        (u, v) => [last - v, u],
+        (u, v) => [last - v, last - u],
+      ];
+      for (const channels of [1, 3, 4]) {
+        const image = Uint8Array.from({ length: size * size * channels }, (_, i) => (i * 29 + 7) % 256);
+        const mask = Uint8Array.from({ length: size * size }, (_, i) => (i * 13) % 256);
+        for (const [k, sourceOf] of orientations.entries()) {
+          const index = (u: number, v: number): number => {
+            const [x, y] = sourceOf(u, v);
+            return y * size + x;
+          };
+          const base = index(0, 0);
+          const copy: TurnedCopy =
+            size > 1
+              ? { base, step: index(1, 0) - base, rowStep: index(0, 1) - base }
+              : { base, step: 0, rowStep: 0 };
+          const viaJs = { outImage: new Uint8Array(image.length), outMask: new Uint8Array(mask.length) };
+          copyTurnedTileInJs({ image, mask, ...viaJs, size, channels }, copy);
+          const viaBinding = { outImage: new Uint8Array(image.length), outMask: new Uint8Array(mask.length) };
+          copyTurnedTile(
+            image,
+            mask,
+            viaBinding.outImage,
+            viaBinding.outMask,
+            size,
+            channels,
+            copy.base,
+            copy.step,
+            copy.rowStep,
+          );
+          const name = `size ${size}, ${channels} channels, orientation ${k}`;
+          assert.equal(viaBinding.outImage, viaJs.outImage, name);
+          assert.equal(viaBinding.outMask, viaJs.outMask, name);
+          // Both are the definition: output pixel (u, v) holds source pixel sourceOf(u, v).
+          for (let v = 0; v < size; v++)
+            for (let u = 0; u < size; u++) assert.is(viaJs.outMask[v * size + u], mask[index(u, v)], name);
+        }
+      }
+    }
+    const tile = new Uint8Array(16 * 3);
+    const tileMask = new Uint8Array(16);
+    assert.throws(
+      () => copyTurnedTile(tile, tileMask, new Uint8Array(48), new Uint8Array(16), 4, 3, 0, 1, 5),
+      (error: Error) => error instanceof RangeError && /do not fit/.test(error.message),
+    );
+    assert.throws(
+      () =>
+        copyTurnedTile(
+          tile,
+          Array.from(tileMask) as unknown as Uint8Array,
+          new Uint8Array(48),
+          new Uint8Array(16),
+          4,
+          3,
+          0,
+          1,
+          4,
+        ),
+      (error: Error) => error instanceof TypeError && /Uint8Arrays/.test(error.message),
+    );
   },
 );
 

@@ -6,7 +6,7 @@ import type { RasterImage } from '../types.js';
 import { readWholeFile } from '../util/threadFileReads.js';
 import { type GeoTiffInfo, GeoTiffReader, type RasterReadOptions, readRasterWindow } from './geoTiff.js';
 import { HEADER_BYTES, sizeFromHeader } from './imageHeader.js';
-import { jpegDecoder } from './nativeBinding.js';
+import { jpegDecoder } from './nativeReading.js';
 
 /** Width and height of an image, from its header. */
 export interface ImageSize {

@@ -1,6 +1,7 @@
 import type { SeededRandom } from '../util/seededRandom.js';
 import type { LabelledTile } from './labelledTile.js';
 import { newTileBuffer, type TileAllocator } from './spareTileBuffers.js';
+import { copyTurnedTile } from './turnedTileCopy.js';
 
 export interface AugmentOptions {
   /** Seed of the augmentation draws; the same seed and input order give the same tiles. */
@@ -134,35 +135,19 @@ interface PixelMapping {
 }
 
 /**
- * Flips and quarter turns without a crop move whole pixels: the tables hold integer positions, and each
- * output pixel copies one source pixel. Without the rounding and clamping of a resampled crop this runs
- * several times faster, and it is what every tile of a default training run goes through.
+ * Flips and quarter turns without a crop move whole pixels: the tables hold integer positions, and along an
+ * output row the source index moves by a constant step (+-1 or +-size), so the mapping is affine (see
+ * `copyTurnedTile`). It is what every tile of a default training run goes through.
  */
 function copyTurnedPixels({ tile, image, mask, fromX, fromY, swap }: PixelMapping): void {
-  const { width: size, channels, data: source } = tile.image;
-  const sourceMask = tile.mask.data;
-  // Along an output row the source index moves by a constant step (±1 or ±size): row v starts at the source
-  // pixel of (0, v) and walks from there.
+  const { width: size, channels } = tile.image;
   const at = (u: number, v: number): number =>
     swap ? fromY[u]! * size + fromX[v]! : fromY[v]! * size + fromX[u]!;
-  const step = size > 1 ? at(1, 0) - at(0, 0) : 0;
-  let out = 0;
-  for (let v = 0; v < size; v++) {
-    let from = at(0, v);
-    if (channels === 3) {
-      for (let u = 0; u < size; u++, out++, from += step) {
-        mask[out] = sourceMask[from]!;
-        image[3 * out] = source[3 * from]!;
-        image[3 * out + 1] = source[3 * from + 1]!;
-        image[3 * out + 2] = source[3 * from + 2]!;
-      }
-      continue;
-    }
-    for (let u = 0; u < size; u++, out++, from += step) {
-      mask[out] = sourceMask[from]!;
-      for (let c = 0; c < channels; c++) image[out * channels + c] = source[from * channels + c]!;
-    }
-  }
+  const base = at(0, 0);
+  copyTurnedTile(
+    { image: tile.image.data, mask: tile.mask.data, outImage: image, outMask: mask, size, channels },
+    { base, step: size > 1 ? at(1, 0) - base : 0, rowStep: size > 1 ? at(0, 1) - base : 0 },
+  );
 }
 
 /** A crop scaled back to the tile's size: bilinear for the image, nearest for the mask (class ids stay ids). */

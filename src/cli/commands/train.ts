@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
 import { type BackendName, selectBackend } from '../../backend/selectBackend.js';
 import { InputError, SkipReport } from '../../errors.js';
-import { jpegDecoderLine, setImageMallocThresholds } from '../../io/nativeBinding.js';
+import { jpegDecoderLine, setImageMallocThresholds } from '../../io/nativeReading.js';
 import { readLabelMask } from '../../labels/readLabelMask.js';
 import type { LossConfig } from '../../losses/buildLoss.js';
 import type { ResNetDepth } from '../../models/resnet.js';
