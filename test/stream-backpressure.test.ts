@@ -107,4 +107,34 @@ test('credits too small for the shuffle buffer, a batch and one image are refuse
   assert.is(read, 0);
 });
 
+test('by default the credits let `concurrency` images of 16 tiles be read at once, not only the first few', async () => {
+  await selectBackend({ backend: 'cpu' });
+  const eight = await syntheticXbd(8, { size: 4 * TILE });
+  const { pairs } = await pairFiles({ imagesDir: eight.imagesDir, labelsDir: eight.labelsDir });
+  let reading = 0;
+  let mostReading = 0;
+  // Each mask read waits a while, so that every read the credits allow overlaps the others.
+  const slowReader = async (...args: Parameters<typeof readLabelMask>) => {
+    mostReading = Math.max(mostReading, ++reading);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    reading--;
+    return readLabelMask(...args);
+  };
+  const batches = await lastValueFrom(
+    tileBatches({
+      pairs,
+      classMap: xbdClassMap(),
+      readMask: slowReader,
+      tile: { size: TILE },
+      batchSize: 4,
+      concurrency: 8,
+    }).pipe(
+      tap((batch) => batch.release()),
+      toArray(),
+    ),
+  );
+  assert.is(batches.length, (8 * 16) / 4);
+  assert.is(mostReading, 8, 'reads in flight');
+});
+
 test.run();

@@ -77,8 +77,8 @@ export interface TileBatchesOptions {
    */
   startAt?: { epoch: number; batch: number };
   /**
-   * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 64
-   * (times the balance factor). Must be at least shuffle buffer + batch size + the tiles of the largest image
+   * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 16 tiles
+   * for each image read at once (`concurrency`), at least 64 (times the balance factor). Must be at least shuffle buffer + batch size + the tiles of the largest image
    * (times the balance factor), except for rasters (GeoTIFFs read with geotiff.js): those are read in blocks
    * of tiles that fit the credits left, each from its own window of the file.
    */
@@ -97,6 +97,27 @@ export interface TileBatchesOptions {
   onBadInput?: BadInputPolicy;
   skipReport?: SkipSink;
 }
+
+/** The reader worker threads of a configuration (see `workers`). */
+function readerWorkers(options: TileBatchesOptions): number {
+  return options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
+}
+
+/**
+ * Images read at once: two per worker, so that each has its next image queued while the main thread takes the
+ * tiles of the one it just sent instead of waiting idle for the next request (1.05-1.1x the rate on 2 cores).
+ */
+function readConcurrency(options: TileBatchesOptions): number {
+  const workers = readerWorkers(options);
+  return options.concurrency ?? (workers > 0 ? 2 * workers : availableParallelism());
+}
+
+/**
+ * Default credits beyond the shuffle buffer and two batches: room for `concurrency` images of 16 tiles (a
+ * 1024 px image in 256 px tiles) to be read at once, at least 64 tiles, so that readers on many cores are not
+ * left waiting for credits. Larger images need `credits` raised to keep every reader busy.
+ */
+const TILES_PER_READ = 16;
 
 /** The credits a configuration needs besides one image's tiles so that it cannot deadlock. */
 function reservedCredits(options: TileBatchesOptions): number {
@@ -232,11 +253,9 @@ function pairReader(
   spare: SpareTileBuffers | undefined,
 ): PairReader {
   const grid = tileGrid(options.tile);
-  const workers = options.workers ?? (options.readMask === readLabelMask ? availableParallelism() : 0);
+  const workers = readerWorkers(options);
   const ordering = {
-    // Two reads per worker: each has its next image queued while the main thread takes the tiles of the one
-    // it just sent, instead of waiting idle for the next request (1.05-1.1x the rate on 2 cores).
-    concurrency: options.concurrency ?? (workers > 0 ? 2 * workers : availableParallelism()),
+    concurrency: readConcurrency(options),
     onBadInput: options.onBadInput ?? 'throw',
     ...(options.skipReport === undefined ? {} : { skipReport: options.skipReport }),
     onSkip: (pair: LabelledPair) => gate.release(creditsOf.get(pair) ?? 0),
@@ -372,7 +391,9 @@ export function tileBatches(options: TileBatchesOptions): Observable<TensorBatch
   const credits =
     options.gate?.capacity ??
     options.credits ??
-    reservedCredits(options) + options.batchSize + 64 * (options.balance?.factor ?? 1);
+    reservedCredits(options) +
+      options.batchSize +
+      Math.max(64, TILES_PER_READ * readConcurrency(options)) * (options.balance?.factor ?? 1);
   if (!Number.isInteger(credits) || credits <= reservedCredits(options)) {
     throw new RangeError(
       `tileBatches: credits must exceed shuffle buffer + batch size = ${reservedCredits(options)} (plus one image's tiles), got ${credits}`,
