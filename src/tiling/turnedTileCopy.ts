@@ -52,7 +52,9 @@ export function copyTurnedTileInJs(
  */
 export function copyTurnedTile(arrays: TurnedCopyArrays, copy: TurnedCopy): void {
   const native = nativeBinding();
-  if (!('binding' in native)) return copyTurnedTileInJs(arrays, copy);
+  // A binding built by an older segstream (before `npm run build:native` ran again) lacks the function.
+  if (!('binding' in native) || typeof native.binding.copyTurnedTile !== 'function')
+    return copyTurnedTileInJs(arrays, copy);
   const { image, mask, outImage, outMask, size, channels } = arrays;
   native.binding.copyTurnedTile(
     image,
