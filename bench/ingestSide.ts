@@ -9,6 +9,7 @@ import { decodeImage, type ReusablePixels } from '../src/io/decodeImage.js';
 import { jpegDecoder, jpegDecoderLine, setImageMallocThresholds } from '../src/io/nativeReading.js';
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
+import { turnedTileCopyLine } from '../src/tiling/turnedTileCopy.js';
 import { drainBatches, xbdPairs, xbdTileBatches } from './common.js';
 
 /** What the driver asks: a decode round, the rasterizer's rate, a pipeline pass, or the closing figures. */
@@ -38,7 +39,7 @@ const TILES_PER_IMAGE = 16;
 // The backend training would use: how batches become tensors differs per backend (wasm copies into its heap).
 const backend = await selectBackend();
 // segstream's side reads as `stream-train train` does: its decoder, its malloc thresholds.
-const reading = `JPEG with ${jpegDecoderLine()}; ${setImageMallocThresholds()}`;
+const reading = `JPEG with ${jpegDecoderLine()}; ${setImageMallocThresholds()}; ${turnedTileCopyLine()}`;
 const pairs = await xbdPairs();
 const classMap = xbdClassMap();
 let peakRss = process.memoryUsage().rss;

@@ -44,6 +44,15 @@ export function copyTurnedTileInJs(
   }
 }
 
+/** Whether `copyTurnedTile` runs in C or in JavaScript (and why), for start-up lines. */
+export function turnedTileCopyLine(): string {
+  const native = nativeBinding();
+  if (!('binding' in native)) return `flips and turns in JavaScript (${native.missing})`;
+  return typeof native.binding.copyTurnedTile === 'function'
+    ? 'flips and turns in C (segstream binding)'
+    : 'flips and turns in JavaScript (the binding predates them: npm run build:native)';
+}
+
 /**
  * Copies a tile flipped and turned as `copy` says, into `outImage` and `outMask`: with segstream's native
  * binding where it is built (the main thread does this for every tile of an augmented stream, and C does it

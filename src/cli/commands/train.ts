@@ -14,6 +14,7 @@ import { createSink } from '../../sinks/createSink.js';
 import { ndjsonSink } from '../../sinks/ndjsonSink.js';
 import type { MetricSink } from '../../sinks/sinkEvents.js';
 import { writeSyntheticXbd } from '../../sources/syntheticDataset.js';
+import { turnedTileCopyLine } from '../../tiling/turnedTileCopy.js';
 import { assertCheckpointDirWritable, newestCheckpointName } from '../../training/checkpoint.js';
 import type { OptimizerConfig } from '../../training/optimizers.js';
 import type { ScheduleConfig } from '../../training/schedules.js';
@@ -86,7 +87,7 @@ async function train(command: Command): Promise<number> {
   });
   say(backend.summary);
   // This process is the CLI's own, so it may set the allocator for the images and tiles it streams.
-  say(`reading: JPEG with ${jpegDecoderLine()}; ${setImageMallocThresholds()}`);
+  say(`reading: JPEG with ${jpegDecoderLine()}; ${setImageMallocThresholds()}; ${turnedTileCopyLine()}`);
   const out = config.out ?? join('runs', `${new Date().toISOString().replace(/[:.]/g, '-')}-${arch}`);
   // Before anything is written there (synthetic data, metrics): a read-only or full --out fails here, in one line.
   await assertCheckpointDirWritable(runPaths(out).checkpoints);
