@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type BackendName, selectBackend } from '../src/backend/selectBackend.js';
 import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
+import { assertModelAcceptsSize } from '../src/models/modelInfo.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator } from '../src/models/pix2pix.js';
 import { buildUNet } from '../src/models/unet.js';
 import { BENCH_UNET } from './common.js';
@@ -27,6 +28,8 @@ const network =
       ? buildDeepLabV3Plus({ backbone: 50, outputStride: 16, numClasses: classes })
       : buildPix2PixGenerator({ numClasses: classes });
 const discriminator = model === 'pix2pix' ? buildPatchGANDiscriminator({ numClasses: classes }) : undefined;
+// A size the model cannot take fails here, by name, rather than deep inside TF.js's first concatenation.
+assertModelAcceptsSize(network, size, size, `--size ${size}`);
 const optimizer = tf.train.adam(model === 'pix2pix' ? 2e-4 : 1e-3);
 const discriminatorOptimizer = tf.train.adam(2e-4);
 
