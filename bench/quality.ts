@@ -395,12 +395,27 @@ function printTables(results: readonly RunResult[], sides: readonly Side[]): voi
       differences.reduce((sum, d) => sum + (d - meanDifference) ** 2, 0) /
         Math.max(1, differences.length - 1),
     );
-    const halfWidth = (1.96 * deviation) / Math.sqrt(differences.length);
+    // Student's t, not the normal 1.96: with a handful of seeds the deviation is itself an estimate.
+    const halfWidth = (studentT975(differences.length - 1) * deviation) / Math.sqrt(differences.length);
     console.log(
       `\nsegstream (defaults) - ${peer}: ${(meanIoUOf('segstream') - meanIoUOf(peer)).toFixed(3)} mean IoU (goal >= -0.01); ` +
-        `paired over ${differences.length} seeds: ${meanDifference.toFixed(3)} ± ${halfWidth.toFixed(3)} (95%, normal approximation)`,
+        `paired over ${differences.length} seeds: ${meanDifference.toFixed(3)} ± ${halfWidth.toFixed(3)} (95%, Student's t, ${differences.length - 1} degrees of freedom)`,
     );
   }
+}
+
+/** Two-sided 95% quantiles of Student's t for 1-30 degrees of freedom. */
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
+  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/** Student's t 0.975 quantile: the table up to 30 degrees of freedom, then its expansion around the normal 1.96. */
+function studentT975(degrees: number): number {
+  if (degrees < 1) return Number.NaN;
+  if (degrees <= T975.length) return T975[degrees - 1]!;
+  const z = 1.959964;
+  return z + (z ** 3 + z) / (4 * degrees) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * degrees ** 2);
 }
 
 /** What quality.json holds: every run of one task, image count and epoch count, whichever invocation made it. */
