@@ -30,6 +30,9 @@ export function machineLine(): string {
 /** The UNet of the PyTorch peer (../shared/bench/ref_unet_torch.py): widths 16-256, BatchNorm, 5 classes. */
 export const BENCH_UNET: UNetOptions = { depth: 4, baseFilters: 16, batchNorm: true, numClasses: 5 };
 
+/** Tiles of 256 px in an xBD image (1024x1024): what the ingest stages' tiles/s count per image. */
+export const XBD_TILES_PER_IMAGE = 16;
+
 export async function xbdPairs(): Promise<LabelledPair[]> {
   return (await pairFiles({ imagesDir: resolve(xbdDir, 'images'), labelsDir: resolve(xbdDir, 'labels') }))
     .pairs;

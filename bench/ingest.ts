@@ -5,7 +5,16 @@
 // one asks for each measurement in turn with the peer's: see there why.
 import { execFileSync, fork } from 'node:child_process';
 import { resolve } from 'node:path';
-import { benchDir, lastErrorLine, machineLine, peerDir, python, xbdDir, xbdPairs } from './common.js';
+import {
+  benchDir,
+  lastErrorLine,
+  machineLine,
+  peerDir,
+  python,
+  XBD_TILES_PER_IMAGE,
+  xbdDir,
+  xbdPairs,
+} from './common.js';
 import type { IngestRequest, IngestSideFinish, IngestSideReady } from './ingestSide.js';
 
 const peerScript = resolve(peerDir, 'ref_ingest_cv2.py');
@@ -85,8 +94,7 @@ for (let round = 0; round < DECODE_ROUNDS; round++) {
   else imreadProblem = imread.problem;
 }
 const rasterizeRate = await ask({ task: 'rasterize' });
-const tilesPerImage = 16;
-const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (${ready.decoder}) ${median(decodeMs).toFixed(1)} ms/image (${((tilesPerImage * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
+const decodeLine = `decode alone (sequential, median of ${DECODE_ROUNDS} rounds taking turns): segstream (${ready.decoder}) ${median(decodeMs).toFixed(1)} ms/image (${((XBD_TILES_PER_IMAGE * 1000) / median(decodeMs)).toFixed(0)} tiles/s)`;
 console.log(
   imreadProblem === undefined
     ? `${decodeLine}, opencv imread ${median(imreadMs).toFixed(1)} ms/image`
@@ -120,7 +128,7 @@ for (let pass = 1; pass <= PASSES; pass++) augmentedRates.push(await ask({ task:
 const { peakRss, tensorsAlive } = await ask({ task: 'finish' });
 const rate = Math.max(...rates);
 console.log(
-  `pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors on ${ready.tensorBackend}): ${ready.images * tilesPerImage} tiles, best of ${PASSES} passes ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tensorsAlive}`,
+  `pipeline (pair -> decode + rasterize -> tile -> batch of 16 -> float32 tensors on ${ready.tensorBackend}): ${ready.images * XBD_TILES_PER_IMAGE} tiles, best of ${PASSES} passes ${rate.toFixed(0)} tiles/s, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, tensors alive ${tensorsAlive}`,
 );
 console.log(
   `pipeline with augmentation (flips and quarter turns, as train draws by default): best of ${PASSES} passes ${Math.max(...augmentedRates).toFixed(0)} tiles/s`,

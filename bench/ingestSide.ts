@@ -10,7 +10,7 @@ import { jpegDecoder, jpegDecoderLine, setImageMallocThresholds } from '../src/i
 import { xbdClassMap } from '../src/labels/classMap.js';
 import { readLabelMask } from '../src/labels/readLabelMask.js';
 import { turnedTileCopyLine } from '../src/tiling/turnedTileCopy.js';
-import { drainBatches, xbdPairs, xbdTileBatches } from './common.js';
+import { drainBatches, XBD_TILES_PER_IMAGE, xbdPairs, xbdTileBatches } from './common.js';
 
 /** What the driver asks: a decode round, the rasterizer's rate, a pipeline pass, or the closing figures. */
 export type IngestRequest =
@@ -33,8 +33,6 @@ export interface IngestSideFinish {
   peakRss: number;
   tensorsAlive: number;
 }
-
-const TILES_PER_IMAGE = 16;
 
 // The backend training would use: how batches become tensors differs per backend (wasm copies into its heap).
 const backend = await selectBackend();
@@ -61,7 +59,7 @@ async function answer(request: IngestRequest): Promise<number | IngestSideFinish
     case 'rasterize':
       if (sizes.length < pairs.length) throw new Error('ingestSide: rasterize needs a decode round first');
       for (const [i, pair] of pairs.entries()) await readLabelMask(pair, sizes[i]!, classMap);
-      return (pairs.length * TILES_PER_IMAGE * 1000) / (performance.now() - started);
+      return (pairs.length * XBD_TILES_PER_IMAGE * 1000) / (performance.now() - started);
     case 'pass': {
       const { tiles, seconds } = await drainBatches(
         xbdTileBatches(pairs, 16, { augment: request.augment }),

@@ -78,9 +78,10 @@ export interface TileBatchesOptions {
   startAt?: { epoch: number; batch: number };
   /**
    * The most tiles alive between the source and the consumer. Default: shuffle buffer + 2 batches + 16 tiles
-   * for each image read at once (`concurrency`), at least 64 (times the balance factor). Must be at least shuffle buffer + batch size + the tiles of the largest image
-   * (times the balance factor), except for rasters (GeoTIFFs read with geotiff.js): those are read in blocks
-   * of tiles that fit the credits left, each from its own window of the file.
+   * for each image read at once (`concurrency`), at least 64 (times the balance factor). Must be at least
+   * shuffle buffer + batch size + the tiles of the largest image (times the balance factor), except for
+   * rasters (GeoTIFFs read with geotiff.js): those are read in blocks of tiles that fit the credits left, each
+   * from its own window of the file.
    */
   credits?: number;
   /** A gate to use instead of a new one of `credits` (to share one budget or to watch it); never closed here. */

@@ -1,4 +1,4 @@
-import { nativeBinding } from '../util/nativeBinding.js';
+import { type NativeBinding, nativeBinding } from '../util/nativeBinding.js';
 
 /**
  * Where each pixel of a flipped and quarter-turned square tile comes from: output pixel (u, v) is source pixel
@@ -44,13 +44,24 @@ export function copyTurnedTileInJs(
   }
 }
 
+/**
+ * The binding's copy, or why the JavaScript one runs instead: the binding is missing, or was built by an
+ * older segstream (before `npm run build:native` ran again) and lacks the function.
+ */
+function nativeTurnedCopy(): NativeBinding['copyTurnedTile'] | { missing: string } {
+  const native = nativeBinding();
+  if (!('binding' in native)) return native;
+  return typeof native.binding.copyTurnedTile === 'function'
+    ? native.binding.copyTurnedTile
+    : { missing: 'the binding predates them: npm run build:native' };
+}
+
 /** Whether `copyTurnedTile` runs in C or in JavaScript (and why), for start-up lines. */
 export function turnedTileCopyLine(): string {
-  const native = nativeBinding();
-  if (!('binding' in native)) return `flips and turns in JavaScript (${native.missing})`;
-  return typeof native.binding.copyTurnedTile === 'function'
+  const native = nativeTurnedCopy();
+  return typeof native === 'function'
     ? 'flips and turns in C (segstream binding)'
-    : 'flips and turns in JavaScript (the binding predates them: npm run build:native)';
+    : `flips and turns in JavaScript (${native.missing})`;
 }
 
 /**
@@ -60,20 +71,8 @@ export function turnedTileCopyLine(): string {
  * Both give the same bytes.
  */
 export function copyTurnedTile(arrays: TurnedCopyArrays, copy: TurnedCopy): void {
-  const native = nativeBinding();
-  // A binding built by an older segstream (before `npm run build:native` ran again) lacks the function.
-  if (!('binding' in native) || typeof native.binding.copyTurnedTile !== 'function')
-    return copyTurnedTileInJs(arrays, copy);
+  const native = nativeTurnedCopy();
+  if (typeof native !== 'function') return copyTurnedTileInJs(arrays, copy);
   const { image, mask, outImage, outMask, size, channels } = arrays;
-  native.binding.copyTurnedTile(
-    image,
-    mask,
-    outImage,
-    outMask,
-    size,
-    channels,
-    copy.base,
-    copy.step,
-    copy.rowStep,
-  );
+  native(image, mask, outImage, outMask, size, channels, copy.base, copy.step, copy.rowStep);
 }
