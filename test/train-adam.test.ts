@@ -70,4 +70,27 @@ test("Adam: the fused wasm step gives the stock optimizer's weights and moments 
   }
 });
 
+test('Adam restored from saved weights (resume) goes on as the stock optimizer restored the same way, bit for bit on wasm', async () => {
+  await selectBackend({ backend: 'wasm', wasmThreads: 1 });
+  const resumed = async (make: () => tf.Optimizer): Promise<number[]> => {
+    const variable = tf.variable(tf.randomNormal([6, 5], 0, 1, 'float32', 9), true, 'adam_resume');
+    const loss = () => tf.sum(tf.mul(tf.mul(variable, variable), variable)) as tf.Scalar;
+    const first = make();
+    for (let step = 0; step < 3; step++) first.minimize(loss, false, [variable]);
+    const saved = await first.getWeights();
+    const second = make();
+    // The moments are created on the first step and then overwritten by the saved ones.
+    second.minimize(() => tf.sum(tf.mul(variable, 0)) as tf.Scalar, false, [variable]);
+    await second.setWeights(saved);
+    for (let step = 0; step < 3; step++) second.minimize(loss, false, [variable]);
+    const values = Array.from(variable.dataSync());
+    tf.dispose([variable, ...saved.map((w) => w.tensor)]);
+    first.dispose();
+    second.dispose();
+    return values;
+  };
+  const stock = await resumed(() => tf.train.adam(...settings));
+  assert.equal(await resumed(() => new Adam(...settings)), stock);
+});
+
 test.run();

@@ -131,25 +131,60 @@ testUnlessMissing(
 );
 
 testUnlessMissing(
-  'batch normalization in training mode (batch statistics): output and gradients of input, gamma and beta on webgpu equal cpu',
+  'batch normalization in training mode (batch statistics, through the fused moments and gradient kernels on webgpu): output, moving statistics and gradients of input, gamma and beta on webgpu equal cpu',
   missing,
   async () => {
-    await compareWithCpu('batch norm', () => {
-      const layer = batchNormalization({ epsilon: 1e-3 });
-      const x = seeded([2, 6, 5, 4], 1).mul(3).add(1);
-      layer.build(x.shape);
-      const weights = seeded(x.shape, 2);
-      const loss = () => (layer.apply(x, { training: true }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
-      const { grads } = tf.variableGrads(
-        loss,
-        layer.trainableWeights.map((w) => w.read() as tf.Variable),
-      );
-      const dx = tf.grad((input: tf.Tensor) =>
-        (layer.apply(input, { training: true }) as tf.Tensor).mul(weights).sum(),
-      )(x);
-      const results = [layer.apply(x, { training: true }) as tf.Tensor, dx, ...Object.values(grads)];
-      layer.weights.forEach((w) => w.dispose());
-      return results;
+    // The second shape's 4,292 rows make the column sums' blocks of 66 rows end with a partial one.
+    for (const [i, shape] of [
+      [2, 6, 5, 4],
+      [4, 37, 29, 3],
+    ].entries()) {
+      await compareWithCpu(`batch norm ${shape.join('x')}`, () => {
+        const layer = batchNormalization({ epsilon: 1e-3 });
+        const x = seeded(shape, 1 + i)
+          .mul(3)
+          .add(1);
+        layer.build(x.shape);
+        const weights = seeded(x.shape, 2 + i);
+        const loss = () => (layer.apply(x, { training: true }) as tf.Tensor).mul(weights).sum() as tf.Scalar;
+        const { grads } = tf.variableGrads(
+          loss,
+          layer.trainableWeights.map((w) => w.read() as tf.Variable),
+        );
+        const dx = tf.grad((input: tf.Tensor) =>
+          (layer.apply(input, { training: true }) as tf.Tensor).mul(weights).sum(),
+        )(x);
+        const results = [
+          layer.apply(x, { training: true }) as tf.Tensor,
+          dx,
+          ...Object.values(grads),
+          ...layer.nonTrainableWeights.map((w) => w.read().clone()),
+        ];
+        layer.weights.forEach((w) => w.dispose());
+        return results;
+      });
+    }
+  },
+);
+
+testUnlessMissing(
+  "Relu's gradient on webgpu (one fused program) equals cpu, NaN and zero inputs included",
+  missing,
+  async () => {
+    const compute = () => {
+      const x = seeded([3, 7, 5, 2], 1).where(seeded([3, 7, 5, 2], 2).less(0.4), tf.scalar(Number.NaN));
+      const atZero = x.where(seeded([3, 7, 5, 2], 3).greater(-0.4), tf.scalar(0));
+      return [tf.grad((t: tf.Tensor) => tf.relu(t).mul(seeded(t.shape, 4)).sum())(atZero)];
+    };
+    const [cpu] = await valuesOn('cpu', compute);
+    const [webgpu] = await valuesOn('webgpu', compute);
+    assert.ok(
+      cpu!.some((v) => Number.isNaN(v)) && cpu!.some((v) => v === 0),
+      'the inputs reach NaN and zero',
+    );
+    cpu!.forEach((reference, i) => {
+      if (Number.isNaN(reference)) assert.ok(Number.isNaN(webgpu![i]!), `element ${i}: NaN on cpu`);
+      else assert.is(webgpu![i], reference, `element ${i}`);
     });
   },
 );

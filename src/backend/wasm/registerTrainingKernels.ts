@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { reluGradConfig } from '../gradients/Relu.js';
 import { fusedBatchNormGradConfig } from './gradients/FusedBatchNorm.js';
-import { reluGradConfig } from './gradients/Relu.js';
 import { addConfig } from './kernels/Add.js';
 import { batchToSpaceNDConfig } from './kernels/BatchToSpaceND.js';
 import { castConfig } from './kernels/Cast.js';

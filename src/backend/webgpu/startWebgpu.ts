@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type AdapterDescription, describeAdapter, isSoftwareAdapter } from './adapterInfo.js';
-import { registerWebgpuKernelFixes } from './registerKernelFixes.js';
+import { registerWebgpuKernels } from './registerKernels.js';
 
 // The parts of the WebGPU API and of the two optional packages used here; their own types come with the
 // packages, which a clone may lack.
@@ -104,7 +104,7 @@ export async function startWebgpu(allowSoftware: boolean): Promise<string> {
       console.error(`webgpu: device lost on ${adapterLine}: ${message}`),
     );
     tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
-    registerWebgpuKernelFixes();
+    registerWebgpuKernels();
     registered = true;
   }
   return `adapter ${adapterLine}`;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Relu } from '@tensorflow/tfjs';
-import { RELU_GRADIENT } from '../../fusedKernels.js';
+import { RELU_GRADIENT } from '../fusedKernels.js';
 
 /** Relu's gradient through RELU_GRADIENT where the backend has it, else the stock formula. */
 export const reluGradConfig: tf.GradConfig = {

@@ -1,0 +1,35 @@
+import * as tf from '@tensorflow/tfjs';
+import { reluGradConfig } from '../gradients/Relu.js';
+import type { KernelFix } from './kernelFix.js';
+import { addNFix } from './kernels/AddN.js';
+import { resizeBilinearGradFix } from './kernels/ResizeBilinearGrad.js';
+import { adamUpdateConfig } from './kernels/SegstreamAdamUpdate.js';
+import { batchMomentsConfig } from './kernels/SegstreamBatchMoments.js';
+import { batchNormTrainingGradientConfig } from './kernels/SegstreamBatchNormTrainingGradient.js';
+import { reluGradientConfig } from './kernels/SegstreamReluGradient.js';
+
+/** The stock webgpu kernels (tfjs-backend-webgpu 4.22) that give wrong results for what segstream's models do. */
+const KERNEL_FIXES: KernelFix[] = [addNFix, resizeBilinearGradFix];
+
+/** segstream's own kernels (fusedKernels.ts) on webgpu: fewer programs a training step, each dispatched from JavaScript. */
+const FUSED_KERNELS: tf.KernelConfig[] = [
+  adamUpdateConfig,
+  batchMomentsConfig,
+  batchNormTrainingGradientConfig,
+  reluGradientConfig,
+];
+
+/**
+ * Replaces each stock webgpu kernel that has a fix by the fix around it, and registers segstream's fused
+ * kernels and the Relu gradient that calls its own. Call once, after the package registered its kernels.
+ */
+export function registerWebgpuKernels(): void {
+  for (const fix of KERNEL_FIXES) {
+    const stock = tf.getKernel(fix.kernelName, 'webgpu');
+    if (!stock) throw new Error(`the webgpu backend has no ${fix.kernelName} kernel to fix`);
+    tf.unregisterKernel(fix.kernelName, 'webgpu');
+    tf.registerKernel({ ...stock, kernelFunc: fix.wrap(stock.kernelFunc) });
+  }
+  for (const kernel of FUSED_KERNELS) tf.registerKernel(kernel);
+  tf.registerGradient(reluGradConfig);
+}
