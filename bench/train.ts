@@ -33,6 +33,9 @@ interface Measurement {
   trainImagesPerSecond: number;
   forwardImagesPerSecond: number;
   stepsPerSecond: number;
+  stepMilliseconds: number;
+  encodeMilliseconds: number;
+  programsPerStep?: number;
   summary: string;
 }
 
@@ -113,8 +116,9 @@ function deviceBench(backend: string, batches: readonly number[], size: number, 
   console.log(
     `${machineLine()}; ${size}x${size}, 5 classes, Adam, ${steps} timed steps after a warm-up step`,
   );
+  // Where a step's time goes: a step cannot take less than its encoding, the CPU's part; the rest is the GPU's.
   const speeds = (m: Measurement) =>
-    `train ${fmt(m.trainImagesPerSecond)} images/s, forward ${fmt(m.forwardImagesPerSecond)} images/s`;
+    `train ${fmt(m.trainImagesPerSecond)} images/s, forward ${fmt(m.forwardImagesPerSecond)} images/s; a step ${m.stepMilliseconds.toFixed(1)} ms, ${m.encodeMilliseconds.toFixed(1)} ms of it encoding${m.programsPerStep === undefined ? '' : ` ${m.programsPerStep} programs`}`;
   let backendNamed = false;
   for (const batch of batches) {
     const peer = torchUNetPeer({ threads: availableParallelism(), steps, batch, size, device: 'auto' });

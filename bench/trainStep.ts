@@ -7,6 +7,7 @@ import { buildDeepLabV3Plus } from '../src/models/deeplabv3plus.js';
 import { assertModelAcceptsSize } from '../src/models/modelInfo.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator } from '../src/models/pix2pix.js';
 import { buildUNet } from '../src/models/unet.js';
+import { buildOptimizer } from '../src/training/optimizers.js';
 import { BENCH_UNET } from './common.js';
 
 const [model = 'unet', backend = 'wasm', threads = '2', batchText = '4', sizeText = '256', stepsText = '3'] =
@@ -30,8 +31,9 @@ const network =
 const discriminator = model === 'pix2pix' ? buildPatchGANDiscriminator({ numClasses: classes }) : undefined;
 // A size the model cannot take fails here, by name, rather than deep inside TF.js's first concatenation.
 assertModelAcceptsSize(network, size, size, `--size ${size}`);
-const optimizer = tf.train.adam(model === 'pix2pix' ? 2e-4 : 1e-3);
-const discriminatorOptimizer = tf.train.adam(2e-4);
+// segstream's Adam, as training builds it (one fused kernel a variable where the backend has it).
+const optimizer = buildOptimizer({ name: 'adam', learningRate: model === 'pix2pix' ? 2e-4 : 1e-3 });
+const discriminatorOptimizer = buildOptimizer({ name: 'adam', learningRate: 2e-4 });
 
 /** One optimizer step; for Pix2Pix a generator step (adversarial + segmentation) and a discriminator step. */
 function step(): void {
@@ -81,11 +83,39 @@ async function forward(): Promise<void> {
   output.dispose();
 }
 
+/**
+ * The programs one step dispatches on webgpu, counted at the backend's one dispatch function (an internal of
+ * tfjs-backend-webgpu 4.22); undefined on other backends. Each is encoded from JavaScript: their number
+ * bounds how fast a GPU can be fed.
+ */
+async function programsPerStep(): Promise<number | undefined> {
+  const backend = tf.backend() as unknown as { recordAndSubmit?: (...args: unknown[]) => unknown };
+  const dispatch = backend.recordAndSubmit;
+  if (choice.backend !== 'webgpu' || typeof dispatch !== 'function') return undefined;
+  let programs = 0;
+  backend.recordAndSubmit = (...args) => {
+    programs += 1;
+    return dispatch.apply(backend, args);
+  };
+  step();
+  await finished();
+  backend.recordAndSubmit = dispatch;
+  return programs;
+}
+
 step(); // warm-up: kernel setup and first allocations
 await finished();
+const programs = await programsPerStep();
+let encoding = 0;
 let started = performance.now();
-for (let i = 0; i < steps; i++) step();
+for (let i = 0; i < steps; i++) {
+  // On a GPU backend a step returns once its programs are encoded and submitted, not run.
+  const encodeStarted = performance.now();
+  step();
+  encoding += performance.now() - encodeStarted;
+}
 await finished();
+const stepMilliseconds = (performance.now() - started) / steps;
 const trainImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
 await forward();
 started = performance.now();
@@ -104,5 +134,8 @@ console.log(
     trainImagesPerSecond,
     forwardImagesPerSecond,
     stepsPerSecond: trainImagesPerSecond / batch,
+    stepMilliseconds,
+    encodeMilliseconds: encoding / steps,
+    ...(programs === undefined ? {} : { programsPerStep: programs }),
   }),
 );

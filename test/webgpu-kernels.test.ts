@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { selectBackend } from '../src/backend/selectBackend.js';
 import { buildLoss, LOSS_NAMES } from '../src/losses/buildLoss.js';
+import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { type AtrousMethod, atrousConv2d, atrousDepthwiseConv2d } from '../src/models/layers/atrousConv2d.js';
 import { batchNormalization } from '../src/models/layers/batchNormalization.js';
 import { ResizeBilinearLike } from '../src/models/layers/resizeBilinearLike.js';
@@ -328,6 +330,59 @@ testUnlessMissing(
       optimizer.dispose();
       return results;
     });
+  },
+);
+
+testUnlessMissing(
+  "confusion counts of a batch on webgpu (counted on the device, only the counts read back) equal cpu's, ignored labels left out; a label out of range is refused by pixel",
+  missing,
+  async () => {
+    const classes = 5;
+    // 2 x 45 x 37 pixels: the device's column sums end with a partial block.
+    const logits = () => seeded([2, 45, 37, classes], 1) as tf.Tensor4D;
+    const labels = (outOfRange: boolean) =>
+      tf.tidy(() => {
+        const ids = seeded([2, 45, 37], 2, 2 * classes)
+          .add(classes)
+          .clipByValue(0, classes - 1)
+          .cast('int32');
+        const withIgnored = ids.where(seeded([2, 45, 37], 3).less(0.3), tf.scalar(255, 'int32'));
+        if (!outOfRange) return withIgnored as tf.Tensor3D;
+        const pixel1000 = tf
+          .oneHot([1000], 2 * 45 * 37)
+          .reshape([2, 45, 37])
+          .cast('bool');
+        return withIgnored.where(pixel1000.logicalNot(), tf.scalar(7, 'int32')) as tf.Tensor3D;
+      });
+    const counted: Float64Array[] = [];
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      await selectBackend({ backend });
+      const matrix = new ConfusionMatrix(classes);
+      const [l, y] = [logits(), labels(false)];
+      await matrix.addLogits(l, y);
+      await matrix.addLogits(l, y);
+      const before = tf.memory().numTensors;
+      const bad = labels(true);
+      const refusal = await matrix.addLogits(l, bad).then(
+        () => 'accepted',
+        (error: Error) => error.message,
+      );
+      assert.match(refusal, /got label 7, prediction \d at pixel 1000/, backend);
+      assert.is(
+        tf.memory().numTensors,
+        before + 1,
+        `${backend}: the refused batch leaves no tensor of its own`,
+      );
+      tf.dispose([l, y, bad]);
+      counted.push(matrix.counts);
+    }
+    const [cpu, webgpu] = counted as [Float64Array, Float64Array];
+    const total = cpu.reduce((a, b) => a + b, 0);
+    assert.ok(
+      total > 2 * 2 * 45 * 37 * 0.5 && total < 2 * 2 * 45 * 37,
+      `ignored labels left out: ${total} counted`,
+    );
+    assert.equal(Array.from(webgpu), Array.from(cpu));
   },
 );
 

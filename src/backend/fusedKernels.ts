@@ -28,3 +28,12 @@ export const BATCH_MOMENTS = 'SegstreamBatchMoments';
  * updated, with the float32 operations of tf.train.adam in its order (the same numbers), in one pass.
  */
 export const ADAM_UPDATE = 'SegstreamAdamUpdate';
+
+/**
+ * The confusion counts of a batch: inputs `labels` and `predictions` (int32, one shape); attributes
+ * `numClasses`, `ignoreValue`; output int32 [numClasses^2 + 1]: element label * numClasses + prediction counts
+ * those pixels, labels equal to `ignoreValue` are not counted, and the last element counts the pixels whose
+ * label or prediction is out of range. On a GPU this reads back numClasses^2 + 1 numbers a batch instead of
+ * every pixel's label and prediction.
+ */
+export const CONFUSION_COUNTS = 'SegstreamConfusionCounts';

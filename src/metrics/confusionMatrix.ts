@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { CONFUSION_COUNTS } from '../backend/fusedKernels.js';
 
 /** Metrics of one class, from the confusion matrix. */
 export interface ClassMetrics {
@@ -60,7 +61,8 @@ export class ConfusionMatrix {
   /**
    * Counts label/prediction pairs given as flat arrays of class ids.
    *
-   * @throws RangeError when the lengths differ or a label or prediction is out of range (other than the ignore value).
+   * @throws RangeError when the lengths differ or a label or prediction is out of range (other than the ignore
+   *   value); nothing of the batch is counted then.
    */
   add(labels: ArrayLike<number>, predictions: ArrayLike<number>): void {
     if (labels.length !== predictions.length) {
@@ -69,6 +71,8 @@ export class ConfusionMatrix {
       );
     }
     const c = this.numClasses;
+    // Counted apart and added at the end, so a refused batch adds nothing.
+    const counts = new Float64Array(c * c);
     for (let i = 0; i < labels.length; i++) {
       const label = labels[i]!;
       if (label === this.ignoreValue) continue;
@@ -78,21 +82,50 @@ export class ConfusionMatrix {
           `ConfusionMatrix.add: class ids must be in [0, ${c - 1}] or ${this.ignoreValue}, got label ${label}, prediction ${predicted} at pixel ${i}`,
         );
       }
-      this.counts[label * c + predicted]! += 1;
+      counts[label * c + predicted]! += 1;
     }
+    counts.forEach((count, i) => {
+      this.counts[i]! += count;
+    });
   }
 
   /**
    * Counts the arg-max of logits [B, H, W, C] against labels [B, H, W]. Disposes what it creates. Reads the
-   * values asynchronously: a GPU backend (webgpu) cannot read them synchronously in Node.
+   * values asynchronously: a GPU backend (webgpu) cannot read them synchronously in Node. Where the backend
+   * has CONFUSION_COUNTS (webgpu), the counts are made where the logits are and only they are read back.
+   *
+   * @throws RangeError as {@link add}.
    */
   async addLogits(logits: tf.Tensor4D, labels: tf.Tensor3D): Promise<void> {
-    const predicted = tf.tidy(() => tf.argMax(logits, -1));
+    const onDevice = tf.getKernel(CONFUSION_COUNTS, tf.getBackend()) !== undefined;
+    const [predicted, counts] = tf.tidy(() => {
+      const argMax = tf.argMax(logits, -1);
+      if (!onDevice) return [argMax, undefined];
+      const pairs = tf
+        .engine()
+        .runKernel(
+          CONFUSION_COUNTS,
+          { labels: labels.toInt(), predictions: argMax },
+          { numClasses: this.numClasses, ignoreValue: this.ignoreValue },
+        ) as tf.Tensor;
+      return [argMax, pairs];
+    });
     try {
+      const pairs = counts ? await counts.data() : undefined;
+      if (pairs && pairs[pairs.length - 1] === 0) {
+        pairs.slice(0, -1).forEach((count, i) => {
+          this.counts[i]! += count;
+        });
+        return;
+      }
+      // Counted here, also to name the first pixel out of range where the device found one.
       const [labelValues, predictedValues] = await Promise.all([labels.data(), predicted.data()]);
-      this.add(labelValues, predictedValues);
+      (pairs ? new ConfusionMatrix(this.numClasses, this.ignoreValue) : this).add(
+        labelValues,
+        predictedValues,
+      );
     } finally {
-      predicted.dispose();
+      tf.dispose([predicted, ...(counts ? [counts] : [])]);
     }
   }
 

@@ -17,11 +17,11 @@ interface FlatProgram {
   getUserCode(): string;
 }
 
-/** A float32 value that a program reads from its uniforms, by name. */
+/** A value that a program reads from its uniforms, by name. [type='float32'] */
 export interface ProgramUniform {
   name: string;
   value: number;
-  type?: 'float32' | 'int32';
+  type?: ProgramDtype;
 }
 
 /** The parts of the tfjs webgpu backend that segstream's programs use (not in TF.js's exported types). */
@@ -29,7 +29,7 @@ export interface WebgpuProgramRunner {
   runWebGPUProgram(
     program: FlatProgram,
     inputs: tf.TensorInfo[],
-    outputDtype: 'float32',
+    outputDtype: ProgramDtype,
     uniforms?: { type: string; data: number[] }[],
   ): tf.TensorInfo;
 }
@@ -41,11 +41,23 @@ interface WebgpuData {
 
 const WORKGROUP = 64;
 
+/** The element type of a program's output: float32, or int32 for counts. */
+export type ProgramDtype = 'float32' | 'int32';
+
+/** Options of {@link runFlatProgram}. */
+export interface FlatProgramOptions {
+  uniforms?: ProgramUniform[];
+  /** [dtype='float32'] */
+  dtype?: ProgramDtype;
+  /** WGSL functions that `body` calls. */
+  functions?: string;
+}
+
 /**
- * Runs a program that computes each element of a float32 output from its flat index, one thread an element.
- * `body` is WGSL that ends with `return <value>;`; it reads `index`, the inputs by name (`name[index]` for an
- * input of the output's shape), and `uniforms.<name>`. `key` names the code: the backend compiles one
- * pipeline per key and input ranks, and passes shapes and uniforms at each run.
+ * Runs a program that computes each element of its output from its flat index, one thread an element.
+ * `body` is WGSL that ends with `return <value>;` (f32, or i32 for an int32 output); it reads `index`, the
+ * inputs by name (`name[index]` for an input of the output's shape), and `uniforms.<name>`. `key` names the
+ * code: the backend compiles one pipeline per key and input ranks, and passes shapes and uniforms at each run.
  */
 export function runFlatProgram(
   backend: object,
@@ -53,7 +65,7 @@ export function runFlatProgram(
   inputs: Record<string, tf.TensorInfo>,
   outputShape: number[],
   body: string,
-  uniforms: ProgramUniform[] = [],
+  { uniforms = [], dtype = 'float32', functions = '' }: FlatProgramOptions = {},
 ): tf.TensorInfo {
   const size = outputShape.reduce((a, b) => a * b, 1);
   const program: FlatProgram = {
@@ -65,36 +77,45 @@ export function runFlatProgram(
     variableNames: Object.keys(inputs),
     workgroupSize: [WORKGROUP, 1, 1],
     size: true,
-    ...(uniforms.length ? { uniforms: uniforms.map((u) => `${u.name} : ${wgslType(u)},`).join(' ') } : {}),
+    ...(uniforms.length
+      ? { uniforms: uniforms.map((u) => `${u.name} : ${wgslType(u.type)},`).join(' ') }
+      : {}),
     getUserCode: () => `
-      fn elementValue(index : i32) -> f32 {
+      ${functions}
+      fn elementValue(index : i32) -> ${wgslType(dtype)} {
         ${body}
       }
       fn main(index : i32) {
         if (index < uniforms.size) {
-          setOutputAtIndex(index, elementValue(index));
+          setOutputAtIndex${dtype === 'int32' ? 'I32' : ''}(index, elementValue(index));
         }
       }`,
   };
   return (backend as unknown as WebgpuProgramRunner).runWebGPUProgram(
     program,
     Object.values(inputs),
-    'float32',
+    dtype,
     uniforms.map((u) => ({ type: u.type ?? 'float32', data: [u.value] })),
   );
 }
 
-function wgslType(uniform: ProgramUniform): string {
-  return uniform.type === 'int32' ? 'i32' : 'f32';
+function wgslType(dtype: ProgramDtype = 'float32'): string {
+  return dtype === 'int32' ? 'i32' : 'f32';
+}
+
+/** Frees a program's output that a kernel used on the way and does not return. */
+export function disposeIntermediate(backend: object, tensor: tf.TensorInfo): void {
+  (backend as unknown as WebgpuData).disposeData(tensor.dataId);
 }
 
 /**
  * Column sums over an input seen as [rows, channels], in two programs and without the transpose that TF.js's
  * reductions over leading axes run: partial sums of blocks of about sqrt(rows) rows (so both passes have
- * that many terms a thread), then the sum of each column's partials, times `scale`. `term` is the WGSL value
- * that column `column` adds at row `row` (both i32; `uniforms.channels` is the row length); it reads the
- * inputs by name.
- * @returns a float32 tensor of `columns` sums; the caller disposes it.
+ * that many terms a thread), then the sum of each column's partials, times `scale` (float32 only). `term` is
+ * the WGSL body of `fn term(row : i32, column : i32)`, ending with `return <value>;`: what column `column`
+ * adds at row `row`; it reads the inputs by name, `uniforms.channels` (the row length) and the `uniforms`
+ * given.
+ * @returns a tensor of `columns` sums (float32, or int32 with `dtype`); the caller disposes it.
  */
 export function columnSums(
   backend: object,
@@ -102,11 +123,17 @@ export function columnSums(
   inputs: Record<string, tf.TensorInfo>,
   shape: { rows: number; channels: number; columns: number },
   term: string,
-  scale = 1,
+  {
+    scale = 1,
+    dtype = 'float32',
+    uniforms = [],
+  }: { scale?: number; dtype?: ProgramDtype; uniforms?: ProgramUniform[] } = {},
 ): tf.TensorInfo {
   const { rows, channels, columns } = shape;
   const blockRows = Math.max(1, Math.ceil(Math.sqrt(rows)));
   const blocks = Math.ceil(rows / blockRows);
+  const type = wgslType(dtype);
+  const zero = dtype === 'int32' ? '0' : '0.0';
   const partials = runFlatProgram(
     backend,
     `${key}_partialSums`,
@@ -115,39 +142,44 @@ export function columnSums(
     `let column = index % uniforms.columns;
         let first = (index / uniforms.columns) * uniforms.blockRows;
         let last = min(first + uniforms.blockRows, uniforms.rows);
-        var sum = 0.0;
+        var sum = ${zero};
         for (var row = first; row < last; row = row + 1) {
-          sum = sum + ${term};
+          sum = sum + term(row, column);
         }
         return sum;`,
-    [
-      { name: 'columns', value: columns, type: 'int32' },
-      { name: 'blockRows', value: blockRows, type: 'int32' },
-      { name: 'rows', value: rows, type: 'int32' },
-      { name: 'channels', value: channels, type: 'int32' },
-    ],
+    {
+      dtype,
+      functions: `fn term(row : i32, column : i32) -> ${type} {
+        ${term}
+      }`,
+      uniforms: [
+        { name: 'columns', value: columns, type: 'int32' },
+        { name: 'blockRows', value: blockRows, type: 'int32' },
+        { name: 'rows', value: rows, type: 'int32' },
+        { name: 'channels', value: channels, type: 'int32' },
+        ...uniforms,
+      ],
+    },
   );
   const sums = runFlatProgram(
     backend,
-    'columnSumsOfPartials',
+    `columnSumsOfPartials_${dtype}`,
     { partials },
     [columns],
-    `var sum = 0.0;
+    `var sum = ${zero};
         for (var block = 0; block < uniforms.blocks; block = block + 1) {
           sum = sum + partials[block * uniforms.columns + index];
         }
-        return sum * uniforms.scale;`,
-    [
-      { name: 'columns', value: columns, type: 'int32' },
-      { name: 'blocks', value: blocks, type: 'int32' },
-      { name: 'scale', value: scale },
-    ],
+        return ${dtype === 'int32' ? 'sum' : 'sum * uniforms.scale'};`,
+    {
+      dtype,
+      uniforms: [
+        { name: 'columns', value: columns, type: 'int32' },
+        { name: 'blocks', value: blocks, type: 'int32' },
+        { name: 'scale', value: scale },
+      ],
+    },
   );
   disposeIntermediate(backend, partials);
   return sums;
-}
-
-/** Frees a program's output that a kernel used on the way and does not return. */
-export function disposeIntermediate(backend: object, tensor: tf.TensorInfo): void {
-  (backend as unknown as WebgpuData).disposeData(tensor.dataId);
 }

@@ -6,6 +6,7 @@ import { resizeBilinearGradFix } from './kernels/ResizeBilinearGrad.js';
 import { adamUpdateConfig } from './kernels/SegstreamAdamUpdate.js';
 import { batchMomentsConfig } from './kernels/SegstreamBatchMoments.js';
 import { batchNormTrainingGradientConfig } from './kernels/SegstreamBatchNormTrainingGradient.js';
+import { confusionCountsConfig } from './kernels/SegstreamConfusionCounts.js';
 import { reluGradientConfig } from './kernels/SegstreamReluGradient.js';
 
 /** The stock webgpu kernels (tfjs-backend-webgpu 4.22) that give wrong results for what segstream's models do. */
@@ -16,6 +17,7 @@ const FUSED_KERNELS: tf.KernelConfig[] = [
   adamUpdateConfig,
   batchMomentsConfig,
   batchNormTrainingGradientConfig,
+  confusionCountsConfig,
   reluGradientConfig,
 ];
 

@@ -38,7 +38,7 @@ function adamUpdate({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): t
     { gradient, firstMoment },
     shape,
     `return ${FIRST_MOMENT};`,
-    uniforms,
+    { uniforms },
   );
   const newSecond = runFlatProgram(
     backend,
@@ -46,7 +46,7 @@ function adamUpdate({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): t
     { gradient, secondMoment },
     shape,
     `return ${SECOND_MOMENT};`,
-    uniforms,
+    { uniforms },
   );
   const newValue = runFlatProgram(
     backend,
@@ -57,7 +57,7 @@ function adamUpdate({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): t
         let v = ${SECOND_MOMENT};
         return ((m / uniforms.firstCorrection) / (sqrt(v / uniforms.secondCorrection) + uniforms.epsilon))
           * uniforms.negativeRate + value[index];`,
-    uniforms,
+    { uniforms },
   );
   return [newValue, newFirst, newSecond];
 }

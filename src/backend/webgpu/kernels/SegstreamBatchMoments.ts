@@ -12,21 +12,17 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
   const channels = x.shape.at(-1) ?? 0;
   const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
   const shape = { rows, channels, columns: channels };
-  const mean = columnSums(
-    backend,
-    'batchMean',
-    { x },
-    shape,
-    'x[row * uniforms.channels + column]',
-    1 / rows,
-  );
+  const mean = columnSums(backend, 'batchMean', { x }, shape, 'return x[row * uniforms.channels + column];', {
+    scale: 1 / rows,
+  });
   const variance = columnSums(
     backend,
     'batchVariance',
     { x, mean },
     shape,
-    '(x[row * uniforms.channels + column] - mean[column]) * (x[row * uniforms.channels + column] - mean[column])',
-    1 / rows,
+    `let centered = x[row * uniforms.channels + column] - mean[column];
+        return centered * centered;`,
+    { scale: 1 / rows },
   );
   return [mean, variance];
 }

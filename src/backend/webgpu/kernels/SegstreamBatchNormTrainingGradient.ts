@@ -26,10 +26,9 @@ function batchNormTrainingGradient({
     'batchNormGradientSums',
     { dy, x, mean },
     { rows, channels, columns: 2 * channels },
-    `dy[row * uniforms.channels + column % uniforms.channels] * select(
-            1.0,
-            x[row * uniforms.channels + column % uniforms.channels] - mean[column % uniforms.channels],
-            column >= uniforms.channels)`,
+    `let c = column % uniforms.channels;
+        let i = row * uniforms.channels + c;
+        return dy[i] * select(1.0, x[i] - mean[c], column >= uniforms.channels);`,
   );
   const uniforms = [
     { name: 'channels', value: channels, type: 'int32' as const },
@@ -47,7 +46,7 @@ function batchNormTrainingGradient({
         let product = sums[uniforms.channels + c];
         return scale[c] * s * (dy[index] - (x[index] - mean[c]) * s * s * product / uniforms.rows
           - sums[c] / uniforms.rows);`,
-    uniforms,
+    { uniforms },
   );
   const dScale = runFlatProgram(
     backend,
@@ -56,7 +55,7 @@ function batchNormTrainingGradient({
     [channels],
     `let c = index;
         return sums[uniforms.channels + c] * ${inverseStd};`,
-    uniforms,
+    { uniforms },
   );
   const dOffset = runFlatProgram(
     backend,
