@@ -56,7 +56,7 @@ export class Pix2PixStep implements TrainingStep {
     const { oneHot: realMap, valid } = maskedOneHot(batch.labels, numClasses, ignoreValue);
     // The fake map is blanked where labels are ignored too, so the discriminator cannot tell by the blanks.
     const fakeMap = (logits: tf.Tensor4D) => tf.softmax(logits).mul(valid) as tf.Tensor4D;
-    const losses: StepLosses = { total: 0 };
+    let discriminatorValue: tf.Scalar | undefined;
     if (globalStep % this.discriminatorEvery === 0) {
       const variables = trainableVariables(discriminator);
       const { fake, value, grads } = withMathRandomFrom(random, () => {
@@ -75,8 +75,8 @@ export class Pix2PixStep implements TrainingStep {
         return { fake, value, grads };
       });
       discriminatorOptimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-      losses.discriminator = (await value.data())[0]!;
-      tf.dispose([fake, value, ...grads]);
+      discriminatorValue = value;
+      tf.dispose([fake, ...grads]);
     }
     const variables = trainableVariables(generator);
     let logits: tf.Tensor4D | undefined;
@@ -95,12 +95,24 @@ export class Pix2PixStep implements TrainingStep {
       }),
     );
     generatorOptimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
-    await counts.addLogits(logits!, batch.labels);
-    [losses.total, losses.adversarial, losses.segmentation] = await Promise.all(
-      [value, ...parts].map(async (t) => (await t.data())[0]!),
-    );
-    tf.dispose([logits!, value, ...grads, ...parts, realMap, valid]);
-    return { losses, images: batch.images.shape[0], batches: 1 };
+    tf.dispose([...grads, realMap, valid]);
+    // Read back once the whole step is encoded: a GPU runs it while this waits, and never waits for a read.
+    const scalars = [value, ...parts, ...(discriminatorValue ? [discriminatorValue] : [])];
+    try {
+      await counts.addLogits(logits!, batch.labels);
+      const [total, adversarial, segmentationLoss, discriminatorLoss] = await Promise.all(
+        scalars.map(async (t) => (await t.data())[0]!),
+      );
+      const losses: StepLosses = {
+        total: total!,
+        ...(discriminatorLoss === undefined ? {} : { discriminator: discriminatorLoss }),
+        adversarial: adversarial!,
+        segmentation: segmentationLoss!,
+      };
+      return { losses, images: batch.images.shape[0], batches: 1 };
+    } finally {
+      tf.dispose([logits!, ...scalars]);
+    }
   }
 
   /** Every batch is a whole step: nothing is ever begun and not completed. */

@@ -34,12 +34,23 @@ export class SupervisedStep implements TrainingStep {
     counts: ConfusionMatrix,
     random: SeededRandom,
   ): Promise<StepResult | null> {
-    await this.accumulate(batch, counts, random);
-    return this.pending.batches < this.microBatchesPerStep ? null : this.apply();
+    const { logits, value } = this.accumulate(batch, random);
+    const completes = this.pending.batches >= this.microBatchesPerStep;
+    if (completes) this.applyAccumulated();
+    // Read back once the step is encoded, optimizer update included: a GPU runs it while this waits.
+    try {
+      await counts.addLogits(logits, batch.labels);
+      this.pending.lossSum += (await value.data())[0]! * batch.images.shape[0];
+    } finally {
+      tf.dispose([logits, value]);
+    }
+    return completes ? this.complete() : null;
   }
 
   flush(): StepResult | null {
-    return this.pending.batches > 0 ? this.apply() : null;
+    if (this.pending.batches === 0) return null;
+    this.applyAccumulated();
+    return this.complete();
   }
 
   drop(): void {
@@ -60,7 +71,8 @@ export class SupervisedStep implements TrainingStep {
     this.pending = { batches: 0, images: 0, lossSum: 0 };
   }
 
-  private async accumulate(batch: TensorBatch, counts: ConfusionMatrix, random: SeededRandom): Promise<void> {
+  /** Encodes the gradients of one micro-batch and adds them, scaled by its images, to the step's sums. */
+  private accumulate(batch: TensorBatch, random: SeededRandom): { logits: tf.Tensor4D; value: tf.Scalar } {
     // Only a step of several micro-batches can be dropped part-way.
     if (this.microBatchesPerStep > 1 && this.pending.batches === 0) {
       this.statisticsAtStepStart = this.model.nonTrainableWeights.map((w) => w.read().clone());
@@ -75,10 +87,6 @@ export class SupervisedStep implements TrainingStep {
         return this.loss(output, batch.labels);
       }),
     );
-    await counts.addLogits(logits!, batch.labels);
-    logits!.dispose();
-    const lossValue = (await value.data())[0]!;
-    value.dispose();
     const previous = this.accumulated;
     this.accumulated = new Map(
       variables.map((v, i) => {
@@ -92,14 +100,20 @@ export class SupervisedStep implements TrainingStep {
     if (previous) tf.dispose([...previous.values()]);
     this.pending.batches += 1;
     this.pending.images += images;
-    this.pending.lossSum += lossValue * images;
+    return { logits: logits!, value };
   }
 
-  private apply(): StepResult {
-    const { batches, images, lossSum } = this.pending;
+  /** Encodes the optimizer step on the image-weighted mean of the accumulated gradients. */
+  private applyAccumulated(): void {
+    const { images } = this.pending;
     const named = [...this.accumulated!.entries()].map(([name, sum]) => ({ name, tensor: sum.div(images) }));
     this.optimizer.applyGradients(named);
     tf.dispose(named.map((n) => n.tensor));
+  }
+
+  /** The result of the step whose update is applied and whose losses are read; starts the next step. */
+  private complete(): StepResult {
+    const { batches, images, lossSum } = this.pending;
     this.clear();
     return { losses: { total: lossSum / images }, images, batches };
   }
