@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { map, Observable, type OperatorFunction } from 'rxjs';
+import { uploadToDevice } from '../backend/uploadToDevice.js';
 import { normalizedPixelTensor } from '../backend/wasm/pixels.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
@@ -211,6 +212,7 @@ function tensorBatchMaker(
       release: () => undefined,
     };
     const oneHot = encoded ? tf.tensor4d(encoded, [...shape, numClasses!], 'float32') : undefined;
+    uploadToDevice([batch.images, batch.labels, ...(oneHot ? [oneHot] : [])]);
     options.onConverted?.(tiles);
     let released = false;
     batch.release = () => {
