@@ -8,10 +8,10 @@ import { gradients, type StepResult, type TrainingStep, trainableVariables } fro
 /**
  * Supervised training (UNet, DeepLabV3+) with gradient accumulation: the gradients of `microBatchesPerStep`
  * incoming batches, each scaled by its image count, are summed and applied as one optimizer step on their
- * image-weighted mean.
+ * image-weighted mean (a step of one batch applies its gradients as they are).
  */
 export class SupervisedStep implements TrainingStep {
-  /** Summed micro-batch gradients (each scaled by its image count) of the step in progress, by variable name. */
+  /** Summed micro-batch gradients (each scaled by its image count; one batch's as they are) of the step in progress, by variable name. */
   private accumulated: Map<string, tf.Tensor> | null = null;
   private pending = { batches: 0, images: 0, lossSum: 0 };
   /**
@@ -88,15 +88,20 @@ export class SupervisedStep implements TrainingStep {
       }),
     );
     const previous = this.accumulated;
-    this.accumulated = new Map(
-      variables.map((v, i) => {
-        const scaled = tf.tidy(() =>
-          previous ? previous.get(v.name)!.add(grads[i]!.mul(images)) : grads[i]!.mul(images),
-        );
-        return [v.name, scaled];
-      }),
-    );
-    tf.dispose(grads);
+    if (this.microBatchesPerStep === 1) {
+      // A step of one batch applies its gradients as they are: two programs a variable fewer on a GPU.
+      this.accumulated = new Map(variables.map((v, i) => [v.name, grads[i]!]));
+    } else {
+      this.accumulated = new Map(
+        variables.map((v, i) => {
+          const scaled = tf.tidy(() =>
+            previous ? previous.get(v.name)!.add(grads[i]!.mul(images)) : grads[i]!.mul(images),
+          );
+          return [v.name, scaled];
+        }),
+      );
+      tf.dispose(grads);
+    }
     if (previous) tf.dispose([...previous.values()]);
     this.pending.batches += 1;
     this.pending.images += images;
@@ -106,9 +111,13 @@ export class SupervisedStep implements TrainingStep {
   /** Encodes the optimizer step on the image-weighted mean of the accumulated gradients. */
   private applyAccumulated(): void {
     const { images } = this.pending;
-    const named = [...this.accumulated!.entries()].map(([name, sum]) => ({ name, tensor: sum.div(images) }));
+    const unscaled = this.microBatchesPerStep === 1;
+    const named = [...this.accumulated!.entries()].map(([name, sum]) => ({
+      name,
+      tensor: unscaled ? sum : sum.div(images),
+    }));
     this.optimizer.applyGradients(named);
-    tf.dispose(named.map((n) => n.tensor));
+    if (!unscaled) tf.dispose(named.map((n) => n.tensor));
   }
 
   /** The result of the step whose update is applied and whose losses are read; starts the next step. */
