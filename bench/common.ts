@@ -1,9 +1,9 @@
 // What the bench scripts share: where the data and the peers are, the machine line, the bench UNet, the xBD
 // tile source, draining a stream of batches, the PyTorch peer, and measuring in a fresh child process.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { resolve } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom, type Observable, tap } from 'rxjs';
 import { xbdClassMap } from '../src/labels/classMap.js';
@@ -150,3 +150,44 @@ export function measureInChild<T>(script: string, args: readonly (string | numbe
 }
 
 export const mebibytes = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+
+/** The GPU's utilization as nvidia-smi samples it, read for windows of time. */
+export interface GpuUtilization {
+  /** The mean utilization (percent) of the samples taken between two `Date.now()` times; undefined without samples. */
+  meanBetween(start: number, end: number): number | undefined;
+  stop(): void;
+}
+
+/**
+ * Starts nvidia-smi sampling the GPU's utilization every 100 ms into a file, where the machine has it (else
+ * the samples stay empty). Start it before the work to measure: a child process started by the measured
+ * process costs that process copy-on-write page faults for a while after (bench:ingest found 20,000 a pass).
+ */
+export function sampleGpuUtilization(): GpuUtilization {
+  const file = join(tmpdir(), `segstream-gpu-utilization-${process.pid}.csv`);
+  const sampler = spawn(
+    'nvidia-smi',
+    ['--query-gpu=timestamp,utilization.gpu', '--format=csv,noheader,nounits', '-lms', '100', '-f', file],
+    { stdio: 'ignore' },
+  );
+  sampler.on('error', () => undefined); // no nvidia-smi: no samples
+  return {
+    meanBetween(start, end) {
+      if (!existsSync(file)) return undefined;
+      // Lines such as "2026/12/07 05:40:01.123, 87", in local time as Date.parse reads them.
+      const samples = readFileSync(file, 'utf8')
+        .split('\n')
+        .map((line) => line.split(','))
+        .filter(([time, value]) => {
+          const at = Date.parse(time ?? '');
+          return at >= start && at <= end && value !== undefined && Number.isFinite(Number(value));
+        })
+        .map(([, value]) => Number(value));
+      return samples.length ? samples.reduce((a, b) => a + b, 0) / samples.length : undefined;
+    },
+    stop() {
+      sampler.kill();
+      rmSync(file, { force: true });
+    },
+  };
+}

@@ -36,6 +36,8 @@ interface Measurement {
   stepMilliseconds: number;
   encodeMilliseconds: number;
   programsPerStep?: number;
+  /** nvidia-smi's mean utilization (percent) over the timed training steps, where the machine has nvidia-smi. */
+  gpuBusyTraining?: number;
   summary: string;
 }
 
@@ -118,7 +120,7 @@ function deviceBench(backend: string, batches: readonly number[], size: number, 
   );
   // Where a step's time goes: a step cannot take less than its encoding, the CPU's part; the rest is the GPU's.
   const speeds = (m: Measurement) =>
-    `train ${fmt(m.trainImagesPerSecond)} images/s, forward ${fmt(m.forwardImagesPerSecond)} images/s; a step ${m.stepMilliseconds.toFixed(1)} ms, ${m.encodeMilliseconds.toFixed(1)} ms of it encoding${m.programsPerStep === undefined ? '' : ` ${m.programsPerStep} programs`}`;
+    `train ${fmt(m.trainImagesPerSecond)} images/s, forward ${fmt(m.forwardImagesPerSecond)} images/s; a step ${m.stepMilliseconds.toFixed(1)} ms, ${m.encodeMilliseconds.toFixed(1)} ms of it encoding${m.programsPerStep === undefined ? '' : ` ${m.programsPerStep} programs`}${m.gpuBusyTraining === undefined ? '' : `; GPU busy ${m.gpuBusyTraining.toFixed(0)}% while training`}`;
   let backendNamed = false;
   for (const batch of batches) {
     const peer = torchUNetPeer({ threads: availableParallelism(), steps, batch, size, device: 'auto' });

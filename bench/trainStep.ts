@@ -8,7 +8,7 @@ import { assertModelAcceptsSize } from '../src/models/modelInfo.js';
 import { buildPatchGANDiscriminator, buildPix2PixGenerator } from '../src/models/pix2pix.js';
 import { buildUNet } from '../src/models/unet.js';
 import { buildOptimizer } from '../src/training/optimizers.js';
-import { BENCH_UNET } from './common.js';
+import { BENCH_UNET, sampleGpuUtilization } from './common.js';
 
 const [model = 'unet', backend = 'wasm', threads = '2', batchText = '4', sizeText = '256', stepsText = '3'] =
   process.argv.slice(2);
@@ -16,6 +16,8 @@ const batch = Number(batchText);
 const size = Number(sizeText);
 const steps = Number(stepsText);
 const classes = 5;
+// Started first, while this process is small (see sampleGpuUtilization); only GPU backends are sampled.
+const utilization = backend === 'wasm' || backend === 'cpu' ? undefined : sampleGpuUtilization();
 const choice = await selectBackend({ backend: backend as BackendName, wasmThreads: Number(threads) });
 
 const images = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
@@ -107,6 +109,7 @@ step(); // warm-up: kernel setup and first allocations
 await finished();
 const programs = await programsPerStep();
 let encoding = 0;
+const trainWindow = { start: Date.now(), end: 0 };
 let started = performance.now();
 for (let i = 0; i < steps; i++) {
   // On a GPU backend a step returns once its programs are encoded and submitted, not run.
@@ -115,6 +118,7 @@ for (let i = 0; i < steps; i++) {
   encoding += performance.now() - encodeStarted;
 }
 await finished();
+trainWindow.end = Date.now();
 const stepMilliseconds = (performance.now() - started) / steps;
 const trainImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
 await forward();
@@ -122,6 +126,8 @@ started = performance.now();
 // As many forward passes as training steps, as the PyTorch peer times.
 for (let i = 0; i < steps; i++) await forward();
 const forwardImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
+const gpuBusyTraining = utilization?.meanBetween(trainWindow.start, trainWindow.end);
+utilization?.stop();
 console.log(
   JSON.stringify({
     model,
@@ -137,5 +143,6 @@ console.log(
     stepMilliseconds,
     encodeMilliseconds: encoding / steps,
     ...(programs === undefined ? {} : { programsPerStep: programs }),
+    ...(gpuBusyTraining === undefined ? {} : { gpuBusyTraining }),
   }),
 );
