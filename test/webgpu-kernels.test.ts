@@ -133,7 +133,7 @@ testUnlessMissing(
 );
 
 testUnlessMissing(
-  'batch normalization in training mode (batch statistics, through the fused moments and gradient kernels on webgpu): output, moving statistics and gradients of input, gamma and beta on webgpu equal cpu',
+  'batch normalization in training mode (batch statistics, through the fused moments, gradient and moving-average kernels on webgpu): output, moving statistics and gradients of input, gamma and beta on webgpu equal cpu',
   missing,
   async () => {
     // The second shape's 4,292 rows make the column sums' blocks of 66 rows end with a partial one.

@@ -37,3 +37,10 @@ export const ADAM_UPDATE = 'SegstreamAdamUpdate';
  * every pixel's label and prediction.
  */
 export const CONFUSION_COUNTS = 'SegstreamConfusionCounts';
+
+/**
+ * A moving average's update: inputs `average` and `value` (float32, one shape); attribute `momentum`; output
+ * average - (average - value) * (1 - momentum), the float32 operations of tf.layers.batchNormalization's
+ * update in its order, in one pass where the stock ops take three.
+ */
+export const MOVING_AVERAGE = 'SegstreamMovingAverage';

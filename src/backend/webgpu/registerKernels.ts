@@ -7,6 +7,7 @@ import { adamUpdateConfig } from './kernels/SegstreamAdamUpdate.js';
 import { batchMomentsConfig } from './kernels/SegstreamBatchMoments.js';
 import { batchNormTrainingGradientConfig } from './kernels/SegstreamBatchNormTrainingGradient.js';
 import { confusionCountsConfig } from './kernels/SegstreamConfusionCounts.js';
+import { movingAverageConfig } from './kernels/SegstreamMovingAverage.js';
 import { reluGradientConfig } from './kernels/SegstreamReluGradient.js';
 
 /** The stock webgpu kernels (tfjs-backend-webgpu 4.22) that give wrong results for what segstream's models do. */
@@ -18,6 +19,7 @@ const FUSED_KERNELS: tf.KernelConfig[] = [
   batchMomentsConfig,
   batchNormTrainingGradientConfig,
   confusionCountsConfig,
+  movingAverageConfig,
   reluGradientConfig,
 ];
 

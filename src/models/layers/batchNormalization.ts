@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT } from '../../backend/fusedKernels.js';
+import { BATCH_MOMENTS, BATCH_NORM_TRAINING_GRADIENT, MOVING_AVERAGE } from '../../backend/fusedKernels.js';
 
 type BatchNormalizationArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
 type StockBatchNormalization = ReturnType<typeof tf.layers.batchNormalization>;
@@ -125,14 +125,20 @@ export class BatchNormalization extends StockBatchNormalization {
     const { gamma, beta, movingMean, movingVariance, momentum, epsilon } = state;
     return tf.tidy(() => {
       const { normalized, mean, variance } = normalizeBatch(x, gamma.read(), beta.read(), epsilon);
-      // The stock layer's moving-average update, step for step.
+      // The stock layer's moving-average update, step for step (one kernel where the backend has MOVING_AVERAGE).
       for (const [weight, value] of [
         [movingMean, mean],
         [movingVariance, variance],
       ] as const) {
         tf.tidy(() => {
           const current = weight.read();
-          weight.write(tf.sub(current, tf.mul(tf.sub(current, value), 1 - momentum)));
+          weight.write(
+            tf.getKernel(MOVING_AVERAGE, tf.getBackend())
+              ? (tf
+                  .engine()
+                  .runKernel(MOVING_AVERAGE, { average: current, value }, { momentum }) as tf.Tensor)
+              : tf.sub(current, tf.mul(tf.sub(current, value), 1 - momentum)),
+          );
         });
       }
       tf.dispose([mean, variance]);
