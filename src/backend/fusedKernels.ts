@@ -29,6 +29,30 @@ export const BATCH_MOMENTS = 'SegstreamBatchMoments';
  */
 export const ADAM_UPDATE = 'SegstreamAdamUpdate';
 
+/** The inputs of ADAM_UPDATE, by name (T: the backend's tensor info). */
+export type AdamUpdateInputs<T> = Record<'value' | 'gradient' | 'firstMoment' | 'secondMoment', T>;
+
+/**
+ * The constants of ADAM_UPDATE's arithmetic from its attributes, in the order the wasm step function reads
+ * them: beta1, 1 - beta1, beta2, 1 - beta2, the two bias corrections, epsilon and -learningRate.
+ */
+export function adamConstants(attrs: unknown): Record<string, number> {
+  const { beta1, beta2, epsilon, learningRate, firstCorrection, secondCorrection } = attrs as Record<
+    string,
+    number
+  >;
+  return {
+    beta1: beta1!,
+    oneMinusBeta1: 1 - beta1!,
+    beta2: beta2!,
+    oneMinusBeta2: 1 - beta2!,
+    firstCorrection: firstCorrection!,
+    secondCorrection: secondCorrection!,
+    epsilon: epsilon!,
+    negativeRate: -learningRate!,
+  };
+}
+
 /**
  * The confusion counts of a batch: inputs `labels` and `predictions` (int32, one shape); attributes
  * `numClasses`, `ignoreValue`; output int32 [numClasses^2 + 1]: element label * numClasses + prediction counts

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { ADAM_UPDATE } from '../../fusedKernels.js';
+import { ADAM_UPDATE, type AdamUpdateInputs, adamConstants } from '../../fusedKernels.js';
 import { activeWasmHeap } from '../backendHeap.js';
 import { type WasmKernelArgs, wasmKernelConfig } from '../runKernel.js';
 import { ADAM_STEP } from '../simd/adamStep.js';
@@ -7,24 +7,8 @@ import { heapFunction } from '../simd/heapFunctions.js';
 
 /** ADAM_UPDATE on wasm: the SIMD function over whole vectors, float32 arithmetic in JS for the rest. */
 function adamUpdate({ inputs, backend, attrs }: WasmKernelArgs): tf.TensorInfo[] {
-  const { value, gradient, firstMoment, secondMoment } = inputs as Record<
-    'value' | 'gradient' | 'firstMoment' | 'secondMoment',
-    tf.TensorInfo
-  >;
-  const { beta1, beta2, epsilon, learningRate, firstCorrection, secondCorrection } = attrs as Record<
-    string,
-    number
-  >;
-  const constants = new Float32Array([
-    beta1!,
-    1 - beta1!,
-    beta2!,
-    1 - beta2!,
-    firstCorrection!,
-    secondCorrection!,
-    epsilon!,
-    -learningRate!,
-  ]);
+  const { value, gradient, firstMoment, secondMoment } = inputs as unknown as AdamUpdateInputs<tf.TensorInfo>;
+  const constants = new Float32Array(Object.values(adamConstants(attrs)));
   const outputs = [value, firstMoment, secondMoment].map((t) => backend.makeOutput(t.shape, 'float32'));
   const heap = activeWasmHeap();
   const scratch = heap ? heap.backend.wasm._malloc(4 * constants.length) >>> 0 : 0;

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { ADAM_UPDATE } from '../../fusedKernels.js';
+import { ADAM_UPDATE, type AdamUpdateInputs, adamConstants } from '../../fusedKernels.js';
 import { runFlatProgram } from '../programs.js';
 
 // The stock optimizer's float32 operations in its order (as the wasm kernel): m' = m b1 + g (1 - b1),
@@ -13,53 +13,23 @@ const SECOND_MOMENT =
  * back), where the stock optimizer dispatches twelve. A program has one output in the tfjs webgpu backend.
  */
 function adamUpdate({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const { value, gradient, firstMoment, secondMoment } = inputs as Record<
-    'value' | 'gradient' | 'firstMoment' | 'secondMoment',
-    tf.TensorInfo
-  >;
-  const { beta1, beta2, epsilon, learningRate, firstCorrection, secondCorrection } = attrs as Record<
-    string,
-    number
-  >;
-  const uniforms = Object.entries({
-    beta1: beta1!,
-    oneMinusBeta1: 1 - beta1!,
-    beta2: beta2!,
-    oneMinusBeta2: 1 - beta2!,
-    firstCorrection: firstCorrection!,
-    secondCorrection: secondCorrection!,
-    epsilon: epsilon!,
-    negativeRate: -learningRate!,
-  }).map(([name, number]) => ({ name, value: number }));
-  const shape = value.shape;
-  const newFirst = runFlatProgram(
-    backend,
-    'adamFirstMoment',
-    { gradient, firstMoment },
-    shape,
-    `return ${FIRST_MOMENT};`,
-    { uniforms },
-  );
-  const newSecond = runFlatProgram(
-    backend,
-    'adamSecondMoment',
-    { gradient, secondMoment },
-    shape,
-    `return ${SECOND_MOMENT};`,
-    { uniforms },
-  );
-  const newValue = runFlatProgram(
-    backend,
-    'adamValue',
-    { value, gradient, firstMoment, secondMoment },
-    shape,
-    `let m = ${FIRST_MOMENT};
+  const { value, gradient, firstMoment, secondMoment } = inputs as unknown as AdamUpdateInputs<tf.TensorInfo>;
+  const uniforms = Object.entries(adamConstants(attrs)).map(([name, number]) => ({ name, value: number }));
+  const programs: Array<[string, Record<string, tf.TensorInfo>, string]> = [
+    [
+      'adamValue',
+      { value, gradient, firstMoment, secondMoment },
+      `let m = ${FIRST_MOMENT};
         let v = ${SECOND_MOMENT};
         return ((m / uniforms.firstCorrection) / (sqrt(v / uniforms.secondCorrection) + uniforms.epsilon))
           * uniforms.negativeRate + value[index];`,
-    { uniforms },
+    ],
+    ['adamFirstMoment', { gradient, firstMoment }, `return ${FIRST_MOMENT};`],
+    ['adamSecondMoment', { gradient, secondMoment }, `return ${SECOND_MOMENT};`],
+  ];
+  return programs.map(([key, programInputs, body]) =>
+    runFlatProgram(backend, key, programInputs, value.shape, body, { uniforms }),
   );
-  return [newValue, newFirst, newSecond];
 }
 
 export const adamUpdateConfig: tf.KernelConfig = {
