@@ -386,4 +386,23 @@ testUnlessMissing(
   },
 );
 
+testUnlessMissing(
+  'sums and means over every axis but the last (column sums on webgpu), kept or not, negative axes, and other reductions (stock) on webgpu equal cpu',
+  missing,
+  async () => {
+    // 2 x 45 x 37 rows: the column sums end with a partial block.
+    const x = () => seeded([2, 45, 37, 3], 1).mul(4).add(1);
+    await compareWithCpu('leading-axes reductions', () => [
+      tf.sum(x(), [0, 1, 2]),
+      tf.sum(x(), [-4, -3, -2], true),
+      tf.mean(x(), [2, 0, 1]),
+      tf.mean(x(), [0, 1, 2], true),
+      tf.sum(seeded([6, 4], 2), 0),
+      tf.sum(x(), [1, 2]),
+      tf.mean(x()),
+      tf.sum(x(), 3),
+    ]);
+  },
+);
+
 test.run();

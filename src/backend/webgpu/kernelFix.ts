@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 
-/** A correction of a stock webgpu kernel: a kernel built around the stock one, which it calls for the cases that are right. */
+/** A change to a stock webgpu kernel: a kernel built around the stock one, taking the cases it gets wrong or runs slowly and calling it for the rest. */
 export interface KernelFix {
   kernelName: string;
   wrap(stock: tf.KernelFunc): tf.KernelFunc;

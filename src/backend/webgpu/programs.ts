@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import * as tfCore from '@tensorflow/tfjs';
 
 /**
  * A compute program as the tfjs webgpu backend runs it (the fields of its `WebGPUProgram` that segstream's
@@ -182,4 +183,49 @@ export function columnSums(
   );
   disposeIntermediate(backend, partials);
   return sums;
+}
+
+/** The tfjs webgpu backend's Reshape, which shares the data (no program). */
+function reshape(backend: object, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  const kernel = (tfCore.getKernel(tfCore.Reshape, 'webgpu') as tf.KernelConfig).kernelFunc;
+  return kernel({
+    inputs: { x },
+    backend,
+    attrs: { shape },
+  } as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+}
+
+/**
+ * The sum (times `scale`) of a float32 x over all its axes but the last, as column sums: where TF.js transposes
+ * x and then reduces each channel in one workgroup, which leaves most of a large GPU idle.
+ */
+export function sumOverLeadingAxes(
+  backend: object,
+  x: tf.TensorInfo,
+  keepDims: boolean,
+  scale: number,
+): tf.TensorInfo {
+  const channels = x.shape.at(-1)!;
+  const rows = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  const sums = columnSums(
+    backend,
+    'leadingAxesSum',
+    { x },
+    { rows, channels, columns: channels },
+    'return x[row * uniforms.channels + column];',
+    { scale },
+  );
+  if (!keepDims) return sums;
+  const kept = reshape(backend, sums, [...x.shape.slice(0, -1).map(() => 1), channels]);
+  disposeIntermediate(backend, sums);
+  return kept;
+}
+
+/** Whether a reduction over `axis` of x takes every axis but the last, of a non-empty float32 x of rank 2 or more. */
+export function reducesLeadingAxes(x: tf.TensorInfo, axis: number | number[] | null): boolean {
+  const rank = x.shape.length;
+  // A null axis reduces all axes.
+  if (axis === null || rank < 2 || x.dtype !== 'float32' || x.shape.some((d) => d === 0)) return false;
+  const axes = new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)));
+  return axes.size === rank - 1 && [...axes].every((a) => a >= 0 && a < rank - 1);
 }

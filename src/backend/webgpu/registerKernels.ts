@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { reluGradConfig } from '../gradients/Relu.js';
 import type { KernelFix } from './kernelFix.js';
 import { addNFix } from './kernels/AddN.js';
+import { meanFix } from './kernels/Mean.js';
 import { resizeBilinearGradFix } from './kernels/ResizeBilinearGrad.js';
 import { adamUpdateConfig } from './kernels/SegstreamAdamUpdate.js';
 import { batchMomentsConfig } from './kernels/SegstreamBatchMoments.js';
@@ -9,9 +10,13 @@ import { batchNormTrainingGradientConfig } from './kernels/SegstreamBatchNormTra
 import { confusionCountsConfig } from './kernels/SegstreamConfusionCounts.js';
 import { movingAverageConfig } from './kernels/SegstreamMovingAverage.js';
 import { reluGradientConfig } from './kernels/SegstreamReluGradient.js';
+import { sumFix } from './kernels/Sum.js';
 
-/** The stock webgpu kernels (tfjs-backend-webgpu 4.22) that give wrong results for what segstream's models do. */
-const KERNEL_FIXES: KernelFix[] = [addNFix, resizeBilinearGradFix];
+/**
+ * The stock webgpu kernels (tfjs-backend-webgpu 4.22) that give wrong results for what segstream's models do
+ * (AddN, ResizeBilinearGrad), or run some of their cases slowly (Sum and Mean over leading axes).
+ */
+const KERNEL_FIXES: KernelFix[] = [addNFix, resizeBilinearGradFix, sumFix, meanFix];
 
 /** segstream's own kernels (fusedKernels.ts) on webgpu: fewer programs a training step, each dispatched from JavaScript. */
 const FUSED_KERNELS: tf.KernelConfig[] = [
