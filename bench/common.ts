@@ -16,7 +16,8 @@ import type { LabelledPair, TensorBatch } from '../src/types.js';
 /** The compiled scripts run from dist/bench/. */
 export const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(benchDir, '..', '..');
-export const xbdDir = resolve(root, '..', 'shared', 'data', 'xbd');
+/** The xBD sample; SEGSTREAM_XBD_DIR names another (the GPU machine has no ../shared: the data is carried there). */
+export const xbdDir = process.env.SEGSTREAM_XBD_DIR ?? resolve(root, '..', 'shared', 'data', 'xbd');
 /** The peers' folder; SEGSTREAM_PEER_DIR names another (the GPU pack carries its own copy, having no ../shared). */
 export const peerDir = process.env.SEGSTREAM_PEER_DIR ?? resolve(root, '..', 'shared', 'bench');
 /** Debian's python3, which has python3-opencv and python3-torch, ahead of any other on the PATH. */

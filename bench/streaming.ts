@@ -27,11 +27,24 @@ import { tileGrid, tilePositions } from '../src/tiling/tileGrid.js';
 import type { BatchMetricsEvent, TrainingEvent } from '../src/training/events.js';
 import type { LabelledPair, TensorBatch } from '../src/types.js';
 import { SeededRandom } from '../src/util/seededRandom.js';
-import { drainBatches, machineLine, measureInChild, mebibytes, xbdPairs, xbdTileBatches } from './common.js';
+import {
+  BENCH_UNET,
+  drainBatches,
+  machineLine,
+  measureInChild,
+  mebibytes,
+  XBD_TILES_PER_IMAGE,
+  xbdPairs,
+  xbdTileBatches,
+} from './common.js';
 
 const NUM_CLASSES = xbdClassMap().names.length;
-const STREAMING_UNET: UNetOptions = { depth: 3, baseFilters: 8, batchNorm: true, numClasses: NUM_CLASSES };
-const OVERLAP_BATCH_SIZE = 4;
+const SMALL_UNET: UNetOptions = { depth: 3, baseFilters: 8, batchNorm: true, numClasses: NUM_CLASSES };
+// BENCH_MODEL=bench trains bench:train's UNet (16-256 filters) and BENCH_BATCH sets (a)'s batch: what a GPU
+// run measures (the GPU pack's stream.sh); the small UNet at batch 4 suits 2 CPU cores.
+const STREAMING_UNET: UNetOptions =
+  process.env.BENCH_MODEL === 'bench' ? { ...BENCH_UNET, numClasses: NUM_CLASSES } : SMALL_UNET;
+const OVERLAP_BATCH_SIZE = Number(process.env.BENCH_BATCH ?? 4);
 const WARMUP_STEPS = 2;
 const MEASURED_STEPS = Number(process.env.BENCH_STEPS ?? 20);
 // Streamed and in-memory runs take turns, ROUNDS times each; the best of each is compared (the machine is
@@ -49,14 +62,26 @@ const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;
 const wasmHeapBytes = () =>
   (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length;
 
-/** Trains a fresh small UNet on the first warm-up + measured batches; the mean seconds between step ends after the warm-up. */
-async function meanStepSeconds(batches: Observable<TensorBatch>): Promise<number> {
+/** Epochs of the xBD tiles that give (a) its warm-up and measured batches (one, but at large batches two). */
+function overlapEpochs(pairs: readonly LabelledPair[]): number {
+  const tiles = pairs.length * XBD_TILES_PER_IMAGE;
+  return Math.ceil(((WARMUP_STEPS + MEASURED_STEPS) * OVERLAP_BATCH_SIZE) / tiles);
+}
+
+/** The stream of (a): xBD tiles in batches of OVERLAP_BATCH_SIZE, over as many epochs as its steps need. */
+function overlapBatches(pairs: readonly LabelledPair[]): Observable<TensorBatch> {
+  return xbdTileBatches(pairs, OVERLAP_BATCH_SIZE, { epochs: overlapEpochs(pairs) }).pipe(
+    take(WARMUP_STEPS + MEASURED_STEPS),
+  );
+}
+
+/** Trains a fresh UNet on the first warm-up + measured batches; the mean seconds between step ends after the warm-up. */
+async function meanStepSeconds(batches: Observable<TensorBatch>, epochs: number): Promise<number> {
   const model = buildUNet(STREAMING_UNET);
   const stepEnds: number[] = [];
   await lastValueFrom(
     batches.pipe(
-      take(WARMUP_STEPS + MEASURED_STEPS),
-      train({ model, numClasses: NUM_CLASSES }),
+      train({ model, numClasses: NUM_CLASSES, epochs }),
       filter(isBatchEvent),
       tap(() => stepEnds.push(performance.now())),
     ),
@@ -68,13 +93,18 @@ async function meanStepSeconds(batches: Observable<TensorBatch>): Promise<number
 /** The same first batches the stream gives, as tensors in memory: the source's tensors kept past its release. */
 async function batchesInMemory(pairs: readonly LabelledPair[]): Promise<TensorBatch[]> {
   return lastValueFrom(
-    xbdTileBatches(pairs, OVERLAP_BATCH_SIZE).pipe(
-      take(WARMUP_STEPS + MEASURED_STEPS),
+    overlapBatches(pairs).pipe(
       map((batch): TensorBatch => {
         const images = batch.images.clone();
         const labels = batch.labels.clone();
         batch.release();
-        return { images, labels, origins: batch.origins, release: () => tf.dispose([images, labels]) };
+        return {
+          images,
+          labels,
+          origins: batch.origins,
+          ...(batch.epoch === undefined ? {} : { epoch: batch.epoch }),
+          release: () => tf.dispose([images, labels]),
+        };
       }),
       toArray(),
     ),
@@ -203,8 +233,8 @@ if (mode === '--memory-child') {
     const streamed: number[] = [];
     const inMemory: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      streamed.push(await meanStepSeconds(xbdTileBatches(pairs, OVERLAP_BATCH_SIZE)));
-      inMemory.push(await meanStepSeconds(from(await batchesInMemory(pairs))));
+      streamed.push(await meanStepSeconds(overlapBatches(pairs), overlapEpochs(pairs)));
+      inMemory.push(await meanStepSeconds(from(await batchesInMemory(pairs)), overlapEpochs(pairs)));
       console.log(
         `round ${round}: streamed from xBD ${streamed.at(-1)!.toFixed(3)} s/step, in memory ${inMemory.at(-1)!.toFixed(3)} s/step, tensors alive ${tf.memory().numTensors}`,
       );

@@ -2,8 +2,9 @@
 # npm run pack:gpu: one archive, .gpu-pack/segstream-gpu.tar.xz, that runs bench:train on a linux-x64 GPU
 # machine with no Node and no registry: this machine's Node binary, the built dist/ and bin/, the production
 # node_modules with other platforms' binaries and everything Node does not load removed, the PyTorch peer,
-# run.sh (scripts/gpuBenchRun.sh: the bench) and train.sh (scripts/gpuTrainRun.sh: the three architectures
-# trained and evaluated on a carried data folder). The device tool carries at most 64 MiB, so the size is printed at the end.
+# run.sh (scripts/gpuBenchRun.sh: the bench), train.sh (scripts/gpuTrainRun.sh: the three architectures
+# trained and evaluated on a carried data folder) and stream.sh (scripts/gpuStreamRun.sh: training streamed
+# from that folder against batches already in GPU memory). The device tool carries at most 64 MiB, so the size is printed at the end.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 archive="$repo/.gpu-pack/segstream-gpu.tar.xz"
@@ -25,6 +26,7 @@ cp bench/*.py "$stage/bench/"
 cp "$peer" "$stage/peers/"
 cp scripts/gpuBenchRun.sh "$stage/run.sh"
 cp scripts/gpuTrainRun.sh "$stage/train.sh"
+cp scripts/gpuStreamRun.sh "$stage/stream.sh"
 cp scripts/gpuPackEnv.sh "$stage/env.sh"
 cp -r bin "$stage/"
 # The JPEG binding, where it was built, with the libjpeg it links to beside it (it looks there first).
