@@ -3,12 +3,15 @@ import { firstValueFrom, from, tap, toArray } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
+import { buildNetworks } from '../src/models/buildNetworks.js';
 import { buildUNet } from '../src/models/unet.js';
 import { batchTiles } from '../src/operators/batchTiles.js';
 import { toTensorBatch } from '../src/operators/toTensorBatch.js';
 import { train } from '../src/operators/train.js';
 import type { LabelledTile } from '../src/tiling/labelledTile.js';
 import type { BatchMetricsEvent } from '../src/training/events.js';
+import { Trainer } from '../src/training/trainer.js';
+import type { TensorBatch } from '../src/types.js';
 import { seededTensor } from './helpers/compare.js';
 import { testUnlessMissing, webgpuMissing } from './helpers/skips.js';
 
@@ -82,6 +85,73 @@ testUnlessMissing(
       assert.equal(event.running.perClassIoU, reference.running.perClassIoU, `step ${i}: per-class IoU`);
       assert.is(event.running.pixelAccuracy, reference.running.pixelAccuracy, `step ${i}: pixel accuracy`);
     });
+  },
+);
+
+/**
+ * The order of one trainer step's programs ('p') and reads from the GPU ('r') on webgpu, seen at the backend's
+ * dispatch and read functions (tfjs-backend-webgpu 4.22 internals).
+ */
+async function stepOrder(trainer: Trainer, batch: TensorBatch): Promise<string> {
+  const backend = tf.backend() as unknown as Record<
+    'recordAndSubmit' | 'read',
+    (...args: unknown[]) => unknown
+  >;
+  const [dispatch, read] = [backend.recordAndSubmit, backend.read];
+  let order = '';
+  backend.recordAndSubmit = (...args) => {
+    order += 'p';
+    return dispatch.apply(backend, args);
+  };
+  backend.read = (...args) => {
+    order += 'r';
+    return read.apply(backend, args);
+  };
+  try {
+    await trainer.consume(batch);
+  } finally {
+    backend.recordAndSubmit = dispatch;
+    backend.read = read;
+  }
+  return order;
+}
+
+testUnlessMissing(
+  'a trainer step on webgpu encodes all its programs, optimizer updates included, before it reads anything back (UNet, and Pix2Pix with its discriminator step)',
+  missing,
+  async () => {
+    await selectBackend({ backend: 'webgpu' });
+    const images = seededTensor([2, 32, 32, 3], 1) as tf.Tensor4D;
+    const labels = seededTensor([2, 32, 32], 2, 4)
+      .add(1)
+      .clipByValue(0, CLASSES - 1)
+      .cast('int32') as tf.Tensor3D;
+    const batch: TensorBatch = { images, labels, origins: [], release: () => undefined };
+    for (const architecture of ['unet', 'pix2pix'] as const) {
+      const { model, discriminator } = buildNetworks(architecture, {
+        numClasses: CLASSES,
+        unet: { depth: 2, baseFilters: 4 },
+        pix2pixGenerator: { depth: 5, baseFilters: 4, maxFilters: 8 },
+        pix2pixDiscriminator: { baseFilters: 4, maxFilters: 8 },
+      });
+      // The discriminator trains at every step, the measured one included.
+      const trainer = new Trainer({
+        model,
+        numClasses: CLASSES,
+        ...(discriminator ? { discriminator, gan: { discriminatorEvery: 1 } } : {}),
+      });
+      await trainer.consume(batch); // the first step compiles the programs
+      const order = await stepOrder(trainer, batch);
+      assert.match(
+        order,
+        /^p{100,}r+$/,
+        `${architecture}: ${order.replace(/p+/g, (run) => `p*${run.length}`)}`,
+      );
+      trainer.dispose();
+      model.dispose();
+      discriminator?.dispose();
+    }
+    tf.dispose([images, labels]);
   },
 );
 
