@@ -233,4 +233,20 @@ test('overlay keeps background pixels and paints class pixels', async () => {
   assert.equal([...data], [10, 20, 30, 130, 10, 15]);
 });
 
+test('a model that changes the window size is refused by name, with the next group already encoded freed', async () => {
+  const halving = tf.sequential({
+    layers: [tf.layers.maxPooling2d({ poolSize: 2, inputShape: [null, null, 3] })],
+  });
+  const before = tf.memory().numTensors;
+  // 300 px in 64 px windows with overlap 16: six windows a band, two groups of 5.
+  const error = await predictFullImage(halving, aerialTile, {
+    tileSize: 64,
+    overlap: 16,
+    batchSize: 5,
+  }).catch((e: Error) => e.message);
+  assert.match(String(error), 'maps 64x64 windows to 32x32; it must keep the size');
+  assert.is(tf.memory().numTensors, before, 'no tensors left behind');
+  halving.dispose();
+});
+
 test.run();

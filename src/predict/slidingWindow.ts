@@ -240,9 +240,8 @@ export async function predictRows(
   for (const y of ys) {
     if (y > top) await finish(y - top);
     const band = await source.read({ x: 0, y, width: bandWidth, height: tileSize });
-    for (let first = 0; first < xs.length; first += batchSize) {
-      const group = xs.slice(first, first + batchSize);
-      const probabilities = tf.tidy(() => {
+    const windowProbabilities = (group: number[]) =>
+      tf.tidy(() => {
         const pixels = tf.tensor4d(windowPixels(band, bandWidth, group, tileSize, channels), [
           group.length,
           tileSize,
@@ -257,29 +256,42 @@ export async function predictRows(
           ? predictions[0]!
           : (tf.div(tf.addN(predictions), predictions.length) as tf.Tensor4D);
       });
-      const [, outHeight, outWidth, outChannels] = probabilities.shape;
-      if (outHeight !== tileSize || outWidth !== tileSize) {
-        probabilities.dispose();
-        throw new RangeError(
-          `predictFullImage: the model maps ${tileSize}x${tileSize} windows to ${outHeight}x${outWidth}; it must keep the size`,
-        );
-      }
-      const values = await probabilities.data();
-      probabilities.dispose();
-      numClasses = outChannels;
-      sums ??= new Float32Array(tileSize * width * numClasses);
-      group.forEach((x, index) => {
-        const base = index * tileSize * tileSize * numClasses;
-        for (let row = 0; row < tileSize && y + row < height; row++) {
-          for (let col = 0; col < tileSize && x + col < width; col++) {
-            const weight = ramp[row]! * ramp[col]!;
-            const pixel = (y - top + row) * width + x + col;
-            weightSums[pixel]! += weight;
-            const from = base + (row * tileSize + col) * numClasses;
-            for (let c = 0; c < numClasses; c++) sums![pixel * numClasses + c]! += weight * values[from + c]!;
-          }
+    const groups: number[][] = [];
+    for (let first = 0; first < xs.length; first += batchSize)
+      groups.push(xs.slice(first, first + batchSize));
+    let next: tf.Tensor4D | undefined = windowProbabilities(groups[0]!);
+    try {
+      for (const [groupIndex, group] of groups.entries()) {
+        const probabilities = next!;
+        // The next group is encoded before this one is read back: a GPU runs it while the CPU blends this one.
+        next = groupIndex + 1 < groups.length ? windowProbabilities(groups[groupIndex + 1]!) : undefined;
+        const [, outHeight, outWidth, outChannels] = probabilities.shape;
+        if (outHeight !== tileSize || outWidth !== tileSize) {
+          probabilities.dispose();
+          throw new RangeError(
+            `predictFullImage: the model maps ${tileSize}x${tileSize} windows to ${outHeight}x${outWidth}; it must keep the size`,
+          );
         }
-      });
+        const values = await probabilities.data();
+        probabilities.dispose();
+        numClasses = outChannels;
+        sums ??= new Float32Array(tileSize * width * numClasses);
+        group.forEach((x, index) => {
+          const base = index * tileSize * tileSize * numClasses;
+          for (let row = 0; row < tileSize && y + row < height; row++) {
+            for (let col = 0; col < tileSize && x + col < width; col++) {
+              const weight = ramp[row]! * ramp[col]!;
+              const pixel = (y - top + row) * width + x + col;
+              weightSums[pixel]! += weight;
+              const from = base + (row * tileSize + col) * numClasses;
+              for (let c = 0; c < numClasses; c++)
+                sums![pixel * numClasses + c]! += weight * values[from + c]!;
+            }
+          }
+        });
+      }
+    } finally {
+      next?.dispose();
     }
   }
   await finish(end - top);

@@ -372,10 +372,14 @@ export class Trainer {
               () => this.options.model.apply(batch.images, { training: false }) as tf.Tensor4D,
             );
             const loss = this.loss(logits, batch.labels);
-            lossSum += (await loss.data())[0]! * batch.images.shape[0];
-            images += batch.images.shape[0];
-            await matrix.addLogits(logits, batch.labels);
-            tf.dispose([logits, loss]);
+            try {
+              // Both read back together: one wait for a GPU, not two.
+              const [lossValue] = await Promise.all([loss.data(), matrix.addLogits(logits, batch.labels)]);
+              lossSum += lossValue[0]! * batch.images.shape[0];
+              images += batch.images.shape[0];
+            } finally {
+              tf.dispose([logits, loss]);
+            }
           } finally {
             batch.release();
           }
