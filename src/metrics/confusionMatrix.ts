@@ -40,6 +40,12 @@ export interface SegmentationMetrics {
  * const { meanIoU, perClass } = matrix.metrics(['background', ...]);
  * ```
  */
+/**
+ * Up to this many classes a GPU counts a batch's pairs itself (CONFUSION_COUNTS, whose work grows with the
+ * square of the classes); beyond, reading every pixel back and counting here is about as fast.
+ */
+const MOST_CLASSES_COUNTED_ON_DEVICE = 32;
+
 export class ConfusionMatrix {
   readonly numClasses: number;
   readonly ignoreValue: number;
@@ -92,12 +98,15 @@ export class ConfusionMatrix {
   /**
    * Counts the arg-max of logits [B, H, W, C] against labels [B, H, W]. Disposes what it creates. Reads the
    * values asynchronously: a GPU backend (webgpu) cannot read them synchronously in Node. Where the backend
-   * has CONFUSION_COUNTS (webgpu), the counts are made where the logits are and only they are read back.
+   * has CONFUSION_COUNTS (webgpu), the counts of up to 32 classes are made where the logits are and only they
+   * are read back.
    *
    * @throws RangeError as {@link add}.
    */
   async addLogits(logits: tf.Tensor4D, labels: tf.Tensor3D): Promise<void> {
-    const onDevice = tf.getKernel(CONFUSION_COUNTS, tf.getBackend()) !== undefined;
+    const onDevice =
+      this.numClasses <= MOST_CLASSES_COUNTED_ON_DEVICE &&
+      tf.getKernel(CONFUSION_COUNTS, tf.getBackend()) !== undefined;
     const [predicted, counts] = tf.tidy(() => {
       const argMax = tf.argMax(logits, -1);
       if (!onDevice) return [argMax, undefined];
