@@ -109,13 +109,34 @@ export function disposeIntermediate(backend: object, tensor: tf.TensorInfo): voi
   (backend as unknown as WebgpuData).disposeData(tensor.dataId);
 }
 
+/** The most partial sums a column sum keeps (64 MiB of float32): a filter gradient has up to 590,000 columns. */
+const MOST_PARTIAL_SUMS = 2 ** 24;
+
 /**
- * Column sums over an input seen as [rows, channels], in two programs and without the transpose that TF.js's
- * reductions over leading axes run: partial sums of blocks of about sqrt(rows) rows (so both passes have
- * that many terms a thread), then the sum of each column's partials, times `scale` (float32 only). `term` is
- * the WGSL body of `fn term(row : i32, column : i32)`, ending with `return <value>;`: what column `column`
- * adds at row `row`; it reads the inputs by name, `uniforms.channels` (the row length) and the `uniforms`
- * given.
+ * The WGSL of `fn blockSum(first, last, column)` that {@link columnSums} calls, from `term`: the body of
+ * `fn term(row : i32, column : i32)`, ending with `return <value>;`, what column `column` adds at row `row`.
+ */
+export function sumOfTerms(term: string, dtype: ProgramDtype = 'float32'): string {
+  const type = wgslType(dtype);
+  return `fn term(row : i32, column : i32) -> ${type} {
+        ${term}
+      }
+      fn blockSum(first : i32, last : i32, column : i32) -> ${type} {
+        var sum = ${dtype === 'int32' ? '0' : '0.0'};
+        for (var row = first; row < last; row = row + 1) {
+          sum = sum + term(row, column);
+        }
+        return sum;
+      }`;
+}
+
+/**
+ * Column sums over rows, in two programs and without the transpose that TF.js's reductions over leading axes
+ * run: partial sums of blocks of about sqrt(rows) rows (so both passes have that many terms a thread), then
+ * the sum of each column's partials, times `scale` (float32 only). `blockSum` is WGSL defining
+ * `fn blockSum(first : i32, last : i32, column : i32)`, the sum of column `column` over rows first..last-1
+ * ({@link sumOfTerms} makes it from a term a row); it reads the inputs by name, `uniforms.channels` (the
+ * row length of an input seen as [rows, channels]) and the `uniforms` given.
  * @returns a tensor of `columns` sums (float32, or int32 with `dtype`); the caller disposes it.
  */
 export function columnSums(
@@ -123,7 +144,7 @@ export function columnSums(
   key: string,
   inputs: Record<string, tf.TensorInfo>,
   shape: { rows: number; channels: number; columns: number },
-  term: string,
+  blockSum: string,
   {
     scale = 1,
     dtype = 'float32',
@@ -131,28 +152,23 @@ export function columnSums(
   }: { scale?: number; dtype?: ProgramDtype; uniforms?: ProgramUniform[] } = {},
 ): tf.TensorInfo {
   const { rows, channels, columns } = shape;
-  const blockRows = Math.max(1, Math.ceil(Math.sqrt(rows)));
-  const blocks = Math.ceil(rows / blockRows);
-  const type = wgslType(dtype);
+  // Blocks of about sqrt(rows) rows, fewer where the partial sums would pass MOST_PARTIAL_SUMS.
+  const blocks = Math.max(
+    1,
+    Math.min(Math.ceil(Math.sqrt(rows)), Math.floor(MOST_PARTIAL_SUMS / Math.max(1, columns))),
+  );
+  const blockRows = Math.max(1, Math.ceil(rows / blocks));
   const zero = dtype === 'int32' ? '0' : '0.0';
   const partials = runFlatProgram(
     backend,
     `${key}_partialSums`,
     inputs,
     [blocks, columns],
-    `let column = index % uniforms.columns;
-        let first = (index / uniforms.columns) * uniforms.blockRows;
-        let last = min(first + uniforms.blockRows, uniforms.rows);
-        var sum = ${zero};
-        for (var row = first; row < last; row = row + 1) {
-          sum = sum + term(row, column);
-        }
-        return sum;`,
+    `let first = (index / uniforms.columns) * uniforms.blockRows;
+        return blockSum(first, min(first + uniforms.blockRows, uniforms.rows), index % uniforms.columns);`,
     {
       dtype,
-      functions: `fn term(row : i32, column : i32) -> ${type} {
-        ${term}
-      }`,
+      functions: blockSum,
       uniforms: [
         { name: 'columns', value: columns, type: 'int32' },
         { name: 'blockRows', value: blockRows, type: 'int32' },
@@ -186,7 +202,7 @@ export function columnSums(
 }
 
 /** The tfjs webgpu backend's Reshape, which shares the data (no program). */
-function reshape(backend: object, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+export function reshape(backend: object, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
   const kernel = (tfCore.getKernel(tfCore.Reshape, 'webgpu') as tf.KernelConfig).kernelFunc;
   return kernel({
     inputs: { x },
@@ -212,7 +228,7 @@ export function sumOverLeadingAxes(
     'leadingAxesSum',
     { x },
     { rows, channels, columns: channels },
-    'return x[row * uniforms.channels + column];',
+    sumOfTerms('return x[row * uniforms.channels + column];'),
     { scale },
   );
   if (!keepDims) return sums;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { reluGradConfig } from '../gradients/Relu.js';
 import type { KernelFix } from './kernelFix.js';
 import { addNFix } from './kernels/AddN.js';
+import { conv2DBackpropFilterFix } from './kernels/Conv2DBackpropFilter.js';
 import { meanFix } from './kernels/Mean.js';
 import { resizeBilinearGradFix } from './kernels/ResizeBilinearGrad.js';
 import { adamUpdateConfig } from './kernels/SegstreamAdamUpdate.js';
@@ -14,9 +15,10 @@ import { sumFix } from './kernels/Sum.js';
 
 /**
  * The stock webgpu kernels (tfjs-backend-webgpu 4.22) that give wrong results for what segstream's models do
- * (AddN, ResizeBilinearGrad), or run some of their cases slowly (Sum and Mean over leading axes).
+ * (AddN, ResizeBilinearGrad), or run some of their cases slowly (Sum and Mean over leading axes, the
+ * convolution filter gradient).
  */
-const KERNEL_FIXES: KernelFix[] = [addNFix, resizeBilinearGradFix, sumFix, meanFix];
+const KERNEL_FIXES: KernelFix[] = [addNFix, resizeBilinearGradFix, sumFix, meanFix, conv2DBackpropFilterFix];
 
 /** segstream's own kernels (fusedKernels.ts) on webgpu: fewer programs a training step, each dispatched from JavaScript. */
 const FUSED_KERNELS: tf.KernelConfig[] = [

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_MOMENTS } from '../../fusedKernels.js';
-import { columnSums } from '../programs.js';
+import { columnSums, sumOfTerms } from '../programs.js';
 
 /**
  * BATCH_MOMENTS on webgpu: the mean from column sums of x, then the variance from column sums of
@@ -12,16 +12,23 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
   const channels = x.shape.at(-1) ?? 0;
   const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
   const shape = { rows, channels, columns: channels };
-  const mean = columnSums(backend, 'batchMean', { x }, shape, 'return x[row * uniforms.channels + column];', {
-    scale: 1 / rows,
-  });
+  const mean = columnSums(
+    backend,
+    'batchMean',
+    { x },
+    shape,
+    sumOfTerms('return x[row * uniforms.channels + column];'),
+    {
+      scale: 1 / rows,
+    },
+  );
   const variance = columnSums(
     backend,
     'batchVariance',
     { x, mean },
     shape,
-    `let centered = x[row * uniforms.channels + column] - mean[column];
-        return centered * centered;`,
+    sumOfTerms(`let centered = x[row * uniforms.channels + column] - mean[column];
+        return centered * centered;`),
     { scale: 1 / rows },
   );
   return [mean, variance];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_TRAINING_GRADIENT } from '../../fusedKernels.js';
-import { columnSums, disposeIntermediate, runFlatProgram } from '../programs.js';
+import { columnSums, disposeIntermediate, runFlatProgram, sumOfTerms } from '../programs.js';
 
 /**
  * BATCH_NORM_TRAINING_GRADIENT on webgpu (the closed form of the wasm kernel and of the stock fallback): with
@@ -26,9 +26,9 @@ function batchNormTrainingGradient({
     'batchNormGradientSums',
     { dy, x, mean },
     { rows, channels, columns: 2 * channels },
-    `let c = column % uniforms.channels;
+    sumOfTerms(`let c = column % uniforms.channels;
         let i = row * uniforms.channels + c;
-        return dy[i] * select(1.0, x[i] - mean[c], column >= uniforms.channels);`,
+        return dy[i] * select(1.0, x[i] - mean[c], column >= uniforms.channels);`),
   );
   const uniforms = [
     { name: 'channels', value: channels, type: 'int32' as const },

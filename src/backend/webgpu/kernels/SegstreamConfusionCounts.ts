@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { CONFUSION_COUNTS } from '../../fusedKernels.js';
-import { columnSums } from '../programs.js';
+import { columnSums, sumOfTerms } from '../programs.js';
 
 /**
  * CONFUSION_COUNTS on webgpu: int32 column sums over the pixels, one column a (label, prediction) pair and
@@ -17,7 +17,8 @@ function confusionCounts({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0
     'confusionCounts',
     { labels, predictions },
     { rows: tf.util.sizeFromShape(labels.shape), channels: 1, columns: pairs + 1 },
-    `let label = labels[row];
+    sumOfTerms(
+      `let label = labels[row];
         if (label == uniforms.ignoreValue) {
           return 0;
         }
@@ -25,6 +26,8 @@ function confusionCounts({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0
         let classes = uniforms.classes;
         let inRange = label >= 0 && label < classes && predicted >= 0 && predicted < classes;
         return select(0, 1, select(column == classes * classes, column == label * classes + predicted, inRange));`,
+      'int32',
+    ),
     {
       dtype: 'int32',
       uniforms: [
