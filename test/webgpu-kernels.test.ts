@@ -120,11 +120,16 @@ testUnlessMissing(
         ),
       );
     }
-    for (const [i, stride] of [1, 2].entries()) {
-      await compareWithCpu(`depthwise 3x3/${stride}`, () =>
+    // Channel multipliers 1 (the models') and 2 (each input channel feeding two outputs).
+    for (const [i, [stride, multiplier]] of [
+      [1, 1],
+      [2, 1],
+      [1, 2],
+    ].entries()) {
+      await compareWithCpu(`depthwise 3x3/${stride} x${multiplier}`, () =>
         valueAndGrads(
-          (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, 'same'),
-          [seeded([2, 11, 10, 4], 30 + i), seeded([3, 3, 4, 1], 40 + i)],
+          (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride!, 'same'),
+          [seeded([2, 11, 10, 4], 30 + i), seeded([3, 3, 4, multiplier!], 40 + i)],
           50 + i,
         ),
       );

@@ -3,6 +3,7 @@ import { reluGradConfig } from '../gradients/Relu.js';
 import type { KernelFix } from './kernelFix.js';
 import { addNFix } from './kernels/AddN.js';
 import { conv2DBackpropFilterFix } from './kernels/Conv2DBackpropFilter.js';
+import { depthwiseConv2dBackpropFilterFix } from './kernels/DepthwiseConv2dNativeBackpropFilter.js';
 import { meanFix } from './kernels/Mean.js';
 import { resizeBilinearGradFix } from './kernels/ResizeBilinearGrad.js';
 import { adamUpdateConfig } from './kernels/SegstreamAdamUpdate.js';
@@ -16,9 +17,16 @@ import { sumFix } from './kernels/Sum.js';
 /**
  * The stock webgpu kernels (tfjs-backend-webgpu 4.22) that give wrong results for what segstream's models do
  * (AddN, ResizeBilinearGrad), or run some of their cases slowly (Sum and Mean over leading axes, the
- * convolution filter gradient).
+ * convolution and depthwise filter gradients).
  */
-const KERNEL_FIXES: KernelFix[] = [addNFix, resizeBilinearGradFix, sumFix, meanFix, conv2DBackpropFilterFix];
+const KERNEL_FIXES: KernelFix[] = [
+  addNFix,
+  resizeBilinearGradFix,
+  sumFix,
+  meanFix,
+  conv2DBackpropFilterFix,
+  depthwiseConv2dBackpropFilterFix,
+];
 
 /** segstream's own kernels (fusedKernels.ts) on webgpu: fewer programs a training step, each dispatched from JavaScript. */
 const FUSED_KERNELS: tf.KernelConfig[] = [
