@@ -1,4 +1,5 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import type { KernelFix } from './kernelFix.js';
 import { columnSums, disposeIntermediate, reshape } from './programs.js';
 
 /** The geometry of a convolution as TF.js's computeConv2DInfo gives it (the fields read here). */
@@ -25,7 +26,7 @@ export interface ConvolutionGeometry {
  * batch 64 of 256 px, the first UNet convolution is 432 threads of 4.2 million steps, a few hundredths of a
  * large GPU, where this runs 884,736 threads of 2,048 steps.
  */
-export function filterGradientBySums(
+function filterGradientBySums(
   backend: object,
   x: tf.TensorInfo,
   dy: tf.TensorInfo,
@@ -96,4 +97,49 @@ export function filterGradientBySums(
   const gradient = reshape(backend, sums, filterShape);
   disposeIntermediate(backend, sums);
   return gradient;
+}
+
+/** The attributes of TF.js's Conv2DBackpropFilter and DepthwiseConv2dNativeBackpropFilter that are read here. */
+interface FilterGradientAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  filterShape: [number, number, number, number];
+  /** Conv2DBackpropFilter's only. */
+  dataFormat?: 'NHWC' | 'NCHW';
+  /** DepthwiseConv2dNativeBackpropFilter's only. */
+  dilations?: [number, number] | number;
+}
+
+/**
+ * A filter-gradient kernel around the stock one: float32, channels-last and undilated cases by
+ * {@link filterGradientBySums}, the others (which segstream's layers do not make) by the stock kernel.
+ */
+export function filterGradientFix(kernelName: string, depthwise: boolean): KernelFix {
+  return {
+    kernelName,
+    wrap: (stock) => (args) => {
+      const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+      const {
+        strides,
+        pad,
+        dimRoundingMode,
+        filterShape,
+        dataFormat,
+        dilations = 1,
+      } = args.attrs as unknown as FilterGradientAttrs;
+      const dilated = (Array.isArray(dilations) ? dilations : [dilations, dilations]).some((d) => d !== 1);
+      if (dataFormat === 'NCHW' || dilated || x.dtype !== 'float32') return stock(args);
+      const geometry = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        filterShape,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+        depthwise,
+      );
+      return filterGradientBySums(args.backend, x, dy, filterShape, geometry, depthwise);
+    },
+  };
 }
