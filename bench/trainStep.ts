@@ -120,7 +120,7 @@ for (let i = 0; i < steps; i++) {
 await finished();
 trainWindow.end = Date.now();
 const stepMilliseconds = (performance.now() - started) / steps;
-const trainImagesPerSecond = (batch * steps) / ((performance.now() - started) / 1000);
+const trainImagesPerSecond = batch / (stepMilliseconds / 1000);
 await forward();
 started = performance.now();
 // As many forward passes as training steps, as the PyTorch peer times.

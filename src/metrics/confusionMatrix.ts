@@ -30,6 +30,12 @@ export interface SegmentationMetrics {
 }
 
 /**
+ * Up to this many classes a GPU counts a batch's pairs itself (CONFUSION_COUNTS, whose work grows with the
+ * square of the classes); beyond, reading every pixel back and counting here is about as fast.
+ */
+const MOST_CLASSES_COUNTED_ON_DEVICE = 32;
+
+/**
  * A confusion matrix accumulated over batches: counts[label * C + predicted]. Only the C x C counts are
  * kept, never per-pixel arrays; pixels whose label is the ignore value are not counted.
  *
@@ -40,12 +46,6 @@ export interface SegmentationMetrics {
  * const { meanIoU, perClass } = matrix.metrics(['background', ...]);
  * ```
  */
-/**
- * Up to this many classes a GPU counts a batch's pairs itself (CONFUSION_COUNTS, whose work grows with the
- * square of the classes); beyond, reading every pixel back and counting here is about as fast.
- */
-const MOST_CLASSES_COUNTED_ON_DEVICE = 32;
-
 export class ConfusionMatrix {
   readonly numClasses: number;
   readonly ignoreValue: number;

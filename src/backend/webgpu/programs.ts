@@ -1,5 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
-import * as tfCore from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 /**
  * A compute program as the tfjs webgpu backend runs it (the fields of its `WebGPUProgram` that segstream's
@@ -203,7 +202,7 @@ export function columnSums(
 
 /** The tfjs webgpu backend's Reshape, which shares the data (no program). */
 export function reshape(backend: object, x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
-  const kernel = (tfCore.getKernel(tfCore.Reshape, 'webgpu') as tf.KernelConfig).kernelFunc;
+  const kernel = (tf.getKernel(tf.Reshape, 'webgpu') as tf.KernelConfig).kernelFunc;
   return kernel({
     inputs: { x },
     backend,

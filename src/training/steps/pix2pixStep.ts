@@ -99,10 +99,11 @@ export class Pix2PixStep implements TrainingStep {
     // Read back once the whole step is encoded: a GPU runs it while this waits, and never waits for a read.
     const scalars = [value, ...parts, ...(discriminatorValue ? [discriminatorValue] : [])];
     try {
-      await counts.addLogits(logits!, batch.labels);
-      const [total, adversarial, segmentationLoss, discriminatorLoss] = await Promise.all(
-        scalars.map(async (t) => (await t.data())[0]!),
-      );
+      const [, ...values] = await Promise.all([
+        counts.addLogits(logits!, batch.labels),
+        ...scalars.map(async (t) => (await t.data())[0]!),
+      ]);
+      const [total, adversarial, segmentationLoss, discriminatorLoss] = values as number[];
       const losses: StepLosses = {
         total: total!,
         ...(discriminatorLoss === undefined ? {} : { discriminator: discriminatorLoss }),

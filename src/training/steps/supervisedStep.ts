@@ -37,10 +37,11 @@ export class SupervisedStep implements TrainingStep {
     const { logits, value } = this.accumulate(batch, random);
     const completes = this.pending.batches >= this.microBatchesPerStep;
     if (completes) this.applyAccumulated();
-    // Read back once the step is encoded, optimizer update included: a GPU runs it while this waits.
+    // Read back once the step is encoded, optimizer update included, counts and loss in one wait: a GPU runs
+    // the step while this waits.
     try {
-      await counts.addLogits(logits, batch.labels);
-      this.pending.lossSum += (await value.data())[0]! * batch.images.shape[0];
+      const [, loss] = await Promise.all([counts.addLogits(logits, batch.labels), value.data()]);
+      this.pending.lossSum += loss[0]! * batch.images.shape[0];
     } finally {
       tf.dispose([logits, value]);
     }

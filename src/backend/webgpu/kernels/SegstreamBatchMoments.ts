@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_MOMENTS } from '../../fusedKernels.js';
-import { columnSums, sumOfTerms } from '../programs.js';
+import { columnSums, sumOfTerms, sumOverLeadingAxes } from '../programs.js';
 
 /**
- * BATCH_MOMENTS on webgpu: the mean from column sums of x, then the variance from column sums of
- * (x - mean)^2; four programs that read x twice, where tf.moments transposes x twice and writes two more
+ * BATCH_MOMENTS on webgpu: the mean from column sums of x (as Mean over leading axes), then the variance
+ * from column sums of (x - mean)^2; four programs that read x twice, where tf.moments transposes x twice and writes two more
  * x-sized tensors.
  */
 function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
@@ -12,16 +12,7 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
   const channels = x.shape.at(-1) ?? 0;
   const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
   const shape = { rows, channels, columns: channels };
-  const mean = columnSums(
-    backend,
-    'batchMean',
-    { x },
-    shape,
-    sumOfTerms('return x[row * uniforms.channels + column];'),
-    {
-      scale: 1 / rows,
-    },
-  );
+  const mean = sumOverLeadingAxes(backend, x, false, 1 / rows);
   const variance = columnSums(
     backend,
     'batchVariance',
