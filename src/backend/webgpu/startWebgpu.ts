@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type AdapterDescription, describeAdapter, isSoftwareAdapter } from './adapterInfo.js';
+import { failReadsAfterDeviceError, type ReadingBackend, type WatchedDevice } from './deviceErrors.js';
 import { registerWebgpuKernels } from './registerKernels.js';
 
 // The parts of the WebGPU API and of the two optional packages used here; their own types come with the
 // packages, which a clone may lack.
-interface GpuDevice {
-  lost: Promise<{ message: string }>;
-}
+type GpuDevice = WatchedDevice;
 interface GpuAdapter {
   info: AdapterDescription;
   limits: Record<string, number>;
@@ -23,7 +22,10 @@ interface DawnPackage {
   globals: object;
 }
 interface TfjsWebgpuPackage {
-  WebGPUBackend: new (device: GpuDevice, adapterInfo: AdapterDescription) => tf.KernelBackend;
+  WebGPUBackend: new (
+    device: GpuDevice,
+    adapterInfo: AdapterDescription,
+  ) => tf.KernelBackend & ReadingBackend;
 }
 
 /** The limits the tfjs webgpu backend sizes its buffers and dispatches by: the adapter's own, not WebGPU's low defaults. */
@@ -100,10 +102,11 @@ export async function startWebgpu(allowSoftware: boolean): Promise<string> {
   if (!registered) {
     const requiredLimits = Object.fromEntries(REQUIRED_LIMITS.map((name) => [name, adapter.limits[name]!]));
     const device = await adapter.requestDevice({ requiredLimits });
-    void device.lost.then(({ message }) =>
-      console.error(`webgpu: device lost on ${adapterLine}: ${message}`),
-    );
-    tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
+    tf.registerBackend('webgpu', () => {
+      const backend = new WebGPUBackend(device, adapter.info);
+      failReadsAfterDeviceError(device, backend, adapterLine);
+      return backend;
+    });
     registerWebgpuKernels();
     registered = true;
   }
