@@ -34,6 +34,25 @@ test('a refused program is named with what the GPU said first and what to change
   assert.not.match(other, '--batch-size');
 });
 
+testUnlessMissing(
+  'a convolution over more positions than WebGPU dispatches is refused with its output shape and what to change',
+  missing,
+  () => {
+    const before = tf.memory().numTensors;
+    const image = tf.zeros([1, 2048, 2048, 3]) as tf.Tensor4D;
+    const filter = tf.zeros([3, 3, 3, 8]) as tf.Tensor4D;
+    assert.throws(
+      () => tf.conv2d(image, filter, 1, 'same'),
+      (error: Error) =>
+        error.message.includes('a program with output [1, 2048, 2048, 8]') &&
+        error.message.includes('--tile-size') &&
+        error.message.includes('Dispatch size exceeds WebGPU limits'),
+    );
+    tf.dispose([image, filter]);
+    assert.is(tf.memory().numTensors, before, 'no tensor left');
+  },
+);
+
 /** The largest storage binding of the selected webgpu device, in bytes. */
 function bindingLimit(): number {
   const backend = tf.backend() as unknown as { device: { limits: Record<string, number> } };

@@ -15,6 +15,10 @@ export interface WatchedDevice {
 export interface ReadingBackend {
   read(dataId: object): Promise<unknown>;
 }
+/** A program as TF.js's webgpu backend runs it: its output shape is what a user can relate to a tile. */
+export interface ProgramBackend {
+  runWebGPUProgram(program: { outputShape: number[] }, ...rest: never[]): unknown;
+}
 
 const MIB = 1024 * 1024;
 
@@ -74,5 +78,30 @@ export function failReadsAfterDeviceError(
     // Dawn delivers a program's error while the program is encoded or submitted, before a read that waits on it resolves.
     if (failure) throw failure;
     return values;
+  };
+}
+
+/** TF.js's words when a program's workgroups exceed the device's limit in y or z, which it cannot spread. */
+const DISPATCH_LIMIT = /Dispatch size exceeds WebGPU limits/;
+
+/**
+ * Names the output and what to change where TF.js refuses a program whose workgroups exceed WebGPU's limit a
+ * dimension (65,535): a convolution over one image of more than about 2 million positions (2048 px), which
+ * TF.js reports without saying which program or why.
+ */
+export function explainDispatchLimit(backend: ProgramBackend, adapterLine: string): void {
+  const run = backend.runWebGPUProgram.bind(backend);
+  backend.runWebGPUProgram = (program, ...rest) => {
+    try {
+      return run(program, ...rest);
+    } catch (error) {
+      if (!(error instanceof Error && DISPATCH_LIMIT.test(error.message))) throw error;
+      throw new Error(
+        `webgpu: a program with output [${program.outputShape.join(', ')}] needs more workgroups than ` +
+          `${adapterLine} dispatches in one dimension (TF.js: ${error.message}): train or predict on ` +
+          'smaller tiles (--tile-size)',
+        { cause: error },
+      );
+    }
   };
 }

@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type AdapterDescription, describeAdapter, isSoftwareAdapter } from './adapterInfo.js';
-import { failReadsAfterDeviceError, type ReadingBackend, type WatchedDevice } from './deviceErrors.js';
+import {
+  explainDispatchLimit,
+  failReadsAfterDeviceError,
+  type ProgramBackend,
+  type ReadingBackend,
+  type WatchedDevice,
+} from './deviceErrors.js';
 import { registerWebgpuKernels } from './registerKernels.js';
 
 // The parts of the WebGPU API and of the two optional packages used here; their own types come with the
@@ -25,7 +31,7 @@ interface TfjsWebgpuPackage {
   WebGPUBackend: new (
     device: GpuDevice,
     adapterInfo: AdapterDescription,
-  ) => tf.KernelBackend & ReadingBackend;
+  ) => tf.KernelBackend & ReadingBackend & ProgramBackend;
 }
 
 /** The limits the tfjs webgpu backend sizes its buffers and dispatches by: the adapter's own, not WebGPU's low defaults. */
@@ -105,6 +111,7 @@ export async function startWebgpu(allowSoftware: boolean): Promise<string> {
     tf.registerBackend('webgpu', () => {
       const backend = new WebGPUBackend(device, adapter.info);
       failReadsAfterDeviceError(device, backend, adapterLine);
+      explainDispatchLimit(backend, adapterLine);
       return backend;
     });
     registerWebgpuKernels();
