@@ -1,12 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
+import { from } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectBackend } from '../src/backend/selectBackend.js';
+import { widenBytesOnDevice } from '../src/backend/widenBytesOnDevice.js';
 import { buildLoss, LOSS_NAMES } from '../src/losses/buildLoss.js';
 import { ConfusionMatrix } from '../src/metrics/confusionMatrix.js';
 import { type AtrousMethod, atrousConv2d, atrousDepthwiseConv2d } from '../src/models/layers/atrousConv2d.js';
 import { batchNormalization } from '../src/models/layers/batchNormalization.js';
 import { ResizeBilinearLike } from '../src/models/layers/resizeBilinearLike.js';
+import { toTensorBatch } from '../src/operators/toTensorBatch.js';
+import { normalizedPixels, pixelNormalization } from '../src/tiling/pixelNormalization.js';
 import { Adam } from '../src/training/adam.js';
 import { relativeError, seededTensor as seeded, valuesOn } from './helpers/compare.js';
 import { testUnlessMissing, webgpuMissing } from './helpers/skips.js';
@@ -421,6 +425,56 @@ testUnlessMissing(
       tf.mean(x()),
       tf.sum(x(), 3),
     ]);
+  },
+);
+
+testUnlessMissing(
+  'bytes widened on webgpu: normalized pixels of 5 channels as the CPU computes them, labels exactly, over a count not a multiple of 4; toTensorBatch makes the batches of the cpu backend from them',
+  missing,
+  async () => {
+    await selectBackend({ backend: 'webgpu' });
+    // 3 tiles of 3x3 pixels: 135 pixel values and 27 labels, neither a whole number of 4-byte words.
+    const parts = [0, 1, 2].map((t) => new Uint8Array(45).map((_, i) => (i * 37 + t * 101) % 256));
+    const masks = [0, 1, 2].map((t) =>
+      new Uint8Array(9).map((_, i) => ((i * 7 + t) % 4 === 3 ? 255 : (i + t) % 6)),
+    );
+    const factors = pixelNormalization([0.1, 0.2, 0.3, 0.4, 0.5], [0.5, 0.25, 1, 2, 0.2]);
+    const before = tf.memory().numTensors;
+    const pixels = widenBytesOnDevice(parts, [3, 3, 3, 5], factors);
+    const labels = widenBytesOnDevice(masks, [3, 3, 3]);
+    assert.ok(pixels && labels, 'webgpu widens bytes itself');
+    assert.is(pixels.dtype, 'float32');
+    assert.is(labels.dtype, 'int32');
+    assert.is(tf.memory().numTensors, before + 2, 'the packed words and factors are disposed');
+    const expected = normalizedPixels(parts, factors);
+    const widened = (await pixels.data()) as Float32Array;
+    assert.ok(
+      relativeError(widened, expected) < 1e-6,
+      `pixels: relative error ${relativeError(widened, expected)}`,
+    );
+    const expectedLabels = masks.flatMap((mask) => Array.from(mask));
+    assert.equal(Array.from(await labels.data()), expectedLabels);
+    tf.dispose([pixels, labels]);
+
+    const tiles = parts.map((image, t) => ({
+      image: { data: image, width: 3, height: 3, channels: 5 },
+      mask: { data: masks[t]!, width: 3, height: 3 },
+      origin: { sourceId: `t${t}`, x: 0, y: 0, sourceWidth: 3, sourceHeight: 3 },
+    }));
+    const makeBatch = () => {
+      let made: tf.Tensor[] = [];
+      from([tiles])
+        .pipe(toTensorBatch({ mean: [0.1, 0.2, 0.3, 0.4, 0.5], std: [0.5, 0.25, 1, 2, 0.2] }))
+        .subscribe((batch) => {
+          made = [batch.images.clone(), batch.labels.clone()];
+          batch.release();
+        });
+      return made;
+    };
+    const [cpuImages, cpuLabels] = await valuesOn('cpu', makeBatch);
+    const [gpuImages, gpuLabels] = await valuesOn('webgpu', makeBatch);
+    assert.ok(relativeError(gpuImages!, cpuImages!) < 1e-6, 'batch images');
+    assert.equal(Array.from(gpuLabels!), Array.from(cpuLabels!), 'batch labels');
   },
 );
 

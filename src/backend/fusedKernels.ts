@@ -68,3 +68,13 @@ export const CONFUSION_COUNTS = 'SegstreamConfusionCounts';
  * update in its order, in one pass where the stock ops take three.
  */
 export const MOVING_AVERAGE = 'SegstreamMovingAverage';
+
+/**
+ * 8-bit values packed four to an int32 word (value i is byte i % 4 of word i / 4, little-endian), widened on
+ * the device: input `packed` (int32 [ceil(n / 4)]) and, for a float32 output, `factors` (float32 [2C]: the
+ * scales of the C channels, then their offsets); attributes `shape` (the output's: n values, channels on the
+ * last axis) and `dtype`. float32: value * scale[c] + offset[c] for channel c = i % C (pixel normalization);
+ * int32: the values as they are (labels). A quarter of the bytes of the widened values is copied to the
+ * device, and no loop over the values runs on the CPU.
+ */
+export const WIDEN_BYTES = 'SegstreamWidenBytes';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { map, Observable, type OperatorFunction } from 'rxjs';
 import { uploadToDevice } from '../backend/uploadToDevice.js';
 import { normalizedPixelTensor } from '../backend/wasm/pixels.js';
+import { widenBytesOnDevice } from '../backend/widenBytesOnDevice.js';
 import { IGNORE_VALUE } from '../labels/classMap.js';
 import type { LabelledTile } from '../tiling/labelledTile.js';
 import {
@@ -60,8 +61,9 @@ function checkPerChannel(value: readonly number[] | undefined, name: string, pos
  * Builds a batch's tensors from its tiles with one tensor creation each (per-tile tensor ops are slow on
  * the CPU backends): images float32 [B, H, W, C] (C: the tiles' channels) as (pixel / 255 - mean) / std, labels int32 [B, H, W], and
  * optionally one-hot labels. On wasm the images are normalized in the backend's memory by a SIMD function
- * (see `normalizedPixelTensor`), in float32 arithmetic, so their values may differ from other backends'
- * by one float32 rounding step. The consumer must call `release()`, which disposes the tensors and reports the
+ * (see `normalizedPixelTensor`), and on webgpu the tiles' bytes are widened and normalized on the GPU (see
+ * `widenBytesOnDevice`), both in float32 arithmetic, so their values may differ from the cpu backend's by one
+ * float32 rounding step. The consumer must call `release()`, which disposes the tensors and reports the
  * released tiles through `onRelease`.
  *
  * @example
@@ -166,9 +168,7 @@ function tensorBatchMaker(
     if (tiles.length === 0) throw new RangeError('toTensorBatch: a batch must hold at least one tile');
     const { width, height, channels } = tiles[0]!.image;
     const pixels = width * height;
-    const labels = labelBuffer(tiles.length * pixels);
-    for (let b = 0; b < tiles.length; b++) {
-      const tile = tiles[b]!;
+    for (const tile of tiles) {
       if (tile.image.width !== width || tile.image.height !== height || tile.mask.data.length !== pixels) {
         throw new RangeError(
           `toTensorBatch: tiles of one batch must share a size; ${tile.origin.sourceId} is ${tile.image.width}x${tile.image.height} with a mask of ${tile.mask.data.length} pixels, not ${width}x${height}`,
@@ -179,11 +179,20 @@ function tensorBatchMaker(
           `toTensorBatch: tiles of one batch must share a channel count; ${tile.origin.sourceId} has ${tile.image.channels}, not ${channels}`,
         );
       }
-      labels.set(tile.mask.data, b * pixels);
     }
+    const masks = tiles.map((tile) => tile.mask.data);
+    let labelValues: Int32Array | undefined;
+    /** The labels as int32 values on the CPU: for one-hot encoding, and for backends that do not widen bytes. */
+    const labelArray = (): Int32Array => {
+      if (labelValues) return labelValues;
+      labelValues = labelBuffer(tiles.length * pixels);
+      masks.forEach((mask, b) => labelValues!.set(mask, b * pixels));
+      return labelValues;
+    };
     // One-hot first: a bad class id is refused before any tensor exists, so nothing leaks.
     let encoded: Float32Array | undefined;
     if (options.oneHot) {
+      const labels = labelArray();
       const channels = numClasses!;
       encoded = new Float32Array(labels.length * channels);
       for (let i = 0; i < labels.length; i++) {
@@ -202,12 +211,13 @@ function tensorBatchMaker(
     const pixelData = tiles.map((tile) => tile.image.data);
     const batch: TensorBatch = {
       images: (normalizedPixelTensor(pixelData, [...shape, channels], scale, offset) ??
+        widenBytesOnDevice(pixelData, [...shape, channels], { scale, offset }) ??
         tf.tensor4d(
           normalizedPixels(pixelData, { scale, offset }),
           [...shape, channels],
           'float32',
         )) as tf.Tensor4D,
-      labels: tf.tensor3d(labels, shape, 'int32'),
+      labels: (widenBytesOnDevice(masks, shape) ?? tf.tensor3d(labelArray(), shape, 'int32')) as tf.Tensor3D,
       origins: tiles.map((tile) => tile.origin),
       release: () => undefined,
     };

@@ -12,6 +12,7 @@ import { batchNormTrainingGradientConfig } from './kernels/SegstreamBatchNormTra
 import { confusionCountsConfig } from './kernels/SegstreamConfusionCounts.js';
 import { movingAverageConfig } from './kernels/SegstreamMovingAverage.js';
 import { reluGradientConfig } from './kernels/SegstreamReluGradient.js';
+import { widenBytesConfig } from './kernels/SegstreamWidenBytes.js';
 import { sumFix } from './kernels/Sum.js';
 
 /**
@@ -28,7 +29,7 @@ const KERNEL_FIXES: KernelFix[] = [
   depthwiseConv2dBackpropFilterFix,
 ];
 
-/** segstream's own kernels (fusedKernels.ts) on webgpu: fewer programs a training step, each dispatched from JavaScript. */
+/** segstream's own kernels (fusedKernels.ts) on webgpu: fewer programs a training step, each dispatched from JavaScript, and a batch's bytes widened on the GPU. */
 const FUSED_KERNELS: tf.KernelConfig[] = [
   adamUpdateConfig,
   batchMomentsConfig,
@@ -36,6 +37,7 @@ const FUSED_KERNELS: tf.KernelConfig[] = [
   confusionCountsConfig,
   movingAverageConfig,
   reluGradientConfig,
+  widenBytesConfig,
 ];
 
 /**
