@@ -1,6 +1,6 @@
 // A training process for train-sigkill.test: trains a tiny model for 3 epochs of 4 steps, checkpointing after
-// every step, resuming from the newest checkpoint in argv[2] if there is one. Prints "step <globalStep>" after
-// each step and, at the end, writes {globalStep, weights} to argv[3].
+// every step, resuming from the newest checkpoint in argv[2] if there is one. Prints "resumed at <globalStep>"
+// first, "step <globalStep>" after each step and, at the end, writes {globalStep, weights} to argv[3].
 import { writeFile } from 'node:fs/promises';
 import { lastValueFrom, tap } from 'rxjs';
 import { selectBackend } from '../src/backend/selectBackend.js';
@@ -25,6 +25,7 @@ const source = syntheticBatches(
   CLASSES,
 );
 let globalStep = checkpoint?.position.globalStep ?? 0;
+process.stdout.write(`resumed at ${globalStep}\n`);
 await lastValueFrom(
   source.pipe(
     train({
