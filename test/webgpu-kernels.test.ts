@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { from } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BATCH_MOMENTS } from '../src/backend/fusedKernels.js';
 import { selectBackend } from '../src/backend/selectBackend.js';
 import { widenBytesOnDevice } from '../src/backend/widenBytesOnDevice.js';
 import { buildLoss, LOSS_NAMES } from '../src/losses/buildLoss.js';
@@ -174,6 +175,40 @@ testUnlessMissing(
         layer.weights.forEach((w) => w.dispose());
         return results;
       });
+    }
+  },
+);
+
+testUnlessMissing(
+  'batch moments on webgpu (blocks combined by their means) keep the variance of values far from zero: within 1e-4 of a float64 reference',
+  missing,
+  async () => {
+    await selectBackend({ backend: 'webgpu' });
+    // 8,184 rows of 3 channels around 500 with a spread of about 0.3: E[x^2] - E[x]^2 in float32 loses it all.
+    const shape = [8, 33, 31, 3];
+    const noise = await seeded(shape, 5).data();
+    const values = Float32Array.from(noise, (v, i) => 500 + (i % 3) * 100 + v);
+    const x = tf.tensor(values, shape);
+    const [mean, variance] = tf.engine().runKernel(BATCH_MOMENTS, { x }) as tf.Tensor[];
+    const [means, variances] = [await mean!.data(), await variance!.data()];
+    tf.dispose([x, mean!, variance!]);
+    for (let c = 0; c < 3; c++) {
+      let sum = 0;
+      let count = 0;
+      for (let i = c; i < values.length; i += 3, count++) sum += values[i]!;
+      const reference = sum / count;
+      let squares = 0;
+      for (let i = c; i < values.length; i += 3) squares += (values[i]! - reference) ** 2;
+      const referenceVariance = squares / count;
+      assert.ok(
+        Math.abs(means[c]! - reference) / reference < 1e-6,
+        `mean ${c}: ${means[c]} against ${reference}`,
+      );
+      const error = Math.abs(variances[c]! - referenceVariance) / referenceVariance;
+      assert.ok(
+        error < 1e-4,
+        `variance ${c}: ${variances[c]} against ${referenceVariance} (relative error ${error})`,
+      );
     }
   },
 );

@@ -129,27 +129,35 @@ export function sumOfTerms(term: string, dtype: ProgramDtype = 'float32'): strin
       }`;
 }
 
+/** What column sums run over: `rows` rows of `columns` columns, the inputs read as [rows, channels]. */
+export interface ColumnSumShape {
+  rows: number;
+  channels: number;
+  columns: number;
+}
+
+/** The first pass of {@link columnSums}: per block of rows, the partial sums of every column. */
+export interface PartialSums {
+  /** [blocks, columns] (float32, or int32); the caller disposes it. */
+  partials: tf.TensorInfo;
+  blocks: number;
+  /** Rows a block sums; the last block may have fewer. */
+  blockRows: number;
+  columns: number;
+}
+
 /**
- * Column sums over rows, in two programs and without the transpose that TF.js's reductions over leading axes
- * run: partial sums of blocks of about sqrt(rows) rows (so both passes have that many terms a thread), then
- * the sum of each column's partials, times `scale` (float32 only). `blockSum` is WGSL defining
- * `fn blockSum(first : i32, last : i32, column : i32)`, the sum of column `column` over rows first..last-1
- * ({@link sumOfTerms} makes it from a term a row); it reads the inputs by name, `uniforms.channels` (the
- * row length of an input seen as [rows, channels]) and the `uniforms` given.
- * @returns a tensor of `columns` sums (float32, or int32 with `dtype`); the caller disposes it.
+ * The partial sums of {@link columnSums} alone, for kernels whose second pass does more than add them up
+ * (reading them with {@link sumOfPartials}). `blockSum` and the other arguments as there.
  */
-export function columnSums(
+export function partialColumnSums(
   backend: object,
   key: string,
   inputs: Record<string, tf.TensorInfo>,
-  shape: { rows: number; channels: number; columns: number },
+  shape: ColumnSumShape,
   blockSum: string,
-  {
-    scale = 1,
-    dtype = 'float32',
-    uniforms = [],
-  }: { scale?: number; dtype?: ProgramDtype; uniforms?: ProgramUniform[] } = {},
-): tf.TensorInfo {
+  { dtype = 'float32', uniforms = [] }: { dtype?: ProgramDtype; uniforms?: ProgramUniform[] } = {},
+): PartialSums {
   const { rows, channels, columns } = shape;
   // Blocks of about sqrt(rows) rows, fewer where the partial sums would pass MOST_PARTIAL_SUMS.
   const blocks = Math.max(
@@ -157,7 +165,6 @@ export function columnSums(
     Math.min(Math.ceil(Math.sqrt(rows)), Math.floor(MOST_PARTIAL_SUMS / Math.max(1, columns))),
   );
   const blockRows = Math.max(1, Math.ceil(rows / blocks));
-  const zero = dtype === 'int32' ? '0' : '0.0';
   const partials = runFlatProgram(
     backend,
     `${key}_partialSums`,
@@ -177,26 +184,66 @@ export function columnSums(
       ],
     },
   );
+  return { partials, blocks, blockRows, columns };
+}
+
+/**
+ * WGSL `fn partialsSum(column : i32)`: the sum of a column's partial sums over the blocks, for a program that
+ * has the `partials` of {@link partialColumnSums} among its inputs and {@link partialsUniforms} among its uniforms.
+ */
+export function sumOfPartials(dtype: ProgramDtype = 'float32'): string {
+  return `fn partialsSum(column : i32) -> ${wgslType(dtype)} {
+        var sum = ${dtype === 'int32' ? '0' : '0.0'};
+        for (var block = 0; block < uniforms.blocks; block = block + 1) {
+          sum = sum + partials[block * uniforms.partialColumns + column];
+        }
+        return sum;
+      }`;
+}
+
+/** The uniforms that {@link sumOfPartials} reads. */
+export function partialsUniforms({ blocks, columns }: PartialSums): ProgramUniform[] {
+  return [
+    { name: 'blocks', value: blocks, type: 'int32' },
+    { name: 'partialColumns', value: columns, type: 'int32' },
+  ];
+}
+
+/**
+ * Column sums over rows, in two programs and without the transpose that TF.js's reductions over leading axes
+ * run: partial sums of blocks of about sqrt(rows) rows (so both passes have that many terms a thread), then
+ * the sum of each column's partials, times `scale` (float32 only). `blockSum` is WGSL defining
+ * `fn blockSum(first : i32, last : i32, column : i32)`, the sum of column `column` over rows first..last-1
+ * ({@link sumOfTerms} makes it from a term a row); it reads the inputs by name, `uniforms.channels` (the
+ * row length of an input seen as [rows, channels]) and the `uniforms` given.
+ * @returns a tensor of `columns` sums (float32, or int32 with `dtype`); the caller disposes it.
+ */
+export function columnSums(
+  backend: object,
+  key: string,
+  inputs: Record<string, tf.TensorInfo>,
+  shape: ColumnSumShape,
+  blockSum: string,
+  {
+    scale = 1,
+    dtype = 'float32',
+    uniforms = [],
+  }: { scale?: number; dtype?: ProgramDtype; uniforms?: ProgramUniform[] } = {},
+): tf.TensorInfo {
+  const partial = partialColumnSums(backend, key, inputs, shape, blockSum, { dtype, uniforms });
   const sums = runFlatProgram(
     backend,
     `columnSumsOfPartials_${dtype}`,
-    { partials },
-    [columns],
-    `var sum = ${zero};
-        for (var block = 0; block < uniforms.blocks; block = block + 1) {
-          sum = sum + partials[block * uniforms.columns + index];
-        }
-        return ${dtype === 'int32' ? 'sum' : 'sum * uniforms.scale'};`,
+    { partials: partial.partials },
+    [shape.columns],
+    dtype === 'int32' ? 'return partialsSum(index);' : 'return partialsSum(index) * uniforms.scale;',
     {
       dtype,
-      uniforms: [
-        { name: 'columns', value: columns, type: 'int32' },
-        { name: 'blocks', value: blocks, type: 'int32' },
-        { name: 'scale', value: scale },
-      ],
+      functions: sumOfPartials(dtype),
+      uniforms: [...partialsUniforms(partial), { name: 'scale', value: scale }],
     },
   );
-  disposeIntermediate(backend, partials);
+  disposeIntermediate(backend, partial.partials);
   return sums;
 }
 

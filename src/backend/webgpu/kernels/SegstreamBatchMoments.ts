@@ -1,27 +1,90 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_MOMENTS } from '../../fusedKernels.js';
-import { columnSums, sumOfTerms, sumOverLeadingAxes } from '../programs.js';
+import {
+  disposeIntermediate,
+  partialColumnSums,
+  partialsUniforms,
+  runFlatProgram,
+  sumOfPartials,
+} from '../programs.js';
 
 /**
- * BATCH_MOMENTS on webgpu: the mean from column sums of x (as Mean over leading axes), then the variance
- * from column sums of (x - mean)^2; four programs that read x twice, where tf.moments transposes x twice and writes two more
- * x-sized tensors.
+ * Per block of rows, columns 0..C-1 sum x and columns C..2C-1 sum the squared deviations from the block's own
+ * mean (a second loop over the block's rows, as the variance pass over x before).
+ */
+const BLOCK_SUMS = `fn blockSum(first : i32, last : i32, column : i32) -> f32 {
+        let c = column % uniforms.channels;
+        var sum = 0.0;
+        for (var row = first; row < last; row = row + 1) {
+          sum = sum + x[row * uniforms.channels + c];
+        }
+        if (column < uniforms.channels || last <= first) {
+          return sum;
+        }
+        let blockMean = sum / f32(last - first);
+        var squares = 0.0;
+        for (var row = first; row < last; row = row + 1) {
+          let deviation = x[row * uniforms.channels + c] - blockMean;
+          squares = squares + deviation * deviation;
+        }
+        return squares;
+      }`;
+
+/**
+ * BATCH_MOMENTS on webgpu in three programs that read x twice: per block of rows, the sums and the squared
+ * deviations from the block's mean; then the mean, and the variance as the blocks' squared deviations plus
+ * each block's rows times its mean's squared distance from the mean (Chan's combination of block
+ * variances). tf.moments transposes x twice and writes two more x-sized tensors.
  */
 function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const { x } = inputs as { x: tf.TensorInfo };
   const channels = x.shape.at(-1) ?? 0;
   const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
-  const shape = { rows, channels, columns: channels };
-  const mean = sumOverLeadingAxes(backend, x, false, 1 / rows);
-  const variance = columnSums(
+  const partial = partialColumnSums(
+    backend,
+    'batchMoments',
+    { x },
+    { rows, channels, columns: 2 * channels },
+    BLOCK_SUMS,
+  );
+  const options = {
+    functions: sumOfPartials(),
+    uniforms: [
+      ...partialsUniforms(partial),
+      { name: 'channels', value: channels, type: 'int32' as const },
+      { name: 'rows', value: rows, type: 'int32' as const },
+      { name: 'blockRows', value: partial.blockRows, type: 'int32' as const },
+      { name: 'inverseRows', value: 1 / rows },
+    ],
+  };
+  const { partials } = partial;
+  const mean = runFlatProgram(
+    backend,
+    'batchMean',
+    { partials },
+    [channels],
+    'return partialsSum(index) * uniforms.inverseRows;',
+    options,
+  );
+  const variance = runFlatProgram(
     backend,
     'batchVariance',
-    { x, mean },
-    shape,
-    sumOfTerms(`let centered = x[row * uniforms.channels + column] - mean[column];
-        return centered * centered;`),
-    { scale: 1 / rows },
+    { partials },
+    [channels],
+    `let mean = partialsSum(index) * uniforms.inverseRows;
+        var sum = 0.0;
+        for (var block = 0; block < uniforms.blocks; block = block + 1) {
+          let count = min(uniforms.blockRows, uniforms.rows - block * uniforms.blockRows);
+          if (count > 0) {
+            let toMean = partials[block * uniforms.partialColumns + index] / f32(count) - mean;
+            sum = sum + partials[block * uniforms.partialColumns + uniforms.channels + index]
+              + f32(count) * toMean * toMean;
+          }
+        }
+        return sum * uniforms.inverseRows;`,
+    options,
   );
+  disposeIntermediate(backend, partials);
   return [mean, variance];
 }
 

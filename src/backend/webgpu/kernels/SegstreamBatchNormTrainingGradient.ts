@@ -1,13 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_TRAINING_GRADIENT } from '../../fusedKernels.js';
-import { columnSums, disposeIntermediate, runFlatProgram, sumOfTerms } from '../programs.js';
+import {
+  disposeIntermediate,
+  partialColumnSums,
+  partialsUniforms,
+  runFlatProgram,
+  sumOfPartials,
+  sumOfTerms,
+} from '../programs.js';
 
 /**
  * BATCH_NORM_TRAINING_GRADIENT on webgpu (the closed form of the wasm kernel and of the stock fallback): with
  * s = 1/sqrt(variance + eps), G = sum of dy (x - mean), D = sum of dy and n rows, dScale = G s,
- * dOffset = D and dx = scale s (dy - (x - mean) s^2 G / n - D / n). Both sums in one pair of column-sum
- * programs, then one program for dx and one each for the two per-channel outputs: five programs without a
- * transpose, where the stock ops run about fifteen.
+ * dOffset = D and dx = scale s (dy - (x - mean) s dScale / n - dOffset / n). Both sums' partials in one
+ * program, dOffset and dScale each from them, then dx from those: four programs without a transpose, where
+ * the stock ops run about fifteen.
  */
 function batchNormTrainingGradient({
   inputs,
@@ -21,7 +28,7 @@ function batchNormTrainingGradient({
   const channels = x.shape.at(-1) ?? 0;
   const rows = channels === 0 ? 0 : tf.util.sizeFromShape(x.shape) / channels;
   // Columns 0..C-1 sum dy, columns C..2C-1 sum dy (x - mean).
-  const sums = columnSums(
+  const partial = partialColumnSums(
     backend,
     'batchNormGradientSums',
     { dy, x, mean },
@@ -36,35 +43,37 @@ function batchNormTrainingGradient({
     { name: 'epsilon', value: attrs!.varianceEpsilon as number },
   ];
   const inverseStd = 'inverseSqrt(variance[c] + uniforms.epsilon)';
-  const dx = runFlatProgram(
+  const fromPartials = { functions: sumOfPartials(), uniforms: [...uniforms, ...partialsUniforms(partial)] };
+  const { partials } = partial;
+  const dOffset = runFlatProgram(
     backend,
-    'batchNormGradientInput',
-    { dy, x, mean, variance, scale, sums },
-    x.shape,
-    `let c = index % uniforms.channels;
-        let s = ${inverseStd};
-        let product = sums[uniforms.channels + c];
-        return scale[c] * s * (dy[index] - (x[index] - mean[c]) * s * s * product / uniforms.rows
-          - sums[c] / uniforms.rows);`,
-    { uniforms },
+    'batchNormGradientOffset',
+    { partials },
+    [channels],
+    'return partialsSum(index);',
+    fromPartials,
   );
   const dScale = runFlatProgram(
     backend,
     'batchNormGradientScale',
-    { variance, sums },
+    { partials, variance },
     [channels],
     `let c = index;
-        return sums[uniforms.channels + c] * ${inverseStd};`,
+        return partialsSum(uniforms.channels + c) * ${inverseStd};`,
+    fromPartials,
+  );
+  disposeIntermediate(backend, partials);
+  const dx = runFlatProgram(
+    backend,
+    'batchNormGradientInput',
+    { dy, x, mean, variance, scale, dScale, dOffset },
+    x.shape,
+    `let c = index % uniforms.channels;
+        let s = ${inverseStd};
+        return scale[c] * s * (dy[index] - (x[index] - mean[c]) * s * dScale[c] / uniforms.rows
+          - dOffset[c] / uniforms.rows);`,
     { uniforms },
   );
-  const dOffset = runFlatProgram(
-    backend,
-    'batchNormGradientOffset',
-    { sums },
-    [channels],
-    'return sums[index];',
-  );
-  disposeIntermediate(backend, sums);
   return [dx, dScale, dOffset];
 }
 
