@@ -29,6 +29,14 @@ export const BATCH_MOMENTS = 'SegstreamBatchMoments';
  */
 export const ADAM_UPDATE = 'SegstreamAdamUpdate';
 
+/**
+ * ADAM_UPDATE with both moments of the variable in one tensor, first moments then second: inputs `value`,
+ * `gradient` (float32, one shape) and `moments` (float32 [2 * size]); the attributes of ADAM_UPDATE; outputs
+ * `[value, moments]` updated, with the same operations. A GPU backend writes one output a program, so
+ * this is two programs a variable where separate moments take three.
+ */
+export const ADAM_UPDATE_PACKED = 'SegstreamAdamUpdatePacked';
+
 /** The inputs of ADAM_UPDATE, by name (T: the backend's tensor info). */
 export type AdamUpdateInputs<T> = Record<'value' | 'gradient' | 'firstMoment' | 'secondMoment', T>;
 

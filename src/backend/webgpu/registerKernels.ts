@@ -6,7 +6,7 @@ import { conv2DBackpropFilterFix } from './kernels/Conv2DBackpropFilter.js';
 import { depthwiseConv2dBackpropFilterFix } from './kernels/DepthwiseConv2dNativeBackpropFilter.js';
 import { meanFix } from './kernels/Mean.js';
 import { resizeBilinearGradFix } from './kernels/ResizeBilinearGrad.js';
-import { adamUpdateConfig } from './kernels/SegstreamAdamUpdate.js';
+import { adamUpdatePackedConfig } from './kernels/SegstreamAdamUpdatePacked.js';
 import { batchMomentsConfig } from './kernels/SegstreamBatchMoments.js';
 import { batchNormTrainingGradientConfig } from './kernels/SegstreamBatchNormTrainingGradient.js';
 import { confusionCountsConfig } from './kernels/SegstreamConfusionCounts.js';
@@ -31,7 +31,7 @@ const KERNEL_FIXES: KernelFix[] = [
 
 /** segstream's own kernels (fusedKernels.ts) on webgpu: fewer programs a training step, each dispatched from JavaScript, and a batch's bytes widened on the GPU. */
 const FUSED_KERNELS: tf.KernelConfig[] = [
-  adamUpdateConfig,
+  adamUpdatePackedConfig,
   batchMomentsConfig,
   batchNormTrainingGradientConfig,
   confusionCountsConfig,
