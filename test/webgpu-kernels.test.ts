@@ -214,24 +214,31 @@ testUnlessMissing(
 );
 
 testUnlessMissing(
-  "Relu's gradient on webgpu (one fused program) equals cpu, NaN and zero inputs included",
+  "Relu's and LeakyRelu's gradients on webgpu (one fused program each) equal cpu's, NaN and zero inputs included",
   missing,
   async () => {
     const compute = () => {
       const x = seeded([3, 7, 5, 2], 1).where(seeded([3, 7, 5, 2], 2).less(0.4), tf.scalar(Number.NaN));
       const atZero = x.where(seeded([3, 7, 5, 2], 3).greater(-0.4), tf.scalar(0));
-      return [tf.grad((t: tf.Tensor) => tf.relu(t).mul(seeded(t.shape, 4)).sum())(atZero)];
+      const weights = seeded(atZero.shape, 4);
+      return [
+        tf.grad((t: tf.Tensor) => tf.relu(t).mul(weights).sum())(atZero),
+        tf.grad((t: tf.Tensor) => tf.leakyRelu(t, 0.2).mul(weights).sum())(atZero),
+      ];
     };
-    const [cpu] = await valuesOn('cpu', compute);
-    const [webgpu] = await valuesOn('webgpu', compute);
+    const cpu = await valuesOn('cpu', compute);
+    const webgpu = await valuesOn('webgpu', compute);
     assert.ok(
-      cpu!.some((v) => Number.isNaN(v)) && cpu!.some((v) => v === 0),
+      cpu[0]!.some((v) => Number.isNaN(v)) && cpu[0]!.some((v) => v === 0),
       'the inputs reach NaN and zero',
     );
-    cpu!.forEach((reference, i) => {
-      if (Number.isNaN(reference)) assert.ok(Number.isNaN(webgpu![i]!), `element ${i}: NaN on cpu`);
-      else assert.is(webgpu![i], reference, `element ${i}`);
-    });
+    cpu.forEach((gradient, g) =>
+      gradient.forEach((reference, i) => {
+        if (Number.isNaN(reference))
+          assert.ok(Number.isNaN(webgpu[g]![i]!), `${g}, element ${i}: NaN on cpu`);
+        else assert.is(webgpu[g]![i], reference, `${g}, element ${i}`);
+      }),
+    );
   },
 );
 

@@ -16,6 +16,13 @@ export const BATCH_NORM_TRAINING_GRADIENT = 'SegstreamBatchNormTrainingGradient'
 export const RELU_GRADIENT = 'SegstreamReluGradient';
 
 /**
+ * The gradient of LeakyRelu: inputs `dy`, `x` (float32, one shape); attribute `alpha`; output dy where x > 0,
+ * else dy * alpha (NaN in x takes the second), one pass where the stock gradient runs Greater, Multiply and
+ * Select.
+ */
+export const LEAKY_RELU_GRADIENT = 'SegstreamLeakyReluGradient';
+
+/**
  * Mean and (population) variance over all axes but the last: input `x` ([..., C], float32); outputs
  * `[mean, variance]` ([C]), two reading passes where tf.moments runs four kernels.
  */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { leakyReluGradConfig } from '../gradients/LeakyRelu.js';
 import { reluGradConfig } from '../gradients/Relu.js';
 import type { KernelFix } from './kernelFix.js';
 import { addNFix } from './kernels/AddN.js';
@@ -10,6 +11,7 @@ import { adamUpdatePackedConfig } from './kernels/SegstreamAdamUpdatePacked.js';
 import { batchMomentsConfig } from './kernels/SegstreamBatchMoments.js';
 import { batchNormTrainingGradientConfig } from './kernels/SegstreamBatchNormTrainingGradient.js';
 import { confusionCountsConfig } from './kernels/SegstreamConfusionCounts.js';
+import { leakyReluGradientConfig } from './kernels/SegstreamLeakyReluGradient.js';
 import { movingAverageConfig } from './kernels/SegstreamMovingAverage.js';
 import { reluGradientConfig } from './kernels/SegstreamReluGradient.js';
 import { widenBytesConfig } from './kernels/SegstreamWidenBytes.js';
@@ -35,6 +37,7 @@ const FUSED_KERNELS: tf.KernelConfig[] = [
   batchMomentsConfig,
   batchNormTrainingGradientConfig,
   confusionCountsConfig,
+  leakyReluGradientConfig,
   movingAverageConfig,
   reluGradientConfig,
   widenBytesConfig,
@@ -42,7 +45,7 @@ const FUSED_KERNELS: tf.KernelConfig[] = [
 
 /**
  * Replaces each stock webgpu kernel that has a fix by the fix around it, and registers segstream's fused
- * kernels and the Relu gradient that calls its own. Call once, after the package registered its kernels.
+ * kernels and the Relu and LeakyRelu gradients that call them. Call once, after the package registered its kernels.
  */
 export function registerWebgpuKernels(): void {
   for (const fix of KERNEL_FIXES) {
@@ -53,4 +56,5 @@ export function registerWebgpuKernels(): void {
   }
   for (const kernel of FUSED_KERNELS) tf.registerKernel(kernel);
   tf.registerGradient(reluGradConfig);
+  tf.registerGradient(leakyReluGradConfig);
 }
