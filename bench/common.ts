@@ -139,13 +139,19 @@ export function lastErrorLine(error: unknown): string {
 }
 
 /**
- * Runs `node dist/bench/<script> ...args` and returns the JSON of its last output line. A fresh process per
- * measurement: the wasm thread count is fixed per process, and wasm memory and peak RSS never shrink.
+ * Runs `node dist/bench/<script> ...args` (with `env` added to this process's environment) and returns the
+ * JSON of its last output line. A fresh process per measurement: the wasm thread count is fixed per
+ * process, and wasm memory and peak RSS never shrink.
  */
-export function measureInChild<T>(script: string, args: readonly (string | number)[]): T {
+export function measureInChild<T>(
+  script: string,
+  args: readonly (string | number)[],
+  env: Record<string, string> = {},
+): T {
   const out = execFileSync(process.execPath, [resolve(benchDir, script), ...args.map(String)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   return JSON.parse(out.trim().split('\n').pop()!) as T;
 }

@@ -4,7 +4,8 @@
 //   --with-cpu          also times one cpu step of the UNet at 256x256 batch 1 (minutes).
 //   --backend NAME      wasm (default): the CPU bench below, 1 and 2 threads. Any other backend (webgpu on
 //                       the GPU machine) runs the three models at each --batch size against the peer on CUDA
-//                       where PyTorch sees a GPU (the GPU pack's run.sh does this).
+//                       where PyTorch sees a GPU (the GPU pack's run.sh does this); on webgpu the UNet once
+//                       more with TF.js's matrix-product input gradients.
 //   --batch 16,64       batch sizes of that sweep; --steps 8 timed steps each; --size 256 tile size.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -48,8 +49,11 @@ function measure(
   batch: number,
   size: number,
   steps: number,
+  tfjsFlags = '',
 ): Measurement {
-  return measureInChild<Measurement>('trainStep.js', [model, backend, threads, batch, size, steps]);
+  return measureInChild<Measurement>('trainStep.js', [model, backend, threads, batch, size, steps], {
+    BENCH_TFJS_FLAGS: tfjsFlags,
+  });
 }
 
 const fmt = (v: number) => v.toFixed(3);
@@ -105,9 +109,10 @@ function tryMeasure(
   batch: number,
   size: number,
   steps: number,
+  tfjsFlags = '',
 ): Measurement | string {
   try {
-    return measure(model, backend, availableParallelism(), batch, size, steps);
+    return measure(model, backend, availableParallelism(), batch, size, steps, tfjsFlags);
   } catch (error) {
     return `failed (${lastErrorLine(error)})`;
   }
@@ -146,6 +151,15 @@ function deviceBench(backend: string, batches: readonly number[], size: number, 
           ? `, ratio train ${fmt(result.trainImagesPerSecond / peer.train)}, forward ${fmt(result.forwardImagesPerSecond / peer.forward)}`
           : '';
       console.log(`${label} ${result.backend} batch ${batch}: ${speeds(result)}${ratios}`);
+    }
+    // TF.js's webgpu input gradient (Conv2DBackpropInput, also the transposed convolutions) runs one thread an
+    // input element unless told to use its matrix-product form; on lavapipe the default was 2.7x faster.
+    if (backend === 'webgpu') {
+      const flag = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE=false';
+      const result = tryMeasure('unet', backend, batch, size, steps, flag);
+      console.log(
+        `unet 16-256 BatchNorm webgpu batch ${batch}, input gradients as matrix products (${flag}): ${typeof result === 'string' ? result : speeds(result)}`,
+      );
     }
   }
 }

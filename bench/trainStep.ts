@@ -19,6 +19,11 @@ const classes = 5;
 // Started first, while this process is small (see sampleGpuUtilization); only GPU backends are sampled.
 const utilization = backend === 'wasm' || backend === 'cpu' ? undefined : sampleGpuUtilization();
 const choice = await selectBackend({ backend: backend as BackendName, wasmThreads: Number(threads) });
+// TF.js flags to try, as BENCH_TFJS_FLAGS=NAME=value,... (true, false or a number).
+for (const setting of (process.env.BENCH_TFJS_FLAGS ?? '').split(',').filter(Boolean)) {
+  const [name, text = ''] = setting.split('=');
+  tf.env().set(name!, text === 'true' ? true : text === 'false' ? false : Number(text));
+}
 
 const images = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
 const labels = tf
