@@ -162,8 +162,9 @@ export class Adam extends tf.AdamOptimizer {
     state.accumulatedFirstMoment = [];
     state.accumulatedSecondMoment = [];
     names.forEach((name, i) => {
+      if (this.packed[i]) return;
       const { shape, size } = tf.engine().registeredVariables[name]!;
-      this.packed[i] ??= {
+      this.packed[i] = {
         names: [`${name}/m`, `${name}/v`],
         shape,
         moments: tf.tidy(() => tf.zeros([2 * size]).variable(false)),
