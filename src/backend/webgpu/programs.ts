@@ -148,7 +148,7 @@ export interface PartialSums {
 
 /**
  * The partial sums of {@link columnSums} alone, for kernels whose second pass does more than add them up
- * (reading them with {@link sumOfPartials}). `blockSum` and the other arguments as there.
+ * (reading them with {@link runOnPartials}). `blockSum` and the other arguments as there.
  */
 export function partialColumnSums(
   backend: object,
@@ -188,25 +188,34 @@ export function partialColumnSums(
 }
 
 /**
- * WGSL `fn partialsSum(column : i32)`: the sum of a column's partial sums over the blocks, for a program that
- * has the `partials` of {@link partialColumnSums} among its inputs and {@link partialsUniforms} among its uniforms.
+ * Runs a program (as {@link runFlatProgram}) over the partial sums of {@link partialColumnSums}: its body may
+ * call `partialsSum(column)`, the sum of a column's partials over the blocks, read `partials` directly with
+ * `uniforms.partialColumns` and `uniforms.blocks`, and read the other `inputs`.
  */
-export function sumOfPartials(dtype: ProgramDtype = 'float32'): string {
-  return `fn partialsSum(column : i32) -> ${wgslType(dtype)} {
+export function runOnPartials(
+  backend: object,
+  key: string,
+  { partials, blocks, columns }: PartialSums,
+  inputs: Record<string, tf.TensorInfo>,
+  outputShape: number[],
+  body: string,
+  { uniforms = [], dtype = 'float32' }: { uniforms?: ProgramUniform[]; dtype?: ProgramDtype } = {},
+): tf.TensorInfo {
+  return runFlatProgram(backend, key, { partials, ...inputs }, outputShape, body, {
+    dtype,
+    functions: `fn partialsSum(column : i32) -> ${wgslType(dtype)} {
         var sum = ${dtype === 'int32' ? '0' : '0.0'};
         for (var block = 0; block < uniforms.blocks; block = block + 1) {
           sum = sum + partials[block * uniforms.partialColumns + column];
         }
         return sum;
-      }`;
-}
-
-/** The uniforms that {@link sumOfPartials} reads. */
-export function partialsUniforms({ blocks, columns }: PartialSums): ProgramUniform[] {
-  return [
-    { name: 'blocks', value: blocks, type: 'int32' },
-    { name: 'partialColumns', value: columns, type: 'int32' },
-  ];
+      }`,
+    uniforms: [
+      { name: 'blocks', value: blocks, type: 'int32' },
+      { name: 'partialColumns', value: columns, type: 'int32' },
+      ...uniforms,
+    ],
+  });
 }
 
 /**
@@ -231,17 +240,14 @@ export function columnSums(
   }: { scale?: number; dtype?: ProgramDtype; uniforms?: ProgramUniform[] } = {},
 ): tf.TensorInfo {
   const partial = partialColumnSums(backend, key, inputs, shape, blockSum, { dtype, uniforms });
-  const sums = runFlatProgram(
+  const sums = runOnPartials(
     backend,
     `columnSumsOfPartials_${dtype}`,
-    { partials: partial.partials },
+    partial,
+    {},
     [shape.columns],
     dtype === 'int32' ? 'return partialsSum(index);' : 'return partialsSum(index) * uniforms.scale;',
-    {
-      dtype,
-      functions: sumOfPartials(dtype),
-      uniforms: [...partialsUniforms(partial), { name: 'scale', value: scale }],
-    },
+    { dtype, uniforms: [{ name: 'scale', value: scale }] },
   );
   disposeIntermediate(backend, partial.partials);
   return sums;

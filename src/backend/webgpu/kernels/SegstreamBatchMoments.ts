@@ -1,12 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_MOMENTS } from '../../fusedKernels.js';
-import {
-  disposeIntermediate,
-  partialColumnSums,
-  partialsUniforms,
-  runFlatProgram,
-  sumOfPartials,
-} from '../programs.js';
+import { disposeIntermediate, partialColumnSums, runOnPartials } from '../programs.js';
 
 /**
  * Per block of rows, columns 0..C-1 sum x and columns C..2C-1 sum the squared deviations from the block's own
@@ -47,29 +41,26 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
     { rows, channels, columns: 2 * channels },
     BLOCK_SUMS,
   );
-  const options = {
-    functions: sumOfPartials(),
-    uniforms: [
-      ...partialsUniforms(partial),
-      { name: 'channels', value: channels, type: 'int32' as const },
-      { name: 'rows', value: rows, type: 'int32' as const },
-      { name: 'blockRows', value: partial.blockRows, type: 'int32' as const },
-      { name: 'inverseRows', value: 1 / rows },
-    ],
-  };
-  const { partials } = partial;
-  const mean = runFlatProgram(
+  const uniforms = [
+    { name: 'channels', value: channels, type: 'int32' as const },
+    { name: 'rows', value: rows, type: 'int32' as const },
+    { name: 'blockRows', value: partial.blockRows, type: 'int32' as const },
+    { name: 'inverseRows', value: 1 / rows },
+  ];
+  const mean = runOnPartials(
     backend,
     'batchMean',
-    { partials },
+    partial,
+    {},
     [channels],
     'return partialsSum(index) * uniforms.inverseRows;',
-    options,
+    { uniforms },
   );
-  const variance = runFlatProgram(
+  const variance = runOnPartials(
     backend,
     'batchVariance',
-    { partials },
+    partial,
+    {},
     [channels],
     `let mean = partialsSum(index) * uniforms.inverseRows;
         var sum = 0.0;
@@ -82,9 +73,9 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
           }
         }
         return sum * uniforms.inverseRows;`,
-    options,
+    { uniforms },
   );
-  disposeIntermediate(backend, partials);
+  disposeIntermediate(backend, partial.partials);
   return [mean, variance];
 }
 

@@ -3,9 +3,8 @@ import { BATCH_NORM_TRAINING_GRADIENT } from '../../fusedKernels.js';
 import {
   disposeIntermediate,
   partialColumnSums,
-  partialsUniforms,
   runFlatProgram,
-  sumOfPartials,
+  runOnPartials,
   sumOfTerms,
 } from '../programs.js';
 
@@ -43,26 +42,26 @@ function batchNormTrainingGradient({
     { name: 'epsilon', value: attrs!.varianceEpsilon as number },
   ];
   const inverseStd = 'inverseSqrt(variance[c] + uniforms.epsilon)';
-  const fromPartials = { functions: sumOfPartials(), uniforms: [...uniforms, ...partialsUniforms(partial)] };
-  const { partials } = partial;
-  const dOffset = runFlatProgram(
+  const dOffset = runOnPartials(
     backend,
     'batchNormGradientOffset',
-    { partials },
+    partial,
+    {},
     [channels],
     'return partialsSum(index);',
-    fromPartials,
+    { uniforms },
   );
-  const dScale = runFlatProgram(
+  const dScale = runOnPartials(
     backend,
     'batchNormGradientScale',
-    { partials, variance },
+    partial,
+    { variance },
     [channels],
     `let c = index;
         return partialsSum(uniforms.channels + c) * ${inverseStd};`,
-    fromPartials,
+    { uniforms },
   );
-  disposeIntermediate(backend, partials);
+  disposeIntermediate(backend, partial.partials);
   const dx = runFlatProgram(
     backend,
     'batchNormGradientInput',
