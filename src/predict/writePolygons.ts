@@ -32,7 +32,8 @@ export interface PolygonLabelOptions {
  *   with `area` in pixels and `bbox`. COCO polygons have no holes, so each hole is joined in by a horizontal
  *   bridge that the ring walks there and back (a keyhole ring, which never crosses itself): by the even-odd
  *   rule the bridge adds nothing and the hole stays empty. Bridges run along integer rows, so they pass no
- *   pixel centre; where one lands on a slanted edge (simplified polygons) its end is not a whole pixel.
+ *   pixel centre; where one lands inside a slanted edge (simplified polygons) its end is not a whole pixel,
+ *   and the ring walks that whole edge and back along it to the bridge, so the edge reads back unsplit.
  *
  * @example
  * ```ts
@@ -166,7 +167,9 @@ function boundingBox(ring: number[]): number[] {
  * from its rightmost vertex (the topmost among equals) rightwards to the nearest edge of another ring (or a
  * vertex where two edges meet on the bridge's line), where the ring walks along the bridge, round the
  * hole and back. The bridge runs inside the polygon and lands on the outer ring or on a hole further right, so
- * following the landings from the outer ring reaches every hole once, and no bridge crosses a ring.
+ * following the landings from the outer ring reaches every hole once, and no bridge crosses a ring. A landing
+ * inside a slanted edge is reached from the edge's far end, back along the edge: the ring keeps the edge whole,
+ * and each retraced part cancels out under the even-odd rule as the bridge does.
  */
 function ringWithBridgedHoles(rings: number[][]): number[] {
   if (rings.length === 1) return rings[0]!;
@@ -189,9 +192,9 @@ function ringWithBridgedHoles(rings: number[][]): number[] {
         k++
       ) {
         const y = bridgeLines[k]!;
-        crossings
-          .get(y)!
-          .push({ x: x0 === x1 ? x0 : x0 + ((y - y0) * (x1 - x0)) / (y1 - y0), ring: r, edge: i });
+        // An edge's ends are kept exactly: x0 + (x1 - x0) need not round to x1.
+        const x = x0 === x1 || y === y0 ? x0 : y === y1 ? x1 : x0 + ((y - y0) * (x1 - x0)) / (y1 - y0);
+        crossings.get(y)!.push({ x, ring: r, edge: i });
       }
     }
   });
@@ -221,13 +224,21 @@ function ringWithBridgedHoles(rings: number[][]): number[] {
       joined.push(ring[i]!, ring[i + 1]!);
       const bridges = landings[r]!.get(i);
       if (!bridges) continue;
+      const j = (i + 2) % ring.length;
+      const [x0, y0, x1, y1] = [ring[i]!, ring[i + 1]!, ring[j]!, ring[j + 1]!];
       // Along the edge in the direction of travel, then into each hole and back.
-      const downwards = ring[(i + 3) % ring.length]! > ring[i + 1]!;
-      bridges.sort((a, b) => (downwards ? a.y - b.y : b.y - a.y));
+      bridges.sort((a, b) => (y1 > y0 ? a.y - b.y : b.y - a.y));
+      let atEnd = false;
       for (const { x, y, hole } of bridges) {
+        // Split at a landing inside it, a slanted edge's two parts would place a pixel centre that lies
+        // exactly on the edge by their own rounding, on either side: the ring walks the whole edge and back.
+        const inside = x0 !== x1 && y !== y0 && y !== y1;
+        if (inside && !atEnd) joined.push(x1, y1);
+        atEnd ||= inside;
         joined.push(x, y);
         walk(hole, bridgeStart[hole]!);
         joined.push(rings[hole]![bridgeStart[hole]!]!, rings[hole]![bridgeStart[hole]! + 1]!, x, y);
+        if (inside) joined.push(x1, y1);
       }
     }
   };
