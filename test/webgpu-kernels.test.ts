@@ -355,9 +355,21 @@ testUnlessMissing(
   },
 );
 
+/** Shapes of the variables Adam updates in these tests: more than one webgpu program binds. */
+const ADAM_SHAPES: Record<string, number[]> = {
+  adam_kernel: [3, 3, 4, 8],
+  adam_bias: [8],
+  adam_gamma: [5],
+  adam_dense: [7, 3],
+  adam_scalar: [1],
+  adam_pointwise: [1, 1, 8, 2],
+  adam_beta: [2],
+};
+
 /**
- * Three Adam steps of two variables on `backend`, saved and restored into a new optimizer after `restoreAfter`
- * steps where given: the weights, then the saved moments (names and values) after the last step.
+ * Three Adam steps of the ADAM_SHAPES variables on `backend` (one of them without a gradient at the second
+ * step), saved and restored into a new optimizer after `restoreAfter` steps where given: the weights, then
+ * the saved moments (names and values) after the last step.
  */
 async function adamSteps(
   backend: 'cpu' | 'webgpu',
@@ -365,10 +377,9 @@ async function adamSteps(
 ): Promise<{ values: Float32Array[]; names: string[]; leaked: number }> {
   await selectBackend({ backend });
   const before = tf.memory().numTensors;
-  const weights = tf.tidy(() => [
-    tf.variable(seeded([3, 3, 4, 8], 1), true, 'adam_kernel'),
-    tf.variable(seeded([8], 2), true, 'adam_bias'),
-  ]);
+  const weights = tf.tidy(() =>
+    Object.entries(ADAM_SHAPES).map(([name, shape], i) => tf.variable(seeded(shape, i + 1), true, name)),
+  );
   const make = () => new Adam(0.01, 0.9, 0.999, 1e-7);
   let optimizer = make();
   for (let step = 0; step < 3; step++) {
@@ -382,7 +393,10 @@ async function adamSteps(
     }
     tf.tidy(() =>
       optimizer.applyGradients(
-        weights.map((w, i) => ({ name: w.name, tensor: seeded(w.shape, 10 * step + i) })),
+        weights.map((w, i) => ({
+          name: w.name,
+          tensor: step === 1 && i === 2 ? (null as unknown as tf.Tensor) : seeded(w.shape, 10 * step + i),
+        })),
       ),
     );
   }
@@ -403,7 +417,8 @@ testUnlessMissing(
     const cpu = await adamSteps('cpu');
     const webgpu = await adamSteps('webgpu');
     assert.equal(webgpu.names, cpu.names, 'saved moment names');
-    assert.equal(webgpu.names, ['adam_kernel/m', 'adam_bias/m', 'adam_kernel/v', 'adam_bias/v']);
+    const names = Object.keys(ADAM_SHAPES);
+    assert.equal(webgpu.names, [...names.map((n) => `${n}/m`), ...names.map((n) => `${n}/v`)]);
     cpu.values.forEach((reference, i) => {
       const error = relativeError(webgpu.values[i]!, reference);
       assert.ok(error < TOLERANCE, `output ${i} relative error ${error}`);
@@ -418,6 +433,44 @@ testUnlessMissing(
     });
     assert.is(webgpu.leaked, 0, 'tensors left');
     assert.is(restored.leaked, 0, 'tensors left after a restore');
+  },
+);
+
+testUnlessMissing(
+  'Adam on webgpu updates as many variables a program as the device lets one program bind (five buffers each), up to eight',
+  missing,
+  async () => {
+    await selectBackend({ backend: 'webgpu' });
+    const backend = tf.backend() as unknown as { recordAndSubmit: (...args: unknown[]) => unknown };
+    const dispatch = backend.recordAndSubmit;
+    /** The programs of an optimizer's second step (its first makes the moments) over `count` variables. */
+    const programsOfStep = (count: number): number => {
+      const weights = Object.values(ADAM_SHAPES)
+        .slice(0, count)
+        .map((shape, i) => tf.variable(seeded(shape, i), true, `adam_count_${count}_${i}`));
+      const gradients = weights.map((w) => ({ name: w.name, tensor: tf.onesLike(w) }));
+      const optimizer = new Adam(0.01, 0.9, 0.999, 1e-7);
+      const step = () => tf.tidy(() => optimizer.applyGradients(gradients));
+      step();
+      let programs = 0;
+      backend.recordAndSubmit = (...args) => {
+        programs += 1;
+        return dispatch.apply(backend, args);
+      };
+      try {
+        step();
+      } finally {
+        backend.recordAndSubmit = dispatch;
+      }
+      optimizer.dispose();
+      tf.dispose([...weights, ...gradients.map((g) => g.tensor)]);
+      return programs;
+    };
+    const limits = (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits;
+    const bindable = Math.min(limits.maxStorageBuffersPerShaderStage!, limits.maxBindingsPerBindGroup! - 1);
+    const perProgram = Math.max(1, Math.min(8, Math.floor(bindable / 5)));
+    const all = Object.keys(ADAM_SHAPES).length;
+    assert.is(programsOfStep(all) - programsOfStep(1), Math.ceil(all / perProgram) - 1);
   },
 );
 

@@ -37,10 +37,10 @@ export const BATCH_MOMENTS = 'SegstreamBatchMoments';
 export const ADAM_UPDATE = 'SegstreamAdamUpdate';
 
 /**
- * ADAM_UPDATE with both moments of the variable in one tensor, first moments then second: inputs `value`,
- * `gradient` (float32, one shape) and `moments` (float32 [2 * size]); the attributes of ADAM_UPDATE; outputs
- * `[value, moments]` updated, with the same operations. A GPU backend writes one output a program, so
- * this is two programs a variable where separate moments take three.
+ * ADAM_UPDATE of any number of variables, each with its two moments in one tensor, first moments then
+ * second: inputs `value<k>`, `gradient<k>` (float32, one shape) and `moments<k>` (float32 [2 * size]) for k
+ * from 0; the attributes of ADAM_UPDATE; outputs `[value0, moments0, value1, moments1, ...]` updated, with
+ * the same operations. A GPU backend writes several variables in one program, each recorded from JavaScript.
  */
 export const ADAM_UPDATE_PACKED = 'SegstreamAdamUpdatePacked';
 

@@ -27,12 +27,12 @@ interface PackedMoments {
 }
 
 /**
- * tf.train.adam with each variable's step as one kernel where the backend has ADAM_UPDATE (wasm) or
- * ADAM_UPDATE_PACKED (webgpu): the same float32 operations in the same order as the stock optimizer's
- * thirteen kernels a variable, so the same weights, in one pass over them. Moments, names and saved weights
- * are the stock optimizer's; on webgpu a variable's two moments live in one tensor while it trains (two GPU
- * programs a step instead of three) and are split into the stock moments whenever they are saved. On other
- * backends it is the stock optimizer.
+ * tf.train.adam with each variable's step as one kernel where the backend has ADAM_UPDATE (wasm), or every
+ * variable's step as one where it has ADAM_UPDATE_PACKED (webgpu, a few variables a GPU program): the same
+ * float32 operations in the same order as the stock optimizer's thirteen kernels a variable, so the same
+ * weights, in one pass over them. Moments, names and saved weights are the stock optimizer's; on webgpu a
+ * variable's two moments live in one tensor while it trains and are split into the stock moments whenever
+ * they are saved. On other backends it is the stock optimizer.
  *
  * @example
  * ```ts
@@ -97,39 +97,52 @@ export class Adam extends tf.AdamOptimizer {
         firstCorrection,
         secondCorrection,
       };
-      names.forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name]!;
-        const gradient = Array.isArray(variableGradients)
-          ? variableGradients[i]!.tensor
-          : variableGradients[name];
-        if (packed) {
-          const { moments } = this.packed[i]!;
+      const gradientOf = (name: string, i: number) =>
+        Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
+      // Every variable's step in one kernel: a GPU backend updates several in one program.
+      if (packed) {
+        const updated = names.flatMap((name, i) => {
+          const gradient = gradientOf(name, i);
+          return gradient == null
+            ? []
+            : [{ value: tf.engine().registeredVariables[name]!, gradient, moments: this.packed[i]!.moments }];
+        });
+        const inputs = Object.fromEntries(
+          updated.flatMap(({ value, gradient, moments }, k) => [
+            [`value${k}`, value],
+            [`gradient${k}`, gradient],
+            [`moments${k}`, moments],
+          ]),
+        );
+        const outputs = updated.length
+          ? (tf.engine().runKernel(ADAM_UPDATE_PACKED, inputs, attrs) as tf.Tensor[])
+          : [];
+        updated.forEach(({ value, moments }, k) => {
+          moments.assign(outputs[2 * k + 1]!);
+          value.assign(outputs[2 * k]!);
+        });
+      } else
+        names.forEach((name, i) => {
+          const value = tf.engine().registeredVariables[name]!;
+          const gradient = gradientOf(name, i);
+          state.accumulatedFirstMoment[i] ??= {
+            originalName: `${name}/m`,
+            variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+          };
+          state.accumulatedSecondMoment[i] ??= {
+            originalName: `${name}/v`,
+            variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+          };
           if (gradient == null) return;
-          const [newValue, newMoments] = tf
+          const firstMoment = state.accumulatedFirstMoment[i]!.variable;
+          const secondMoment = state.accumulatedSecondMoment[i]!.variable;
+          const [newValue, newFirst, newSecond] = tf
             .engine()
-            .runKernel(ADAM_UPDATE_PACKED, { value, gradient, moments }, attrs) as tf.Tensor[];
-          moments.assign(newMoments!);
+            .runKernel(ADAM_UPDATE, { value, gradient, firstMoment, secondMoment }, attrs) as tf.Tensor[];
+          firstMoment.assign(newFirst!);
+          secondMoment.assign(newSecond!);
           value.assign(newValue!);
-          return;
-        }
-        state.accumulatedFirstMoment[i] ??= {
-          originalName: `${name}/m`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
-        state.accumulatedSecondMoment[i] ??= {
-          originalName: `${name}/v`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
-        if (gradient == null) return;
-        const firstMoment = state.accumulatedFirstMoment[i]!.variable;
-        const secondMoment = state.accumulatedSecondMoment[i]!.variable;
-        const [newValue, newFirst, newSecond] = tf
-          .engine()
-          .runKernel(ADAM_UPDATE, { value, gradient, firstMoment, secondMoment }, attrs) as tf.Tensor[];
-        firstMoment.assign(newFirst!);
-        secondMoment.assign(newSecond!);
-        value.assign(newValue!);
-      });
+        });
       state.accBeta1.assign(tf.mul(state.accBeta1, state.beta1));
       state.accBeta2.assign(tf.mul(state.accBeta2, state.beta2));
       // The same float32 products (a product of two float32 values is exact in a double, so fround rounds once).
