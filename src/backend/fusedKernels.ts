@@ -78,9 +78,10 @@ export function adamConstants(attrs: unknown): Record<string, number> {
 export const CONFUSION_COUNTS = 'SegstreamConfusionCounts';
 
 /**
- * A moving average's update: inputs `average` and `value` (float32, one shape); attribute `momentum`; output
- * average - (average - value) * (1 - momentum), the float32 operations of tf.layers.batchNormalization's
- * update in its order, in one pass where the stock ops take three.
+ * Moving averages' updates: inputs `average<k>` and `value<k>` (float32, one shape each k) for k from 0;
+ * attribute `momentum`; outputs average - (average - value) * (1 - momentum) for each k, the float32
+ * operations of tf.layers.batchNormalization's update in its order, in one pass where the stock ops take three
+ * an average (one GPU program for all of them).
  */
 export const MOVING_AVERAGE = 'SegstreamMovingAverage';
 

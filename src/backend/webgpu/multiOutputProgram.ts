@@ -11,7 +11,7 @@ interface WebgpuRecorder {
       compute: { module: object; entryPoint: string };
     }): object;
   };
-  makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  makeTensorInfo(shape: number[], dtype: 'float32', values?: Float32Array): tf.TensorInfo;
   uploadToGPU(dataId: object): void;
   /**
    * The backend's one dispatch function: binds `output`, then `inputs`, then a uniform buffer that starts with
@@ -56,6 +56,11 @@ export function runMultiOutputProgram(
   { key, inputs, outputs, code, threads, uniforms = [] }: MultiOutputProgram,
 ): tf.TensorInfo[] {
   const recorder = backend as WebgpuRecorder;
+  // Nothing to run (and an empty buffer cannot be bound): empty outputs, as the backend makes them.
+  if (threads === 0)
+    return Object.values(outputs).map((shape) =>
+      recorder.makeTensorInfo(shape, 'float32', new Float32Array(tf.util.sizeFromShape(shape))),
+    );
   const made = Object.values(outputs).map((shape) => {
     const output = recorder.makeTensorInfo(shape, 'float32');
     recorder.uploadToGPU(output.dataId);

@@ -125,22 +125,24 @@ export class BatchNormalization extends StockBatchNormalization {
     const { gamma, beta, movingMean, movingVariance, momentum, epsilon } = state;
     return tf.tidy(() => {
       const { normalized, mean, variance } = normalizeBatch(x, gamma.read(), beta.read(), epsilon);
-      // The stock layer's moving-average update, step for step (one kernel where the backend has MOVING_AVERAGE).
-      for (const [weight, value] of [
-        [movingMean, mean],
-        [movingVariance, variance],
-      ] as const) {
-        tf.tidy(() => {
-          const current = weight.read();
-          weight.write(
-            tf.getKernel(MOVING_AVERAGE, tf.getBackend())
-              ? (tf
-                  .engine()
-                  .runKernel(MOVING_AVERAGE, { average: current, value }, { momentum }) as tf.Tensor)
-              : tf.sub(current, tf.mul(tf.sub(current, value), 1 - momentum)),
-          );
-        });
-      }
+      // The stock layer's moving-average update, step for step (one kernel for both where the backend has
+      // MOVING_AVERAGE).
+      const stockUpdate = (current: tf.Tensor, value: tf.Tensor) =>
+        tf.sub(current, tf.mul(tf.sub(current, value), 1 - momentum));
+      tf.tidy(() => {
+        const [currentMean, currentVariance] = [movingMean.read(), movingVariance.read()];
+        const [updatedMean, updatedVariance] = tf.getKernel(MOVING_AVERAGE, tf.getBackend())
+          ? (tf
+              .engine()
+              .runKernel(
+                MOVING_AVERAGE,
+                { average0: currentMean, value0: mean, average1: currentVariance, value1: variance },
+                { momentum },
+              ) as tf.Tensor[])
+          : [stockUpdate(currentMean, mean), stockUpdate(currentVariance, variance)];
+        movingMean.write(updatedMean!);
+        movingVariance.write(updatedVariance!);
+      });
       tf.dispose([mean, variance]);
       return normalized;
     });

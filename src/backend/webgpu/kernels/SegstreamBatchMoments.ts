@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_MOMENTS } from '../../fusedKernels.js';
-import { disposeIntermediate, partialColumnSums, runOnPartials } from '../programs.js';
+import { runMultiOutputProgram } from '../multiOutputProgram.js';
+import { disposeIntermediate, partialColumnSums } from '../programs.js';
 
 /**
  * Per block of rows, columns 0..C-1 sum x and columns C..2C-1 sum the squared deviations from the block's own
@@ -25,10 +26,10 @@ const BLOCK_SUMS = `fn blockSum(first : i32, last : i32, column : i32) -> f32 {
       }`;
 
 /**
- * BATCH_MOMENTS on webgpu in three programs that read x twice: per block of rows, the sums and the squared
- * deviations from the block's mean; then the mean, and the variance as the blocks' squared deviations plus
- * each block's rows times its mean's squared distance from the mean (Chan's combination of block
- * variances). tf.moments transposes x twice and writes two more x-sized tensors.
+ * BATCH_MOMENTS on webgpu in two programs, the first reading x twice: per block of rows, the sums and the
+ * squared deviations from the block's mean; then, in one program, the mean, and the variance as the blocks'
+ * squared deviations plus each block's rows times its mean's squared distance from the mean (Chan's
+ * combination of block variances). tf.moments transposes x twice and writes two more x-sized tensors.
  */
 function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const { x } = inputs as { x: tf.TensorInfo };
@@ -41,42 +42,40 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
     { rows, channels, columns: 2 * channels },
     BLOCK_SUMS,
   );
-  const uniforms = [
-    { name: 'channels', value: channels, type: 'int32' as const },
-    { name: 'rows', value: rows, type: 'int32' as const },
-    { name: 'blockRows', value: partial.blockRows, type: 'int32' as const },
-    { name: 'inverseRows', value: 1 / rows },
-  ];
-  const mean = runOnPartials(
-    backend,
-    'batchMean',
-    partial,
-    {},
-    [channels],
-    'return partialsSum(index) * uniforms.inverseRows;',
-    { uniforms },
-  );
-  const variance = runOnPartials(
-    backend,
-    'batchVariance',
-    partial,
-    {},
-    [channels],
-    `let mean = partialsSum(index) * uniforms.inverseRows;
+  const [mean, variance] = runMultiOutputProgram(backend, {
+    key: 'batchMoments',
+    inputs: { partials: partial.partials },
+    outputs: { mean: [channels], variance: [channels] },
+    threads: channels,
+    code: `fn main(index : i32) {
         var sum = 0.0;
+        for (var block = 0; block < uniforms.blocks; block = block + 1) {
+          sum = sum + partials[block * uniforms.partialColumns + index];
+        }
+        let average = sum * uniforms.inverseRows;
+        mean[index] = average;
+        var squares = 0.0;
         for (var block = 0; block < uniforms.blocks; block = block + 1) {
           let count = min(uniforms.blockRows, uniforms.rows - block * uniforms.blockRows);
           if (count > 0) {
-            let toMean = partials[block * uniforms.partialColumns + index] / f32(count) - mean;
-            sum = sum + partials[block * uniforms.partialColumns + uniforms.channels + index]
+            let toMean = partials[block * uniforms.partialColumns + index] / f32(count) - average;
+            squares = squares + partials[block * uniforms.partialColumns + uniforms.channels + index]
               + f32(count) * toMean * toMean;
           }
         }
-        return sum * uniforms.inverseRows;`,
-    { uniforms },
-  );
+        variance[index] = squares * uniforms.inverseRows;
+      }`,
+    uniforms: [
+      { name: 'blocks', value: partial.blocks, type: 'int32' },
+      { name: 'partialColumns', value: partial.columns, type: 'int32' },
+      { name: 'channels', value: channels, type: 'int32' },
+      { name: 'rows', value: rows, type: 'int32' },
+      { name: 'blockRows', value: partial.blockRows, type: 'int32' },
+      { name: 'inverseRows', value: 1 / rows },
+    ],
+  });
   disposeIntermediate(backend, partial.partials);
-  return [mean, variance];
+  return [mean!, variance!];
 }
 
 export const batchMomentsConfig: tf.KernelConfig = {

@@ -1,19 +1,42 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { MOVING_AVERAGE } from '../../fusedKernels.js';
-import { runFlatProgram } from '../programs.js';
+import { runMultiOutputProgram } from '../multiOutputProgram.js';
 
-/** MOVING_AVERAGE on webgpu: one program for what the stock update runs as Sub, Multiply and Sub. */
-function movingAverage({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
-  const { average, value } = inputs as { average: tf.TensorInfo; value: tf.TensorInfo };
-  const momentum = (attrs as { momentum: number }).momentum;
-  return runFlatProgram(
-    backend,
-    'movingAverage',
-    { average, value },
-    average.shape,
-    'return average[index] - (average[index] - value[index]) * uniforms.decay;',
-    { uniforms: [{ name: 'decay', value: 1 - momentum }] },
-  );
+/**
+ * MOVING_AVERAGE on webgpu: every average in one program (a batch-norm layer's mean and variance), for what
+ * the stock update runs as Sub, Multiply and Sub an average.
+ */
+function movingAverage({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const tensors = inputs as Record<string, tf.TensorInfo>;
+  const averages = Object.keys(tensors).filter((name) => name.startsWith('average')).length;
+  const programInputs: Record<string, tf.TensorInfo> = {};
+  const outputs: Record<string, number[]> = {};
+  const ends: number[] = [];
+  for (let k = 0; k < averages; k++) {
+    Object.assign(programInputs, {
+      [`average${k}`]: tensors[`average${k}`]!,
+      [`value${k}`]: tensors[`value${k}`]!,
+    });
+    outputs[`updated${k}`] = tensors[`average${k}`]!.shape;
+    ends.push((ends.at(-1) ?? 0) + tf.util.sizeFromShape(tensors[`average${k}`]!.shape));
+  }
+  const update = (k: number) => `{
+          let i = index - ${k === 0 ? '0' : `uniforms.end${k - 1}`};
+          updated${k}[i] = average${k}[i] - (average${k}[i] - value${k}[i]) * uniforms.decay;
+        }`;
+  return runMultiOutputProgram(backend, {
+    key: `movingAverage_${averages}`,
+    inputs: programInputs,
+    outputs,
+    threads: ends.at(-1) ?? 0,
+    code: `fn main(index : i32) {
+        ${Array.from({ length: averages }, (_, k) => `if (index < uniforms.end${k}) ${update(k)}`).join(' else ')}
+      }`,
+    uniforms: [
+      { name: 'decay', value: 1 - (attrs as { momentum: number }).momentum },
+      ...ends.map((end, k) => ({ name: `end${k}`, value: end, type: 'int32' as const })),
+    ],
+  });
 }
 
 export const movingAverageConfig: tf.KernelConfig = {
