@@ -203,19 +203,34 @@ export function runOnPartials(
 ): tf.TensorInfo {
   return runFlatProgram(backend, key, { partials, ...inputs }, outputShape, body, {
     dtype,
-    functions: `fn partialsSum(column : i32) -> ${wgslType(dtype)} {
+    functions: partialsSumFunction(dtype),
+    uniforms: [...partialsUniforms({ blocks, columns }), ...uniforms],
+  });
+}
+
+/**
+ * WGSL of `fn partialsSum(column)`, the sum of a column of the {@link partialColumnSums} named `partials` over
+ * its blocks; it reads the {@link partialsUniforms}.
+ */
+export function partialsSumFunction(dtype: ProgramDtype = 'float32'): string {
+  return `fn partialsSum(column : i32) -> ${wgslType(dtype)} {
         var sum = ${dtype === 'int32' ? '0' : '0.0'};
         for (var block = 0; block < uniforms.blocks; block = block + 1) {
           sum = sum + partials[block * uniforms.partialColumns + column];
         }
         return sum;
-      }`,
-    uniforms: [
-      { name: 'blocks', value: blocks, type: 'int32' },
-      { name: 'partialColumns', value: columns, type: 'int32' },
-      ...uniforms,
-    ],
-  });
+      }`;
+}
+
+/** The uniforms that {@link partialsSumFunction} reads: `blocks` and `partialColumns`. */
+export function partialsUniforms({
+  blocks,
+  columns,
+}: Pick<PartialSums, 'blocks' | 'columns'>): ProgramUniform[] {
+  return [
+    { name: 'blocks', value: blocks, type: 'int32' },
+    { name: 'partialColumns', value: columns, type: 'int32' },
+  ];
 }
 
 /**

@@ -1,7 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_MOMENTS } from '../../fusedKernels.js';
 import { runMultiOutputProgram } from '../multiOutputProgram.js';
-import { disposeIntermediate, partialColumnSums } from '../programs.js';
+import {
+  disposeIntermediate,
+  partialColumnSums,
+  partialsSumFunction,
+  partialsUniforms,
+} from '../programs.js';
 
 /**
  * Per block of rows, columns 0..C-1 sum x and columns C..2C-1 sum the squared deviations from the block's own
@@ -47,12 +52,9 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
     inputs: { partials: partial.partials },
     outputs: { mean: [channels], variance: [channels] },
     threads: channels,
-    code: `fn main(index : i32) {
-        var sum = 0.0;
-        for (var block = 0; block < uniforms.blocks; block = block + 1) {
-          sum = sum + partials[block * uniforms.partialColumns + index];
-        }
-        let average = sum * uniforms.inverseRows;
+    code: `${partialsSumFunction()}
+      fn main(index : i32) {
+        let average = partialsSum(index) * uniforms.inverseRows;
         mean[index] = average;
         var squares = 0.0;
         for (var block = 0; block < uniforms.blocks; block = block + 1) {
@@ -66,8 +68,7 @@ function batchMoments({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Ten
         variance[index] = squares * uniforms.inverseRows;
       }`,
     uniforms: [
-      { name: 'blocks', value: partial.blocks, type: 'int32' },
-      { name: 'partialColumns', value: partial.columns, type: 'int32' },
+      ...partialsUniforms(partial),
       { name: 'channels', value: channels, type: 'int32' },
       { name: 'rows', value: rows, type: 'int32' },
       { name: 'blockRows', value: partial.blockRows, type: 'int32' },

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_TRAINING_GRADIENT } from '../../fusedKernels.js';
+import { runMultiOutputProgram } from '../multiOutputProgram.js';
 import {
   disposeIntermediate,
   partialColumnSums,
+  partialsSumFunction,
+  partialsUniforms,
   runFlatProgram,
-  runOnPartials,
   sumOfTerms,
 } from '../programs.js';
 
@@ -12,8 +14,8 @@ import {
  * BATCH_NORM_TRAINING_GRADIENT on webgpu (the closed form of the wasm kernel and of the stock fallback): with
  * s = 1/sqrt(variance + eps), G = sum of dy (x - mean), D = sum of dy and n rows, dScale = G s,
  * dOffset = D and dx = scale s (dy - (x - mean) s dScale / n - dOffset / n). Both sums' partials in one
- * program, dOffset and dScale each from them, then dx from those: four programs without a transpose, where
- * the stock ops run about fifteen.
+ * program, dOffset and dScale from them in another, then dx from those: three programs without a transpose,
+ * where the stock ops run about fifteen.
  */
 function batchNormTrainingGradient({
   inputs,
@@ -42,30 +44,23 @@ function batchNormTrainingGradient({
     { name: 'epsilon', value: attrs!.varianceEpsilon as number },
   ];
   const inverseStd = 'inverseSqrt(variance[c] + uniforms.epsilon)';
-  const dOffset = runOnPartials(
-    backend,
-    'batchNormGradientOffset',
-    partial,
-    {},
-    [channels],
-    'return partialsSum(index);',
-    { uniforms },
-  );
-  const dScale = runOnPartials(
-    backend,
-    'batchNormGradientScale',
-    partial,
-    { variance },
-    [channels],
-    `let c = index;
-        return partialsSum(uniforms.channels + c) * ${inverseStd};`,
-    { uniforms },
-  );
+  const [dOffset, dScale] = runMultiOutputProgram(backend, {
+    key: 'batchNormGradientOffsetAndScale',
+    inputs: { partials: partial.partials, variance },
+    outputs: { dOffset: [channels], dScale: [channels] },
+    threads: channels,
+    code: `${partialsSumFunction()}
+      fn main(c : i32) {
+        dOffset[c] = partialsSum(c);
+        dScale[c] = partialsSum(uniforms.channels + c) * ${inverseStd};
+      }`,
+    uniforms: [...partialsUniforms(partial), ...uniforms],
+  });
   disposeIntermediate(backend, partial.partials);
   const dx = runFlatProgram(
     backend,
     'batchNormGradientInput',
-    { dy, x, mean, variance, scale, dScale, dOffset },
+    { dy, x, mean, variance, scale, dScale: dScale!, dOffset: dOffset! },
     x.shape,
     `let c = index % uniforms.channels;
         let s = ${inverseStd};
@@ -73,7 +68,7 @@ function batchNormTrainingGradient({
           - dOffset[c] / uniforms.rows);`,
     { uniforms },
   );
-  return [dx, dScale, dOffset];
+  return [dx, dScale!, dOffset!];
 }
 
 export const batchNormTrainingGradientConfig: tf.KernelConfig = {
