@@ -19,7 +19,7 @@ interface WebgpuRecorder {
    * submits the queue as its own programs do. Every program runs through it, so its counters count these too.
    */
   recordAndSubmit(
-    program: { pipeline: object; dispatch: [number, number, number] },
+    program: { pipeline: object; dispatch: [number, number, number]; shaderKey: string },
     output: tf.TensorInfo,
     inputs: tf.TensorInfo[],
     uniforms: { type: string; data: number[] }[],
@@ -114,7 +114,8 @@ export function runMultiOutputProgram(
     Math.ceil(workgroups / widest),
     1,
   ];
-  recorder.recordAndSubmit({ pipeline, dispatch }, first!, rest, [
+  // The key as the backend's own programs carry one, for whoever looks at the programs dispatched.
+  recorder.recordAndSubmit({ pipeline, dispatch, shaderKey: `segstream_${key}` }, first!, rest, [
     { type: 'int32', data: [threads] },
     ...uniforms.map((u) => ({ type: u.type ?? 'float32', data: [u.value] })),
   ]);
