@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -81,6 +83,19 @@ testUnlessMissing(
       // A hardware adapter: webgpu is taken unless tensorflow-gpu ran first.
       assert.ok(['tensorflow-gpu', 'webgpu'].includes(auto.backend), auto.summary);
     }
+  },
+);
+
+testUnlessMissing(
+  "SEGSTREAM_DAWN_FLAGS reaches Dawn: backend=null gives Dawn's null adapter, named on the backend line",
+  webgpu,
+  async () => {
+    const script = `import { selectBackend } from ${JSON.stringify(new URL('../src/backend/selectBackend.js', import.meta.url).href)};
+      console.log((await selectBackend({ backend: 'webgpu' })).summary);`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, SEGSTREAM_DAWN_FLAGS: 'backend=null' },
+    });
+    assert.match(stdout, /^backend: webgpu, adapter .*null-backend.* \(forced\)$/m);
   },
 );
 

@@ -64,6 +64,15 @@ function exposeGpu(gpu: Gpu): void {
   else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
 }
 
+/**
+ * Dawn's toggles from SEGSTREAM_DAWN_FLAGS, separated by spaces: `adapter=<part of a name>` picks a GPU of
+ * several, `backend=vulkan` a native API, and `backend=null` a device that records programs and runs none
+ * (what the CPU spends feeding a GPU, without a GPU: its results are meaningless).
+ */
+function dawnFlags(): string[] {
+  return (process.env.SEGSTREAM_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 interface FoundAdapter {
   adapter: GpuAdapter;
   WebGPUBackend: TfjsWebgpuPackage['WebGPUBackend'];
@@ -82,7 +91,7 @@ async function findAdapter(): Promise<FoundAdapter> {
   const dawn = (await import('webgpu' as string)) as DawnPackage;
   // The WebGPU constants (GPUBufferUsage, GPUMapMode, ...) that the backend reads as globals.
   Object.assign(globalThis, dawn.globals);
-  const gpu = dawn.create([]);
+  const gpu = dawn.create(dawnFlags());
   exposeGpu(gpu);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('Dawn found no WebGPU adapter (no Vulkan, Metal or D3D12 device it accepts)');
