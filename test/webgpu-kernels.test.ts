@@ -355,8 +355,12 @@ testUnlessMissing(
   },
 );
 
-/** Shapes of the variables Adam updates in these tests: more than one webgpu program binds. */
+/**
+ * Shapes of the variables Adam updates in these tests: more than one webgpu program binds, and one with more
+ * elements than a dispatch's 65,535 workgroups of 64 threads cover in one dimension.
+ */
 const ADAM_SHAPES: Record<string, number[]> = {
+  adam_wide: [2050, 2050],
   adam_kernel: [3, 3, 4, 8],
   adam_bias: [8],
   adam_gamma: [5],
