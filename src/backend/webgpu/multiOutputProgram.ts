@@ -46,8 +46,8 @@ export interface MultiOutputProgram {
 }
 
 /**
- * Runs one program that writes several outputs, where a tfjs webgpu program writes one: each program is
- * recorded from JavaScript, so updating many small tensors in one program spares most of their cost.
+ * Runs one program that writes several outputs, where a tfjs webgpu program writes one: many small tensors
+ * (an optimizer's variables, a layer's statistics) are then updated by one dispatch instead of one each.
  * The inputs and outputs are flat storage arrays of f32 named as given, and `uniforms.<name>` the uniforms.
  * @returns the outputs, in the order of `outputs`.
  */
