@@ -121,3 +121,28 @@ export function runMultiOutputProgram(
   ]);
   return made;
 }
+
+/**
+ * The `code`, `threads` and `uniforms` of a {@link runMultiOutputProgram} over tensors laid end to end, one
+ * thread an element: the elements of tensor k (of `sizes[k]`) run the WGSL `step(k)`, which reads `i`, the
+ * element's index in tensor k, and `size`, that tensor's size.
+ */
+export function overTensorsEndToEnd(
+  sizes: number[],
+  step: (k: number) => string,
+): Required<Pick<MultiOutputProgram, 'code' | 'threads' | 'uniforms'>> {
+  const ends = sizes.map((_, k) => sizes.slice(0, k + 1).reduce((a, b) => a + b, 0));
+  const branch = (k: number) => `if (index < uniforms.end${k}) {
+          let start = ${k === 0 ? '0' : `uniforms.end${k - 1}`};
+          let i = index - start;
+          let size = uniforms.end${k} - start;
+          ${step(k)}
+        }`;
+  return {
+    code: `fn main(index : i32) {
+        ${sizes.map((_, k) => branch(k)).join(' else ')}
+      }`,
+    threads: ends.at(-1) ?? 0,
+    uniforms: ends.map((end, k) => ({ name: `end${k}`, value: end, type: 'int32' })),
+  };
+}

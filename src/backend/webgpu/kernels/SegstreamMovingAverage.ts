@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { MOVING_AVERAGE } from '../../fusedKernels.js';
-import { runMultiOutputProgram } from '../multiOutputProgram.js';
+import { overTensorsEndToEnd, runMultiOutputProgram } from '../multiOutputProgram.js';
 
 /**
  * MOVING_AVERAGE on webgpu: every average in one program (a batch-norm layer's mean and variance), for what
@@ -11,31 +11,24 @@ function movingAverage({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0])
   const averages = Object.keys(tensors).filter((name) => name.startsWith('average')).length;
   const programInputs: Record<string, tf.TensorInfo> = {};
   const outputs: Record<string, number[]> = {};
-  const ends: number[] = [];
   for (let k = 0; k < averages; k++) {
     Object.assign(programInputs, {
       [`average${k}`]: tensors[`average${k}`]!,
       [`value${k}`]: tensors[`value${k}`]!,
     });
     outputs[`updated${k}`] = tensors[`average${k}`]!.shape;
-    ends.push((ends.at(-1) ?? 0) + tf.util.sizeFromShape(tensors[`average${k}`]!.shape));
   }
-  const update = (k: number) => `{
-          let i = index - ${k === 0 ? '0' : `uniforms.end${k - 1}`};
-          updated${k}[i] = average${k}[i] - (average${k}[i] - value${k}[i]) * uniforms.decay;
-        }`;
+  const { code, threads, uniforms } = overTensorsEndToEnd(
+    Object.values(outputs).map((shape) => tf.util.sizeFromShape(shape)),
+    (k) => `updated${k}[i] = average${k}[i] - (average${k}[i] - value${k}[i]) * uniforms.decay;`,
+  );
   return runMultiOutputProgram(backend, {
     key: `movingAverage_${averages}`,
     inputs: programInputs,
     outputs,
-    threads: ends.at(-1) ?? 0,
-    code: `fn main(index : i32) {
-        ${Array.from({ length: averages }, (_, k) => `if (index < uniforms.end${k}) ${update(k)}`).join(' else ')}
-      }`,
-    uniforms: [
-      { name: 'decay', value: 1 - (attrs as { momentum: number }).momentum },
-      ...ends.map((end, k) => ({ name: `end${k}`, value: end, type: 'int32' as const })),
-    ],
+    code,
+    threads,
+    uniforms: [{ name: 'decay', value: 1 - (attrs as { momentum: number }).momentum }, ...uniforms],
   });
 }
 
