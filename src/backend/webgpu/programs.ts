@@ -148,7 +148,7 @@ export interface PartialSums {
 
 /**
  * The partial sums of {@link columnSums} alone, for kernels whose second pass does more than add them up
- * (reading them with {@link runOnPartials}). `blockSum` and the other arguments as there.
+ * (reading them with {@link partialsSumFunction}). `blockSum` and the other arguments as there.
  */
 export function partialColumnSums(
   backend: object,
@@ -185,27 +185,6 @@ export function partialColumnSums(
     },
   );
   return { partials, blocks, blockRows, columns };
-}
-
-/**
- * Runs a program (as {@link runFlatProgram}) over the partial sums of {@link partialColumnSums}: its body may
- * call `partialsSum(column)`, the sum of a column's partials over the blocks, read `partials` directly with
- * `uniforms.partialColumns` and `uniforms.blocks`, and read the other `inputs`.
- */
-export function runOnPartials(
-  backend: object,
-  key: string,
-  { partials, blocks, columns }: PartialSums,
-  inputs: Record<string, tf.TensorInfo>,
-  outputShape: number[],
-  body: string,
-  { uniforms = [], dtype = 'float32' }: { uniforms?: ProgramUniform[]; dtype?: ProgramDtype } = {},
-): tf.TensorInfo {
-  return runFlatProgram(backend, key, { partials, ...inputs }, outputShape, body, {
-    dtype,
-    functions: partialsSumFunction(dtype),
-    uniforms: [...partialsUniforms({ blocks, columns }), ...uniforms],
-  });
 }
 
 /**
@@ -255,14 +234,17 @@ export function columnSums(
   }: { scale?: number; dtype?: ProgramDtype; uniforms?: ProgramUniform[] } = {},
 ): tf.TensorInfo {
   const partial = partialColumnSums(backend, key, inputs, shape, blockSum, { dtype, uniforms });
-  const sums = runOnPartials(
+  const sums = runFlatProgram(
     backend,
     `columnSumsOfPartials_${dtype}`,
-    partial,
-    {},
+    { partials: partial.partials },
     [shape.columns],
     dtype === 'int32' ? 'return partialsSum(index);' : 'return partialsSum(index) * uniforms.scale;',
-    { dtype, uniforms: [{ name: 'scale', value: scale }] },
+    {
+      dtype,
+      functions: partialsSumFunction(dtype),
+      uniforms: [...partialsUniforms(partial), { name: 'scale', value: scale }],
+    },
   );
   disposeIntermediate(backend, partial.partials);
   return sums;
